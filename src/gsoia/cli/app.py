@@ -1,0 +1,30 @@
+"""The ``gsoia`` command line. Errors are one line on stderr and a non-zero exit, never a
+traceback: 2 for invalid input (a refused catalogue or request), 1 for anything else."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from gsoia.cli import catalogue_cmd, decide_cmd, demo_cmd
+
+app = typer.Typer(
+    name="gsoia",
+    help="Share classified information under security-of-information agreements.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("decide")(decide_cmd.decide)
+app.add_typer(catalogue_cmd.app, name="catalogue")
+app.command("demo")(demo_cmd.demo)
+
+
+def main() -> None:
+    """Entry point of the ``gsoia`` script."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        print("gsoia: interrupted", file=sys.stderr)
+        sys.exit(130)

@@ -1,0 +1,286 @@
+"""The release decision (DECISION.md §3), one request at a time or a whole batch.
+
+Same nation (subject.nation == label.originator):
+  1 CLEARANCE, 2 NEED_TO_KNOW, 3 ALLOW with the originator's own level.
+Foreign subject:
+  1 NOT_RELEASABLE, 2 THIRD_PARTY, 3 NO_AGREEMENT (with survival), 4 OUT_OF_SCOPE,
+  5 NO_EQUIVALENT (fewest parties, then smallest id, governs), 6 CLEARANCE against the
+  equivalent level, 7 NEED_TO_KNOW, 8 ALLOW with the dual marking.
+
+Rules 3-5 are read from the tables of ``gsoia.decision.tables`` by both ``decide`` and
+``decide_many``. Pure: the date is an argument, and "today" comes from a clock the caller
+hands in.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from gsoia.catalogue.model import Agreement, Catalogue, Status
+from gsoia.decision.labels import LabelTable, build_label_table
+from gsoia.decision.request import (
+    Label,
+    Subject,
+    check_request,
+    parse_request,
+    parse_subject,
+    subject_problems,
+)
+from gsoia.decision.ruling import Decision, LevelRef, Marking, Reason
+from gsoia.decision.tables import Codes, Outcome
+from gsoia.errors import Problem, RequestError
+
+_OUTCOME_REASON = {
+    Outcome.NO_AGREEMENT: (Reason.NO_AGREEMENT, 3),
+    Outcome.OUT_OF_SCOPE: (Reason.OUT_OF_SCOPE, 4),
+    Outcome.NO_EQUIVALENT: (Reason.NO_EQUIVALENT, 5),
+}
+
+
+class Rulebook:
+    """A validated catalogue compiled for deciding. ``gsoia.load_catalogue`` returns one."""
+
+    def __init__(self, catalogue: Catalogue, today: Callable[[], dt.date]) -> None:
+        self.catalogue = catalogue
+        self.codes = Codes(catalogue)
+        self._today = today
+
+    # -- one request ----------------------------------------------------------------------
+
+    def decide(self, request: Mapping[str, Any]) -> Decision:
+        """Decide one request (DECISION.md §2). ``RequestError`` if it is malformed."""
+        parsed = parse_request(request)
+        check_request(self.catalogue, parsed)
+        return self.decide_parsed(
+            parsed.subject,
+            parsed.label,
+            custodian=parsed.custodian,
+            consented_to=parsed.consented_to,
+            at=parsed.at,
+        )
+
+    def decide_parsed(
+        self,
+        subject: Subject,
+        label: Label,
+        *,
+        custodian: str | None = None,
+        consented_to: Iterable[str] = (),
+        at: dt.date | None = None,
+    ) -> Decision:
+        """Decide for a subject and label already checked against this catalogue."""
+        day = at or self._today()
+        catalogue = self.catalogue
+        nation, originator = subject.nation, label.originator
+        holder = custodian or originator
+        original_rank = catalogue.policies[originator].rank(label.classification)
+        assert original_rank is not None  # INVARIANT: checked by check_request
+        original = LevelRef.of(catalogue, originator, original_rank)
+        who = subject.id or f"the {nation} subject"
+        clearance = subject.cleared_on(day)
+        clearance_rank = -1 if clearance is None else catalogue.policies[nation].rank(clearance)
+        assert clearance_rank is not None
+        missing = [t for t in label.need_to_know if t not in subject.need_to_know]
+
+        if nation == originator:
+            if clearance_rank < original_rank:  # same nation, rule 1
+                return _deny(
+                    Reason.CLEARANCE,
+                    1,
+                    None,
+                    f"Rule 1 (CLEARANCE): the item is {original.described()};"
+                    f" {_clearance_text(who, subject, clearance, day)}, and a {nation}"
+                    f" clearance of {original.id} or higher is needed.",
+                )
+            if missing:  # same nation, rule 2
+                return _deny(Reason.NEED_TO_KNOW, 2, None, _need_text(who, missing))
+            return Decision(
+                True,
+                Reason.ALLOW,
+                3,
+                None,
+                Marking(original, original, None),
+                f"Rule 3 (ALLOW): {who} is cleared for {original.described()}"
+                " and holds the need-to-know.",
+            )
+
+        # foreign rule 1
+        if nation not in catalogue.expand(label.releasable_to):
+            listed = ", ".join(label.releasable_to)
+            to = (
+                f"releasable only to {listed}"
+                if listed
+                else "NOFORN (releasable to no foreign nation)"
+            )
+            return _deny(
+                Reason.NOT_RELEASABLE,
+                1,
+                None,
+                f"Rule 1 (NOT_RELEASABLE): the {originator} item is {to}, not to {nation}.",
+            )
+        # foreign rule 2: the third-party rule
+        if holder not in (originator, nation) and nation not in catalogue.expand(
+            list(consented_to)
+        ):
+            return _deny(
+                Reason.THIRD_PARTY,
+                2,
+                None,
+                f"Rule 2 (THIRD_PARTY): {holder} holds this {originator} item and may not"
+                f" release it to {nation} without {originator}'s prior written consent.",
+            )
+        # foreign rules 3-5, from the shared tables
+        resolution = self.codes.resolution(nation, day)
+        survival = int(holder == nation)
+        key = self.codes.key(originator, label.classification, label.area)
+        outcome = Outcome(int(resolution.outcome[survival, key]))
+        index = int(resolution.agreement[survival, key])
+        agreement = catalogue.agreements[index] if index >= 0 else None
+        if outcome is not Outcome.GOVERNED:
+            reason, rule = _OUTCOME_REASON[outcome]
+            text = self._rule_3_to_5_text(outcome, originator, nation, label, original, day)
+            return _deny(reason, rule, agreement.id if agreement else None, text, agreement)
+        assert agreement is not None
+        equivalent = LevelRef.of(catalogue, nation, int(resolution.rank[survival, key]))
+        protected = (
+            f"{original.described()} is protected as {equivalent.described()} under {agreement.id}"
+        )
+        if clearance_rank < int(resolution.rank[survival, key]):  # foreign rule 6
+            return _deny(
+                Reason.CLEARANCE,
+                6,
+                agreement.id,
+                f"Rule 6 (CLEARANCE): {protected};"
+                f" {_clearance_text(who, subject, clearance, day)}, and a {nation}"
+                f" clearance of {equivalent.id} or higher is needed.",
+                agreement,
+            )
+        if missing:  # foreign rule 7
+            return _deny(
+                Reason.NEED_TO_KNOW, 7, agreement.id, _need_text(who, missing, 7), agreement
+            )
+        survived = ""
+        status = agreement.status_on(day)
+        if status is not None and status is not Status.IN_FORCE:
+            survived = (
+                f" {agreement.id} is {status.value}, but information already exchanged"
+                " stays protected (survival)."
+            )
+            article = agreement.articles.get("SURVIVAL")
+            if article:
+                survived = survived[:-1] + f", {agreement.id} {article})."
+        marking = Marking(equivalent, original, agreement.id)
+        return Decision(
+            True,
+            Reason.ALLOW,
+            8,
+            agreement.id,
+            marking,
+            f"Rule 8 (ALLOW): {protected}; {who} is cleared and holds the need-to-know;"
+            f" marked {marking.text}.{survived}",
+        )
+
+    def _rule_3_to_5_text(
+        self,
+        outcome: Outcome,
+        originator: str,
+        nation: str,
+        label: Label,
+        original: LevelRef,
+        day: dt.date,
+    ) -> str:
+        shared = [
+            a for a in self.catalogue.agreements if originator in a.parties and nation in a.parties
+        ]
+        if outcome is Outcome.NO_AGREEMENT:
+            states = ", ".join(f"{a.id} {a.status_on(day) or 'not yet begun'}" for a in shared)
+            known = f" ({states})" if states else " (none is known)"
+            return (
+                f"Rule 3 (NO_AGREEMENT): no agreement between {originator} and {nation}"
+                f" is in force on {day.isoformat()}{known}."
+            )
+        if outcome is Outcome.OUT_OF_SCOPE:
+            return (
+                f"Rule 4 (OUT_OF_SCOPE): no agreement in force between {originator} and"
+                f" {nation} covers the area '{label.area or '(none)'}'."
+            )
+        return (
+            f"Rule 5 (NO_EQUIVALENT): no agreement in force between {originator} and"
+            f" {nation} gives {original.described()} an equivalent in {nation}'s policy;"
+            " it is not exchanged."
+        )
+
+    # -- many labels --------------------------------------------------------------------
+
+    def label_table(self, labels: Iterable[Mapping[str, Any]]) -> LabelTable:
+        """Columns of many label dicts (each may carry ``custodian`` and ``consented_to``)."""
+        return build_label_table(self.codes, labels)
+
+    def decide_many(
+        self,
+        subject: Mapping[str, Any] | Subject,
+        labels: LabelTable | Iterable[Mapping[str, Any]],
+        at: dt.date | None = None,
+    ) -> npt.NDArray[np.bool_]:
+        """Whether ``subject`` may see each label: exactly ``decide(...).allow``, vectorised."""
+        subject = parse_subject(subject)
+        found = subject_problems(self.catalogue, subject, "subject")
+        if found:
+            raise RequestError(found)
+        table = labels if isinstance(labels, LabelTable) else self.label_table(labels)
+        if table.codes is not self.codes:
+            raise RequestError([Problem("labels", "the table was built for another catalogue")])
+        day = at or self._today()
+        nation = self.codes.policy_code[subject.nation]
+        clearance = subject.cleared_on(day)
+        rank = -1 if clearance is None else self.catalogue.policies[subject.nation].rank(clearance)
+        assert rank is not None
+        resolution = self.codes.resolution(subject.nation, day)
+        allowed_keys = resolution.allowed_keys(rank)  # rules 3-6 (same nation: rule 1)
+        allowed = np.take(allowed_keys[0], table.key)
+        if resolution.survival_differs:
+            held = table.custodian == nation
+            allowed[held] = np.take(allowed_keys[1], table.key[held])
+        bit = np.uint64(1 << (nation % 64))  # rules 1-2
+        allowed &= (table.open[nation // 64] & bit).astype(np.bool_)
+        for word, mask in zip(table.need, table.topic_mask(subject.need_to_know), strict=True):
+            lacking = np.uint64(~mask & (2**64 - 1))  # need-to-know: topics not held
+            if lacking:
+                allowed &= (word & lacking) == 0
+        return allowed
+
+
+def _deny(
+    reason: Reason,
+    rule: int,
+    agreement_id: str | None,
+    text: str,
+    agreement: Agreement | None = None,
+) -> Decision:
+    article = agreement.articles.get(reason.value) if agreement is not None else None
+    if agreement is not None and article:
+        text = f"{text[:-1]} ({agreement.id} {article})."
+    return Decision(False, reason, rule, agreement_id, None, text)
+
+
+def _clearance_text(who: str, subject: Subject, clearance: str | None, day: dt.date) -> str:
+    if clearance is not None:
+        return f"{who} holds {subject.nation} {clearance}"
+    if subject.clearance is not None and subject.clearance_expires is not None:
+        return (
+            f"{who}'s {subject.nation} {subject.clearance} clearance expired on"
+            f" {subject.clearance_expires.isoformat()} (decision dated {day.isoformat()})"
+        )
+    return f"{who} holds no clearance"
+
+
+def _need_text(who: str, missing: list[str], rule: int = 2) -> str:
+    return (
+        f"Rule {rule} (NEED_TO_KNOW): {who} lacks the need-to-know in"
+        f" {', '.join(missing)}, which the item requires."
+    )

@@ -1,0 +1,97 @@
+"""What a decision says (DECISION.md §4): allow or the reason, the agreement, the marking."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from gsoia.catalogue.model import Catalogue
+
+
+class Reason(StrEnum):
+    """The reason codes of DECISION.md §3: the first rule that fails, or ALLOW."""
+
+    ALLOW = "ALLOW"
+    CLEARANCE = "CLEARANCE"
+    NEED_TO_KNOW = "NEED_TO_KNOW"
+    NOT_RELEASABLE = "NOT_RELEASABLE"
+    THIRD_PARTY = "THIRD_PARTY"
+    NO_AGREEMENT = "NO_AGREEMENT"
+    OUT_OF_SCOPE = "OUT_OF_SCOPE"
+    NO_EQUIVALENT = "NO_EQUIVALENT"
+
+
+@dataclass(frozen=True)
+class LevelRef:
+    """A level of a policy, with its name as the policy writes it."""
+
+    policy: str
+    id: str
+    name: str
+
+    @classmethod
+    def of(cls, catalogue: Catalogue, policy: str, rank: int) -> LevelRef:
+        level = catalogue.policies[policy].levels[rank]
+        return cls(policy, level.id, level.name)
+
+    def __str__(self) -> str:
+        return f"{self.policy} {self.name}"
+
+    def described(self) -> str:
+        """``JPN GOKUHI (極秘)``; just ``CAN SECRET`` where the name is the id."""
+        if self.name == self.id:
+            return f"{self.policy} {self.id}"
+        return f"{self.policy} {self.id} ({self.name})"
+
+    def to_dict(self) -> dict[str, str]:
+        return {"policy": self.policy, "id": self.id, "name": self.name}
+
+
+@dataclass(frozen=True)
+class Marking:
+    """The dual marking: the holder's equivalent level next to the original, never over it."""
+
+    level: LevelRef
+    original: LevelRef
+    agreement: str | None
+
+    @property
+    def text(self) -> str:
+        """``CAN SECRET // JPN 極秘 // JPN-CAN``; for a same-nation reader, ``JPN 極秘``."""
+        if self.agreement is None:
+            return str(self.original)
+        return f"{self.level} // {self.original} // {self.agreement}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "level": self.level.to_dict(),
+            "original": self.original.to_dict(),
+            "text": self.text,
+        }
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One decision: allow or not, why (the rule), under which agreement, with which marking."""
+
+    allow: bool
+    reason: Reason
+    rule: int
+    """The number of the rule in DECISION.md §3 (same-nation rules 1-3, foreign 1-8)."""
+    agreement: str | None
+    marking: Marking | None
+    explanation: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """DECISION.md §4, plus the rule number and (also on ALLOW) the explanation."""
+        result: dict[str, Any] = {
+            "allow": self.allow,
+            "reason": self.reason.value,
+            "rule": self.rule,
+            "agreement": self.agreement,
+        }
+        if self.marking is not None:
+            result["marking"] = self.marking.to_dict()
+        result["explanation"] = self.explanation
+        return result
