@@ -9,7 +9,9 @@ is only ever handed out after both have passed.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 from enum import StrEnum
+from functools import cached_property
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
@@ -50,12 +52,14 @@ class Policy(_Strict):
     levels: Annotated[list[Level], Field(min_length=1)]
     source: StrictStr | None = None
 
+    @cached_property
+    def ranks(self) -> dict[str, int]:
+        """Each level id's rank (0 = lowest)."""
+        return {level.id: rank for rank, level in enumerate(self.levels)}
+
     def rank(self, level_id: str) -> int | None:
         """The level's rank (0 = lowest), or None if the policy has no such level."""
-        for rank, level in enumerate(self.levels):
-            if level.id == level_id:
-                return rank
-        return None
+        return self.ranks.get(level_id)
 
 
 class Event(_Strict):
@@ -131,6 +135,15 @@ class Catalogue(_Strict):
         for name in names:
             members.update(self.groups.get(name, [name]))
         return members
+
+    @cached_property
+    def names_known(self) -> frozenset[str]:
+        """Every policy id and group name."""
+        return frozenset(self.policies) | frozenset(self.groups)
+
+    def names(self, names: Collection[str], policy: str) -> bool:
+        """Whether ``policy`` is among ``names``, directly or through a group."""
+        return policy in names or any(policy in self.groups.get(n, ()) for n in names)
 
     def agreement(self, agreement_id: str) -> Agreement | None:
         return next((a for a in self.agreements if a.id == agreement_id), None)

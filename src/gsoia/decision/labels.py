@@ -95,27 +95,32 @@ def build_label_table(codes: Codes, labels: Iterable[Mapping[str, Any]]) -> Labe
                     break
                 continue
             found = label_problems(
-                catalogue, label, place, label.custodian, label.consented_to, f"{place}."
+                catalogue,
+                label,
+                place,
+                label.get("custodian"),
+                label.get("consented_to", []),
+                f"{place}.",
             )
             if found:
                 problems += found
                 if len(problems) >= _MAX_PROBLEMS:
                     break
                 continue
-            originator = codes.policy_code[label.originator]
-            custodian = codes.policy_code[label.custodian or label.originator]
-            releasable = codes.policy_set(label.releasable_to) | {originator}
+            originator = codes.policy_code[label["originator"]]
+            custodian = codes.policy_code[label.get("custodian") or label["originator"]]
+            releasable = codes.policy_set(label.get("releasable_to", [])) | {originator}
             # rule 2: a copy held by its originator may go to anyone releasable; any
             # other custodian keeps it, or passes it only where the originator consented.
             if custodian == originator:
                 reach = set(range(len(codes.policies)))
             else:
-                reach = codes.policy_set(label.consented_to) | {originator, custodian}
+                reach = codes.policy_set(label.get("consented_to", [])) | {originator, custodian}
             need = 0
-            for topic in label.need_to_know:
+            for topic in label.get("need_to_know", []):
                 need |= 1 << topic_bit.setdefault(topic, len(topic_bit))
             row = (
-                codes.key(label.originator, label.classification, label.area),
+                codes.key(label["originator"], label["classification"], label.get("area")),
                 custodian,
                 sum(1 << p for p in releasable & reach),
                 need,

@@ -15,7 +15,7 @@ hands in.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -27,6 +27,7 @@ from gsoia.decision.request import (
     Label,
     Subject,
     check_request,
+    clearance_on,
     parse_request,
     parse_subject,
     subject_problems,
@@ -49,6 +50,11 @@ class Rulebook:
         self.catalogue = catalogue
         self.codes = Codes(catalogue)
         self._today = today
+        self._levels = self.codes.level_refs
+        self._own_markings = {
+            policy: [Marking(level, level, None) for level in levels]
+            for policy, levels in self._levels.items()
+        }
 
     # -- one request ----------------------------------------------------------------------
 
@@ -57,11 +63,11 @@ class Rulebook:
         parsed = parse_request(request)
         check_request(self.catalogue, parsed)
         return self.decide_parsed(
-            parsed.subject,
-            parsed.label,
-            custodian=parsed.custodian,
-            consented_to=parsed.consented_to,
-            at=parsed.at,
+            parsed["subject"],
+            parsed["label"],
+            custodian=parsed.get("custodian"),
+            consented_to=parsed.get("consented_to", ()),
+            at=parsed.get("at"),
         )
 
     def decide_parsed(
@@ -70,22 +76,22 @@ class Rulebook:
         label: Label,
         *,
         custodian: str | None = None,
-        consented_to: Iterable[str] = (),
+        consented_to: Collection[str] = (),
         at: dt.date | None = None,
     ) -> Decision:
         """Decide for a subject and label already checked against this catalogue."""
         day = at or self._today()
         catalogue = self.catalogue
-        nation, originator = subject.nation, label.originator
+        nation, originator = subject["nation"], label["originator"]
+        releasable_to = label.get("releasable_to", ())
         holder = custodian or originator
-        original_rank = catalogue.policies[originator].rank(label.classification)
-        assert original_rank is not None  # INVARIANT: checked by check_request
-        original = LevelRef.of(catalogue, originator, original_rank)
-        who = subject.id or f"the {nation} subject"
-        clearance = subject.cleared_on(day)
-        clearance_rank = -1 if clearance is None else catalogue.policies[nation].rank(clearance)
-        assert clearance_rank is not None
-        missing = [t for t in label.need_to_know if t not in subject.need_to_know]
+        original_rank = catalogue.policies[originator].ranks[label["classification"]]
+        original = self._levels[originator][original_rank]
+        who = subject.get("id") or f"the {nation} subject"
+        clearance = clearance_on(subject, day)
+        clearance_rank = -1 if clearance is None else catalogue.policies[nation].ranks[clearance]
+        held = subject.get("need_to_know", ())
+        missing = [t for t in label.get("need_to_know", ()) if t not in held]
 
         if nation == originator:
             if clearance_rank < original_rank:  # same nation, rule 1
@@ -104,14 +110,14 @@ class Rulebook:
                 Reason.ALLOW,
                 3,
                 None,
-                Marking(original, original, None),
+                self._own_markings[originator][original_rank],
                 f"Rule 3 (ALLOW): {who} is cleared for {original.described()}"
                 " and holds the need-to-know.",
             )
 
         # foreign rule 1
-        if nation not in catalogue.expand(label.releasable_to):
-            listed = ", ".join(label.releasable_to)
+        if not catalogue.names(releasable_to, nation):
+            listed = ", ".join(releasable_to)
             to = (
                 f"releasable only to {listed}"
                 if listed
@@ -124,9 +130,7 @@ class Rulebook:
                 f"Rule 1 (NOT_RELEASABLE): the {originator} item is {to}, not to {nation}.",
             )
         # foreign rule 2: the third-party rule
-        if holder not in (originator, nation) and nation not in catalogue.expand(
-            list(consented_to)
-        ):
+        if holder not in (originator, nation) and not catalogue.names(consented_to, nation):
             return _deny(
                 Reason.THIRD_PARTY,
                 2,
@@ -136,28 +140,23 @@ class Rulebook:
             )
         # foreign rules 3-5, from the shared tables
         resolution = self.codes.resolution(nation, day)
-        survival = int(holder == nation)
-        key = self.codes.key(originator, label.classification, label.area)
-        outcome = Outcome(int(resolution.outcome[survival, key]))
-        index = int(resolution.agreement[survival, key])
-        agreement = catalogue.agreements[index] if index >= 0 else None
+        key = self.codes.key(originator, label["classification"], label.get("area"))
+        cell = resolution.cells[holder == nation][key]
+        outcome, rank, agreement = cell.outcome, cell.rank, cell.agreement
         if outcome is not Outcome.GOVERNED:
             reason, rule = _OUTCOME_REASON[outcome]
             text = self._rule_3_to_5_text(outcome, originator, nation, label, original, day)
             return _deny(reason, rule, agreement.id if agreement else None, text, agreement)
         assert agreement is not None
-        equivalent = LevelRef.of(catalogue, nation, int(resolution.rank[survival, key]))
-        protected = (
-            f"{original.described()} is protected as {equivalent.described()} under {agreement.id}"
-        )
-        if clearance_rank < int(resolution.rank[survival, key]):  # foreign rule 6
+        protected = cell.protected
+        if clearance_rank < rank:  # foreign rule 6
             return _deny(
                 Reason.CLEARANCE,
                 6,
                 agreement.id,
                 f"Rule 6 (CLEARANCE): {protected};"
                 f" {_clearance_text(who, subject, clearance, day)}, and a {nation}"
-                f" clearance of {equivalent.id} or higher is needed.",
+                f" clearance of {self._levels[nation][rank].id} or higher is needed.",
                 agreement,
             )
         if missing:  # foreign rule 7
@@ -174,7 +173,8 @@ class Rulebook:
             article = agreement.articles.get("SURVIVAL")
             if article:
                 survived = survived[:-1] + f", {agreement.id} {article})."
-        marking = Marking(equivalent, original, agreement.id)
+        marking = cell.marking
+        assert marking is not None  # INVARIANT: a governed cell carries its marking
         return Decision(
             True,
             Reason.ALLOW,
@@ -207,7 +207,7 @@ class Rulebook:
         if outcome is Outcome.OUT_OF_SCOPE:
             return (
                 f"Rule 4 (OUT_OF_SCOPE): no agreement in force between {originator} and"
-                f" {nation} covers the area '{label.area or '(none)'}'."
+                f" {nation} covers the area '{label.get('area') or '(none)'}'."
             )
         return (
             f"Rule 5 (NO_EQUIVALENT): no agreement in force between {originator} and"
@@ -236,11 +236,11 @@ class Rulebook:
         if table.codes is not self.codes:
             raise RequestError([Problem("labels", "the table was built for another catalogue")])
         day = at or self._today()
-        nation = self.codes.policy_code[subject.nation]
-        clearance = subject.cleared_on(day)
-        rank = -1 if clearance is None else self.catalogue.policies[subject.nation].rank(clearance)
-        assert rank is not None
-        resolution = self.codes.resolution(subject.nation, day)
+        nation_id = subject["nation"]
+        nation = self.codes.policy_code[nation_id]
+        clearance = clearance_on(subject, day)
+        rank = -1 if clearance is None else self.catalogue.policies[nation_id].ranks[clearance]
+        resolution = self.codes.resolution(nation_id, day)
         allowed_keys = resolution.allowed_keys(rank)  # rules 3-6 (same nation: rule 1)
         allowed = np.take(allowed_keys[0], table.key)
         if resolution.survival_differs:
@@ -248,7 +248,9 @@ class Rulebook:
             allowed[held] = np.take(allowed_keys[1], table.key[held])
         bit = np.uint64(1 << (nation % 64))  # rules 1-2
         allowed &= (table.open[nation // 64] & bit).astype(np.bool_)
-        for word, mask in zip(table.need, table.topic_mask(subject.need_to_know), strict=True):
+        for word, mask in zip(
+            table.need, table.topic_mask(subject.get("need_to_know", ())), strict=True
+        ):
             lacking = np.uint64(~mask & (2**64 - 1))  # need-to-know: topics not held
             if lacking:
                 allowed &= (word & lacking) == 0
@@ -270,11 +272,12 @@ def _deny(
 
 def _clearance_text(who: str, subject: Subject, clearance: str | None, day: dt.date) -> str:
     if clearance is not None:
-        return f"{who} holds {subject.nation} {clearance}"
-    if subject.clearance is not None and subject.clearance_expires is not None:
+        return f"{who} holds {subject['nation']} {clearance}"
+    held, expires = subject.get("clearance"), subject.get("clearance_expires")
+    if held is not None and expires is not None:
         return (
-            f"{who}'s {subject.nation} {subject.clearance} clearance expired on"
-            f" {subject.clearance_expires.isoformat()} (decision dated {day.isoformat()})"
+            f"{who}'s {subject['nation']} {held} clearance expired on"
+            f" {expires.isoformat()} (decision dated {day.isoformat()})"
         )
     return f"{who} holds no clearance"
 

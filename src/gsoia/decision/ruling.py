@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
-
-from gsoia.catalogue.model import Catalogue
+from typing import Any, NamedTuple
 
 
 class Reason(StrEnum):
@@ -30,11 +28,6 @@ class LevelRef:
     id: str
     name: str
 
-    @classmethod
-    def of(cls, catalogue: Catalogue, policy: str, rank: int) -> LevelRef:
-        level = catalogue.policies[policy].levels[rank]
-        return cls(policy, level.id, level.name)
-
     def __str__(self) -> str:
         return f"{self.policy} {self.name}"
 
@@ -55,13 +48,15 @@ class Marking:
     level: LevelRef
     original: LevelRef
     agreement: str | None
+    text: str = field(init=False)
+    """``CAN SECRET // JPN 極秘 // JPN-CAN``; for a same-nation reader, ``JPN 極秘``."""
 
-    @property
-    def text(self) -> str:
-        """``CAN SECRET // JPN 極秘 // JPN-CAN``; for a same-nation reader, ``JPN 極秘``."""
+    def __post_init__(self) -> None:
         if self.agreement is None:
-            return str(self.original)
-        return f"{self.level} // {self.original} // {self.agreement}"
+            text = str(self.original)
+        else:
+            text = f"{self.level} // {self.original} // {self.agreement}"
+        object.__setattr__(self, "text", text)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -71,8 +66,7 @@ class Marking:
         }
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):
     """One decision: allow or not, why (the rule), under which agreement, with which marking."""
 
     allow: bool

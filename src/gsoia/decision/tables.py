@@ -24,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from gsoia.catalogue.model import Agreement, Catalogue, Status
+from gsoia.decision.ruling import LevelRef, Marking
 
 OTHER_AREA = ""
 """The area code 0: an area that no agreement's scope names."""
@@ -41,6 +42,19 @@ class Outcome(IntEnum):
     SAME_NATION = 4
 
 
+@dataclass(frozen=True, slots=True)
+class Cell:
+    """Rules 3-5 for one key, ready for ``decide``: the governing agreement and marking."""
+
+    outcome: Outcome
+    rank: int
+    agreement: Agreement | None
+    marking: Marking | None
+    """For GOVERNED: the dual marking; for SAME_NATION: the originator's own level."""
+    protected: str = ""
+    """For GOVERNED: ``JPN GOKUHI (極秘) is protected as CAN S (SECRET) under JPN-CAN``."""
+
+
 @dataclass(frozen=True)
 class Resolution:
     """Rules 3-5 for one subject nation in one epoch; arrays indexed ``[survival, key]``."""
@@ -52,6 +66,8 @@ class Resolution:
     """Index into ``catalogue.agreements`` of the agreement found; -1: none."""
     survival_differs: bool
     """Whether any key resolves differently when the subject's nation holds the copy."""
+    cells: tuple[list[Cell], list[Cell]]
+    """The same per key as ``Cell`` objects, for one decision at a time."""
 
     def allowed_keys(self, clearance_rank: int) -> npt.NDArray[np.bool_]:
         """Per ``[survival, key]``: rules 3-6 pass for a subject cleared to ``clearance_rank``."""
@@ -79,6 +95,10 @@ class Codes:
         self.keys = len(self.level_of) * len(self.areas)
         self.words = (len(self.policies) + 63) // 64
         """How many 64-bit words a set of policies takes."""
+        self.level_refs = {
+            policy_id: [LevelRef(policy_id, level.id, level.name) for level in policy.levels]
+            for policy_id, policy in catalogue.policies.items()
+        }
         self.groups = {g: [self.policy_code[m] for m in ms] for g, ms in catalogue.groups.items()}
         self.event_dates = catalogue.event_dates()
         self._pairs: dict[tuple[int, int], list[int]] = {}
@@ -96,9 +116,8 @@ class Codes:
 
     def key(self, originator: str, classification: str, area: str | None) -> int:
         """The label's key; its references must have been checked."""
-        policy = self.catalogue.policies[originator]
-        rank = policy.rank(classification)
-        assert rank is not None  # INVARIANT: checked by request.label_problems
+        # INVARIANT: the references were checked by request.label_problems
+        rank = self.catalogue.policies[originator].ranks[classification]
         level = self.level_base[self.policy_code[originator]] + rank
         return level * len(self.areas) + self.area_code.get(area or OTHER_AREA, 0)
 
@@ -185,7 +204,40 @@ class Codes:
             and np.array_equal(rank[0], rank[1])
             and np.array_equal(agreement[0], agreement[1])
         )
-        return Resolution(outcome, rank, agreement, differs)
+        cells = (
+            self._cells(subject, outcome[0], rank[0], agreement[0]),
+            self._cells(subject, outcome[1], rank[1], agreement[1]),
+        )
+        return Resolution(outcome, rank, agreement, differs, cells)
+
+    def _cells(
+        self,
+        subject: str,
+        outcomes: npt.NDArray[np.uint8],
+        ranks: npt.NDArray[np.int16],
+        agreements: npt.NDArray[np.int16],
+    ) -> list[Cell]:
+        cells = []
+        areas = len(self.areas)
+        for key, (code, rank, index) in enumerate(
+            zip(outcomes.tolist(), ranks.tolist(), agreements.tolist(), strict=True)
+        ):
+            outcome = Outcome(code)
+            found = self.catalogue.agreements[index] if index >= 0 else None
+            policy_code, original_rank = self.level_of[key // areas]
+            original = self.level_refs[self.policies[policy_code]][original_rank]
+            marking, protected = None, ""
+            if outcome is Outcome.GOVERNED and found is not None:
+                equivalent = self.level_refs[subject][rank]
+                marking = Marking(equivalent, original, found.id)
+                protected = (
+                    f"{original.described()} is protected as {equivalent.described()}"
+                    f" under {found.id}"
+                )
+            elif outcome is Outcome.SAME_NATION:
+                marking = Marking(original, original, None)
+            cells.append(Cell(outcome, rank, found, marking, protected))
+        return cells
 
 
 def _stands(agreement: Agreement, day: dt.date, *, survival: bool) -> bool:
