@@ -8,6 +8,7 @@ shape checked (``gsoia.catalogue.model``), its cross-references checked
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from importlib import resources
@@ -39,7 +40,7 @@ def problems_from_validation(error: ValidationError, prefix: str = "") -> list[P
     """pydantic's errors as problems, each with its place, without pydantic's jargon."""
     problems = []
     for err in error.errors(include_url=False):
-        loc = tuple(part for part in err["loc"] if not _is_union_tag(part))
+        loc = tuple(part for part in err["loc"] if not _is_union_tag(part) and part != "[key]")
         place = place_of(loc)
         if prefix:
             place = f"{prefix}.{place}" if place and not place.startswith("[") else prefix + place
@@ -73,8 +74,10 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[An
     mapping: dict[Any, Any] = {}
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
+        line = key_node.start_mark.line + 1
+        if not isinstance(key, str | int | bool | dt.date) and key is not None:
+            raise CatalogueError([Problem(f"line {line}", "a key must be text")])
         if key in mapping:
-            line = key_node.start_mark.line + 1
             raise CatalogueError([Problem(f"line {line}", f"key '{key}' is repeated")])
         mapping[key] = loader.construct_object(value_node, deep=True)
     return mapping
@@ -92,13 +95,25 @@ _StrictLoader.add_implicit_resolver(
 )
 
 
+class _RepeatedKey(Exception):
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+
 def _no_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     mapping: dict[str, Any] = {}
     for key, value in pairs:
         if key in mapping:
-            raise CatalogueError([Problem("", f"key '{key}' is repeated in one object")])
+            raise _RepeatedKey(key)
         mapping[key] = value
     return mapping
+
+
+def _line_of_repeat(text: str, key: str) -> int:
+    """The line of the second ``"key":`` in the text (JSON's hook knows no positions)."""
+    found = list(re.finditer(re.escape(json.dumps(key)) + r"\s*:", text))
+    where = found[1].start() if len(found) > 1 else 0
+    return text.count("\n", 0, where) + 1
 
 
 def parse_document(text: str, *, is_json: bool = False) -> Any:
@@ -107,8 +122,13 @@ def parse_document(text: str, *, is_json: bool = False) -> Any:
         if is_json:
             return json.loads(text, object_pairs_hook=_no_repeats)
         return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except _RepeatedKey as e:
+        line = _line_of_repeat(text, e.key)
+        raise CatalogueError([Problem(f"line {line}", f"key '{e.key}' is repeated")]) from e
     except json.JSONDecodeError as e:
         raise CatalogueError([Problem(f"line {e.lineno}", f"not JSON: {e.msg}")]) from e
+    except RecursionError as e:
+        raise CatalogueError([Problem("", "nested too deeply")]) from e
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark
         place = f"line {mark.line + 1}" if mark is not None else ""
@@ -123,6 +143,8 @@ def catalogue_from_document(document: Any) -> Catalogue:
         raise CatalogueError([Problem("", "a catalogue is a mapping with 'policies'")])
     try:
         catalogue = Catalogue.model_validate(document)
+    except RecursionError as e:
+        raise CatalogueError([Problem("", "nested too deeply")]) from e
     except ValidationError as e:
         raise CatalogueError(problems_from_validation(e)) from e
     problems = problems_of(catalogue)
