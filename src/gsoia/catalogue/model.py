@@ -97,8 +97,16 @@ class Agreement(_Strict):
         return status
 
     def was_in_force_by(self, day: dt.date) -> bool:
-        """Whether the agreement was in force on some date on or before ``day``."""
-        return any(e.status is Status.IN_FORCE and e.date <= day for e in self.events)
+        """Whether the agreement was in force on some date on or before ``day``.
+
+        An ``in_force`` event overtaken by another event of the same date never took effect.
+        """
+        return any(
+            e.status is Status.IN_FORCE
+            and e.date <= day
+            and self.status_on(e.date) is Status.IN_FORCE
+            for e in self.events
+        )
 
     def covers(self, area: str) -> bool:
         return "*" in self.scope or area in self.scope

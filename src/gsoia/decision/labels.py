@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from gsoia.decision.request import label_problems, parse_held_label
+from gsoia.decision.request import HeldLabel, label_problems, parse_held_label
 from gsoia.decision.tables import Codes
 from gsoia.errors import Problem, RequestError
 
@@ -63,6 +63,30 @@ class LabelTable:
 
 def _freeze(value: Any) -> Any:
     return tuple(value) if type(value) is list else value
+
+
+def encode_label(
+    codes: Codes, label: HeldLabel, topic_bit: dict[str, int]
+) -> tuple[int, int, int, int]:
+    """One checked label as ``(key, custodian, open, need)``; new topics get the next bit."""
+    originator = codes.policy_code[label["originator"]]
+    custodian = codes.policy_code[label.get("custodian") or label["originator"]]
+    releasable = codes.policy_set(label.get("releasable_to", [])) | {originator}
+    # rule 2: a copy held by its originator may go to anyone releasable; any other
+    # custodian keeps it, or passes it only where the originator consented.
+    if custodian == originator:
+        reach = set(range(len(codes.policies)))
+    else:
+        reach = codes.policy_set(label.get("consented_to", [])) | {originator, custodian}
+    need = 0
+    for topic in label.get("need_to_know", []):
+        need |= 1 << topic_bit.setdefault(topic, len(topic_bit))
+    return (
+        codes.key(label["originator"], label["classification"], label.get("area")),
+        custodian,
+        sum(1 << p for p in releasable & reach),
+        need,
+    )
 
 
 def build_label_table(codes: Codes, labels: Iterable[Mapping[str, Any]]) -> LabelTable:
@@ -107,24 +131,7 @@ def build_label_table(codes: Codes, labels: Iterable[Mapping[str, Any]]) -> Labe
                 if len(problems) >= _MAX_PROBLEMS:
                     break
                 continue
-            originator = codes.policy_code[label["originator"]]
-            custodian = codes.policy_code[label.get("custodian") or label["originator"]]
-            releasable = codes.policy_set(label.get("releasable_to", [])) | {originator}
-            # rule 2: a copy held by its originator may go to anyone releasable; any
-            # other custodian keeps it, or passes it only where the originator consented.
-            if custodian == originator:
-                reach = set(range(len(codes.policies)))
-            else:
-                reach = codes.policy_set(label.get("consented_to", [])) | {originator, custodian}
-            need = 0
-            for topic in label.get("need_to_know", []):
-                need |= 1 << topic_bit.setdefault(topic, len(topic_bit))
-            row = (
-                codes.key(label["originator"], label["classification"], label.get("area")),
-                custodian,
-                sum(1 << p for p in releasable & reach),
-                need,
-            )
+            row = encode_label(codes, label, topic_bit)
             if signature is not None:
                 encoded[signature] = row
         keys.append(row[0])

@@ -7,10 +7,19 @@ decision: it is a ``RequestError`` whose place names the field (``label.classifi
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping
 from typing import Annotated, Any, NotRequired, TypeVar
 
-from pydantic import ConfigDict, Field, StrictStr, TypeAdapter, ValidationError, with_config
+from pydantic import (
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictStr,
+    TypeAdapter,
+    ValidationError,
+    with_config,
+)
 from typing_extensions import TypedDict
 
 from gsoia.catalogue.load import problems_from_validation
@@ -18,6 +27,19 @@ from gsoia.catalogue.model import Catalogue
 from gsoia.errors import Problem, RequestError
 
 Name = Annotated[StrictStr, Field(min_length=1, max_length=64)]
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _iso_date(value: Any) -> Any:
+    """Only a date or an ISO 8601 date string (YYYY-MM-DD): no timestamps, no date-times."""
+    if isinstance(value, dt.datetime) or not isinstance(value, dt.date | str):
+        raise ValueError("must be an ISO 8601 date (YYYY-MM-DD)")
+    if isinstance(value, str) and not _ISO_DATE.match(value):
+        raise ValueError("must be an ISO 8601 date (YYYY-MM-DD)")
+    return value
+
+
+Day = Annotated[dt.date, BeforeValidator(_iso_date)]
 _FORBID = ConfigDict(extra="forbid")
 
 # Requests are validated into plain dicts (TypedDicts): pydantic checks the shape at a
@@ -31,7 +53,7 @@ class Subject(TypedDict):
     id: NotRequired[Annotated[StrictStr, Field(max_length=256)]]
     nation: Name
     clearance: NotRequired[Name | None]
-    clearance_expires: NotRequired[dt.date | None]
+    clearance_expires: NotRequired[Day | None]
     need_to_know: NotRequired[list[Name]]
 
 
@@ -60,7 +82,7 @@ class Request(TypedDict):
     label: Label
     custodian: NotRequired[Name | None]
     consented_to: NotRequired[list[Name]]
-    at: NotRequired[dt.date | None]
+    at: NotRequired[Day | None]
 
 
 def clearance_on(subject: Subject, day: dt.date) -> str | None:

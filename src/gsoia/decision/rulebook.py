@@ -128,6 +128,7 @@ class Rulebook:
                 1,
                 None,
                 f"Rule 1 (NOT_RELEASABLE): the {originator} item is {to}, not to {nation}.",
+                self._citing(Reason.NOT_RELEASABLE, originator, nation),
             )
         # foreign rule 2: the third-party rule
         if holder not in (originator, nation) and not catalogue.names(consented_to, nation):
@@ -137,6 +138,7 @@ class Rulebook:
                 None,
                 f"Rule 2 (THIRD_PARTY): {holder} holds this {originator} item and may not"
                 f" release it to {nation} without {originator}'s prior written consent.",
+                self._citing(Reason.THIRD_PARTY, originator, holder),
             )
         # foreign rules 3-5, from the shared tables
         resolution = self.codes.resolution(nation, day)
@@ -184,6 +186,18 @@ class Rulebook:
             f"Rule 8 (ALLOW): {protected}; {who} is cleared and holds the need-to-know;"
             f" marked {marking.text}.{survived}",
         )
+
+    def _citing(self, reason: Reason, party: str, other: str) -> Agreement | None:
+        """The agreement between two parties whose text is cited for ``reason``, if any.
+
+        For the third-party rule: the agreement under which the custodian received the item.
+        """
+        recorded = [
+            a
+            for a in self.catalogue.agreements
+            if party in a.parties and other in a.parties and reason.value in a.articles
+        ]
+        return min(recorded, key=lambda a: (len(a.parties), a.id), default=None)
 
     def _rule_3_to_5_text(
         self,
