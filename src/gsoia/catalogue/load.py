@@ -129,6 +129,8 @@ def parse_document(text: str, *, is_json: bool = False) -> Any:
         raise CatalogueError([Problem(f"line {e.lineno}", f"not JSON: {e.msg}")]) from e
     except RecursionError as e:
         raise CatalogueError([Problem("", "nested too deeply")]) from e
+    except ValueError as e:  # e.g. an integer of more than 4300 digits
+        raise CatalogueError([Problem("", f"not accepted: {e}")]) from e
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark
         place = f"line {mark.line + 1}" if mark is not None else ""

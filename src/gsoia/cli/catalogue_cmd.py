@@ -40,7 +40,8 @@ def check(
         catalogue = read_catalogue(file)
     except CatalogueError as e:
         for problem in e.problems:
-            print(f"gsoia: {file}: {problem}", file=sys.stderr)
+            where = "" if problem.place == str(file) else f"{file}: "
+            print(f"gsoia: {where}{problem}", file=sys.stderr)
         raise typer.Exit(EXIT_INVALID) from None
     print(
         f"{file}: valid — {len(catalogue.policies)} policies, {len(catalogue.groups)} groups,"

@@ -30,6 +30,10 @@ def _json(text: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as e:
         raise RequestError.of("", f"not JSON: {e.msg} (column {e.colno})") from e
+    except RecursionError as e:
+        raise RequestError.of("", "not accepted: nested too deeply") from e
+    except ValueError as e:  # e.g. an integer of more than 4300 digits
+        raise RequestError.of("", f"not accepted: {e}") from e
 
 
 def decide(
@@ -51,7 +55,7 @@ def decide(
     try:
         rulebook = load_catalogue(catalogue)
     except CatalogueError as e:
-        refuse(e)
+        refuse(f"catalogue {catalogue}: {e.diagnostics()}" if catalogue else e)
     text = _read(request)
     if not jsonl:
         try:

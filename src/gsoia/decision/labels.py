@@ -71,22 +71,23 @@ def encode_label(
     """One checked label as ``(key, custodian, open, need)``; new topics get the next bit."""
     originator = codes.policy_code[label["originator"]]
     custodian = codes.policy_code[label.get("custodian") or label["originator"]]
-    releasable = codes.policy_set(label.get("releasable_to", [])) | {originator}
+    masks = codes.masks
+    releasable = 1 << originator
+    for name in label.get("releasable_to", []):
+        releasable |= masks[name]
     # rule 2: a copy held by its originator may go to anyone releasable; any other
     # custodian keeps it, or passes it only where the originator consented.
     if custodian == originator:
-        reach = set(range(len(codes.policies)))
+        reach = codes.all_mask
     else:
-        reach = codes.policy_set(label.get("consented_to", [])) | {originator, custodian}
+        reach = (1 << originator) | (1 << custodian)
+        for name in label.get("consented_to", []):
+            reach |= masks[name]
     need = 0
     for topic in label.get("need_to_know", []):
         need |= 1 << topic_bit.setdefault(topic, len(topic_bit))
-    return (
-        codes.key(label["originator"], label["classification"], label.get("area")),
-        custodian,
-        sum(1 << p for p in releasable & reach),
-        need,
-    )
+    key = codes.key(label["originator"], label["classification"], label.get("area"))
+    return key, custodian, releasable & reach, need
 
 
 def build_label_table(codes: Codes, labels: Iterable[Mapping[str, Any]]) -> LabelTable:

@@ -51,6 +51,7 @@ class Rulebook:
         self.codes = Codes(catalogue)
         self._today = today
         self._levels = self.codes.level_refs
+        self._cited: dict[tuple[Reason, str, str], Agreement | None] = {}
         self._own_markings = {
             policy: [Marking(level, level, None) for level in levels]
             for policy, levels in self._levels.items()
@@ -192,12 +193,17 @@ class Rulebook:
 
         For the third-party rule: the agreement under which the custodian received the item.
         """
-        recorded = [
-            a
-            for a in self.catalogue.agreements
-            if party in a.parties and other in a.parties and reason.value in a.articles
-        ]
-        return min(recorded, key=lambda a: (len(a.parties), a.id), default=None)
+        key = (reason, party, other)
+        if key not in self._cited:
+            codes = self.codes
+            pair = (codes.policy_code[party], codes.policy_code[other])
+            recorded = [
+                self.catalogue.agreements[i]
+                for i in codes.pairs.get(pair, [])
+                if reason.value in self.catalogue.agreements[i].articles
+            ]
+            self._cited[key] = min(recorded, key=lambda a: (len(a.parties), a.id), default=None)
+        return self._cited[key]
 
     def _rule_3_to_5_text(
         self,
@@ -208,10 +214,9 @@ class Rulebook:
         original: LevelRef,
         day: dt.date,
     ) -> str:
-        shared = [
-            a for a in self.catalogue.agreements if originator in a.parties and nation in a.parties
-        ]
         if outcome is Outcome.NO_AGREEMENT:
+            pair = (self.codes.policy_code[originator], self.codes.policy_code[nation])
+            shared = [self.catalogue.agreements[i] for i in self.codes.pairs.get(pair, [])]
             states = ", ".join(f"{a.id} {a.status_on(day) or 'not yet begun'}" for a in shared)
             known = f" ({states})" if states else " (none is known)"
             return (
@@ -256,10 +261,12 @@ class Rulebook:
         rank = -1 if clearance is None else self.catalogue.policies[nation_id].ranks[clearance]
         resolution = self.codes.resolution(nation_id, day)
         allowed_keys = resolution.allowed_keys(rank)  # rules 3-6 (same nation: rule 1)
-        allowed = np.take(allowed_keys[0], table.key)
-        if resolution.survival_differs:
-            held = table.custodian == nation
-            allowed[held] = np.take(allowed_keys[1], table.key[held])
+        allowed: npt.NDArray[np.bool_]
+        if resolution.survival_differs:  # [survival, key] flattened: survival adds a row
+            held = (table.custodian == nation).astype(np.intp) * allowed_keys.shape[1]
+            allowed = np.take(allowed_keys.ravel(), table.key.astype(np.intp) + held)
+        else:
+            allowed = np.take(allowed_keys[0], table.key)
         bit = np.uint64(1 << (nation % 64))  # rules 1-2
         allowed &= (table.open[nation // 64] & bit).astype(np.bool_)
         for word, mask in zip(

@@ -100,8 +100,14 @@ class Codes:
             for policy_id, policy in catalogue.policies.items()
         }
         self.groups = {g: [self.policy_code[m] for m in ms] for g, ms in catalogue.groups.items()}
+        self.masks: dict[str, int] = {p: 1 << i for i, p in enumerate(self.policies)}
+        """The bitmask of each policy id and group name."""
+        for group, members in self.groups.items():
+            self.masks[group] = sum(1 << m for m in members)
+        self.all_mask = (1 << len(self.policies)) - 1
         self.event_dates = catalogue.event_dates()
-        self._pairs: dict[tuple[int, int], list[int]] = {}
+        self.pairs: dict[tuple[int, int], list[int]] = {}
+        """Indices of the agreements having both policies of a pair (by code) as parties."""
         self._equivalents: list[dict[tuple[str, str, str], str]] = []
         for index, agreement in enumerate(catalogue.agreements):
             self._equivalents.append(_equivalents(agreement))
@@ -109,7 +115,7 @@ class Codes:
                 for b in agreement.parties:
                     if a != b:
                         pair = (self.policy_code[a], self.policy_code[b])
-                        self._pairs.setdefault(pair, []).append(index)
+                        self.pairs.setdefault(pair, []).append(index)
         self._resolutions: dict[tuple[int, int], Resolution] = {}
 
     # -- codes of a label -------------------------------------------------------------
@@ -167,7 +173,7 @@ class Codes:
                     outcome[:, span] = Outcome.SAME_NATION
                     rank[:, span] = r
                 continue
-            shared = self._pairs.get((originator_code, subject_code), [])
+            shared = self.pairs.get((originator_code, subject_code), [])
             for survival in (0, 1):
                 # rule 3 (and survival: protection outlives the agreement)
                 standing = [

@@ -1,0 +1,45 @@
+"""Fixtures for the CLI tests: every test runs the installed ``gsoia`` script in a
+subprocess with its working directory in ``tmp_path``, so nothing touches the repository."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+import yaml
+from cli_support import GSOIA, REQUEST, SMALL_CATALOGUE, Result, Runner, run_gsoia
+
+
+@pytest.fixture
+def run(tmp_path: Path) -> Runner:
+    """``run(*args, input=None, env=None) -> CompletedProcess``, in ``tmp_path``."""
+    assert GSOIA.exists(), f"the gsoia script is not installed at {GSOIA}"
+
+    def _run(*args: str, input: str | None = None, env: Mapping[str, str] | None = None) -> Result:
+        return run_gsoia(*args, input=input, cwd=tmp_path, env=env)
+
+    return _run
+
+
+@pytest.fixture
+def request_file(tmp_path: Path) -> Path:
+    """The DECISION.md §2 request, pretty-printed as a user would write it."""
+    path = tmp_path / "request.json"
+    path.write_text(json.dumps(REQUEST, ensure_ascii=False, indent=2) + "\n", "utf-8")
+    return path
+
+
+@pytest.fixture
+def small_yaml(tmp_path: Path) -> Path:
+    path = tmp_path / "small.yaml"
+    path.write_text(yaml.safe_dump(SMALL_CATALOGUE, allow_unicode=True, sort_keys=False), "utf-8")
+    return path
+
+
+@pytest.fixture
+def small_json(tmp_path: Path) -> Path:
+    path = tmp_path / "small.json"
+    path.write_text(json.dumps(SMALL_CATALOGUE, ensure_ascii=False, indent=2), "utf-8")
+    return path

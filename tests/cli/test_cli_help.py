@@ -1,0 +1,60 @@
+"""``--help`` of the script, of every command and subcommand: exit 0 and say what it does."""
+
+from __future__ import annotations
+
+import pytest
+from cli_support import Runner, no_traceback
+
+HELP = [
+    pytest.param((), ["decide", "catalogue", "demo", "agreements"], id="gsoia"),
+    pytest.param(
+        ("decide",), ["decide who may see", "--catalogue", "--jsonl", "stdin"], id="decide"
+    ),
+    pytest.param(("catalogue",), ["check", "show", "catalogue"], id="catalogue"),
+    pytest.param(("catalogue", "check"), ["validate a catalogue", "file"], id="catalogue-check"),
+    pytest.param(
+        ("catalogue", "show"), ["agreement matrix", "--at", "--json"], id="catalogue-show"
+    ),
+    pytest.param(("demo",), ["japan", "canada"], id="demo"),
+]
+
+
+@pytest.mark.parametrize(("command", "phrases"), HELP)
+def test_help_exits_0_and_describes_the_command(
+    run: Runner, command: tuple[str, ...], phrases: list[str]
+) -> None:
+    result = run(*command, "--help")
+    no_traceback(result)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    text = result.stdout
+    assert "Usage:" in text
+    assert " ".join(("gsoia", *command)) in text
+    for phrase in phrases:
+        assert phrase.lower() in text.lower(), (phrase, text)
+
+
+def test_no_command_shows_the_usage(run: Runner) -> None:
+    result = run()
+    no_traceback(result)
+    assert "Usage:" in result.stdout + result.stderr
+    assert "decide" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        pytest.param(("bogus",), "bogus", id="unknown-command"),
+        pytest.param(("decide", "--bogus"), "--bogus", id="unknown-option"),
+        pytest.param(("catalogue", "check"), "file", id="missing-argument"),
+        pytest.param(("catalogue", "frobnicate"), "frobnicate", id="unknown-subcommand"),
+    ],
+)
+def test_usage_errors_exit_2_without_traceback(
+    run: Runner, args: tuple[str, ...], named: str
+) -> None:
+    result = run(*args)
+    no_traceback(result)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert named.lower() in result.stderr.lower()
