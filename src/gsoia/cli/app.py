@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from gsoia.cli import catalogue_cmd, decide_cmd, demo_cmd
+from gsoia.cli import catalogue_cmd, decide_cmd, demo_cmd, node_cmd
 
 app = typer.Typer(
     name="gsoia",
@@ -19,6 +19,10 @@ app = typer.Typer(
 app.command("decide")(decide_cmd.decide)
 app.add_typer(catalogue_cmd.app, name="catalogue")
 app.command("demo")(demo_cmd.demo)
+app.command("init")(node_cmd.init)
+app.add_typer(node_cmd.user_app, name="user")
+app.command("serve")(node_cmd.serve)
+app.add_typer(node_cmd.audit_app, name="audit")
 
 
 def main() -> None:

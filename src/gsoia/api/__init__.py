@@ -1,0 +1,5 @@
+"""HTTP: the REST API of INTERFACES.md (FastAPI), errors as RFC 9457 problem+json."""
+
+from gsoia.api.app import create_app
+
+__all__ = ["create_app"]

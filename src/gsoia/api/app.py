@@ -1,0 +1,179 @@
+"""The node's REST API (INTERFACES.md, "REST API"); the OpenAPI document at /openapi.json.
+
+Every refusal is a problem+json with a one-line ``detail``, and is written to the audit
+log (by the node where it knows more, here otherwise). Bad input is a 422, never a 500.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from gsoia import __version__
+from gsoia.api.auth import authenticate
+from gsoia.api.limits import BodyLimit
+from gsoia.api.problems import problem, problem_for
+from gsoia.errors import GsoiaError, InputError, Problem, RequestError
+from gsoia.node.errors import NodeError
+from gsoia.node.service import ListFilter, Node
+from gsoia.node.users import User
+
+MAX_BODY = 12 * 1024 * 1024
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ItemIn(_In):
+    label: dict[str, Any] = Field(description="DECISION.md §2 label; originator = this node")
+    title: str = Field(min_length=1, max_length=1000)
+    content: str | None = Field(default=None, description="The content as text")
+    content_b64: str | None = Field(default=None, description="Or the content as base64")
+
+
+class ConsentIn(_In):
+    to: str = Field(min_length=1, max_length=32, description="The third party consented to")
+
+
+class IncidentIn(_In):
+    item: str = Field(min_length=1, max_length=64)
+    kind: str = Field(description="loss, compromise, possible_loss or possible_compromise")
+    description: str = Field(default="", max_length=10_000)
+
+
+def current_user(request: Request) -> User:
+    """The caller, from its Authorization header; ``Unauthorized`` otherwise."""
+    node: Node = request.app.state.node
+    return authenticate(node, request)
+
+
+Caller = Annotated[User, Depends(current_user)]
+
+
+def create_app(node: Node) -> FastAPI:
+    """The ASGI application of one node."""
+    app = FastAPI(
+        title=f"gsoia node {node.nation}",
+        version=__version__,
+        description="Share classified items under security-of-information agreements.",
+    )
+    app.state.node = node
+    app.add_middleware(BodyLimit, limit=MAX_BODY)
+
+    def _refused(request: Request, error: GsoiaError | str) -> None:
+        actor = getattr(getattr(request.state, "user", None), "id", "anonymous")
+        reason = error if isinstance(error, str) else error.diagnostics()
+        node.refuse(actor, f"{request.method} {request.url.path}", reason)
+
+    @app.exception_handler(GsoiaError)
+    async def gsoia_error(request: Request, error: GsoiaError) -> JSONResponse:
+        if not (isinstance(error, NodeError) and error.audited):
+            _refused(request, error)
+        return problem_for(error, request)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
+        problems = [
+            Problem(".".join(str(p) for p in e["loc"]), str(e["msg"])) for e in error.errors()
+        ]
+        return await gsoia_error(request, RequestError(problems or [Problem("", "invalid")]))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        detail = str(error.detail)
+        if error.status_code >= 400:
+            _refused(request, f"{error.status_code} {detail}")
+        slug = {404: "not-found", 405: "method-not-allowed", 413: "too-large"}.get(
+            error.status_code, "http"
+        )
+        return problem(error.status_code, slug, detail, detail, request)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok", "nation": node.nation}
+
+    @app.get("/api/v1/me", summary="The signed-in user")
+    def me(caller: Caller) -> dict[str, Any]:
+        return caller.to_dict()
+
+    @app.post("/api/v1/items", status_code=201, summary="Create an item of this node's nation")
+    def create_item(body: ItemIn, caller: Caller) -> dict[str, Any]:
+        return node.create_item(caller, body.label, body.title, _content(body))
+
+    @app.get("/api/v1/items", summary="The items the caller may see, with their markings")
+    def list_items(
+        caller: Caller,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        cursor: Annotated[
+            str | None, Query(max_length=32, description="`next` of the previous page")
+        ] = None,
+        area: Annotated[str | None, Query(max_length=64)] = None,
+        originator: Annotated[str | None, Query(max_length=32)] = None,
+        level: Annotated[str | None, Query(max_length=64)] = None,
+        q: Annotated[str | None, Query(max_length=200, description="Text in the title")] = None,
+    ) -> dict[str, Any]:
+        if cursor is not None and not cursor.isdigit():
+            raise InputError.of("query.cursor", "must be the `next` value of a previous page")
+        filters = ListFilter(area=area, originator=originator, level=level, q=q)
+        return node.list_items(caller, filters, cursor=int(cursor or 0), limit=limit)
+
+    @app.get("/api/v1/items/{item_id}", summary="One item, or 403 with the decision")
+    def read_item(item_id: str, caller: Caller) -> dict[str, Any]:
+        return node.read_item(caller, item_id)
+
+    @app.post(
+        "/api/v1/items/{item_id}/consents",
+        status_code=201,
+        summary="The originator's consent to a third-party release (officer)",
+    )
+    def consent(item_id: str, body: ConsentIn, caller: Caller) -> dict[str, Any]:
+        return node.add_consent(caller, item_id, body.to)
+
+    @app.post("/api/v1/incidents", status_code=201, summary="Report a loss or compromise")
+    def report_incident(body: IncidentIn, caller: Caller) -> dict[str, Any]:
+        return node.report_incident(caller, body.item, body.kind, body.description)
+
+    @app.get("/api/v1/incidents", summary="Incidents and their deadlines (officer)")
+    def list_incidents(caller: Caller) -> list[dict[str, Any]]:
+        return node.incidents(caller)
+
+    @app.get("/api/v1/agreements", summary="The agreements and their status on a date")
+    def agreements(
+        caller: Caller, at: Annotated[dt.date | None, Query(description="YYYY-MM-DD")] = None
+    ) -> list[dict[str, Any]]:
+        return node.agreements(at)
+
+    @app.get("/api/v1/audit", summary="Audit entries and the signed tree head (officer)")
+    def audit(
+        caller: Caller,
+        after: Annotated[int, Query(ge=-1)] = -1,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> dict[str, Any]:
+        return node.audit_entries(caller, after=after, limit=limit)
+
+    @app.post("/api/v1/decide", summary="Decide a request (DECISION.md §2 -> §4)")
+    def decide(body: dict[str, Any], caller: Caller) -> dict[str, Any]:
+        return node.decide(caller, body).to_dict()
+
+    return app
+
+
+def _content(body: ItemIn) -> bytes:
+    if (body.content is None) == (body.content_b64 is None):
+        raise InputError.of("body.content", "give exactly one of content and content_b64")
+    if body.content is not None:
+        return body.content.encode("utf-8")
+    assert body.content_b64 is not None
+    try:
+        return base64.b64decode(body.content_b64, validate=True)
+    except (binascii.Error, ValueError) as e:
+        raise InputError.of("body.content_b64", "not base64") from e

@@ -1,0 +1,68 @@
+"""The one place that maps gsoia's errors to HTTP (RFC 9457 problem+json)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
+
+from gsoia.crypto.errors import CryptoError
+from gsoia.errors import GsoiaError, InputError
+from gsoia.node.errors import (
+    Conflict,
+    Denied,
+    Forbidden,
+    IntegrityFailure,
+    NotFound,
+    Unauthorized,
+)
+
+MEDIA_TYPE = "application/problem+json"
+
+_STATUS: list[tuple[type[GsoiaError], int, str, str]] = [
+    (InputError, 422, "invalid", "Invalid request"),
+    (Unauthorized, 401, "unauthorized", "Not signed in"),
+    (Denied, 403, "denied", "Refused by the release decision"),
+    (Forbidden, 403, "forbidden", "Not permitted"),
+    (NotFound, 404, "not-found", "Not found"),
+    (Conflict, 409, "conflict", "Conflict"),
+    (IntegrityFailure, 500, "integrity", "Integrity failure"),
+    (CryptoError, 500, "integrity", "Integrity failure"),
+]
+
+
+def problem(
+    status: int, slug: str, title: str, detail: str, request: Request, **extra: Any
+) -> JSONResponse:
+    body = {
+        "type": f"/problems/{slug}",
+        "title": title,
+        "status": status,
+        "detail": detail.splitlines()[0] if detail else title,
+        "instance": request.url.path,
+        **extra,
+    }
+    headers = {}
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="gsoia", Basic realm="gsoia"'
+    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+
+
+def problem_for(error: GsoiaError, request: Request) -> JSONResponse:
+    status, slug, title = next(
+        ((s, g, t) for kind, s, g, t in _STATUS if isinstance(error, kind)),
+        (400, "refused", "Refused"),
+    )
+    extra: dict[str, Any] = {}
+    if isinstance(error, InputError):
+        extra["errors"] = [{"place": p.place, "reason": p.reason} for p in error.problems]
+    if isinstance(error, Denied):
+        decision = error.decision.to_dict()
+        extra.update(
+            reason=decision["reason"],
+            rule=decision["rule"],
+            agreement=decision["agreement"],
+            explanation=decision["explanation"],
+        )
+    return problem(status, slug, title, error.diagnostics(), request, **extra)

@@ -1,0 +1,202 @@
+"""The append-only audit log: one Merkle tree (RFC 9162) over every entry, signed heads.
+
+Each entry is stored with its canonical JSON body, its leaf hash, and the tree head after
+it (root over entries 0..seq), signed with the node's Ed25519 key. So editing any entry, or
+any stored hash, behind the node's back is found by ``verify``: it recomputes every leaf,
+every root and every signature, and names the first entry that does not match.
+
+Appends are serialised: ``AuditLog.transaction()`` holds a lock (and, on PostgreSQL, an
+advisory lock) for the whole database transaction of the action being audited, so the
+action and its entry commit together or not at all.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import Connection, Engine, func, insert, select, text
+
+from gsoia.audit.merkle import CompactRange, leaf_hash
+from gsoia.crypto.canonical import canonical_json
+from gsoia.crypto.errors import BadSignature
+from gsoia.crypto.signing import sign, verify
+from gsoia.errors import GsoiaError
+from gsoia.store.schema import audit_entries
+
+_ADVISORY_LOCK = 0x6750_1A  # any constant shared by every worker of one node
+
+
+class AuditVerifyError(GsoiaError):
+    """The log does not verify: ``seq`` is the first bad entry."""
+
+    def __init__(self, seq: int, reason: str) -> None:
+        self.seq = seq
+        super().__init__(f"audit entry {seq}: {reason}")
+
+
+def head_message(size: int, root: bytes) -> bytes:
+    """The signed bytes of a tree head."""
+    return b"gsoia-tree-head-v1\n" + canonical_json({"size": size, "root": root.hex()})
+
+
+@dataclass(frozen=True)
+class TreeHead:
+    size: int
+    root: bytes
+    signature: bytes
+    at: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "size": self.size,
+            "root": self.root.hex(),
+            "signature": self.signature.hex(),
+            "at": self.at,
+        }
+
+
+class AuditTransaction:
+    """A database transaction that may append audit entries."""
+
+    def __init__(self, log: AuditLog, connection: Connection, tree: CompactRange) -> None:
+        self.connection = connection
+        self._log = log
+        self._tree = tree
+        self.head: TreeHead | None = None
+
+    def append(self, kind: str, actor: str, data: dict[str, Any]) -> int:
+        """Add an entry; returns its sequence number."""
+        seq = self._tree.size
+        at = self._log.now()
+        body = canonical_json({"seq": seq, "at": at, "kind": kind, "actor": actor, "data": data})
+        leaf = leaf_hash(body)
+        self._tree.append(leaf)
+        root = self._tree.root()
+        signature = sign(self._log.key, head_message(seq + 1, root))
+        self.connection.execute(
+            insert(audit_entries).values(
+                seq=seq,
+                at=at,
+                kind=kind,
+                actor=actor,
+                body=body.decode("utf-8"),
+                leaf=leaf,
+                root=root,
+                signature=signature,
+            )
+        )
+        self.head = TreeHead(seq + 1, root, signature, at)
+        return seq
+
+
+class AuditLog:
+    """The node's audit log in its database."""
+
+    def __init__(
+        self, engine: Engine, key: Ed25519PrivateKey, clock: Callable[[], dt.datetime]
+    ) -> None:
+        self.engine = engine
+        self.key = key
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._postgres = engine.dialect.name == "postgresql"
+        with engine.connect() as connection:
+            self._tree = _load_tree(connection)
+
+    def now(self) -> str:
+        return self._clock().astimezone(dt.UTC).isoformat(timespec="microseconds")
+
+    @contextmanager
+    def transaction(self) -> Iterator[AuditTransaction]:
+        """One database transaction; its entries join the log only if it commits."""
+        with self._lock, self.engine.begin() as connection:
+            if self._postgres:
+                connection.execute(text(f"SELECT pg_advisory_xact_lock({_ADVISORY_LOCK})"))
+                stored = connection.execute(select(func.count()).select_from(audit_entries))
+                if stored.scalar_one() != self._tree.size:  # another worker appended
+                    self._tree = _load_tree(connection)
+            tree = self._tree.copy()
+            yield AuditTransaction(self, connection, tree)
+        self._tree = tree  # committed
+
+    def head(self) -> TreeHead | None:
+        """The latest signed tree head, or None for an empty log."""
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                select(audit_entries).order_by(audit_entries.c.seq.desc()).limit(1)
+            ).first()
+        if row is None:
+            return None
+        return TreeHead(row.seq + 1, row.root, row.signature, row.at)
+
+    def leaves(self, size: int | None = None) -> list[bytes]:
+        with self.engine.connect() as connection:
+            query = select(audit_entries.c.leaf).order_by(audit_entries.c.seq)
+            if size is not None:
+                query = query.where(audit_entries.c.seq < size)
+            return [bytes(leaf) for (leaf,) in connection.execute(query)]
+
+
+def _load_tree(connection: Connection) -> CompactRange:
+    leaves = connection.execute(select(audit_entries.c.leaf).order_by(audit_entries.c.seq))
+    return CompactRange.from_leaves([bytes(leaf) for (leaf,) in leaves])
+
+
+def verify_log(
+    engine: Engine, public_key: bytes, progress: Callable[[int], None] | None = None
+) -> TreeHead | None:
+    """Recompute every leaf, root and signature; raise ``AuditVerifyError`` at the first bad one.
+
+    Returns the last tree head (None for an empty log).
+    """
+    tree = CompactRange()
+    head: TreeHead | None = None
+    with engine.connect() as connection:
+        rows = connection.execution_options(yield_per=5000).execute(
+            select(audit_entries).order_by(audit_entries.c.seq)
+        )
+        for expected, row in enumerate(rows):
+            if row.seq != expected:
+                raise AuditVerifyError(expected, f"missing (the next stored entry is {row.seq})")
+            body = str(row.body).encode("utf-8")
+            _check_body(expected, body, row)
+            leaf = leaf_hash(body)
+            if leaf != bytes(row.leaf):
+                raise AuditVerifyError(expected, "its content does not match its leaf hash")
+            tree.append(leaf)
+            root = tree.root()
+            if root != bytes(row.root):
+                raise AuditVerifyError(
+                    expected,
+                    f"tree head mismatch: stored root {bytes(row.root).hex()[:16]}…,"
+                    f" recomputed {root.hex()[:16]}…",
+                )
+            try:
+                verify(public_key, head_message(expected + 1, root), bytes(row.signature))
+            except BadSignature as e:
+                raise AuditVerifyError(expected, "the signature of its tree head is bad") from e
+            head = TreeHead(expected + 1, root, bytes(row.signature), row.at)
+            if progress is not None and expected % 10_000 == 0:
+                progress(expected)
+    return head
+
+
+def _check_body(seq: int, body: bytes, row: Any) -> None:
+    """The columns kept beside the body must say what the body says."""
+    import json
+
+    try:
+        data = json.loads(body)
+    except ValueError as e:
+        raise AuditVerifyError(seq, "its body is not JSON") from e
+    if canonical_json(data) != body:
+        raise AuditVerifyError(seq, "its body is not in canonical form")
+    for column in ("seq", "at", "kind", "actor"):
+        if data.get(column) != getattr(row, column):
+            raise AuditVerifyError(seq, f"its {column} column differs from its body")

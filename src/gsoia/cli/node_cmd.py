@@ -1,0 +1,126 @@
+"""``gsoia init``, ``gsoia user add``, ``gsoia serve``, ``gsoia audit verify``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from gsoia.cli.refusal import parse_day, refuse
+from gsoia.errors import GsoiaError
+from gsoia.node.users import Role
+
+if TYPE_CHECKING:  # the node's dependencies load only for the commands that use them
+    from gsoia.node.service import Node
+
+
+Data = Annotated[Path, typer.Option("--data", help="The node's data directory.")]
+Database = Annotated[
+    str | None,
+    typer.Option(
+        "--database",
+        help="A SQLAlchemy URL (e.g. postgresql+psycopg://user@host/db);"
+        " default: SQLite in the data directory.",
+    ),
+]
+
+user_app = typer.Typer(help="Manage the node's users.", no_args_is_help=True)
+audit_app = typer.Typer(help="Check the node's audit log.", no_args_is_help=True)
+
+
+def _open(data: Path, database: str | None) -> Node:
+    from gsoia.node.service import Node
+
+    try:
+        return Node.open(data, database=database)
+    except GsoiaError as e:
+        refuse(e)
+
+
+def init(
+    data: Data,
+    nation: Annotated[str, typer.Option("--nation", help="This node's policy id, e.g. JPN.")],
+    database: Database = None,
+    catalogue: Annotated[
+        Path | None, typer.Option("--catalogue", help="A catalogue file; default: bundled.")
+    ] = None,
+) -> None:
+    """Create a node: configuration, signing and encryption keys (mode 0600), database."""
+    from gsoia.node.service import Node
+
+    try:
+        node = Node.init(
+            data, nation, database=database, catalogue=str(catalogue) if catalogue else None
+        )
+    except GsoiaError as e:
+        refuse(e)
+    print(f"initialised a {nation} node in {data}")
+    print(f"key fingerprint: {node.public.fingerprint()}")
+
+
+@user_app.command("add")
+def user_add(
+    data: Data,
+    user_id: Annotated[str, typer.Option("--id", help="The user's id (no ':').")],
+    nation: Annotated[str, typer.Option("--nation", help="The user's nation (policy id).")],
+    clearance: Annotated[
+        str | None, typer.Option("--clearance", help="A level id of the user's policy.")
+    ] = None,
+    clearance_expires: Annotated[
+        str | None, typer.Option("--clearance-expires", help="YYYY-MM-DD")
+    ] = None,
+    need_to_know: Annotated[
+        list[str] | None, typer.Option("--need-to-know", help="A topic; repeat for several.")
+    ] = None,
+    role: Annotated[Role, typer.Option("--role", help="analyst, officer or admin.")] = Role.ANALYST,
+    database: Database = None,
+) -> None:
+    """Add a user and print its API token once (only a hash is stored)."""
+    expires: dt.date | None = parse_day(clearance_expires, "--clearance-expires")
+    node = _open(data, database)
+    try:
+        _, token = node.add_user(
+            user_id,
+            nation,
+            clearance=clearance,
+            clearance_expires=expires,
+            need_to_know=need_to_know or [],
+            role=role,
+        )
+    except GsoiaError as e:
+        refuse(e)
+    print(token)
+    print("(shown once: only its hash is stored)", file=sys.stderr)
+
+
+def serve(
+    data: Data,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8700,
+    database: Database = None,
+) -> None:
+    """Run the node: REST API (and, as they land, TAXII 2.1, federation inbox, web pages)."""
+    import uvicorn
+
+    from gsoia.api import create_app
+
+    node = _open(data, database)
+    print(f"gsoia {node.nation} node on http://{host}:{port}/", file=sys.stderr)
+    uvicorn.run(create_app(node), host=host, port=port, log_level="warning")
+
+
+@audit_app.command("verify")
+def audit_verify(data: Data, database: Database = None) -> None:
+    """Recompute the audit log's hashes, roots and signed heads; name the first bad entry."""
+    node = _open(data, database)
+    try:
+        head = node.verify_audit(progress=lambda n: print(f"  {n:,} entries…", file=sys.stderr))
+    except GsoiaError as e:
+        refuse(e)
+    if head is None:
+        print("audit log: empty, verified")
+    else:
+        print(f"audit log: {head.size} entries verified; root {head.root.hex()} ({head.at})")

@@ -1,0 +1,89 @@
+"""Ed25519 signatures and the label–content binding (STANAG 4778 style, SHA-384).
+
+STANAG 4778 binds a confidentiality label to its data with one signature over both, using
+SHA-384 digests (reference/AGREEMENTS.md, Markings). gsoia's binding signs
+
+    b"gsoia-binding-v1\\n" + canonical_json({"label": label, "content_sha384": hex digest})
+
+where the digest is of the bytes that travel — for a federation package, the content's
+ciphertext (spec/INTERFACES.md, Federation). The prefix keeps a binding signature from
+ever being valid for another kind of gsoia message signed by the same key; the label is
+signed in its RFC 8785 canonical form, never in its wire form (STYLE.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from gsoia.crypto.canonical import canonical_json
+from gsoia.crypto.errors import BadSignature, CryptoError
+
+__all__ = [
+    "BINDING_PREFIX",
+    "DIGEST_SIZE",
+    "PUBLIC_KEY_SIZE",
+    "SIGNATURE_SIZE",
+    "binding_message",
+    "digest",
+    "sign",
+    "verify",
+]
+
+BINDING_PREFIX = b"gsoia-binding-v1\n"
+DIGEST_SIZE = 48
+PUBLIC_KEY_SIZE = 32
+SIGNATURE_SIZE = 64
+
+
+def digest(data: bytes) -> bytes:
+    """SHA-384 of ``data`` (48 bytes)."""
+    return hashlib.sha384(data).digest()
+
+
+def binding_message(label: Mapping[str, object], content_digest: bytes) -> bytes:
+    """The bytes a node signs to bind ``label`` to content whose SHA-384 is ``content_digest``.
+
+    Raises:
+        CryptoError: ``content_digest`` is not a 48-byte SHA-384 digest.
+        TypeError: the label holds a value outside canonical JSON (``canonical_json``).
+    """
+    if len(content_digest) != DIGEST_SIZE:
+        raise CryptoError(
+            f"content digest must be SHA-384 ({DIGEST_SIZE} bytes), got {len(content_digest)}"
+        )
+    return BINDING_PREFIX + canonical_json(
+        {"label": dict(label), "content_sha384": content_digest.hex()}
+    )
+
+
+def sign(private: Ed25519PrivateKey, message: bytes) -> bytes:
+    """The Ed25519 signature (64 bytes) of ``message``."""
+    return private.sign(message)
+
+
+def verify(public_raw: bytes, message: bytes, signature: bytes) -> None:
+    """Return only if ``signature`` is ``public_raw``'s Ed25519 signature of ``message``.
+
+    Raises:
+        BadSignature: the signature does not verify, or the key or signature is malformed.
+    """
+    if len(public_raw) != PUBLIC_KEY_SIZE:
+        raise BadSignature(
+            f"Ed25519 public key must be {PUBLIC_KEY_SIZE} bytes, got {len(public_raw)}"
+        )
+    if len(signature) != SIGNATURE_SIZE:
+        raise BadSignature(
+            f"Ed25519 signature must be {SIGNATURE_SIZE} bytes, got {len(signature)}"
+        )
+    try:
+        public = Ed25519PublicKey.from_public_bytes(public_raw)
+    except ValueError as e:
+        raise BadSignature(f"malformed Ed25519 public key: {e}") from e
+    try:
+        public.verify(signature, message)
+    except InvalidSignature as e:
+        raise BadSignature("Ed25519 signature does not verify") from e

@@ -1,0 +1,1 @@
+"""The node: one nation's store of labelled items, its users, its use cases."""

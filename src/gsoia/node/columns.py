@@ -1,0 +1,118 @@
+"""The node's labels in memory, in the columns ``decide_many`` reads.
+
+The store keeps each item's encoded label (``label_key``, ``custodian_code``, ``open_bits``,
+``need_bits``); this mirror holds them as growable numpy arrays, with each item's ``seq``,
+so a listing is one ``decide_many`` over views of these arrays — the table is never
+rebuilt. New items are appended; a changed label (a consent) is updated in place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from gsoia.decision.labels import LabelTable
+from gsoia.decision.tables import Codes
+
+_WORD = 2**64 - 1
+
+
+def to_bits(mask: int, words: int) -> bytes:
+    """An integer bitmask as ``words`` little-endian 64-bit words."""
+    return mask.to_bytes(8 * words, "little")
+
+
+def from_bits(bits: bytes) -> int:
+    return int.from_bytes(bits, "little")
+
+
+@dataclass
+class EncodedLabel:
+    seq: int
+    key: int
+    custodian: int
+    open: int
+    need: int
+
+
+class LabelColumns:
+    """Growable columns of encoded labels, in ``seq`` order."""
+
+    def __init__(self, codes: Codes, topics: list[str]) -> None:
+        self.codes = codes
+        self.topics = list(topics)  # bit i = topics[i]
+        self.size = 0
+        self._capacity = 0
+        self.seq: npt.NDArray[np.int64] = np.zeros(0, dtype=np.int64)
+        self._key: npt.NDArray[np.uint32] = np.zeros(0, dtype=np.uint32)
+        self._custodian: npt.NDArray[np.uint16] = np.zeros(0, dtype=np.uint16)
+        self._open: npt.NDArray[np.uint64] = np.zeros((codes.words, 0), dtype=np.uint64)
+        self._need: npt.NDArray[np.uint64] = np.zeros((self._need_words(), 0), dtype=np.uint64)
+        self._row_of: dict[int, int] = {}
+
+    def _need_words(self) -> int:
+        return (len(self.topics) + 63) // 64
+
+    def _grow(self, needed: int) -> None:
+        if needed <= self._capacity and self._need.shape[0] == self._need_words():
+            return
+        capacity = max(needed, 2 * self._capacity, 1024)
+
+        def grown(
+            array: npt.NDArray[np.generic], rows: int | None = None
+        ) -> npt.NDArray[np.generic]:
+            if rows is None:
+                out = np.zeros(capacity, dtype=array.dtype)
+                out[: self.size] = array[: self.size]
+            else:
+                out = np.zeros((rows, capacity), dtype=array.dtype)
+                out[: array.shape[0], : self.size] = array[:, : self.size]
+            return out
+
+        self.seq = grown(self.seq)  # type: ignore[assignment]
+        self._key = grown(self._key)  # type: ignore[assignment]
+        self._custodian = grown(self._custodian)  # type: ignore[assignment]
+        self._open = grown(self._open, self.codes.words)  # type: ignore[assignment]
+        self._need = grown(self._need, self._need_words())  # type: ignore[assignment]
+        self._capacity = capacity
+
+    def add_topics(self, topics: list[str]) -> None:
+        """Topics newly registered in the store, in bit order."""
+        self.topics.extend(topics)
+        self._grow(self.size)
+
+    def append(self, labels: list[EncodedLabel]) -> None:
+        self._grow(self.size + len(labels))
+        for label in labels:
+            self._set(self.size, label)
+            self._row_of[label.seq] = self.size
+            self.size += 1
+
+    def update(self, label: EncodedLabel) -> None:
+        self._set(self._row_of[label.seq], label)
+
+    def _set(self, row: int, label: EncodedLabel) -> None:
+        self.seq[row] = label.seq
+        self._key[row] = label.key
+        self._custodian[row] = label.custodian
+        for w in range(self._open.shape[0]):
+            self._open[w, row] = (label.open >> (64 * w)) & _WORD
+        for w in range(self._need.shape[0]):
+            self._need[w, row] = (label.need >> (64 * w)) & _WORD
+
+    def table(self) -> LabelTable:
+        """A LabelTable over the current rows (views: nothing copied)."""
+        n = self.size
+        return LabelTable(
+            codes=self.codes,
+            key=self._key[:n],
+            custodian=self._custodian[:n],
+            open=self._open[:, :n],
+            need=self._need[:, :n],
+            topics=tuple(self.topics),
+        )
+
+    def seqs(self) -> npt.NDArray[np.int64]:
+        return self.seq[: self.size]

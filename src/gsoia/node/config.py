@@ -1,0 +1,58 @@
+"""A node's configuration: its nation, database, catalogue and settings, in ``DIR/node.json``."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from gsoia.errors import GsoiaError
+from gsoia.store.database import sqlite_url
+
+CONFIG_FILE = "node.json"
+KEYS_DIR = "keys"
+
+
+class ConfigError(GsoiaError):
+    """The data directory is missing, not a node, or its configuration is invalid."""
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    nation: str
+    database: str
+    """SQLAlchemy URL; by default SQLite in the data directory."""
+    catalogue: str | None = None
+    """A catalogue file; None: the bundled catalogue."""
+    incident_deadline_hours: int = 24
+    """Hours within which the originator must be told of a loss or compromise (Art. 17)."""
+
+    @staticmethod
+    def default_database(data: Path) -> str:
+        return sqlite_url(data.resolve() / "gsoia.db")
+
+    def save(self, data: Path) -> None:
+        path = data / CONFIG_FILE
+        path.write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, data: Path) -> NodeConfig:
+        path = data / CONFIG_FILE
+        try:
+            raw = json.loads(path.read_text("utf-8"))
+        except FileNotFoundError as e:
+            raise ConfigError(f"{data}: not a gsoia node (no {CONFIG_FILE}; run gsoia init)") from e
+        except (OSError, ValueError) as e:
+            raise ConfigError(f"{path}: cannot be read: {e}") from e
+        try:
+            config = cls(**raw)
+        except TypeError as e:
+            raise ConfigError(f"{path}: {e}") from e
+        if (
+            not isinstance(config.incident_deadline_hours, int)
+            or config.incident_deadline_hours < 1
+        ):
+            raise ConfigError(
+                f"{path}: incident_deadline_hours must be a whole number of hours >= 1"
+            )
+        return config

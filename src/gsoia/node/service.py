@@ -1,0 +1,773 @@
+"""The node's use cases: create, list, read, consent, report an incident, decide, audit.
+
+Every use case decides from the catalogue (``gsoia.decision``), touches the store in one
+transaction, and writes its audit entry in that same transaction — the action and its
+entry commit together or not at all. Refusals are audited too.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import json
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from gsoia.audit.log import AuditLog, AuditTransaction, TreeHead, verify_log
+from gsoia.catalogue.load import read_catalogue
+from gsoia.catalogue.matrix import status_table
+from gsoia.crypto import aead
+from gsoia.crypto.canonical import canonical_json
+from gsoia.crypto.errors import BadSignature, DecryptionFailed
+from gsoia.crypto.keys import NodeKeys
+from gsoia.crypto.signing import binding_message, digest, sign, verify
+from gsoia.decision import Decision, Rulebook
+from gsoia.decision.labels import encode_label
+from gsoia.decision.request import HeldLabel, Label, label_problems, parse_held_label
+from gsoia.errors import Problem, RequestError
+from gsoia.node.columns import EncodedLabel, LabelColumns, from_bits, to_bits
+from gsoia.node.config import KEYS_DIR, ConfigError, NodeConfig
+from gsoia.node.errors import Conflict, Denied, Forbidden, IntegrityFailure, NotFound, Unauthorized
+from gsoia.node.users import Role, User, new_token, same_hash, token_hash
+from gsoia.store.database import migrate, open_engine
+from gsoia.store.schema import consents, incidents, items, meta, topics, users
+
+MAX_PAGE = 1000
+MAX_TITLE = 1000
+MAX_CONTENT = 8 * 1024 * 1024
+INCIDENT_KINDS = ("loss", "compromise", "possible_loss", "possible_compromise")
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def catalogue_fingerprint(rulebook: Rulebook) -> str:
+    return hashlib.sha256(canonical_json(rulebook.catalogue.model_dump(mode="json"))).hexdigest()
+
+
+@dataclass(frozen=True)
+class ListFilter:
+    area: str | None = None
+    originator: str | None = None
+    level: str | None = None
+    q: str | None = None
+
+    def to_dict(self) -> dict[str, str]:
+        return {k: v for k, v in vars(self).items() if v is not None}
+
+
+class Node:
+    """One nation's node: its keys, its store, its catalogue and its audit log."""
+
+    def __init__(
+        self,
+        config: NodeConfig,
+        keys: NodeKeys,
+        rulebook: Rulebook,
+        database: str | None = None,
+        clock: Callable[[], dt.datetime] = utc_now,
+    ) -> None:
+        self.config = config
+        self.nation = config.nation
+        self.keys = keys
+        self.public = keys.public()
+        self.rulebook = rulebook
+        self.clock = clock
+        self.engine = open_engine(database or config.database)
+        migrate(self.engine)
+        self._check_meta()
+        self.audit = AuditLog(self.engine, keys.signing, clock)
+        self.columns = self._load_columns()
+
+    # -- opening ------------------------------------------------------------------------
+
+    @classmethod
+    def init(
+        cls,
+        data: Path,
+        nation: str,
+        *,
+        database: str | None = None,
+        catalogue: str | None = None,
+        clock: Callable[[], dt.datetime] = utc_now,
+    ) -> Node:
+        """Create a node in ``data``: configuration, keys (mode 0600), database."""
+        rulebook = Rulebook(read_catalogue(catalogue), today=lambda: clock().date())
+        if nation not in rulebook.catalogue.policies:
+            raise ConfigError(f"--nation: '{nation}' is not a policy of the catalogue")
+        data.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if (data / "node.json").exists():
+            raise ConfigError(f"{data}: already a gsoia node")
+        keys = NodeKeys.generate()
+        keys.save(data / KEYS_DIR)
+        config = NodeConfig(
+            nation=nation,
+            database=database or NodeConfig.default_database(data),
+            catalogue=str(Path(catalogue).resolve()) if catalogue else None,
+        )
+        config.save(data)
+        return cls(config, keys, rulebook, clock=clock)
+
+    @classmethod
+    def open(
+        cls,
+        data: Path,
+        *,
+        database: str | None = None,
+        clock: Callable[[], dt.datetime] = utc_now,
+    ) -> Node:
+        """Open the node in ``data``; refuses world-readable key files."""
+        config = NodeConfig.load(data)
+        keys = NodeKeys.load(data / KEYS_DIR)
+        rulebook = Rulebook(read_catalogue(config.catalogue), today=lambda: clock().date())
+        return cls(config, keys, rulebook, database=database, clock=clock)
+
+    def _check_meta(self) -> None:
+        with self.engine.begin() as connection:
+            rows = connection.execute(select(meta.c.name, meta.c.value))
+            stored: dict[str, str] = {name: value for name, value in rows}  # noqa: C416
+            if not stored:
+                connection.execute(
+                    insert(meta),
+                    [
+                        {"name": "nation", "value": self.nation},
+                        {"name": "signing_key", "value": self.public.signing.hex()},
+                    ],
+                )
+                return
+        if stored.get("nation") != self.nation:
+            raise ConfigError(
+                f"the database belongs to a node of {stored.get('nation')}, not {self.nation}"
+            )
+        if stored.get("signing_key") != self.public.signing.hex():
+            raise ConfigError("the database was signed with another key than this node's")
+
+    def _load_columns(self) -> LabelColumns:
+        """The encoded labels of every item, re-encoded if the catalogue changed."""
+        fingerprint = catalogue_fingerprint(self.rulebook)
+        with self.engine.begin() as connection:
+            registered = connection.execute(select(topics.c.topic).order_by(topics.c.bit))
+            columns = LabelColumns(self.rulebook.codes, list(registered.scalars()))
+            stored = connection.execute(
+                select(meta.c.value).where(meta.c.name == "catalogue")
+            ).scalar()
+            if stored != fingerprint:
+                self._reencode(connection, columns)
+                if stored is None:
+                    connection.execute(insert(meta).values(name="catalogue", value=fingerprint))
+                else:
+                    connection.execute(
+                        update(meta).where(meta.c.name == "catalogue").values(value=fingerprint)
+                    )
+            rows = connection.execute(
+                select(
+                    items.c.seq,
+                    items.c.label_key,
+                    items.c.custodian_code,
+                    items.c.open_bits,
+                    items.c.need_bits,
+                ).order_by(items.c.seq)
+            )
+            columns.append(
+                [
+                    EncodedLabel(seq, key, custodian, from_bits(open_), from_bits(need))
+                    for seq, key, custodian, open_, need in rows
+                ]
+            )
+        return columns
+
+    def _reencode(self, connection: Connection, columns: LabelColumns) -> None:
+        topic_bit = {t: i for i, t in enumerate(columns.topics)}
+        for row in connection.execute(select(items)).all():
+            encoded = self._encode(_held_label(row), topic_bit)
+            connection.execute(
+                update(items).where(items.c.seq == row.seq).values(**_encoded_columns(encoded))
+            )
+        self._register_topics(connection, columns, topic_bit)
+
+    def _register_topics(
+        self, connection: Connection, columns: LabelColumns, topic_bit: dict[str, int]
+    ) -> list[str]:
+        new = sorted(t for t, bit in topic_bit.items() if bit >= len(columns.topics))
+        new.sort(key=topic_bit.__getitem__)
+        if new:
+            connection.execute(insert(topics), [{"topic": t, "bit": topic_bit[t]} for t in new])
+        return new
+
+    def _encode(self, label: HeldLabel, topic_bit: dict[str, int]) -> tuple[int, int, int, int]:
+        return encode_label(self.rulebook.codes, label, topic_bit)
+
+    # -- users --------------------------------------------------------------------------
+
+    def add_user(
+        self,
+        user_id: str,
+        nation: str,
+        *,
+        clearance: str | None = None,
+        clearance_expires: dt.date | None = None,
+        need_to_know: list[str] | None = None,
+        role: Role = Role.ANALYST,
+    ) -> tuple[User, str]:
+        """Register a user; returns the user and its API token (shown once, stored hashed)."""
+        policy = self.rulebook.catalogue.policies.get(nation)
+        if policy is None:
+            raise RequestError.of("nation", f"unknown policy '{nation}'")
+        if clearance is not None and clearance not in policy.ranks:
+            raise RequestError.of("clearance", f"unknown level '{clearance}' of {nation}")
+        if not user_id or len(user_id) > 128 or not user_id.isprintable() or ":" in user_id:
+            raise RequestError.of("id", "1 to 128 printable characters, no ':'")
+        user = User(user_id, nation, clearance, clearance_expires, tuple(need_to_know or ()), role)
+        token = new_token()
+        try:
+            with self.audit.transaction() as tx:
+                tx.connection.execute(
+                    insert(users).values(
+                        id=user_id,
+                        nation=nation,
+                        clearance=clearance,
+                        clearance_expires=clearance_expires,
+                        need_to_know=json.dumps(list(user.need_to_know)),
+                        role=role.value,
+                        token_hash=token_hash(token),
+                        created_at=self.audit.now(),
+                    )
+                )
+                tx.append("user.added", "cli", {"user": user.to_dict()})
+        except IntegrityError as e:
+            raise Conflict(f"id: a user '{user_id}' already exists") from e
+        return user, token
+
+    def authenticate(self, token: str, user_id: str | None = None) -> User:
+        """The user holding ``token`` (and, for HTTP Basic, named ``user_id``)."""
+        hashed = token_hash(token)
+        with self.engine.connect() as connection:
+            row = connection.execute(select(users).where(users.c.token_hash == hashed)).first()
+        if row is None or not same_hash(row.token_hash, hashed):
+            raise Unauthorized("unknown or revoked token")
+        if user_id is not None and user_id != row.id:
+            raise Unauthorized("the token does not belong to that user")
+        return User.from_row(row)
+
+    # -- decisions ------------------------------------------------------------------------
+
+    def today(self) -> dt.date:
+        return self.clock().date()
+
+    def _decide_row(self, user: User, row: Any) -> Decision:
+        return self.rulebook.decide_parsed(
+            user.subject(),
+            _label(row),
+            custodian=row.custodian,
+            consented_to=json.loads(row.consented_to),
+            at=self.today(),
+        )
+
+    def decide(self, user: User, request: Mapping[str, Any]) -> Decision:
+        """A decision for any request (the decide endpoint); audited."""
+        decision = self.rulebook.decide(request)
+        with self.audit.transaction() as tx:
+            tx.append(
+                "decide",
+                user.id,
+                {"allow": decision.allow, "reason": decision.reason.value, "rule": decision.rule},
+            )
+        return decision
+
+    def refuse(self, actor: str, action: str, reason: str) -> None:
+        """Write a refused request to the audit log (nothing else is stored)."""
+        with self.audit.transaction() as tx:
+            tx.append("refused", actor, {"action": action, "reason": reason[:500]})
+
+    # -- items ----------------------------------------------------------------------------
+
+    def create_item(
+        self, user: User, label_data: Any, title: str, content: bytes
+    ) -> dict[str, Any]:
+        """Store a new item of this node's nation: encrypted, signed, audited."""
+        if user.nation != self.nation:
+            raise Forbidden(f"only {self.nation} users originate items on this node")
+        label = parse_held_label(label_data, "label")
+        extra = {"custodian", "consented_to"} & set(label)
+        if extra:
+            raise RequestError.of(f"label.{sorted(extra)[0]}", "set by the node, not by the label")
+        problems = label_problems(self.rulebook.catalogue, label, "label", None, [], "label.")
+        if label["originator"] != self.nation:
+            problems.append(
+                Problem("label.originator", f"must be this node's nation {self.nation}")
+            )
+        if not title.strip() or len(title) > MAX_TITLE:
+            problems.append(Problem("title", f"1 to {MAX_TITLE} characters"))
+        if len(content) > MAX_CONTENT:
+            problems.append(Problem("content", f"larger than {MAX_CONTENT} bytes"))
+        if problems:
+            raise RequestError(problems)
+        label = _normal(label)
+        decision = self.rulebook.decide_parsed(user.subject(), label, at=self.today())
+        if not decision.allow:  # nobody files what they could not read
+            raise Denied(decision)
+
+        item_id = str(uuid.uuid4())
+        content_key = aead.new_key()
+        ciphertext = aead.encrypt(content_key, content, aad=item_id.encode())
+        wrapped = aead.wrap_key(self.keys.storage, content_key, context=item_id.encode())
+        row: dict[str, Any] = {
+            "id": item_id,
+            "title": title,
+            "originator": label["originator"],
+            "classification": label["classification"],
+            "area": label.get("area"),
+            "releasable_to": json.dumps(label.get("releasable_to", [])),
+            "need_to_know": json.dumps(label.get("need_to_know", [])),
+            "custodian": self.nation,
+            "consented_to": "[]",
+            "created_at": self.audit.now(),
+            "created_by": user.id,
+        }
+        content_digest = digest(ciphertext)
+        signature = sign(self.keys.signing, binding_message(_bound(row), content_digest))
+        with self.audit.transaction() as tx:
+            topic_bit = {t: i for i, t in enumerate(self.columns.topics)}
+            encoded = self._encode(label, topic_bit)
+            new_topics = self._register_topics(tx.connection, self.columns, topic_bit)
+            result = tx.connection.execute(
+                insert(items).values(
+                    **row,
+                    ciphertext=ciphertext,
+                    wrapped_key=wrapped,
+                    content_digest=content_digest,
+                    signature=signature,
+                    **_encoded_columns(encoded),
+                )
+            )
+            inserted = result.inserted_primary_key
+            assert inserted is not None
+            seq = int(inserted[0])
+            tx.append(
+                "item.created",
+                user.id,
+                {"item": item_id, "label": dict(label), "content_sha384": content_digest.hex()},
+            )
+        self.columns.add_topics(new_topics)
+        self.columns.append([EncodedLabel(seq, *encoded)])
+        return self._view(row, decision)
+
+    def list_items(
+        self,
+        user: User,
+        filters: ListFilter = ListFilter(),
+        *,
+        cursor: int = 0,
+        limit: int = 100,
+    ) -> dict[str, Any]:
+        """The items ``user`` may see, ``limit`` at a time after ``cursor`` (a seq)."""
+        limit = max(1, min(limit, MAX_PAGE))
+        with self.audit.transaction() as tx:
+            self._refresh(tx.connection)
+            table = self.columns.table()
+            allowed = self.rulebook.decide_many(user.subject(), table, at=self.today())
+            allowed &= self._filter_mask(tx.connection, filters, table.key)
+            seqs = self.columns.seqs()
+            total = int(allowed.sum())
+            candidates = seqs[allowed & (seqs > cursor)]
+            page_seqs = [int(s) for s in candidates[: limit + 1]]
+            more = len(page_seqs) > limit
+            page_seqs = page_seqs[:limit]
+            rows = tx.connection.execute(
+                select(items).where(items.c.seq.in_(page_seqs)).order_by(items.c.seq)
+            ).all()
+            views = []
+            for row in rows:
+                # The page is confirmed one by one on verified labels: a column edited
+                # behind the node's back shows nothing it should not.
+                if not self._intact(row):
+                    tx.append("integrity", user.id, {"item": row.id, "where": "list"})
+                    continue
+                decision = self._decide_row(user, row)
+                if decision.allow:
+                    views.append(self._view(row._mapping, decision))
+            tx.append(
+                "items.listed",
+                user.id,
+                {"filter": filters.to_dict(), "cursor": cursor, "returned": len(views)},
+            )
+        return {
+            "items": views,
+            "total": total,
+            "next": str(page_seqs[-1]) if more and page_seqs else None,
+        }
+
+    def _filter_mask(
+        self, connection: Connection, filters: ListFilter, keys: np.ndarray[Any, Any]
+    ) -> np.ndarray[Any, np.dtype[np.bool_]]:
+        codes = self.rulebook.codes
+        wanted = np.ones(codes.keys, dtype=np.bool_)
+        areas = len(codes.areas)
+        for key in range(codes.keys):
+            policy_code, rank = codes.level_of[key // areas]
+            policy = codes.policies[policy_code]
+            if (filters.originator is not None and policy != filters.originator) or (
+                filters.level is not None
+                and self.rulebook.catalogue.policies[policy].levels[rank].id != filters.level
+            ):
+                wanted[key] = False
+        mask = np.take(wanted, keys)
+        if filters.area is not None:
+            # an area no scope names shares code 0 with other such areas: compare text
+            area_code = codes.area_code.get(filters.area)
+            mask &= np.isin(self.columns.seqs(), self._seqs_where(connection, area=filters.area))
+            if area_code is not None and area_code != 0:
+                mask &= (keys % areas) == area_code
+        if filters.q:
+            mask &= np.isin(self.columns.seqs(), self._seqs_where(connection, q=filters.q))
+        return mask
+
+    def _seqs_where(
+        self, connection: Connection, *, area: str | None = None, q: str | None = None
+    ) -> np.ndarray[Any, np.dtype[np.int64]]:
+        query = select(items.c.seq)
+        if area is not None:
+            query = query.where(items.c.area == area)
+        if q is not None:
+            escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            query = query.where(items.c.title.ilike(f"%{escaped}%", escape="\\"))
+        return np.fromiter(connection.execute(query).scalars(), dtype=np.int64)
+
+    def _refresh(self, connection: Connection) -> None:
+        """Take in items another worker stored since this one last looked."""
+        last = int(self.columns.seqs()[-1]) if self.columns.size else 0
+        rows = connection.execute(
+            select(
+                items.c.seq,
+                items.c.label_key,
+                items.c.custodian_code,
+                items.c.open_bits,
+                items.c.need_bits,
+            )
+            .where(items.c.seq > last)
+            .order_by(items.c.seq)
+        ).all()
+        if rows:
+            registered = connection.execute(
+                select(topics.c.topic)
+                .where(topics.c.bit >= len(self.columns.topics))
+                .order_by(topics.c.bit)
+            )
+            self.columns.add_topics(list(registered.scalars()))
+            self.columns.append(
+                [EncodedLabel(s, k, c, from_bits(o), from_bits(n)) for s, k, c, o, n in rows]
+            )
+
+    def read_item(self, user: User, item_id: str) -> dict[str, Any]:
+        """The item with its content and marking, or ``Denied`` with the decision."""
+        with self.audit.transaction() as tx:
+            row = tx.connection.execute(select(items).where(items.c.id == item_id)).first()
+            if row is None:
+                tx.append("item.refused", user.id, {"item": item_id[:64], "reason": "NOT_FOUND"})
+                not_found = True
+            else:
+                not_found = False
+                if not self._intact(row):
+                    tx.append("integrity", user.id, {"item": item_id, "where": "read"})
+                    failure: IntegrityFailure | None = IntegrityFailure(
+                        f"item {item_id}: its label or content no longer matches its signature",
+                        audited=True,
+                    )
+                else:
+                    failure = None
+                    decision = self._decide_row(user, row)
+                    tx.append(
+                        "item.read" if decision.allow else "item.refused",
+                        user.id,
+                        {"item": item_id, "reason": decision.reason.value, "rule": decision.rule},
+                    )
+        if not_found:
+            raise NotFound(f"no item {item_id}", audited=True)
+        assert row is not None
+        if failure is not None:
+            raise failure
+        if not decision.allow:
+            raise Denied(decision, audited=True)
+        content = self._decrypt(row)
+        view = self._view(row._mapping, decision)
+        view["content_b64"] = base64.b64encode(content).decode("ascii")
+        try:
+            view["content"] = content.decode("utf-8")
+        except UnicodeDecodeError:
+            view["content"] = None
+        return view
+
+    def _intact(self, row: Any) -> bool:
+        """Label, custody and ciphertext still match the node's signature and columns."""
+        if row.custodian != self.nation:
+            return False
+        if digest(bytes(row.ciphertext)) != bytes(row.content_digest):
+            return False
+        try:
+            verify(
+                self.public.signing,
+                binding_message(_bound(row._mapping), bytes(row.content_digest)),
+                bytes(row.signature),
+            )
+        except BadSignature:
+            return False
+        return True
+
+    def _decrypt(self, row: Any) -> bytes:
+        context = str(row.id).encode()
+        try:
+            key = aead.unwrap_key(self.keys.storage, bytes(row.wrapped_key), context=context)
+            return aead.decrypt(key, bytes(row.ciphertext), aad=context)
+        except DecryptionFailed as e:
+            raise IntegrityFailure(f"item {row.id}: its content cannot be decrypted") from e
+
+    def _view(self, row: Mapping[Any, Any], decision: Decision) -> dict[str, Any]:
+        label: dict[str, Any] = {
+            "originator": row["originator"],
+            "classification": row["classification"],
+            "area": row["area"],
+            "releasable_to": _json_list(row["releasable_to"]),
+            "need_to_know": _json_list(row["need_to_know"]),
+        }
+        return {
+            "id": row["id"],
+            "title": row["title"],
+            "label": label,
+            "custodian": row["custodian"],
+            "consented_to": _json_list(row["consented_to"]),
+            "marking": decision.marking.to_dict() if decision.marking else None,
+            "agreement": decision.agreement,
+            "created_at": row["created_at"],
+            "created_by": row["created_by"],
+        }
+
+    # -- consent and incidents ----------------------------------------------------------
+
+    def add_consent(self, user: User, item_id: str, to: str) -> dict[str, Any]:
+        """The originator's written consent to release its item to a third party (officer)."""
+        if not user.is_officer or user.nation != self.nation:
+            raise Forbidden(f"consent is given by an officer of {self.nation}")
+        if to not in self.rulebook.catalogue.policies:
+            raise RequestError.of("to", f"unknown policy '{to}'")
+        with self.audit.transaction() as tx:
+            row = tx.connection.execute(select(items).where(items.c.id == item_id)).first()
+            if row is None:
+                raise NotFound(f"no item {item_id}")
+            if row.originator != self.nation:
+                raise Forbidden(f"only the originator {row.originator} consents for this item")
+            if not self._intact(row):
+                raise IntegrityFailure(f"item {item_id}: no longer matches its signature")
+            consented = _json_list(row.consented_to)
+            if to not in consented:
+                consented.append(to)
+            fields = dict(row._mapping) | {"consented_to": json.dumps(consented)}
+            signature = sign(
+                self.keys.signing, binding_message(_bound(fields), bytes(row.content_digest))
+            )
+            topic_bit = {t: i for i, t in enumerate(self.columns.topics)}
+            encoded = self._encode(_held_label(_Row(fields)), topic_bit)
+            tx.connection.execute(
+                update(items)
+                .where(items.c.seq == row.seq)
+                .values(
+                    consented_to=fields["consented_to"],
+                    signature=signature,
+                    **_encoded_columns(encoded),
+                )
+            )
+            granted_at = self.audit.now()
+            tx.connection.execute(
+                insert(consents).values(
+                    item_id=item_id, to_party=to, granted_by=user.id, granted_at=granted_at
+                )
+            )
+            tx.append("consent.granted", user.id, {"item": item_id, "to": to})
+        self.columns.update(EncodedLabel(row.seq, *encoded))
+        return {"item": item_id, "to": to, "granted_by": user.id, "granted_at": granted_at}
+
+    def report_incident(
+        self, user: User, item_id: str, kind: str, description: str
+    ) -> dict[str, Any]:
+        """Report the loss or compromise of an item the reporter may see (Art. 17)."""
+        if kind not in INCIDENT_KINDS:
+            raise RequestError.of("kind", f"one of {', '.join(INCIDENT_KINDS)}")
+        if len(description) > 10_000:
+            raise RequestError.of("description", "at most 10000 characters")
+        with self.audit.transaction() as tx:
+            row = tx.connection.execute(select(items).where(items.c.id == item_id)).first()
+            if row is None or not self._decide_row(user, row).allow:
+                missing = True
+            else:
+                missing = False
+                now = self.clock()
+                incident = {
+                    "id": str(uuid.uuid4()),
+                    "item_id": item_id,
+                    "kind": kind,
+                    "description": description,
+                    "reported_by": user.id,
+                    "reported_at": _iso(now),
+                    "notify_by": _iso(
+                        now + dt.timedelta(hours=self.config.incident_deadline_hours)
+                    ),
+                    "notified_at": None,
+                }
+                if row.originator == self.nation:  # the originator is this node: told now
+                    incident["notified_at"] = incident["reported_at"]
+                tx.connection.execute(insert(incidents).values(**incident))
+                tx.append(
+                    "incident.reported",
+                    user.id,
+                    {"incident": incident["id"], "item": item_id, "kind": kind},
+                )
+        if missing:
+            raise NotFound(f"no item {item_id}")
+        return self._incident_view(incident)
+
+    def incidents(self, user: User) -> list[dict[str, Any]]:
+        """Every incident, with the time left before the originator must be told (officer)."""
+        if not user.is_officer:
+            raise Forbidden("incidents are for officers")
+        with self.engine.connect() as connection:
+            rows = connection.execute(select(incidents).order_by(incidents.c.reported_at))
+            return [self._incident_view(dict(r._mapping)) for r in rows]
+
+    def _incident_view(self, incident: dict[str, Any]) -> dict[str, Any]:
+        deadline = dt.datetime.fromisoformat(incident["notify_by"])
+        overdue = incident["notified_at"] is None and self.clock() > deadline
+        left = (deadline - self.clock()).total_seconds()
+        return incident | {"overdue": overdue, "seconds_left": max(0, int(left))}
+
+    # -- agreements and audit -----------------------------------------------------------
+
+    def agreements(self, at: dt.date | None = None) -> list[dict[str, Any]]:
+        day = at or self.today()
+        catalogue = self.rulebook.catalogue
+        return [
+            {
+                "id": a.id,
+                "title": a.title,
+                "parties": a.parties,
+                "scope": a.scope,
+                "status": status.value if status else None,
+                "events": [
+                    {"status": e.status.value, "date": e.date.isoformat()} for e in a.events
+                ],
+                "equivalence": a.rows(),
+                "source": a.source,
+            }
+            for a, status in status_table(catalogue, day)
+        ]
+
+    def audit_entries(self, user: User, *, after: int = -1, limit: int = 100) -> dict[str, Any]:
+        if not user.is_officer:
+            raise Forbidden("the audit log is for officers")
+        from gsoia.store.schema import audit_entries
+
+        limit = max(1, min(limit, MAX_PAGE))
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(audit_entries.c.seq, audit_entries.c.body)
+                .where(audit_entries.c.seq > after)
+                .order_by(audit_entries.c.seq)
+                .limit(limit)
+            ).all()
+        head = self.audit.head()
+        return {
+            "entries": [json.loads(body) for _, body in rows],
+            "head": head.to_dict() if head else None,
+            "signing_key": self.public.signing.hex(),
+        }
+
+    def verify_audit(self, progress: Callable[[int], None] | None = None) -> TreeHead | None:
+        return verify_log(self.engine, self.public.signing, progress)
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self.engine.dispose()
+
+
+class _Row:
+    """Attribute access over a mapping, like a result row."""
+
+    def __init__(self, fields: Mapping[str, Any]) -> None:
+        self._mapping = fields
+
+    def __getattr__(self, name: str) -> Any:
+        return self._mapping[name]
+
+
+def _json_list(text: str) -> list[str]:
+    value = json.loads(text)
+    return [str(v) for v in value]
+
+
+def _iso(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).isoformat(timespec="seconds")
+
+
+def _normal(label: HeldLabel) -> HeldLabel:
+    """The label as stored: every optional field present."""
+    return {
+        "originator": label["originator"],
+        "classification": label["classification"],
+        "area": label.get("area"),
+        "releasable_to": list(label.get("releasable_to", [])),
+        "need_to_know": list(label.get("need_to_know", [])),
+    }
+
+
+def _label(row: Any) -> Label:
+    return {
+        "originator": row.originator,
+        "classification": row.classification,
+        "area": row.area,
+        "releasable_to": _json_list(row.releasable_to),
+        "need_to_know": _json_list(row.need_to_know),
+    }
+
+
+def _held_label(row: Any) -> HeldLabel:
+    label: HeldLabel = {**_label(row)}  # type: ignore[typeddict-item]
+    label["custodian"] = row.custodian
+    label["consented_to"] = _json_list(row.consented_to)
+    return label
+
+
+def _bound(row: Mapping[str, Any]) -> dict[str, Any]:
+    """What the node's signature binds to the content: label, custody, title, provenance."""
+    return {
+        "id": row["id"],
+        "title": row["title"],
+        "originator": row["originator"],
+        "classification": row["classification"],
+        "area": row["area"],
+        "releasable_to": _json_list(row["releasable_to"]),
+        "need_to_know": _json_list(row["need_to_know"]),
+        "custodian": row["custodian"],
+        "consented_to": _json_list(row["consented_to"]),
+        "created_at": row["created_at"],
+        "created_by": row["created_by"],
+    }
+
+
+def _encoded_columns(encoded: tuple[int, int, int, int]) -> dict[str, Any]:
+    key, custodian, open_, need = encoded
+    return {
+        "label_key": key,
+        "custodian_code": custodian,
+        "open_bits": to_bits(open_, max(1, (open_.bit_length() + 63) // 64)),
+        "need_bits": to_bits(need, max(1, (need.bit_length() + 63) // 64)),
+    }
+
+
+__all__ = ["AuditTransaction", "ListFilter", "Node"]

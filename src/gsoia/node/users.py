@@ -1,0 +1,85 @@
+"""The node's users: roles, the subject attributes of DECISION.md, API tokens (hashes only)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import secrets
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from gsoia.decision.request import Subject
+
+TOKEN_PREFIX = "gsoia_"  # noqa: S105 - a prefix, not a secret
+
+
+class Role(StrEnum):
+    ANALYST = "analyst"
+    OFFICER = "officer"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True)
+class User:
+    id: str
+    nation: str
+    clearance: str | None
+    clearance_expires: dt.date | None
+    need_to_know: tuple[str, ...]
+    role: Role
+
+    def subject(self) -> Subject:
+        """The user as the subject of a decision."""
+        subject: Subject = {
+            "id": self.id,
+            "nation": self.nation,
+            "clearance": self.clearance,
+            "need_to_know": list(self.need_to_know),
+        }
+        if self.clearance_expires is not None:
+            subject["clearance_expires"] = self.clearance_expires
+        return subject
+
+    @property
+    def is_officer(self) -> bool:
+        return self.role in (Role.OFFICER, Role.ADMIN)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "nation": self.nation,
+            "clearance": self.clearance,
+            "clearance_expires": self.clearance_expires.isoformat()
+            if self.clearance_expires
+            else None,
+            "need_to_know": list(self.need_to_know),
+            "role": self.role.value,
+        }
+
+    @classmethod
+    def from_row(cls, row: Any) -> User:
+        return cls(
+            id=row.id,
+            nation=row.nation,
+            clearance=row.clearance,
+            clearance_expires=row.clearance_expires,
+            need_to_know=tuple(json.loads(row.need_to_know)),
+            role=Role(row.role),
+        )
+
+
+def new_token() -> str:
+    """A fresh API token: 256 random bits. Shown once; only its hash is kept."""
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def token_hash(token: str) -> str:
+    """SHA-256 of the token (tokens are random, so no salt or stretching is needed)."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def same_hash(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode(), b.encode())

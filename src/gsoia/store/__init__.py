@@ -1,0 +1,1 @@
+"""The node's storage: SQLAlchemy Core tables on SQLite (WAL) or PostgreSQL."""

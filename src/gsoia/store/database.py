@@ -1,0 +1,66 @@
+"""Opening the node's database and bringing its schema up to date (Alembic)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import ArgumentError, OperationalError
+
+from gsoia.errors import GsoiaError
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class StoreError(GsoiaError):
+    """The database cannot be opened or is not a gsoia store."""
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite:///{path}"
+
+
+def open_engine(url: str) -> Engine:
+    """An engine for ``url``: SQLite in WAL mode, or PostgreSQL through psycopg 3."""
+    try:
+        if url.startswith("sqlite"):
+            engine = create_engine(url, connect_args={"timeout": 30})
+            event.listen(engine, "connect", _sqlite_pragmas)
+        else:
+            engine = create_engine(url, pool_size=8, max_overflow=8, pool_pre_ping=True)
+    except (ArgumentError, ImportError) as e:
+        raise StoreError(f"--database: cannot use '{_redacted(url)}': {e}") from e
+    return engine
+
+
+def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _redacted(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    if "@" not in url or "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    credentials, host = rest.rsplit("@", 1)
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in credentials else url
+
+
+def migrate(engine: Engine) -> None:
+    """Create or upgrade the schema to the latest migration."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    try:
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+    except OperationalError as e:
+        raise StoreError(f"database '{_redacted(str(engine.url))}': {e.orig}") from e

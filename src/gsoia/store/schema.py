@@ -1,0 +1,126 @@
+"""The node's tables (SQLAlchemy Core). Alembic migrations in ``migrations/`` create them.
+
+Items keep their label twice: as the originator wrote it (text columns, bound to the
+content by a signature) and encoded for ``decide_many`` (``label_key``, ``custodian_code``,
+``open_bits``, ``need_bits``; see ``gsoia.decision.labels``), so a listing never rebuilds
+the table. The encoded columns depend on the catalogue; ``meta.catalogue`` records which
+one they were computed for.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+meta = Table(
+    "meta",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", String(128), primary_key=True),
+    Column("nation", String(32), nullable=False),
+    Column("clearance", String(64)),
+    Column("clearance_expires", Date),
+    Column("need_to_know", Text, nullable=False),  # JSON list
+    Column("role", String(16), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", String(32), nullable=False),
+)
+
+topics = Table(
+    "topics",
+    metadata,
+    Column("topic", String(64), primary_key=True),
+    Column("bit", Integer, nullable=False, unique=True),
+)
+
+items = Table(
+    "items",
+    metadata,
+    Column(
+        "seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("id", String(64), nullable=False, unique=True),
+    Column("title", Text, nullable=False),
+    # the label, as its originator set it
+    Column("originator", String(32), nullable=False),
+    Column("classification", String(64), nullable=False),
+    Column("area", String(64)),
+    Column("releasable_to", Text, nullable=False),  # JSON list
+    Column("need_to_know", Text, nullable=False),  # JSON list
+    # custody: who holds this copy, and to whom the originator consented
+    Column("custodian", String(32), nullable=False),
+    Column("consented_to", Text, nullable=False),  # JSON list
+    # content, encrypted at rest, and the binding of label and content
+    Column("ciphertext", LargeBinary, nullable=False),
+    Column("wrapped_key", LargeBinary, nullable=False),
+    Column("content_digest", LargeBinary, nullable=False),  # SHA-384 of the ciphertext
+    Column("signature", LargeBinary, nullable=False),  # Ed25519 over label + digest
+    Column("created_at", String(32), nullable=False),
+    Column("created_by", String(128), nullable=False),
+    # the label encoded for decide_many
+    Column("label_key", Integer, nullable=False),
+    Column("custodian_code", Integer, nullable=False),
+    Column("open_bits", LargeBinary, nullable=False),
+    Column("need_bits", LargeBinary, nullable=False),
+)
+Index("items_originator", items.c.originator)
+
+consents = Table(
+    "consents",
+    metadata,
+    Column(
+        "seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("item_id", String(64), ForeignKey("items.id"), nullable=False),
+    Column("to_party", String(32), nullable=False),
+    Column("granted_by", String(128), nullable=False),
+    Column("granted_at", String(32), nullable=False),
+)
+Index("consents_item", consents.c.item_id)
+
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("item_id", String(64), ForeignKey("items.id"), nullable=False),
+    Column("kind", String(16), nullable=False),  # loss | compromise (or possible_*)
+    Column("description", Text, nullable=False),
+    Column("reported_by", String(128), nullable=False),
+    Column("reported_at", String(32), nullable=False),
+    Column("notify_by", String(32), nullable=False),
+    Column("notified_at", String(32)),
+)
+
+audit_entries = Table(
+    "audit_entries",
+    metadata,
+    Column(
+        "seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+    ),
+    Column("at", String(32), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("body", Text, nullable=False),  # canonical JSON of the whole entry
+    Column("leaf", LargeBinary, nullable=False),  # RFC 9162 leaf hash of body
+    Column("root", LargeBinary, nullable=False),  # tree head after this entry
+    Column("signature", LargeBinary, nullable=False),  # Ed25519 over the tree head
+)

@@ -1,0 +1,144 @@
+"""Real nodes for tests: ``gsoia serve`` processes on free loopback ports, on SQLite and on
+PostgreSQL (127.0.0.1:5432, database ``test``, a fresh schema per node so runs cannot
+collide)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, text
+
+from gsoia.node.service import Node
+from gsoia.node.users import Role
+
+PG_SERVER = os.environ.get("GSOIA_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+GSOIA = str(Path(sys.executable).parent / "gsoia")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Database:
+    """Where a node keeps its data: SQLite in its data directory, or a PostgreSQL schema."""
+
+    backend: str
+    url: str | None  # None: SQLite in the data directory
+    schema: str | None = None
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest) -> Iterator[Database]:
+    if request.param == "sqlite":
+        yield Database("sqlite", None)
+        return
+    schema = f"gsoia_t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_SERVER)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield Database("postgresql", f"{PG_SERVER}?options=-csearch_path%3D{schema}", schema)
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@dataclass
+class RunningNode:
+    """A node's data directory, its users' tokens, and its server process."""
+
+    data: Path
+    nation: str
+    database: Database
+    port: int = 0
+    process: subprocess.Popen[bytes] | None = None
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def open(self) -> Node:
+        """The node in this process (for set-up and for inspecting the store)."""
+        return Node.open(self.data, database=self.database.url)
+
+    def add_user(
+        self,
+        user_id: str,
+        nation: str,
+        clearance: str | None = None,
+        need_to_know: list[str] | None = None,
+        role: Role = Role.ANALYST,
+    ) -> str:
+        node = self.open()
+        try:
+            _, token = node.add_user(
+                user_id, nation, clearance=clearance, need_to_know=need_to_know, role=role
+            )
+        finally:
+            node.close()
+        self.tokens[user_id] = token
+        return token
+
+    def client(self, user_id: str | None = None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {self.tokens[user_id]}"} if user_id else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+
+    def start(self) -> None:
+        self.port = free_port()
+        args = [GSOIA, "serve", "--data", str(self.data), "--port", str(self.port)]
+        if self.database.url:
+            args += ["--database", self.database.url]
+        with open(self.data / "serve.log", "ab") as log:  # the child keeps its own copy
+            self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError((self.data / "serve.log").read_text())
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise RuntimeError(f"node did not start: {(self.data / 'serve.log').read_text()}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+
+def make_node(tmp_path: Path, database: Database, nation: str = "JPN") -> RunningNode:
+    data = tmp_path / nation.lower()
+    node = Node.init(data, nation, database=database.url)
+    node.close()
+    return RunningNode(data, nation, database)
+
+
+@pytest.fixture
+def jpn(tmp_path: Path, database: Database) -> Iterator[RunningNode]:
+    """A Japanese node (not yet started), on each database."""
+    node = make_node(tmp_path, database)
+    try:
+        yield node
+    finally:
+        node.stop()
