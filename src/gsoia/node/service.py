@@ -12,7 +12,7 @@ import datetime as dt
 import hashlib
 import json
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,6 +52,16 @@ def utc_now() -> dt.datetime:
 
 def catalogue_fingerprint(rulebook: Rulebook) -> str:
     return hashlib.sha256(canonical_json(rulebook.catalogue.model_dump(mode="json"))).hexdigest()
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A new item, checked and decided, not yet stored."""
+
+    label: HeldLabel
+    title: str
+    content: bytes
+    decision: Decision
 
 
 @dataclass(frozen=True)
@@ -294,16 +304,24 @@ class Node:
         self, user: User, label_data: Any, title: str, content: bytes
     ) -> dict[str, Any]:
         """Store a new item of this node's nation: encrypted, signed, audited."""
+        return self.store_items(user, [self.prepare_item(user, label_data, title, content)])[0]
+
+    def prepare_item(
+        self, user: User, label_data: Any, title: str, content: bytes, place: str = "label"
+    ) -> Draft:
+        """Check a new item before it is stored: ``RequestError``, ``Forbidden`` or ``Denied``."""
         if user.nation != self.nation:
             raise Forbidden(f"only {self.nation} users originate items on this node")
-        label = parse_held_label(label_data, "label")
+        label = parse_held_label(label_data, place)
         extra = {"custodian", "consented_to"} & set(label)
         if extra:
-            raise RequestError.of(f"label.{sorted(extra)[0]}", "set by the node, not by the label")
-        problems = label_problems(self.rulebook.catalogue, label, "label", None, [], "label.")
+            raise RequestError.of(
+                f"{place}.{sorted(extra)[0]}", "set by the node, not by the label"
+            )
+        problems = label_problems(self.rulebook.catalogue, label, place, None, [], f"{place}.")
         if label["originator"] != self.nation:
             problems.append(
-                Problem("label.originator", f"must be this node's nation {self.nation}")
+                Problem(f"{place}.originator", f"must be this node's nation {self.nation}")
             )
         if not title.strip() or len(title) > MAX_TITLE:
             problems.append(Problem("title", f"1 to {MAX_TITLE} characters"))
@@ -315,51 +333,77 @@ class Node:
         decision = self.rulebook.decide_parsed(user.subject(), label, at=self.today())
         if not decision.allow:  # nobody files what they could not read
             raise Denied(decision)
+        return Draft(label, title, content, decision)
 
-        item_id = str(uuid.uuid4())
-        content_key = aead.new_key()
-        ciphertext = aead.encrypt(content_key, content, aad=item_id.encode())
-        wrapped = aead.wrap_key(self.keys.storage, content_key, context=item_id.encode())
-        row: dict[str, Any] = {
-            "id": item_id,
-            "title": title,
-            "originator": label["originator"],
-            "classification": label["classification"],
-            "area": label.get("area"),
-            "releasable_to": json.dumps(label.get("releasable_to", [])),
-            "need_to_know": json.dumps(label.get("need_to_know", [])),
-            "custodian": self.nation,
-            "consented_to": "[]",
-            "created_at": self.audit.now(),
-            "created_by": user.id,
-        }
-        content_digest = digest(ciphertext)
-        signature = sign(self.keys.signing, binding_message(_bound(row), content_digest))
+    def store_items(
+        self,
+        user: User,
+        drafts: Sequence[Draft],
+        on_stored: Callable[[Connection, list[tuple[str, int]]], None] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Encrypt, sign and store prepared items in one transaction, one audit entry each.
+
+        ``on_stored(connection, [(item id, seq), ...])`` runs inside that transaction, for
+        callers that keep more about the items (TAXII keeps the STIX metadata).
+        """
+        prepared = []
+        for draft in drafts:
+            item_id = str(uuid.uuid4())
+            content_key = aead.new_key()
+            ciphertext = aead.encrypt(content_key, draft.content, aad=item_id.encode())
+            label = draft.label
+            row: dict[str, Any] = {
+                "id": item_id,
+                "title": draft.title,
+                "originator": label["originator"],
+                "classification": label["classification"],
+                "area": label.get("area"),
+                "releasable_to": json.dumps(label.get("releasable_to", [])),
+                "need_to_know": json.dumps(label.get("need_to_know", [])),
+                "custodian": self.nation,
+                "consented_to": "[]",
+                "created_at": self.audit.now(),
+                "created_by": user.id,
+            }
+            content_digest = digest(ciphertext)
+            stored = row | {
+                "ciphertext": ciphertext,
+                "wrapped_key": aead.wrap_key(
+                    self.keys.storage, content_key, context=item_id.encode()
+                ),
+                "content_digest": content_digest,
+                "signature": sign(self.keys.signing, binding_message(_bound(row), content_digest)),
+            }
+            prepared.append((draft, row, stored))
+        appended: list[EncodedLabel] = []
         with self.audit.transaction() as tx:
             topic_bit = {t: i for i, t in enumerate(self.columns.topics)}
-            encoded = self._encode(label, topic_bit)
-            new_topics = self._register_topics(tx.connection, self.columns, topic_bit)
-            result = tx.connection.execute(
-                insert(items).values(
-                    **row,
-                    ciphertext=ciphertext,
-                    wrapped_key=wrapped,
-                    content_digest=content_digest,
-                    signature=signature,
-                    **_encoded_columns(encoded),
+            stored_ids = []
+            for draft, row, stored in prepared:
+                encoded = self._encode(draft.label, topic_bit)
+                result = tx.connection.execute(
+                    insert(items).values(**stored, **_encoded_columns(encoded))
                 )
-            )
-            inserted = result.inserted_primary_key
-            assert inserted is not None
-            seq = int(inserted[0])
-            tx.append(
-                "item.created",
-                user.id,
-                {"item": item_id, "label": dict(label), "content_sha384": content_digest.hex()},
-            )
+                inserted = result.inserted_primary_key
+                assert inserted is not None
+                seq = int(inserted[0])
+                appended.append(EncodedLabel(seq, *encoded))
+                stored_ids.append((row["id"], seq))
+                tx.append(
+                    "item.created",
+                    user.id,
+                    {
+                        "item": row["id"],
+                        "label": dict(draft.label),
+                        "content_sha384": stored["content_digest"].hex(),
+                    },
+                )
+            new_topics = self._register_topics(tx.connection, self.columns, topic_bit)
+            if on_stored is not None:
+                on_stored(tx.connection, stored_ids)
         self.columns.add_topics(new_topics)
-        self.columns.append([EncodedLabel(seq, *encoded)])
-        return self._view(row, decision)
+        self.columns.append(appended)
+        return [self._view(row, draft.decision) for draft, row, _ in prepared]
 
     def list_items(
         self,

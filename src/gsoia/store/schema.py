@@ -81,6 +81,12 @@ items = Table(
     Column("custodian_code", Integer, nullable=False),
     Column("open_bits", LargeBinary, nullable=False),
     Column("need_bits", LargeBinary, nullable=False),
+    # received from a partner (migration 0002): from whom, in which package, the
+    # custodian's own equivalent marking next to the original, the originator's consents
+    Column("sender", String(32)),
+    Column("package_id", String(64)),
+    Column("custodian_marking", Text),
+    Column("grants", Text),  # JSON list of signed consents, forwarded with a release
 )
 Index("items_originator", items.c.originator)
 
@@ -124,3 +130,72 @@ audit_entries = Table(
     Column("root", LargeBinary, nullable=False),  # tree head after this entry
     Column("signature", LargeBinary, nullable=False),  # Ed25519 over the tree head
 )
+
+# -- federation (migration 0002) ----------------------------------------------------------
+
+peers = Table(
+    "peers",
+    metadata,
+    Column("nation", String(32), primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("signing_key", LargeBinary, nullable=False),  # Ed25519, raw 32 bytes
+    Column("sealing_key", LargeBinary, nullable=False),  # X25519, raw 32 bytes
+    Column("fingerprint", String(64), nullable=False),
+    Column("added_at", String(32), nullable=False),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("package_id", String(64), primary_key=True),
+    Column("peer", String(32), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("item_id", String(64)),
+    Column("payload", Text, nullable=False),  # the signed package, as sent
+    Column("state", String(16), nullable=False),  # pending | delivered | failed | cancelled
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", String(32), nullable=False),
+    Column("last_error", Text),
+    Column("created_at", String(32), nullable=False),
+    Column("delivered_at", String(32)),
+)
+Index("outbox_due", outbox.c.state, outbox.c.next_attempt_at)
+
+inbox = Table(
+    "inbox",
+    metadata,
+    Column("package_id", String(64), primary_key=True),
+    Column("sender", String(32), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("item_id", String(64)),
+    Column("received_at", String(32), nullable=False),
+)
+
+consent_requests = Table(
+    "consent_requests",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("item_id", String(64), nullable=False),
+    Column("custodian", String(32), nullable=False),  # who asks
+    Column("to_party", String(32), nullable=False),  # to whom it wants to release
+    Column("requested_by", String(128), nullable=False),
+    Column("requested_at", String(32), nullable=False),
+    Column("state", String(16), nullable=False),  # pending | granted | refused
+    Column("decided_by", String(128)),
+    Column("decided_at", String(32)),
+    Column("grant", Text),  # the originator's signed consent, JSON
+)
+
+releases = Table(
+    "releases",
+    metadata,
+    Column(
+        "seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("item_id", String(64), nullable=False),
+    Column("peer", String(32), nullable=False),
+    Column("package_id", String(64), nullable=False),
+    Column("released_by", String(128), nullable=False),
+    Column("released_at", String(32), nullable=False),
+)
+Index("releases_item", releases.c.item_id)
