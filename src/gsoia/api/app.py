@@ -11,20 +11,20 @@ import binascii
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gsoia import __version__
-from gsoia.api.auth import authenticate
+from gsoia.api.auth import Caller
+from gsoia.api.federation import federation_router
 from gsoia.api.limits import BodyLimit
 from gsoia.api.problems import problem, problem_for
 from gsoia.errors import GsoiaError, InputError, Problem, RequestError
 from gsoia.node.errors import NodeError
 from gsoia.node.service import ListFilter, Node
-from gsoia.node.users import User
 
 MAX_BODY = 12 * 1024 * 1024
 
@@ -40,23 +40,10 @@ class ItemIn(_In):
     content_b64: str | None = Field(default=None, description="Or the content as base64")
 
 
-class ConsentIn(_In):
-    to: str = Field(min_length=1, max_length=32, description="The third party consented to")
-
-
 class IncidentIn(_In):
     item: str = Field(min_length=1, max_length=64)
     kind: str = Field(description="loss, compromise, possible_loss or possible_compromise")
     description: str = Field(default="", max_length=10_000)
-
-
-def current_user(request: Request) -> User:
-    """The caller, from its Authorization header; ``Unauthorized`` otherwise."""
-    node: Node = request.app.state.node
-    return authenticate(node, request)
-
-
-Caller = Annotated[User, Depends(current_user)]
 
 
 def create_app(node: Node) -> FastAPI:
@@ -97,6 +84,8 @@ def create_app(node: Node) -> FastAPI:
         )
         return problem(error.status_code, slug, detail, detail, request)
 
+    app.include_router(federation_router(node))
+
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
         return {"status": "ok", "nation": node.nation}
@@ -130,17 +119,9 @@ def create_app(node: Node) -> FastAPI:
     def read_item(item_id: str, caller: Caller) -> dict[str, Any]:
         return node.read_item(caller, item_id)
 
-    @app.post(
-        "/api/v1/items/{item_id}/consents",
-        status_code=201,
-        summary="The originator's consent to a third-party release (officer)",
-    )
-    def consent(item_id: str, body: ConsentIn, caller: Caller) -> dict[str, Any]:
-        return node.add_consent(caller, item_id, body.to)
-
     @app.post("/api/v1/incidents", status_code=201, summary="Report a loss or compromise")
     def report_incident(body: IncidentIn, caller: Caller) -> dict[str, Any]:
-        return node.report_incident(caller, body.item, body.kind, body.description)
+        return node.exchange.report_incident(caller, body.item, body.kind, body.description)
 
     @app.get("/api/v1/incidents", summary="Incidents and their deadlines (officer)")
     def list_incidents(caller: Caller) -> list[dict[str, Any]]:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Depends, Request
 
 from gsoia.node.errors import Unauthorized
 from gsoia.node.service import Node
@@ -37,3 +38,13 @@ def authenticate(node: Node, request: Request) -> User:
     user = node.authenticate(token, user_id)
     request.state.user = user
     return user
+
+
+def current_user(request: Request) -> User:
+    """The caller, from its Authorization header; ``Unauthorized`` otherwise."""
+    node: Node = request.app.state.node
+    return authenticate(node, request)
+
+
+Caller = Annotated[User, Depends(current_user)]
+"""A route parameter of this type is the authenticated caller."""

@@ -116,11 +116,11 @@ class AuditLog:
     def transaction(self) -> Iterator[AuditTransaction]:
         """One database transaction; its entries join the log only if it commits."""
         with self._lock, self.engine.begin() as connection:
-            if self._postgres:
+            if self._postgres:  # (SQLite's transactions take the write lock as they begin)
                 connection.execute(text(f"SELECT pg_advisory_xact_lock({_ADVISORY_LOCK})"))
-                stored = connection.execute(select(func.count()).select_from(audit_entries))
-                if stored.scalar_one() != self._tree.size:  # another worker appended
-                    self._tree = _load_tree(connection)
+            last = connection.execute(select(func.max(audit_entries.c.seq))).scalar()
+            if (-1 if last is None else last) + 1 != self._tree.size:  # another process appended
+                self._tree = _load_tree(connection)
             tree = self._tree.copy()
             yield AuditTransaction(self, connection, tree)
         self._tree = tree  # committed

@@ -21,6 +21,7 @@ app.add_typer(catalogue_cmd.app, name="catalogue")
 app.command("demo")(demo_cmd.demo)
 app.command("init")(node_cmd.init)
 app.add_typer(node_cmd.user_app, name="user")
+app.add_typer(node_cmd.peer_app, name="peer")
 app.command("serve")(node_cmd.serve)
 app.add_typer(node_cmd.audit_app, name="audit")
 

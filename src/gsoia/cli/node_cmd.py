@@ -28,14 +28,15 @@ Database = Annotated[
 ]
 
 user_app = typer.Typer(help="Manage the node's users.", no_args_is_help=True)
+peer_app = typer.Typer(help="Pin partner nodes' keys.", no_args_is_help=True)
 audit_app = typer.Typer(help="Check the node's audit log.", no_args_is_help=True)
 
 
-def _open(data: Path, database: str | None) -> Node:
+def _open(data: Path, database: str | None, today: dt.date | None = None) -> Node:
     from gsoia.node.service import Node
 
     try:
-        return Node.open(data, database=database)
+        return Node.open(data, database=database, today=today)
     except GsoiaError as e:
         refuse(e)
 
@@ -101,15 +102,58 @@ def serve(
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8700,
     database: Database = None,
+    today: Annotated[
+        str | None,
+        typer.Option(
+            "--today",
+            help="Decide every access as on this date (YYYY-MM-DD), for exercises and demos.",
+        ),
+    ] = None,
 ) -> None:
-    """Run the node: REST API (and, as they land, TAXII 2.1, federation inbox, web pages)."""
+    """Run the node: REST API, TAXII 2.1, federation inbox and outbox, web pages."""
     import uvicorn
 
     from gsoia.api import create_app
 
-    node = _open(data, database)
+    node = _open(data, database, parse_day(today, "--today"))
+    app = create_app(node)
+    node.exchange.courier.start()
     print(f"gsoia {node.nation} node on http://{host}:{port}/", file=sys.stderr)
-    uvicorn.run(create_app(node), host=host, port=port, log_level="warning")
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning")
+    finally:
+        node.exchange.courier.stop()
+        node.close()
+
+
+@peer_app.command("add")
+def peer_add(
+    data: Data,
+    nation: Annotated[str, typer.Option("--nation", help="The peer's nation (policy id).")],
+    url: Annotated[str, typer.Option("--url", help="The peer node's base URL.")],
+    fingerprint: Annotated[
+        str | None,
+        typer.Option(
+            "--fingerprint", help="Refuse the peer unless its keys have this fingerprint."
+        ),
+    ] = None,
+    database: Database = None,
+) -> None:
+    """Fetch a peer's keys from URL/.well-known/gsoia and pin them."""
+    from gsoia.federation.peers import fetch_identity
+
+    node = _open(data, database)
+    try:
+        peer = fetch_identity(url)
+        if peer.nation != nation:
+            refuse(f"--nation: {url} is a node of {peer.nation}, not {nation}")
+        node.exchange.add_peer(peer, fingerprint=fingerprint)
+    except GsoiaError as e:
+        refuse(e)
+    finally:
+        node.close()
+    print(f"pinned {nation} at {url}")
+    print(f"fingerprint: {peer.keys.fingerprint()}")
 
 
 @audit_app.command("verify")

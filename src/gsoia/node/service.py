@@ -14,8 +14,9 @@ import json
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sqlalchemy import Connection, insert, select, update
@@ -39,6 +40,10 @@ from gsoia.node.errors import Conflict, Denied, Forbidden, IntegrityFailure, Not
 from gsoia.node.users import Role, User, new_token, same_hash, token_hash
 from gsoia.store.database import migrate, open_engine
 from gsoia.store.schema import consents, incidents, items, meta, topics, users
+
+if TYPE_CHECKING:
+    from gsoia.audit.log import AuditTransaction as _Tx
+    from gsoia.node.exchange import Exchange
 
 MAX_PAGE = 1000
 MAX_TITLE = 1000
@@ -85,8 +90,11 @@ class Node:
         rulebook: Rulebook,
         database: str | None = None,
         clock: Callable[[], dt.datetime] = utc_now,
+        today: dt.date | None = None,
     ) -> None:
         self.config = config
+        self.today_override = today
+        """A fixed date for every decision (exercises and demos); None: today, UTC."""
         self.nation = config.nation
         self.keys = keys
         self.public = keys.public()
@@ -134,12 +142,13 @@ class Node:
         *,
         database: str | None = None,
         clock: Callable[[], dt.datetime] = utc_now,
+        today: dt.date | None = None,
     ) -> Node:
         """Open the node in ``data``; refuses world-readable key files."""
         config = NodeConfig.load(data)
         keys = NodeKeys.load(data / KEYS_DIR)
-        rulebook = Rulebook(read_catalogue(config.catalogue), today=lambda: clock().date())
-        return cls(config, keys, rulebook, database=database, clock=clock)
+        rulebook = Rulebook(read_catalogue(config.catalogue), today=lambda: today or clock().date())
+        return cls(config, keys, rulebook, database=database, clock=clock, today=today)
 
     def _check_meta(self) -> None:
         with self.engine.begin() as connection:
@@ -271,7 +280,14 @@ class Node:
     # -- decisions ------------------------------------------------------------------------
 
     def today(self) -> dt.date:
-        return self.clock().date()
+        return self.today_override or self.clock().date()
+
+    @cached_property
+    def exchange(self) -> Exchange:
+        """Federation: releases, receipts, consents and notices with partner nodes."""
+        from gsoia.node.exchange import Exchange
+
+        return Exchange(self)
 
     def _decide_row(self, user: User, row: Any) -> Decision:
         return self.rulebook.decide_parsed(
@@ -404,6 +420,60 @@ class Node:
         self.columns.add_topics(new_topics)
         self.columns.append(appended)
         return [self._view(row, draft.decision) for draft, row, _ in prepared]
+
+    def store_received(
+        self,
+        tx: _Tx,
+        item: dict[str, Any],
+        content: bytes,
+        *,
+        sender: str,
+        package_id: str,
+        marking: str,
+    ) -> EncodedLabel:
+        """Store an item received from a partner, with this node as custodian (federation).
+
+        The content is encrypted afresh under this node's keys; the original label is kept
+        as the originator wrote it, the custodian's own marking next to it.
+        """
+        item_id = str(item["id"])
+        content_key = aead.new_key()
+        ciphertext = aead.encrypt(content_key, content, aad=item_id.encode())
+        row: dict[str, Any] = {
+            "id": item_id,
+            "title": item["title"],
+            "originator": item["originator"],
+            "classification": item["classification"],
+            "area": item["area"],
+            "releasable_to": json.dumps(item["releasable_to"]),
+            "need_to_know": json.dumps(item["need_to_know"]),
+            "custodian": self.nation,
+            "consented_to": "[]",
+            "created_at": item["created_at"],
+            "created_by": item["created_by"],
+        }
+        content_digest = digest(ciphertext)
+        topic_bit = {t: i for i, t in enumerate(self.columns.topics)}
+        encoded = self._encode(_held_label(_Row(row)), topic_bit)
+        new_topics = self._register_topics(tx.connection, self.columns, topic_bit)
+        result = tx.connection.execute(
+            insert(items).values(
+                **row,
+                ciphertext=ciphertext,
+                wrapped_key=aead.wrap_key(self.keys.storage, content_key, context=item_id.encode()),
+                content_digest=content_digest,
+                signature=sign(self.keys.signing, binding_message(_bound(row), content_digest)),
+                sender=sender,
+                package_id=package_id,
+                custodian_marking=marking,
+                grants="[]",
+                **_encoded_columns(encoded),
+            )
+        )
+        inserted = result.inserted_primary_key
+        assert inserted is not None
+        self.columns.add_topics(new_topics)
+        return EncodedLabel(int(inserted[0]), *encoded)
 
     def list_items(
         self,
@@ -597,7 +667,10 @@ class Node:
     # -- consent and incidents ----------------------------------------------------------
 
     def add_consent(self, user: User, item_id: str, to: str) -> dict[str, Any]:
-        """The originator's written consent to release its item to a third party (officer)."""
+        """The originator's written consent to release its item to a third party (officer).
+
+        Custodians learn of it through federation (``Exchange.consent``).
+        """
         if not user.is_officer or user.nation != self.nation:
             raise Forbidden(f"consent is given by an officer of {self.nation}")
         if to not in self.rulebook.catalogue.policies:
@@ -608,25 +681,9 @@ class Node:
                 raise NotFound(f"no item {item_id}")
             if row.originator != self.nation:
                 raise Forbidden(f"only the originator {row.originator} consents for this item")
-            if not self._intact(row):
-                raise IntegrityFailure(f"item {item_id}: no longer matches its signature")
             consented = _json_list(row.consented_to)
-            if to not in consented:
-                consented.append(to)
-            fields = dict(row._mapping) | {"consented_to": json.dumps(consented)}
-            signature = sign(
-                self.keys.signing, binding_message(_bound(fields), bytes(row.content_digest))
-            )
-            topic_bit = {t: i for i, t in enumerate(self.columns.topics)}
-            encoded = self._encode(_held_label(_Row(fields)), topic_bit)
-            tx.connection.execute(
-                update(items)
-                .where(items.c.seq == row.seq)
-                .values(
-                    consented_to=fields["consented_to"],
-                    signature=signature,
-                    **_encoded_columns(encoded),
-                )
+            encoded = self.rewrite(
+                tx.connection, row, {"consented_to": json.dumps(sorted({*consented, to}))}
             )
             granted_at = self.audit.now()
             tx.connection.execute(
@@ -635,11 +692,36 @@ class Node:
                 )
             )
             tx.append("consent.granted", user.id, {"item": item_id, "to": to})
-        self.columns.update(EncodedLabel(row.seq, *encoded))
+        self.columns.update(encoded)
         return {"item": item_id, "to": to, "granted_by": user.id, "granted_at": granted_at}
 
+    def rewrite(self, connection: Connection, row: Any, changes: dict[str, Any]) -> EncodedLabel:
+        """Change an item's label or custody: checked, re-signed and re-encoded.
+
+        Returns the new encoded label; the caller updates ``columns`` once committed.
+        """
+        if not self._intact(row):
+            raise IntegrityFailure(f"item {row.id}: no longer matches its signature")
+        fields = dict(row._mapping) | changes
+        signature = sign(
+            self.keys.signing, binding_message(_bound(fields), bytes(row.content_digest))
+        )
+        topic_bit = {t: i for i, t in enumerate(self.columns.topics)}
+        encoded = self._encode(_held_label(_Row(fields)), topic_bit)
+        connection.execute(
+            update(items)
+            .where(items.c.seq == row.seq)
+            .values(**changes, signature=signature, **_encoded_columns(encoded))
+        )
+        return EncodedLabel(row.seq, *encoded)
+
     def report_incident(
-        self, user: User, item_id: str, kind: str, description: str
+        self,
+        user: User,
+        item_id: str,
+        kind: str,
+        description: str,
+        notify: Callable[[Connection, dict[str, Any], str], None] | None = None,
     ) -> dict[str, Any]:
         """Report the loss or compromise of an item the reporter may see (Art. 17)."""
         if kind not in INCIDENT_KINDS:
@@ -668,6 +750,8 @@ class Node:
                 if row.originator == self.nation:  # the originator is this node: told now
                     incident["notified_at"] = incident["reported_at"]
                 tx.connection.execute(insert(incidents).values(**incident))
+                if notify is not None:  # the notice to the originator, in this transaction
+                    notify(tx.connection, incident, row.originator)
                 tx.append(
                     "incident.reported",
                     user.id,

@@ -29,6 +29,7 @@ def open_engine(url: str) -> Engine:
         if url.startswith("sqlite"):
             engine = create_engine(url, connect_args={"timeout": 30})
             event.listen(engine, "connect", _sqlite_pragmas)
+            event.listen(engine, "begin", _sqlite_begin)
         else:
             engine = create_engine(url, pool_size=8, max_overflow=8, pool_pre_ping=True)
     except (ArgumentError, ImportError) as e:
@@ -37,11 +38,21 @@ def open_engine(url: str) -> Engine:
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    connection.isolation_level = None  # transactions are begun by _sqlite_begin
     cursor = connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def _sqlite_begin(connection: Any) -> None:
+    """Take the write lock when a transaction begins, not halfway through it.
+
+    Several processes share one SQLite file (``gsoia serve`` and the CLI): a deferred
+    transaction that read, then writes after another process committed, would fail.
+    """
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _redacted(url: str) -> str:

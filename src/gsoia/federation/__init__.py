@@ -1,0 +1,1 @@
+"""Federation: packages between nodes, peers and their pinned keys, delivery over HTTP."""

@@ -1,0 +1,289 @@
+"""Packages between nodes: their shape, how they are signed, and how they are checked.
+
+A package is one JSON object: ``{"gsoia": 1, "id", "kind", "from", "to", "created", "body",
+"signature"}``. The signature is Ed25519 by the sender's node key over
+``b"gsoia-package-v1\\n" + canonical_json(package without "signature")`` (RFC 8785), so
+what is signed never depends on how the wire JSON was written.
+
+``open_package`` runs the checks every package must pass, in this order, each refusal a
+``PackageRejected`` with a reason code: shape, recipient, pinned sender, signature,
+timestamp window. Replay (a package id seen before) and what a kind's body must satisfy
+are checked by the receiving node, which holds that state.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+import uuid
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
+
+from gsoia.crypto.canonical import canonical_json
+from gsoia.crypto.errors import BadSignature
+from gsoia.crypto.signing import sign, verify
+from gsoia.errors import GsoiaError
+
+PACKAGE_VERSION = 1
+WINDOW = dt.timedelta(minutes=10)
+"""How far a package's timestamp may be from the receiver's clock."""
+MAX_PACKAGE = 16 * 1024 * 1024
+
+
+class Kind(StrEnum):
+    RELEASE = "release"
+    CONSENT_REQUEST = "consent_request"
+    CONSENT_REPLY = "consent_reply"
+    INCIDENT = "incident"
+    RECLASSIFY = "reclassify"
+
+
+class Rejection(StrEnum):
+    """Why a package was refused (the receiver's reason code)."""
+
+    MALFORMED = "MALFORMED"
+    OVERSIZE = "OVERSIZE"
+    WRONG_RECIPIENT = "WRONG_RECIPIENT"
+    UNKNOWN_PEER = "UNKNOWN_PEER"
+    BAD_SIGNATURE = "BAD_SIGNATURE"
+    STALE = "STALE"
+    REPLAY = "REPLAY"
+    BAD_BINDING = "BAD_BINDING"
+    BAD_SEAL = "BAD_SEAL"
+    NOT_ORIGINATOR = "NOT_ORIGINATOR"
+    NO_CONSENT = "NO_CONSENT"
+    REFUSED = "REFUSED"
+    """The release decision (rules 1-5) refuses the receiving nation."""
+    UNKNOWN_ITEM = "UNKNOWN_ITEM"
+
+
+class PackageRejected(GsoiaError):
+    """A package failed a check; nothing of it is stored."""
+
+    def __init__(self, reason: Rejection, detail: str, package_id: str | None = None) -> None:
+        self.reason = reason
+        self.detail = detail
+        self.package_id = package_id
+        super().__init__(f"package refused ({reason.value}): {detail}")
+
+
+class PeerUnreachable(GsoiaError):
+    """A peer could not be reached or answered with an error."""
+
+
+Nation = Annotated[StrictStr, Field(min_length=1, max_length=32)]
+
+
+class Package(BaseModel):
+    """A package as it travels (its shape only; ``open_package`` checks the rest)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    gsoia: Literal[1]
+    id: Annotated[StrictStr, Field(min_length=1, max_length=64)]
+    kind: Kind
+    sender: Nation = Field(alias="from")
+    to: Nation
+    created: Annotated[StrictStr, Field(max_length=40)]
+    body: dict[str, Any]
+    signature: Annotated[StrictStr, Field(max_length=200)]
+
+    def unsigned(self) -> dict[str, Any]:
+        return {
+            "gsoia": self.gsoia,
+            "id": self.id,
+            "kind": self.kind.value,
+            "from": self.sender,
+            "to": self.to,
+            "created": self.created,
+            "body": self.body,
+        }
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def unb64(text: Any, field: str) -> bytes:
+    """Strict base64url (no padding) or ``PackageRejected(MALFORMED)`` naming the field."""
+    if not isinstance(text, str):
+        raise PackageRejected(Rejection.MALFORMED, f"{field}: not a string")
+    try:
+        data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError) as e:
+        raise PackageRejected(Rejection.MALFORMED, f"{field}: not base64url") from e
+    if b64(data) != text:
+        raise PackageRejected(Rejection.MALFORMED, f"{field}: not canonical base64url")
+    return data
+
+
+def signed_bytes(unsigned: Mapping[str, Any]) -> bytes:
+    return b"gsoia-package-v1\n" + canonical_json(dict(unsigned))
+
+
+def make_package(
+    key: Ed25519PrivateKey,
+    kind: Kind,
+    sender: str,
+    to: str,
+    body: dict[str, Any],
+    created: dt.datetime,
+    package_id: str | None = None,
+) -> dict[str, Any]:
+    """A signed package, ready to send as JSON."""
+    unsigned = {
+        "gsoia": PACKAGE_VERSION,
+        "id": package_id or str(uuid.uuid4()),
+        "kind": kind.value,
+        "from": sender,
+        "to": to,
+        "created": created.astimezone(dt.UTC).isoformat(timespec="milliseconds"),
+        "body": body,
+    }
+    return unsigned | {"signature": b64(sign(key, signed_bytes(unsigned)))}
+
+
+def parse_package(raw: bytes) -> Package:
+    """The package's shape, or ``PackageRejected(MALFORMED|OVERSIZE)``."""
+    if len(raw) > MAX_PACKAGE:
+        raise PackageRejected(Rejection.OVERSIZE, f"{len(raw)} bytes, over {MAX_PACKAGE}")
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError) as e:
+        raise PackageRejected(Rejection.MALFORMED, "not JSON") from e
+    if not isinstance(data, dict):
+        raise PackageRejected(Rejection.MALFORMED, "a package is a JSON object")
+    try:
+        return Package.model_validate(data)
+    except ValidationError as e:
+        first = e.errors(include_url=False)[0]
+        place = ".".join(str(p) for p in first["loc"]) or "package"
+        raise PackageRejected(Rejection.MALFORMED, f"{place}: {first['msg']}", _id_of(data)) from e
+    except RecursionError as e:
+        raise PackageRejected(Rejection.MALFORMED, "nested too deeply", _id_of(data)) from e
+
+
+def _id_of(data: Mapping[str, Any]) -> str | None:
+    value = data.get("id")
+    return value[:64] if isinstance(value, str) else None
+
+
+def open_package(
+    raw: bytes,
+    *,
+    me: str,
+    peer_keys: Mapping[str, bytes],
+    now: dt.datetime,
+    window: dt.timedelta = WINDOW,
+) -> Package:
+    """Check a received package up to its signature and timestamp (see module docstring).
+
+    Args:
+        raw: the request body.
+        me: this node's nation.
+        peer_keys: the pinned Ed25519 public key (raw) of each peer nation.
+        now: the receiver's clock.
+    """
+    package = parse_package(raw)
+    if package.to != me:
+        raise PackageRejected(
+            Rejection.WRONG_RECIPIENT, f"addressed to {package.to}, not {me}", package.id
+        )
+    key = peer_keys.get(package.sender)
+    if key is None:
+        raise PackageRejected(
+            Rejection.UNKNOWN_PEER, f"{package.sender} is not a pinned peer", package.id
+        )
+    try:
+        verify(key, signed_bytes(package.unsigned()), unb64(package.signature, "signature"))
+    except BadSignature as e:
+        raise PackageRejected(
+            Rejection.BAD_SIGNATURE,
+            f"not signed by {package.sender}'s pinned key",
+            package.id,
+        ) from e
+    try:
+        created = dt.datetime.fromisoformat(package.created)
+    except ValueError as e:
+        raise PackageRejected(Rejection.MALFORMED, "created: not a timestamp", package.id) from e
+    if created.tzinfo is None:
+        raise PackageRejected(Rejection.MALFORMED, "created: no time zone", package.id)
+    if abs(now - created) > window:
+        raise PackageRejected(
+            Rejection.STALE,
+            f"created {package.created}, outside ±{int(window.total_seconds())} s of"
+            f" {now.astimezone(dt.UTC).isoformat(timespec='seconds')}",
+            package.id,
+        )
+    return package
+
+
+def created_at(package: Package) -> dt.datetime:
+    return dt.datetime.fromisoformat(package.created)
+
+
+# -- the originator's written consent ---------------------------------------------------
+
+
+def consent_bytes(grant: Mapping[str, Any]) -> bytes:
+    unsigned = {k: v for k, v in grant.items() if k != "signature"}
+    return b"gsoia-consent-v1\n" + canonical_json(unsigned)
+
+
+def make_grant(
+    key: Ed25519PrivateKey,
+    *,
+    item: str,
+    originator: str,
+    custodian: str,
+    to: str,
+    granted_by: str,
+    granted_at: str,
+) -> dict[str, Any]:
+    """The originator's signed consent that ``custodian`` may release ``item`` to ``to``."""
+    grant = {
+        "item": item,
+        "originator": originator,
+        "custodian": custodian,
+        "to": to,
+        "granted_by": granted_by,
+        "granted_at": granted_at,
+    }
+    return grant | {"signature": b64(sign(key, consent_bytes(grant)))}
+
+
+GRANT_FIELDS = ("item", "originator", "custodian", "to", "granted_by", "granted_at", "signature")
+
+
+def check_grant(grant: Any, originator_key: bytes) -> dict[str, str]:
+    """A consent grant with a good signature by the originator, or ``PackageRejected``."""
+    if not isinstance(grant, dict) or sorted(grant) != sorted(GRANT_FIELDS):
+        raise PackageRejected(Rejection.MALFORMED, "a consent grant has the wrong fields")
+    if not all(isinstance(grant[k], str) for k in GRANT_FIELDS):
+        raise PackageRejected(Rejection.MALFORMED, "a consent grant's fields are text")
+    try:
+        verify(originator_key, consent_bytes(grant), unb64(grant["signature"], "grant"))
+    except BadSignature as e:
+        raise PackageRejected(
+            Rejection.NO_CONSENT, f"the consent is not signed by {grant['originator']}"
+        ) from e
+    return dict(grant)
+
+
+__all__ = [
+    "Kind",
+    "Package",
+    "PackageRejected",
+    "PeerUnreachable",
+    "Rejection",
+    "check_grant",
+    "make_grant",
+    "make_package",
+    "open_package",
+]

@@ -1,0 +1,959 @@
+"""Exchanges with partner nodes: release, receipt, consent, incident notices, re-marking.
+
+Japan's node releases an item to Canada's: it decides for the partner nation (rules 1-5
+of DECISION.md), seals the item for that node and sends it through the outbox. Canada's
+node checks the package (``gsoia.federation.packages``), decides again for itself, marks
+the item with its own equivalent level next to the original, and stores it with itself as
+custodian. Nothing reaches a third country without the originator's signed consent.
+Every step, and every refusal, is in the audit log of the node that took it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
+from sqlalchemy import Connection, insert, select, update
+
+from gsoia.crypto import aead
+from gsoia.crypto.errors import BadSignature, CryptoError, DecryptionFailed
+from gsoia.crypto.keys import PublicKeys
+from gsoia.crypto.seal import seal, unseal
+from gsoia.crypto.signing import binding_message, digest, sign, verify
+from gsoia.decision import Decision
+from gsoia.decision.request import Label, Subject, label_problems
+from gsoia.errors import RequestError
+from gsoia.federation.courier import Courier, State, enqueue
+from gsoia.federation.packages import (
+    Kind,
+    Package,
+    PackageRejected,
+    Rejection,
+    b64,
+    check_grant,
+    created_at,
+    make_grant,
+    open_package,
+    unb64,
+)
+from gsoia.federation.peers import Peer, identity
+from gsoia.node.errors import Conflict, Denied, Forbidden, IntegrityFailure, NotFound
+from gsoia.node.users import User
+from gsoia.store.schema import (
+    consent_requests,
+    inbox,
+    incidents,
+    items,
+    outbox,
+    peers,
+    releases,
+)
+
+if TYPE_CHECKING:
+    from gsoia.node.service import Node
+
+_FORBID = ConfigDict(extra="forbid")
+Text = Annotated[StrictStr, Field(max_length=1000)]
+Name = Annotated[StrictStr, Field(min_length=1, max_length=64)]
+
+
+class ItemIn(BaseModel):
+    model_config = _FORBID
+    id: Name
+    title: Annotated[StrictStr, Field(min_length=1, max_length=1000)]
+    originator: Name
+    classification: Name
+    area: Name | None
+    releasable_to: list[Name]
+    need_to_know: list[Name]
+    created_at: Text
+    created_by: Text
+
+
+class ReleaseBody(BaseModel):
+    model_config = _FORBID
+    item: ItemIn
+    custodian: Name
+    grants: list[dict[str, Any]]
+    sealed_key: StrictStr
+    ciphertext: StrictStr
+    content_sha384: Annotated[StrictStr, Field(min_length=96, max_length=96)]
+    binding: StrictStr
+
+
+class ConsentRequestBody(BaseModel):
+    model_config = _FORBID
+    request: Name
+    item: Name
+    to: Name
+    custodian: Name
+    requested_by: Text
+
+
+class ConsentReplyBody(BaseModel):
+    model_config = _FORBID
+    request: Name | None
+    item: Name
+    to: Name
+    granted: bool
+    grant: dict[str, Any] | None
+
+
+class IncidentBody(BaseModel):
+    model_config = _FORBID
+    incident: Name
+    item: Name
+    kind: Name
+    description: Annotated[StrictStr, Field(max_length=10_000)]
+    reported_by: Text
+    reported_at: Text
+
+
+class ReclassifyBody(BaseModel):
+    model_config = _FORBID
+    item: Name
+    classification: Name
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _body(model: type[M], package: Package) -> M:
+    try:
+        return model.model_validate(package.body)
+    except ValidationError as e:
+        first = e.errors(include_url=False)[0]
+        place = ".".join(str(p) for p in first["loc"])
+        raise PackageRejected(
+            Rejection.MALFORMED, f"body.{place}: {first['msg']}", package.id
+        ) from e
+
+
+class Exchange:
+    """The federation use cases of one node."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self._peers: dict[str, Peer] = {}
+        self._load_peers()
+        self.courier = Courier(
+            nation=node.nation,
+            keys=node.keys,
+            audit=node.audit,
+            peer=self.known_peer,
+            clock=node.clock,
+            on_delivered=self._on_delivered,
+        )
+
+    # -- peers ------------------------------------------------------------------------------
+
+    def _load_peers(self) -> None:
+        with self.node.engine.connect() as connection:
+            for row in connection.execute(select(peers)):
+                self._peers[row.nation] = Peer(
+                    row.nation, row.url, PublicKeys(bytes(row.signing_key), bytes(row.sealing_key))
+                )
+
+    def identity(self) -> dict[str, Any]:
+        return identity(self.node.nation, self.node.public)
+
+    def add_peer(self, peer: Peer, *, fingerprint: str | None = None) -> Peer:
+        """Pin a peer's keys (``gsoia peer add``); refuses a fingerprint that differs."""
+        node = self.node
+        if fingerprint is not None and fingerprint.lower() != peer.keys.fingerprint():
+            raise Conflict(
+                f"--fingerprint: {peer.url} presents {peer.keys.fingerprint()}, not {fingerprint}"
+            )
+        if peer.nation not in node.rulebook.catalogue.policies:
+            raise RequestError.of("nation", f"unknown policy '{peer.nation}'")
+        if peer.nation == node.nation:
+            raise RequestError.of("nation", "a node is not its own peer")
+        with node.audit.transaction() as tx:
+            existing = tx.connection.execute(
+                select(peers).where(peers.c.nation == peer.nation)
+            ).first()
+            values = {
+                "url": peer.url,
+                "signing_key": peer.keys.signing,
+                "sealing_key": peer.keys.sealing,
+                "fingerprint": peer.keys.fingerprint(),
+            }
+            if existing is None:
+                tx.connection.execute(
+                    insert(peers).values(nation=peer.nation, added_at=node.audit.now(), **values)
+                )
+            else:
+                tx.connection.execute(
+                    update(peers).where(peers.c.nation == peer.nation).values(**values)
+                )
+            tx.append("peer.pinned", "cli", peer.to_dict())
+        self._peers[peer.nation] = peer
+        return peer
+
+    def known_peer(self, nation: str) -> Peer | None:
+        """A pinned peer (pinned since start by another process included)."""
+        if nation not in self._peers:
+            self._load_peers()
+        return self._peers.get(nation)
+
+    def peers(self) -> list[dict[str, Any]]:
+        return [p.to_dict() for p in self._peers.values()]
+
+    def _peer(self, nation: str) -> Peer:
+        peer = self.known_peer(nation)
+        if peer is None:
+            raise Conflict(f"{nation} is not a peer of this node (gsoia peer add)")
+        return peer
+
+    # -- release ----------------------------------------------------------------------------
+
+    def partner_decision(self, row: Any, to: str, at: dt.date) -> Decision:
+        """Rules 1-5 for a partner nation: its node stands for its cleared readers."""
+        node = self.node
+        levels = node.rulebook.catalogue.policies[to].levels
+        label = _label(row)
+        subject: Subject = {
+            "id": f"{to} node",
+            "nation": to,
+            "clearance": levels[-1].id,
+            "need_to_know": list(label.get("need_to_know", [])),
+        }
+        return node.rulebook.decide_parsed(
+            subject,
+            label,
+            custodian=row.custodian,
+            consented_to=json.loads(row.consented_to),
+            at=at,
+        )
+
+    def _releasable_row(self, user: User, item_id: str, to: str) -> Any:
+        node = self.node
+        if to not in node.rulebook.catalogue.policies:
+            raise RequestError.of("to", f"unknown policy '{to}'")
+        if to == node.nation:
+            raise RequestError.of("to", "an item is released to another nation")
+        if user.nation != node.nation:
+            raise Forbidden(f"releases are made by users of {node.nation}")
+        with node.engine.connect() as connection:
+            row = connection.execute(select(items).where(items.c.id == item_id)).first()
+        if row is None:
+            raise NotFound(f"no item {item_id}")
+        own = node._decide_row(user, row)
+        if not own.allow:
+            raise Denied(own)
+        return row
+
+    def preview(self, user: User, item_id: str, to: str) -> Decision:
+        """What a release to ``to`` would decide, without sending anything."""
+        row = self._releasable_row(user, item_id, to)
+        return self.partner_decision(row, to, self.node.today())
+
+    def release(self, user: User, item_id: str, to: str) -> dict[str, Any]:
+        """Decide for the partner, seal the item for its node, send it (DECISION rules 1-5)."""
+        node = self.node
+        row = self._releasable_row(user, item_id, to)
+        decision = self.partner_decision(row, to, node.today())
+        if not decision.allow:
+            with node.audit.transaction() as tx:
+                tx.append(
+                    "release.refused",
+                    user.id,
+                    {"item": item_id, "to": to, "reason": decision.reason.value},
+                )
+            raise Denied(decision, audited=True)
+        peer = self._peer(to)
+        if not node._intact(row):
+            raise IntegrityFailure(f"item {item_id}: no longer matches its signature")
+        package_id = str(uuid.uuid4())
+        body = self._release_body(row, peer, package_id, to)
+        with node.audit.transaction() as tx:
+            enqueue(
+                tx.connection,
+                package_id=package_id,
+                kind=Kind.RELEASE,
+                peer=to,
+                body=body,
+                item_id=item_id,
+                now=node.audit.now(),
+            )
+            tx.connection.execute(
+                insert(releases).values(
+                    item_id=item_id,
+                    peer=to,
+                    package_id=package_id,
+                    released_by=user.id,
+                    released_at=node.audit.now(),
+                )
+            )
+            tx.append(
+                "item.released",
+                user.id,
+                {
+                    "item": item_id,
+                    "to": to,
+                    "package": package_id,
+                    "agreement": decision.agreement,
+                    "marking": decision.marking.text if decision.marking else None,
+                },
+            )
+        attempt = self.courier.deliver(package_id)
+        return {
+            "package": package_id,
+            "item": item_id,
+            "to": to,
+            "state": attempt.state,
+            "detail": attempt.detail,
+            "decision": decision.to_dict(),
+        }
+
+    def _release_body(self, row: Any, peer: Peer, package_id: str, to: str) -> dict[str, Any]:
+        node = self.node
+        content = node._decrypt(row)
+        key = aead.new_key()
+        ciphertext = aead.encrypt(key, content, aad=package_id.encode())
+        content_digest = digest(ciphertext)
+        item = _item_fields(row)
+        grants = [g for g in json.loads(row.grants or "[]") if g.get("to") == to]
+        return {
+            "item": item,
+            "custodian": node.nation,
+            "grants": grants,
+            "sealed_key": b64(seal(peer.keys.sealing, key, package_id.encode())),
+            "ciphertext": b64(ciphertext),
+            "content_sha384": content_digest.hex(),
+            "binding": b64(sign(node.keys.signing, binding_message(item, content_digest))),
+        }
+
+    # -- the inbox ----------------------------------------------------------------------------
+
+    def receive(self, raw: bytes) -> dict[str, Any]:
+        """Check and apply a package from a peer; ``PackageRejected`` (audited) otherwise."""
+        node = self.node
+        try:
+            self._load_peers()
+            package = open_package(
+                raw,
+                me=node.nation,
+                peer_keys={n: p.keys.signing for n, p in self._peers.items()},
+                now=node.clock(),
+            )
+            with node.engine.connect() as connection:
+                seen = connection.execute(
+                    select(inbox.c.package_id).where(inbox.c.package_id == package.id)
+                ).first()
+            if seen is not None:
+                raise PackageRejected(
+                    Rejection.REPLAY, "this package was received before", package.id
+                )
+            handler = {
+                Kind.RELEASE: self._receive_release,
+                Kind.CONSENT_REQUEST: self._receive_consent_request,
+                Kind.CONSENT_REPLY: self._receive_consent_reply,
+                Kind.INCIDENT: self._receive_incident,
+                Kind.RECLASSIFY: self._receive_reclassify,
+            }[package.kind]
+            return handler(package)
+        except PackageRejected as e:
+            with node.audit.transaction() as tx:
+                tx.append(
+                    "package.refused",
+                    "inbox",
+                    {"package": e.package_id, "reason": e.reason.value, "detail": e.detail[:500]},
+                )
+            raise
+
+    def _record(self, connection: Connection, package: Package, item_id: str | None) -> None:
+        connection.execute(
+            insert(inbox).values(
+                package_id=package.id,
+                sender=package.sender,
+                kind=package.kind.value,
+                item_id=item_id,
+                received_at=self.node.audit.now(),
+            )
+        )
+
+    def _receive_release(self, package: Package) -> dict[str, Any]:
+        node = self.node
+        body = _body(ReleaseBody, package)
+        item = body.item.model_dump()
+        label: Label = {
+            "originator": item["originator"],
+            "classification": item["classification"],
+            "area": item["area"],
+            "releasable_to": item["releasable_to"],
+            "need_to_know": item["need_to_know"],
+        }
+        found = label_problems(node.rulebook.catalogue, label, "body.item", None, [], "body.")
+        if found:
+            raise PackageRejected(Rejection.MALFORMED, str(found[0]), package.id)
+        if body.custodian != package.sender:
+            raise PackageRejected(
+                Rejection.MALFORMED, f"custodian {body.custodian} is not the sender", package.id
+            )
+        ciphertext = unb64(body.ciphertext, "body.ciphertext")
+        content_digest = digest(ciphertext)
+        if content_digest.hex() != body.content_sha384:
+            raise PackageRejected(
+                Rejection.BAD_BINDING, "the ciphertext digest differs", package.id
+            )
+        try:
+            verify(
+                self._peers[package.sender].keys.signing,
+                binding_message(item, content_digest),
+                unb64(body.binding, "body.binding"),
+            )
+        except BadSignature as e:
+            raise PackageRejected(
+                Rejection.BAD_BINDING, "label and content are not bound by the sender", package.id
+            ) from e
+        consented: list[str] = []
+        if package.sender != label["originator"]:  # the third-party rule
+            consented = self._consents_for_me(body.grants, item["id"], label["originator"], package)
+        on = created_at(package).date()
+        decision = self.partner_decision(
+            _Fields(item | {"custodian": package.sender, "consented_to": json.dumps(consented)}),
+            node.nation,
+            node.today_override or on,
+        )
+        if not decision.allow:
+            raise PackageRejected(
+                Rejection.REFUSED,
+                f"{decision.reason.value}: {decision.explanation}",
+                package.id,
+            )
+        try:
+            key = unseal(
+                node.keys.sealing, unb64(body.sealed_key, "body.sealed_key"), package.id.encode()
+            )
+            content = aead.decrypt(key, ciphertext, aad=package.id.encode())
+        except (DecryptionFailed, CryptoError) as e:
+            raise PackageRejected(
+                Rejection.BAD_SEAL, "the content does not open", package.id
+            ) from e
+        with node.audit.transaction() as tx:
+            held = tx.connection.execute(
+                select(items.c.seq).where(items.c.id == item["id"])
+            ).first()
+            self._record(tx.connection, package, item["id"])
+            if held is not None:
+                tx.append(
+                    "package.received",
+                    package.sender,
+                    {"package": package.id, "item": item["id"], "status": "already held"},
+                )
+                return {"status": "already held", "item": item["id"]}
+            assert decision.marking is not None
+            encoded = node.store_received(
+                tx,
+                item,
+                content,
+                sender=package.sender,
+                package_id=package.id,
+                marking=decision.marking.text,
+            )
+            tx.append(
+                "package.received",
+                package.sender,
+                {
+                    "package": package.id,
+                    "item": item["id"],
+                    "status": "stored",
+                    "agreement": decision.agreement,
+                    "marking": decision.marking.text,
+                },
+            )
+        node.columns.append([encoded])
+        return {"status": "stored", "item": item["id"], "marking": decision.marking.text}
+
+    def _consents_for_me(
+        self, grants: list[dict[str, Any]], item_id: str, originator: str, package: Package
+    ) -> list[str]:
+        originator_peer = self.known_peer(originator)
+        if originator_peer is None:
+            raise PackageRejected(
+                Rejection.NO_CONSENT,
+                f"the originator {originator} is not a pinned peer: its consent cannot be checked",
+                package.id,
+            )
+        for grant in grants:
+            checked = check_grant(grant, originator_peer.keys.signing)
+            if (
+                checked["item"] == item_id
+                and checked["originator"] == originator
+                and checked["custodian"] == package.sender
+                and checked["to"] == self.node.nation
+            ):
+                return [self.node.nation]
+        raise PackageRejected(
+            Rejection.NO_CONSENT,
+            f"{package.sender} may not release {originator}'s item to {self.node.nation}"
+            f" without {originator}'s written consent",
+            package.id,
+        )
+
+    # -- consent ------------------------------------------------------------------------------
+
+    def request_consent(self, user: User, item_id: str, to: str) -> dict[str, Any]:
+        """A custodian asks the originator for consent to release to a third party."""
+        node = self.node
+        if to not in node.rulebook.catalogue.policies:
+            raise RequestError.of("to", f"unknown policy '{to}'")
+        if user.nation != node.nation:
+            raise Forbidden(f"consent requests are made by users of {node.nation}")
+        with node.engine.connect() as connection:
+            row = connection.execute(select(items).where(items.c.id == item_id)).first()
+        if row is None or not node._decide_row(user, row).allow:
+            raise NotFound(f"no item {item_id}")
+        if row.originator == node.nation:
+            raise Conflict("this node is the originator: consent is its own to give")
+        self._peer(row.originator)
+        request_id = str(uuid.uuid4())
+        package_id = str(uuid.uuid4())
+        with node.audit.transaction() as tx:
+            enqueue(
+                tx.connection,
+                package_id=package_id,
+                kind=Kind.CONSENT_REQUEST,
+                peer=row.originator,
+                body={
+                    "request": request_id,
+                    "item": item_id,
+                    "to": to,
+                    "custodian": node.nation,
+                    "requested_by": user.id,
+                },
+                item_id=item_id,
+                now=node.audit.now(),
+            )
+            tx.append(
+                "consent.requested",
+                user.id,
+                {"request": request_id, "item": item_id, "to": to, "package": package_id},
+            )
+        attempt = self.courier.deliver(package_id)
+        return {"request": request_id, "item": item_id, "to": to, "state": attempt.state}
+
+    def _receive_consent_request(self, package: Package) -> dict[str, Any]:
+        node = self.node
+        body = _body(ConsentRequestBody, package)
+        if body.custodian != package.sender:
+            raise PackageRejected(
+                Rejection.MALFORMED, "the custodian is not the sender", package.id
+            )
+        with node.audit.transaction() as tx:
+            row = tx.connection.execute(select(items).where(items.c.id == body.item)).first()
+            released = tx.connection.execute(
+                select(releases.c.seq)
+                .where(releases.c.item_id == body.item)
+                .where(releases.c.peer == package.sender)
+            ).first()
+            if row is None or row.originator != node.nation or released is None:
+                raise PackageRejected(
+                    Rejection.UNKNOWN_ITEM,
+                    f"{package.sender} holds no item {body.item} of {node.nation}",
+                    package.id,
+                )
+            self._record(tx.connection, package, body.item)
+            tx.connection.execute(
+                insert(consent_requests).values(
+                    id=body.request,
+                    item_id=body.item,
+                    custodian=package.sender,
+                    to_party=body.to,
+                    requested_by=f"{package.sender}/{body.requested_by}",
+                    requested_at=node.audit.now(),
+                    state="pending",
+                )
+            )
+            tx.append(
+                "consent.request_received",
+                package.sender,
+                {"request": body.request, "item": body.item, "to": body.to},
+            )
+        return {"status": "queued", "request": body.request}
+
+    def consent_requests(self, user: User) -> list[dict[str, Any]]:
+        if not user.is_officer:
+            raise Forbidden("consent requests are for officers")
+        with self.node.engine.connect() as connection:
+            rows = connection.execute(
+                select(consent_requests).order_by(consent_requests.c.requested_at)
+            )
+            return [{k: v for k, v in r._mapping.items() if k != "grant"} for r in rows]
+
+    def consent(
+        self, user: User, item_id: str, to: str, custodian: str | None = None
+    ) -> dict[str, Any]:
+        """The originator's officer consents; custodians that asked (or ``custodian``) are told."""
+        node = self.node
+        result = node.add_consent(user, item_id, to)
+        with node.engine.connect() as connection:
+            pending = connection.execute(
+                select(consent_requests)
+                .where(consent_requests.c.item_id == item_id)
+                .where(consent_requests.c.to_party == to)
+                .where(consent_requests.c.state == "pending")
+            ).all()
+        targets: dict[str, str | None] = {r.custodian: r.id for r in pending}
+        if custodian is not None:
+            if custodian not in node.rulebook.catalogue.policies:
+                raise RequestError.of("custodian", f"unknown policy '{custodian}'")
+            targets.setdefault(custodian, None)
+        sent = [self._reply(user, item_id, to, c, r, granted=True) for c, r in targets.items()]
+        return result | {"notified": sent}
+
+    def decide_request(self, user: User, request_id: str, *, grant: bool) -> dict[str, Any]:
+        """Grant or refuse a pending consent request (officer of the originator)."""
+        node = self.node
+        with node.engine.connect() as connection:
+            request = connection.execute(
+                select(consent_requests).where(consent_requests.c.id == request_id)
+            ).first()
+        if request is None:
+            raise NotFound(f"no consent request {request_id}")
+        if request.state != "pending":
+            raise Conflict(f"consent request {request_id} is already {request.state}")
+        if grant:
+            return self.consent(user, request.item_id, request.to_party, request.custodian)
+        if not user.is_officer or user.nation != node.nation:
+            raise Forbidden(f"consent is given or refused by an officer of {node.nation}")
+        sent = self._reply(
+            user, request.item_id, request.to_party, request.custodian, request_id, granted=False
+        )
+        return {"request": request_id, "state": "refused", "notified": [sent]}
+
+    def _reply(
+        self,
+        user: User,
+        item_id: str,
+        to: str,
+        custodian: str,
+        request_id: str | None,
+        *,
+        granted: bool,
+    ) -> dict[str, Any]:
+        node = self.node
+        self._peer(custodian)
+        now = node.audit.now()
+        grant = (
+            make_grant(
+                node.keys.signing,
+                item=item_id,
+                originator=node.nation,
+                custodian=custodian,
+                to=to,
+                granted_by=user.id,
+                granted_at=now,
+            )
+            if granted
+            else None
+        )
+        package_id = str(uuid.uuid4())
+        with node.audit.transaction() as tx:
+            enqueue(
+                tx.connection,
+                package_id=package_id,
+                kind=Kind.CONSENT_REPLY,
+                peer=custodian,
+                body={
+                    "request": request_id,
+                    "item": item_id,
+                    "to": to,
+                    "granted": granted,
+                    "grant": grant,
+                },
+                item_id=item_id,
+                now=now,
+            )
+            if request_id is not None:
+                tx.connection.execute(
+                    update(consent_requests)
+                    .where(consent_requests.c.id == request_id)
+                    .values(
+                        state="granted" if granted else "refused",
+                        decided_by=user.id,
+                        decided_at=now,
+                        grant=json.dumps(grant) if grant else None,
+                    )
+                )
+            tx.append(
+                "consent.granted" if granted else "consent.refused",
+                user.id,
+                {"item": item_id, "to": to, "custodian": custodian, "request": request_id},
+            )
+        attempt = self.courier.deliver(package_id)
+        return {"custodian": custodian, "package": package_id, "state": attempt.state}
+
+    def _receive_consent_reply(self, package: Package) -> dict[str, Any]:
+        node = self.node
+        body = _body(ConsentReplyBody, package)
+        with node.audit.transaction() as tx:
+            row = tx.connection.execute(select(items).where(items.c.id == body.item)).first()
+            if row is None or row.originator != package.sender:
+                raise PackageRejected(
+                    Rejection.NOT_ORIGINATOR,
+                    f"{package.sender} is not the originator of an item held here",
+                    package.id,
+                )
+            self._record(tx.connection, package, body.item)
+            if not body.granted:
+                tx.append(
+                    "consent.refusal_received",
+                    package.sender,
+                    {"item": body.item, "to": body.to, "request": body.request},
+                )
+                return {"status": "noted"}
+            grant = check_grant(body.grant, self._peers[package.sender].keys.signing)
+            if (
+                grant["item"] != body.item
+                or grant["custodian"] != node.nation
+                or grant["to"] != body.to
+                or grant["originator"] != package.sender
+            ):
+                raise PackageRejected(
+                    Rejection.NO_CONSENT, "the grant is for another item or party", package.id
+                )
+            consented = sorted({*json.loads(row.consented_to), body.to})
+            grants = [*json.loads(row.grants or "[]"), grant]
+            encoded = node.rewrite(
+                tx.connection,
+                row,
+                {"consented_to": json.dumps(consented), "grants": json.dumps(grants)},
+            )
+            tx.append(
+                "consent.received",
+                package.sender,
+                {"item": body.item, "to": body.to, "request": body.request},
+            )
+        node.columns.update(encoded)
+        return {"status": "applied"}
+
+    # -- incidents ----------------------------------------------------------------------------
+
+    def report_incident(
+        self, user: User, item_id: str, kind: str, description: str
+    ) -> dict[str, Any]:
+        """Report a loss or compromise; a notice travels to the originator's node (Art. 17)."""
+
+        def notify(connection: Connection, incident: dict[str, Any], originator: str) -> None:
+            if originator == self.node.nation or originator not in self._peers:
+                return
+            enqueue(
+                connection,
+                package_id=str(uuid.uuid4()),
+                kind=Kind.INCIDENT,
+                peer=originator,
+                body={
+                    "incident": incident["id"],
+                    "item": item_id,
+                    "kind": kind,
+                    "description": description,
+                    "reported_by": user.id,
+                    "reported_at": incident["reported_at"],
+                },
+                item_id=item_id,
+                now=self.node.audit.now(),
+            )
+
+        incident = self.node.report_incident(user, item_id, kind, description, notify=notify)
+        self.courier.wake()
+        return incident
+
+    def _receive_incident(self, package: Package) -> dict[str, Any]:
+        node = self.node
+        body = _body(IncidentBody, package)
+        with node.audit.transaction() as tx:
+            row = tx.connection.execute(select(items).where(items.c.id == body.item)).first()
+            if row is None or row.originator != node.nation:
+                raise PackageRejected(
+                    Rejection.UNKNOWN_ITEM, f"no item {body.item} of {node.nation}", package.id
+                )
+            self._record(tx.connection, package, body.item)
+            now = node.audit.now()
+            tx.connection.execute(
+                insert(incidents).values(
+                    id=body.incident,
+                    item_id=body.item,
+                    kind=body.kind,
+                    description=body.description,
+                    reported_by=f"{package.sender}/{body.reported_by}",
+                    reported_at=body.reported_at,
+                    notify_by=body.reported_at,
+                    notified_at=now,
+                )
+            )
+            tx.append(
+                "incident.received",
+                package.sender,
+                {"incident": body.incident, "item": body.item, "kind": body.kind},
+            )
+        return {"status": "recorded", "incident": body.incident}
+
+    # -- downgrade and declassification ---------------------------------------------------------
+
+    def reclassify(self, user: User, item_id: str, classification: str) -> dict[str, Any]:
+        """Only the originator changes a classification; every custodian is told (Art. 6(g))."""
+        node = self.node
+        if not user.is_officer or user.nation != node.nation:
+            raise Forbidden(f"classifications are changed by an officer of {node.nation}")
+        if classification not in node.rulebook.catalogue.policies[node.nation].ranks:
+            raise RequestError.of(
+                "classification", f"unknown level '{classification}' of {node.nation}"
+            )
+        with node.audit.transaction() as tx:
+            row = tx.connection.execute(select(items).where(items.c.id == item_id)).first()
+            if row is None:
+                raise NotFound(f"no item {item_id}")
+            if row.originator != node.nation:
+                raise Forbidden(f"only the originator {row.originator} changes its classification")
+            encoded = node.rewrite(tx.connection, row, {"classification": classification})
+            custodians = sorted(
+                set(
+                    tx.connection.execute(
+                        select(releases.c.peer).where(releases.c.item_id == item_id)
+                    ).scalars()
+                )
+            )
+            for custodian in custodians:
+                enqueue(
+                    tx.connection,
+                    package_id=str(uuid.uuid4()),
+                    kind=Kind.RECLASSIFY,
+                    peer=custodian,
+                    body={"item": item_id, "classification": classification},
+                    item_id=item_id,
+                    now=node.audit.now(),
+                )
+            tx.append(
+                "item.reclassified",
+                user.id,
+                {
+                    "item": item_id,
+                    "from": row.classification,
+                    "to": classification,
+                    "custodians": custodians,
+                },
+            )
+        node.columns.update(encoded)
+        self.courier.wake()
+        return {"item": item_id, "classification": classification, "custodians": custodians}
+
+    def _receive_reclassify(self, package: Package) -> dict[str, Any]:
+        node = self.node
+        body = _body(ReclassifyBody, package)
+        with node.audit.transaction() as tx:
+            row = tx.connection.execute(select(items).where(items.c.id == body.item)).first()
+            if row is None or row.originator != package.sender:
+                raise PackageRejected(
+                    Rejection.NOT_ORIGINATOR,
+                    f"{package.sender} is not the originator of an item held here",
+                    package.id,
+                )
+            if body.classification not in node.rulebook.catalogue.policies[row.originator].ranks:
+                raise PackageRejected(
+                    Rejection.MALFORMED, f"unknown level '{body.classification}'", package.id
+                )
+            self._record(tx.connection, package, body.item)
+            changed = _Fields(dict(row._mapping) | {"classification": body.classification})
+            decision = self.partner_decision(changed, node.nation, node.today())
+            marking = decision.marking.text if decision.marking else None
+            encoded = node.rewrite(
+                tx.connection,
+                row,
+                {"classification": body.classification, "custodian_marking": marking},
+            )
+            tx.append(
+                "item.remarked",
+                package.sender,
+                {
+                    "item": body.item,
+                    "from": row.classification,
+                    "to": body.classification,
+                    "marking": marking,
+                },
+            )
+        node.columns.update(encoded)
+        return {"status": "remarked", "marking": marking}
+
+    # -- the outbox ---------------------------------------------------------------------------
+
+    def outbox(self, user: User) -> list[dict[str, Any]]:
+        if not user.is_officer:
+            raise Forbidden("the outbox is for officers")
+        with self.node.engine.connect() as connection:
+            rows = connection.execute(select(outbox).order_by(outbox.c.created_at.desc()))
+            return [{k: v for k, v in r._mapping.items() if k != "payload"} for r in rows]
+
+    def cancel(self, user: User, package_id: str) -> dict[str, Any]:
+        node = self.node
+        if not user.is_officer:
+            raise Forbidden("deliveries are cancelled by officers")
+        with node.audit.transaction() as tx:
+            row = tx.connection.execute(
+                select(outbox).where(outbox.c.package_id == package_id)
+            ).first()
+            if row is None:
+                raise NotFound(f"no package {package_id}")
+            if row.state not in (State.PENDING, State.FAILED):
+                raise Conflict(f"package {package_id} is {row.state}")
+            tx.connection.execute(
+                update(outbox)
+                .where(outbox.c.package_id == package_id)
+                .values(state=State.CANCELLED)
+            )
+            tx.append("package.cancelled", user.id, {"package": package_id, "to": row.peer})
+        return {"package": package_id, "state": State.CANCELLED}
+
+    def _on_delivered(self, connection: Connection, row: Any) -> None:
+        if row.kind == Kind.INCIDENT.value:
+            incident = json.loads(row.payload)["incident"]
+            connection.execute(
+                update(incidents)
+                .where(incidents.c.id == incident)
+                .values(notified_at=self.node.audit.now())
+            )
+
+
+class _Fields:
+    """Attribute access over an item's fields, like a stored row."""
+
+    def __init__(self, fields: dict[str, Any]) -> None:
+        self._mapping = fields
+
+    def __getattr__(self, name: str) -> Any:
+        value = self._mapping[name]
+        if name in ("releasable_to", "need_to_know") and isinstance(value, list):
+            return json.dumps(value)
+        return value
+
+
+def _label(row: Any) -> Label:
+    return {
+        "originator": row.originator,
+        "classification": row.classification,
+        "area": row.area,
+        "releasable_to": json.loads(row.releasable_to),
+        "need_to_know": json.loads(row.need_to_know),
+    }
+
+
+def _item_fields(row: Any) -> dict[str, Any]:
+    """The originator's item as it travels: what the sender's binding signature covers."""
+    return {
+        "id": row.id,
+        "title": row.title,
+        "originator": row.originator,
+        "classification": row.classification,
+        "area": row.area,
+        "releasable_to": json.loads(row.releasable_to),
+        "need_to_know": json.loads(row.need_to_know),
+        "created_at": row.created_at,
+        "created_by": row.created_by,
+    }
+
+
+__all__ = ["Exchange"]

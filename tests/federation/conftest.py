@@ -1,0 +1,58 @@
+"""Three real nodes (JPN, CAN, USA) on loopback, each a `gsoia serve` process, peered."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+
+import pytest
+
+from gsoia.node.users import Role
+from tests.node.conftest import GSOIA, Database, RunningNode, make_node
+
+
+def pin(node: RunningNode, peer: RunningNode) -> None:
+    """`gsoia peer add` on ``node`` for ``peer`` (both must be running)."""
+    args = [GSOIA, "peer", "add", "--data", str(node.data), "--nation", peer.nation]
+    args += ["--url", peer.url]
+    if node.database.url:
+        args += ["--database", node.database.url]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+
+
+def restart(node: RunningNode) -> None:
+    node.stop()
+    node.start()
+
+
+@pytest.fixture(scope="module")
+def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, RunningNode]]:
+    """JPN, CAN and USA nodes on SQLite, with officers and analysts, all peered.
+
+    Shared by the tests of a module: each test works on items of its own.
+    """
+    tmp_path = tmp_path_factory.mktemp("nodes")
+    sqlite = Database("sqlite", None)
+    running = {n: make_node(tmp_path, sqlite, n) for n in ("JPN", "CAN", "USA")}
+    try:
+        for nation, node in running.items():
+            node.add_user(f"{nation.lower()}-officer", nation, _top(nation), role=Role.OFFICER)
+        running["JPN"].add_user("jpn-analyst", "JPN", "KIMITSU", ["maritime"])
+        running["CAN"].add_user("can-secret", "CAN", "S", ["maritime"])
+        running["CAN"].add_user("can-confidential", "CAN", "C", ["maritime"])
+        running["USA"].add_user("usa-secret", "USA", "S", ["maritime"])
+        for node in running.values():
+            node.start()
+        for node in running.values():
+            for peer in running.values():
+                if peer is not node:
+                    pin(node, peer)
+        yield running
+    finally:
+        for node in running.values():
+            node.stop()
+
+
+def _top(nation: str) -> str:
+    return {"JPN": "KIMITSU", "CAN": "TS", "USA": "TS"}[nation]

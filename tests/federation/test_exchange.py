@@ -1,0 +1,139 @@
+"""Japan's node releases to Canada's; nothing reaches the USA without Japan's consent."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+
+from tests.federation.conftest import RunningNode
+
+LABEL = {
+    "originator": "JPN",
+    "classification": "GOKUHI",
+    "area": "maritime",
+    "releasable_to": ["CAN", "USA"],
+    "need_to_know": ["maritime"],
+}
+
+
+def create(jpn: RunningNode, title: str = "Patrol report", label: dict | None = None) -> str:
+    with jpn.client("jpn-analyst") as client:
+        response = client.post(
+            "/api/v1/items", json={"label": label or LABEL, "title": title, "content": "東シナ海"}
+        )
+        assert response.status_code == 201, response.text
+        return str(response.json()["id"])
+
+
+def wait_for(check: object, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():  # type: ignore[operator]
+            return
+        time.sleep(0.2)
+    raise AssertionError("condition not met in time")
+
+
+def test_release_read_at_the_equivalent_level(nodes: dict[str, RunningNode]) -> None:
+    jpn, can = nodes["JPN"], nodes["CAN"]
+    item = create(jpn)
+    with jpn.client("jpn-analyst") as client:
+        released = client.post(f"/api/v1/items/{item}/releases", json={"to": "CAN"})
+    assert released.status_code == 201, released.text
+    assert released.json()["state"] == "delivered"
+    assert released.json()["decision"]["marking"]["text"] == "CAN SECRET // JPN 極秘 // JPN-CAN"
+
+    with can.client("can-secret") as client:
+        read = client.get(f"/api/v1/items/{item}")
+        assert read.status_code == 200, read.text
+        assert read.json()["content"] == "東シナ海"
+        assert read.json()["marking"]["text"] == "CAN SECRET // JPN 極秘 // JPN-CAN"
+        assert read.json()["custodian"] == "CAN"
+        assert read.json()["label"]["classification"] == "GOKUHI"  # the original, kept
+    with can.client("can-confidential") as client:
+        refused = client.get(f"/api/v1/items/{item}")
+        assert refused.status_code == 403
+        assert refused.json()["reason"] == "CLEARANCE"
+
+
+def test_third_party_release_needs_the_originators_consent(
+    nodes: dict[str, RunningNode],
+) -> None:
+    jpn, can, usa = nodes["JPN"], nodes["CAN"], nodes["USA"]
+    item = create(jpn)
+    with jpn.client("jpn-analyst") as client:
+        assert client.post(f"/api/v1/items/{item}/releases", json={"to": "CAN"}).status_code == 201
+    with can.client("can-secret") as client:
+        refused = client.post(f"/api/v1/items/{item}/releases", json={"to": "USA"})
+        assert refused.status_code == 403
+        assert refused.json()["reason"] == "THIRD_PARTY"
+        asked = client.post(f"/api/v1/items/{item}/consent-requests", json={"to": "USA"})
+        assert asked.status_code == 201, asked.text
+        assert asked.json()["state"] == "delivered"
+    with jpn.client("jpn-officer") as client:
+        queue = client.get("/api/v1/consent-requests").json()
+        assert [(r["item_id"], r["custodian"], r["to_party"]) for r in queue] == [
+            (item, "CAN", "USA")
+        ]
+        granted = client.post(f"/api/v1/consent-requests/{queue[0]['id']}", json={"grant": True})
+        assert granted.status_code == 200, granted.text
+        assert granted.json()["notified"][0]["state"] == "delivered"
+    with can.client("can-secret") as client:
+        released = client.post(f"/api/v1/items/{item}/releases", json={"to": "USA"})
+        assert released.status_code == 201, released.text
+        assert released.json()["state"] == "delivered"
+    with usa.client("usa-secret") as client:
+        read = client.get(f"/api/v1/items/{item}")
+        assert read.status_code == 200, read.text
+        assert read.json()["marking"]["text"] == "USA SECRET // JPN 極秘 // JPN-USA"
+
+
+def test_incident_notice_reaches_the_originators_officers(nodes: dict[str, RunningNode]) -> None:
+    jpn, can = nodes["JPN"], nodes["CAN"]
+    item = create(jpn)
+    with jpn.client("jpn-analyst") as client:
+        client.post(f"/api/v1/items/{item}/releases", json={"to": "CAN"})
+    with can.client("can-secret") as client:
+        reported = client.post(
+            "/api/v1/incidents", json={"item": item, "kind": "compromise", "description": "laptop"}
+        )
+        assert reported.status_code == 201, reported.text
+    with jpn.client("jpn-officer") as client:
+
+        def arrived() -> bool:
+            return any(i["item_id"] == item for i in client.get("/api/v1/incidents").json())
+
+        wait_for(arrived)
+    with can.client("can-officer") as client:
+
+        def notified() -> bool:
+            return all(i["notified_at"] for i in client.get("/api/v1/incidents").json())
+
+        wait_for(notified)
+
+
+def test_downgrade_travels_to_every_custodian(nodes: dict[str, RunningNode]) -> None:
+    jpn, can = nodes["JPN"], nodes["CAN"]
+    item = create(jpn)
+    with jpn.client("jpn-analyst") as client:
+        client.post(f"/api/v1/items/{item}/releases", json={"to": "CAN"})
+    with jpn.client("jpn-officer") as client:
+        changed = client.post(f"/api/v1/items/{item}/classification", json={"classification": "HI"})
+        assert changed.status_code == 200, changed.text
+        assert changed.json()["custodians"] == ["CAN"]
+    with can.client("can-confidential") as client:
+
+        def remarked() -> bool:
+            response = client.get(f"/api/v1/items/{item}")
+            return response.status_code == 200 and response.json()["marking"]["text"] == (
+                "CAN CONFIDENTIAL // JPN 秘 // JPN-CAN"
+            )
+
+        wait_for(remarked)
+
+
+def test_well_known_publishes_the_keys(nodes: dict[str, RunningNode]) -> None:
+    identity = httpx.get(f"{nodes['JPN'].url}/.well-known/gsoia").json()
+    assert identity["nation"] == "JPN"
+    assert set(identity["keys"]) == {"signing", "sealing"}
