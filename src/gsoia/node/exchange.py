@@ -216,7 +216,7 @@ class Exchange:
         levels = node.rulebook.catalogue.policies[to].levels
         label = _label(row)
         subject: Subject = {
-            "id": f"{to} node",
+            "id": f"{to} (for its cleared readers)",
             "nation": to,
             "clearance": levels[-1].id,
             "need_to_know": list(label.get("need_to_know", [])),

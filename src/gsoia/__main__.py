@@ -1,0 +1,5 @@
+"""``python -m gsoia``: the ``gsoia`` command."""
+
+from gsoia.cli import main
+
+main()
