@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import re
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Query, Request
@@ -18,9 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gsoia import __version__
-from gsoia.api.auth import Caller
+from gsoia.api.auth import Caller, authenticate
 from gsoia.api.federation import federation_router
-from gsoia.api.limits import BodyLimit
+from gsoia.api.limits import BodyGuard
 from gsoia.api.problems import problem, problem_for
 from gsoia.errors import GsoiaError, InputError, Problem, RequestError
 from gsoia.node.errors import NodeError
@@ -54,12 +55,17 @@ def create_app(node: Node) -> FastAPI:
         description="Share classified items under security-of-information agreements.",
     )
     app.state.node = node
-    app.add_middleware(BodyLimit, limit=MAX_BODY)
+    app.add_middleware(
+        BodyGuard,
+        limit=MAX_BODY,
+        refused=lambda action, reason: node.refuse("anonymous", action, reason),
+    )
 
     def _refused(request: Request, error: GsoiaError | str) -> None:
-        actor = getattr(getattr(request.state, "user", None), "id", "anonymous")
+        if getattr(request.state, "answered", False):  # the body guard refused and audited it
+            return
         reason = error if isinstance(error, str) else error.diagnostics()
-        node.refuse(actor, f"{request.method} {request.url.path}", reason)
+        node.refuse(_actor(node, request), f"{request.method} {request.url.path}", reason)
 
     @app.exception_handler(GsoiaError)
     async def gsoia_error(request: Request, error: GsoiaError) -> JSONResponse:
@@ -77,6 +83,10 @@ def create_app(node: Node) -> FastAPI:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
         detail = str(error.detail)
+        if error.status_code == 400 and "parsing the body" in detail:
+            # invalid UTF-8, nesting too deep, numbers too long: malformed input, a 422
+            malformed = RequestError.of("body", "not valid JSON (UTF-8, not too deeply nested)")
+            return await gsoia_error(request, malformed)
         if error.status_code >= 400:
             _refused(request, f"{error.status_code} {detail}")
         slug = {404: "not-found", 405: "method-not-allowed", 413: "too-large"}.get(
@@ -110,7 +120,7 @@ def create_app(node: Node) -> FastAPI:
         level: Annotated[str | None, Query(max_length=64)] = None,
         q: Annotated[str | None, Query(max_length=200, description="Text in the title")] = None,
     ) -> dict[str, Any]:
-        if cursor is not None and not cursor.isdigit():
+        if cursor is not None and not re.fullmatch(r"[0-9]{1,18}", cursor):
             raise InputError.of("query.cursor", "must be the `next` value of a previous page")
         filters = ListFilter(area=area, originator=originator, level=level, q=q)
         return node.list_items(caller, filters, cursor=int(cursor or 0), limit=limit)
@@ -148,11 +158,25 @@ def create_app(node: Node) -> FastAPI:
     return app
 
 
+def _actor(node: Node, request: Request) -> str:
+    """Who made a refused request, if its credentials are good (checked quietly)."""
+    user = getattr(request.state, "user", None)
+    if user is not None:
+        return str(user.id)
+    try:
+        return authenticate(node, request).id
+    except GsoiaError:
+        return "anonymous"
+
+
 def _content(body: ItemIn) -> bytes:
     if (body.content is None) == (body.content_b64 is None):
         raise InputError.of("body.content", "give exactly one of content and content_b64")
     if body.content is not None:
-        return body.content.encode("utf-8")
+        try:
+            return body.content.encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise InputError.of("body.content", "not valid Unicode text") from e
     assert body.content_b64 is not None
     try:
         return base64.b64decode(body.content_b64, validate=True)

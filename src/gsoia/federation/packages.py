@@ -153,6 +153,8 @@ def parse_package(raw: bytes) -> Package:
     """The package's shape, or ``PackageRejected(MALFORMED|OVERSIZE)``."""
     if len(raw) > MAX_PACKAGE:
         raise PackageRejected(Rejection.OVERSIZE, f"{len(raw)} bytes, over {MAX_PACKAGE}")
+    if b"\\u0000" in raw:
+        raise PackageRejected(Rejection.MALFORMED, "NUL characters are not accepted")
     try:
         data = json.loads(raw)
     except (ValueError, RecursionError) as e:

@@ -41,6 +41,7 @@ from gsoia.federation.packages import (
 )
 from gsoia.federation.peers import Peer, identity
 from gsoia.node.errors import Conflict, Denied, Forbidden, IntegrityFailure, NotFound
+from gsoia.node.service import find_item
 from gsoia.node.users import User
 from gsoia.store.schema import (
     consent_requests,
@@ -238,7 +239,7 @@ class Exchange:
         if user.nation != node.nation:
             raise Forbidden(f"releases are made by users of {node.nation}")
         with node.engine.connect() as connection:
-            row = connection.execute(select(items).where(items.c.id == item_id)).first()
+            row = find_item(connection, item_id)
         if row is None:
             raise NotFound(f"no item {item_id}")
         own = node._decide_row(user, row)
@@ -505,7 +506,7 @@ class Exchange:
         if user.nation != node.nation:
             raise Forbidden(f"consent requests are made by users of {node.nation}")
         with node.engine.connect() as connection:
-            row = connection.execute(select(items).where(items.c.id == item_id)).first()
+            row = find_item(connection, item_id)
         if row is None or not node._decide_row(user, row).allow:
             raise NotFound(f"no item {item_id}")
         if row.originator == node.nation:
@@ -545,7 +546,7 @@ class Exchange:
                 Rejection.MALFORMED, "the custodian is not the sender", package.id
             )
         with node.audit.transaction() as tx:
-            row = tx.connection.execute(select(items).where(items.c.id == body.item)).first()
+            row = find_item(tx.connection, body.item)
             released = tx.connection.execute(
                 select(releases.c.seq)
                 .where(releases.c.item_id == body.item)
@@ -692,7 +693,7 @@ class Exchange:
         node = self.node
         body = _body(ConsentReplyBody, package)
         with node.audit.transaction() as tx:
-            row = tx.connection.execute(select(items).where(items.c.id == body.item)).first()
+            row = find_item(tx.connection, body.item)
             if row is None or row.originator != package.sender:
                 raise PackageRejected(
                     Rejection.NOT_ORIGINATOR,
@@ -767,7 +768,7 @@ class Exchange:
         node = self.node
         body = _body(IncidentBody, package)
         with node.audit.transaction() as tx:
-            row = tx.connection.execute(select(items).where(items.c.id == body.item)).first()
+            row = find_item(tx.connection, body.item)
             if row is None or row.originator != node.nation:
                 raise PackageRejected(
                     Rejection.UNKNOWN_ITEM, f"no item {body.item} of {node.nation}", package.id
@@ -805,7 +806,7 @@ class Exchange:
                 "classification", f"unknown level '{classification}' of {node.nation}"
             )
         with node.audit.transaction() as tx:
-            row = tx.connection.execute(select(items).where(items.c.id == item_id)).first()
+            row = find_item(tx.connection, item_id)
             if row is None:
                 raise NotFound(f"no item {item_id}")
             if row.originator != node.nation:
@@ -846,7 +847,7 @@ class Exchange:
         node = self.node
         body = _body(ReclassifyBody, package)
         with node.audit.transaction() as tx:
-            row = tx.connection.execute(select(items).where(items.c.id == body.item)).first()
+            row = find_item(tx.connection, body.item)
             if row is None or row.originator != package.sender:
                 raise PackageRejected(
                     Rejection.NOT_ORIGINATOR,

@@ -341,6 +341,11 @@ class Node:
             )
         if not title.strip() or len(title) > MAX_TITLE:
             problems.append(Problem("title", f"1 to {MAX_TITLE} characters"))
+        problems += _nul_problems(
+            title=title,
+            **{f"{place}.area": label.get("area") or ""},
+            **{f"{place}.need_to_know": "".join(label.get("need_to_know", []))},
+        )
         if len(content) > MAX_CONTENT:
             problems.append(Problem("content", f"larger than {MAX_CONTENT} bytes"))
         if problems:
@@ -485,6 +490,9 @@ class Node:
     ) -> dict[str, Any]:
         """The items ``user`` may see, ``limit`` at a time after ``cursor`` (a seq)."""
         limit = max(1, min(limit, MAX_PAGE))
+        problems = _nul_problems(**{f"query.{k}": v for k, v in filters.to_dict().items()})
+        if problems:
+            raise RequestError(problems)
         with self.audit.transaction() as tx:
             self._refresh(tx.connection)
             table = self.columns.table()
@@ -584,7 +592,7 @@ class Node:
     def read_item(self, user: User, item_id: str) -> dict[str, Any]:
         """The item with its content and marking, or ``Denied`` with the decision."""
         with self.audit.transaction() as tx:
-            row = tx.connection.execute(select(items).where(items.c.id == item_id)).first()
+            row = find_item(tx.connection, item_id)
             if row is None:
                 tx.append("item.refused", user.id, {"item": item_id[:64], "reason": "NOT_FOUND"})
                 not_found = True
@@ -676,7 +684,7 @@ class Node:
         if to not in self.rulebook.catalogue.policies:
             raise RequestError.of("to", f"unknown policy '{to}'")
         with self.audit.transaction() as tx:
-            row = tx.connection.execute(select(items).where(items.c.id == item_id)).first()
+            row = find_item(tx.connection, item_id)
             if row is None:
                 raise NotFound(f"no item {item_id}")
             if row.originator != self.nation:
@@ -728,8 +736,10 @@ class Node:
             raise RequestError.of("kind", f"one of {', '.join(INCIDENT_KINDS)}")
         if len(description) > 10_000:
             raise RequestError.of("description", "at most 10000 characters")
+        if "\x00" in description:
+            raise RequestError.of("description", "NUL characters are not accepted")
         with self.audit.transaction() as tx:
-            row = tx.connection.execute(select(items).where(items.c.id == item_id)).first()
+            row = find_item(tx.connection, item_id)
             if row is None or not self._decide_row(user, row).allow:
                 missing = True
             else:
@@ -822,6 +832,22 @@ class Node:
     def close(self) -> None:
         """Release the database connections."""
         self.engine.dispose()
+
+
+def find_item(connection: Connection, item_id: str) -> Any:
+    """The stored row of an item, or None (also for ids no item can have)."""
+    if not item_id or len(item_id) > 64 or "\x00" in item_id:
+        return None
+    return connection.execute(select(items).where(items.c.id == item_id)).first()
+
+
+def _nul_problems(**fields: str) -> list[Problem]:
+    """Text with NUL characters is refused (PostgreSQL cannot store it; nothing needs it)."""
+    return [
+        Problem(place, "NUL characters are not accepted")
+        for place, v in fields.items()
+        if "\x00" in v
+    ]
 
 
 class _Row:
