@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import logging
 import re
 from typing import Annotated, Any
 
@@ -28,6 +29,7 @@ from gsoia.node.errors import NodeError
 from gsoia.node.service import ListFilter, Node
 
 MAX_BODY = 12 * 1024 * 1024
+log = logging.getLogger("gsoia.api")
 
 
 class _In(BaseModel):
@@ -75,10 +77,22 @@ def create_app(node: Node) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
+        if request.url.path.startswith("/api/") and _actor(node, request) == "anonymous":
+            # FastAPI reads the body before it asks who is calling: credentials come first
+            try:
+                authenticate(node, request)
+            except GsoiaError as unauthorized:
+                return await gsoia_error(request, unauthorized)
         problems = [
             Problem(".".join(str(p) for p in e["loc"]), str(e["msg"])) for e in error.errors()
         ]
         return await gsoia_error(request, RequestError(problems or [Problem("", "invalid")]))
+
+    @app.exception_handler(Exception)
+    async def crash(request: Request, error: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        _refused(request, f"500 {type(error).__name__}")
+        return problem(500, "internal", "Internal error", "the node could not do this", request)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:

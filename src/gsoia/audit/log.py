@@ -29,7 +29,8 @@ from gsoia.crypto.signing import sign, verify
 from gsoia.errors import GsoiaError
 from gsoia.store.schema import audit_entries
 
-_ADVISORY_LOCK = 0x6750_1A  # any constant shared by every worker of one node
+_ADVISORY_LOCK = 0x6750_1A
+_INSERT = insert(audit_entries)  # any constant shared by every worker of one node
 
 
 class AuditVerifyError(GsoiaError):
@@ -69,6 +70,15 @@ class AuditTransaction:
         self._log = log
         self._tree = tree
         self.head: TreeHead | None = None
+        self.committed: list[Callable[[], None]] = []
+
+    def on_commit(self, action: Callable[[], None]) -> None:
+        """Run ``action`` once this transaction has committed, still holding the log's lock.
+
+        For in-memory state that must follow the database in commit order (the label
+        columns of the listing).
+        """
+        self.committed.append(action)
 
     def append(self, kind: str, actor: str, data: dict[str, Any]) -> int:
         """Add an entry; returns its sequence number."""
@@ -80,16 +90,17 @@ class AuditTransaction:
         root = self._tree.root()
         signature = sign(self._log.key, head_message(seq + 1, root))
         self.connection.execute(
-            insert(audit_entries).values(
-                seq=seq,
-                at=at,
-                kind=kind,
-                actor=actor,
-                body=body.decode("utf-8"),
-                leaf=leaf,
-                root=root,
-                signature=signature,
-            )
+            _INSERT,
+            {
+                "seq": seq,
+                "at": at,
+                "kind": kind,
+                "actor": actor,
+                "body": body.decode("utf-8"),
+                "leaf": leaf,
+                "root": root,
+                "signature": signature,
+            },
         )
         self.head = TreeHead(seq + 1, root, signature, at)
         return seq
@@ -115,15 +126,19 @@ class AuditLog:
     @contextmanager
     def transaction(self) -> Iterator[AuditTransaction]:
         """One database transaction; its entries join the log only if it commits."""
-        with self._lock, self.engine.begin() as connection:
-            if self._postgres:  # (SQLite's transactions take the write lock as they begin)
-                connection.execute(text(f"SELECT pg_advisory_xact_lock({_ADVISORY_LOCK})"))
-            last = connection.execute(select(func.max(audit_entries.c.seq))).scalar()
-            if (-1 if last is None else last) + 1 != self._tree.size:  # another process appended
-                self._tree = _load_tree(connection)
-            tree = self._tree.copy()
-            yield AuditTransaction(self, connection, tree)
-        self._tree = tree  # committed
+        with self._lock:
+            with self.engine.begin() as connection:
+                if self._postgres:  # (SQLite's transactions take the write lock as they begin)
+                    connection.execute(text(f"SELECT pg_advisory_xact_lock({_ADVISORY_LOCK})"))
+                last = connection.execute(select(func.max(audit_entries.c.seq))).scalar()
+                if (-1 if last is None else last) + 1 != self._tree.size:  # another process
+                    self._tree = _load_tree(connection)
+                transaction = AuditTransaction(self, connection, self._tree.copy())
+                yield transaction
+            # committed
+            self._tree = transaction._tree
+            for action in transaction.committed:
+                action()
 
     def head(self) -> TreeHead | None:
         """The latest signed tree head, or None for an empty log."""

@@ -13,6 +13,7 @@ signed in its RFC 8785 canonical form, never in its wire form (STYLE.md).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Mapping
 
@@ -65,6 +66,12 @@ def sign(private: Ed25519PrivateKey, message: bytes) -> bytes:
     return private.sign(message)
 
 
+@functools.lru_cache(maxsize=64)
+def _public_key(public_raw: bytes) -> Ed25519PublicKey:
+    """Parsed once per key: a node verifies with the same few keys all day."""
+    return Ed25519PublicKey.from_public_bytes(public_raw)
+
+
 def verify(public_raw: bytes, message: bytes, signature: bytes) -> None:
     """Return only if ``signature`` is ``public_raw``'s Ed25519 signature of ``message``.
 
@@ -80,7 +87,7 @@ def verify(public_raw: bytes, message: bytes, signature: bytes) -> None:
             f"Ed25519 signature must be {SIGNATURE_SIZE} bytes, got {len(signature)}"
         )
     try:
-        public = Ed25519PublicKey.from_public_bytes(public_raw)
+        public = _public_key(public_raw)
     except ValueError as e:
         raise BadSignature(f"malformed Ed25519 public key: {e}") from e
     try:

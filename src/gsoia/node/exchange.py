@@ -448,7 +448,7 @@ class Exchange:
                 )
                 return {"status": "already held", "item": item["id"]}
             assert decision.marking is not None
-            encoded = node.store_received(
+            node.store_received(
                 tx,
                 item,
                 content,
@@ -467,7 +467,6 @@ class Exchange:
                     "marking": decision.marking.text,
                 },
             )
-        node.columns.append([encoded])
         return {"status": "stored", "item": item["id"], "marking": decision.marking.text}
 
     def _consents_for_me(
@@ -720,8 +719,8 @@ class Exchange:
                 )
             consented = sorted({*json.loads(row.consented_to), body.to})
             grants = [*json.loads(row.grants or "[]"), grant]
-            encoded = node.rewrite(
-                tx.connection,
+            node.rewrite(
+                tx,
                 row,
                 {"consented_to": json.dumps(consented), "grants": json.dumps(grants)},
             )
@@ -730,7 +729,6 @@ class Exchange:
                 package.sender,
                 {"item": body.item, "to": body.to, "request": body.request},
             )
-        node.columns.update(encoded)
         return {"status": "applied"}
 
     # -- incidents ----------------------------------------------------------------------------
@@ -811,7 +809,7 @@ class Exchange:
                 raise NotFound(f"no item {item_id}")
             if row.originator != node.nation:
                 raise Forbidden(f"only the originator {row.originator} changes its classification")
-            encoded = node.rewrite(tx.connection, row, {"classification": classification})
+            node.rewrite(tx, row, {"classification": classification})
             custodians = sorted(
                 set(
                     tx.connection.execute(
@@ -839,7 +837,6 @@ class Exchange:
                     "custodians": custodians,
                 },
             )
-        node.columns.update(encoded)
         self.courier.wake()
         return {"item": item_id, "classification": classification, "custodians": custodians}
 
@@ -862,8 +859,8 @@ class Exchange:
             changed = _Fields(dict(row._mapping) | {"classification": body.classification})
             decision = self.partner_decision(changed, node.nation, node.today())
             marking = decision.marking.text if decision.marking else None
-            encoded = node.rewrite(
-                tx.connection,
+            node.rewrite(
+                tx,
                 row,
                 {"classification": body.classification, "custodian_marking": marking},
             )
@@ -877,7 +874,6 @@ class Exchange:
                     "marking": marking,
                 },
             )
-        node.columns.update(encoded)
         return {"status": "remarked", "marking": marking}
 
     # -- the outbox ---------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from gsoia.audit.log import AuditLog, AuditTransaction, TreeHead, verify_log
@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from gsoia.node.exchange import Exchange
 
 MAX_PAGE = 1000
+_INSERT_ITEM = insert(items)
 MAX_TITLE = 1000
 MAX_CONTENT = 8 * 1024 * 1024
 INCIDENT_KINDS = ("loss", "compromise", "possible_loss", "possible_compromise")
@@ -402,9 +403,7 @@ class Node:
             stored_ids = []
             for draft, row, stored in prepared:
                 encoded = self._encode(draft.label, topic_bit)
-                result = tx.connection.execute(
-                    insert(items).values(**stored, **_encoded_columns(encoded))
-                )
+                result = tx.connection.execute(_INSERT_ITEM, stored | _encoded_columns(encoded))
                 inserted = result.inserted_primary_key
                 assert inserted is not None
                 seq = int(inserted[0])
@@ -422,8 +421,12 @@ class Node:
             new_topics = self._register_topics(tx.connection, self.columns, topic_bit)
             if on_stored is not None:
                 on_stored(tx.connection, stored_ids)
-        self.columns.add_topics(new_topics)
-        self.columns.append(appended)
+
+            def publish() -> None:
+                self.columns.add_topics(new_topics)
+                self.columns.append(appended)
+
+            tx.on_commit(publish)
         return [self._view(row, draft.decision) for draft, row, _ in prepared]
 
     def store_received(
@@ -477,8 +480,14 @@ class Node:
         )
         inserted = result.inserted_primary_key
         assert inserted is not None
-        self.columns.add_topics(new_topics)
-        return EncodedLabel(int(inserted[0]), *encoded)
+        stored = EncodedLabel(int(inserted[0]), *encoded)
+
+        def publish() -> None:
+            self.columns.add_topics(new_topics)
+            self.columns.append([stored])
+
+        tx.on_commit(publish)
+        return stored
 
     def list_items(
         self,
@@ -561,7 +570,11 @@ class Node:
             query = query.where(items.c.area == area)
         if q is not None:
             escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            query = query.where(items.c.title.ilike(f"%{escaped}%", escape="\\"))
+            if connection.dialect.name == "sqlite":  # SQLite's lower() knows only ASCII
+                pattern = f"%{escaped.casefold()}%"
+                query = query.where(func.casefold(items.c.title).like(pattern, escape="\\"))
+            else:
+                query = query.where(items.c.title.ilike(f"%{escaped}%", escape="\\"))
         return np.fromiter(connection.execute(query).scalars(), dtype=np.int64)
 
     def _refresh(self, connection: Connection) -> None:
@@ -690,9 +703,7 @@ class Node:
             if row.originator != self.nation:
                 raise Forbidden(f"only the originator {row.originator} consents for this item")
             consented = _json_list(row.consented_to)
-            encoded = self.rewrite(
-                tx.connection, row, {"consented_to": json.dumps(sorted({*consented, to}))}
-            )
+            self.rewrite(tx, row, {"consented_to": json.dumps(sorted({*consented, to}))})
             granted_at = self.audit.now()
             tx.connection.execute(
                 insert(consents).values(
@@ -700,14 +711,14 @@ class Node:
                 )
             )
             tx.append("consent.granted", user.id, {"item": item_id, "to": to})
-        self.columns.update(encoded)
         return {"item": item_id, "to": to, "granted_by": user.id, "granted_at": granted_at}
 
-    def rewrite(self, connection: Connection, row: Any, changes: dict[str, Any]) -> EncodedLabel:
+    def rewrite(self, tx: _Tx, row: Any, changes: dict[str, Any]) -> None:
         """Change an item's label or custody: checked, re-signed and re-encoded.
 
-        Returns the new encoded label; the caller updates ``columns`` once committed.
+        The listing's columns follow once the transaction commits.
         """
+        connection = tx.connection
         if not self._intact(row):
             raise IntegrityFailure(f"item {row.id}: no longer matches its signature")
         fields = dict(row._mapping) | changes
@@ -721,7 +732,8 @@ class Node:
             .where(items.c.seq == row.seq)
             .values(**changes, signature=signature, **_encoded_columns(encoded))
         )
-        return EncodedLabel(row.seq, *encoded)
+        updated = EncodedLabel(row.seq, *encoded)
+        tx.on_commit(lambda: self.columns.update(updated))
 
     def report_incident(
         self,

@@ -31,7 +31,7 @@ def open_engine(url: str) -> Engine:
             event.listen(engine, "connect", _sqlite_pragmas)
             event.listen(engine, "begin", _sqlite_begin)
         else:
-            engine = create_engine(url, pool_size=8, max_overflow=8, pool_pre_ping=True)
+            engine = create_engine(url, pool_size=8, max_overflow=8, pool_recycle=3600)
     except (ArgumentError, ImportError) as e:
         raise StoreError(f"--database: cannot use '{_redacted(url)}': {e}") from e
     return engine
@@ -39,11 +39,17 @@ def open_engine(url: str) -> Engine:
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     connection.isolation_level = None  # transactions are begun by _sqlite_begin
+    connection.create_function("casefold", 1, _casefold, deterministic=True)
     cursor = connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def _casefold(text: str | None) -> str | None:
+    """Unicode case folding for SQLite searches (``casefold(title) LIKE …``)."""
+    return text.casefold() if isinstance(text, str) else text
 
 
 def _sqlite_begin(connection: Any) -> None:

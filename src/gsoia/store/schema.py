@@ -108,7 +108,7 @@ incidents = Table(
     metadata,
     Column("id", String(64), primary_key=True),
     Column("item_id", String(64), ForeignKey("items.id"), nullable=False),
-    Column("kind", String(16), nullable=False),  # loss | compromise (or possible_*)
+    Column("kind", String(32), nullable=False),  # loss | compromise (or possible_*)
     Column("description", Text, nullable=False),
     Column("reported_by", String(128), nullable=False),
     Column("reported_at", String(32), nullable=False),

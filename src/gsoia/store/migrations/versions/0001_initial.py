@@ -74,7 +74,7 @@ def upgrade() -> None:
         "incidents",
         sa.Column("id", sa.String(64), primary_key=True),
         sa.Column("item_id", sa.String(64), sa.ForeignKey("items.id"), nullable=False),
-        sa.Column("kind", sa.String(16), nullable=False),
+        sa.Column("kind", sa.String(32), nullable=False),
         sa.Column("description", sa.Text, nullable=False),
         sa.Column("reported_by", sa.String(128), nullable=False),
         sa.Column("reported_at", sa.String(32), nullable=False),
