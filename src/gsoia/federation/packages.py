@@ -203,7 +203,18 @@ def open_package(
             Rejection.UNKNOWN_PEER, f"{package.sender} is not a pinned peer", package.id
         )
     try:
-        verify(key, signed_bytes(package.unsigned()), unb64(package.signature, "signature"))
+        message = signed_bytes(package.unsigned())
+    except (TypeError, ValueError, RecursionError) as e:  # floats, huge ints, lone surrogates
+        raise PackageRejected(
+            Rejection.MALFORMED, f"not in the signed JSON subset: {e}"[:300], package.id
+        ) from e
+    try:
+        signature = unb64(package.signature, "signature")
+    except PackageRejected as e:
+        e.package_id = package.id
+        raise
+    try:
+        verify(key, message, signature)
     except BadSignature as e:
         raise PackageRejected(
             Rejection.BAD_SIGNATURE,

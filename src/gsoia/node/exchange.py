@@ -13,9 +13,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError, field_validator
 from sqlalchemy import Connection, insert, select, update
 
 from gsoia.crypto import aead
@@ -85,20 +85,24 @@ class ReleaseBody(BaseModel):
     binding: StrictStr
 
 
+Party = Annotated[StrictStr, Field(min_length=1, max_length=32)]
+Actor = Annotated[StrictStr, Field(min_length=1, max_length=64)]
+
+
 class ConsentRequestBody(BaseModel):
     model_config = _FORBID
     request: Name
     item: Name
-    to: Name
-    custodian: Name
-    requested_by: Text
+    to: Party
+    custodian: Party
+    requested_by: Actor
 
 
 class ConsentReplyBody(BaseModel):
     model_config = _FORBID
     request: Name | None
     item: Name
-    to: Name
+    to: Party
     granted: bool
     grant: dict[str, Any] | None
 
@@ -107,10 +111,17 @@ class IncidentBody(BaseModel):
     model_config = _FORBID
     incident: Name
     item: Name
-    kind: Name
+    kind: Literal["loss", "compromise", "possible_loss", "possible_compromise"]
     description: Annotated[StrictStr, Field(max_length=10_000)]
-    reported_by: Text
-    reported_at: Text
+    reported_by: Actor
+    reported_at: dt.datetime
+
+    @field_validator("reported_at")
+    @classmethod
+    def _zoned(cls, value: dt.datetime) -> dt.datetime:
+        if value.tzinfo is None:
+            raise ValueError("a timestamp with its time zone")
+        return value
 
 
 class ReclassifyBody(BaseModel):
@@ -358,6 +369,8 @@ class Exchange:
             }[package.kind]
             return handler(package)
         except PackageRejected as e:
+            if e.package_id is None and "package" in locals():
+                e.package_id = package.id
             with node.audit.transaction() as tx:
                 tx.append(
                     "package.refused",
@@ -414,7 +427,7 @@ class Exchange:
         consented: list[str] = []
         if package.sender != label["originator"]:  # the third-party rule
             consented = self._consents_for_me(body.grants, item["id"], label["originator"], package)
-        on = created_at(package).date()
+        on = created_at(package).astimezone(dt.UTC).date()  # not the sender's local date
         decision = self.partner_decision(
             _Fields(item | {"custodian": package.sender, "consented_to": json.dumps(consented)}),
             node.nation,
@@ -544,18 +557,15 @@ class Exchange:
             raise PackageRejected(
                 Rejection.MALFORMED, "the custodian is not the sender", package.id
             )
+        self._known_party(body.to, package)
         with node.audit.transaction() as tx:
-            row = find_item(tx.connection, body.item)
-            released = tx.connection.execute(
-                select(releases.c.seq)
-                .where(releases.c.item_id == body.item)
-                .where(releases.c.peer == package.sender)
+            self._holder_of_ours(tx.connection, body.item, package)
+            repeated = tx.connection.execute(
+                select(consent_requests.c.id).where(consent_requests.c.id == body.request)
             ).first()
-            if row is None or row.originator != node.nation or released is None:
+            if repeated is not None:
                 raise PackageRejected(
-                    Rejection.UNKNOWN_ITEM,
-                    f"{package.sender} holds no item {body.item} of {node.nation}",
-                    package.id,
+                    Rejection.REPLAY, f"consent request {body.request} exists", package.id
                 )
             self._record(tx.connection, package, body.item)
             tx.connection.execute(
@@ -575,6 +585,26 @@ class Exchange:
                 {"request": body.request, "item": body.item, "to": body.to},
             )
         return {"status": "queued", "request": body.request}
+
+    def _known_party(self, party: str, package: Package) -> None:
+        if party not in self.node.rulebook.catalogue.policies:
+            raise PackageRejected(Rejection.MALFORMED, f"unknown policy '{party}'", package.id)
+
+    def _holder_of_ours(self, connection: Connection, item_id: str, package: Package) -> Any:
+        """The row of one of this node's items that the sender holds a copy of."""
+        row = find_item(connection, item_id)
+        holders: set[str] = set()
+        if row is not None and row.originator == self.node.nation:
+            released = select(releases.c.peer).where(releases.c.item_id == item_id)
+            holders = set(connection.execute(released).scalars())
+            holders |= set(json.loads(row.consented_to))  # passed on with our consent
+        if package.sender not in holders:
+            raise PackageRejected(
+                Rejection.UNKNOWN_ITEM,
+                f"{package.sender} holds no item {item_id} of {self.node.nation}",
+                package.id,
+            )
+        return row
 
     def consent_requests(self, user: User) -> list[dict[str, Any]]:
         if not user.is_officer:
@@ -691,6 +721,7 @@ class Exchange:
     def _receive_consent_reply(self, package: Package) -> dict[str, Any]:
         node = self.node
         body = _body(ConsentReplyBody, package)
+        self._known_party(body.to, package)
         with node.audit.transaction() as tx:
             row = find_item(tx.connection, body.item)
             if row is None or row.originator != package.sender:
@@ -766,13 +797,17 @@ class Exchange:
         node = self.node
         body = _body(IncidentBody, package)
         with node.audit.transaction() as tx:
-            row = find_item(tx.connection, body.item)
-            if row is None or row.originator != node.nation:
+            self._holder_of_ours(tx.connection, body.item, package)
+            repeated = tx.connection.execute(
+                select(incidents.c.id).where(incidents.c.id == body.incident)
+            ).first()
+            if repeated is not None:
                 raise PackageRejected(
-                    Rejection.UNKNOWN_ITEM, f"no item {body.item} of {node.nation}", package.id
+                    Rejection.REPLAY, f"incident {body.incident} exists", package.id
                 )
             self._record(tx.connection, package, body.item)
-            now = node.audit.now()
+            reported = body.reported_at.astimezone(dt.UTC)
+            deadline = reported + dt.timedelta(hours=node.config.incident_deadline_hours)
             tx.connection.execute(
                 insert(incidents).values(
                     id=body.incident,
@@ -780,9 +815,9 @@ class Exchange:
                     kind=body.kind,
                     description=body.description,
                     reported_by=f"{package.sender}/{body.reported_by}",
-                    reported_at=body.reported_at,
-                    notify_by=body.reported_at,
-                    notified_at=now,
+                    reported_at=reported.isoformat(timespec="seconds"),
+                    notify_by=deadline.isoformat(timespec="seconds"),
+                    notified_at=node.audit.now(),
                 )
             )
             tx.append(
