@@ -15,7 +15,8 @@ from typing import Annotated, Any
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -23,6 +24,7 @@ from gsoia import __version__
 from gsoia.api.auth import Caller, authenticate
 from gsoia.api.federation import federation_router
 from gsoia.api.limits import BodyGuard
+from gsoia.api.observe import RequestLog
 from gsoia.api.problems import problem, problem_for
 from gsoia.errors import GsoiaError, InputError, Problem, RequestError
 from gsoia.node.errors import NodeError
@@ -62,6 +64,7 @@ def create_app(node: Node) -> FastAPI:
         limit=MAX_BODY,
         refused=lambda action, reason: node.refuse("anonymous", action, reason),
     )
+    app.add_middleware(RequestLog, metrics=node.metrics)  # outermost: sees every answer
 
     def _refused(request: Request, error: GsoiaError | str) -> None:
         if getattr(request.state, "answered", False):  # the body guard refused and audited it
@@ -109,6 +112,11 @@ def create_app(node: Node) -> FastAPI:
         return problem(error.status_code, slug, detail, detail, request)
 
     app.include_router(federation_router(node))
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        """Prometheus metrics: counts and latencies only, nothing classified."""
+        return Response(generate_latest(node.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

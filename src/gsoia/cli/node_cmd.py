@@ -114,7 +114,9 @@ def serve(
     import uvicorn
 
     from gsoia.api import create_app
+    from gsoia.api.observe import configure_logging
 
+    configure_logging()
     node = _open(data, database, parse_day(today, "--today"))
     app = create_app(node)
     node.exchange.courier.start()

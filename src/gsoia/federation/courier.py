@@ -87,8 +87,10 @@ class Courier:
         peer: Callable[[str], Peer | None],
         clock: Callable[[], dt.datetime],
         on_delivered: Callable[[Connection, Any], None],
+        counted: Callable[[str], None] = lambda state: None,
         timeout: float = 10.0,
     ) -> None:
+        self.counted = counted
         self.nation = nation
         self.keys = keys
         self.audit = audit
@@ -111,7 +113,9 @@ class Courier:
                 return Attempt(package_id, State.PENDING, "being delivered")
             self._busy.add(package_id)
         try:
-            return self._deliver(package_id)
+            attempt = self._deliver(package_id)
+            self.counted(attempt.state)
+            return attempt
         finally:
             with self._busy_lock:
                 self._busy.discard(package_id)

@@ -158,6 +158,7 @@ class Exchange:
             peer=self.known_peer,
             clock=node.clock,
             on_delivered=self._on_delivered,
+            counted=lambda state: node.metrics.deliveries.labels(state).inc(),
         )
 
     # -- peers ------------------------------------------------------------------------------

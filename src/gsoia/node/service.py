@@ -37,6 +37,7 @@ from gsoia.errors import Problem, RequestError
 from gsoia.node.columns import EncodedLabel, LabelColumns, from_bits, to_bits
 from gsoia.node.config import KEYS_DIR, ConfigError, NodeConfig
 from gsoia.node.errors import Conflict, Denied, Forbidden, IntegrityFailure, NotFound, Unauthorized
+from gsoia.node.metrics import Metrics
 from gsoia.node.users import Role, User, new_token, same_hash, token_hash
 from gsoia.store.database import migrate, open_engine
 from gsoia.store.schema import consents, incidents, items, meta, topics, users
@@ -105,6 +106,7 @@ class Node:
         migrate(self.engine)
         self._check_meta()
         self.audit = AuditLog(self.engine, keys.signing, clock)
+        self.metrics = Metrics()
         self.columns = self._load_columns()
 
     # -- opening ------------------------------------------------------------------------
@@ -291,17 +293,20 @@ class Node:
         return Exchange(self)
 
     def _decide_row(self, user: User, row: Any) -> Decision:
-        return self.rulebook.decide_parsed(
+        decision = self.rulebook.decide_parsed(
             user.subject(),
             _label(row),
             custodian=row.custodian,
             consented_to=json.loads(row.consented_to),
             at=self.today(),
         )
+        self.metrics.decisions.labels(decision.reason.value).inc()
+        return decision
 
     def decide(self, user: User, request: Mapping[str, Any]) -> Decision:
         """A decision for any request (the decide endpoint); audited."""
         decision = self.rulebook.decide(request)
+        self.metrics.decisions.labels(decision.reason.value).inc()
         with self.audit.transaction() as tx:
             tx.append(
                 "decide",
