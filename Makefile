@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: test demo bench lint format clean
+.PHONY: test demo bench lint format clean browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,7 +12,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	touch $(STAMP)
 
-test: $(STAMP) lint
+# Browser tests drive Debian's Chromium; Noto CJK so Japanese and Korean render (no tofu).
+BROWSER_PACKAGES := chromium fonts-noto-cjk
+browser:
+	@dpkg -s $(BROWSER_PACKAGES) >/dev/null 2>&1 || { \
+	  SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BROWSER_PACKAGES); }
+
+test: $(STAMP) lint browser
 	$(BIN)/mypy
 	$(BIN)/pytest -q
 
@@ -27,8 +35,11 @@ format: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/gsoia demo
 
+# Each benchmark runs the peer it is compared with in the same run and prints the ratio.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_decision.py
+	$(BIN)/python benchmarks/bench_node.py
+	$(BIN)/python benchmarks/bench_federation.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .mypy_cache .pytest_cache .ruff_cache .hypothesis

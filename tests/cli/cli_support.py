@@ -123,6 +123,7 @@ def run_gsoia(
     input: str | None = None,
     cwd: Path | None = None,
     env: Mapping[str, str] | None = None,
+    timeout: float = 120,
 ) -> Result:
     """The installed script with ``args``; text in and out as UTF-8."""
     return subprocess.run(
@@ -131,7 +132,7 @@ def run_gsoia(
         capture_output=True,
         text=True,
         encoding="utf-8",
-        timeout=120,
+        timeout=timeout,
         cwd=cwd,
         env=environment(env),
         check=False,

@@ -17,8 +17,13 @@ def run(tmp_path: Path) -> Runner:
     """``run(*args, input=None, env=None) -> CompletedProcess``, in ``tmp_path``."""
     assert GSOIA.exists(), f"the gsoia script is not installed at {GSOIA}"
 
-    def _run(*args: str, input: str | None = None, env: Mapping[str, str] | None = None) -> Result:
-        return run_gsoia(*args, input=input, cwd=tmp_path, env=env)
+    def _run(
+        *args: str,
+        input: str | None = None,
+        env: Mapping[str, str] | None = None,
+        timeout: float = 120,
+    ) -> Result:
+        return run_gsoia(*args, input=input, cwd=tmp_path, env=env, timeout=timeout)
 
     return _run
 

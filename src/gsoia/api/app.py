@@ -29,6 +29,7 @@ from gsoia.api.problems import problem, problem_for
 from gsoia.errors import GsoiaError, InputError, Problem, RequestError
 from gsoia.node.errors import NodeError
 from gsoia.node.service import ListFilter, Node
+from gsoia.web import web_router
 
 MAX_BODY = 12 * 1024 * 1024
 log = logging.getLogger("gsoia.api")
@@ -177,6 +178,7 @@ def create_app(node: Node) -> FastAPI:
     def decide(body: dict[str, Any], caller: Caller) -> dict[str, Any]:
         return node.decide(caller, body).to_dict()
 
+    app.include_router(web_router(node))
     return app
 
 

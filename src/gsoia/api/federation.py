@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -68,8 +69,8 @@ def federation_router(node: Node) -> APIRouter:
     @router.post("/federation/v1/inbox", summary="Packages from partner nodes")
     async def inbox(request: Request) -> JSONResponse:
         raw = await request.body()
-        try:
-            result = exchange.receive(raw)
+        try:  # checking and storing is blocking work: off the event loop
+            result = await run_in_threadpool(exchange.receive, raw)
         except PackageRejected as e:
             return problem(
                 _REJECTION_STATUS.get(e.reason, 422),

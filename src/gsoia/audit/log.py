@@ -13,8 +13,9 @@ action and its entry commit together or not at all.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -29,8 +30,8 @@ from gsoia.crypto.signing import sign, verify
 from gsoia.errors import GsoiaError
 from gsoia.store.schema import audit_entries
 
-_ADVISORY_LOCK = 0x6750_1A
-_INSERT = insert(audit_entries)  # any constant shared by every worker of one node
+_ADVISORY_LOCK = 0x6750_1A  # any constant shared by every worker of one node
+_INSERT = insert(audit_entries)
 
 
 class AuditVerifyError(GsoiaError):
@@ -170,42 +171,47 @@ def verify_log(
 
     Returns the last tree head (None for an empty log).
     """
-    tree = CompactRange()
-    head: TreeHead | None = None
     with engine.connect() as connection:
         rows = connection.execution_options(yield_per=5000).execute(
             select(audit_entries).order_by(audit_entries.c.seq)
         )
-        for expected, row in enumerate(rows):
-            if row.seq != expected:
-                raise AuditVerifyError(expected, f"missing (the next stored entry is {row.seq})")
-            body = str(row.body).encode("utf-8")
-            _check_body(expected, body, row)
-            leaf = leaf_hash(body)
-            if leaf != bytes(row.leaf):
-                raise AuditVerifyError(expected, "its content does not match its leaf hash")
-            tree.append(leaf)
-            root = tree.root()
-            if root != bytes(row.root):
-                raise AuditVerifyError(
-                    expected,
-                    f"tree head mismatch: stored root {bytes(row.root).hex()[:16]}…,"
-                    f" recomputed {root.hex()[:16]}…",
-                )
-            try:
-                verify(public_key, head_message(expected + 1, root), bytes(row.signature))
-            except BadSignature as e:
-                raise AuditVerifyError(expected, "the signature of its tree head is bad") from e
-            head = TreeHead(expected + 1, root, bytes(row.signature), row.at)
-            if progress is not None and expected % 10_000 == 0:
-                progress(expected)
+        with rows:  # closes the server-side cursor however the loop ends
+            return _verify_rows(rows, public_key, progress)
+
+
+def _verify_rows(
+    rows: Iterable[Any], public_key: bytes, progress: Callable[[int], None] | None
+) -> TreeHead | None:
+    tree = CompactRange()
+    head: TreeHead | None = None
+    for expected, row in enumerate(rows):
+        if row.seq != expected:
+            raise AuditVerifyError(expected, f"missing (the next stored entry is {row.seq})")
+        body = str(row.body).encode("utf-8")
+        _check_body(expected, body, row)
+        leaf = leaf_hash(body)
+        if leaf != bytes(row.leaf):
+            raise AuditVerifyError(expected, "its content does not match its leaf hash")
+        tree.append(leaf)
+        root = tree.root()
+        if root != bytes(row.root):
+            raise AuditVerifyError(
+                expected,
+                f"tree head mismatch: stored root {bytes(row.root).hex()[:16]}…,"
+                f" recomputed {root.hex()[:16]}…",
+            )
+        try:
+            verify(public_key, head_message(expected + 1, root), bytes(row.signature))
+        except BadSignature as e:
+            raise AuditVerifyError(expected, "the signature of its tree head is bad") from e
+        head = TreeHead(expected + 1, root, bytes(row.signature), row.at)
+        if progress is not None and expected and expected % 10_000 == 0:
+            progress(expected)
     return head
 
 
 def _check_body(seq: int, body: bytes, row: Any) -> None:
     """The columns kept beside the body must say what the body says."""
-    import json
-
     try:
         data = json.loads(body)
     except ValueError as e:

@@ -14,6 +14,7 @@ import datetime as dt
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -108,10 +109,15 @@ class Courier:
 
     def deliver(self, package_id: str) -> Attempt:
         """Try to deliver one pending package now."""
-        with self._busy_lock:
-            if package_id in self._busy:
+        deadline = time.monotonic() + 30
+        while True:  # one attempt at a time per package; a caller waits for the one under way
+            with self._busy_lock:
+                if package_id not in self._busy:
+                    self._busy.add(package_id)
+                    break
+            if time.monotonic() > deadline:
                 return Attempt(package_id, State.PENDING, "being delivered")
-            self._busy.add(package_id)
+            time.sleep(0.01)
         try:
             attempt = self._deliver(package_id)
             self.counted(attempt.state)
@@ -166,6 +172,14 @@ class Courier:
                 )
             )
             self.on_delivered(tx.connection, row)
+            # the peer answers again: what waits for it need not wait out its backoff
+            tx.connection.execute(
+                update(outbox)
+                .where(outbox.c.peer == row.peer)
+                .where(outbox.c.state == State.PENDING)
+                .values(next_attempt_at=self.audit.now())
+            )
+            tx.on_commit(self.wake)
             tx.append(
                 "package.delivered",
                 "courier",

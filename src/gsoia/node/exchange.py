@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError, field_validator
 from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from gsoia.crypto import aead
 from gsoia.crypto.errors import BadSignature, CryptoError, DecryptionFailed
@@ -254,7 +255,9 @@ class Exchange:
             row = find_item(connection, item_id)
         if row is None:
             raise NotFound(f"no item {item_id}")
-        own = node._decide_row(user, row)
+        own = node.decide_verified(user, row)
+        if own is None:
+            raise IntegrityFailure(f"item {item_id}: no longer matches its signature")
         if not own.allow:
             raise Denied(own)
         return row
@@ -368,7 +371,12 @@ class Exchange:
                 Kind.INCIDENT: self._receive_incident,
                 Kind.RECLASSIFY: self._receive_reclassify,
             }[package.kind]
-            return handler(package)
+            try:
+                return handler(package)
+            except IntegrityError as e:  # the same package, received twice at once
+                raise PackageRejected(
+                    Rejection.REPLAY, "this package is being received", package.id
+                ) from e
         except PackageRejected as e:
             if e.package_id is None and "package" in locals():
                 e.package_id = package.id
@@ -520,7 +528,8 @@ class Exchange:
             raise Forbidden(f"consent requests are made by users of {node.nation}")
         with node.engine.connect() as connection:
             row = find_item(connection, item_id)
-        if row is None or not node._decide_row(user, row).allow:
+        decision = None if row is None else node.decide_verified(user, row)
+        if decision is None or not decision.allow:
             raise NotFound(f"no item {item_id}")
         if row.originator == node.nation:
             raise Conflict("this node is the originator: consent is its own to give")

@@ -36,7 +36,15 @@ from gsoia.decision.request import HeldLabel, Label, label_problems, parse_held_
 from gsoia.errors import Problem, RequestError
 from gsoia.node.columns import EncodedLabel, LabelColumns, from_bits, to_bits
 from gsoia.node.config import KEYS_DIR, ConfigError, NodeConfig
-from gsoia.node.errors import Conflict, Denied, Forbidden, IntegrityFailure, NotFound, Unauthorized
+from gsoia.node.errors import (
+    Conflict,
+    Denied,
+    Forbidden,
+    IntegrityFailure,
+    NodeError,
+    NotFound,
+    Unauthorized,
+)
 from gsoia.node.metrics import Metrics
 from gsoia.node.users import Role, User, new_token, same_hash, token_hash
 from gsoia.store.database import migrate, open_engine
@@ -609,35 +617,37 @@ class Node:
 
     def read_item(self, user: User, item_id: str) -> dict[str, Any]:
         """The item with its content and marking, or ``Denied`` with the decision."""
+        refusal: NodeError | None = None
+        content = b""
         with self.audit.transaction() as tx:
             row = find_item(tx.connection, item_id)
             if row is None:
                 tx.append("item.refused", user.id, {"item": item_id[:64], "reason": "NOT_FOUND"})
-                not_found = True
+                refusal = NotFound(f"no item {item_id}", audited=True)
+            elif not self._intact(row):
+                tx.append("integrity", user.id, {"item": item_id, "where": "read"})
+                refusal = IntegrityFailure(
+                    f"item {item_id}: its label or content no longer matches its signature",
+                    audited=True,
+                )
             else:
-                not_found = False
-                if not self._intact(row):
-                    tx.append("integrity", user.id, {"item": item_id, "where": "read"})
-                    failure: IntegrityFailure | None = IntegrityFailure(
-                        f"item {item_id}: its label or content no longer matches its signature",
-                        audited=True,
-                    )
+                decision = self._decide_row(user, row)
+                if decision.allow:
+                    try:
+                        content = self._decrypt(row)
+                    except IntegrityFailure as e:
+                        tx.append("integrity", user.id, {"item": item_id, "where": "decrypt"})
+                        refusal = IntegrityFailure(str(e), audited=True)
                 else:
-                    failure = None
-                    decision = self._decide_row(user, row)
+                    refusal = Denied(decision, audited=True)
+                if not isinstance(refusal, IntegrityFailure):
                     tx.append(
                         "item.read" if decision.allow else "item.refused",
                         user.id,
                         {"item": item_id, "reason": decision.reason.value, "rule": decision.rule},
                     )
-        if not_found:
-            raise NotFound(f"no item {item_id}", audited=True)
-        assert row is not None
-        if failure is not None:
-            raise failure
-        if not decision.allow:
-            raise Denied(decision, audited=True)
-        content = self._decrypt(row)
+        if refusal is not None:
+            raise refusal
         view = self._view(row._mapping, decision)
         view["content_b64"] = base64.b64encode(content).decode("ascii")
         try:
@@ -646,19 +656,23 @@ class Node:
             view["content"] = None
         return view
 
+    def decide_verified(self, user: User, row: Any) -> Decision | None:
+        """The decision on a stored item's signed label; None if the row was tampered with."""
+        return self._decide_row(user, row) if self._intact(row) else None
+
     def _intact(self, row: Any) -> bool:
         """Label, custody and ciphertext still match the node's signature and columns."""
-        if row.custodian != self.nation:
-            return False
-        if digest(bytes(row.ciphertext)) != bytes(row.content_digest):
-            return False
         try:
+            if row.custodian != self.nation:
+                return False
+            if digest(bytes(row.ciphertext)) != bytes(row.content_digest):
+                return False
             verify(
                 self.public.signing,
                 binding_message(_bound(row._mapping), bytes(row.content_digest)),
                 bytes(row.signature),
             )
-        except BadSignature:
+        except (BadSignature, ValueError, TypeError, KeyError):  # a column no longer parses
             return False
         return True
 
@@ -757,7 +771,8 @@ class Node:
             raise RequestError.of("description", "NUL characters are not accepted")
         with self.audit.transaction() as tx:
             row = find_item(tx.connection, item_id)
-            if row is None or not self._decide_row(user, row).allow:
+            decision = None if row is None else self.decide_verified(user, row)
+            if decision is None or not decision.allow:
                 missing = True
             else:
                 missing = False

@@ -1,0 +1,284 @@
+"""The analyst's pages: the items one may see, one item, a new item with its label.
+
+Who may read a label is shown before it is filed (and on the item's page, to its nation's
+readers): for the node's nation and each partner, the decision for a reader of that nation
+holding its highest clearance and the item's need-to-know. That table is where "release to
+a partner" will attach its button, once federation lands.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+
+from gsoia.catalogue.model import Catalogue
+from gsoia.decision import Decision, Label
+from gsoia.decision.request import clearance_on, label_problems, parse_held_label
+from gsoia.errors import Problem, RequestError
+from gsoia.node.errors import Denied, Forbidden
+from gsoia.node.service import INCIDENT_KINDS, ListFilter
+from gsoia.node.users import User
+from gsoia.web.bands import Band
+from gsoia.web.charts import LOOKS, pair_status
+from gsoia.web.site import Site
+
+PAGE = 20
+MAX_FIELD = 200
+TOPICS = re.compile(r"[\s,;]+")
+
+
+@dataclass(frozen=True)
+class Reader:
+    """Whether a reader of ``nation`` (highest clearance, the item's topics) may read it."""
+
+    nation: str
+    decision: Decision
+    band: Band | None
+
+
+def partners(catalogue: Catalogue, nation: str) -> list[str]:
+    """Policies that share an agreement (in any status) with ``nation``, catalogue order."""
+    linked = {p for a in catalogue.agreements if nation in a.parties for p in a.parties}
+    return [p for p in catalogue.policies if p in linked and p != nation]
+
+
+def readers(
+    site: Site, label: Label, custodian: str | None = None, consented_to: list[str] | None = None
+) -> list[Reader]:
+    catalogue = site.catalogue
+    found = []
+    for nation in [site.node.nation, *partners(catalogue, site.node.nation)]:
+        decision = site.node.rulebook.decide_parsed(
+            {
+                "id": f"a {nation} reader",
+                "nation": nation,
+                "clearance": catalogue.policies[nation].levels[-1].id,
+                "need_to_know": list(label.get("need_to_know", [])),
+            },
+            label,
+            custodian=custodian,
+            consented_to=consented_to or [],
+            at=site.node.today(),
+        )
+        marking = decision.marking
+        band = site.band(marking.level.policy, marking.level.id) if marking else None
+        found.append(Reader(nation, decision, band))
+    return found
+
+
+def _text(value: Any, limit: int = MAX_FIELD) -> str:
+    return str(value or "").strip()[:limit]
+
+
+def _cursor(text: str | None) -> int:
+    return int(text) if text and text.isdigit() and len(text) < 19 else 0
+
+
+def _field(place: str) -> str:
+    """The form field a problem's place names: ``label.releasable_to[0]`` → releasable_to."""
+    return place.removeprefix("label.").split(".")[0].split("[")[0]
+
+
+class ItemForm:
+    """The new-item form's fields, as typed (kept when the page comes back with errors)."""
+
+    def __init__(self, form: FormData | None = None) -> None:
+        get = form.get if form is not None else (lambda _: None)
+        self.title = _text(get("title"), 1000)
+        self.classification = _text(get("classification"), 64)
+        self.area = _text(get("area"), 64)
+        self.releasable_to = [_text(v, 32) for v in form.getlist("releasable_to")] if form else []
+        self.need_to_know = _text(get("need_to_know"))
+        self.content = str(get("content") or "")
+
+    def topics(self) -> list[str]:
+        return [t for t in TOPICS.split(self.need_to_know) if t]
+
+    def label(self, nation: str) -> dict[str, Any]:
+        label: dict[str, Any] = {
+            "originator": nation,
+            "classification": self.classification,
+            "releasable_to": self.releasable_to,
+            "need_to_know": self.topics(),
+        }
+        if self.area:
+            label["area"] = self.area
+        return label
+
+
+def add_routes(router: APIRouter, site: Site) -> None:
+    node = site.node
+    catalogue = site.catalogue
+
+    @router.get("/web/items")
+    def list_page(request: Request) -> Response:
+        user = site.user(request)
+        query = request.query_params
+        q, area = _text(query.get("q")), _text(query.get("area"), 64)
+        originator, level = _text(query.get("originator"), 32), _text(query.get("level"), 100)
+        level_policy, _, level_id = level.rpartition(":")
+        filters = ListFilter(
+            area=area or None,
+            originator=originator or level_policy or None,
+            level=level_id or None,
+            q=q or None,
+        )
+        cursor = _cursor(query.get("cursor"))
+        found = node.list_items(user, filters, cursor=cursor, limit=PAGE)
+        return site.page(
+            request,
+            "items.html",
+            nav="items",
+            items=found["items"],
+            total=found["total"],
+            next_cursor=found["next"],
+            cursor=cursor,
+            q=q,
+            area=area,
+            originator=originator,
+            level=level,
+            areas=_areas(catalogue),
+            filtered=any((q, area, originator, level)),
+        )
+
+    @router.get("/web/items/new")
+    def new_form(request: Request) -> Response:
+        user = site.user(request)
+        _may_originate(site, user)
+        return _form_page(site, request, user, ItemForm())
+
+    @router.post("/web/items")
+    async def create(request: Request) -> Response:
+        form = await request.form()
+        user = site.check_form(request, form)
+        _may_originate(site, user)
+        fields = ItemForm(form)
+        if form.get("action") == "preview":
+            return await run_in_threadpool(_form_page, site, request, user, fields, True)
+        try:
+            view = await run_in_threadpool(
+                node.create_item,
+                user,
+                fields.label(node.nation),
+                fields.title,
+                fields.content.encode("utf-8"),
+            )
+        except RequestError as e:
+            return await run_in_threadpool(
+                _form_page, site, request, user, fields, False, e.problems, None, 422
+            )
+        except Denied as e:
+            return await run_in_threadpool(
+                _form_page, site, request, user, fields, False, [], e.decision, 403
+            )
+        return RedirectResponse(f"/web/items/{view['id']}?created=1", status_code=303)
+
+    @router.get("/web/items/{item_id}")
+    def item_page(request: Request, item_id: str) -> Response:
+        user = site.user(request)
+        view = node.read_item(user, item_id[:64])
+        label: Label = view["label"]
+        decision = node.rulebook.decide_parsed(
+            user.subject(),
+            label,
+            custodian=view["custodian"],
+            consented_to=view["consented_to"],
+            at=node.today(),
+        )
+        shown = readers(site, label, view["custodian"], view["consented_to"])
+        marking = view["marking"]
+        return site.page(
+            request,
+            "item.html",
+            nav="items",
+            item=view,
+            decision=decision,
+            banner=site.band(marking["level"]["policy"], marking["level"]["id"]),
+            readers=shown if user.nation == node.nation else [],
+            looks=LOOKS,
+            kinds=INCIDENT_KINDS,
+            created=request.query_params.get("created") == "1",
+            incident=request.query_params.get("incident"),
+        )
+
+    @router.post("/web/items/{item_id}/incidents")
+    async def report(request: Request, item_id: str) -> Response:
+        form = await request.form()
+        user = site.check_form(request, form)
+        incident = await run_in_threadpool(
+            node.exchange.report_incident,
+            user,
+            item_id[:64],
+            _text(form.get("kind"), 32),
+            str(form.get("description") or "")[:10_000],
+        )
+        return RedirectResponse(
+            f"/web/items/{item_id}?incident={incident['id']}#incident", status_code=303
+        )
+
+
+def _may_originate(site: Site, user: User) -> None:
+    if user.nation != site.node.nation:
+        raise Forbidden(f"only {site.node.nation} users originate items on this node")
+
+
+def _areas(catalogue: Catalogue) -> list[str]:
+    return sorted({s for a in catalogue.agreements for s in a.scope if s != "*"})
+
+
+def _form_page(
+    site: Site,
+    request: Request,
+    user: User,
+    fields: ItemForm,
+    preview: bool = False,
+    problems: list[Problem] | None = None,
+    denied: Decision | None = None,
+    status: int = 200,
+) -> Response:
+    node, catalogue = site.node, site.catalogue
+    policy = catalogue.policies[node.nation]
+    held = clearance_on(user.subject(), node.today())
+    top = policy.ranks.get(held, -1) if held else -1
+    levels = policy.levels[: top + 1]
+    problems = list(problems or [])
+    shown: list[Reader] = []
+    if preview:
+        try:
+            label = parse_held_label(fields.label(node.nation), "label")
+            found = label_problems(catalogue, label, "label", None, [], "label.")
+            if found:
+                raise RequestError(found)
+            shown = readers(site, label)
+        except RequestError as e:
+            problems += e.problems
+    today = node.today()
+    offered = []
+    for partner in partners(catalogue, node.nation):
+        status_, agreement = pair_status(catalogue, node.nation, partner, today)
+        offered.append((partner, agreement.id if agreement else None, LOOKS[status_].words))
+    errors: dict[str, list[str]] = {}
+    for problem in problems:
+        errors.setdefault(_field(problem.place), []).append(problem.reason)
+    return site.page(
+        request,
+        "item_new.html",
+        status,
+        nav="new",
+        form=fields,
+        levels=levels,
+        partners=offered,
+        groups=catalogue.groups,
+        areas=_areas(catalogue),
+        problems=problems,
+        errors=errors,
+        denied=denied,
+        readers=shown,
+        preview=preview,
+    )

@@ -1,0 +1,121 @@
+"""The security officer's pages: incidents with their deadlines, the audit log and its proof.
+
+Consent requests and the outbox join these once federation lands.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from gsoia.errors import GsoiaError
+from gsoia.node.errors import Forbidden
+from gsoia.web.site import Site
+
+AUDIT_PAGE = 50
+
+
+def duration(seconds: float) -> str:
+    """``2 d 3 h``, ``5 h 12 min``, ``40 min``, ``under a minute``."""
+    seconds = abs(int(seconds))
+    days, rest = divmod(seconds, 86_400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes} min"
+    if minutes:
+        return f"{minutes} min"
+    return "under a minute"
+
+
+@dataclass(frozen=True)
+class IncidentRow:
+    incident: dict[str, Any]
+    state: str
+    """``overdue``, ``open`` or ``told``."""
+    when: str
+    """What the officer must know: ``3 h 5 min late``, ``5 h 12 min left``, ``told``."""
+
+
+def incident_rows(incidents: list[dict[str, Any]], now: dt.datetime) -> list[IncidentRow]:
+    """Overdue first, then the open ones by deadline, then those already told."""
+    rows = []
+    for incident in incidents:
+        deadline = dt.datetime.fromisoformat(incident["notify_by"])
+        if incident.get("notified_at"):
+            rows.append(IncidentRow(incident, "told", "told"))
+        elif incident.get("overdue") or now > deadline:
+            late = (now - deadline).total_seconds()
+            rows.append(IncidentRow(incident, "overdue", f"{duration(late)} late"))
+        else:
+            left = (deadline - now).total_seconds()
+            rows.append(IncidentRow(incident, "open", f"{duration(left)} left"))
+    order = {"overdue": 0, "open": 1, "told": 2}
+    return sorted(rows, key=lambda r: (order[r.state], r.incident["notify_by"]))
+
+
+def add_routes(router: APIRouter, site: Site) -> None:
+    node = site.node
+
+    @router.get("/web/incidents")
+    def incidents_page(request: Request) -> Response:
+        user = site.user(request)
+        rows = incident_rows(node.incidents(user), node.clock())
+        return site.page(
+            request,
+            "incidents.html",
+            nav="incidents",
+            rows=rows,
+            overdue=sum(r.state == "overdue" for r in rows),
+            open=sum(r.state == "open" for r in rows),
+            hours=node.config.incident_deadline_hours,
+        )
+
+    @router.get("/web/audit")
+    def audit_page(request: Request) -> Response:
+        user = site.user(request)
+        if not user.is_officer:
+            raise Forbidden("the audit log is for officers")
+        head = node.audit.head()
+        size = head.size if head else 0
+        before_text = request.query_params.get("before", "")
+        before = int(before_text) if before_text.isdigit() and len(before_text) < 19 else size
+        before = max(0, min(before, size))
+        after = max(-1, before - AUDIT_PAGE - 1)
+        page = node.audit_entries(user, after=after, limit=max(1, before - after - 1))
+        entries = [
+            e | {"data_text": _short(e.get("data"))}
+            for e in reversed(page["entries"])
+            if e["seq"] < before
+        ]
+        try:
+            verified = node.verify_audit()
+            failure = None
+        except GsoiaError as e:
+            verified, failure = None, e.diagnostics()
+        return site.page(
+            request,
+            "audit.html",
+            nav="audit",
+            head=page["head"],
+            signing_key=page["signing_key"],
+            verified=verified,
+            failure=failure,
+            entries=entries,
+            size=size,
+            before=before,
+            older=after + 1 if after >= 0 else None,
+            newer=min(size, before + AUDIT_PAGE) if before < size else None,
+        )
+
+
+def _short(data: Any, limit: int = 240) -> str:
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,163 @@
+"""The web pages as one FastAPI router: sign-in and sign-out, static files, and the pages of
+``gsoia.web.items``, ``gsoia.web.officer`` and ``gsoia.web.agreements``.
+
+The pages are under ``/web/``; ``/`` leads there. Handlers read their query and form fields
+themselves (a bad field is a page that says so, never FastAPI's JSON 422), and every route
+goes through ``_route_class``: a refusal becomes its page, a missing session a redirect to
+sign-in, and every page gets the security headers of ``SECURITY_HEADERS``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from importlib import resources
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+from fastapi.routing import APIRoute
+from starlette.concurrency import run_in_threadpool
+
+from gsoia.errors import GsoiaError
+from gsoia.node.errors import Unauthorized
+from gsoia.node.service import Node
+from gsoia.node.users import token_hash
+from gsoia.web.agreements import add_routes as add_agreement_routes
+from gsoia.web.items import add_routes as add_item_routes
+from gsoia.web.officer import add_routes as add_officer_routes
+from gsoia.web.session import COOKIE, LIFETIME, PRE_COOKIE, Sessions
+from gsoia.web.site import SECURITY_HEADERS, SignInRequired, Site, safe_next
+
+STATIC = {
+    "gsoia.css": "text/css; charset=utf-8",
+    "htmx.min.js": "text/javascript; charset=utf-8",
+}
+MAX_TOKEN = 200
+
+Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+
+
+def _route_class(site: Site) -> type[APIRoute]:
+    class WebRoute(APIRoute):
+        def get_route_handler(self) -> Handler:
+            handler = super().get_route_handler()
+
+            async def guarded(request: Request) -> Response:
+                try:
+                    response = await handler(request)
+                except SignInRequired:
+                    response = site.sign_in_redirect(request)
+                except GsoiaError as error:
+                    response = await run_in_threadpool(site.error_page, request, error)
+                for name, value in SECURITY_HEADERS.items():
+                    response.headers.setdefault(name, value)
+                return response
+
+            return guarded
+
+    return WebRoute
+
+
+def set_cookie(request: Request, response: Response, name: str, value: str, age: int) -> None:
+    response.set_cookie(
+        name,
+        value,
+        max_age=age,
+        path="/web",
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+
+
+def web_router(node: Node) -> APIRouter:
+    """Every web page of ``node``; include it in the node's FastAPI application."""
+    site = Site(node)
+    router = APIRouter(route_class=_route_class(site), include_in_schema=False)
+
+    @router.get("/")
+    @router.get("/web")
+    @router.get("/web/")
+    def home(request: Request) -> Response:
+        return RedirectResponse("/web/items", status_code=303)
+
+    @router.get("/web/static/{name}")
+    def static(name: str) -> Response:
+        if name not in STATIC:
+            return Response("not found", status_code=404, media_type="text/plain")
+        body = resources.files("gsoia.web").joinpath("static", name).read_bytes()
+        return Response(
+            body, media_type=STATIC[name], headers={"Cache-Control": "public, max-age=3600"}
+        )
+
+    @router.get("/web/sign-in")
+    def sign_in_form(request: Request) -> Response:
+        return _sign_in_page(site, request, request.query_params.get("next"))
+
+    @router.post("/web/sign-in")
+    async def sign_in(request: Request) -> Response:
+        form = await request.form()
+        target = safe_next(str(form.get("next") or ""))
+        nonce = request.cookies.get(PRE_COOKIE)
+        csrf = form.get("csrf")
+        if not nonce or not site.sessions.csrf_ok(f"pre:{nonce}", str(csrf or "")):
+            await run_in_threadpool(node.refuse, "anonymous", "POST /web/sign-in", "no CSRF token")
+            return _sign_in_page(
+                site, request, target, "The sign-in form had expired. Please try again.", 403
+            )
+        token = str(form.get("token") or "").strip()[:MAX_TOKEN]
+        try:
+            user = await run_in_threadpool(node.authenticate, token)
+        except Unauthorized as e:
+            await run_in_threadpool(node.refuse, "anonymous", "POST /web/sign-in", str(e))
+            return _sign_in_page(site, request, target, "That token is unknown or revoked.", 401)
+        cookie, _ = site.sessions.issue(user.id, token_hash(token))
+        response = RedirectResponse(target, status_code=303)
+        set_cookie(request, response, COOKIE, cookie, LIFETIME)
+        response.delete_cookie(PRE_COOKIE, path="/web")
+        return response
+
+    @router.post("/web/sign-out")
+    async def sign_out(request: Request) -> Response:
+        form = await request.form()
+        site.check_form(request, form)
+        site.sessions.revoke(request.state.session)
+        response = RedirectResponse("/web/sign-in?signed_out=1", status_code=303)
+        response.delete_cookie(COOKIE, path="/web")
+        return response
+
+    add_item_routes(router, site)
+    add_officer_routes(router, site)
+    add_agreement_routes(router, site)
+
+    @router.get("/web/{rest:path}")
+    def unknown(request: Request, rest: str) -> Response:
+        site.maybe_user(request)
+        return site.page(
+            request,
+            "error.html",
+            404,
+            status_code=404,
+            title="Not found",
+            message=f"There is no page /web/{rest[:200]}.",
+            problems=[],
+        )
+
+    return router
+
+
+def _sign_in_page(
+    site: Site, request: Request, target: str | None, error: str = "", status: int = 200
+) -> Response:
+    nonce = request.cookies.get(PRE_COOKIE) or Sessions.nonce()
+    response = site.page(
+        request,
+        "sign_in.html",
+        status,
+        csrf_pre=site.sessions.csrf(f"pre:{nonce}"),
+        next=safe_next(target),
+        error=error,
+        signed_out=request.query_params.get("signed_out") == "1",
+    )
+    set_cookie(request, response, PRE_COOKIE, nonce, 3600)
+    return response

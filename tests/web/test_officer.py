@@ -1,0 +1,100 @@
+"""A security officer's pages in a real browser: incidents with their deadlines (overdue ones
+highlighted) and the audit log with its verification and signed tree head."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from playwright.sync_api import expect
+from sqlalchemy import insert
+
+from gsoia.store.schema import incidents
+from tests.node.conftest import RunningNode
+from tests.web.conftest import Opener, create_by_api, shot, unique, visit
+
+
+def _incident(site: RunningNode, item: str, notify_in: dt.timedelta, kind: str) -> str:
+    """An incident not yet told to its originator, as federation will record them."""
+    now = dt.datetime.now(dt.UTC)
+    incident = str(uuid.uuid4())
+    node = site.open()
+    try:
+        with node.engine.begin() as connection:
+            connection.execute(
+                insert(incidents).values(
+                    id=incident,
+                    item_id=item,
+                    kind=kind,
+                    description=f"{kind}: seen by the custodian",
+                    reported_by="can-analyst",
+                    reported_at=(now + notify_in - dt.timedelta(hours=24)).isoformat(),
+                    notify_by=(now + notify_in).isoformat(),
+                    notified_at=None,
+                )
+            )
+    finally:
+        node.close()
+    return incident
+
+
+def test_the_officer_sees_incidents_with_time_left_and_overdue_ones_highlighted(
+    open_as: Opener, site: RunningNode
+) -> None:
+    label = {"originator": "JPN", "classification": "HI", "releasable_to": ["CAN"]}
+    item = create_by_api(site, "jpn-analyst", unique("Lost on a train"), label)
+    analyst = open_as("jpn-analyst")
+    analyst.goto(f"/web/items/{item}")
+    analyst.get_by_label("What happened").select_option("possible_loss")
+    analyst.get_by_label("Description").fill("Left on the 08:12 Shinkansen 新幹線")
+    analyst.get_by_role("button", name="Report the incident").click()
+    expect(analyst.locator("#incident-done")).to_contain_text("reported")
+    reported = analyst.locator("#incident-done").inner_text().split()[1]
+    overdue = _incident(site, item, -dt.timedelta(hours=3, minutes=5, seconds=20), "compromise")
+    pending = _incident(site, item, dt.timedelta(hours=5, minutes=30, seconds=40), "loss")
+
+    officer = open_as("jpn-officer")
+    officer.get_by_role("link", name="Incidents").click()
+    expect(officer).to_have_title("Incidents · gsoia JPN")
+    late = officer.locator(f'tr[data-incident="{overdue}"]')
+    expect(late).to_have_attribute("data-state", "overdue")
+    expect(late).to_contain_text("OVERDUE 3 h 5 min late")
+    expect(late).to_have_css("background-color", "rgb(255, 244, 194)")
+    expect(officer.locator("tbody tr").first).to_have_attribute("data-state", "overdue")
+    open_ = officer.locator(f'tr[data-incident="{pending}"]')
+    expect(open_).to_have_attribute("data-state", "open")
+    expect(open_).to_contain_text("5 h 30 min left")
+    told = officer.locator(f'tr[data-incident="{reported}"]')
+    expect(told).to_have_attribute("data-state", "told")  # this node is the originator
+    expect(told).to_contain_text("新幹線")
+    expect(officer.locator(".overdue-count")).to_be_visible()
+    shot(officer, "incidents")
+
+
+def test_the_officer_sees_the_audit_log_verified_with_its_signed_head(
+    open_as: Opener, site: RunningNode
+) -> None:
+    officer = open_as("jpn-officer")
+    officer.get_by_role("link", name="Audit log").click()
+    expect(officer.locator(".verify")).to_have_attribute("data-verified", "true")
+    expect(officer.locator(".verify")).to_contain_text("Verified.")
+    with site.client("jpn-officer") as client:
+        head = client.get("/api/v1/audit", params={"limit": 1}).json()["head"]
+    size = int(officer.locator("dl.head dd").first.inner_text().split()[0])
+    assert size >= head["size"] - 2  # the API call and this page add entries too
+    expect(officer.locator("dl.head")).to_contain_text("Root (SHA-256, RFC 9162)")
+    expect(officer.locator("table.entries tbody tr").first).to_be_visible()
+    shot(officer, "audit")
+    if officer.get_by_role("link", name="Older entries").count():
+        officer.get_by_role("link", name="Older entries").click()
+        expect(officer.locator("table.entries tbody tr").first).to_be_visible()
+
+
+def test_officer_pages_are_refused_to_analysts_with_a_reason(open_as: Opener) -> None:
+    page = open_as("jpn-analyst")
+    expect(page.get_by_role("link", name="Incidents")).to_have_count(0)
+    for path, why in (("/web/incidents", "incidents are for officers"), ("/web/audit", "audit")):
+        assert visit(page, path) == 403
+        expect(page.locator("h1")).to_have_text("Not permitted")
+        expect(page.locator(".alert")).to_contain_text(why)
+    shot(page, "officer-only")
