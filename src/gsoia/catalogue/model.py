@@ -149,9 +149,20 @@ class Catalogue(_Strict):
         """Every policy id and group name."""
         return frozenset(self.policies) | frozenset(self.groups)
 
+    @cached_property
+    def _naming(self) -> dict[str, frozenset[str]]:
+        """For each policy: the names that stand for it (its id and its groups)."""
+        return {
+            p: frozenset([p, *(g for g, members in self.groups.items() if p in members)])
+            for p in self.policies
+        }
+
     def names(self, names: Collection[str], policy: str) -> bool:
         """Whether ``policy`` is among ``names``, directly or through a group."""
-        return policy in names or any(policy in self.groups.get(n, ()) for n in names)
+        naming = self._naming.get(policy)
+        if naming is None:
+            return policy in names
+        return not naming.isdisjoint(names)
 
     def agreement(self, agreement_id: str) -> Agreement | None:
         return next((a for a in self.agreements if a.id == agreement_id), None)

@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from typing import Annotated, Any, NotRequired, TypeVar
 
 from pydantic import (
-    BeforeValidator,
     ConfigDict,
     Field,
+    PlainValidator,
     StrictStr,
     TypeAdapter,
     ValidationError,
@@ -30,16 +30,20 @@ Name = Annotated[StrictStr, Field(min_length=1, max_length=64)]
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
-def _iso_date(value: Any) -> Any:
+def _iso_date(value: Any) -> dt.date:
     """Only a date or an ISO 8601 date string (YYYY-MM-DD): no timestamps, no date-times."""
-    if isinstance(value, dt.datetime) or not isinstance(value, dt.date | str):
-        raise ValueError("must be an ISO 8601 date (YYYY-MM-DD)")
-    if isinstance(value, str) and not _ISO_DATE.match(value):
-        raise ValueError("must be an ISO 8601 date (YYYY-MM-DD)")
-    return value
+    kind = type(value)
+    if kind is str and _ISO_DATE.match(value):
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            raise ValueError("not a date of the calendar") from None
+    if kind is dt.date:
+        return value  # type: ignore[no-any-return]
+    raise ValueError("must be an ISO 8601 date (YYYY-MM-DD)")
 
 
-Day = Annotated[dt.date, BeforeValidator(_iso_date)]
+Day = Annotated[dt.date, PlainValidator(_iso_date, json_schema_input_type=str)]
 _FORBID = ConfigDict(extra="forbid")
 
 # Requests are validated into plain dicts (TypedDicts): pydantic checks the shape at a
