@@ -25,7 +25,7 @@ from gsoia.api.auth import Caller, authenticate
 from gsoia.api.federation import federation_router
 from gsoia.api.limits import BodyGuard
 from gsoia.api.observe import RequestLog
-from gsoia.api.problems import problem, problem_for
+from gsoia.api.problems import declare_problems, problem, problem_for
 from gsoia.errors import GsoiaError, InputError, Problem, RequestError
 from gsoia.node.errors import NodeError
 from gsoia.node.service import ListFilter, Node
@@ -60,6 +60,14 @@ def create_app(node: Node) -> FastAPI:
         description="Share classified items under security-of-information agreements.",
     )
     app.state.node = node
+    plain_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = declare_problems(plain_openapi())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     app.add_middleware(
         BodyGuard,
         limit=MAX_BODY,
@@ -185,7 +193,7 @@ def create_app(node: Node) -> FastAPI:
     @app.get("/api/v1/audit", summary="Audit entries and the signed tree head (officer)")
     def audit(
         caller: Caller,
-        after: Annotated[int, Query(ge=-1)] = -1,
+        after: Annotated[int, Query(ge=-1, le=2**62)] = -1,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> dict[str, Any]:
         return node.audit_entries(caller, after=after, limit=limit)

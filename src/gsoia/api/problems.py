@@ -66,3 +66,42 @@ def problem_for(error: GsoiaError, request: Request) -> JSONResponse:
             explanation=decision["explanation"],
         )
     return problem(status, slug, title, error.diagnostics(), request, **extra)
+
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "RFC 9457 problem details",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string", "description": "one line"},
+        "instance": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"place": {"type": "string"}, "reason": {"type": "string"}},
+            },
+        },
+        "reason": {"type": "string", "description": "the decision's reason code"},
+        "rule": {"type": "integer"},
+        "agreement": {"type": ["string", "null"]},
+        "explanation": {"type": "string"},
+    },
+}
+
+
+def declare_problems(schema: dict[str, Any]) -> dict[str, Any]:
+    """Declare the error responses of an OpenAPI document as what they are: problem+json."""
+    schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            for code, response in operation.get("responses", {}).items():
+                content = response.get("content", {})
+                if code[:1] in ("4", "5") and "application/json" in content:
+                    response["content"] = {
+                        MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}
+                    }
+    return schema

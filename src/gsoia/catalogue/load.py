@@ -136,7 +136,7 @@ def parse_document(text: str, *, is_json: bool = False) -> Any:
         place = f"line {mark.line + 1}" if mark is not None else ""
         raise CatalogueError([Problem(place, f"not YAML: {e.problem}")]) from e
     except yaml.YAMLError as e:
-        raise CatalogueError([Problem("", f"not YAML: {e}")]) from e
+        raise CatalogueError([Problem("", f"not YAML: {str(e).splitlines()[0]}")]) from e
 
 
 def catalogue_from_document(document: Any) -> Catalogue:
@@ -177,4 +177,6 @@ def read_catalogue(path: str | Path | None = None) -> Catalogue:
         raise CatalogueError([Problem(str(path), f"not UTF-8 text (byte {e.start})")]) from e
     except OSError as e:
         raise CatalogueError([Problem(str(path), f"cannot be read: {e.strerror}")]) from e
+    except ValueError as e:  # a NUL or a lone surrogate in the path
+        raise CatalogueError([Problem(repr(str(path)), "not a usable file name")]) from e
     return parse_catalogue(text, is_json=path.suffix.lower() == ".json")

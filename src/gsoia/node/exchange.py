@@ -630,6 +630,8 @@ class Exchange:
     ) -> dict[str, Any]:
         """The originator's officer consents; custodians that asked (or ``custodian``) are told."""
         node = self.node
+        if custodian is not None and custodian not in node.rulebook.catalogue.policies:
+            raise RequestError.of("custodian", f"unknown policy '{custodian}'")
         result = node.add_consent(user, item_id, to)
         with node.engine.connect() as connection:
             pending = connection.execute(
@@ -640,8 +642,6 @@ class Exchange:
             ).all()
         targets: dict[str, str | None] = {r.custodian: r.id for r in pending}
         if custodian is not None:
-            if custodian not in node.rulebook.catalogue.policies:
-                raise RequestError.of("custodian", f"unknown policy '{custodian}'")
             targets.setdefault(custodian, None)
         sent = [self._reply(user, item_id, to, c, r, granted=True) for c, r in targets.items()]
         return result | {"notified": sent}
@@ -650,9 +650,13 @@ class Exchange:
         """Grant or refuse a pending consent request (officer of the originator)."""
         node = self.node
         with node.engine.connect() as connection:
-            request = connection.execute(
-                select(consent_requests).where(consent_requests.c.id == request_id)
-            ).first()
+            request = (
+                None
+                if not _usable_id(request_id)
+                else connection.execute(
+                    select(consent_requests).where(consent_requests.c.id == request_id)
+                ).first()
+            )
         if request is None:
             raise NotFound(f"no consent request {request_id}")
         if request.state != "pending":
@@ -935,9 +939,13 @@ class Exchange:
         if not user.is_officer:
             raise Forbidden("deliveries are cancelled by officers")
         with node.audit.transaction() as tx:
-            row = tx.connection.execute(
-                select(outbox).where(outbox.c.package_id == package_id)
-            ).first()
+            row = (
+                tx.connection.execute(
+                    select(outbox).where(outbox.c.package_id == package_id)
+                ).first()
+                if _usable_id(package_id)
+                else None
+            )
             if row is None:
                 raise NotFound(f"no package {package_id}")
             if row.state not in (State.PENDING, State.FAILED):
@@ -971,6 +979,11 @@ class _Fields:
         if name in ("releasable_to", "need_to_know") and isinstance(value, list):
             return json.dumps(value)
         return value
+
+
+def _usable_id(value: str) -> bool:
+    """Whether an id from a URL can name anything stored (no NUL, not overlong)."""
+    return 0 < len(value) <= 64 and "\x00" not in value
 
 
 def _label(row: Any) -> Label:
