@@ -40,6 +40,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_decision.py
 	$(BIN)/python benchmarks/bench_node.py
 	$(BIN)/python benchmarks/bench_federation.py
+	$(BIN)/python benchmarks/bench_taxii.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .mypy_cache .pytest_cache .ruff_cache .hypothesis

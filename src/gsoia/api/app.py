@@ -26,6 +26,7 @@ from gsoia.api.federation import federation_router
 from gsoia.api.limits import BodyGuard
 from gsoia.api.observe import RequestLog
 from gsoia.api.problems import declare_problems, problem, problem_for
+from gsoia.api.taxii import install_taxii
 from gsoia.errors import GsoiaError, InputError, Problem, RequestError
 from gsoia.node.errors import NodeError
 from gsoia.node.service import ListFilter, Node
@@ -121,6 +122,7 @@ def create_app(node: Node) -> FastAPI:
         return problem(error.status_code, slug, detail, detail, request)
 
     app.include_router(federation_router(node))
+    install_taxii(app, node)  # TAXII 2.1 under /taxii2/ (gsoia.api.taxii)
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:

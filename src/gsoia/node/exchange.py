@@ -43,6 +43,7 @@ from gsoia.federation.packages import (
 from gsoia.federation.peers import Peer, identity
 from gsoia.node.errors import Conflict, Denied, Forbidden, IntegrityFailure, NotFound
 from gsoia.node.service import find_item
+from gsoia.node.taxii_store import record_received
 from gsoia.node.users import User
 from gsoia.store.schema import (
     consent_requests,
@@ -470,7 +471,7 @@ class Exchange:
                 )
                 return {"status": "already held", "item": item["id"]}
             assert decision.marking is not None
-            node.store_received(
+            stored = node.store_received(
                 tx,
                 item,
                 content,
@@ -478,6 +479,9 @@ class Exchange:
                 package_id=package.id,
                 marking=decision.marking.text,
             )
+            # a STIX object joins this node's TAXII collection, with the custodian's marking
+            added = int(node.clock().timestamp() * 1_000_000)
+            record_received(tx.connection, item["id"], stored.seq, content, added)
             tx.append(
                 "package.received",
                 package.sender,

@@ -199,3 +199,57 @@ releases = Table(
     Column("released_at", String(32), nullable=False),
 )
 Index("releases_item", releases.c.item_id)
+
+# -- TAXII 2.1 (migration 0003) ------------------------------------------------------------
+# An item that is a STIX object has one row here: where it sits in which collection, its
+# STIX id, type and version (``modified``, else ``created``, else ``date_added``: the exact
+# text, and in microseconds for ordering), and when this node added it.
+
+stix_objects = Table(
+    "stix_objects",
+    metadata,
+    Column(
+        "seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("item_id", String(64), ForeignKey("items.id"), nullable=False, unique=True),
+    Column("item_seq", BigInteger, nullable=False),
+    Column("collection", String(64), nullable=False),
+    Column("stix_id", String(300), nullable=False),
+    Column("type", String(250), nullable=False),
+    Column("spec_version", String(16), nullable=False),
+    Column("version", String(64), nullable=False),
+    Column("version_us", BigInteger, nullable=False),
+    Column("date_added", String(32), nullable=False),  # UTC, microseconds, "Z"
+    Column("added_us", BigInteger, nullable=False),
+)
+Index(
+    "stix_objects_version",
+    stix_objects.c.collection,
+    stix_objects.c.stix_id,
+    stix_objects.c.version,
+    unique=True,
+)
+Index("stix_objects_added", stix_objects.c.collection, stix_objects.c.added_us, stix_objects.c.seq)
+Index("stix_objects_type", stix_objects.c.collection, stix_objects.c.type)
+
+stix_deletions = Table(  # objects removed from their collection (the item itself stays)
+    "stix_deletions",
+    metadata,
+    Column(
+        "seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("object_seq", BigInteger, nullable=False),
+    Column("item_id", String(64), nullable=False),
+    Column("deleted_by", String(128), nullable=False),
+    Column("deleted_at", String(32), nullable=False),
+)
+
+taxii_status = Table(  # TAXII status resources, readable by whoever posted the envelope
+    "taxii_status",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("owner", String(128), nullable=False),
+    Column("collection", String(64), nullable=False),
+    Column("request_timestamp", String(32), nullable=False),
+    Column("body", Text, nullable=False),  # the status resource, JSON
+)

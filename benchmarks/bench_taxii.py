@@ -1,0 +1,320 @@
+"""TAXII 2.1 benchmark: gsoia beside medallion 3 (memory backend), one taxii2-client script.
+
+1. Side by side: write N indicators (default 2,000) in envelopes of E (100) to each server,
+   then read them all back page by page (P per page, 100), with the OASIS taxii2-client.
+2. gsoia alone on a larger store (default 100,000 objects): the same writes and reads.
+
+Targets (issue 5): gsoia writes at >= medallion's rate while labelling, encrypting and
+auditing; reads >= 50x medallion's rate; at the large size its read rate stays within 2x
+of its rate at N. PASS/MISS is printed; the exit status is 0 unless something is wrong
+(a server fails to start, or a read does not return exactly what was written).
+
+    python benchmarks/bench_taxii.py                 # 2,000 side by side, then 100,000
+    python benchmarks/bench_taxii.py --large 0       # side by side only
+    python benchmarks/bench_taxii.py --tiny          # a few hundred objects (the test)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from taxii2client.v21 import Collection, as_pages
+
+from gsoia.node.service import Node
+from gsoia.node.stix import EXTENSION_ID
+
+BIN = Path(sys.executable).parent
+MEDALLION_COLLECTION = "472c94ae-3113-4e3e-a4dd-a9f4ac7471d4"
+GSOIA_COLLECTION = "9b1f4c7e-2d3a-4e5b-8f61-0c7a2b9d4e13"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def indicator(n: int) -> dict[str, Any]:
+    """An indicator labelled JPN GOKUHI, releasable to Canada (medallion ignores the label)."""
+    return {
+        "type": "indicator",
+        "spec_version": "2.1",
+        "id": f"indicator--{uuid.uuid4()}",
+        "created": "2026-03-01T00:00:00.000Z",
+        "modified": "2026-03-01T00:00:00.000Z",
+        "name": f"Beacon {n}",
+        "description": "An address seen in beacons from patrol craft.",
+        "indicator_types": ["malicious-activity"],
+        "pattern": f"[ipv4-addr:value = '10.{n // 65536 % 256}.{n // 256 % 256}.{n % 256}']",
+        "pattern_type": "stix",
+        "valid_from": "2026-03-01T00:00:00Z",
+        "extensions": {
+            EXTENSION_ID: {
+                "extension_type": "property-extension",
+                "originator": "JPN",
+                "classification": "GOKUHI",
+                "area": "defence",
+                "releasable_to": ["CAN"],
+            }
+        },
+    }
+
+
+@dataclass
+class Run:
+    written: int
+    write_s: float
+    read: int
+    read_s: float
+    first_page_s: float
+    pages: int
+
+    @property
+    def write_rate(self) -> float:
+        return self.written / self.write_s
+
+    @property
+    def read_rate(self) -> float:
+        return self.read / self.read_s
+
+
+def drive(
+    collection: Collection,
+    reader: Collection,
+    count: int,
+    envelope: int,
+    page: int,
+    start: int = 0,
+    quiet: bool = False,
+) -> Run:
+    """The one client script: write ``count`` indicators, then read everything back."""
+    objects = [indicator(start + n) for n in range(count)]
+    began = time.perf_counter()
+    for at in range(0, count, envelope):
+        status = collection.add_objects(
+            {"objects": objects[at : at + envelope]}, poll_interval=0.05
+        )
+        if status.success_count != len(objects[at : at + envelope]):
+            raise SystemExit(f"write failed: {status.failures[:3]}")
+        if not quiet and at and at % (envelope * 100) == 0:
+            print(f"    {at:,} written ({at / (time.perf_counter() - began):,.0f}/s)", flush=True)
+    write_s = time.perf_counter() - began
+    began = time.perf_counter()
+    read = pages = 0
+    first_page_s = 0.0
+    seen: set[str] = set()
+    for envelope_read in as_pages(reader.get_objects, per_request=page):
+        found = envelope_read.get("objects", [])
+        read += len(found)
+        seen.update(o["id"] for o in found)
+        pages += 1
+        if pages == 1:
+            first_page_s = time.perf_counter() - began
+    read_s = time.perf_counter() - began
+    wanted = {o["id"] for o in objects}
+    if not wanted <= seen:
+        raise SystemExit(f"read back {len(wanted & seen)} of the {count} objects written")
+    return Run(count, write_s, read, read_s, first_page_s, pages)
+
+
+def wait_for(url: str, process: subprocess.Popen[bytes], log: Path, **kwargs: Any) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"server exited: {log.read_text()[-2000:]}")
+        try:
+            httpx.get(url, timeout=2, **kwargs)
+            return
+        except httpx.TransportError:
+            time.sleep(0.2)
+    raise SystemExit(f"server did not start: {log.read_text()[-2000:]}")
+
+
+@contextmanager
+def serving(args: list[str], url: str, log: Path, **kwargs: Any) -> Iterator[None]:
+    with open(log, "ab") as out:
+        process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)  # noqa: S603
+    try:
+        wait_for(url, process, log, **kwargs)
+        yield
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextmanager
+def gsoia_server(work: Path) -> Iterator[tuple[Collection, Collection]]:
+    data = work / "gsoia"
+    node = Node.init(data, "JPN")
+    _, writer = node.add_user("jp", "JPN", clearance="KIMITSU")
+    _, reader = node.add_user("ca", "CAN", clearance="S")
+    node.close()
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = [str(BIN / "gsoia"), "serve", "--data", str(data), "--port", str(port)]
+    with serving(command, f"{url}/healthz", work / "gsoia.log"):
+        base = f"{url}/taxii2/api1/collections/{GSOIA_COLLECTION}/"
+        yield (
+            Collection(base, user="jp", password=writer),
+            Collection(base, user="ca", password=reader),
+        )
+
+
+@contextmanager
+def medallion_server(work: Path, page: int) -> Iterator[Collection]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    data = {
+        "/discovery": {
+            "title": "medallion",
+            "description": "benchmark",
+            "contact": "",
+            "default": f"{url}/api1/",
+            "api_roots": [f"{url}/api1/"],
+        },
+        "api1": {
+            "information": {
+                "title": "api1",
+                "description": "benchmark",
+                "versions": ["application/taxii+json;version=2.1"],
+                "max_content_length": 100 * 1024 * 1024,
+            },
+            "status": [],
+            "collections": [
+                {
+                    "id": MEDALLION_COLLECTION,
+                    "title": "benchmark",
+                    "description": "",
+                    "can_read": True,
+                    "can_write": True,
+                    "media_types": ["application/stix+json;version=2.1"],
+                    "objects": [],
+                    "manifest": [],
+                }
+            ],
+        },
+    }
+    (work / "medallion-data.json").write_text(json.dumps(data))
+    config = {
+        "backend": {
+            "module_class": "MemoryBackend",
+            "module": "medallion.backends.memory_backend",
+            "filename": str(work / "medallion-data.json"),
+        },
+        "users": {"bench": "bench"},
+        "taxii": {"max_page_size": page},
+    }
+    (work / "medallion.json").write_text(json.dumps(config))
+    command = [str(BIN / "medallion"), "--port", str(port), str(work / "medallion.json")]
+    with serving(command, f"{url}/taxii2/", work / "medallion.log", auth=("bench", "bench")):
+        yield Collection(
+            f"{url}/api1/collections/{MEDALLION_COLLECTION}/",
+            user="bench",
+            password="bench",  # noqa: S106
+        )
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+def show(name: str, run: Run) -> None:
+    print(
+        f"  {name:<10} write {run.write_rate:>9,.0f} objects/s ({run.written:,} in"
+        f" {run.write_s:.2f} s)   read {run.read_rate:>9,.0f} objects/s ({run.read:,} in"
+        f" {run.read_s:.2f} s, {run.pages} pages, first page {run.first_page_s * 1000:.0f} ms)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--objects", type=int, default=2000, help="side by side (2,000)")
+    parser.add_argument("--envelope", type=int, default=100, help="objects per envelope")
+    parser.add_argument("--page", type=int, default=100, help="objects per page read")
+    parser.add_argument("--large", type=int, default=100_000, help="gsoia alone (0: skip)")
+    parser.add_argument("--no-medallion", action="store_true", help="gsoia only")
+    parser.add_argument("--tiny", action="store_true", help="300 objects, large 1,000")
+    args = parser.parse_args()
+    if args.tiny:
+        args.objects, args.large = 300, 1000
+    print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+    print(
+        f"write {args.objects:,} indicators in envelopes of {args.envelope}, read back"
+        f" {args.page} per page (taxii2-client {args.page} per request)"
+    )
+    with tempfile.TemporaryDirectory(prefix="bench-taxii-") as tmp:
+        work = Path(tmp)
+        medallion: Run | None = None
+        if not args.no_medallion:
+            with medallion_server(work, args.page) as collection:
+                medallion = drive(collection, collection, args.objects, args.envelope, args.page)
+            show("medallion", medallion)
+        with gsoia_server(work) as (writer, reader):
+            small = drive(writer, reader, args.objects, args.envelope, args.page)
+            show("gsoia", small)
+            large: Run | None = None
+            if args.large > args.objects:
+                print(f"gsoia alone: up to {args.large:,} objects")
+                extra = drive(
+                    writer,
+                    reader,
+                    args.large - args.objects,
+                    args.envelope,
+                    args.page,
+                    start=args.objects,
+                )
+                large = Run(
+                    args.large,
+                    extra.write_s,
+                    extra.read,
+                    extra.read_s,
+                    extra.first_page_s,
+                    extra.pages,
+                )
+                print(
+                    f"  {'gsoia':<10} write {extra.write_rate:>9,.0f} objects/s (the last"
+                    f" {extra.written:,})   read {extra.read_rate:>9,.0f} objects/s"
+                    f" ({extra.read:,} in {extra.read_s:.2f} s, {extra.pages} pages)"
+                )
+    print("summary")
+    if medallion is not None:
+        write_ratio = small.write_rate / medallion.write_rate
+        read_ratio = small.read_rate / medallion.read_rate
+        print(
+            f"  write: gsoia / medallion = {write_ratio:.2f}x (target >= 1x)",
+            verdict(write_ratio >= 1),
+        )
+        print(
+            f"  read:  gsoia / medallion = {read_ratio:.1f}x (target >= 50x)",
+            verdict(read_ratio >= 50),
+        )
+    if large is not None:
+        slow = small.read_rate / large.read_rate
+        print(
+            f"  read at {large.read:,} vs {small.read:,}: {large.read_rate:,.0f} vs"
+            f" {small.read_rate:,.0f} objects/s, {slow:.2f}x slower (target <= 2x)"
+            f" {verdict(slow <= 2)}"
+        )
+    print(f"load average {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,785 @@
+"""STIX objects stored as items, and read back by TAXII 2.1 queries, filtered by agreement.
+
+Each STIX object (each version of one) is an item of the node: its content is the object's
+JSON (encrypted, signed and audited like any item), its title the object's ``name`` or
+type, its label the confidentiality-label extension (``gsoia.node.stix``). A row of
+``stix_objects`` keeps what TAXII filters and sorts on: collection, STIX id, type, spec
+version, version and the date the node added it.
+
+Writing: one envelope is one ``Node.store_items`` call (one transaction) for all its valid
+objects; each refused object is reported in the status resource and never stored.
+
+Reading: ``StixIndex`` mirrors ``stix_objects`` in numpy columns, next to the node's label
+columns (``Node.columns``). A query is ``decide_many`` over the label columns plus a few
+vectorised masks (collection, type, id, added_after, version) and a cursor; only the page
+found is read from the store, each of its items confirmed on its verified label, decrypted
+and emitted. Objects the caller may not see are never emitted, counted or named: to the
+caller they do not exist.
+
+Deleting removes an object from its collection (``stix_deletions`` records it); the node
+keeps the item and its audit trail — a classified record is not destroyed by an API call.
+
+Every worker of a node refreshes its mirror from the store inside the audit transaction
+of each request, so several ``gsoia serve`` processes (and the CLI) can share one store.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import threading
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from gsoia.errors import GsoiaError, InputError
+from gsoia.node import stix
+from gsoia.node.errors import Conflict, Forbidden, NotFound
+from gsoia.node.service import Draft, Node
+from gsoia.node.users import User
+from gsoia.store.schema import items, stix_deletions, stix_objects, taxii_status
+
+MAX_PAGE = 1000
+DEFAULT_PAGE = 100
+
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+
+
+@dataclass(frozen=True)
+class Collection:
+    id: str
+    alias: str
+    title: str
+    description: str
+
+
+INTEL = Collection(
+    id="9b1f4c7e-2d3a-4e5b-8f61-0c7a2b9d4e13",
+    alias="intel",
+    title="Intelligence",
+    description=(
+        "STIX 2.1 objects under the node's security-of-information agreements: each"
+        " reader sees only what the agreements release to them, with its marking."
+    ),
+)
+COLLECTIONS = (INTEL,)
+
+
+def find_collection(key: str) -> Collection | None:
+    """A collection by its id or its alias."""
+    return next((c for c in COLLECTIONS if key in (c.id, c.alias)), None)
+
+
+@dataclass(frozen=True)
+class Query:
+    """TAXII 2.1 filters (§3.4): each list is an OR of values; the fields are ANDed."""
+
+    added_after: int | None = None  # microseconds since 1970
+    ids: tuple[str, ...] | None = None
+    types: tuple[str, ...] | None = None
+    versions: tuple[str, ...] = ("last",)
+    """``first``, ``last``, ``all`` or timestamps."""
+    spec_versions: tuple[str, ...] | None = None
+    limit: int = DEFAULT_PAGE
+    cursor: tuple[int, int] | None = None
+    """(date added in microseconds, stix seq) of the last object of the previous page."""
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"limit": self.limit, "version": list(self.versions)}
+        if self.added_after is not None:
+            out["added_after"] = stix.format_us(self.added_after)
+        for name in ("ids", "types", "spec_versions"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = list(value)[:20]
+        return out
+
+
+def encode_cursor(added_us: int, seq: int) -> str:
+    return f"{added_us}-{seq}"
+
+
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_CURSOR = re.compile(r"([0-9]{1,18})-([0-9]{1,18})")
+
+
+def decode_cursor(text: str) -> tuple[int, int]:
+    found = _CURSOR.fullmatch(text)
+    if found is None:
+        raise InputError.of("next", "must be the 'next' value of a previous page")
+    return int(found.group(1)), int(found.group(2))
+
+
+# -- the mirror ---------------------------------------------------------------------------
+
+
+class _Codes:
+    """Strings as small integers (a code never changes once given)."""
+
+    def __init__(self) -> None:
+        self.code: dict[str, int] = {}
+
+    def get(self, name: str) -> int:
+        return self.code.setdefault(name, len(self.code))
+
+    def find(self, names: Sequence[str]) -> IntArray:
+        return np.array([self.code[n] for n in names if n in self.code], dtype=np.int64)
+
+
+class StixIndex:
+    """The ``stix_objects`` rows of the store in numpy columns, in ``seq`` order."""
+
+    def __init__(self) -> None:
+        self.size = 0
+        self._capacity = 0
+        self.seq: IntArray = np.zeros(0, dtype=np.int64)
+        self.item_seq: IntArray = np.zeros(0, dtype=np.int64)
+        self.added: IntArray = np.zeros(0, dtype=np.int64)
+        self.version: IntArray = np.zeros(0, dtype=np.int64)
+        self.type: IntArray = np.zeros(0, dtype=np.int64)
+        self.stix_id: IntArray = np.zeros(0, dtype=np.int64)
+        self.collection: IntArray = np.zeros(0, dtype=np.int64)
+        self.spec: IntArray = np.zeros(0, dtype=np.int64)
+        self.alive: BoolArray = np.zeros(0, dtype=np.bool_)
+        self.label_row: IntArray = np.zeros(0, dtype=np.int64)
+        """Where the item's label sits in ``Node.columns`` (-1: not found yet)."""
+        self.types, self.ids, self.collections, self.specs = _Codes(), _Codes(), _Codes(), _Codes()
+        self.versions_alive: IntArray = np.zeros(0, dtype=np.int64)
+        """Per STIX id code: how many of its versions are in a collection."""
+        self.keys: dict[tuple[str, str, str], int] = {}
+        """(collection, STIX id, own version or "") of every row in a collection -> row."""
+        self.key_of_row: list[tuple[str, str, str]] = []
+        self.row_of_seq: dict[int, int] = {}
+        self.last_seq = 0
+        self.last_deletion = 0
+        self.last_added = 0
+        self.in_added_order = True
+        self._order: IntArray | None = None
+        self.lock = threading.Lock()
+
+    _COLUMNS = (
+        "seq",
+        "item_seq",
+        "added",
+        "version",
+        "type",
+        "stix_id",
+        "collection",
+        "spec",
+        "alive",
+        "label_row",
+    )
+
+    def _grow(self, needed: int) -> None:
+        if needed <= self._capacity:
+            return
+        capacity = max(needed, 2 * self._capacity, 1024)
+        for name in self._COLUMNS:
+            old = getattr(self, name)
+            new = np.zeros(capacity, dtype=old.dtype)
+            new[: self.size] = old[: self.size]
+            setattr(self, name, new)
+        self._capacity = capacity
+
+    def refresh(self, connection: Connection) -> None:
+        """Take in the rows added, and the deletions made, since the last refresh."""
+        with self.lock:
+            rows = connection.execute(
+                select(
+                    stix_objects.c.seq,
+                    stix_objects.c.item_seq,
+                    stix_objects.c.added_us,
+                    stix_objects.c.version_us,
+                    stix_objects.c.version,
+                    stix_objects.c.type,
+                    stix_objects.c.stix_id,
+                    stix_objects.c.collection,
+                    stix_objects.c.spec_version,
+                    stix_objects.c.date_added,
+                )
+                .where(stix_objects.c.seq > self.last_seq)
+                .order_by(stix_objects.c.seq)
+            ).all()
+            if rows:
+                self._append(rows)
+            deletions = connection.execute(
+                select(stix_deletions.c.seq, stix_deletions.c.object_seq)
+                .where(stix_deletions.c.seq > self.last_deletion)
+                .order_by(stix_deletions.c.seq)
+            ).all()
+            for deletion, object_seq in deletions:
+                self.last_deletion = deletion
+                row = self.row_of_seq.get(object_seq)
+                if row is not None and self.alive[row]:
+                    self._forget(row)
+
+    def _append(self, rows: Sequence[Any]) -> None:
+        start = self.size
+        self._grow(start + len(rows))
+        n = len(rows)
+        end = start + n
+        self.seq[start:end] = [r[0] for r in rows]
+        self.item_seq[start:end] = [r[1] for r in rows]
+        self.added[start:end] = [r[2] for r in rows]
+        self.version[start:end] = [r[3] for r in rows]
+        self.type[start:end] = [self.types.get(r[5]) for r in rows]
+        id_codes = [self.ids.get(r[6]) for r in rows]
+        self.stix_id[start:end] = id_codes
+        self.collection[start:end] = [self.collections.get(r[7]) for r in rows]
+        self.spec[start:end] = [self.specs.get(r[8]) for r in rows]
+        self.alive[start:end] = True
+        self.label_row[start:end] = -1
+        if len(self.versions_alive) < len(self.ids.code):
+            grown = np.zeros(max(len(self.ids.code), 2 * len(self.versions_alive)), np.int64)
+            grown[: len(self.versions_alive)] = self.versions_alive
+            self.versions_alive = grown
+        np.add.at(self.versions_alive, np.array(id_codes, dtype=np.int64), 1)
+        for i, r in enumerate(rows):
+            key = (r[7], r[6], "" if r[4] == r[9] else r[4])  # version = date added: none
+            self.row_of_seq[r[0]] = start + i
+            self.keys[key] = start + i
+            self.key_of_row.append(key)
+        added = self.added[max(0, start - 1) : end]
+        if self.in_added_order and bool(np.any(np.diff(added) < 0)):
+            self.in_added_order = False  # rows from several processes: sort on demand
+        self.last_added = max(self.last_added, int(added.max()))
+        self.size = end
+        self.last_seq = int(rows[-1][0])
+        self._order = None
+
+    def _forget(self, row: int) -> None:
+        self.alive[row] = False
+        self.versions_alive[self.stix_id[row]] -= 1
+        key = self.key_of_row[row]
+        if self.keys.get(key) == row:
+            del self.keys[key]
+
+    def order(self) -> IntArray | None:
+        """Rows sorted by (date added, seq); None when the rows already are."""
+        if self.in_added_order:
+            return None
+        if self._order is None:
+            n = self.size
+            self._order = np.lexsort((self.seq[:n], self.added[:n])).astype(np.int64)
+        return self._order
+
+    def visible(self, label_seqs: IntArray, allowed: BoolArray) -> BoolArray:
+        """Per row: its item is allowed (``allowed`` runs over ``Node.columns`` rows).
+
+        Deny by default: a row whose item has no label column yet is not visible.
+        """
+        n = self.size
+        rows = self.label_row[:n]
+        m = len(label_seqs)
+        stale = rows < 0
+        if m and not stale.all():
+            known = ~stale
+            stale[known] = label_seqs[rows[known]] != self.item_seq[:n][known]
+        if stale.any() and m:
+            wanted = self.item_seq[:n][stale]
+            at = np.minimum(np.searchsorted(label_seqs, wanted), m - 1)
+            rows[stale] = np.where(label_seqs[at] == wanted, at, -1)
+        out = np.zeros(n, dtype=np.bool_)
+        found = rows >= 0
+        out[found] = allowed[rows[found]]
+        return out
+
+    def select(
+        self,
+        visible: BoolArray,
+        collection: str,
+        query: Query,
+        *,
+        object_id: str | None = None,
+        versions: bool = True,
+    ) -> tuple[IntArray, bool]:
+        """Rows of one page, in (date added, seq) order, and whether more follow.
+
+        ``versions=False`` skips the version filter (the versions endpoint lists all).
+        """
+        n = self.size
+        code = self.collections.code.get(collection)
+        if code is None or n == 0:
+            return np.zeros(0, dtype=np.int64), False
+        mask = visible & self.alive[:n] & (self.collection[:n] == code)
+        ids = (object_id,) if object_id is not None else query.ids
+        if ids is not None:
+            mask &= np.isin(self.stix_id[:n], self.ids.find(ids))
+        if query.types is not None:
+            mask &= np.isin(self.type[:n], self.types.find(query.types))
+        if query.spec_versions is not None:
+            mask &= np.isin(self.spec[:n], self.specs.find(query.spec_versions))
+        # else: the latest spec version of each object; INVARIANT: only 2.1 is stored
+        if query.added_after is not None:
+            mask &= self.added[:n] > query.added_after
+        if versions and "all" not in query.versions:
+            mask = self._versions(mask, query.versions)
+        if query.cursor is not None:
+            added, seq = query.cursor
+            mask &= (self.added[:n] > added) | ((self.added[:n] == added) & (self.seq[:n] > seq))
+        order = self.order()
+        if order is None:
+            rows = np.flatnonzero(mask)[: query.limit + 1]
+        else:
+            rows = order[np.flatnonzero(mask[order])[: query.limit + 1]]
+        return rows[: query.limit].astype(np.int64), len(rows) > query.limit
+
+    def _versions(self, mask: BoolArray, wanted: tuple[str, ...]) -> BoolArray:
+        """Keep, per object, the versions asked for among those ``mask`` selects."""
+        n = self.size
+        keep = np.zeros(n, dtype=np.bool_)
+        stamps = [stix.timestamp_us(v) for v in wanted if v not in ("first", "last")]
+        if stamps:
+            keep |= mask & np.isin(self.version[:n], np.array(stamps, dtype=np.int64))
+        if "first" in wanted or "last" in wanted:
+            rows = np.flatnonzero(mask)
+            several = self.versions_alive[self.stix_id[rows]] > 1
+            keep[rows[~several]] = True  # an object's only version is its first and last
+            rows = rows[several]
+            if len(rows):
+                order = np.lexsort((self.seq[rows], self.version[rows], self.stix_id[rows]))
+                ids = self.stix_id[rows][order]
+                if "first" in wanted:
+                    first = np.ones(len(ids), dtype=np.bool_)
+                    first[1:] = ids[1:] != ids[:-1]
+                    keep[rows[order[first]]] = True
+                if "last" in wanted:
+                    last = np.ones(len(ids), dtype=np.bool_)
+                    last[:-1] = ids[1:] != ids[:-1]
+                    keep[rows[order[last]]] = True
+        return keep
+
+
+# -- the store ----------------------------------------------------------------------------
+
+
+@dataclass
+class Page:
+    """One page of a query: the rows emitted (joined with their items), more or not."""
+
+    rows: list[Any]
+    more: bool
+    next: str | None
+    """The cursor after the last row selected (emitted or not)."""
+
+    @property
+    def first_added(self) -> str | None:
+        return self.rows[0].date_added if self.rows else None
+
+    @property
+    def last_added(self) -> str | None:
+        return self.rows[-1].date_added if self.rows else None
+
+
+Progress = Callable[[int], None]
+
+
+class TaxiiStore:
+    """The node's STIX objects: add envelopes, query, delete, status resources."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.index = StixIndex()
+        self._clock_lock = threading.Lock()
+        self._last_added = 0
+        with node.engine.connect() as connection:
+            self.index.refresh(connection)
+
+    # -- writing --------------------------------------------------------------------------
+
+    def _next_added(self, count: int) -> list[int]:
+        """``count`` distinct, increasing dates added (microseconds): server time, UTC."""
+        now = self.node.clock().astimezone(dt.UTC)
+        now_us = stix.timestamp_us(now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+        with self._clock_lock:
+            start = max(now_us, self._last_added + 1, self.index.last_added + 1)
+            self._last_added = start + count - 1
+        return list(range(start, start + count))
+
+    def add(
+        self,
+        user: User,
+        collection: Collection,
+        objects: Sequence[Any],
+        *,
+        request_timestamp: str | None = None,
+    ) -> dict[str, Any]:
+        """Store an envelope's objects; the status resource (complete) of TAXII 2.1 §4.3.1.
+
+        Each object is accepted (stored) or refused (reported, never stored) on its own;
+        every accepted one is stored in one transaction.
+        """
+        node = self.node
+        request_timestamp = request_timestamp or _now(node)
+        if user.nation != node.nation:
+            raise Forbidden(f"only {node.nation} users add objects on this node")
+        with node.engine.connect() as connection:
+            self.index.refresh(connection)
+        successes: list[dict[str, Any]] = []
+        failures: list[dict[str, Any]] = []
+        accepted: list[tuple[stix.Accepted, Draft]] = []
+        seen: set[tuple[str, str]] = set()
+        repeats: list[stix.Accepted] = []  # again in this envelope: as the first copy fares
+        for i, obj in enumerate(objects):
+            try:
+                found = stix.check_object(obj)
+                key = (found.stix_id, found.version or "")
+                if key in seen:
+                    repeats.append(found)
+                    continue
+                if (collection.id, *key) in self.index.keys:
+                    successes.append(_detail(found.stix_id, found.version or "", "already present"))
+                    continue
+                draft = node.prepare_item(
+                    user,
+                    found.label,
+                    found.title,
+                    found.content,
+                    place=f"objects[{i}].extensions.{stix.EXTENSION_ID}",
+                )
+            except stix.Refused as e:
+                failures.append(_failure(obj, e.message))
+                continue
+            except GsoiaError as e:
+                failures.append(_failure(obj, e.diagnostics()))
+                continue
+            seen.add(key)
+            accepted.append((found, draft))
+        # the costly check last, on what the node would otherwise store
+        errors = stix.validate_many([found for found, _ in accepted])
+        refused: dict[tuple[str, str], str] = {}
+        for (found, _), error in zip(accepted, errors, strict=True):
+            if error is not None:
+                failures.append(_failure(found.object, error))
+                refused[(found.stix_id, found.version or "")] = error
+        accepted = [pair for pair, error in zip(accepted, errors, strict=True) if error is None]
+        for found in repeats:
+            error = refused.get((found.stix_id, found.version or ""))
+            if error is None:
+                successes.append(_detail(found.stix_id, found.version or "", "already present"))
+            else:
+                failures.append(_failure(found.object, error))
+        status_id = str(uuid.uuid4())
+        status_body = {
+            "id": status_id,
+            "status": "complete",
+            "request_timestamp": request_timestamp,
+            "total_count": len(successes) + len(failures) + len(accepted),
+            "success_count": len(successes) + len(accepted),
+            "failure_count": len(failures),
+            "pending_count": 0,
+        }
+        added = self._next_added(len(accepted))
+        for (found, _), added_us in zip(accepted, added, strict=True):
+            version = found.version or stix.format_us(added_us)
+            successes.append(_detail(found.stix_id, version))
+        if successes:
+            status_body["successes"] = successes
+        if failures:
+            status_body["failures"] = failures
+        status_row = {
+            "id": status_id,
+            "owner": user.id,
+            "collection": collection.id,
+            "request_timestamp": request_timestamp,
+            "body": json.dumps(status_body, ensure_ascii=False),
+        }
+
+        def on_stored(connection: Connection, stored: list[tuple[str, int]]) -> None:
+            rows = []
+            for (found, _), (item_id, seq), added_us in zip(accepted, stored, added, strict=True):
+                date_added = stix.format_us(added_us)
+                rows.append(
+                    {
+                        "item_id": item_id,
+                        "item_seq": seq,
+                        "collection": collection.id,
+                        "stix_id": found.stix_id,
+                        "type": found.type,
+                        "spec_version": found.spec_version,
+                        "version": found.version or date_added,
+                        "version_us": added_us if found.version_us is None else found.version_us,
+                        "date_added": date_added,
+                        "added_us": added_us,
+                    }
+                )
+            if rows:
+                connection.execute(insert(stix_objects), rows)
+            connection.execute(insert(taxii_status).values(**status_row))
+
+        if accepted:
+            try:
+                node.store_items(user, [d for _, d in accepted], on_stored=on_stored)
+            except IntegrityError as e:  # another request stored one of these meanwhile
+                raise Conflict(
+                    "an object of this envelope was added by another request meanwhile;"
+                    " send the envelope again"
+                ) from e
+        with node.audit.transaction() as tx:
+            if not accepted:
+                tx.connection.execute(insert(taxii_status).values(**status_row))
+            tx.append(
+                "taxii.added",
+                user.id,
+                {
+                    "status": status_id,
+                    "collection": collection.id,
+                    "stored": len(accepted),
+                    "refused": [
+                        {"id": str(f["id"])[:300], "reason": str(f["message"])[:300]}
+                        for f in failures[:1000]
+                    ],
+                },
+            )
+            self.index.refresh(tx.connection)
+        return status_body
+
+    def status(self, user: User, status_id: str) -> dict[str, Any]:
+        """A status resource, to the user who posted the envelope (or an officer)."""
+        if _UUID.fullmatch(status_id) is None:  # a status id is a UUID: nothing else is
+            raise NotFound(f"no status {status_id[:64]!r}")
+        with self.node.engine.connect() as connection:
+            row = connection.execute(
+                select(taxii_status).where(taxii_status.c.id == status_id)
+            ).first()
+        if row is None or (row.owner != user.id and not user.is_officer):
+            raise NotFound(f"no status {status_id[:64]}")
+        body: dict[str, Any] = json.loads(row.body)
+        return body
+
+    # -- reading --------------------------------------------------------------------------
+
+    def query(
+        self,
+        user: User,
+        collection: Collection,
+        query: Query,
+        *,
+        object_id: str | None = None,
+        versions: bool = True,
+        what: str = "objects",
+        content: bool = True,
+    ) -> tuple[Page, list[bytes]]:
+        """One page of what ``user`` may see, and (``content``) the objects themselves, each
+        as JSON text (UTF-8)."""
+        node = self.node
+        with node.audit.transaction() as tx:
+            connection = tx.connection
+            node._refresh(connection)
+            self.index.refresh(connection)
+            with self.index.lock:
+                visible = self._visible(user)
+                rows, more = self.index.select(
+                    visible, collection.id, query, object_id=object_id, versions=versions
+                )
+                seqs = [int(s) for s in self.index.seq[rows]]
+            selected = self._rows(connection, seqs)
+            cursor = None
+            if more and selected:
+                cursor = encode_cursor(int(selected[-1].added_us), int(selected[-1].stix_seq))
+            objects: list[bytes] = []
+            confirmed = []
+            for row in selected:
+                # Confirmed one by one on the verified label: a column edited behind the
+                # node's back shows nothing it should not.
+                if not node._intact(row):
+                    tx.append("integrity", user.id, {"item": row.id, "where": f"taxii {what}"})
+                    continue
+                decision = node._decide_row(user, row)
+                if not decision.allow:
+                    continue
+                confirmed.append(row)
+                if content:
+                    objects.append(self._emit(row, decision))
+            tx.append(
+                f"taxii.{what}",
+                user.id,
+                {
+                    "collection": collection.id,
+                    "filter": query.to_dict() | ({"id": object_id} if object_id else {}),
+                    "items": [row.id for row in confirmed],
+                },
+            )
+        return Page(confirmed, cursor is not None, cursor), objects
+
+    def _visible(self, user: User) -> BoolArray:
+        """Per mirrored row: may ``user`` see its item (``decide_many``, vectorised)."""
+        node = self.node
+        table = node.columns.table()
+        # INVARIANT: the label columns only grow, and a row is complete before it counts:
+        # the first len(table) seqs are those the table was taken over.
+        seqs = node.columns.seqs()[: len(table)]
+        allowed = node.rulebook.decide_many(user.subject(), table, at=node.today())
+        return self.index.visible(seqs, allowed)
+
+    def _rows(self, connection: Connection, seqs: list[int]) -> list[Any]:
+        if not seqs:
+            return []
+        found = connection.execute(
+            select(
+                items,
+                stix_objects.c.seq.label("stix_seq"),
+                stix_objects.c.stix_id,
+                stix_objects.c.version,
+                stix_objects.c.spec_version,
+                stix_objects.c.date_added,
+                stix_objects.c.added_us,
+            )
+            .join(stix_objects, stix_objects.c.item_id == items.c.id)
+            .where(stix_objects.c.seq.in_(seqs))
+        ).all()
+        by_seq = {row.stix_seq: row for row in found}
+        return [by_seq[s] for s in seqs if s in by_seq]
+
+    def _emit(self, row: Any, decision: Any) -> bytes:
+        """The stored object, as JSON; a copy held for another originator with the
+        custodian's marking in its label."""
+        # INVARIANT: an item with a stix_objects row holds the JSON of a STIX object
+        # (TaxiiStore.add stored it), bound to its label by the node's signature.
+        content = self.node._decrypt(row)
+        if row.custodian == row.originator and not row.custodian_marking:
+            return content
+        marking = row.custodian_marking or (
+            decision.marking.text if decision.marking else row.custodian
+        )
+        obj = stix.labelled(json.loads(content), row.custodian, marking)
+        return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+    def iterate(
+        self, user: User, collection: Collection, query: Query, progress: Progress | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Every object of a query, page after page (for export)."""
+        cursor = query.cursor
+        while True:
+            page, objects = self.query(
+                user, collection, _replace(query, cursor=cursor, limit=MAX_PAGE)
+            )
+            yield from (json.loads(o) for o in objects)
+            if progress is not None:
+                progress(len(objects))
+            if page.next is None:
+                return
+            cursor = decode_cursor(page.next)
+
+    # -- deleting -------------------------------------------------------------------------
+
+    def delete(self, user: User, collection: Collection, object_id: str, query: Query) -> list[str]:
+        """Remove the matching versions the caller may see from the collection.
+
+        Only users of the node's nation delete; a version the caller may not see is left
+        alone. ``NotFound`` when nothing the caller may see matches.
+        """
+        node = self.node
+        if user.nation != node.nation:
+            raise Forbidden(f"only {node.nation} users delete objects on this node")
+        removed: list[str] = []
+        query = _replace(query, limit=1_000_000, cursor=None)
+        with node.audit.transaction() as tx:
+            connection = tx.connection
+            node._refresh(connection)
+            self.index.refresh(connection)
+            with self.index.lock:
+                visible = self._visible(user)
+                rows, _ = self.index.select(visible, collection.id, query, object_id=object_id)
+                seqs = [int(s) for s in self.index.seq[rows]]
+            now = node.audit.now()
+            for row in self._rows(connection, seqs):
+                if not node._intact(row) or not node._decide_row(user, row).allow:
+                    continue
+                connection.execute(delete(stix_objects).where(stix_objects.c.seq == row.stix_seq))
+                connection.execute(
+                    insert(stix_deletions).values(
+                        object_seq=row.stix_seq, item_id=row.id, deleted_by=user.id, deleted_at=now
+                    )
+                )
+                removed.append(row.version)
+                tx.append(
+                    "taxii.deleted",
+                    user.id,
+                    {"item": row.id, "stix_id": object_id, "version": row.version},
+                )
+            if not removed:
+                raise NotFound(f"no object {object_id[:300]}")
+            self.index.refresh(connection)
+        return removed
+
+
+def record_received(
+    connection: Connection,
+    item_id: str,
+    item_seq: int,
+    content: bytes,
+    added_us: int,
+    collection: Collection = INTEL,
+) -> bool:
+    """Place an item received from a partner in ``collection`` if it is a STIX object.
+
+    For federation: called in the transaction that stores the received item, so this
+    node's TAXII readers see the object, with the custodian's marking, as the agreements
+    allow. False (nothing recorded) when the content is not a labelled STIX 2.1 object or
+    that version is already in the collection.
+    """
+    try:
+        found = stix.check_object(json.loads(content))
+    except (ValueError, UnicodeDecodeError, stix.Refused):
+        return False
+    date_added = stix.format_us(added_us)
+    version = found.version or date_added
+    present = connection.execute(
+        select(stix_objects.c.seq).where(
+            stix_objects.c.collection == collection.id,
+            stix_objects.c.stix_id == found.stix_id,
+            stix_objects.c.version == version,
+        )
+    ).first()
+    if present is not None:
+        return False
+    connection.execute(
+        insert(stix_objects).values(
+            item_id=item_id,
+            item_seq=item_seq,
+            collection=collection.id,
+            stix_id=found.stix_id,
+            type=found.type,
+            spec_version=found.spec_version,
+            version=version,
+            version_us=added_us if found.version_us is None else found.version_us,
+            date_added=date_added,
+            added_us=added_us,
+        )
+    )
+    return True
+
+
+def _replace(query: Query, **changes: Any) -> Query:
+    return Query(**(vars(query) | changes))
+
+
+def _now(node: Node) -> str:
+    return node.clock().astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _detail(stix_id: str, version: str, message: str | None = None) -> dict[str, Any]:
+    detail = {"id": stix_id, "version": version}
+    if message:
+        detail["message"] = message
+    return detail
+
+
+def _failure(obj: Any, message: str) -> dict[str, Any]:
+    stix_id, version = "", ""
+    if isinstance(obj, dict):
+        if isinstance(obj.get("id"), str):
+            stix_id = obj["id"][:300]
+        found = obj.get("modified", obj.get("created"))
+        if isinstance(found, str):
+            version = found[:64]
+    return _detail(stix_id, version, message)

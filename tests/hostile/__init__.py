@@ -1,0 +1,1 @@
+"""Hostile input (issue 7, item 3): schemathesis, fuzzing, and hostile HTTP requests."""
