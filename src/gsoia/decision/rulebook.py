@@ -91,8 +91,9 @@ class Rulebook:
         who = subject.get("id") or f"the {nation} subject"
         clearance = clearance_on(subject, day)
         clearance_rank = -1 if clearance is None else catalogue.policies[nation].ranks[clearance]
+        needed = label.get("need_to_know")
         held = subject.get("need_to_know", ())
-        missing = [t for t in label.get("need_to_know", ()) if t not in held]
+        missing = [t for t in needed if t not in held] if needed else []
 
         if nation == originator:
             if clearance_rank < original_rank:  # same nation, rule 1
