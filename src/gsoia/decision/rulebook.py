@@ -101,46 +101,57 @@ class Rulebook:
                     Reason.CLEARANCE,
                     1,
                     None,
-                    f"Rule 1 (CLEARANCE): the item is {original.described()};"
-                    f" {_clearance_text(who, subject, clearance, day)}, and a {nation}"
-                    f" clearance of {original.id} or higher is needed.",
+                    lambda: (
+                        f"Rule 1 (CLEARANCE): the item is {original.described()};"
+                        f" {_clearance_text(who, subject, clearance, day)}, and a {nation}"
+                        f" clearance of {original.id} or higher is needed."
+                    ),
                 )
             if missing:  # same nation, rule 2
-                return _deny(Reason.NEED_TO_KNOW, 2, None, _need_text(who, missing))
+                return _deny(Reason.NEED_TO_KNOW, 2, None, lambda: _need_text(who, missing))
             return Decision(
                 True,
                 Reason.ALLOW,
                 3,
                 None,
                 self._own_markings[originator][original_rank],
-                f"Rule 3 (ALLOW): {who} is cleared for {original.described()}"
-                " and holds the need-to-know.",
+                lambda: (
+                    f"Rule 3 (ALLOW): {who} is cleared for {original.described()}"
+                    " and holds the need-to-know."
+                ),
             )
 
         # foreign rule 1
         if not catalogue.names(releasable_to, nation):
-            listed = ", ".join(releasable_to)
-            to = (
-                f"releasable only to {listed}"
-                if listed
-                else "NOFORN (releasable to no foreign nation)"
-            )
-            return _deny(
-                Reason.NOT_RELEASABLE,
-                1,
-                None,
-                f"Rule 1 (NOT_RELEASABLE): the {originator} item is {to}, not to {nation}.",
-                self._citing(Reason.NOT_RELEASABLE, originator, nation),
-            )
+
+            def not_releasable() -> str:
+                listed = ", ".join(releasable_to)
+                to = (
+                    f"releasable only to {listed}"
+                    if listed
+                    else "NOFORN (releasable to no foreign nation)"
+                )
+                return cited(
+                    f"Rule 1 (NOT_RELEASABLE): the {originator} item is {to}, not to {nation}.",
+                    Reason.NOT_RELEASABLE,
+                    self._citing(Reason.NOT_RELEASABLE, originator, nation),
+                )
+
+            return Decision(False, Reason.NOT_RELEASABLE, 1, None, None, not_releasable)
         # foreign rule 2: the third-party rule
         if holder not in (originator, nation) and not catalogue.names(consented_to, nation):
-            return _deny(
+            return Decision(
+                False,
                 Reason.THIRD_PARTY,
                 2,
                 None,
-                f"Rule 2 (THIRD_PARTY): {holder} holds this {originator} item and may not"
-                f" release it to {nation} without {originator}'s prior written consent.",
-                self._citing(Reason.THIRD_PARTY, originator, holder),
+                None,
+                lambda: cited(
+                    f"Rule 2 (THIRD_PARTY): {holder} holds this {originator} item and may not"
+                    f" release it to {nation} without {originator}'s prior written consent.",
+                    Reason.THIRD_PARTY,
+                    self._citing(Reason.THIRD_PARTY, originator, holder),
+                ),
             )
         # foreign rules 3-5, from the shared tables
         resolution = self.codes.resolution(nation, day)
@@ -149,8 +160,13 @@ class Rulebook:
         outcome, rank, agreement = cell.outcome, cell.rank, cell.agreement
         if outcome is not Outcome.GOVERNED:
             reason, rule = _OUTCOME_REASON[outcome]
-            text = self._rule_3_to_5_text(outcome, originator, nation, label, original, day)
-            return _deny(reason, rule, agreement.id if agreement else None, text, agreement)
+            return _deny(
+                reason,
+                rule,
+                agreement.id if agreement else None,
+                lambda: self._rule_3_to_5_text(outcome, originator, nation, label, original, day),
+                agreement,
+            )
         assert agreement is not None
         protected = cell.protected
         if clearance_rank < rank:  # foreign rule 6
@@ -158,36 +174,39 @@ class Rulebook:
                 Reason.CLEARANCE,
                 6,
                 agreement.id,
-                f"Rule 6 (CLEARANCE): {protected};"
-                f" {_clearance_text(who, subject, clearance, day)}, and a {nation}"
-                f" clearance of {self._levels[nation][rank].id} or higher is needed.",
+                lambda: (
+                    f"Rule 6 (CLEARANCE): {protected};"
+                    f" {_clearance_text(who, subject, clearance, day)}, and a {nation}"
+                    f" clearance of {self._levels[nation][rank].id} or higher is needed."
+                ),
                 agreement,
             )
         if missing:  # foreign rule 7
             return _deny(
-                Reason.NEED_TO_KNOW, 7, agreement.id, _need_text(who, missing, 7), agreement
+                Reason.NEED_TO_KNOW, 7, agreement.id, lambda: _need_text(who, missing, 7), agreement
             )
-        survived = ""
-        status = agreement.status_on(day)
-        if status is not None and status is not Status.IN_FORCE:
-            survived = (
-                f" {agreement.id} is {status.value}, but information already exchanged"
-                " stays protected (survival)."
-            )
-            article = agreement.articles.get("SURVIVAL")
-            if article:
-                survived = survived[:-1] + f", {agreement.id} {article})."
         marking = cell.marking
         assert marking is not None  # INVARIANT: a governed cell carries its marking
-        return Decision(
-            True,
-            Reason.ALLOW,
-            8,
-            agreement.id,
-            marking,
-            f"Rule 8 (ALLOW): {protected}; {who} is cleared and holds the need-to-know;"
-            f" marked {marking.text}.{survived}",
-        )
+
+        governing, text = agreement, marking.text
+
+        def allowed() -> str:
+            survived = ""
+            status = governing.status_on(day)
+            if status is not None and status is not Status.IN_FORCE:
+                survived = (
+                    f" {governing.id} is {status.value}, but information already exchanged"
+                    " stays protected (survival)."
+                )
+                article = governing.articles.get("SURVIVAL")
+                if article:
+                    survived = survived[:-1] + f", {governing.id} {article})."
+            return (
+                f"Rule 8 (ALLOW): {protected}; {who} is cleared and holds the need-to-know;"
+                f" marked {text}.{survived}"
+            )
+
+        return Decision(True, Reason.ALLOW, 8, agreement.id, marking, allowed)
 
     def _citing(self, reason: Reason, party: str, other: str) -> Agreement | None:
         """The agreement between two parties whose text is cited for ``reason``, if any.
@@ -283,13 +302,20 @@ def _deny(
     reason: Reason,
     rule: int,
     agreement_id: str | None,
-    text: str,
+    text: Callable[[], str],
     agreement: Agreement | None = None,
 ) -> Decision:
+    return Decision(
+        False, reason, rule, agreement_id, None, lambda: cited(text(), reason, agreement)
+    )
+
+
+def cited(text: str, reason: Reason, agreement: Agreement | None) -> str:
+    """The sentence, citing the agreement's article for ``reason`` where one is recorded."""
     article = agreement.articles.get(reason.value) if agreement is not None else None
     if agreement is not None and article:
-        text = f"{text[:-1]} ({agreement.id} {article})."
-    return Decision(False, reason, rule, agreement_id, None, text)
+        return f"{text[:-1]} ({agreement.id} {article})."
+    return text
 
 
 def _clearance_text(who: str, subject: Subject, clearance: str | None, day: dt.date) -> str:

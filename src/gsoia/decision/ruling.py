@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, NamedTuple
+from typing import Any
 
 
 class Reason(StrEnum):
@@ -66,16 +67,39 @@ class Marking:
         }
 
 
-class Decision(NamedTuple):
-    """One decision: allow or not, why (the rule), under which agreement, with which marking."""
+class Decision:
+    """One decision: allow or not, why (the rule), under which agreement, with which marking.
 
-    allow: bool
-    reason: Reason
-    rule: int
-    """The number of the rule in DECISION.md §3 (same-nation rules 1-3, foreign 1-8)."""
-    agreement: str | None
-    marking: Marking | None
-    explanation: str
+    The explanation sentence is written when it is first read: ``decide`` is a hot path and
+    most callers (a listing, a batch) only look at ``allow``.
+    """
+
+    __slots__ = ("_text", "agreement", "allow", "marking", "reason", "rule")
+
+    def __init__(
+        self,
+        allow: bool,
+        reason: Reason,
+        rule: int,
+        agreement: str | None,
+        marking: Marking | None,
+        explanation: str | Callable[[], str],
+    ) -> None:
+        self.allow = allow
+        self.reason = reason
+        self.rule = rule
+        """The number of the rule in DECISION.md §3 (same-nation rules 1-3, foreign 1-8)."""
+        self.agreement = agreement
+        self.marking = marking
+        self._text = explanation
+
+    @property
+    def explanation(self) -> str:
+        """A sentence that cites the rule (and the agreement's article where recorded)."""
+        text = self._text
+        if not isinstance(text, str):
+            text = self._text = text()
+        return text
 
     def to_dict(self) -> dict[str, Any]:
         """DECISION.md §4, plus the rule number and (also on ALLOW) the explanation."""
@@ -89,3 +113,11 @@ class Decision(NamedTuple):
             result["marking"] = self.marking.to_dict()
         result["explanation"] = self.explanation
         return result
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Decision) and self.to_dict() == other.to_dict()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Decision({self.to_dict()!r})"
