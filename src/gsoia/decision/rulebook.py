@@ -88,8 +88,10 @@ class Rulebook:
         holder = custodian or originator
         original_rank = catalogue.policies[originator].ranks[label["classification"]]
         original = self._levels[originator][original_rank]
-        who = subject.get("id") or f"the {nation} subject"
-        clearance = clearance_on(subject, day)
+        clearance = subject.get("clearance")
+        expires = subject.get("clearance_expires")
+        if expires is not None and day > expires:  # clearance_on, inlined: a hot path
+            clearance = None
         clearance_rank = -1 if clearance is None else catalogue.policies[nation].ranks[clearance]
         needed = label.get("need_to_know")
         held = subject.get("need_to_know", ())
@@ -103,12 +105,12 @@ class Rulebook:
                     None,
                     lambda: (
                         f"Rule 1 (CLEARANCE): the item is {original.described()};"
-                        f" {_clearance_text(who, subject, clearance, day)}, and a {nation}"
+                        f" {_clearance_text(subject, clearance, day)}, and a {nation}"
                         f" clearance of {original.id} or higher is needed."
                     ),
                 )
             if missing:  # same nation, rule 2
-                return _deny(Reason.NEED_TO_KNOW, 2, None, lambda: _need_text(who, missing))
+                return _deny(Reason.NEED_TO_KNOW, 2, None, lambda: _need_text(subject, missing))
             return Decision(
                 True,
                 Reason.ALLOW,
@@ -116,7 +118,7 @@ class Rulebook:
                 None,
                 self._own_markings[originator][original_rank],
                 lambda: (
-                    f"Rule 3 (ALLOW): {who} is cleared for {original.described()}"
+                    f"Rule 3 (ALLOW): {_who(subject)} is cleared for {original.described()}"
                     " and holds the need-to-know."
                 ),
             )
@@ -176,14 +178,18 @@ class Rulebook:
                 agreement.id,
                 lambda: (
                     f"Rule 6 (CLEARANCE): {protected};"
-                    f" {_clearance_text(who, subject, clearance, day)}, and a {nation}"
+                    f" {_clearance_text(subject, clearance, day)}, and a {nation}"
                     f" clearance of {self._levels[nation][rank].id} or higher is needed."
                 ),
                 agreement,
             )
         if missing:  # foreign rule 7
             return _deny(
-                Reason.NEED_TO_KNOW, 7, agreement.id, lambda: _need_text(who, missing, 7), agreement
+                Reason.NEED_TO_KNOW,
+                7,
+                agreement.id,
+                lambda: _need_text(subject, missing, 7),
+                agreement,
             )
         marking = cell.marking
         assert marking is not None  # INVARIANT: a governed cell carries its marking
@@ -202,8 +208,8 @@ class Rulebook:
                 if article:
                     survived = survived[:-1] + f", {governing.id} {article})."
             return (
-                f"Rule 8 (ALLOW): {protected}; {who} is cleared and holds the need-to-know;"
-                f" marked {text}.{survived}"
+                f"Rule 8 (ALLOW): {protected}; {_who(subject)} is cleared and holds the"
+                f" need-to-know; marked {text}.{survived}"
             )
 
         return Decision(True, Reason.ALLOW, 8, agreement.id, marking, allowed)
@@ -318,7 +324,12 @@ def cited(text: str, reason: Reason, agreement: Agreement | None) -> str:
     return text
 
 
-def _clearance_text(who: str, subject: Subject, clearance: str | None, day: dt.date) -> str:
+def _who(subject: Subject) -> str:
+    return subject.get("id") or f"the {subject['nation']} subject"
+
+
+def _clearance_text(subject: Subject, clearance: str | None, day: dt.date) -> str:
+    who = _who(subject)
     if clearance is not None:
         return f"{who} holds {subject['nation']} {clearance}"
     held, expires = subject.get("clearance"), subject.get("clearance_expires")
@@ -330,8 +341,8 @@ def _clearance_text(who: str, subject: Subject, clearance: str | None, day: dt.d
     return f"{who} holds no clearance"
 
 
-def _need_text(who: str, missing: list[str], rule: int = 2) -> str:
+def _need_text(subject: Subject, missing: list[str], rule: int = 2) -> str:
     return (
-        f"Rule {rule} (NEED_TO_KNOW): {who} lacks the need-to-know in"
+        f"Rule {rule} (NEED_TO_KNOW): {_who(subject)} lacks the need-to-know in"
         f" {', '.join(missing)}, which the item requires."
     )
