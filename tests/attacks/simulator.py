@@ -11,6 +11,11 @@ the receiver's published X25519 key and signed with its own Ed25519 key, exactly
 * ``Draft.tamper(fn)``: a man in the middle changes the signed package in transit;
 * ``Draft.signed(key=…)``: another key signs.
 
+Each item the simulator originates carries its originator's seal (``gsoia.node.origin``),
+made with the originator's key (``sealed_by``, default the sender's own: a custodian
+passing on another nation's item passes on that nation's seal, ``seal_of``). A simulator
+can rotate its keys (``rotation``, then ``adopt``), as ``gsoia keys rotate`` does.
+
 ``SimulatorServer`` serves each simulator's ``/.well-known/gsoia`` (so the real node can pin
 it with ``gsoia peer add``) and an inbox that keeps what the real node sends, which the
 simulator can open (``PeerSimulator.open``) like a real peer would.
@@ -40,15 +45,26 @@ from gsoia.federation.packages import (
     Package,
     b64,
     make_grant,
+    make_rotation_body,
     open_package,
     signed_bytes,
     unb64,
 )
 from gsoia.federation.peers import INBOX, WELL_KNOWN, identity
+from gsoia.node import origin
 
 Edit = Callable[[dict[str, Any]], object]
 
-LEVEL = {"CAN": "S", "USA": "S", "GBR": "S", "UKR": "T", "KOR": "II", "NZL": "S", "JPN": "GOKUHI"}
+LEVEL = {
+    "CAN": "S",
+    "USA": "S",
+    "GBR": "S",
+    "UKR": "T",
+    "KOR": "II",
+    "NZL": "S",
+    "AUS": "S",
+    "JPN": "GOKUHI",
+}
 """A level of each simulated nation's policy that has an equivalent in Japan's."""
 
 
@@ -122,6 +138,8 @@ class PeerSimulator:
         """Where ``SimulatorServer`` serves this node (set when it is served)."""
         self.received: list[bytes] = []
         """The packages the real node posted to this simulator's inbox."""
+        self.originated: dict[str, tuple[dict[str, Any], bytes]] = {}
+        """The items this simulator released as their originator, and their content."""
 
     @property
     def public(self) -> PublicKeys:
@@ -180,17 +198,26 @@ class PeerSimulator:
         seal_to: bytes | None = None,
         package_id: str | None = None,
         created: dt.datetime | None = None,
+        sealed_by: Ed25519PrivateKey | None = None,
+        origin_seal: bytes | None = None,
     ) -> Draft:
         """A release of ``item`` (default: a fresh one of this nation), as ``_release_body``.
 
         The content is encrypted under a fresh key with the package id as AAD; that key is
         sealed to the receiver (or to ``seal_to``) with the package id as context; the
-        sender's binding signs the item and the ciphertext's SHA-384.
+        sender's binding signs the item and the ciphertext's SHA-384. The originator's seal
+        (``origin_seal``, default: made now by ``sealed_by``, default this node's key, over
+        the item and content) travels encrypted under the content key.
         """
         package_id = package_id or str(uuid.uuid4())
         key = aead.new_key()
+        item = item if item is not None else self.item()
+        if item["originator"] == self.nation:
+            self.originated[item["id"]] = (item, content)
+        if origin_seal is None:
+            origin_seal = origin.make_seal(sealed_by or self.keys.signing, item, content)
         body: dict[str, Any] = {
-            "item": item if item is not None else self.item(),
+            "item": item,
             "custodian": self.nation,
             "grants": list(grants),
             "sealed_key": b64(
@@ -199,9 +226,14 @@ class PeerSimulator:
             "ciphertext": b64(aead.encrypt(key, content, aad=package_id.encode())),
             "content_sha384": "",
             "binding": "",
+            "origin_seal": origin.close_with_content_key(key, origin_seal, package_id),
         }
         self.rebind(body)
         return self.draft(Kind.RELEASE, body, package_id=package_id, created=created)
+
+    def seal_of(self, item: dict[str, Any], content: bytes = b"sealed content") -> bytes:
+        """This node's seal, as originator, of ``item`` and ``content``."""
+        return origin.make_seal(self.keys.signing, item, content)
 
     def rebind(self, body: dict[str, Any], key: Ed25519PrivateKey | None = None) -> None:
         """Recompute a release body's digest and binding over its item and ciphertext."""
@@ -265,8 +297,59 @@ class PeerSimulator:
         }
         return self.draft(Kind.INCIDENT, body | changes)
 
-    def reclassify(self, item_id: str, classification: str) -> Draft:
-        return self.draft(Kind.RECLASSIFY, {"item": item_id, "classification": classification})
+    def reclassify(
+        self, item_id: str, classification: str, *, sealed_by: Ed25519PrivateKey | None = None
+    ) -> Draft:
+        """The originator's notice of a new classification, with its new seal.
+
+        The seal is made over the item as this simulator released it (any item else: a
+        seal of nothing in particular, for a notice refused before its seal is read).
+        """
+        package_id = str(uuid.uuid4())
+        item, content = self.originated.get(item_id, (self.item(id=item_id), b""))
+        signature = origin.make_seal(
+            sealed_by or self.keys.signing, item | {"classification": classification}, content
+        )
+        body = {
+            "item": item_id,
+            "classification": classification,
+            "origin_seal": origin.close_for_custodian(
+                self.receiver_keys.sealing, signature, package_id
+            ),
+        }
+        return self.draft(Kind.RECLASSIFY, body, package_id=package_id)
+
+    # -- key rotation -----------------------------------------------------------------------
+
+    def rotation(
+        self,
+        new: NodeKeys,
+        *,
+        proof_key: Ed25519PrivateKey | None = None,
+        old: PublicKeys | None = None,
+        package_id: str | None = None,
+    ) -> Draft:
+        """A rotation to ``new`` keys, as ``gsoia keys rotate`` announces it.
+
+        The draft is signed (``Draft.signed``) with this simulator's current (old) key;
+        ``proof_key`` (default the new signing key) signs the proof; ``old`` the old keys
+        it names (default the current ones).
+        """
+        package_id = package_id or str(uuid.uuid4())
+        body = make_rotation_body(
+            proof_key or new.signing,
+            nation=self.nation,
+            package_id=package_id,
+            old=old or self.public,
+            new=new.public(),
+            rotated_at=iso(utc_now()),
+        )
+        return self.draft(Kind.ROTATION, body, package_id=package_id)
+
+    def adopt(self, new: NodeKeys) -> NodeKeys:
+        """Use ``new`` keys from now on (after the receiver took the rotation); the old."""
+        old, self.keys = self.keys, new
+        return old
 
     # -- what the real node sends -----------------------------------------------------------
 

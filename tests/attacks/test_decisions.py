@@ -99,7 +99,8 @@ def test_third_party_release_with_consent(
     """The control: with Canada's signed consent, the USA may pass Canada's item on."""
     item = can.item()
     grant = can.grant(item["id"], custodian="USA", to="JPN")
-    stored = receiver.accepts(usa.release(item, grants=[grant]).signed())
+    draft = usa.release(item, grants=[grant], origin_seal=can.seal_of(item))
+    stored = receiver.accepts(draft.signed())
     assert stored["status"] == "stored"
     held = receiver.holds(item["id"])
     assert held is not None
@@ -187,22 +188,21 @@ def test_third_party_consent_malformed(
     receiver.refuses(draft.signed(), 422, Rejection.MALFORMED, detail="grant")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="design gap: a release is bound by its sender's key only, so a custodian with the"
-    " originator's consent can rewrite the originator's label when passing the item on",
-)
 def test_third_party_custodian_rewrites_the_originators_label(
     receiver: Receiver, can: PeerSimulator, usa: PeerSimulator
 ) -> None:
     """The USA holds Canada's TOP SECRET item (need to know: maritime) and Canada's consent
-    to pass it to Japan; it passes it on marked CONFIDENTIAL, with no need to know. The
-    USA's binding is good, but nothing Canada signed says CONFIDENTIAL."""
+    to pass it to Japan; it passes it on marked CONFIDENTIAL, with no need to know, and
+    Canada's genuine seal of the original. The USA's binding is good, but nothing Canada
+    signed says CONFIDENTIAL: the originator's seal does not match."""
     item = can.item(classification="TS", need_to_know=["maritime"])
     grant = can.grant(item["id"], custodian="USA", to="JPN")
     downgraded = item | {"classification": "C", "need_to_know": []}
-    draft = usa.release(downgraded, grants=[grant])
-    receiver.refuses(draft.signed(), 422, Rejection.BAD_BINDING)
+    draft = usa.release(downgraded, grants=[grant], origin_seal=can.seal_of(item))
+    receiver.refuses(
+        draft.signed(), 422, Rejection.BAD_BINDING, detail="not as its originator CAN sealed"
+    )
+    assert receiver.holds(item["id"]) is None
 
 
 def test_third_party_originator_not_pinned(receiver: Receiver, usa: PeerSimulator) -> None:
@@ -215,6 +215,11 @@ def test_third_party_originator_not_pinned(receiver: Receiver, usa: PeerSimulato
 
 
 def test_item_claimed_as_the_receivers_own(receiver: Receiver, can: PeerSimulator) -> None:
-    """Canada sends an "item of Japan's" that Japan never wrote."""
+    """Canada sends an "item of Japan's" that Japan never wrote: Japan's seal is not on it.
+
+    (A copy of Japan's own item coming home needs no consent; what it needs is Japan's
+    seal, checked with Japan's own key.)"""
     draft = can.release(can.item(originator="JPN", classification="GOKUHI"))
-    receiver.refuses(draft.signed(), 403, Rejection.NO_CONSENT)
+    receiver.refuses(
+        draft.signed(), 422, Rejection.BAD_BINDING, detail="not as its originator JPN sealed it"
+    )

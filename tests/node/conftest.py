@@ -98,14 +98,15 @@ class RunningNode:
         headers = {"Authorization": f"Bearer {self.tokens[user_id]}"} if user_id else {}
         return httpx.Client(base_url=self.url, headers=headers, timeout=30)
 
-    def start(self) -> None:
+    def start(self, patience: float = 30) -> None:
+        """Serve the node; ``patience``: seconds to wait until it answers."""
         self.port = free_port()
         args = [GSOIA, "serve", "--data", str(self.data), "--port", str(self.port)]
         if self.database.url:
             args += ["--database", self.database.url]
         with open(self.data / "serve.log", "ab") as log:  # the child keeps its own copy
             self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + patience
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError((self.data / "serve.log").read_text())

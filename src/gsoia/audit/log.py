@@ -15,10 +15,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Connection, Engine, func, insert, select, text
@@ -28,9 +28,14 @@ from gsoia.crypto.canonical import canonical_json
 from gsoia.crypto.errors import BadSignature
 from gsoia.crypto.signing import sign, verify
 from gsoia.errors import GsoiaError
+from gsoia.store.database import writing
 from gsoia.store.schema import audit_entries
 
-_ADVISORY_LOCK = 0x6750_1A  # any constant shared by every worker of one node
+ROTATED = "keys.rotated"
+"""The entry of a key rotation: the last signed by the old key; its ``signing``: the new."""
+_ADVISORY_LOCK = 0x6750_1A
+"""With the schema's name, the advisory lock of one node's log: shared by every process of
+that node, not by nodes kept in other schemas of the same database."""
 _INSERT = insert(audit_entries)
 
 
@@ -107,6 +112,21 @@ class AuditTransaction:
         return seq
 
 
+T = TypeVar("T")
+
+
+class _Work(Generic[T]):
+    """One caller's part of a batched transaction, and what came of it."""
+
+    __slots__ = ("done", "error", "result", "work")
+
+    def __init__(self, work: Callable[[AuditTransaction], T]) -> None:
+        self.work = work
+        self.done = False
+        self.result: T | None = None
+        self.error: BaseException | None = None
+
+
 class AuditLog:
     """The node's audit log in its database."""
 
@@ -117,6 +137,8 @@ class AuditLog:
         self.key = key
         self._clock = clock
         self._lock = threading.Lock()
+        self._queue: list[_Work[Any]] = []
+        self._queue_lock = threading.Lock()
         self._postgres = engine.dialect.name == "postgresql"
         with engine.connect() as connection:
             self._tree = _load_tree(connection)
@@ -127,19 +149,67 @@ class AuditLog:
     @contextmanager
     def transaction(self) -> Iterator[AuditTransaction]:
         """One database transaction; its entries join the log only if it commits."""
+        with self._lock, self._begin() as transaction:
+            yield transaction
+
+    @contextmanager
+    def _begin(self) -> Iterator[AuditTransaction]:
+        """A transaction on the lock already held; on commit, the tree and actions follow."""
+        with writing(self.engine) as connection:
+            if self._postgres:  # (SQLite's transactions take the write lock as they begin)
+                connection.execute(
+                    text(
+                        f"SELECT pg_advisory_xact_lock({_ADVISORY_LOCK},"
+                        " hashtext(current_schema()))"
+                    )
+                )
+            last = connection.execute(select(func.max(audit_entries.c.seq))).scalar()
+            if (-1 if last is None else last) + 1 != self._tree.size:  # another process
+                self._tree = _caught_up(connection, self._tree)
+            transaction = AuditTransaction(self, connection, self._tree.copy())
+            yield transaction
+        # committed
+        self._tree = transaction._tree
+        for action in transaction.committed:
+            action()
+
+    def batched(self, work: Callable[[AuditTransaction], T]) -> T:
+        """Run ``work`` in a transaction shared with concurrent callers (group commit).
+
+        Callers queue their work; whoever takes the lock first runs every queued piece in
+        one database transaction, each in its own savepoint (a piece that raises is rolled
+        back alone and its caller gets the exception), and commits them together: one
+        commit, one flush to disk, for many audited actions.
+        """
+        mine: _Work[T] = _Work(work)
+        with self._queue_lock:
+            self._queue.append(mine)
         with self._lock:
-            with self.engine.begin() as connection:
-                if self._postgres:  # (SQLite's transactions take the write lock as they begin)
-                    connection.execute(text(f"SELECT pg_advisory_xact_lock({_ADVISORY_LOCK})"))
-                last = connection.execute(select(func.max(audit_entries.c.seq))).scalar()
-                if (-1 if last is None else last) + 1 != self._tree.size:  # another process
-                    self._tree = _load_tree(connection)
-                transaction = AuditTransaction(self, connection, self._tree.copy())
-                yield transaction
-            # committed
-            self._tree = transaction._tree
-            for action in transaction.committed:
-                action()
+            if not mine.done:
+                with self._queue_lock:
+                    batch, self._queue = self._queue, []
+                try:
+                    with self._begin() as transaction:
+                        if len(batch) == 1:  # alone: its error undoes its own transaction
+                            mine.result = work(transaction)
+                        else:
+                            for piece in batch:
+                                _run_piece(transaction, piece)
+                except BaseException as e:
+                    for piece in batch:
+                        if piece.error is None:
+                            piece.error = e
+                    raise
+                finally:
+                    for piece in batch:
+                        piece.done = True
+        if mine.error is not None:
+            raise mine.error
+        return mine.result  # type: ignore[return-value]
+
+    def record(self, kind: str, actor: str, data: dict[str, Any]) -> int:
+        """Append one entry on its own (group-committed with concurrent ones); its seq."""
+        return self.batched(lambda tx: tx.append(kind, actor, data))
 
     def head(self) -> TreeHead | None:
         """The latest signed tree head, or None for an empty log."""
@@ -159,15 +229,53 @@ class AuditLog:
             return [bytes(leaf) for (leaf,) in connection.execute(query)]
 
 
+def _run_piece(transaction: AuditTransaction, piece: _Work[Any]) -> None:
+    """Run one piece of a batch in a savepoint; on error, undo it alone."""
+    tree, actions = transaction._tree.copy(), len(transaction.committed)
+    head = transaction.head
+    savepoint = transaction.connection.begin_nested()
+    try:
+        piece.result = piece.work(transaction)
+    except Exception as e:
+        savepoint.rollback()
+        transaction._tree, transaction.head = tree, head
+        del transaction.committed[actions:]
+        piece.error = e
+    else:
+        savepoint.commit()
+
+
+def _caught_up(connection: Connection, tree: CompactRange) -> CompactRange:
+    """``tree`` with the entries another process appended since (or reloaded, if shorter)."""
+    leaves = connection.execute(
+        select(audit_entries.c.leaf)
+        .where(audit_entries.c.seq >= tree.size)
+        .order_by(audit_entries.c.seq)
+    )
+    caught = tree.copy()
+    for (leaf,) in leaves:
+        caught.append(bytes(leaf))
+    last = connection.execute(select(func.max(audit_entries.c.seq))).scalar()
+    if (-1 if last is None else last) + 1 != caught.size:  # not a continuation: start over
+        return _load_tree(connection)
+    return caught
+
+
 def _load_tree(connection: Connection) -> CompactRange:
     leaves = connection.execute(select(audit_entries.c.leaf).order_by(audit_entries.c.seq))
     return CompactRange.from_leaves([bytes(leaf) for (leaf,) in leaves])
 
 
 def verify_log(
-    engine: Engine, public_key: bytes, progress: Callable[[int], None] | None = None
+    engine: Engine,
+    public_key: bytes | Sequence[bytes],
+    progress: Callable[[int], None] | None = None,
 ) -> TreeHead | None:
     """Recompute every leaf, root and signature; raise ``AuditVerifyError`` at the first bad one.
+
+    ``public_key``: the node's signing key, or all the keys it used, oldest first. Each
+    ``ROTATED`` entry, naming the next key, is the last one whose head the key before
+    signed (``gsoia keys rotate``).
 
     Returns the last tree head (None for an empty log).
     """
@@ -180,10 +288,14 @@ def verify_log(
 
 
 def _verify_rows(
-    rows: Iterable[Any], public_key: bytes, progress: Callable[[int], None] | None
+    rows: Iterable[Any],
+    public_key: bytes | Sequence[bytes],
+    progress: Callable[[int], None] | None,
 ) -> TreeHead | None:
+    keys = [public_key] if isinstance(public_key, bytes) else list(public_key)
     tree = CompactRange()
     head: TreeHead | None = None
+    expected = -1
     for expected, row in enumerate(rows):
         if row.seq != expected:
             raise AuditVerifyError(expected, f"missing (the next stored entry is {row.seq})")
@@ -201,12 +313,18 @@ def _verify_rows(
                 f" recomputed {root.hex()[:16]}…",
             )
         try:
-            verify(public_key, head_message(expected + 1, root), bytes(row.signature))
+            verify(keys[0], head_message(expected + 1, root), bytes(row.signature))
         except BadSignature as e:
             raise AuditVerifyError(expected, "the signature of its tree head is bad") from e
+        if row.kind == ROTATED:  # the next entries are signed by the key it names
+            if len(keys) < 2 or json.loads(body)["data"].get("signing") != keys[1].hex():
+                raise AuditVerifyError(expected, "it names another key than the next one")
+            keys = keys[1:]
         head = TreeHead(expected + 1, root, bytes(row.signature), row.at)
         if progress is not None and expected and expected % 10_000 == 0:
             progress(expected)
+    if len(keys) > 1:
+        raise AuditVerifyError(expected + 1, "the log does not record the rotation of its keys")
     return head
 
 

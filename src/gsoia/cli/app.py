@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from gsoia.cli import catalogue_cmd, decide_cmd, demo_cmd, node_cmd, stix_cmd
+from gsoia.cli import catalogue_cmd, decide_cmd, demo_cmd, keys_cmd, node_cmd, stix_cmd
 
 app = typer.Typer(
     name="gsoia",
@@ -22,6 +22,7 @@ app.command("demo")(demo_cmd.demo)
 app.command("init")(node_cmd.init)
 app.add_typer(node_cmd.user_app, name="user")
 app.add_typer(node_cmd.peer_app, name="peer")
+app.add_typer(keys_cmd.app, name="keys")
 app.command("serve")(node_cmd.serve)
 app.add_typer(node_cmd.audit_app, name="audit")
 app.add_typer(stix_cmd.app, name="stix")

@@ -14,6 +14,14 @@ refuses a file that group or others may read, write or execute, as OpenSSH does.
 
 The public half (``PublicKeys``) is what a node publishes at ``/.well-known/gsoia``
 (spec/INTERFACES.md, Federation); its ``fingerprint`` is what officers compare by voice.
+
+Rotation (``gsoia keys rotate``) replaces the signing and sealing keys (the storage key
+stays: it only wraps item keys at rest). The new keys are first written to ``next/``
+(``stage_rotation``); once the node's database has recorded the rotation,
+``finish_rotation`` moves them in place, keeping the old signing key as
+``retiring-signing.key`` until every peer has been told (the notice of a rotation is
+signed by the old key); ``drop_retiring`` then deletes it. Each step can be repeated
+after a crash: ``finish_rotation`` completes whatever was left.
 """
 
 from __future__ import annotations
@@ -37,11 +45,26 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from gsoia.crypto.aead import KEY_SIZE, new_key
 from gsoia.crypto.errors import CryptoError, KeyFileError
 
-__all__ = ["SEALING_FILE", "SIGNING_FILE", "STORAGE_FILE", "NodeKeys", "PublicKeys"]
+__all__ = [
+    "NEXT_DIR",
+    "RETIRING_FILE",
+    "SEALING_FILE",
+    "SIGNING_FILE",
+    "STORAGE_FILE",
+    "NodeKeys",
+    "PublicKeys",
+    "drop_retiring",
+    "finish_rotation",
+    "load_retiring",
+    "load_staged",
+    "stage_rotation",
+]
 
 SIGNING_FILE = "signing.key"
 SEALING_FILE = "sealing.key"
 STORAGE_FILE = "storage.key"
+NEXT_DIR = "next"
+RETIRING_FILE = "retiring-signing.key"
 
 _PUBLIC_SIZE = 32
 _MAX_KEY_FILE = 16 * 1024
@@ -112,6 +135,10 @@ class NodeKeys:
         """Fresh keys from the OS CSPRNG."""
         return cls(Ed25519PrivateKey.generate(), X25519PrivateKey.generate(), new_key())
 
+    def rotated(self) -> NodeKeys:
+        """Fresh signing and sealing keys; the same storage key (it wraps stored items)."""
+        return NodeKeys(Ed25519PrivateKey.generate(), X25519PrivateKey.generate(), self.storage)
+
     def public(self) -> PublicKeys:
         """The public halves, to publish."""
         return PublicKeys(
@@ -174,6 +201,95 @@ class NodeKeys:
                 storage_path, f"holds {len(storage)} bytes, not a {KEY_SIZE}-byte AES-256 key"
             )
         return cls(signing, sealing, storage)
+
+
+def stage_rotation(directory: Path, new: NodeKeys) -> None:
+    """Write ``new``'s signing and sealing keys to ``directory/next/`` (mode 0600).
+
+    Raises:
+        KeyFileError: a rotation is staged already, or a file could not be written.
+    """
+    staged = directory / NEXT_DIR
+    try:
+        staged.mkdir(mode=0o700)
+    except FileExistsError as e:
+        raise KeyFileError(staged, "exists: a rotation was staged and not finished") from e
+    except OSError as e:
+        raise KeyFileError(staged, f"cannot be created: {e.strerror or e}") from e
+    try:
+        _write_new(staged / SIGNING_FILE, _pkcs8_pem(new.signing))
+        _write_new(staged / SEALING_FILE, _pkcs8_pem(new.sealing))
+    except BaseException:
+        discard_staged(directory)
+        raise
+    _fsync_directory(staged)
+
+
+def load_staged(directory: Path) -> PublicKeys | None:
+    """The public keys of a staged rotation, or None if none is staged (or it is partial)."""
+    staged = directory / NEXT_DIR
+    if not (staged / SIGNING_FILE).exists() or not (staged / SEALING_FILE).exists():
+        return None
+    signing = _load_private(staged / SIGNING_FILE, "Ed25519")
+    sealing = _load_private(staged / SEALING_FILE, "X25519")
+    if not isinstance(signing, Ed25519PrivateKey) or not isinstance(sealing, X25519PrivateKey):
+        raise KeyFileError(staged, "does not hold an Ed25519 and an X25519 private key")
+    return PublicKeys(
+        signing.public_key().public_bytes_raw(), sealing.public_key().public_bytes_raw()
+    )
+
+
+def discard_staged(directory: Path) -> None:
+    """Delete a staged rotation that the database never recorded."""
+    staged = directory / NEXT_DIR
+    for name in (SIGNING_FILE, SEALING_FILE):
+        (staged / name).unlink(missing_ok=True)
+    if staged.exists():
+        staged.rmdir()
+
+
+def finish_rotation(directory: Path) -> None:
+    """Put the staged keys in place; keep the old signing key as ``RETIRING_FILE``.
+
+    The old sealing key is deleted. Safe to repeat after a crash at any step.
+
+    Raises:
+        KeyFileError: a file could not be moved.
+    """
+    staged = directory / NEXT_DIR
+    try:
+        if (staged / SIGNING_FILE).exists():
+            if (directory / SIGNING_FILE).exists():
+                os.replace(directory / SIGNING_FILE, directory / RETIRING_FILE)
+            os.replace(staged / SIGNING_FILE, directory / SIGNING_FILE)
+        if (staged / SEALING_FILE).exists():
+            os.replace(staged / SEALING_FILE, directory / SEALING_FILE)
+        if staged.exists():
+            staged.rmdir()
+    except OSError as e:
+        raise KeyFileError(directory, f"rotation could not be finished: {e.strerror or e}") from e
+    _fsync_directory(directory)
+
+
+def load_retiring(directory: Path) -> Ed25519PrivateKey | None:
+    """The old signing key kept until every peer learnt of a rotation, if there is one.
+
+    Raises:
+        KeyFileError: the file is exposed, or does not hold an Ed25519 private key.
+    """
+    path = directory / RETIRING_FILE
+    if not path.exists():
+        return None
+    key = _load_private(path, "Ed25519")
+    if not isinstance(key, Ed25519PrivateKey):
+        raise _wrong_kind(path, key, "Ed25519")
+    return key
+
+
+def drop_retiring(directory: Path) -> None:
+    """Delete the old signing key once no peer needs a notice signed by it."""
+    (directory / RETIRING_FILE).unlink(missing_ok=True)
+    _fsync_directory(directory)
 
 
 def _pkcs8_pem(private: Ed25519PrivateKey | X25519PrivateKey) -> bytes:

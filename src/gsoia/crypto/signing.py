@@ -9,13 +9,20 @@ where the digest is of the bytes that travel — for a federation package, the c
 ciphertext (spec/INTERFACES.md, Federation). The prefix keeps a binding signature from
 ever being valid for another kind of gsoia message signed by the same key; the label is
 signed in its RFC 8785 canonical form, never in its wire form (STYLE.md).
+
+The originator's seal (``origin_message``) is the originating node's signature over the
+item as its originator wrote it (label, title, provenance) and the SHA-384 of the
+*plaintext* content: unlike a binding, which each sender makes afresh over the bytes it
+sends, the seal is made once, where the item is created (again when its originator
+reclassifies it), and travels unchanged with every copy, so that a third node can tell
+that a custodian passing the item on did not rewrite the originator's label.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -26,15 +33,19 @@ from gsoia.crypto.errors import BadSignature, CryptoError
 __all__ = [
     "BINDING_PREFIX",
     "DIGEST_SIZE",
+    "ORIGIN_PREFIX",
     "PUBLIC_KEY_SIZE",
     "SIGNATURE_SIZE",
     "binding_message",
     "digest",
+    "origin_message",
     "sign",
     "verify",
+    "verify_any",
 ]
 
 BINDING_PREFIX = b"gsoia-binding-v1\n"
+ORIGIN_PREFIX = b"gsoia-origin-v1\n"
 DIGEST_SIZE = 48
 PUBLIC_KEY_SIZE = 32
 SIGNATURE_SIZE = 64
@@ -59,6 +70,40 @@ def binding_message(label: Mapping[str, object], content_digest: bytes) -> bytes
     return BINDING_PREFIX + canonical_json(
         {"label": dict(label), "content_sha384": content_digest.hex()}
     )
+
+
+def origin_message(item: Mapping[str, object], content_digest: bytes) -> bytes:
+    """The bytes an originating node signs to seal ``item`` to its plaintext's SHA-384.
+
+    Raises:
+        CryptoError: ``content_digest`` is not a 48-byte SHA-384 digest.
+        TypeError: the item holds a value outside canonical JSON (``canonical_json``).
+    """
+    if len(content_digest) != DIGEST_SIZE:
+        raise CryptoError(
+            f"content digest must be SHA-384 ({DIGEST_SIZE} bytes), got {len(content_digest)}"
+        )
+    return ORIGIN_PREFIX + canonical_json(
+        {"item": dict(item), "plaintext_sha384": content_digest.hex()}
+    )
+
+
+def verify_any(publics: Iterable[bytes], message: bytes, signature: bytes) -> bytes:
+    """The first of ``publics`` whose Ed25519 signature of ``message`` is ``signature``.
+
+    For signatures that outlive a key rotation (an originator's seal, a consent): the
+    signer's current key and the keys it retired.
+
+    Raises:
+        BadSignature: none of the keys verifies it (or there is none).
+    """
+    for public_raw in publics:
+        try:
+            verify(public_raw, message, signature)
+        except BadSignature:
+            continue
+        return public_raw
+    raise BadSignature("Ed25519 signature does not verify with any of the signer's keys")
 
 
 def sign(private: Ed25519PrivateKey, message: bytes) -> bytes:

@@ -121,13 +121,39 @@ class _QuickRequest(msgspec.Struct, forbid_unknown_fields=True):
     at: dt.date | None = None
 
 
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def quick_request(data: Any) -> Request | None:
     """The request converted by msgspec, every optional field filled in; None if refused."""
     if type(data) is not dict:
         return None
     try:
         quick = msgspec.convert(data, _QuickRequest)
-    except msgspec.ValidationError:
+    except Exception:  # not only ValidationError: a lone surrogate in a field's name gives
+        return None  # UnicodeEncodeError. Pydantic decides, and names the field.
+    subject, label = quick.subject, quick.label
+    text = "".join(
+        (
+            subject.nation,
+            subject.id,
+            subject.clearance or "",
+            *subject.need_to_know,
+            label.originator,
+            label.classification,
+            label.area or "",
+            *label.releasable_to,
+            *label.need_to_know,
+            quick.custodian or "",
+            *quick.consented_to,
+        )
+    )
+    if not text.isascii() and not _encodable(text):  # pydantic refuses lone surrogates
         return None
     request: Request = {
         "subject": asdict(quick.subject),  # type: ignore[typeddict-item]

@@ -20,12 +20,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Connection, select, update
 
-from gsoia.audit.log import AuditLog
+from gsoia.audit.log import AuditLog, AuditTransaction
 from gsoia.crypto.keys import NodeKeys
 from gsoia.federation.packages import Kind, make_package
 from gsoia.federation.peers import Peer
+from gsoia.store.database import writing
 from gsoia.store.schema import outbox
 
 MAX_BACKOFF = dt.timedelta(minutes=5)
@@ -90,8 +92,11 @@ class Courier:
         on_delivered: Callable[[Connection, Any], None],
         counted: Callable[[str], None] = lambda state: None,
         timeout: float = 10.0,
+        signer: Callable[[str], Ed25519PrivateKey] | None = None,
     ) -> None:
         self.counted = counted
+        self.signer = signer
+        """The key to sign a package for a peer; default: the node's (see key rotation)."""
         self.nation = nation
         self.keys = keys
         self.audit = audit
@@ -133,11 +138,15 @@ class Courier:
             ).first()
         if row is None or row.state != State.PENDING:
             return Attempt(package_id, row.state if row else "unknown")
+        if row.kind != Kind.ROTATION.value and self._rotation_pending(row.peer):
+            # what follows a key rotation is bound with the new key: the peer must learn it
+            # first (not an attempt: no backoff; the loop tries again on its next round)
+            return Attempt(package_id, State.PENDING, "waits for the key rotation notice")
         peer = self.peer(row.peer)
         if peer is None:
             return self._retry(row, f"{row.peer} is not a pinned peer")
         package = make_package(
-            self.keys.signing,
+            self.keys.signing if self.signer is None else self.signer(row.peer),
             Kind(row.kind),
             self.nation,
             row.peer,
@@ -159,8 +168,19 @@ class Courier:
             return self._refused(row, _problem(response))
         return self._retry(row, f"HTTP {response.status_code} from {peer.url}")
 
+    def _rotation_pending(self, peer: str) -> bool:
+        with self.audit.engine.connect() as connection:
+            waiting = connection.execute(
+                select(outbox.c.package_id)
+                .where(outbox.c.peer == peer)
+                .where(outbox.c.kind == Kind.ROTATION.value)
+                .where(outbox.c.state == State.PENDING)
+                .limit(1)
+            ).first()
+        return waiting is not None
+
     def _delivered(self, row: Any) -> Attempt:
-        with self.audit.transaction() as tx:
+        def delivered(tx: AuditTransaction) -> None:
             tx.connection.execute(
                 update(outbox)
                 .where(outbox.c.package_id == row.package_id)
@@ -173,11 +193,14 @@ class Courier:
             )
             self.on_delivered(tx.connection, row)
             # the peer answers again: what waits for it need not wait out its backoff
+            # (only the packages still backing off: those already due are left as they are)
+            now = self.audit.now()
             tx.connection.execute(
                 update(outbox)
                 .where(outbox.c.peer == row.peer)
                 .where(outbox.c.state == State.PENDING)
-                .values(next_attempt_at=self.audit.now())
+                .where(outbox.c.next_attempt_at > now)
+                .values(next_attempt_at=now)
             )
             tx.on_commit(self.wake)
             tx.append(
@@ -185,6 +208,8 @@ class Courier:
                 "courier",
                 {"package": row.package_id, "kind": row.kind, "to": row.peer},
             )
+
+        self.audit.batched(delivered)
         return Attempt(row.package_id, State.DELIVERED)
 
     def _refused(self, row: Any, reason: str) -> Attempt:
@@ -204,7 +229,7 @@ class Courier:
     def _retry(self, row: Any, reason: str) -> Attempt:
         attempts = row.attempts + 1
         due = self.clock() + backoff(attempts)
-        with self.audit.engine.begin() as connection:
+        with writing(self.audit.engine) as connection:
             connection.execute(
                 update(outbox)
                 .where(outbox.c.package_id == row.package_id)

@@ -9,6 +9,13 @@ what is signed never depends on how the wire JSON was written.
 ``PackageRejected`` with a reason code: shape, recipient, pinned sender, signature,
 timestamp window. Replay (a package id seen before) and what a kind's body must satisfy
 are checked by the receiving node, which holds that state.
+
+Two signatures outlive the package that carries them, and are checked with every key the
+signer ever used (``verify_any``; a rotation retires keys, it does not void what they
+signed): the originator's written consent (``make_grant``) and the originator's seal of
+an item (``gsoia.crypto.signing.origin_message``). A key rotation (``Kind.ROTATION``)
+travels as a package signed by the node's *old* key, carrying the new public keys and a
+proof that the holder of the new signing key asked for it (``rotation_proof_bytes``).
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ import binascii
 import datetime as dt
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -26,8 +33,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 
 from gsoia.crypto.canonical import canonical_json
-from gsoia.crypto.errors import BadSignature
-from gsoia.crypto.signing import sign, verify
+from gsoia.crypto.errors import BadSignature, CryptoError
+from gsoia.crypto.keys import PublicKeys
+from gsoia.crypto.signing import sign, verify, verify_any
 from gsoia.errors import GsoiaError
 
 PACKAGE_VERSION = 1
@@ -42,6 +50,7 @@ class Kind(StrEnum):
     CONSENT_REPLY = "consent_reply"
     INCIDENT = "incident"
     RECLASSIFY = "reclassify"
+    ROTATION = "key_rotation"
 
 
 class Rejection(StrEnum):
@@ -61,6 +70,8 @@ class Rejection(StrEnum):
     REFUSED = "REFUSED"
     """The release decision (rules 1-5) refuses the receiving nation."""
     UNKNOWN_ITEM = "UNKNOWN_ITEM"
+    BAD_ROTATION = "BAD_ROTATION"
+    """A key rotation whose old keys are not the pinned ones, or whose proof is bad."""
 
 
 class PackageRejected(GsoiaError):
@@ -274,19 +285,97 @@ def make_grant(
 GRANT_FIELDS = ("item", "originator", "custodian", "to", "granted_by", "granted_at", "signature")
 
 
-def check_grant(grant: Any, originator_key: bytes) -> dict[str, str]:
-    """A consent grant with a good signature by the originator, or ``PackageRejected``."""
+def check_grant(grant: Any, originator_keys: bytes | Iterable[bytes]) -> dict[str, str]:
+    """A consent grant with a good signature by the originator, or ``PackageRejected``.
+
+    ``originator_keys``: its pinned key, or its pinned key and the keys it retired.
+    """
+    keys: Iterable[bytes] = (
+        (originator_keys,) if isinstance(originator_keys, bytes) else originator_keys
+    )
     if not isinstance(grant, dict) or sorted(grant) != sorted(GRANT_FIELDS):
         raise PackageRejected(Rejection.MALFORMED, "a consent grant has the wrong fields")
     if not all(isinstance(grant[k], str) for k in GRANT_FIELDS):
         raise PackageRejected(Rejection.MALFORMED, "a consent grant's fields are text")
     try:
-        verify(originator_key, consent_bytes(grant), unb64(grant["signature"], "grant"))
+        verify_any(keys, consent_bytes(grant), unb64(grant["signature"], "grant"))
     except BadSignature as e:
         raise PackageRejected(
             Rejection.NO_CONSENT, f"the consent is not signed by {grant['originator']}"
         ) from e
     return dict(grant)
+
+
+# -- key rotation -------------------------------------------------------------------------
+
+
+def rotation_proof_bytes(nation: str, package_id: str, old: PublicKeys, new: PublicKeys) -> bytes:
+    """What the *new* signing key signs: that it takes over from ``old`` in this package."""
+    return b"gsoia-rotation-v1\n" + canonical_json(
+        {
+            "nation": nation,
+            "package": package_id,
+            "old": old.fingerprint(),
+            "new": new.fingerprint(),
+        }
+    )
+
+
+def make_rotation_body(
+    new_signing: Ed25519PrivateKey,
+    *,
+    nation: str,
+    package_id: str,
+    old: PublicKeys,
+    new: PublicKeys,
+    rotated_at: str,
+) -> dict[str, Any]:
+    """The body of a rotation package; the package itself is signed by the old key."""
+    proof = sign(new_signing, rotation_proof_bytes(nation, package_id, old, new))
+    return {
+        "old": old.to_dict(),
+        "new": new.to_dict(),
+        "rotated_at": rotated_at,
+        "proof": b64(proof),
+    }
+
+
+ROTATION_FIELDS = ("new", "old", "proof", "rotated_at")
+
+
+def check_rotation(package: Package, pinned: PublicKeys) -> PublicKeys:
+    """The new keys a rotation package announces, or ``PackageRejected``.
+
+    The package's signature was checked against ``pinned`` (the sender's old keys) by
+    ``open_package``; here: the old keys named are the pinned ones, the new ones differ,
+    and the new signing key proves it asked for this rotation in this very package.
+    """
+    body = package.body
+    if sorted(body) != sorted(ROTATION_FIELDS) or not isinstance(body["rotated_at"], str):
+        raise PackageRejected(
+            Rejection.MALFORMED, f"body: a rotation has the fields {', '.join(ROTATION_FIELDS)}"
+        )
+    try:
+        old = PublicKeys.from_dict(body["old"])
+        new = PublicKeys.from_dict(body["new"])
+    except CryptoError as e:
+        raise PackageRejected(Rejection.MALFORMED, f"body: {e}") from e
+    if old != pinned:
+        raise PackageRejected(
+            Rejection.BAD_ROTATION,
+            f"the old keys {old.fingerprint()} are not {package.sender}'s pinned keys"
+            f" {pinned.fingerprint()}",
+        )
+    if new.signing == old.signing or new.sealing == old.sealing:
+        raise PackageRejected(Rejection.BAD_ROTATION, "the new keys are the old ones")
+    proof = unb64(body["proof"], "body.proof")
+    try:
+        verify(new.signing, rotation_proof_bytes(package.sender, package.id, old, new), proof)
+    except BadSignature as e:
+        raise PackageRejected(
+            Rejection.BAD_ROTATION, "the new signing key did not sign this rotation"
+        ) from e
+    return new
 
 
 __all__ = [
@@ -296,7 +385,10 @@ __all__ = [
     "PeerUnreachable",
     "Rejection",
     "check_grant",
+    "check_rotation",
     "make_grant",
     "make_package",
+    "make_rotation_body",
     "open_package",
+    "rotation_proof_bytes",
 ]

@@ -8,6 +8,7 @@ rebuilt. New items are appended; a changed label (a consent) is updated in place
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,6 +52,10 @@ class LabelColumns:
         self._open: npt.NDArray[np.uint64] = np.zeros((codes.words, 0), dtype=np.uint64)
         self._need: npt.NDArray[np.uint64] = np.zeros((self._need_words(), 0), dtype=np.uint64)
         self._row_of: dict[int, int] = {}
+        self.version = 0
+        """Changes with every change of the columns (what a cached listing depends on)."""
+        self.lock = threading.RLock()
+        """Held by whoever changes the columns (commits publishing, listings catching up)."""
 
     def _need_words(self) -> int:
         return (len(self.topics) + 63) // 64
@@ -79,19 +84,39 @@ class LabelColumns:
         self._capacity = capacity
 
     def add_topics(self, topics: list[str]) -> None:
-        """Topics newly registered in the store, in bit order."""
-        self.topics.extend(topics)
-        self._grow(self.size)
+        """Topics newly registered in the store, in bit order (those already known skipped)."""
+        with self.lock:
+            known = set(self.topics)
+            self.topics.extend(t for t in topics if t not in known)
+            self._grow(self.size)
+            self.version += 1
 
     def append(self, labels: list[EncodedLabel]) -> None:
-        self._grow(self.size + len(labels))
-        for label in labels:
-            self._set(self.size, label)
-            self._row_of[label.seq] = self.size
-            self.size += 1
+        """Add labels in ``seq`` order; those at or below the last seq are already here.
+
+        Both a commit (publishing what it stored) and a listing (catching up with other
+        workers) may bring the same rows: whichever comes second adds nothing.
+        """
+        with self.lock:
+            last = int(self.seq[self.size - 1]) if self.size else 0
+            fresh = [label for label in labels if label.seq > last]
+            if not fresh:
+                return
+            self._grow(self.size + len(fresh))
+            for label in fresh:
+                self._set(self.size, label)
+                self._row_of[label.seq] = self.size
+                self.size += 1
+            self.version += 1
+
+    def last_seq(self) -> int:
+        with self.lock:
+            return int(self.seq[self.size - 1]) if self.size else 0
 
     def update(self, label: EncodedLabel) -> None:
-        self._set(self._row_of[label.seq], label)
+        with self.lock:
+            self._set(self._row_of[label.seq], label)
+            self.version += 1
 
     def _set(self, row: int, label: EncodedLabel) -> None:
         self.seq[row] = label.seq
@@ -116,3 +141,8 @@ class LabelColumns:
 
     def seqs(self) -> npt.NDArray[np.int64]:
         return self.seq[: self.size]
+
+    def snapshot(self) -> tuple[LabelTable, npt.NDArray[np.int64], int]:
+        """The table, the seqs of its rows and the version, taken together."""
+        with self.lock:
+            return self.table(), self.seqs(), self.version

@@ -19,11 +19,12 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError, f
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from gsoia.audit.log import AuditTransaction
 from gsoia.crypto import aead
 from gsoia.crypto.errors import BadSignature, CryptoError, DecryptionFailed
 from gsoia.crypto.keys import PublicKeys
 from gsoia.crypto.seal import seal, unseal
-from gsoia.crypto.signing import binding_message, digest, sign, verify
+from gsoia.crypto.signing import binding_message, digest, sign, verify_any
 from gsoia.decision import Decision
 from gsoia.decision.request import Label, Subject, label_problems
 from gsoia.errors import RequestError
@@ -41,6 +42,7 @@ from gsoia.federation.packages import (
     unb64,
 )
 from gsoia.federation.peers import Peer, identity
+from gsoia.node import origin, rotation
 from gsoia.node.errors import Conflict, Denied, Forbidden, IntegrityFailure, NotFound
 from gsoia.node.service import find_item
 from gsoia.node.taxii_store import record_received
@@ -85,6 +87,8 @@ class ReleaseBody(BaseModel):
     ciphertext: StrictStr
     content_sha384: Annotated[StrictStr, Field(min_length=96, max_length=96)]
     binding: StrictStr
+    origin_seal: StrictStr
+    """The originator's seal, encrypted under the content key (``gsoia.node.origin``)."""
 
 
 Party = Annotated[StrictStr, Field(min_length=1, max_length=32)]
@@ -130,6 +134,8 @@ class ReclassifyBody(BaseModel):
     model_config = _FORBID
     item: Name
     classification: Name
+    origin_seal: StrictStr
+    """The originator's new seal, sealed to the custodian (``gsoia.node.origin``)."""
 
 
 M = TypeVar("M", bound=BaseModel)
@@ -152,7 +158,10 @@ class Exchange:
     def __init__(self, node: Node) -> None:
         self.node = node
         self._peers: dict[str, Peer] = {}
+        self.retired: dict[str, list[bytes]] = {}
+        """The signing keys each peer retired, newest first (``gsoia.node.rotation``)."""
         self._load_peers()
+        self.announcer = rotation.Announcer(node, node.keys_dir)
         self.courier = Courier(
             nation=node.nation,
             keys=node.keys,
@@ -161,6 +170,7 @@ class Exchange:
             clock=node.clock,
             on_delivered=self._on_delivered,
             counted=lambda state: node.metrics.deliveries.labels(state).inc(),
+            signer=self.announcer.signer,
         )
 
     # -- peers ------------------------------------------------------------------------------
@@ -171,6 +181,7 @@ class Exchange:
                 self._peers[row.nation] = Peer(
                     row.nation, row.url, PublicKeys(bytes(row.signing_key), bytes(row.sealing_key))
                 )
+            self.retired = rotation.load_retired(connection)
 
     def identity(self) -> dict[str, Any]:
         return identity(self.node.nation, self.node.public)
@@ -207,6 +218,11 @@ class Exchange:
             tx.append("peer.pinned", "cli", peer.to_dict())
         self._peers[peer.nation] = peer
         return peer
+
+    def repin(self, peer: Peer, retired: list[bytes]) -> None:
+        """A peer's new keys, learnt from its rotation package (``gsoia.node.rotation``)."""
+        self._peers[peer.nation] = peer
+        self.retired[peer.nation] = retired
 
     def known_peer(self, nation: str) -> Peer | None:
         """A pinned peer (pinned since start by another process included)."""
@@ -274,19 +290,19 @@ class Exchange:
         row = self._releasable_row(user, item_id, to)
         decision = self.partner_decision(row, to, node.today())
         if not decision.allow:
-            with node.audit.transaction() as tx:
-                tx.append(
-                    "release.refused",
-                    user.id,
-                    {"item": item_id, "to": to, "reason": decision.reason.value},
-                )
+            node.audit.record(
+                "release.refused",
+                user.id,
+                {"item": item_id, "to": to, "reason": decision.reason.value},
+            )
             raise Denied(decision, audited=True)
         peer = self._peer(to)
         if not node._intact(row):
             raise IntegrityFailure(f"item {item_id}: no longer matches its signature")
         package_id = str(uuid.uuid4())
         body = self._release_body(row, peer, package_id, to)
-        with node.audit.transaction() as tx:
+
+        def enqueued(tx: AuditTransaction) -> None:
             enqueue(
                 tx.connection,
                 package_id=package_id,
@@ -316,6 +332,8 @@ class Exchange:
                     "marking": decision.marking.text if decision.marking else None,
                 },
             )
+
+        node.audit.batched(enqueued)
         attempt = self.courier.deliver(package_id)
         return {
             "package": package_id,
@@ -334,6 +352,8 @@ class Exchange:
         content_digest = digest(ciphertext)
         item = _item_fields(row)
         grants = [g for g in json.loads(row.grants or "[]") if g.get("to") == to]
+        if row.origin_seal is None:
+            raise IntegrityFailure(f"item {row.id}: no originator's seal; it is not released")
         return {
             "item": item,
             "custodian": node.nation,
@@ -342,6 +362,8 @@ class Exchange:
             "ciphertext": b64(ciphertext),
             "content_sha384": content_digest.hex(),
             "binding": b64(sign(node.keys.signing, binding_message(item, content_digest))),
+            # unchanged from the originator, whoever releases: a third node checks it
+            "origin_seal": origin.close_with_content_key(key, bytes(row.origin_seal), package_id),
         }
 
     # -- the inbox ----------------------------------------------------------------------------
@@ -371,6 +393,7 @@ class Exchange:
                 Kind.CONSENT_REPLY: self._receive_consent_reply,
                 Kind.INCIDENT: self._receive_incident,
                 Kind.RECLASSIFY: self._receive_reclassify,
+                Kind.ROTATION: self._receive_rotation,
             }[package.kind]
             try:
                 return handler(package)
@@ -381,13 +404,15 @@ class Exchange:
         except PackageRejected as e:
             if e.package_id is None and "package" in locals():
                 e.package_id = package.id
-            with node.audit.transaction() as tx:
-                tx.append(
-                    "package.refused",
-                    "inbox",
-                    {"package": e.package_id, "reason": e.reason.value, "detail": e.detail[:500]},
-                )
+            node.audit.record(
+                "package.refused",
+                "inbox",
+                {"package": e.package_id, "reason": e.reason.value, "detail": e.detail[:500]},
+            )
             raise
+
+    def _receive_rotation(self, package: Package) -> dict[str, Any]:
+        return rotation.receive(self, package)
 
     def _record(self, connection: Connection, package: Package, item_id: str | None) -> None:
         connection.execute(
@@ -425,8 +450,8 @@ class Exchange:
                 Rejection.BAD_BINDING, "the ciphertext digest differs", package.id
             )
         try:
-            verify(
-                self._peers[package.sender].keys.signing,
+            verify_any(
+                rotation.signing_keys(self, package.sender),
                 binding_message(item, content_digest),
                 unb64(body.binding, "body.binding"),
             )
@@ -435,7 +460,8 @@ class Exchange:
                 Rejection.BAD_BINDING, "label and content are not bound by the sender", package.id
             ) from e
         consented: list[str] = []
-        if package.sender != label["originator"]:  # the third-party rule
+        # the third-party rule: not for a copy coming home to its originator
+        if package.sender != label["originator"] and label["originator"] != node.nation:
             consented = self._consents_for_me(body.grants, item["id"], label["originator"], package)
         on = created_at(package).astimezone(dt.UTC).date()  # not the sender's local date
         decision = self.partner_decision(
@@ -458,7 +484,17 @@ class Exchange:
             raise PackageRejected(
                 Rejection.BAD_SEAL, "the content does not open", package.id
             ) from e
-        with node.audit.transaction() as tx:
+        # the originator's seal, with the originator's keys (not the sender's)
+        origin_seal = origin.open_with_content_key(key, body.origin_seal, package.id)
+        origin.check_seal(
+            rotation.signing_keys(self, label["originator"]),
+            item,
+            content,
+            origin_seal,
+            package.id,
+        )
+
+        def store(tx: AuditTransaction) -> dict[str, Any]:
             held = tx.connection.execute(
                 select(items.c.seq).where(items.c.id == item["id"])
             ).first()
@@ -478,6 +514,7 @@ class Exchange:
                 sender=package.sender,
                 package_id=package.id,
                 marking=decision.marking.text,
+                origin_seal=origin_seal,
             )
             # a STIX object joins this node's TAXII collection, with the custodian's marking
             added = int(node.clock().timestamp() * 1_000_000)
@@ -493,7 +530,10 @@ class Exchange:
                     "marking": decision.marking.text,
                 },
             )
-        return {"status": "stored", "item": item["id"], "marking": decision.marking.text}
+
+            return {"status": "stored", "item": item["id"], "marking": decision.marking.text}
+
+        return node.audit.batched(store)
 
     def _consents_for_me(
         self, grants: list[dict[str, Any]], item_id: str, originator: str, package: Package
@@ -506,7 +546,7 @@ class Exchange:
                 package.id,
             )
         for grant in grants:
-            checked = check_grant(grant, originator_peer.keys.signing)
+            checked = check_grant(grant, rotation.signing_keys(self, originator))
             if (
                 checked["item"] == item_id
                 and checked["originator"] == originator
@@ -756,7 +796,7 @@ class Exchange:
                     {"item": body.item, "to": body.to, "request": body.request},
                 )
                 return {"status": "noted"}
-            grant = check_grant(body.grant, self._peers[package.sender].keys.signing)
+            grant = check_grant(body.grant, rotation.signing_keys(self, package.sender))
             if (
                 grant["item"] != body.item
                 or grant["custodian"] != node.nation
@@ -862,7 +902,14 @@ class Exchange:
                 raise NotFound(f"no item {item_id}")
             if row.originator != node.nation:
                 raise Forbidden(f"only the originator {row.originator} changes its classification")
-            node.rewrite(tx, row, {"classification": classification})
+            if not node._intact(row):
+                raise IntegrityFailure(f"item {item_id}: no longer matches its signature")
+            new_seal = origin.make_seal(
+                node.keys.signing,
+                origin.origin_fields(dict(row._mapping) | {"classification": classification}),
+                node._decrypt(row),
+            )
+            node.rewrite(tx, row, {"classification": classification, "origin_seal": new_seal})
             custodians = sorted(
                 set(
                     tx.connection.execute(
@@ -871,12 +918,18 @@ class Exchange:
                 )
             )
             for custodian in custodians:
+                package_id = str(uuid.uuid4())
+                sealing = self._peer(custodian).keys.sealing
                 enqueue(
                     tx.connection,
-                    package_id=str(uuid.uuid4()),
+                    package_id=package_id,
                     kind=Kind.RECLASSIFY,
                     peer=custodian,
-                    body={"item": item_id, "classification": classification},
+                    body={
+                        "item": item_id,
+                        "classification": classification,
+                        "origin_seal": origin.close_for_custodian(sealing, new_seal, package_id),
+                    },
                     item_id=item_id,
                     now=node.audit.now(),
                 )
@@ -908,14 +961,28 @@ class Exchange:
                 raise PackageRejected(
                     Rejection.MALFORMED, f"unknown level '{body.classification}'", package.id
                 )
+            # the originator's new seal: what its label now says, over the same content
+            new_seal = origin.open_for_custodian(node.keys.sealing, body.origin_seal, package.id)
+            fields = dict(row._mapping) | {"classification": body.classification}
+            origin.check_seal(
+                rotation.signing_keys(self, package.sender),
+                origin.origin_fields(fields),
+                node._decrypt(row),
+                new_seal,
+                package.id,
+            )
             self._record(tx.connection, package, body.item)
-            changed = _Fields(dict(row._mapping) | {"classification": body.classification})
+            changed = _Fields(fields)
             decision = self.partner_decision(changed, node.nation, node.today())
             marking = decision.marking.text if decision.marking else None
             node.rewrite(
                 tx,
                 row,
-                {"classification": body.classification, "custodian_marking": marking},
+                {
+                    "classification": body.classification,
+                    "custodian_marking": marking,
+                    "origin_seal": new_seal,
+                },
             )
             tx.append(
                 "item.remarked",
@@ -960,9 +1027,13 @@ class Exchange:
                 .values(state=State.CANCELLED)
             )
             tx.append("package.cancelled", user.id, {"package": package_id, "to": row.peer})
+            if row.kind == Kind.ROTATION.value:
+                tx.on_commit(lambda: self.announcer.settled(row.peer))
         return {"package": package_id, "state": State.CANCELLED}
 
     def _on_delivered(self, connection: Connection, row: Any) -> None:
+        if row.kind == Kind.ROTATION.value:
+            self.announcer.settled(row.peer)
         if row.kind == Kind.INCIDENT.value:
             incident = json.loads(row.payload)["incident"]
             connection.execute(

@@ -12,9 +12,11 @@ import datetime as dt
 import hashlib
 import json
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
+from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,8 +33,8 @@ from gsoia.crypto.errors import BadSignature, DecryptionFailed
 from gsoia.crypto.keys import NodeKeys
 from gsoia.crypto.signing import binding_message, digest, sign, verify
 from gsoia.decision import Decision, Rulebook
-from gsoia.decision.labels import encode_label
-from gsoia.decision.request import HeldLabel, Label, label_problems, parse_held_label
+from gsoia.decision.labels import LabelTable, encode_label
+from gsoia.decision.request import HeldLabel, Label, Subject, label_problems, parse_held_label
 from gsoia.errors import Problem, RequestError
 from gsoia.node.columns import EncodedLabel, LabelColumns, from_bits, to_bits
 from gsoia.node.config import KEYS_DIR, ConfigError, NodeConfig
@@ -46,8 +48,10 @@ from gsoia.node.errors import (
     Unauthorized,
 )
 from gsoia.node.metrics import Metrics
+from gsoia.node.origin import make_seal, origin_fields
+from gsoia.node.recent import Recent
 from gsoia.node.users import Role, User, new_token, same_hash, token_hash
-from gsoia.store.database import migrate, open_engine
+from gsoia.store.database import migrate, open_engine, reading, writing
 from gsoia.store.schema import consents, incidents, items, meta, topics, users
 
 if TYPE_CHECKING:
@@ -116,6 +120,11 @@ class Node:
         self.audit = AuditLog(self.engine, keys.signing, clock)
         self.metrics = Metrics()
         self.columns = self._load_columns()
+        self._listings: Recent[Hashable, tuple[np.ndarray[Any, np.dtype[np.bool_]], int]]
+        self._listings = Recent(32)  # the rows a user may see, per filter and columns version
+        self._intact_rows: Recent[tuple[Any, ...], bool] = Recent(100_000)
+        self.keys_dir: Path | None = None
+        """Where the key files are (set by ``open``/``init``; key rotation needs it)."""
 
     # -- opening ------------------------------------------------------------------------
 
@@ -144,7 +153,9 @@ class Node:
             catalogue=str(Path(catalogue).resolve()) if catalogue else None,
         )
         config.save(data)
-        return cls(config, keys, rulebook, clock=clock)
+        node = cls(config, keys, rulebook, clock=clock)
+        node.keys_dir = data / KEYS_DIR
+        return node
 
     @classmethod
     def open(
@@ -157,12 +168,17 @@ class Node:
     ) -> Node:
         """Open the node in ``data``; refuses world-readable key files."""
         config = NodeConfig.load(data)
+        from gsoia.node.rotation import settle_at
+
+        settle_at(data / KEYS_DIR, database or config.database)  # a rotation cut short
         keys = NodeKeys.load(data / KEYS_DIR)
         rulebook = Rulebook(read_catalogue(config.catalogue), today=lambda: today or clock().date())
-        return cls(config, keys, rulebook, database=database, clock=clock, today=today)
+        node = cls(config, keys, rulebook, database=database, clock=clock, today=today)
+        node.keys_dir = data / KEYS_DIR
+        return node
 
     def _check_meta(self) -> None:
-        with self.engine.begin() as connection:
+        with writing(self.engine) as connection:
             rows = connection.execute(select(meta.c.name, meta.c.value))
             stored: dict[str, str] = {name: value for name, value in rows}  # noqa: C416
             if not stored:
@@ -184,7 +200,7 @@ class Node:
     def _load_columns(self) -> LabelColumns:
         """The encoded labels of every item, re-encoded if the catalogue changed."""
         fingerprint = catalogue_fingerprint(self.rulebook)
-        with self.engine.begin() as connection:
+        with writing(self.engine) as connection:
             registered = connection.execute(select(topics.c.topic).order_by(topics.c.bit))
             columns = LabelColumns(self.rulebook.codes, list(registered.scalars()))
             stored = connection.execute(
@@ -222,12 +238,13 @@ class Node:
             connection.execute(
                 update(items).where(items.c.seq == row.seq).values(**_encoded_columns(encoded))
             )
-        self._register_topics(connection, columns, topic_bit)
+        self._register_topics(connection, len(columns.topics), topic_bit)
 
     def _register_topics(
-        self, connection: Connection, columns: LabelColumns, topic_bit: dict[str, int]
+        self, connection: Connection, registered: int, topic_bit: dict[str, int]
     ) -> list[str]:
-        new = sorted(t for t, bit in topic_bit.items() if bit >= len(columns.topics))
+        """Store the topics given bits from ``registered`` on; returns them in bit order."""
+        new = sorted(t for t, bit in topic_bit.items() if bit >= registered)
         new.sort(key=topic_bit.__getitem__)
         if new:
             connection.execute(insert(topics), [{"topic": t, "bit": topic_bit[t]} for t in new])
@@ -300,33 +317,34 @@ class Node:
 
         return Exchange(self)
 
-    def _decide_row(self, user: User, row: Any) -> Decision:
+    def _decide_row(
+        self, user: User, row: Any, subject: Subject | None = None, *, counted: bool = True
+    ) -> Decision:
         decision = self.rulebook.decide_parsed(
-            user.subject(),
+            subject or user.subject(),
             _label(row),
             custodian=row.custodian,
-            consented_to=json.loads(row.consented_to),
+            consented_to=_json_list(row.consented_to),
             at=self.today(),
         )
-        self.metrics.decisions.labels(decision.reason.value).inc()
+        if counted:
+            self.metrics.decisions.labels(decision.reason.value).inc()
         return decision
 
     def decide(self, user: User, request: Mapping[str, Any]) -> Decision:
         """A decision for any request (the decide endpoint); audited."""
         decision = self.rulebook.decide(request)
         self.metrics.decisions.labels(decision.reason.value).inc()
-        with self.audit.transaction() as tx:
-            tx.append(
-                "decide",
-                user.id,
-                {"allow": decision.allow, "reason": decision.reason.value, "rule": decision.rule},
-            )
+        self.audit.record(
+            "decide",
+            user.id,
+            {"allow": decision.allow, "reason": decision.reason.value, "rule": decision.rule},
+        )
         return decision
 
     def refuse(self, actor: str, action: str, reason: str) -> None:
         """Write a refused request to the audit log (nothing else is stored)."""
-        with self.audit.transaction() as tx:
-            tx.append("refused", actor, {"action": action, "reason": reason[:500]})
+        self.audit.record("refused", actor, {"action": action, "reason": reason[:500]})
 
     # -- items ----------------------------------------------------------------------------
 
@@ -408,11 +426,14 @@ class Node:
                 ),
                 "content_digest": content_digest,
                 "signature": sign(self.keys.signing, binding_message(_bound(row), content_digest)),
+                # the originator's seal: travels unchanged with every copy (gsoia.node.origin)
+                "origin_seal": make_seal(self.keys.signing, origin_fields(row), draft.content),
             }
             prepared.append((draft, row, stored))
-        appended: list[EncodedLabel] = []
-        with self.audit.transaction() as tx:
-            topic_bit = {t: i for i, t in enumerate(self.columns.topics)}
+
+        def store(tx: AuditTransaction) -> list[dict[str, Any]]:
+            appended: list[EncodedLabel] = []
+            topic_bit, registered = self._topic_bits(tx.connection, [d.label for d in drafts])
             stored_ids = []
             for draft, row, stored in prepared:
                 encoded = self._encode(draft.label, topic_bit)
@@ -431,16 +452,36 @@ class Node:
                         "content_sha384": stored["content_digest"].hex(),
                     },
                 )
-            new_topics = self._register_topics(tx.connection, self.columns, topic_bit)
+            new_topics = self._register_topics(tx.connection, registered, topic_bit)
             if on_stored is not None:
                 on_stored(tx.connection, stored_ids)
 
             def publish() -> None:
                 self.columns.add_topics(new_topics)
                 self.columns.append(appended)
+                for _, _, stored in prepared:  # signed here, just now: intact as written
+                    self._intact_rows.put(_signed_columns(_Row(stored)), True)
 
             tx.on_commit(publish)
-        return [self._view(row, draft.decision) for draft, row, _ in prepared]
+            return [self._view(row, draft.decision) for draft, row, _ in prepared]
+
+        # Concurrent creations share one transaction and one commit (``AuditLog.batched``).
+        return self.audit.batched(store)
+
+    def _topic_bits(
+        self, connection: Connection, labels: Sequence[HeldLabel]
+    ) -> tuple[dict[str, int], int]:
+        """The bit of each registered topic, and how many are registered, in this transaction.
+
+        The columns know every topic committed; a topic they lack may have been registered
+        earlier in this very transaction (a batch): then the store is asked.
+        """
+        topic_bit = {t: i for i, t in enumerate(self.columns.topics)}
+        if all(t in topic_bit for label in labels for t in label.get("need_to_know", [])):
+            return topic_bit, len(topic_bit)
+        rows = connection.execute(select(topics.c.topic, topics.c.bit).order_by(topics.c.bit))
+        topic_bit = {topic: bit for topic, bit in rows}  # noqa: C416
+        return topic_bit, len(topic_bit)
 
     def store_received(
         self,
@@ -451,11 +492,13 @@ class Node:
         sender: str,
         package_id: str,
         marking: str,
+        origin_seal: bytes | None = None,
     ) -> EncodedLabel:
         """Store an item received from a partner, with this node as custodian (federation).
 
         The content is encrypted afresh under this node's keys; the original label is kept
-        as the originator wrote it, the custodian's own marking next to it.
+        as the originator wrote it, the custodian's own marking next to it, and the
+        originator's seal (checked by the caller) with it, to pass on.
         """
         item_id = str(item["id"])
         content_key = aead.new_key()
@@ -474,9 +517,10 @@ class Node:
             "created_by": item["created_by"],
         }
         content_digest = digest(ciphertext)
-        topic_bit = {t: i for i, t in enumerate(self.columns.topics)}
-        encoded = self._encode(_held_label(_Row(row)), topic_bit)
-        new_topics = self._register_topics(tx.connection, self.columns, topic_bit)
+        label = _held_label(_Row(row))
+        topic_bit, registered = self._topic_bits(tx.connection, [label])
+        encoded = self._encode(label, topic_bit)
+        new_topics = self._register_topics(tx.connection, registered, topic_bit)
         result = tx.connection.execute(
             insert(items).values(
                 **row,
@@ -488,6 +532,7 @@ class Node:
                 package_id=package_id,
                 custodian_marking=marking,
                 grants="[]",
+                origin_seal=origin_seal,
                 **_encoded_columns(encoded),
             )
         )
@@ -515,43 +560,83 @@ class Node:
         problems = _nul_problems(**{f"query.{k}": v for k, v in filters.to_dict().items()})
         if problems:
             raise RequestError(problems)
-        with self.audit.transaction() as tx:
-            self._refresh(tx.connection)
-            table = self.columns.table()
-            allowed = self.rulebook.decide_many(user.subject(), table, at=self.today())
-            allowed &= self._filter_mask(tx.connection, filters, table.key)
-            seqs = self.columns.seqs()
-            total = int(allowed.sum())
-            candidates = seqs[allowed & (seqs > cursor)]
-            page_seqs = [int(s) for s in candidates[: limit + 1]]
+        with reading(self.engine) as connection:
+            self._refresh(connection)
+            table, seqs, version = self.columns.snapshot()
+            allowed, total = self._allowed(user, filters, connection, table, seqs, version)
+            start = int(np.searchsorted(seqs, cursor, side="right"))
+            page_seqs = _first_allowed(allowed, seqs, start, limit + 1)
             more = len(page_seqs) > limit
             page_seqs = page_seqs[:limit]
-            rows = tx.connection.execute(
-                select(items).where(items.c.seq.in_(page_seqs)).order_by(items.c.seq)
+            rows = connection.execute(
+                _LISTED.where(items.c.seq.in_(page_seqs)).order_by(items.c.seq)
             ).all()
-            views = []
-            for row in rows:
-                # The page is confirmed one by one on verified labels: a column edited
-                # behind the node's back shows nothing it should not.
-                if not self._intact(row):
-                    tx.append("integrity", user.id, {"item": row.id, "where": "list"})
-                    continue
-                decision = self._decide_row(user, row)
-                if decision.allow:
-                    views.append(self._view(row._mapping, decision))
+        views = []
+        flagged = []
+        subject = user.subject()
+        reasons: Counter[str] = Counter()
+        for row in rows:
+            # The page is confirmed one by one on verified labels: a column edited
+            # behind the node's back shows nothing it should not.
+            if not self._intact(row):
+                flagged.append(row.id)
+                continue
+            decision = self._decide_row(user, row, subject, counted=False)
+            reasons[decision.reason.value] += 1
+            if decision.allow:
+                views.append(self._view(row._mapping, decision))
+        for reason, count in reasons.items():
+            self.metrics.decisions.labels(reason).inc(count)
+
+        def audited(tx: AuditTransaction) -> None:
+            for item_id in flagged:
+                tx.append("integrity", user.id, {"item": item_id, "where": "list"})
             tx.append(
                 "items.listed",
                 user.id,
                 {"filter": filters.to_dict(), "cursor": cursor, "returned": len(views)},
             )
+
+        self.audit.batched(audited)
         return {
             "items": views,
             "total": total,
             "next": str(page_seqs[-1]) if more and page_seqs else None,
         }
 
+    def _allowed(
+        self,
+        user: User,
+        filters: ListFilter,
+        connection: Connection,
+        table: LabelTable,
+        seqs: np.ndarray[Any, np.dtype[np.int64]],
+        version: int,
+    ) -> tuple[np.ndarray[Any, np.dtype[np.bool_]], int]:
+        """Which rows of the table ``user`` may see under ``filters``, and how many.
+
+        Kept for the next pages: a walk through the pages decides once, until the
+        columns change (``version``) or the day does.
+        """
+        day = self.today()
+        subject = (user.nation, user.clearance, user.clearance_expires, user.need_to_know)
+        key = (subject, tuple(sorted(filters.to_dict().items())), day, version)
+        cached = self._listings.get(key)
+        if cached is not None:
+            return cached
+        allowed = self.rulebook.decide_many(user.subject(), table, at=day)
+        if filters.to_dict():
+            allowed &= self._filter_mask(connection, filters, table.key, seqs)
+        found = (allowed, int(allowed.sum()))
+        self._listings.put(key, found)
+        return found
+
     def _filter_mask(
-        self, connection: Connection, filters: ListFilter, keys: np.ndarray[Any, Any]
+        self,
+        connection: Connection,
+        filters: ListFilter,
+        keys: np.ndarray[Any, Any],
+        seqs: np.ndarray[Any, np.dtype[np.int64]],
     ) -> np.ndarray[Any, np.dtype[np.bool_]]:
         codes = self.rulebook.codes
         wanted = np.ones(codes.keys, dtype=np.bool_)
@@ -568,11 +653,11 @@ class Node:
         if filters.area is not None:
             # an area no scope names shares code 0 with other such areas: compare text
             area_code = codes.area_code.get(filters.area)
-            mask &= np.isin(self.columns.seqs(), self._seqs_where(connection, area=filters.area))
+            mask &= np.isin(seqs, self._seqs_where(connection, area=filters.area))
             if area_code is not None and area_code != 0:
                 mask &= (keys % areas) == area_code
         if filters.q:
-            mask &= np.isin(self.columns.seqs(), self._seqs_where(connection, q=filters.q))
+            mask &= np.isin(seqs, self._seqs_where(connection, q=filters.q))
         return mask
 
     def _seqs_where(
@@ -592,7 +677,7 @@ class Node:
 
     def _refresh(self, connection: Connection) -> None:
         """Take in items another worker stored since this one last looked."""
-        last = int(self.columns.seqs()[-1]) if self.columns.size else 0
+        last = self.columns.last_seq()
         rows = connection.execute(
             select(
                 items.c.seq,
@@ -619,33 +704,41 @@ class Node:
         """The item with its content and marking, or ``Denied`` with the decision."""
         refusal: NodeError | None = None
         content = b""
-        with self.audit.transaction() as tx:
-            row = find_item(tx.connection, item_id)
-            if row is None:
-                tx.append("item.refused", user.id, {"item": item_id[:64], "reason": "NOT_FOUND"})
-                refusal = NotFound(f"no item {item_id}", audited=True)
-            elif not self._intact(row):
-                tx.append("integrity", user.id, {"item": item_id, "where": "read"})
-                refusal = IntegrityFailure(
-                    f"item {item_id}: its label or content no longer matches its signature",
-                    audited=True,
-                )
+        entries: list[tuple[str, dict[str, Any]]] = []
+        with reading(self.engine) as connection:
+            row = find_item(connection, item_id)
+        if row is None:
+            entries.append(("item.refused", {"item": item_id[:64], "reason": "NOT_FOUND"}))
+            refusal = NotFound(f"no item {item_id}", audited=True)
+        elif not self._intact(row):
+            entries.append(("integrity", {"item": item_id, "where": "read"}))
+            refusal = IntegrityFailure(
+                f"item {item_id}: its label or content no longer matches its signature",
+                audited=True,
+            )
+        else:
+            decision = self._decide_row(user, row)
+            if decision.allow:
+                try:
+                    content = self._decrypt(row)
+                except IntegrityFailure as e:
+                    entries.append(("integrity", {"item": item_id, "where": "decrypt"}))
+                    refusal = IntegrityFailure(str(e), audited=True)
             else:
-                decision = self._decide_row(user, row)
-                if decision.allow:
-                    try:
-                        content = self._decrypt(row)
-                    except IntegrityFailure as e:
-                        tx.append("integrity", user.id, {"item": item_id, "where": "decrypt"})
-                        refusal = IntegrityFailure(str(e), audited=True)
-                else:
-                    refusal = Denied(decision, audited=True)
-                if not isinstance(refusal, IntegrityFailure):
-                    tx.append(
+                refusal = Denied(decision, audited=True)
+            if not isinstance(refusal, IntegrityFailure):
+                entries.append(
+                    (
                         "item.read" if decision.allow else "item.refused",
-                        user.id,
                         {"item": item_id, "reason": decision.reason.value, "rule": decision.rule},
                     )
+                )
+
+        def audited(tx: AuditTransaction) -> None:
+            for kind, data in entries:
+                tx.append(kind, user.id, data)
+
+        self.audit.batched(audited)  # the content is returned only once its read is logged
         if refusal is not None:
             raise refusal
         view = self._view(row._mapping, decision)
@@ -661,12 +754,20 @@ class Node:
         return self._decide_row(user, row) if self._intact(row) else None
 
     def _intact(self, row: Any) -> bool:
-        """Label, custody and ciphertext still match the node's signature and columns."""
+        """Label, custody and ciphertext still match the node's signature and columns.
+
+        A row found intact is remembered by its columns (the ciphertext by its digest,
+        recomputed each time): the same bytes need no second signature check, and any edit
+        makes another key.
+        """
         try:
             if row.custodian != self.nation:
                 return False
             if digest(bytes(row.ciphertext)) != bytes(row.content_digest):
                 return False
+            remembered = _signed_columns(row)
+            if self._intact_rows.get(remembered):
+                return True
             verify(
                 self.public.signing,
                 binding_message(_bound(row._mapping), bytes(row.content_digest)),
@@ -674,6 +775,7 @@ class Node:
             )
         except (BadSignature, ValueError, TypeError, KeyError):  # a column no longer parses
             return False
+        self._intact_rows.put(remembered, True)
         return True
 
     def _decrypt(self, row: Any) -> bytes:
@@ -859,7 +961,9 @@ class Node:
         }
 
     def verify_audit(self, progress: Callable[[int], None] | None = None) -> TreeHead | None:
-        return verify_log(self.engine, self.public.signing, progress)
+        from gsoia.node.rotation import own_signing_keys
+
+        return verify_log(self.engine, own_signing_keys(self), progress)
 
     def close(self) -> None:
         """Release the database connections."""
@@ -893,8 +997,14 @@ class _Row:
 
 
 def _json_list(text: str) -> list[str]:
+    return list(_json_names(text))
+
+
+@lru_cache(maxsize=4096)
+def _json_names(text: str) -> tuple[str, ...]:
+    """A stored JSON list of names (releasable-to, need-to-know): few distinct, parsed once."""
     value = json.loads(text)
-    return [str(v) for v in value]
+    return tuple(str(v) for v in value)
 
 
 def _iso(moment: dt.datetime) -> str:
@@ -929,6 +1039,34 @@ def _held_label(row: Any) -> HeldLabel:
     return label
 
 
+_BOUND = (
+    "id",
+    "title",
+    "originator",
+    "classification",
+    "area",
+    "releasable_to",
+    "need_to_know",
+    "custodian",
+    "consented_to",
+    "created_at",
+    "created_by",
+)
+"""The columns the node's signature binds to the content digest (``_bound``)."""
+
+_signed_columns = attrgetter(*_BOUND, "content_digest", "signature")
+"""The signed columns with the digest and the signature: what ``_intact`` remembers."""
+
+_LISTED = select(
+    items.c.seq,
+    *(items.c[name] for name in _BOUND),
+    items.c.ciphertext,
+    items.c.content_digest,
+    items.c.signature,
+)
+"""What a listed row is checked and shown with (not its keys, codes or seal)."""
+
+
 def _bound(row: Mapping[str, Any]) -> dict[str, Any]:
     """What the node's signature binds to the content: label, custody, title, provenance."""
     return {
@@ -957,3 +1095,20 @@ def _encoded_columns(encoded: tuple[int, int, int, int]) -> dict[str, Any]:
 
 
 __all__ = ["AuditTransaction", "ListFilter", "Node"]
+
+
+def _first_allowed(
+    allowed: np.ndarray[Any, np.dtype[np.bool_]],
+    seqs: np.ndarray[Any, np.dtype[np.int64]],
+    start: int,
+    count: int,
+) -> list[int]:
+    """The seqs of the first ``count`` allowed rows from row ``start``, looked at in chunks."""
+    found: list[int] = []
+    chunk = 1024
+    while start < len(allowed) and len(found) < count:
+        rows = np.flatnonzero(allowed[start : start + chunk])[: count - len(found)]
+        found.extend(int(s) for s in seqs[start + rows])
+        start += chunk
+        chunk *= 4
+    return found

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import ArgumentError, OperationalError
 
 from gsoia.errors import GsoiaError
@@ -53,12 +55,44 @@ def _casefold(text: str | None) -> str | None:
 
 
 def _sqlite_begin(connection: Any) -> None:
-    """Take the write lock when a transaction begins, not halfway through it.
+    """Begin a SQLite transaction: a writer takes the write lock at once, a reader none.
 
     Several processes share one SQLite file (``gsoia serve`` and the CLI): a deferred
-    transaction that read, then writes after another process committed, would fail.
+    transaction that read, then writes after another process committed, would fail — so
+    every transaction that writes is opened by ``writing`` and begins IMMEDIATE. Readers
+    (plain ``engine.connect()``, ``reading``) begin deferred and read their snapshot of
+    the WAL without waiting for the writer.
     """
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    if connection.get_execution_options().get(_WRITER):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        connection.exec_driver_sql("BEGIN")
+
+
+_WRITER = "gsoia_writer"
+
+
+@contextmanager
+def writing(engine: Engine) -> Iterator[Connection]:
+    """A transaction that writes: committed if the block ends normally, else rolled back.
+
+    On SQLite it holds the write lock from its first statement (``_sqlite_begin``).
+    """
+    with engine.connect() as connection:
+        connection = connection.execution_options(**{_WRITER: True})
+        with connection.begin():
+            yield connection
+
+
+@contextmanager
+def reading(engine: Engine) -> Iterator[Connection]:
+    """A connection for reads only, in one snapshot, that waits for no writer.
+
+    Nothing written through it is kept: it is rolled back.
+    """
+    with engine.connect() as connection, connection.begin() as transaction:
+        yield connection
+        transaction.rollback()
 
 
 def _redacted(url: str) -> str:
@@ -76,7 +110,7 @@ def migrate(engine: Engine) -> None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     try:
-        with engine.begin() as connection:
+        with writing(engine) as connection:
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
     except OperationalError as e:

@@ -87,6 +87,9 @@ items = Table(
     Column("package_id", String(64)),
     Column("custodian_marking", Text),
     Column("grants", Text),  # JSON list of signed consents, forwarded with a release
+    # the originator's seal (migration 0004): its node's Ed25519 signature over the item
+    # as the originator wrote it and the plaintext's SHA-384; travels with every copy
+    Column("origin_seal", LargeBinary),
 )
 Index("items_originator", items.c.originator)
 
@@ -199,6 +202,27 @@ releases = Table(
     Column("released_at", String(32), nullable=False),
 )
 Index("releases_item", releases.c.item_id)
+
+# -- key history (migration 0004) -----------------------------------------------------------
+# Keys retired by a rotation: this node's own (``nation`` = its nation; ``audit_size``: the
+# audit entries whose heads this key or an older one signed) and its peers' (learnt from
+# their rotation package ``package_id``). They still verify what they signed before.
+
+retired_keys = Table(
+    "retired_keys",
+    metadata,
+    Column(
+        "seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("nation", String(32), nullable=False),
+    Column("signing_key", LargeBinary, nullable=False),  # Ed25519, raw 32 bytes
+    Column("sealing_key", LargeBinary, nullable=False),  # X25519, raw 32 bytes
+    Column("fingerprint", String(64), nullable=False),
+    Column("retired_at", String(32), nullable=False),
+    Column("audit_size", BigInteger),
+    Column("package_id", String(64)),
+)
+Index("retired_keys_nation", retired_keys.c.nation, retired_keys.c.seq)
 
 # -- TAXII 2.1 (migration 0003) ------------------------------------------------------------
 # An item that is a STIX object has one row here: where it sits in which collection, its

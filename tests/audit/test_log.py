@@ -1,0 +1,183 @@
+"""The audit log's transactions: group commit of concurrent callers, and other writers.
+
+On SQLite and on PostgreSQL (a fresh schema per test), through ``AuditLog`` itself.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from sqlalchemy import Engine, create_engine, event, func, select, text
+
+from gsoia.audit.log import AuditLog, AuditTransaction, verify_log
+from gsoia.store.database import migrate, open_engine, sqlite_url
+from gsoia.store.schema import audit_entries
+from tests.node.conftest import PG_SERVER
+
+KEY = Ed25519PrivateKey.generate()
+PUBLIC = KEY.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request: pytest.FixtureRequest, tmp_path: object) -> Iterator[Engine]:
+    if request.param == "sqlite":
+        made = open_engine(sqlite_url(tmp_path / "audit.db"))  # type: ignore[operator]
+        migrate(made)
+        yield made
+        made.dispose()
+        return
+    schema = f"gsoia_t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_SERVER)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    made = open_engine(f"{PG_SERVER}?options=-csearch_path%3D{schema}")
+    try:
+        migrate(made)
+        yield made
+    finally:
+        made.dispose()
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def commits(engine: Engine) -> list[int]:
+    """A counter of the engine's commits, from now on."""
+    counted = [0]
+
+    def count(_connection: object) -> None:
+        counted[0] += 1
+
+    event.listen(engine, "commit", count)
+    return counted
+
+
+def stored(engine: Engine) -> list[tuple[int, str, str]]:
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(audit_entries.c.seq, audit_entries.c.kind, audit_entries.c.actor).order_by(
+                audit_entries.c.seq
+            )
+        )
+        return [(r.seq, r.kind, r.actor) for r in rows]
+
+
+def test_concurrent_callers_share_one_commit(engine: Engine) -> None:
+    log = AuditLog(engine, KEY, utc_now)
+    log.record("opened", "test", {})
+    counted = commits(engine)
+    callers = 8
+    queued = threading.Event()
+
+    def first(tx: AuditTransaction) -> int:
+        # the first batch waits until every other caller has queued behind it
+        deadline = time.monotonic() + 30
+        while len(log._queue) < callers - 1 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        queued.set()
+        return tx.append("entry", "caller-0", {"n": 0})
+
+    seqs: dict[int, int] = {}
+
+    def call(n: int) -> None:
+        if n == 0:
+            seqs[n] = log.batched(first)
+        else:
+            seqs[n] = log.record("entry", f"caller-{n}", {"n": n})
+
+    leader = threading.Thread(target=call, args=(0,))
+    leader.start()
+    while not log._lock.locked():  # the leader holds the log: the others queue
+        time.sleep(0.001)
+    others = [threading.Thread(target=call, args=(n,)) for n in range(1, callers)]
+    for thread in others:
+        thread.start()
+    for thread in [leader, *others]:
+        thread.join(60)
+    assert queued.is_set()
+    assert counted[0] == 2  # the leader's batch, then every other caller's in one
+    assert sorted(seqs.values()) == list(range(1, callers + 1))
+    entries = stored(engine)
+    assert {actor for _, kind, actor in entries if kind == "entry"} == {
+        f"caller-{n}" for n in range(callers)
+    }
+    assert {seq: actor for seq, _, actor in entries if seq in seqs.values()} == {
+        seq: f"caller-{n}" for n, seq in seqs.items()
+    }
+    head = verify_log(engine, PUBLIC)
+    assert head is not None
+    assert head.size == callers + 1
+
+
+def test_a_failing_piece_is_undone_alone(engine: Engine) -> None:
+    log = AuditLog(engine, KEY, utc_now)
+    done: list[str] = []
+
+    class Refused(Exception):
+        pass
+
+    def failing(tx: AuditTransaction) -> None:
+        tx.append("doomed", "b", {})
+        tx.on_commit(lambda: done.append("doomed"))
+        raise Refused("no")
+
+    def fine(name: str) -> int:
+        def work(tx: AuditTransaction) -> int:
+            tx.on_commit(lambda: done.append(name))
+            return tx.append("kept", name, {})
+
+        return log.batched(work)
+
+    outcome: dict[str, object] = {}
+
+    def run(name: str) -> None:
+        try:
+            outcome[name] = log.batched(failing) if name == "b" else fine(name)
+        except Refused as e:
+            outcome[name] = e
+
+    with log._lock:  # all three queue, then run as one batch
+        threads = [threading.Thread(target=run, args=(n,)) for n in ("a", "b", "c")]
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 30
+        while len(log._queue) < 3 and time.monotonic() < deadline:
+            time.sleep(0.005)
+    for thread in threads:
+        thread.join(60)
+    assert isinstance(outcome["b"], Refused)
+    assert sorted(done) == ["a", "c"]
+    assert {seq: actor for seq, _, actor in stored(engine)} == {
+        outcome["a"]: "a",
+        outcome["c"]: "c",
+    }
+    head = verify_log(engine, PUBLIC)
+    assert head is not None
+    assert head.size == 2
+    assert log.record("after", "d", {}) == 2  # the log's own tree did not keep the undone entry
+
+
+def test_entries_appended_by_another_process_are_taken_in(engine: Engine) -> None:
+    ours, theirs = AuditLog(engine, KEY, utc_now), AuditLog(engine, KEY, utc_now)
+    for n in range(3):
+        ours.record("ours", "a", {"n": n})
+    for n in range(5):
+        theirs.record("theirs", "b", {"n": n})
+    assert ours.record("ours", "a", {"n": 3}) == 8
+    with engine.connect() as connection:
+        assert connection.execute(select(func.count()).select_from(audit_entries)).scalar() == 9
+    head = verify_log(engine, PUBLIC)
+    assert head is not None
+    assert head.size == 9
+    assert ours.head() == head
