@@ -39,7 +39,7 @@ USERS: dict[str, dict[str, Any]] = {
 }
 
 
-@pytest.fixture
+@pytest.fixture  # type: ignore[no-redef] # overrides the node tests' fixture
 def database() -> Database:
     """Browser tests run on SQLite only (the store is tested on both databases elsewhere)."""
     return Database("sqlite", None)
@@ -109,6 +109,34 @@ def open_as(
         return page
 
     yield open_as
+    for context in contexts:
+        context.close()
+
+
+NodeOpener = Callable[..., Page]
+
+
+@pytest.fixture
+def open_on(browser: Browser) -> Iterator[NodeOpener]:
+    """``open_on(node, user_id, javascript=True)``: a page of a fresh context on ``node``,
+    signed in through the form as ``user_id``, on the items page (for tests of several
+    nodes; ``open_as`` serves the session's single node)."""
+    contexts: list[BrowserContext] = []
+
+    def open_on(node: RunningNode, user_id: str, javascript: bool = True) -> Page:
+        context = browser.new_context(
+            base_url=node.url,
+            java_script_enabled=javascript,
+            viewport={"width": 1200, "height": 900},
+            locale="en-GB",
+        )
+        context.set_default_timeout(10_000)
+        contexts.append(context)
+        page = context.new_page()
+        sign_in(page, node.tokens[user_id])
+        return page
+
+    yield open_on
     for context in contexts:
         context.close()
 

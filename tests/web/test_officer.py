@@ -1,5 +1,6 @@
 """A security officer's pages in a real browser: incidents with their deadlines (overdue ones
-highlighted) and the audit log with its verification and signed tree head."""
+highlighted) and the audit log with its verification and signed tree head; analysts are
+refused every officer page (consent requests and the outbox are in test_exchange)."""
 
 from __future__ import annotations
 
@@ -92,8 +93,14 @@ def test_the_officer_sees_the_audit_log_verified_with_its_signed_head(
 
 def test_officer_pages_are_refused_to_analysts_with_a_reason(open_as: Opener) -> None:
     page = open_as("jpn-analyst")
-    expect(page.get_by_role("link", name="Incidents")).to_have_count(0)
-    for path, why in (("/web/incidents", "incidents are for officers"), ("/web/audit", "audit")):
+    for link in ("Incidents", "Consent requests", "Outbox", "Audit log"):
+        expect(page.get_by_role("link", name=link)).to_have_count(0)
+    for path, why in (
+        ("/web/incidents", "incidents are for officers"),
+        ("/web/audit", "audit"),
+        ("/web/consent-requests", "consent requests are for officers"),
+        ("/web/outbox", "the outbox is for officers"),
+    ):
         assert visit(page, path) == 403
         expect(page.locator("h1")).to_have_text("Not permitted")
         expect(page.locator(".alert")).to_contain_text(why)

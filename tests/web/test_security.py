@@ -128,11 +128,11 @@ def test_one_users_cookie_never_shows_another_users_items(
     expect(can.locator(".who strong")).to_have_text("can-analyst")
 
     with session_client(site, can) as client:
-        page = client.get("/web/items", params={"q": japanese})
-        assert page.status_code == 200
-        assert "can-analyst" in page.text
-        assert "0 items match" in page.text
-        assert item not in page.text
+        shown = client.get("/web/items", params={"q": japanese})
+        assert shown.status_code == 200
+        assert "can-analyst" in shown.text
+        assert "0 items match" in shown.text
+        assert item not in shown.text
         # the same cookie with another user's id in it is a forgery
         value = client.cookies["gsoia_session"]
         version, payload, mac = value.split(".")

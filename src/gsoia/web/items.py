@@ -2,8 +2,8 @@
 
 Who may read a label is shown before it is filed (and on the item's page, to its nation's
 readers): for the node's nation and each partner, the decision for a reader of that nation
-holding its highest clearance and the item's need-to-know. That table is where "release to
-a partner" will attach its button, once federation lands.
+holding its highest clearance and the item's need-to-know. Under it, "release to a
+partner" leads to ``gsoia.web.release``, where the partner's decision is shown before sending.
 """
 
 from __future__ import annotations
@@ -46,6 +46,28 @@ def partners(catalogue: Catalogue, nation: str) -> list[str]:
     """Policies that share an agreement (in any status) with ``nation``, catalogue order."""
     linked = {p for a in catalogue.agreements if nation in a.parties for p in a.parties}
     return [p for p in catalogue.policies if p in linked and p != nation]
+
+
+@dataclass(frozen=True)
+class Partner:
+    """A nation an item may be offered to, and whether its node is pinned here."""
+
+    nation: str
+    name: str
+    pinned: bool
+
+
+def release_partners(site: Site, originator: str) -> list[Partner]:
+    """The nations that share an agreement with this node's nation or with the item's
+    originator (catalogue order), without those two; pinned peers first."""
+    node, catalogue = site.node, site.catalogue
+    linked = {*partners(catalogue, node.nation), *partners(catalogue, originator)}
+    found = [
+        Partner(p, site.policy_name(p), node.exchange.known_peer(p) is not None)
+        for p in catalogue.policies
+        if p in linked and p not in (node.nation, originator)
+    ]
+    return sorted(found, key=lambda p: not p.pinned)
 
 
 def readers(
@@ -201,6 +223,9 @@ def add_routes(router: APIRouter, site: Site) -> None:
             decision=decision,
             banner=site.band(marking["level"]["policy"], marking["level"]["id"]),
             readers=shown if user.nation == node.nation else [],
+            partners=(
+                release_partners(site, label["originator"]) if user.nation == node.nation else []
+            ),
             looks=LOOKS,
             kinds=INCIDENT_KINDS,
             created=request.query_params.get("created") == "1",

@@ -1,6 +1,6 @@
 """The security officer's pages: incidents with their deadlines, the audit log and its proof.
 
-Consent requests and the outbox join these once federation lands.
+Consent requests and the outbox are in ``gsoia.web.queues``.
 """
 
 from __future__ import annotations

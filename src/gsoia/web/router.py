@@ -1,5 +1,6 @@
 """The web pages as one FastAPI router: sign-in and sign-out, static files, and the pages of
-``gsoia.web.items``, ``gsoia.web.officer`` and ``gsoia.web.agreements``.
+``gsoia.web.items``, ``gsoia.web.release``, ``gsoia.web.officer``, ``gsoia.web.queues``
+and ``gsoia.web.agreements``.
 
 The pages are under ``/web/``; ``/`` leads there. Handlers read their query and form fields
 themselves (a bad field is a page that says so, never FastAPI's JSON 422), and every route
@@ -25,6 +26,8 @@ from gsoia.node.users import token_hash
 from gsoia.web.agreements import add_routes as add_agreement_routes
 from gsoia.web.items import add_routes as add_item_routes
 from gsoia.web.officer import add_routes as add_officer_routes
+from gsoia.web.queues import add_routes as add_queue_routes
+from gsoia.web.release import add_routes as add_release_routes
 from gsoia.web.session import COOKIE, LIFETIME, PRE_COOKIE, Sessions
 from gsoia.web.site import SECURITY_HEADERS, SignInRequired, Site, safe_next
 
@@ -127,7 +130,9 @@ def web_router(node: Node) -> APIRouter:
         return response
 
     add_item_routes(router, site)
+    add_release_routes(router, site)
     add_officer_routes(router, site)
+    add_queue_routes(router, site)
     add_agreement_routes(router, site)
 
     @router.get("/web/{rest:path}")

@@ -1,0 +1,319 @@
+"""Release to a partner, consent requests and the outbox, in a real browser against three
+peered ``gsoia serve`` processes (JPN, CAN, USA) and a fourth peer (GBR) that is pinned
+on Japan's node but never runs: what is sent to it waits in the outbox.
+
+The nodes are shared by the tests of this module; each test works on items of its own.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from gsoia.federation.peers import Peer
+from gsoia.node.users import Role
+from tests.federation.conftest import pin
+from tests.node.conftest import Database, RunningNode, free_port, make_node
+from tests.web.conftest import NodeOpener, session_client, shot, unique
+
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+POST_FORM = """([action, csrf, to]) => {
+  const form = document.createElement('form');
+  form.method = 'post';
+  form.action = action;
+  for (const [name, value] of [['csrf', csrf], ['to', to]]) {
+    const input = document.createElement('input');
+    input.type = 'hidden'; input.name = name; input.value = value;
+    form.appendChild(input);
+  }
+  document.body.appendChild(form);
+  form.submit();
+}"""
+MARITIME = {
+    "originator": "JPN",
+    "classification": "GOKUHI",
+    "area": "maritime",
+    "need_to_know": ["maritime"],
+}
+USERS: dict[str, list[tuple[str, str, list[str], Role]]] = {
+    "JPN": [
+        ("jpn-analyst", "KIMITSU", ["maritime"], Role.ANALYST),
+        ("jpn-officer", "KIMITSU", [], Role.OFFICER),
+    ],
+    "CAN": [
+        ("can-analyst", "S", ["maritime"], Role.ANALYST),
+        ("can-officer", "TS", [], Role.OFFICER),
+    ],
+    "USA": [("usa-analyst", "S", ["maritime"], Role.ANALYST)],
+}
+
+
+def pin_stopped(node: RunningNode, peer: RunningNode) -> None:
+    """Pin ``peer``'s real keys on ``node`` at an address where nothing listens."""
+    opened = peer.open()
+    try:
+        keys = opened.public
+    finally:
+        opened.close()
+    opened = node.open()
+    try:
+        opened.exchange.add_peer(Peer(peer.nation, f"http://127.0.0.1:{free_port()}", keys))
+    finally:
+        opened.close()
+
+
+@pytest.fixture(scope="module")
+def peered(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, RunningNode]]:
+    tmp_path = tmp_path_factory.mktemp("web-peered")
+    sqlite = Database("sqlite", None)
+    running = {n: make_node(tmp_path, sqlite, n) for n in USERS}
+    stopped = make_node(tmp_path, sqlite, "GBR")
+    try:
+        for nation, users in USERS.items():
+            for user_id, clearance, topics, role in users:
+                running[nation].add_user(user_id, nation, clearance, topics, role=role)
+        for node in running.values():
+            node.start()
+        for node in running.values():
+            for peer in running.values():
+                if peer is not node:
+                    pin(node, peer)
+        pin_stopped(running["JPN"], stopped)
+        yield running | {"GBR": stopped}
+    finally:
+        for node in running.values():
+            node.stop()
+
+
+def create(jpn: RunningNode, title: str, **label: Any) -> str:
+    with jpn.client("jpn-analyst") as client:
+        response = client.post(
+            "/api/v1/items",
+            json={"label": MARITIME | label, "title": title, "content": "東シナ海の哨戒"},
+        )
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+def release_by_api(node: RunningNode, user_id: str, item: str, to: str) -> dict[str, Any]:
+    with node.client(user_id) as client:
+        response = client.post(f"/api/v1/items/{item}/releases", json={"to": to})
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+def outbox_of(node: RunningNode, officer: str, item: str) -> list[dict[str, Any]]:
+    with node.client(officer) as client:
+        response = client.get("/api/v1/outbox")
+    assert response.status_code == 200, response.text
+    return [row for row in response.json() if row["item_id"] == item]
+
+
+def requests_for(jpn: RunningNode, item: str) -> list[dict[str, Any]]:
+    with jpn.client("jpn-officer") as client:
+        response = client.get("/api/v1/consent-requests")
+    assert response.status_code == 200, response.text
+    return [r for r in response.json() if r["item_id"] == item]
+
+
+def preview(page: Page, item: str, to: str) -> None:
+    """From the item's page: choose ``to`` and ask for the decision (nothing is sent)."""
+    page.goto(f"/web/items/{item}")
+    page.get_by_label("Partner nation").select_option(to)
+    page.get_by_role("button", name="Preview the release").click()
+    page.wait_for_url(f"**/web/items/{item}/release?to={to}")
+
+
+def page_csrf(page: Page) -> str:
+    match = CSRF.search(page.content())
+    assert match
+    return match.group(1)
+
+
+def test_an_analyst_previews_a_release_sends_it_and_it_arrives(
+    peered: dict[str, RunningNode], open_on: NodeOpener
+) -> None:
+    jpn, can = peered["JPN"], peered["CAN"]
+    title = unique("Patrol off Senkaku 尖閣")
+    item = create(jpn, title, releasable_to=["CAN", "USA"])
+    page = open_on(jpn, "jpn-analyst", javascript=False)
+    preview(page, item, "CAN")
+    expect(page).to_have_title(f"Release to CAN?: {title} · gsoia JPN")
+    decision = page.locator("#decision")
+    expect(decision).to_have_attribute("data-allow", "true")
+    expect(decision.locator(".marking")).to_have_text("CAN SECRET // JPN 極秘 // JPN-CAN")
+    expect(decision.locator(".explanation")).not_to_be_empty()
+    assert outbox_of(jpn, "jpn-officer", item) == []  # the preview sent nothing
+    shot(page, "release-preview")
+
+    page.get_by_role("button", name="Release to CAN", exact=True).click()
+    sent = page.locator("#sent")
+    expect(sent).to_have_attribute("data-state", "delivered")
+    expect(sent).to_contain_text("CAN SECRET // JPN 極秘 // JPN-CAN")
+    package = page.locator("#sent code.package").inner_text()
+    shot(page, "release-sent")
+
+    with can.client("can-analyst") as client:
+        read = client.get(f"/api/v1/items/{item}")
+    assert read.status_code == 200, read.text
+    assert read.json()["title"] == title
+    assert read.json()["marking"]["text"] == "CAN SECRET // JPN 極秘 // JPN-CAN"
+
+    officer = open_on(jpn, "jpn-officer")
+    officer.get_by_role("link", name="Outbox").click()
+    expect(officer).to_have_title("Outbox · gsoia JPN")
+    row = officer.locator(f'table.done tr[data-package="{package}"]')
+    expect(row).to_have_attribute("data-state", "delivered")
+    expect(row).to_contain_text("CAN")
+    expect(row.locator(".attempts")).to_have_text("1")
+
+
+def test_a_refused_release_shows_the_reason_explanation_and_rule(
+    peered: dict[str, RunningNode], open_on: NodeOpener
+) -> None:
+    jpn = peered["JPN"]
+    item = create(jpn, unique("For Canada only"), releasable_to=["CAN"])
+    page = open_on(jpn, "jpn-analyst")
+    preview(page, item, "USA")
+    decision = page.locator("#decision")
+    expect(decision).to_have_attribute("data-allow", "false")
+    expect(decision.locator(".reason")).to_have_text("NOT_RELEASABLE")
+    expect(decision).to_contain_text("Rule")
+    expect(decision).to_contain_text("Releasability")
+    expect(decision.locator(".explanation")).not_to_be_empty()
+    expect(page.get_by_role("button", name="Release to USA", exact=True)).to_have_count(0)
+    expect(page.locator("#ask")).to_have_count(0)  # Japan's own item: no one to ask
+    shot(page, "release-refused-preview")
+
+    # posted anyway (a stale page, a crafted form): refused with the reasons, nothing sent
+    with page.expect_navigation() as navigation:
+        page.evaluate(POST_FORM, [f"/web/items/{item}/release", page_csrf(page), "USA"])
+    response = navigation.value
+    assert response is not None
+    assert response.status == 403
+    expect(page.locator("h1")).to_contain_text("Release to USA refused")
+    expect(page.locator(".alert")).to_contain_text("Nothing was sent")
+    expect(page.locator(".why-not .reason")).to_have_text("NOT_RELEASABLE")
+    expect(page.locator(".why-not")).to_contain_text("Rule ")
+    expect(page.locator(".why-not .explanation")).not_to_be_empty()
+    shot(page, "release-refused")
+    assert outbox_of(jpn, "jpn-officer", item) == []
+    with jpn.client("jpn-officer") as client:
+        entries = client.get("/api/v1/audit", params={"limit": 20}).json()["entries"]
+    assert any(e["kind"] == "release.refused" and e["data"]["item"] == item for e in entries), (
+        entries
+    )
+
+
+def test_officer_grants_a_consent(peered: dict[str, RunningNode], open_on: NodeOpener) -> None:
+    jpn, can, usa = peered["JPN"], peered["CAN"], peered["USA"]
+    title = unique("Joint patrol 共同哨戒")
+    item = create(jpn, title, releasable_to=["CAN", "USA"])
+    release_by_api(jpn, "jpn-analyst", item, "CAN")
+
+    analyst = open_on(can, "can-analyst")
+    preview(analyst, item, "USA")
+    expect(analyst.locator("#decision")).to_have_attribute("data-allow", "false")
+    expect(analyst.locator("#decision .reason")).to_have_text("THIRD_PARTY")
+    expect(analyst.get_by_role("button", name="Release to USA", exact=True)).to_have_count(0)
+    analyst.get_by_role("button", name="Ask JPN for consent to release to USA").click()
+    expect(analyst.locator("#asked")).to_have_attribute("data-state", "delivered")
+    shot(analyst, "consent-asked")
+
+    officer = open_on(jpn, "jpn-officer")
+    officer.get_by_role("link", name="Consent requests").click()
+    expect(officer).to_have_title("Consent requests · gsoia JPN")
+    row = officer.locator(f'table.pending tr[data-item="{item}"]')
+    expect(row).to_contain_text("CAN/can-analyst")
+    expect(row).to_contain_text("USA")
+    shot(officer, "consent-requests")
+    row.get_by_role("button", name="Grant").click()
+    expect(officer.locator("#decided-notice")).to_have_attribute("data-state", "granted")
+    expect(officer.locator(f'table.pending tr[data-item="{item}"]')).to_have_count(0)
+    decided = officer.locator(f'table.decided tr[data-item="{item}"]')
+    expect(decided).to_have_attribute("data-state", "granted")
+    expect(decided).to_contain_text("jpn-officer")
+    shot(officer, "consent-granted")
+
+    analyst.goto(f"/web/items/{item}/release?to=USA")
+    expect(analyst.locator("#decision")).to_have_attribute("data-allow", "true")
+    analyst.get_by_role("button", name="Release to USA", exact=True).click()
+    expect(analyst.locator("#sent")).to_have_attribute("data-state", "delivered")
+    with usa.client("usa-analyst") as client:
+        read = client.get(f"/api/v1/items/{item}")
+    assert read.status_code == 200, read.text
+    assert read.json()["marking"]["text"] == "USA SECRET // JPN 極秘 // JPN-USA"
+    assert read.json()["custodian"] == "USA"
+
+
+def test_an_officer_cancels_a_delivery_to_a_stopped_peer(
+    peered: dict[str, RunningNode], open_on: NodeOpener
+) -> None:
+    jpn = peered["JPN"]
+    item = create(jpn, unique("For London"), releasable_to=["GBR"], classification="HI")
+    sent = release_by_api(jpn, "jpn-analyst", item, "GBR")
+    assert sent["state"] == "pending", sent
+    package = sent["package"]
+
+    officer = open_on(jpn, "jpn-officer", javascript=False)
+    officer.goto("/web/outbox")
+    row = officer.locator(f'table.waiting tr[data-package="{package}"]')
+    expect(row).to_have_attribute("data-state", re.compile("^(pending|retrying)$"))
+    expect(row).to_contain_text("GBR")
+    expect(row).to_contain_text("unreachable")
+    shot(officer, "outbox")
+    row.get_by_role("button", name="Cancel").click()
+    expect(officer.locator("#cancelled-notice")).to_contain_text("cancelled")
+    expect(officer.locator(f'table.waiting tr[data-package="{package}"]')).to_have_count(0)
+    done = officer.locator(f'table.done tr[data-package="{package}"]')
+    expect(done).to_have_attribute("data-state", "cancelled")
+    shot(officer, "outbox-cancelled")
+    assert [r["state"] for r in outbox_of(jpn, "jpn-officer", item)] == ["cancelled"]
+
+
+def test_the_new_forms_refuse_a_post_without_the_csrf_token(
+    peered: dict[str, RunningNode], open_on: NodeOpener
+) -> None:
+    jpn, can = peered["JPN"], peered["CAN"]
+    item = create(jpn, unique("Forged forms"), releasable_to=["CAN", "USA", "GBR"])
+    release_by_api(jpn, "jpn-analyst", item, "CAN")
+    with can.client("can-analyst") as client:
+        asked = client.post(f"/api/v1/items/{item}/consent-requests", json={"to": "USA"})
+    assert asked.status_code == 201, asked.text
+    request = asked.json()["request"]
+    stuck = release_by_api(jpn, "jpn-analyst", item, "GBR")["package"]
+    before = outbox_of(jpn, "jpn-officer", item)
+    can_before = outbox_of(can, "can-officer", item)
+
+    analyst = open_on(jpn, "jpn-analyst")
+    officer = open_on(jpn, "jpn-officer")
+    can_analyst = open_on(can, "can-analyst")
+    forged = page_csrf(officer)[:-2] + "xx"
+    posts = [
+        (jpn, analyst, f"/web/items/{item}/release", {"to": "USA"}),
+        (jpn, officer, f"/web/consent-requests/{request}", {"decision": "grant"}),
+        (jpn, officer, f"/web/outbox/{stuck}/cancel", {}),
+        (can, can_analyst, f"/web/items/{item}/consent-requests", {"to": "GBR"}),
+    ]
+    for node, page, path, data in posts:
+        with session_client(node, page) as client:
+            for token in (None, "", forged):
+                fields = data if token is None else data | {"csrf": token}
+                response = client.post(path, data=fields)
+                assert response.status_code == 403, (path, response.text)
+                assert "CSRF" in response.text, path
+
+    after = outbox_of(jpn, "jpn-officer", item)
+    assert [(r["package_id"], r["kind"]) for r in after] == [
+        (r["package_id"], r["kind"]) for r in before
+    ]
+    assert next(r["state"] for r in after if r["package_id"] == stuck) == "pending"
+    assert [r["state"] for r in requests_for(jpn, item)] == ["pending"]
+    assert outbox_of(can, "can-officer", item) == can_before
+    with can.client("can-analyst") as client:
+        held = client.get(f"/api/v1/items/{item}")
+    assert held.json()["consented_to"] == []
