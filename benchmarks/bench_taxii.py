@@ -6,11 +6,14 @@
 
 Targets (issue 5): gsoia writes at >= medallion's rate while labelling, encrypting and
 auditing; reads >= 50x medallion's rate; at the large size its read rate stays within 2x
-of its rate at N. PASS/MISS is printed; the exit status is 0 unless something is wrong
+of its rate at N. The CPU time each server process spends on the writes and on the reads
+is printed too (Linux): on a shared machine it varies far less than the rates. PASS/MISS
+is printed; the exit status is 0 unless something is wrong
 (a server fails to start, or a read does not return exactly what was written).
 
     python benchmarks/bench_taxii.py                 # 2,000 side by side, then 100,000
     python benchmarks/bench_taxii.py --large 0       # side by side only
+    python benchmarks/bench_taxii.py --quick         # the same, while iterating
     python benchmarks/bench_taxii.py --tiny          # a few hundred objects (the test)
 """
 
@@ -74,6 +77,17 @@ def indicator(n: int) -> dict[str, Any]:
     }
 
 
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU time of a process so far (Linux ``/proc``; 0 elsewhere)."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class Run:
     written: int
@@ -82,6 +96,9 @@ class Run:
     read_s: float
     first_page_s: float
     pages: int
+    write_cpu: float = 0.0
+    """CPU seconds the server spent on the writes (its process, any load)."""
+    read_cpu: float = 0.0
 
     @property
     def write_rate(self) -> float:
@@ -100,9 +117,14 @@ def drive(
     page: int,
     start: int = 0,
     quiet: bool = False,
+    server: int | None = None,
 ) -> Run:
-    """The one client script: write ``count`` indicators, then read everything back."""
+    """The one client script: write ``count`` indicators, then read everything back.
+
+    ``server``: the server's process id, to count the CPU time it spends.
+    """
     objects = [indicator(start + n) for n in range(count)]
+    cpu = cpu_seconds(server)
     began = time.perf_counter()
     for at in range(0, count, envelope):
         status = collection.add_objects(
@@ -113,6 +135,8 @@ def drive(
         if not quiet and at and at % (envelope * 100) == 0:
             print(f"    {at:,} written ({at / (time.perf_counter() - began):,.0f}/s)", flush=True)
     write_s = time.perf_counter() - began
+    write_cpu = cpu_seconds(server) - cpu
+    cpu = cpu_seconds(server)
     began = time.perf_counter()
     read = pages = 0
     first_page_s = 0.0
@@ -125,10 +149,11 @@ def drive(
         if pages == 1:
             first_page_s = time.perf_counter() - began
     read_s = time.perf_counter() - began
+    read_cpu = cpu_seconds(server) - cpu
     wanted = {o["id"] for o in objects}
     if not wanted <= seen:
         raise SystemExit(f"read back {len(wanted & seen)} of the {count} objects written")
-    return Run(count, write_s, read, read_s, first_page_s, pages)
+    return Run(count, write_s, read, read_s, first_page_s, pages, write_cpu, read_cpu)
 
 
 def wait_for(url: str, process: subprocess.Popen[bytes], log: Path, **kwargs: Any) -> None:
@@ -145,12 +170,13 @@ def wait_for(url: str, process: subprocess.Popen[bytes], log: Path, **kwargs: An
 
 
 @contextmanager
-def serving(args: list[str], url: str, log: Path, **kwargs: Any) -> Iterator[None]:
+def serving(args: list[str], url: str, log: Path, **kwargs: Any) -> Iterator[int]:
+    """Run a server until the block ends; its process id."""
     with open(log, "ab") as out:
         process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)  # noqa: S603
     try:
         wait_for(url, process, log, **kwargs)
-        yield
+        yield process.pid
     finally:
         process.terminate()
         try:
@@ -161,7 +187,7 @@ def serving(args: list[str], url: str, log: Path, **kwargs: Any) -> Iterator[Non
 
 
 @contextmanager
-def gsoia_server(work: Path) -> Iterator[tuple[Collection, Collection]]:
+def gsoia_server(work: Path) -> Iterator[tuple[Collection, Collection, int]]:
     data = work / "gsoia"
     node = Node.init(data, "JPN")
     _, writer = node.add_user("jp", "JPN", clearance="KIMITSU")
@@ -170,16 +196,17 @@ def gsoia_server(work: Path) -> Iterator[tuple[Collection, Collection]]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     command = [str(BIN / "gsoia"), "serve", "--data", str(data), "--port", str(port)]
-    with serving(command, f"{url}/healthz", work / "gsoia.log"):
+    with serving(command, f"{url}/healthz", work / "gsoia.log") as pid:
         base = f"{url}/taxii2/api1/collections/{GSOIA_COLLECTION}/"
         yield (
             Collection(base, user="jp", password=writer),
             Collection(base, user="ca", password=reader),
+            pid,
         )
 
 
 @contextmanager
-def medallion_server(work: Path, page: int) -> Iterator[Collection]:
+def medallion_server(work: Path, page: int) -> Iterator[tuple[Collection, int]]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     data = {
@@ -224,12 +251,14 @@ def medallion_server(work: Path, page: int) -> Iterator[Collection]:
     }
     (work / "medallion.json").write_text(json.dumps(config))
     command = [str(BIN / "medallion"), "--port", str(port), str(work / "medallion.json")]
-    with serving(command, f"{url}/taxii2/", work / "medallion.log", auth=("bench", "bench")):
-        yield Collection(
+    log = work / "medallion.log"
+    with serving(command, f"{url}/taxii2/", log, auth=("bench", "bench")) as pid:
+        collection = Collection(
             f"{url}/api1/collections/{MEDALLION_COLLECTION}/",
             user="bench",
             password="bench",  # noqa: S106
         )
+        yield collection, pid
 
 
 def verdict(ok: bool) -> str:
@@ -242,6 +271,12 @@ def show(name: str, run: Run) -> None:
         f" {run.write_s:.2f} s)   read {run.read_rate:>9,.0f} objects/s ({run.read:,} in"
         f" {run.read_s:.2f} s, {run.pages} pages, first page {run.first_page_s * 1000:.0f} ms)"
     )
+    if run.write_cpu or run.read_cpu:
+        print(
+            f"  {'':<10} server CPU: write {run.write_cpu:.2f} s"
+            f" ({run.write_cpu / run.written * 1e6:,.0f} us/object),"
+            f" read {run.read_cpu:.2f} s ({run.read_cpu / max(run.read, 1) * 1e6:,.0f} us/object)"
+        )
 
 
 def main() -> None:
@@ -252,9 +287,14 @@ def main() -> None:
     parser.add_argument("--large", type=int, default=100_000, help="gsoia alone (0: skip)")
     parser.add_argument("--no-medallion", action="store_true", help="gsoia only")
     parser.add_argument("--tiny", action="store_true", help="300 objects, large 1,000")
+    parser.add_argument(
+        "--quick", action="store_true", help="side by side only (--large 0): while iterating"
+    )
     args = parser.parse_args()
     if args.tiny:
         args.objects, args.large = 300, 1000
+    if args.quick:
+        args.large = 0
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     print(
         f"write {args.objects:,} indicators in envelopes of {args.envelope}, read back"
@@ -264,11 +304,13 @@ def main() -> None:
         work = Path(tmp)
         medallion: Run | None = None
         if not args.no_medallion:
-            with medallion_server(work, args.page) as collection:
-                medallion = drive(collection, collection, args.objects, args.envelope, args.page)
+            with medallion_server(work, args.page) as (collection, pid):
+                medallion = drive(
+                    collection, collection, args.objects, args.envelope, args.page, server=pid
+                )
             show("medallion", medallion)
-        with gsoia_server(work) as (writer, reader):
-            small = drive(writer, reader, args.objects, args.envelope, args.page)
+        with gsoia_server(work) as (writer, reader, pid):
+            small = drive(writer, reader, args.objects, args.envelope, args.page, server=pid)
             show("gsoia", small)
             large: Run | None = None
             if args.large > args.objects:
@@ -280,6 +322,7 @@ def main() -> None:
                     args.envelope,
                     args.page,
                     start=args.objects,
+                    server=pid,
                 )
                 large = Run(
                     args.large,
@@ -288,12 +331,21 @@ def main() -> None:
                     extra.read_s,
                     extra.first_page_s,
                     extra.pages,
+                    extra.write_cpu,
+                    extra.read_cpu,
                 )
                 print(
                     f"  {'gsoia':<10} write {extra.write_rate:>9,.0f} objects/s (the last"
                     f" {extra.written:,})   read {extra.read_rate:>9,.0f} objects/s"
                     f" ({extra.read:,} in {extra.read_s:.2f} s, {extra.pages} pages)"
                 )
+                if extra.write_cpu or extra.read_cpu:
+                    print(
+                        f"  {'':<10} server CPU: write {extra.write_cpu:.2f} s"
+                        f" ({extra.write_cpu / extra.written * 1e6:,.0f} us/object),"
+                        f" read {extra.read_cpu:.2f} s"
+                        f" ({extra.read_cpu / max(extra.read, 1) * 1e6:,.0f} us/object)"
+                    )
     print("summary")
     if medallion is not None:
         write_ratio = small.write_rate / medallion.write_rate
@@ -306,6 +358,12 @@ def main() -> None:
             f"  read:  gsoia / medallion = {read_ratio:.1f}x (target >= 50x)",
             verdict(read_ratio >= 50),
         )
+        if medallion.write_cpu and small.write_cpu and small.read_cpu:
+            print(
+                "  server CPU per object, medallion / gsoia (whatever the load):"
+                f" write {medallion.write_cpu / small.write_cpu:.2f}x,"
+                f" read {medallion.read_cpu / small.read_cpu:.1f}x"
+            )
     if large is not None:
         slow = small.read_rate / large.read_rate
         print(

@@ -62,6 +62,119 @@ def test_timestamps() -> None:
     assert stix.format_us(moment) == "2026-11-27T17:49:40.758103Z"
 
 
+_MUTATIONS: dict[str, list[Any]] = {
+    "id": [
+        "indicator--0c5f7d1e-9c6b-4b34-9d77-2f1d2f5cf0a1",
+        "indicator--0C5F7D1E-9C6B-4B34-9D77-2F1D2F5CF0A1",
+        "indicator--{0c5f7d1e-9c6b-4b34-9d77-2f1d2f5cf0a1}",
+        "indicator--0c5f7d1e9c6b4b349d772f1d2f5cf0a1",
+        "indicator--0c5f7d1e-9c6b-4b34-cd77-2f1d2f5cf0a1",
+        "indicator--0c5f7d1e-9c6b-4b34-0d77-2f1d2f5cf0a1",
+        "malware--0c5f7d1e-9c6b-4b34-9d77-2f1d2f5cf0a1",
+        "indicator--x",
+        5,
+    ],
+    "time": [
+        "2026-03-01T00:00:00Z",
+        "2026-03-01T00:00:00.1Z",
+        "2026-03-01T00:00:00.123456Z",
+        "2026-03-01T00:00:00.1234567Z",
+        "2026-02-30T00:00:00Z",
+        "2026-03-01T24:00:00Z",
+        "2026-03-01T00:00:60Z",
+        "2026-03-01 00:00:00Z",
+        "2026-3-01T00:00:00Z",
+        "2026-03-01T00:00:00+00:00",
+        "\u0662\u0660\u0662\u0666-03-01T00:00:00Z",
+        "0999-03-01T00:00:00Z",
+        "2027-01-01T00:00:00.000Z",
+        20260301,
+        None,
+    ],
+    "pattern": [*patterns(40), "[ipv4-addr:value = '10.0.0.1']", 5, None],
+    "pattern_type": ["stix", "stix", "snort", "STIX", 5, None],
+    "pattern_version": ["2.1", "2.0", 2.1, "", None],
+    "text": ["Beacon", "", 5, None, ["a"], True],
+    "list": [["malicious-activity"], ["a", "b"], [], "a", [1], [None], None, {"a": 1}],
+    "confidence": [50, 101, -1, True, "50", 5.5, None],
+    "revoked": [True, False, "true", 1, None],
+    "extensions": [
+        {stix.EXTENSION_ID: label()},
+        {stix.EXTENSION_ID: {"extension_type": "property-extension", "originator": "JPN"}},
+        {stix.EXTENSION_ID: label(), "extension-definition--x": {}},
+        {stix.EXTENSION_ID: label() | {"a b": 1}},
+        {stix.EXTENSION_ID: label() | {"extension_type": "toplevel-property-extension"}},
+        {stix.EXTENSION_ID: "JPN"},
+        {},
+        None,
+    ],
+    "extra": [
+        ("x_custom", 1),
+        ("kill_chain_phases", [{"kill_chain_name": "k", "phase_name": "p"}]),
+        ("created_by_ref", "identity--5f1d4c1e-8a47-4c55-9b0e-6f2d0a7c3b91"),
+        ("granular_markings", []),
+        ("sighting_of_ref", "x"),
+    ],
+}
+_KIND = {
+    "id": "id",
+    "created": "time",
+    "modified": "time",
+    "valid_from": "time",
+    "valid_until": "time",
+    "pattern": "pattern",
+    "pattern_type": "pattern_type",
+    "pattern_version": "pattern_version",
+    "name": "text",
+    "description": "text",
+    "lang": "text",
+    "indicator_types": "list",
+    "labels": "list",
+    "confidence": "confidence",
+    "revoked": "revoked",
+    "extensions": "extensions",
+}
+
+
+def mutated_indicators(count: int) -> list[dict[str, Any]]:
+    """Indicators with one to four properties changed, removed or added at random."""
+    rng = random.Random(7)  # noqa: S311
+    out = []
+    for n in range(count):
+        obj = indicator(n)
+        obj["pattern"] = "[ipv4-addr:value = '10.0.0.1']"
+        obj["pattern_type"] = "stix"
+        for _ in range(rng.randint(0, 4)):
+            name = rng.choice([*_KIND, "extra", "remove"])
+            if name == "extra":
+                key, value = rng.choice(_MUTATIONS["extra"])
+                obj[key] = value
+            elif name == "remove":
+                obj.pop(rng.choice(sorted(obj)), None)
+            else:
+                value = rng.choice(_MUTATIONS[_KIND[name]])
+                if value is None:
+                    obj.pop(name, None)
+                else:
+                    obj[name] = value
+        out.append(obj)
+    return out
+
+
+def test_the_fast_indicator_check_never_accepts_what_stix2_refuses() -> None:
+    fast = refused = 0
+    for obj in mutated_indicators(1500):
+        full = stix.stix2_errors(obj)
+        if stix.plain_indicator(obj):
+            fast += 1
+            assert full is None, (obj, full)
+        refused += full is not None
+        assert stix.stix_errors(obj) == full
+    assert fast > 150  # the fast path is taken often enough to matter
+    assert refused > 150  # and the samples reach stix2's refusals
+    assert stix.plain_indicator(stix.check_object(indicator(1)).object)
+
+
 @pytest.mark.parametrize(
     ("change", "reason"),
     [

@@ -212,6 +212,85 @@ _OBSERVABLES = frozenset(STIX2_OBJ_MAPS["2.1"]["observables"])
 
 def stix_errors(obj: dict[str, Any]) -> str | None:
     """Why ``obj`` is not a valid STIX 2.1 object (``stix2``), or None."""
+    if plain_indicator(obj):
+        return None
+    return stix2_errors(obj)
+
+
+# The properties of an indicator that ``plain_indicator`` checks itself, by kind.
+_REQUIRED = frozenset(
+    {"type", "spec_version", "id", "created", "modified", "pattern", "pattern_type", "valid_from"}
+)
+_TEXTS = frozenset({"name", "description", "lang", "pattern_version"})
+_TEXT_LISTS = frozenset({"indicator_types", "labels"})
+_PLAIN = _REQUIRED | _TEXTS | _TEXT_LISTS | {"valid_until", "confidence", "revoked", "extensions"}
+_PLAIN_ID = re.compile(  # an RFC 4122 UUID (the variant stix2 asks for), in canonical form
+    r"indicator--[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
+)
+_PLAIN_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?Z")
+_EXTENSION_KEY = re.compile(r"[a-zA-Z0-9_-]{1,250}")
+
+
+def plain_indicator(obj: dict[str, Any]) -> bool:
+    """Whether ``obj`` is an indicator in a subset of STIX 2.1 that ``stix2`` accepts by
+    construction: the required properties, a few optional ones of plain types, a simple
+    STIX pattern (``simple_pattern``), canonical timestamps and id, and only the label's
+    extension. Checked in a few microseconds instead of ``stix2``'s ~100; anything outside
+    the subset (False) goes to ``stix2``. The test suite holds ``plain_indicator(o)`` to
+    imply ``stix2_errors(o) is None``.
+    """
+    if obj.get("type") != "indicator" or obj.get("spec_version") != SPEC_VERSION:
+        return False
+    keys = obj.keys()
+    if not keys >= _REQUIRED or not keys <= _PLAIN:
+        return False
+    stix_id, pattern = obj["id"], obj["pattern"]
+    if not isinstance(stix_id, str) or _PLAIN_ID.fullmatch(stix_id) is None:
+        return False
+    if obj["pattern_type"] != "stix" or obj.get("pattern_version", SPEC_VERSION) != SPEC_VERSION:
+        return False
+    if not isinstance(pattern, str) or not simple_pattern(pattern):
+        return False
+    stamps = {}
+    for name in ("created", "modified", "valid_from", "valid_until"):
+        value = obj.get(name)
+        if value is None and name == "valid_until":
+            continue
+        if not isinstance(value, str) or _PLAIN_TIME.fullmatch(value) is None:
+            return False
+        try:
+            stamps[name] = timestamp_us(value)
+        except ValueError:  # not a date (2026-02-30)
+            return False
+    if "valid_until" in stamps and stamps["valid_until"] <= stamps["valid_from"]:
+        return False
+    for name in _TEXTS & keys:
+        if not isinstance(obj[name], str):
+            return False
+    for name in _TEXT_LISTS & keys:
+        value = obj[name]
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+            return False
+    if "confidence" in keys and type(obj["confidence"]) is not int:
+        return False
+    if "revoked" in keys and type(obj["revoked"]) is not bool:
+        return False
+    if "extensions" in keys:
+        extensions = obj["extensions"]
+        if not isinstance(extensions, dict) or extensions.keys() != {EXTENSION_ID}:
+            return False
+        extension = extensions[EXTENSION_ID]
+        if not isinstance(extension, dict) or extension.get("extension_type") != (
+            "property-extension"
+        ):
+            return False
+        if not all(isinstance(k, str) and _EXTENSION_KEY.fullmatch(k) for k in extension):
+            return False
+    return True
+
+
+def stix2_errors(obj: dict[str, Any]) -> str | None:
+    """Why ``obj`` is not a valid STIX 2.1 object according to ``stix2``, or None."""
     probe = obj
     if obj.get("type") == "indicator" and obj.get("pattern_type") == "stix":
         pattern = obj.get("pattern")

@@ -11,26 +11,31 @@ objects; each refused object is reported in the status resource and never stored
 
 Reading: ``StixIndex`` mirrors ``stix_objects`` in numpy columns, next to the node's label
 columns (``Node.columns``). A query is ``decide_many`` over the label columns plus a few
-vectorised masks (collection, type, id, added_after, version) and a cursor; only the page
-found is read from the store, each of its items confirmed on its verified label, decrypted
-and emitted. Objects the caller may not see are never emitted, counted or named: to the
-caller they do not exist.
+vectorised masks (collection, type, id, added_after, version), kept per caller and filters
+until the columns, the mirror or the day change (a walk through the pages decides once),
+and a cursor looked up in what they selected; only the page found is read from the store,
+each of its items confirmed on its verified label, decrypted and emitted. Objects the
+caller may not see are never emitted, counted or named: to the caller they do not exist.
+A read takes no lock (``reading``): its audit entry is appended afterwards, group-committed
+with concurrent requests (``AuditLog.batched``), and the objects are returned only once it
+is.
 
 Deleting removes an object from its collection (``stix_deletions`` records it); the node
 keeps the item and its audit trail — a classified record is not destroyed by an API call.
 
-Every worker of a node refreshes its mirror from the store inside the audit transaction
-of each request, so several ``gsoia serve`` processes (and the CLI) can share one store.
+Every worker of a node refreshes its mirror from the store at the start of each request,
+so several ``gsoia serve`` processes (and the CLI) can share one store.
 """
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import json
 import re
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,11 +44,14 @@ import numpy.typing as npt
 from sqlalchemy import Connection, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from gsoia.audit.log import AuditTransaction
 from gsoia.errors import GsoiaError, InputError
 from gsoia.node import stix
 from gsoia.node.errors import Conflict, Forbidden, NotFound
+from gsoia.node.recent import Recent
 from gsoia.node.service import Draft, Node
 from gsoia.node.users import User
+from gsoia.store.database import reading
 from gsoia.store.schema import items, stix_deletions, stix_objects, taxii_status
 
 MAX_PAGE = 1000
@@ -118,6 +126,30 @@ def decode_cursor(text: str) -> tuple[int, int]:
     return int(found.group(1)), int(found.group(2))
 
 
+@dataclass(frozen=True)
+class Selection:
+    """Rows of the mirror that a query selects, in (date added, seq) order."""
+
+    rows: IntArray
+
+    def page(
+        self, index: StixIndex, cursor: tuple[int, int] | None, limit: int
+    ) -> tuple[IntArray, bool]:
+        """The first ``limit`` rows after ``cursor``, and whether more follow (a binary
+        search for the cursor: a page costs about the same whatever the collection's size).
+        """
+        start = 0
+        if cursor is not None:
+            added, seq = index.added, index.seq
+            start = bisect.bisect_right(
+                self.rows,
+                cursor,
+                key=lambda row: (int(added[row]), int(seq[row])),
+            )
+        found = self.rows[start : start + limit + 1]
+        return found[:limit], len(found) > limit
+
+
 # -- the mirror ---------------------------------------------------------------------------
 
 
@@ -163,6 +195,8 @@ class StixIndex:
         self.last_added = 0
         self.in_added_order = True
         self._order: IntArray | None = None
+        self.changes = 0
+        """Changes with every row taken in or forgotten (what a cached selection depends on)."""
         self.lock = threading.Lock()
 
     _COLUMNS = (
@@ -254,8 +288,10 @@ class StixIndex:
         self.size = end
         self.last_seq = int(rows[-1][0])
         self._order = None
+        self.changes += 1
 
     def _forget(self, row: int) -> None:
+        self.changes += 1
         self.alive[row] = False
         self.versions_alive[self.stix_id[row]] -= 1
         key = self.key_of_row[row]
@@ -305,10 +341,25 @@ class StixIndex:
 
         ``versions=False`` skips the version filter (the versions endpoint lists all).
         """
+        found = self.selection(visible, collection, query, object_id=object_id, versions=versions)
+        return found.page(self, query.cursor, query.limit)
+
+    def selection(
+        self,
+        visible: BoolArray,
+        collection: str,
+        query: Query,
+        *,
+        object_id: str | None = None,
+        versions: bool = True,
+    ) -> Selection:
+        """Every row a query selects, its cursor and limit aside, in (date added, seq) order:
+        a walk through the pages selects once and then only looks up where each page starts.
+        """
         n = self.size
         code = self.collections.code.get(collection)
         if code is None or n == 0:
-            return np.zeros(0, dtype=np.int64), False
+            return Selection(np.zeros(0, dtype=np.int64))
         mask = visible & self.alive[:n] & (self.collection[:n] == code)
         ids = (object_id,) if object_id is not None else query.ids
         if ids is not None:
@@ -322,15 +373,9 @@ class StixIndex:
             mask &= self.added[:n] > query.added_after
         if versions and "all" not in query.versions:
             mask = self._versions(mask, query.versions)
-        if query.cursor is not None:
-            added, seq = query.cursor
-            mask &= (self.added[:n] > added) | ((self.added[:n] == added) & (self.seq[:n] > seq))
         order = self.order()
-        if order is None:
-            rows = np.flatnonzero(mask)[: query.limit + 1]
-        else:
-            rows = order[np.flatnonzero(mask[order])[: query.limit + 1]]
-        return rows[: query.limit].astype(np.int64), len(rows) > query.limit
+        rows = np.flatnonzero(mask) if order is None else order[mask[order]]
+        return Selection(rows.astype(np.int64))
 
     def _versions(self, mask: BoolArray, wanted: tuple[str, ...]) -> BoolArray:
         """Keep, per object, the versions asked for among those ``mask`` selects."""
@@ -390,7 +435,11 @@ class TaxiiStore:
         self.index = StixIndex()
         self._clock_lock = threading.Lock()
         self._last_added = 0
-        with node.engine.connect() as connection:
+        self._visible_rows: Recent[Hashable, BoolArray] = Recent(16)
+        """Per (subject, day, label columns version, mirror changes): the rows visible."""
+        self._selections: Recent[Hashable, Selection] = Recent(32)
+        """Per visibility key and filters: the rows a query selects (paging reuses them)."""
+        with reading(node.engine) as connection:
             self.index.refresh(connection)
 
     # -- writing --------------------------------------------------------------------------
@@ -421,7 +470,7 @@ class TaxiiStore:
         request_timestamp = request_timestamp or _now(node)
         if user.nation != node.nation:
             raise Forbidden(f"only {node.nation} users add objects on this node")
-        with node.engine.connect() as connection:
+        with reading(node.engine) as connection:
             self.index.refresh(connection)
         successes: list[dict[str, Any]] = []
         failures: list[dict[str, Any]] = []
@@ -523,7 +572,11 @@ class TaxiiStore:
                     "an object of this envelope was added by another request meanwhile;"
                     " send the envelope again"
                 ) from e
-        with node.audit.transaction() as tx:
+        reasons = [
+            {"id": str(f["id"])[:300], "reason": str(f["message"])[:300]} for f in failures[:1000]
+        ]
+
+        def audited(tx: AuditTransaction) -> None:
             if not accepted:
                 tx.connection.execute(insert(taxii_status).values(**status_row))
             tx.append(
@@ -533,20 +586,18 @@ class TaxiiStore:
                     "status": status_id,
                     "collection": collection.id,
                     "stored": len(accepted),
-                    "refused": [
-                        {"id": str(f["id"])[:300], "reason": str(f["message"])[:300]}
-                        for f in failures[:1000]
-                    ],
+                    "refused": reasons,
                 },
             )
-            self.index.refresh(tx.connection)
+
+        node.audit.batched(audited)  # group-committed with concurrent requests
         return status_body
 
     def status(self, user: User, status_id: str) -> dict[str, Any]:
         """A status resource, to the user who posted the envelope (or an officer)."""
         if _UUID.fullmatch(status_id) is None:  # a status id is a UUID: nothing else is
             raise NotFound(f"no status {status_id[:64]!r}")
-        with self.node.engine.connect() as connection:
+        with reading(self.node.engine) as connection:
             row = connection.execute(
                 select(taxii_status).where(taxii_status.c.id == status_id)
             ).first()
@@ -571,52 +622,95 @@ class TaxiiStore:
         """One page of what ``user`` may see, and (``content``) the objects themselves, each
         as JSON text (UTF-8)."""
         node = self.node
-        with node.audit.transaction() as tx:
-            connection = tx.connection
+        # Read and decide in a snapshot that takes no lock; the write lock is taken only to
+        # append the audit entry, group-committed with concurrent requests.
+        with reading(node.engine) as connection:
             node._refresh(connection)
             self.index.refresh(connection)
             with self.index.lock:
-                visible = self._visible(user)
-                rows, more = self.index.select(
-                    visible, collection.id, query, object_id=object_id, versions=versions
-                )
+                found = self._selection(user, collection, query, object_id, versions)
+                rows, more = found.page(self.index, query.cursor, query.limit)
                 seqs = [int(s) for s in self.index.seq[rows]]
             selected = self._rows(connection, seqs)
-            cursor = None
-            if more and selected:
-                cursor = encode_cursor(int(selected[-1].added_us), int(selected[-1].stix_seq))
-            objects: list[bytes] = []
-            confirmed = []
-            for row in selected:
-                # Confirmed one by one on the verified label: a column edited behind the
-                # node's back shows nothing it should not.
-                if not node._intact(row):
-                    tx.append("integrity", user.id, {"item": row.id, "where": f"taxii {what}"})
-                    continue
-                decision = node._decide_row(user, row)
-                if not decision.allow:
-                    continue
-                confirmed.append(row)
-                if content:
-                    objects.append(self._emit(row, decision))
-            tx.append(
-                f"taxii.{what}",
-                user.id,
-                {
-                    "collection": collection.id,
-                    "filter": query.to_dict() | ({"id": object_id} if object_id else {}),
-                    "items": [row.id for row in confirmed],
-                },
-            )
+        cursor = None
+        if more and selected:
+            cursor = encode_cursor(int(selected[-1].added_us), int(selected[-1].stix_seq))
+        objects: list[bytes] = []
+        confirmed = []
+        flagged = []
+        subject = user.subject()
+        for row in selected:
+            # Confirmed one by one on the verified label: a column edited behind the node's
+            # back shows nothing it should not.
+            if not node._intact(row):
+                flagged.append(row.id)
+                continue
+            decision = node._decide_row(user, row, subject)
+            if not decision.allow:
+                continue
+            confirmed.append(row)
+            if content:
+                objects.append(self._emit(row, decision))
+        entry = {
+            "collection": collection.id,
+            "filter": query.to_dict() | ({"id": object_id} if object_id else {}),
+            "items": [row.id for row in confirmed],
+        }
+
+        def audited(tx: AuditTransaction) -> None:
+            for item_id in flagged:
+                tx.append("integrity", user.id, {"item": item_id, "where": f"taxii {what}"})
+            tx.append(f"taxii.{what}", user.id, entry)
+
+        node.audit.batched(audited)  # the objects are returned only once their read is logged
         return Page(confirmed, cursor is not None, cursor), objects
+
+    def _selection(
+        self,
+        user: User,
+        collection: Collection,
+        query: Query,
+        object_id: str | None,
+        versions: bool,
+    ) -> Selection:
+        """The rows a query selects for ``user`` (its cursor and limit aside), kept for the
+        next pages until the label columns, the mirror or the day change. The caller holds
+        the mirror's lock."""
+        node = self.node
+        table, seqs, version = node.columns.snapshot()
+        day = node.today()
+        subject = (user.nation, user.clearance, user.clearance_expires, user.need_to_know)
+        visibility = (subject, day, version, self.index.changes)
+        key = (
+            visibility,
+            collection.id,
+            query.added_after,
+            query.ids,
+            query.types,
+            query.versions,
+            query.spec_versions,
+            object_id,
+            versions,
+        )
+        found = self._selections.get(key)
+        if found is None:
+            visible = self._visible_rows.get(visibility)
+            if visible is None:
+                # INVARIANT: the label columns only grow, and a row is complete before it
+                # counts: the snapshot's seqs are those its table was taken over.
+                allowed = node.rulebook.decide_many(user.subject(), table, at=day)
+                visible = self.index.visible(seqs, allowed)
+                self._visible_rows.put(visibility, visible)
+            found = self.index.selection(
+                visible, collection.id, query, object_id=object_id, versions=versions
+            )
+            self._selections.put(key, found)
+        return found
 
     def _visible(self, user: User) -> BoolArray:
         """Per mirrored row: may ``user`` see its item (``decide_many``, vectorised)."""
         node = self.node
-        table = node.columns.table()
-        # INVARIANT: the label columns only grow, and a row is complete before it counts:
-        # the first len(table) seqs are those the table was taken over.
-        seqs = node.columns.seqs()[: len(table)]
+        table, seqs, _ = node.columns.snapshot()
         allowed = node.rulebook.decide_many(user.subject(), table, at=node.today())
         return self.index.visible(seqs, allowed)
 
