@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: test demo bench lint format clean browser
+.PHONY: test demo bench bench-scale lint format clean browser wrk soak
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,11 +36,30 @@ demo: $(STAMP)
 	$(BIN)/gsoia demo
 
 # Each benchmark runs the peer it is compared with in the same run and prints the ratio.
+# The last, the scale benchmark (1,000,000 items: about an hour on 2 cores), runs alone as
+# `make bench-scale`.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_decision.py
 	$(BIN)/python benchmarks/bench_node.py
 	$(BIN)/python benchmarks/bench_federation.py
 	$(BIN)/python benchmarks/bench_taxii.py
+	$(MAKE) bench-scale
+
+bench-scale: $(STAMP) wrk
+	$(BIN)/python benchmarks/bench_scale.py --generator wrk
+
+# The scale benchmark's load generator, from Debian.
+wrk:
+	@command -v wrk >/dev/null 2>&1 || { \
+	  SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
+
+# Long runs that CI does not make: SIGKILL under load, 10,000 items, on SQLite and PostgreSQL
+# (tests/faults; `make test` runs the same test with 400 items). -s prints progress.
+soak: $(STAMP)
+	GSOIA_CRASH_ITEMS=10000 $(BIN)/pytest tests/faults -q -s
+	GSOIA_WORLD_ITEMS=20000 GSOIA_WORLD_READS=0.2 $(BIN)/pytest tests/world -q -s
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .mypy_cache .pytest_cache .ruff_cache .hypothesis
