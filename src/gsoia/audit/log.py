@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import Connection, Engine, func, insert, select, text
+from sqlalchemy import Connection, Engine, func, insert, select
 
 from gsoia.audit.merkle import CompactRange, leaf_hash
 from gsoia.crypto.canonical import canonical_json
@@ -156,14 +156,8 @@ class AuditLog:
     def _begin(self) -> Iterator[AuditTransaction]:
         """A transaction on the lock already held; on commit, the tree and actions follow."""
         with writing(self.engine) as connection:
-            if self._postgres:  # (SQLite's transactions take the write lock as they begin)
-                connection.execute(
-                    text(
-                        f"SELECT pg_advisory_xact_lock({_ADVISORY_LOCK},"
-                        " hashtext(current_schema()))"
-                    )
-                )
-            last = connection.execute(select(func.max(audit_entries.c.seq))).scalar()
+            last = _locked_last_seq(connection) if self._postgres else _last_seq(connection)
+            # (SQLite's transactions that write take the write lock as they begin)
             if (-1 if last is None else last) + 1 != self._tree.size:  # another process
                 self._tree = _caught_up(connection, self._tree)
             transaction = AuditTransaction(self, connection, self._tree.copy())
@@ -227,6 +221,32 @@ class AuditLog:
             if size is not None:
                 query = query.where(audit_entries.c.seq < size)
             return [bytes(leaf) for (leaf,) in connection.execute(query)]
+
+
+_LOCK_THEN_LAST = (
+    f"SELECT pg_advisory_xact_lock({_ADVISORY_LOCK:d}, hashtext(current_schema()));"  # noqa: S608 (an int constant)
+    " SELECT max(seq) FROM audit_entries"
+)
+
+
+def _last_seq(connection: Connection) -> int | None:
+    return connection.execute(select(func.max(audit_entries.c.seq))).scalar()
+
+
+def _locked_last_seq(connection: Connection) -> int | None:
+    """PostgreSQL: take the node's advisory lock, then read the last seq, in one round trip.
+
+    Two statements in one simple query: the second runs (in a snapshot of its own, READ
+    COMMITTED) only once the lock is held, so it sees every entry committed before.
+    """
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(_LOCK_THEN_LAST)
+        cursor.nextset()
+        row = cursor.fetchone()
+    finally:
+        cursor.close()
+    return None if row is None or row[0] is None else int(row[0])
 
 
 def _run_piece(transaction: AuditTransaction, piece: _Work[Any]) -> None:

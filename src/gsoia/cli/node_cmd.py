@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -121,6 +122,11 @@ def serve(
     app = create_app(node)
     node.exchange.courier.start()
     print(f"gsoia {node.nation} node on http://{host}:{port}/", file=sys.stderr)
+    # What start-up built (the catalogue, its tables, the label columns, the app) lives as
+    # long as the server: out of the cyclic collector's way, which would walk it again and
+    # again while requests run.
+    gc.collect()
+    gc.freeze()
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning")
     finally:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from gsoia.audit.log import AuditLog, AuditTransaction, TreeHead, verify_log
@@ -59,7 +59,7 @@ if TYPE_CHECKING:
     from gsoia.node.exchange import Exchange
 
 MAX_PAGE = 1000
-_INSERT_ITEM = insert(items)
+_INSERT_ITEMS = insert(items).returning(items.c.seq, sort_by_parameter_order=True)
 MAX_TITLE = 1000
 MAX_CONTENT = 8 * 1024 * 1024
 INCIDENT_KINDS = ("loss", "compromise", "possible_loss", "possible_compromise")
@@ -298,7 +298,7 @@ class Node:
         """The user holding ``token`` (and, for HTTP Basic, named ``user_id``)."""
         hashed = token_hash(token)
         with self.engine.connect() as connection:
-            row = connection.execute(select(users).where(users.c.token_hash == hashed)).first()
+            row = connection.execute(_USER_BY_TOKEN, {"hashed": hashed}).first()
         if row is None or not same_hash(row.token_hash, hashed):
             raise Unauthorized("unknown or revoked token")
         if user_id is not None and user_id != row.id:
@@ -392,12 +392,16 @@ class Node:
         self,
         user: User,
         drafts: Sequence[Draft],
-        on_stored: Callable[[Connection, list[tuple[str, int]]], None] | None = None,
+        on_stored: Callable[[AuditTransaction, list[tuple[str, int]]], None] | None = None,
+        *,
+        views: bool = True,
     ) -> list[dict[str, Any]]:
         """Encrypt, sign and store prepared items in one transaction, one audit entry each.
 
-        ``on_stored(connection, [(item id, seq), ...])`` runs inside that transaction, for
-        callers that keep more about the items (TAXII keeps the STIX metadata).
+        ``on_stored(transaction, [(item id, seq), ...])`` runs inside that transaction, for
+        callers that keep (and audit) more about the items (TAXII: the STIX metadata and its
+        ``taxii.added`` entry). Returns the
+        items as shown to their creator (none with ``views=False``).
         """
         prepared = []
         for draft in drafts:
@@ -434,13 +438,17 @@ class Node:
         def store(tx: AuditTransaction) -> list[dict[str, Any]]:
             appended: list[EncodedLabel] = []
             topic_bit, registered = self._topic_bits(tx.connection, [d.label for d in drafts])
+            encodings = [self._encode(draft.label, topic_bit) for draft, _, _ in prepared]
+            # one statement for every row, their seqs back in the order of the rows
+            seqs = tx.connection.execute(
+                _INSERT_ITEMS,
+                [
+                    stored | _encoded_columns(encoded)
+                    for (_, _, stored), encoded in zip(prepared, encodings, strict=True)
+                ],
+            ).scalars()
             stored_ids = []
-            for draft, row, stored in prepared:
-                encoded = self._encode(draft.label, topic_bit)
-                result = tx.connection.execute(_INSERT_ITEM, stored | _encoded_columns(encoded))
-                inserted = result.inserted_primary_key
-                assert inserted is not None
-                seq = int(inserted[0])
+            for (draft, row, stored), encoded, seq in zip(prepared, encodings, seqs, strict=True):
                 appended.append(EncodedLabel(seq, *encoded))
                 stored_ids.append((row["id"], seq))
                 tx.append(
@@ -454,7 +462,7 @@ class Node:
                 )
             new_topics = self._register_topics(tx.connection, registered, topic_bit)
             if on_stored is not None:
-                on_stored(tx.connection, stored_ids)
+                on_stored(tx, stored_ids)
 
             def publish() -> None:
                 self.columns.add_topics(new_topics)
@@ -463,6 +471,8 @@ class Node:
                     self._intact_rows.put(_signed_columns(_Row(stored)), True)
 
             tx.on_commit(publish)
+            if not views:
+                return []
             return [self._view(row, draft.decision) for draft, row, _ in prepared]
 
         # Concurrent creations share one transaction and one commit (``AuditLog.batched``).
@@ -568,9 +578,7 @@ class Node:
             page_seqs = _first_allowed(allowed, seqs, start, limit + 1)
             more = len(page_seqs) > limit
             page_seqs = page_seqs[:limit]
-            rows = connection.execute(
-                _LISTED.where(items.c.seq.in_(page_seqs)).order_by(items.c.seq)
-            ).all()
+            rows = connection.execute(_PAGE, {"seqs": page_seqs}).all()
         views = []
         flagged = []
         subject = user.subject()
@@ -678,17 +686,7 @@ class Node:
     def _refresh(self, connection: Connection) -> None:
         """Take in items another worker stored since this one last looked."""
         last = self.columns.last_seq()
-        rows = connection.execute(
-            select(
-                items.c.seq,
-                items.c.label_key,
-                items.c.custodian_code,
-                items.c.open_bits,
-                items.c.need_bits,
-            )
-            .where(items.c.seq > last)
-            .order_by(items.c.seq)
-        ).all()
+        rows = connection.execute(_ENCODED_AFTER, {"last": last}).all()
         if rows:
             registered = connection.execute(
                 select(topics.c.topic)
@@ -974,7 +972,7 @@ def find_item(connection: Connection, item_id: str) -> Any:
     """The stored row of an item, or None (also for ids no item can have)."""
     if not item_id or len(item_id) > 64 or "\x00" in item_id:
         return None
-    return connection.execute(select(items).where(items.c.id == item_id)).first()
+    return connection.execute(_ITEM_BY_ID, {"id": item_id}).first()
 
 
 def _nul_problems(**fields: str) -> list[Problem]:
@@ -1065,6 +1063,19 @@ _LISTED = select(
     items.c.signature,
 )
 """What a listed row is checked and shown with (not its keys, codes or seal)."""
+
+# Statements built once: SQLAlchemy then finds their compiled form without rebuilding
+# a cache key per call.
+_PAGE = _LISTED.where(items.c.seq.in_(bindparam("seqs", expanding=True))).order_by(items.c.seq)
+_USER_BY_TOKEN = select(users).where(users.c.token_hash == bindparam("hashed"))
+_ITEM_BY_ID = select(items).where(items.c.id == bindparam("id"))
+_ENCODED_AFTER = (
+    select(
+        items.c.seq, items.c.label_key, items.c.custodian_code, items.c.open_bits, items.c.need_bits
+    )
+    .where(items.c.seq > bindparam("last"))
+    .order_by(items.c.seq)
+)
 
 
 def _bound(row: Mapping[str, Any]) -> dict[str, Any]:

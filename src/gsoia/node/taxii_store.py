@@ -542,7 +542,24 @@ class TaxiiStore:
             "body": json.dumps(status_body, ensure_ascii=False),
         }
 
-        def on_stored(connection: Connection, stored: list[tuple[str, int]]) -> None:
+        reasons = [
+            {"id": str(f["id"])[:300], "reason": str(f["message"])[:300]} for f in failures[:1000]
+        ]
+
+        def audited(tx: AuditTransaction) -> None:
+            tx.connection.execute(insert(taxii_status).values(**status_row))
+            tx.append(
+                "taxii.added",
+                user.id,
+                {
+                    "status": status_id,
+                    "collection": collection.id,
+                    "stored": len(accepted),
+                    "refused": reasons,
+                },
+            )
+
+        def on_stored(tx: AuditTransaction, stored: list[tuple[str, int]]) -> None:
             rows = []
             for (found, _), (item_id, seq), added_us in zip(accepted, stored, added, strict=True):
                 date_added = stix.format_us(added_us)
@@ -561,36 +578,19 @@ class TaxiiStore:
                     }
                 )
             if rows:
-                connection.execute(insert(stix_objects), rows)
-            connection.execute(insert(taxii_status).values(**status_row))
+                tx.connection.execute(insert(stix_objects), rows)
+            audited(tx)  # in the items' own transaction
 
-        if accepted:
-            try:
-                node.store_items(user, [d for _, d in accepted], on_stored=on_stored)
-            except IntegrityError as e:  # another request stored one of these meanwhile
-                raise Conflict(
-                    "an object of this envelope was added by another request meanwhile;"
-                    " send the envelope again"
-                ) from e
-        reasons = [
-            {"id": str(f["id"])[:300], "reason": str(f["message"])[:300]} for f in failures[:1000]
-        ]
-
-        def audited(tx: AuditTransaction) -> None:
-            if not accepted:
-                tx.connection.execute(insert(taxii_status).values(**status_row))
-            tx.append(
-                "taxii.added",
-                user.id,
-                {
-                    "status": status_id,
-                    "collection": collection.id,
-                    "stored": len(accepted),
-                    "refused": reasons,
-                },
-            )
-
-        node.audit.batched(audited)  # group-committed with concurrent requests
+        if not accepted:
+            node.audit.batched(audited)  # group-committed with concurrent requests
+            return status_body
+        try:
+            node.store_items(user, [d for _, d in accepted], on_stored=on_stored, views=False)
+        except IntegrityError as e:  # another request stored one of these meanwhile
+            raise Conflict(
+                "an object of this envelope was added by another request meanwhile;"
+                " send the envelope again"
+            ) from e
         return status_body
 
     def status(self, user: User, status_id: str) -> dict[str, Any]:
