@@ -173,7 +173,9 @@ class AuditLog:
         Callers queue their work; whoever takes the lock first runs every queued piece in
         one database transaction, each in its own savepoint (a piece that raises is rolled
         back alone and its caller gets the exception), and commits them together: one
-        commit, one flush to disk, for many audited actions.
+        commit, one flush to disk, for many audited actions. A piece alone in its batch
+        needs no savepoint: if it raises, the whole transaction is rolled back. ``work``
+        must not itself call ``batched``, ``record`` or ``transaction`` (the lock is held).
         """
         mine: _Work[T] = _Work(work)
         with self._queue_lock:
