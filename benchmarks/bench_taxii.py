@@ -2,6 +2,8 @@
 
 1. Side by side: write N indicators (default 2,000) in envelopes of E (100) to each server,
    then read them all back page by page (P per page, 100), with the OASIS taxii2-client.
+   Repeated R times (default 3), each round on freshly started servers, the order of the
+   two servers alternating; the summary takes the median of each ratio over the rounds.
 2. gsoia alone on a larger store (default 100,000 objects): the same writes and reads.
 
 Targets (issue 5): gsoia writes at >= medallion's rate while labelling, encrypting and
@@ -13,16 +15,21 @@ is printed; the exit status is 0 unless something is wrong
 
     python benchmarks/bench_taxii.py                 # 2,000 side by side, then 100,000
     python benchmarks/bench_taxii.py --large 0       # side by side only
+    python benchmarks/bench_taxii.py --rounds 5      # five side-by-side rounds
     python benchmarks/bench_taxii.py --quick         # the same, while iterating
     python benchmarks/bench_taxii.py --tiny          # a few hundred objects (the test)
+    python benchmarks/bench_taxii.py --profile       # gsoia's write path in process, cProfile
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
 import os
+import pstats
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -109,6 +116,18 @@ class Run:
         return self.read / self.read_s
 
 
+WARMUP = 10
+"""Objects written once before the clock starts, to each server: its first request's
+one-time costs (lazy imports, caches) are not counted in either's rate or CPU."""
+
+
+def warm_up(collection: Collection) -> None:
+    objects = [indicator(-1 - n) for n in range(WARMUP)]
+    status = collection.add_objects({"objects": objects}, poll_interval=0.05)
+    if status.success_count != WARMUP:
+        raise SystemExit(f"warm-up write failed: {status.failures[:3]}")
+
+
 def drive(
     collection: Collection,
     reader: Collection,
@@ -124,6 +143,8 @@ def drive(
     ``server``: the server's process id, to count the CPU time it spends.
     """
     objects = [indicator(start + n) for n in range(count)]
+    if start == 0:
+        warm_up(collection)
     cpu = cpu_seconds(server)
     began = time.perf_counter()
     for at in range(0, count, envelope):
@@ -188,6 +209,7 @@ def serving(args: list[str], url: str, log: Path, **kwargs: Any) -> Iterator[int
 
 @contextmanager
 def gsoia_server(work: Path) -> Iterator[tuple[Collection, Collection, int]]:
+    work.mkdir(parents=True, exist_ok=True)
     data = work / "gsoia"
     node = Node.init(data, "JPN")
     _, writer = node.add_user("jp", "JPN", clearance="KIMITSU")
@@ -261,6 +283,43 @@ def medallion_server(work: Path, page: int) -> Iterator[tuple[Collection, int]]:
         yield collection, pid
 
 
+def profile_writes(work: Path, count: int, envelope: int, top: int = 30) -> None:
+    """What the server does for each envelope written, in process under cProfile: parse
+    the body, authenticate, ``TaxiiStore.add`` and the status resource's JSON (no HTTP).
+    """
+    from gsoia.api.taxii import _envelope_objects, _taxii
+    from gsoia.node.taxii_store import INTEL, TaxiiStore
+
+    data = work / "gsoia"
+    node = Node.init(data, "JPN")
+    _, token = node.add_user("jp", "JPN", clearance="KIMITSU")
+    node.close()
+    node = Node.open(data)
+    try:
+        store = TaxiiStore(node)
+        bodies = [
+            json.dumps({"objects": [indicator(n) for n in range(at, min(at + envelope, count))]})
+            for at in range(0, count, envelope)
+        ]
+        profiler = cProfile.Profile()
+        cpu = time.process_time()
+        profiler.enable()
+        for body in bodies:
+            user = node.authenticate(token, "jp")
+            status = store.add(user, INTEL, _envelope_objects(body.encode()))
+            _taxii(status, status=202)
+        profiler.disable()
+        cpu = time.process_time() - cpu
+        if status["success_count"] != len(_envelope_objects(bodies[-1].encode())):
+            raise SystemExit(f"write failed: {status.get('failures', [])[:3]}")
+    finally:
+        node.close()
+    print(f"  {count:,} objects in process: {cpu / count * 1e6:,.0f} us CPU an object (profiled)")
+    stats = pstats.Stats(profiler)
+    stats.sort_stats("tottime").print_stats(top)
+    stats.sort_stats("cumulative").print_stats(top)
+
+
 def verdict(ok: bool) -> str:
     return "PASS" if ok else "MISS"
 
@@ -279,99 +338,166 @@ def show(name: str, run: Run) -> None:
         )
 
 
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else 0.0
+
+
+def side_by_side(
+    work: Path, args: argparse.Namespace, round_: int, last: bool
+) -> tuple[Run | None, Run, Run | None]:
+    """One round: each server started afresh, written to and read from; on the last round
+    gsoia goes on alone to ``--large``. medallion first in even rounds, second in odd."""
+    medallion: Run | None = None
+    small: Run | None = None
+    large: Run | None = None
+
+    def run_medallion() -> None:
+        nonlocal medallion
+        if args.no_medallion:
+            return
+        with medallion_server(work, args.page) as (collection, pid):
+            medallion = drive(
+                collection, collection, args.objects, args.envelope, args.page, server=pid
+            )
+        show("medallion", medallion)
+
+    def run_gsoia() -> None:
+        nonlocal small, large
+        with gsoia_server(work / f"round-{round_}") as (writer, reader, pid):
+            small = drive(writer, reader, args.objects, args.envelope, args.page, server=pid)
+            show("gsoia", small)
+            if last and args.large > args.objects:
+                large = run_large(writer, reader, args, pid)
+
+    for run in (run_medallion, run_gsoia) if round_ % 2 == 0 else (run_gsoia, run_medallion):
+        run()
+    assert small is not None
+    return medallion, small, large
+
+
+def run_large(writer: Collection, reader: Collection, args: argparse.Namespace, pid: int) -> Run:
+    print(f"gsoia alone: up to {args.large:,} objects")
+    extra = drive(
+        writer,
+        reader,
+        args.large - args.objects,
+        args.envelope,
+        args.page,
+        start=args.objects,
+        server=pid,
+    )
+    print(
+        f"  {'gsoia':<10} write {extra.write_rate:>9,.0f} objects/s (the last"
+        f" {extra.written:,})   read {extra.read_rate:>9,.0f} objects/s"
+        f" ({extra.read:,} in {extra.read_s:.2f} s, {extra.pages} pages)"
+    )
+    if extra.write_cpu or extra.read_cpu:
+        print(
+            f"  {'':<10} server CPU: write {extra.write_cpu:.2f} s"
+            f" ({extra.write_cpu / extra.written * 1e6:,.0f} us/object),"
+            f" read {extra.read_cpu:.2f} s"
+            f" ({extra.read_cpu / max(extra.read, 1) * 1e6:,.0f} us/object)"
+        )
+    return Run(
+        args.large,
+        extra.write_s,
+        extra.read,
+        extra.read_s,
+        extra.first_page_s,
+        extra.pages,
+        extra.write_cpu,
+        extra.read_cpu,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--objects", type=int, default=2000, help="side by side (2,000)")
     parser.add_argument("--envelope", type=int, default=100, help="objects per envelope")
     parser.add_argument("--page", type=int, default=100, help="objects per page read")
     parser.add_argument("--large", type=int, default=100_000, help="gsoia alone (0: skip)")
+    parser.add_argument("--rounds", type=int, default=3, help="side-by-side rounds (3)")
     parser.add_argument("--no-medallion", action="store_true", help="gsoia only")
-    parser.add_argument("--tiny", action="store_true", help="300 objects, large 1,000")
+    parser.add_argument("--tiny", action="store_true", help="300 objects, large 1,000, 1 round")
     parser.add_argument(
         "--quick", action="store_true", help="side by side only (--large 0): while iterating"
     )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="instead: gsoia's write path in process under cProfile (--objects, --envelope)",
+    )
     args = parser.parse_args()
+    if args.profile:
+        with tempfile.TemporaryDirectory(prefix="bench-taxii-") as tmp:
+            profile_writes(Path(tmp), args.objects, args.envelope)
+        return
     if args.tiny:
-        args.objects, args.large = 300, 1000
+        args.objects, args.large, args.rounds = 300, 1000, 1
     if args.quick:
         args.large = 0
+    args.rounds = max(1, args.rounds)
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     print(
         f"write {args.objects:,} indicators in envelopes of {args.envelope}, read back"
-        f" {args.page} per page (taxii2-client {args.page} per request)"
+        f" {args.page} per page (taxii2-client {args.page} per request),"
+        f" {args.rounds} round{'s' if args.rounds > 1 else ''}"
     )
+    rounds: list[tuple[Run | None, Run]] = []
+    large: Run | None = None
     with tempfile.TemporaryDirectory(prefix="bench-taxii-") as tmp:
         work = Path(tmp)
-        medallion: Run | None = None
-        if not args.no_medallion:
-            with medallion_server(work, args.page) as (collection, pid):
-                medallion = drive(
-                    collection, collection, args.objects, args.envelope, args.page, server=pid
-                )
-            show("medallion", medallion)
-        with gsoia_server(work) as (writer, reader, pid):
-            small = drive(writer, reader, args.objects, args.envelope, args.page, server=pid)
-            show("gsoia", small)
-            large: Run | None = None
-            if args.large > args.objects:
-                print(f"gsoia alone: up to {args.large:,} objects")
-                extra = drive(
-                    writer,
-                    reader,
-                    args.large - args.objects,
-                    args.envelope,
-                    args.page,
-                    start=args.objects,
-                    server=pid,
-                )
-                large = Run(
-                    args.large,
-                    extra.write_s,
-                    extra.read,
-                    extra.read_s,
-                    extra.first_page_s,
-                    extra.pages,
-                    extra.write_cpu,
-                    extra.read_cpu,
-                )
-                print(
-                    f"  {'gsoia':<10} write {extra.write_rate:>9,.0f} objects/s (the last"
-                    f" {extra.written:,})   read {extra.read_rate:>9,.0f} objects/s"
-                    f" ({extra.read:,} in {extra.read_s:.2f} s, {extra.pages} pages)"
-                )
-                if extra.write_cpu or extra.read_cpu:
-                    print(
-                        f"  {'':<10} server CPU: write {extra.write_cpu:.2f} s"
-                        f" ({extra.write_cpu / extra.written * 1e6:,.0f} us/object),"
-                        f" read {extra.read_cpu:.2f} s"
-                        f" ({extra.read_cpu / max(extra.read, 1) * 1e6:,.0f} us/object)"
-                    )
-    print("summary")
-    if medallion is not None:
-        write_ratio = small.write_rate / medallion.write_rate
-        read_ratio = small.read_rate / medallion.read_rate
+        for round_ in range(args.rounds):
+            if args.rounds > 1:
+                print(f"round {round_ + 1} of {args.rounds}")
+            last = round_ == args.rounds - 1
+            medallion, small, found = side_by_side(work, args, round_, last)
+            rounds.append((medallion, small))
+            large = found or large
+    summarise(args, rounds, large)
+    print(f"load average {os.getloadavg()[0]:.2f}")
+
+
+def summarise(
+    args: argparse.Namespace, rounds: list[tuple[Run | None, Run]], large: Run | None
+) -> None:
+    print("summary" + (f" (median of {len(rounds)} rounds)" if len(rounds) > 1 else ""))
+    pairs = [(m, g) for m, g in rounds if m is not None]
+    if pairs:
+        write_ratios = [g.write_rate / m.write_rate for m, g in pairs]
+        read_ratios = [g.read_rate / m.read_rate for m, g in pairs]
+        write_ratio, read_ratio = median(write_ratios), median(read_ratios)
+        each = ", ".join(f"{r:.2f}" for r in write_ratios)
         print(
-            f"  write: gsoia / medallion = {write_ratio:.2f}x (target >= 1x)",
+            f"  write: gsoia / medallion = {write_ratio:.2f}x (target >= 1x)"
+            + (f" [rounds: {each}]" if len(pairs) > 1 else ""),
             verdict(write_ratio >= 1),
         )
+        each = ", ".join(f"{r:.1f}" for r in read_ratios)
         print(
-            f"  read:  gsoia / medallion = {read_ratio:.1f}x (target >= 50x)",
+            f"  read:  gsoia / medallion = {read_ratio:.1f}x (target >= 50x)"
+            + (f" [rounds: {each}]" if len(pairs) > 1 else ""),
             verdict(read_ratio >= 50),
         )
-        if medallion.write_cpu and small.write_cpu and small.read_cpu:
+        if all(m.write_cpu and g.write_cpu and g.read_cpu for m, g in pairs):
+            m_write = sum(m.write_cpu for m, _ in pairs) / sum(m.written for m, _ in pairs)
+            g_write = sum(g.write_cpu for _, g in pairs) / sum(g.written for _, g in pairs)
+            m_read = sum(m.read_cpu for m, _ in pairs) / sum(m.read for m, _ in pairs)
+            g_read = sum(g.read_cpu for _, g in pairs) / sum(g.read for _, g in pairs)
             print(
                 "  server CPU per object, medallion / gsoia (whatever the load):"
-                f" write {medallion.write_cpu / small.write_cpu:.2f}x,"
-                f" read {medallion.read_cpu / small.read_cpu:.1f}x"
+                f" write {m_write * 1e6:,.0f} / {g_write * 1e6:,.0f} us ="
+                f" {m_write / g_write:.2f}x,"
+                f" read {m_read * 1e6:,.0f} / {g_read * 1e6:,.0f} us = {m_read / g_read:.1f}x"
             )
     if large is not None:
+        small = rounds[-1][1]
         slow = small.read_rate / large.read_rate
         print(
-            f"  read at {large.read:,} vs {small.read:,}: {large.read_rate:,.0f} vs"
+            f"  read at {large.written:,} vs {small.written:,}: {large.read_rate:,.0f} vs"
             f" {small.read_rate:,.0f} objects/s, {slow:.2f}x slower (target <= 2x)"
             f" {verdict(slow <= 2)}"
         )
-    print(f"load average {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

@@ -8,18 +8,13 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-import uuid
-from collections.abc import Iterator
 
-import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from sqlalchemy import Engine, create_engine, event, func, select, text
+from sqlalchemy import Engine, event, func, select
 
 from gsoia.audit.log import AuditLog, AuditTransaction, verify_log
-from gsoia.store.database import migrate, open_engine, sqlite_url
 from gsoia.store.schema import audit_entries
-from tests.node.conftest import PG_SERVER
 
 KEY = Ed25519PrivateKey.generate()
 PUBLIC = KEY.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
@@ -27,29 +22,6 @@ PUBLIC = KEY.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
 
 def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request: pytest.FixtureRequest, tmp_path: object) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        made = open_engine(sqlite_url(tmp_path / "audit.db"))  # type: ignore[operator]
-        migrate(made)
-        yield made
-        made.dispose()
-        return
-    schema = f"gsoia_t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_SERVER)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    made = open_engine(f"{PG_SERVER}?options=-csearch_path%3D{schema}")
-    try:
-        migrate(made)
-        yield made
-    finally:
-        made.dispose()
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def commits(engine: Engine) -> list[int]:
@@ -115,6 +87,13 @@ def test_concurrent_callers_share_one_commit(engine: Engine) -> None:
     assert {seq: actor for seq, _, actor in entries if seq in seqs.values()} == {
         seq: f"caller-{n}" for n, seq in seqs.items()
     }
+    with engine.connect() as connection:
+        signed = connection.execute(
+            select(audit_entries.c.seq)
+            .where(audit_entries.c.signature.is_not(None))
+            .order_by(audit_entries.c.seq)
+        ).scalars()
+        assert list(signed) == [0, 1, callers]  # one signed tree head a commit
     head = verify_log(engine, PUBLIC)
     assert head is not None
     assert head.size == callers + 1

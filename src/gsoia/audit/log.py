@@ -1,13 +1,24 @@
 """The append-only audit log: one Merkle tree (RFC 9162) over every entry, signed heads.
 
 Each entry is stored with its canonical JSON body, its leaf hash, and the tree head after
-it (root over entries 0..seq), signed with the node's Ed25519 key. So editing any entry, or
-any stored hash, behind the node's back is found by ``verify``: it recomputes every leaf,
-every root and every signature, and names the first entry that does not match.
+it (root over entries 0..seq). The head is signed with the node's Ed25519 key once per
+committed transaction: the last entry a transaction appends carries the signature of the
+head after it, the entries before it in that transaction carry none (their roots are
+covered by that signature, since the signed root is computed over every leaf before it).
+A group-committed batch (``AuditLog.batched``) is one transaction: one signature. The
+``keys.rotated`` entry is always signed (by the old key) and must end its transaction.
+
+So every head the node serves (``AuditLog.head``, the head of a committed
+``AuditTransaction``) is signed, and editing any entry, or any stored hash, behind the
+node's back is found by ``verify_log``: it recomputes every leaf and every root, checks
+every stored signature, requires the log's last entry and every rotation to be signed,
+and names the first entry that does not match (an edit of an unsigned entry whose hashes
+were recomputed too shows at the next signed head, which names the entries it covers).
 
 Appends are serialised: ``AuditLog.transaction()`` holds a lock (and, on PostgreSQL, an
 advisory lock) for the whole database transaction of the action being audited, so the
-action and its entry commit together or not at all.
+action and its entry commit together or not at all. A transaction's entries are written in
+one statement as it ends, just before its commit.
 """
 
 from __future__ import annotations
@@ -23,7 +34,7 @@ from typing import Any, Generic, TypeVar
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Connection, Engine, func, insert, select
 
-from gsoia.audit.merkle import CompactRange, leaf_hash
+from gsoia.audit.merkle import AuditError, CompactRange, leaf_hash
 from gsoia.crypto.canonical import canonical_json
 from gsoia.crypto.errors import BadSignature
 from gsoia.crypto.signing import sign, verify
@@ -32,7 +43,9 @@ from gsoia.store.database import writing
 from gsoia.store.schema import audit_entries
 
 ROTATED = "keys.rotated"
-"""The entry of a key rotation: the last signed by the old key; its ``signing``: the new."""
+"""The entry of a key rotation: the last signed by the old key; its ``signing``: the new.
+
+Always signed, and the last entry of its transaction."""
 _ADVISORY_LOCK = 0x6750_1A
 """With the schema's name, the advisory lock of one node's log: shared by every process of
 that node, not by nodes kept in other schemas of the same database."""
@@ -54,6 +67,8 @@ def head_message(size: int, root: bytes) -> bytes:
 
 @dataclass(frozen=True)
 class TreeHead:
+    """A signed tree head: ``signature`` is Ed25519 over ``head_message(size, root)``."""
+
     size: int
     root: bytes
     signature: bytes
@@ -69,13 +84,20 @@ class TreeHead:
 
 
 class AuditTransaction:
-    """A database transaction that may append audit entries."""
+    """A database transaction that may append audit entries.
+
+    Its entries are written as it ends, just before the commit, in one statement; the last
+    one carries the signature of the tree head after it (``head``).
+    """
 
     def __init__(self, log: AuditLog, connection: Connection, tree: CompactRange) -> None:
         self.connection = connection
         self._log = log
         self._tree = tree
+        self._rows: list[dict[str, Any]] = []
         self.head: TreeHead | None = None
+        """The signed head after this transaction's entries, once they are written (just
+        before the commit); None before, and for a transaction that appended nothing."""
         self.committed: list[Callable[[], None]] = []
 
     def on_commit(self, action: Callable[[], None]) -> None:
@@ -87,29 +109,47 @@ class AuditTransaction:
         self.committed.append(action)
 
     def append(self, kind: str, actor: str, data: dict[str, Any]) -> int:
-        """Add an entry; returns its sequence number."""
+        """Add an entry (written when the transaction ends); returns its sequence number.
+
+        Raises:
+            AuditError: the transaction already holds a ``keys.rotated`` entry, which must
+                be its last (the entries after it are for the next key to sign).
+        """
+        if self._rows and self._rows[-1]["kind"] == ROTATED:
+            raise AuditError("a key rotation's entry must be the last of its transaction")
         seq = self._tree.size
         at = self._log.now()
         body = canonical_json({"seq": seq, "at": at, "kind": kind, "actor": actor, "data": data})
         leaf = leaf_hash(body)
         self._tree.append(leaf)
         root = self._tree.root()
-        signature = sign(self._log.key, head_message(seq + 1, root))
-        self.connection.execute(
-            _INSERT,
-            {
-                "seq": seq,
-                "at": at,
-                "kind": kind,
-                "actor": actor,
-                "body": body.decode("utf-8"),
-                "leaf": leaf,
-                "root": root,
-                "signature": signature,
-            },
-        )
-        self.head = TreeHead(seq + 1, root, signature, at)
+        row = {
+            "seq": seq,
+            "at": at,
+            "kind": kind,
+            "actor": actor,
+            "body": body.decode("utf-8"),
+            "leaf": leaf,
+            "root": root,
+            "signature": None,
+        }
+        if kind == ROTATED:  # the old key's last head: signed here, and (above) the last
+            row["signature"] = sign(self._log.key, head_message(seq + 1, root))
+        self._rows.append(row)
         return seq
+
+    def _write(self) -> None:
+        """Insert the entries appended, the last one signed: the head of this transaction."""
+        if not self._rows:
+            return
+        last = self._rows[-1]
+        size, root = last["seq"] + 1, last["root"]
+        # INVARIANT: a committed transaction ends with a signed entry, so the log's last
+        # entry is always signed (``verify_log`` requires it; ``AuditLog.head`` serves it).
+        if last["signature"] is None:
+            last["signature"] = sign(self._log.key, head_message(size, root))
+        self.connection.execute(_INSERT, self._rows)
+        self.head = TreeHead(size, root, last["signature"], last["at"])
 
 
 T = TypeVar("T")
@@ -162,6 +202,7 @@ class AuditLog:
                 self._tree = _caught_up(connection, self._tree)
             transaction = AuditTransaction(self, connection, self._tree.copy())
             yield transaction
+            transaction._write()
         # committed
         self._tree = transaction._tree
         for action in transaction.committed:
@@ -173,9 +214,10 @@ class AuditLog:
         Callers queue their work; whoever takes the lock first runs every queued piece in
         one database transaction, each in its own savepoint (a piece that raises is rolled
         back alone and its caller gets the exception), and commits them together: one
-        commit, one flush to disk, for many audited actions. A piece alone in its batch
-        needs no savepoint: if it raises, the whole transaction is rolled back. ``work``
-        must not itself call ``batched``, ``record`` or ``transaction`` (the lock is held).
+        commit, one flush to disk, one signed tree head, for many audited actions. A piece
+        alone in its batch needs no savepoint: if it raises, the whole transaction is rolled
+        back. ``work`` must not itself call ``batched``, ``record`` or ``transaction`` (the
+        lock is held).
         """
         mine: _Work[T] = _Work(work)
         with self._queue_lock:
@@ -208,14 +250,15 @@ class AuditLog:
         return self.batched(lambda tx: tx.append(kind, actor, data))
 
     def head(self) -> TreeHead | None:
-        """The latest signed tree head, or None for an empty log."""
+        """The latest signed tree head, or None for an empty log.
+
+        The head after the last committed transaction: its last entry is signed.
+        """
         with self.engine.connect() as connection:
-            row = connection.execute(
-                select(audit_entries).order_by(audit_entries.c.seq.desc()).limit(1)
-            ).first()
+            row = connection.execute(_LAST_SIGNED).first()
         if row is None:
             return None
-        return TreeHead(row.seq + 1, row.root, row.signature, row.at)
+        return TreeHead(row.seq + 1, bytes(row.root), bytes(row.signature), row.at)
 
     def leaves(self, size: int | None = None) -> list[bytes]:
         with self.engine.connect() as connection:
@@ -225,14 +268,23 @@ class AuditLog:
             return [bytes(leaf) for (leaf,) in connection.execute(query)]
 
 
+_LAST_SIGNED = (
+    select(audit_entries.c.seq, audit_entries.c.root, audit_entries.c.signature, audit_entries.c.at)
+    .where(audit_entries.c.signature.is_not(None))
+    .order_by(audit_entries.c.seq.desc())
+    .limit(1)
+)
 _LOCK_THEN_LAST = (
     f"SELECT pg_advisory_xact_lock({_ADVISORY_LOCK:d}, hashtext(current_schema()));"  # noqa: S608 (an int constant)
     " SELECT max(seq) FROM audit_entries"
 )
 
 
+_MAX_SEQ = select(func.max(audit_entries.c.seq))
+
+
 def _last_seq(connection: Connection) -> int | None:
-    return connection.execute(select(func.max(audit_entries.c.seq))).scalar()
+    return connection.execute(_MAX_SEQ).scalar()
 
 
 def _locked_last_seq(connection: Connection) -> int | None:
@@ -254,13 +306,14 @@ def _locked_last_seq(connection: Connection) -> int | None:
 def _run_piece(transaction: AuditTransaction, piece: _Work[Any]) -> None:
     """Run one piece of a batch in a savepoint; on error, undo it alone."""
     tree, actions = transaction._tree.copy(), len(transaction.committed)
-    head = transaction.head
+    rows = len(transaction._rows)
     savepoint = transaction.connection.begin_nested()
     try:
         piece.result = piece.work(transaction)
     except Exception as e:
         savepoint.rollback()
-        transaction._tree, transaction.head = tree, head
+        transaction._tree = tree
+        del transaction._rows[rows:]
         del transaction.committed[actions:]
         piece.error = e
     else:
@@ -277,7 +330,7 @@ def _caught_up(connection: Connection, tree: CompactRange) -> CompactRange:
     caught = tree.copy()
     for (leaf,) in leaves:
         caught.append(bytes(leaf))
-    last = connection.execute(select(func.max(audit_entries.c.seq))).scalar()
+    last = _last_seq(connection)
     if (-1 if last is None else last) + 1 != caught.size:  # not a continuation: start over
         return _load_tree(connection)
     return caught
@@ -293,13 +346,17 @@ def verify_log(
     public_key: bytes | Sequence[bytes],
     progress: Callable[[int], None] | None = None,
 ) -> TreeHead | None:
-    """Recompute every leaf, root and signature; raise ``AuditVerifyError`` at the first bad one.
+    """Recompute every leaf and root, check every signed head; raise ``AuditVerifyError``.
 
     ``public_key``: the node's signing key, or all the keys it used, oldest first. Each
     ``ROTATED`` entry, naming the next key, is the last one whose head the key before
-    signed (``gsoia keys rotate``).
+    signed (``gsoia keys rotate``); it must be signed.
 
-    Returns the last tree head (None for an empty log).
+    Heads are signed once per transaction: an entry without a signature is covered by the
+    next signed head (its root is computed over every leaf before it). The log's last entry
+    must be signed: an unsigned entry that no signed head follows is an error naming it.
+
+    Returns the last tree head, signed (None for an empty log).
     """
     with engine.connect() as connection:
         rows = connection.execution_options(yield_per=5000).execute(
@@ -317,6 +374,7 @@ def _verify_rows(
     keys = [public_key] if isinstance(public_key, bytes) else list(public_key)
     tree = CompactRange()
     head: TreeHead | None = None
+    unsigned: int | None = None  # the first entry no signed head has covered yet
     expected = -1
     for expected, row in enumerate(rows):
         if row.seq != expected:
@@ -334,17 +392,34 @@ def _verify_rows(
                 f"tree head mismatch: stored root {bytes(row.root).hex()[:16]}…,"
                 f" recomputed {root.hex()[:16]}…",
             )
-        try:
-            verify(keys[0], head_message(expected + 1, root), bytes(row.signature))
-        except BadSignature as e:
-            raise AuditVerifyError(expected, "the signature of its tree head is bad") from e
+        if row.signature is None:
+            if row.kind == ROTATED:
+                raise AuditVerifyError(expected, "it rotates the keys but its head is not signed")
+            if unsigned is None:
+                unsigned = expected
+        else:
+            try:
+                verify(keys[0], head_message(expected + 1, root), bytes(row.signature))
+            except BadSignature as e:
+                covers = (
+                    "" if unsigned is None else f" (it covers entries {unsigned} to {expected})"
+                )
+                raise AuditVerifyError(
+                    expected, f"the signature of its tree head is bad{covers}"
+                ) from e
+            unsigned = None
+            head = TreeHead(expected + 1, root, bytes(row.signature), row.at)
         if row.kind == ROTATED:  # the next entries are signed by the key it names
             if len(keys) < 2 or json.loads(body)["data"].get("signing") != keys[1].hex():
                 raise AuditVerifyError(expected, "it names another key than the next one")
             keys = keys[1:]
-        head = TreeHead(expected + 1, root, bytes(row.signature), row.at)
         if progress is not None and expected and expected % 10_000 == 0:
             progress(expected)
+    if unsigned is not None:
+        raise AuditVerifyError(
+            unsigned,
+            f"no signed tree head covers it (the log's last entry, {expected}, is not signed)",
+        )
     if len(keys) > 1:
         raise AuditVerifyError(expected + 1, "the log does not record the rotation of its keys")
     return head

@@ -355,11 +355,30 @@ class Node:
         return self.store_items(user, [self.prepare_item(user, label_data, title, content)])[0]
 
     def prepare_item(
-        self, user: User, label_data: Any, title: str, content: bytes, place: str = "label"
+        self,
+        user: User,
+        label_data: Any,
+        title: str,
+        content: bytes,
+        place: str = "label",
+        *,
+        decided: dict[str, Draft] | None = None,
     ) -> Draft:
-        """Check a new item before it is stored: ``RequestError``, ``Forbidden`` or ``Denied``."""
+        """Check a new item before it is stored: ``RequestError``, ``Forbidden`` or ``Denied``.
+
+        ``decided``: for a batch of one user's items (a TAXII envelope), the labels checked
+        and decided so far, by their JSON; an item with one of them has only its title and
+        content checked. (A label refused is not kept: checked again, named at its place.)
+        """
         if user.nation != self.nation:
             raise Forbidden(f"only {self.nation} users originate items on this node")
+        key = None if decided is None else json.dumps(label_data, sort_keys=True)
+        known = None if key is None or decided is None else decided.get(key)
+        if known is not None:
+            problems = _item_problems(title, content)
+            if problems:
+                raise RequestError(problems)
+            return Draft(known.label, title, content, known.decision)
         label = parse_held_label(label_data, place)
         extra = {"custodian", "consented_to"} & set(label)
         if extra:
@@ -371,22 +390,22 @@ class Node:
             problems.append(
                 Problem(f"{place}.originator", f"must be this node's nation {self.nation}")
             )
-        if not title.strip() or len(title) > MAX_TITLE:
-            problems.append(Problem("title", f"1 to {MAX_TITLE} characters"))
-        problems += _nul_problems(
-            title=title,
+        problems += _item_problems(
+            title,
+            content,
             **{f"{place}.area": label.get("area") or ""},
             **{f"{place}.need_to_know": "".join(label.get("need_to_know", []))},
         )
-        if len(content) > MAX_CONTENT:
-            problems.append(Problem("content", f"larger than {MAX_CONTENT} bytes"))
         if problems:
             raise RequestError(problems)
         label = _normal(label)
         decision = self.rulebook.decide_parsed(user.subject(), label, at=self.today())
         if not decision.allow:  # nobody files what they could not read
             raise Denied(decision)
-        return Draft(label, title, content, decision)
+        draft = Draft(label, title, content, decision)
+        if key is not None and decided is not None:
+            decided[key] = draft
+        return draft
 
     def store_items(
         self,
@@ -973,6 +992,17 @@ def find_item(connection: Connection, item_id: str) -> Any:
     if not item_id or len(item_id) > 64 or "\x00" in item_id:
         return None
     return connection.execute(_ITEM_BY_ID, {"id": item_id}).first()
+
+
+def _item_problems(title: str, content: bytes, **label_texts: str) -> list[Problem]:
+    """An item's title and content (and NUL in ``label_texts``, by place) as checked."""
+    problems = []
+    if not title.strip() or len(title) > MAX_TITLE:
+        problems.append(Problem("title", f"1 to {MAX_TITLE} characters"))
+    problems += _nul_problems(title=title, **label_texts)
+    if len(content) > MAX_CONTENT:
+        problems.append(Problem("content", f"larger than {MAX_CONTENT} bytes"))
+    return problems
 
 
 def _nul_problems(**fields: str) -> list[Problem]:

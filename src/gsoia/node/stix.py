@@ -22,6 +22,7 @@ Empty lists are not allowed in STIX 2.1 (the label's ``releasable_to: []`` means
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import re
 from collections.abc import Sequence
@@ -118,10 +119,13 @@ _TIMESTAMP = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,9
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
+@functools.lru_cache(maxsize=1024)
 def timestamp_us(text: str) -> int:
     """A STIX / TAXII timestamp (RFC 3339, UTC, ``Z``) in microseconds since 1970.
 
-    Digits beyond the microsecond are dropped. ``ValueError`` if it is not one.
+    Digits beyond the microsecond are dropped. ``ValueError`` if it is not one. Cached:
+    the objects of an envelope share a few timestamps (only valid ones are kept, so the
+    cache holds short strings).
     """
     found = _TIMESTAMP.fullmatch(text)
     if found is None:
@@ -135,10 +139,20 @@ def timestamp_us(text: str) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + micro
 
 
+def datetime_us(moment: dt.datetime) -> int:
+    """An aware datetime in microseconds since 1970 (what ``timestamp_us`` gives for it)."""
+    return (moment - _EPOCH) // dt.timedelta(microseconds=1)
+
+
 def format_us(us: int) -> str:
     """Microseconds since 1970 as a TAXII timestamp with microsecond precision."""
-    moment = _EPOCH + dt.timedelta(microseconds=us)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    seconds, micro = divmod(us, 1_000_000)
+    return f"{_format_second(seconds)}.{micro:06d}Z"
+
+
+@functools.lru_cache(maxsize=256)
+def _format_second(seconds: int) -> str:
+    return (_EPOCH + dt.timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 # -- patterns -----------------------------------------------------------------------------

@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, bindparam, delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from gsoia.audit.log import AuditTransaction
@@ -56,6 +56,18 @@ from gsoia.store.schema import items, stix_deletions, stix_objects, taxii_status
 
 MAX_PAGE = 1000
 DEFAULT_PAGE = 100
+_LAST_STIX_SEQ = select(func.max(stix_objects.c.seq))
+_LAST_SEQS = select(
+    select(func.max(stix_objects.c.seq)).scalar_subquery(),
+    select(func.max(stix_deletions.c.seq)).scalar_subquery(),
+)
+_INSERT_STIX = insert(stix_objects)
+_STIX_SEQS_AFTER = (
+    select(stix_objects.c.seq, stix_objects.c.item_id)
+    .where(stix_objects.c.seq > bindparam("after"))
+    .order_by(stix_objects.c.seq)
+)
+_INSERT_STATUS = insert(taxii_status)
 
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
@@ -226,6 +238,9 @@ class StixIndex:
     def refresh(self, connection: Connection) -> None:
         """Take in the rows added, and the deletions made, since the last refresh."""
         with self.lock:
+            last_seq, last_deletion = connection.execute(_LAST_SEQS).one()
+            if (last_seq or 0) <= self.last_seq and (last_deletion or 0) <= self.last_deletion:
+                return  # nothing new: one query
             rows = connection.execute(
                 select(
                     stix_objects.c.seq,
@@ -254,6 +269,17 @@ class StixIndex:
                 row = self.row_of_seq.get(object_seq)
                 if row is not None and self.alive[row]:
                     self._forget(row)
+
+    def take(self, rows: Sequence[tuple[Any, ...]], after: int) -> None:
+        """Take in rows this process has just committed (as ``refresh`` reads them, in seq
+        order), when every row up to ``after`` (the table's last seq before them) is in.
+
+        Otherwise (a refresh took them meanwhile, or another process committed rows this
+        mirror lacks) leave it: the next ``refresh`` reads what is missing from the store.
+        """
+        with self.lock:
+            if rows and self.last_seq == after:
+                self._append(rows)
 
     def _append(self, rows: Sequence[Any]) -> None:
         start = self.size
@@ -446,8 +472,7 @@ class TaxiiStore:
 
     def _next_added(self, count: int) -> list[int]:
         """``count`` distinct, increasing dates added (microseconds): server time, UTC."""
-        now = self.node.clock().astimezone(dt.UTC)
-        now_us = stix.timestamp_us(now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+        now_us = stix.datetime_us(self.node.clock().astimezone(dt.UTC))
         with self._clock_lock:
             start = max(now_us, self._last_added + 1, self.index.last_added + 1)
             self._last_added = start + count - 1
@@ -477,6 +502,7 @@ class TaxiiStore:
         accepted: list[tuple[stix.Accepted, Draft]] = []
         seen: set[tuple[str, str]] = set()
         repeats: list[stix.Accepted] = []  # again in this envelope: as the first copy fares
+        decided: dict[str, Draft] = {}  # the envelope's labels, each checked and decided once
         for i, obj in enumerate(objects):
             try:
                 found = stix.check_object(obj)
@@ -493,6 +519,7 @@ class TaxiiStore:
                     found.title,
                     found.content,
                     place=f"objects[{i}].extensions.{stix.EXTENSION_ID}",
+                    decided=decided,
                 )
             except stix.Refused as e:
                 failures.append(_failure(obj, e.message))
@@ -547,7 +574,7 @@ class TaxiiStore:
         ]
 
         def audited(tx: AuditTransaction) -> None:
-            tx.connection.execute(insert(taxii_status).values(**status_row))
+            tx.connection.execute(_INSERT_STATUS, status_row)
             tx.append(
                 "taxii.added",
                 user.id,
@@ -578,7 +605,13 @@ class TaxiiStore:
                     }
                 )
             if rows:
-                tx.connection.execute(insert(stix_objects), rows)
+                connection = tx.connection
+                after = connection.execute(_LAST_STIX_SEQ).scalar() or 0
+                connection.execute(_INSERT_STIX, rows)
+                # (a plain multi-row insert, then its seqs: cheaper than RETURNING)
+                taken = _taken(rows, connection.execute(_STIX_SEQS_AFTER, {"after": after}).all())
+                if taken:  # the mirror takes them in as they commit: no reading them back
+                    tx.on_commit(lambda: self.index.take(taken, after))
             audited(tx)  # in the items' own transaction
 
         if not accepted:
@@ -855,6 +888,30 @@ def record_received(
 
 def _replace(query: Query, **changes: Any) -> Query:
     return Query(**(vars(query) | changes))
+
+
+def _taken(rows: Sequence[dict[str, Any]], found: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """``rows`` just inserted, as ``StixIndex.refresh`` reads them, in seq order; none unless
+    ``found`` ((seq, item id) of the rows after the table's last seq before them) is exactly
+    these rows (else a refresh reads whatever the mirror lacks)."""
+    seq_of = {item_id: seq for seq, item_id in found}
+    if len(found) != len(rows) or any(r["item_id"] not in seq_of for r in rows):
+        return []
+    return sorted(
+        (
+            seq_of[r["item_id"]],
+            r["item_seq"],
+            r["added_us"],
+            r["version_us"],
+            r["version"],
+            r["type"],
+            r["stix_id"],
+            r["collection"],
+            r["spec_version"],
+            r["date_added"],
+        )
+        for r in rows
+    )
 
 
 def _now(node: Node) -> str:

@@ -131,7 +131,8 @@ audit_entries = Table(
     Column("body", Text, nullable=False),  # canonical JSON of the whole entry
     Column("leaf", LargeBinary, nullable=False),  # RFC 9162 leaf hash of body
     Column("root", LargeBinary, nullable=False),  # tree head after this entry
-    Column("signature", LargeBinary, nullable=False),  # Ed25519 over the tree head
+    # Ed25519 over the tree head: on the last entry of each transaction (migration 0005)
+    Column("signature", LargeBinary, nullable=True),
 )
 
 # -- federation (migration 0002) ----------------------------------------------------------
