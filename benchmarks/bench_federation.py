@@ -6,10 +6,12 @@ the options. See ``benchmarks/README.md`` ("The federation benchmark") for what 
 Two fresh nodes (JPN and CAN, SQLite) are served by real ``gsoia serve`` processes on free
 loopback ports and pinned to each other with ``gsoia peer add``. ``--items`` items are
 created on JPN first (in process, timed apart), then released to CAN by ``--clients``
-concurrent keep-alive clients through ``POST /api/v1/items/{id}/releases``: each release
-is decided, sealed, signed, put in the outbox and delivered to CAN's inbox, which verifies,
-decides, stores and audits it. The clock runs from the first release until CAN's database
-holds every item. Target: >= 1,000 items/s.
+concurrent keep-alive clients through the bulk release endpoint ``POST /api/v1/releases``
+(``--batch`` items per request; ``--batch 1``: one ``POST /api/v1/items/{id}/releases``
+per item instead): each item is decided, sealed into its own signed package, put in the
+outbox and delivered to CAN's inbox (JPN's courier posts the packages of a request together
+to CAN's batch inbox), which verifies, decides, stores and audits each. The clock runs from
+the first release until CAN's database holds every item. Target: >= 1,000 items/s.
 
 Exit status: 0 whether the target is met or missed (it is a benchmark); 1 if a release
 failed or CAN does not end up holding exactly the items released, each once, with JPN's
@@ -22,6 +24,7 @@ import argparse
 import cProfile
 import datetime as dt
 import itertools
+import json
 import os
 import platform
 import pstats
@@ -44,12 +47,14 @@ from typing import Any
 
 import httpx
 
+from gsoia.api.federation import MAX_RELEASES, batch_answer
 from gsoia.federation.packages import PackageRejected
-from gsoia.federation.peers import Peer
+from gsoia.federation.peers import INBOX_BATCH, Peer
 from gsoia.node.service import Node
 from gsoia.node.users import Role, User
 
 TARGET_PER_S = 1_000.0
+DEFAULT_BATCH = 100
 GSOIA = str(Path(sys.executable).parent / "gsoia")
 TOPICS = ("maritime", "missile", "cyber", "space")
 # Every label is releasable to CAN under JPN-CAN (scope "*"): levels with a Canadian
@@ -57,6 +62,7 @@ TOPICS = ("maritime", "missile", "cyber", "space")
 LEVELS = ("HI", "GOKUHI", "TOKUTEI", "KIMITSU")
 AREAS = (None, "maritime", "air", "cyber")
 RELEASABLE = (("CAN",), ("FVEY",), ("CAN", "USA"), ("CAN", "AUS", "GBR"))
+TO_CAN = {"to": "CAN"}
 
 
 def _options(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -64,6 +70,12 @@ def _options(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="2,000 items")
     parser.add_argument("--items", type=int, help="items released (default 10,000)")
     parser.add_argument("--clients", type=int, default=8, help="concurrent releasing clients")
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=DEFAULT_BATCH,
+        help=f"items per bulk release request (default {DEFAULT_BATCH}; 1: the single release)",
+    )
     parser.add_argument("--content-bytes", type=int, default=512, help="content size per item")
     parser.add_argument(
         "--warmup", type=int, default=20, help="releases before the clock starts (default 20)"
@@ -84,6 +96,8 @@ def _options(argv: Sequence[str] | None) -> argparse.Namespace:
     args.items = args.items or (2_000 if args.quick else 10_000)
     if args.items < 1 or args.clients < 1 or args.warmup < 0 or args.profile_items < 1:
         parser.error("--items, --clients, --profile-items must be >= 1, --warmup >= 0")
+    if not 1 <= args.batch <= MAX_RELEASES:
+        parser.error(f"--batch must be 1 to {MAX_RELEASES}")
     return args
 
 
@@ -224,41 +238,58 @@ class Outcome:
 
 
 def release_all(
-    url: str, token: str, ids: Sequence[str], clients: int, started: list[float]
+    url: str, token: str, ids: Sequence[str], clients: int, batch: int, started: list[float]
 ) -> Outcome:
-    """Release every id to CAN from ``clients`` threads; ``started[0]`` = first send."""
+    """Release every id to CAN from ``clients`` threads, ``batch`` per request (1: one
+    ``POST /api/v1/items/{id}/releases`` each); ``started[0]`` = first send."""
     outcome = Outcome()
     lock = threading.Lock()
     barrier = threading.Barrier(clients + 1)
 
+    def answered(item: str, status: int, answer: dict[str, Any], text: str) -> None:
+        """One item's answer (the caller holds ``lock``)."""
+        if status != 201 and not answer.get("released"):
+            outcome.errors.append(f"{item}: HTTP {status} {text[:300]}")
+            return
+        state = str(answer.get("state"))
+        outcome.states[state] += 1
+        if state in ("delivered", "pending"):
+            outcome.released.add(item)
+        else:
+            outcome.errors.append(f"{item}: state {state}: {text[:300]}")
+
     def client(share: Sequence[str]) -> None:
         headers = {"Authorization": f"Bearer {token}"}
-        with httpx.Client(base_url=url, headers=headers, timeout=120) as http:
+        with httpx.Client(base_url=url, headers=headers, timeout=300) as http:
             http.get("/healthz")  # open the connection before the clock starts
             barrier.wait()
-            for item in share:
+            for start in range(0, len(share), batch):
+                chunk = share[start : start + batch]
                 sent = time.perf_counter()
                 try:
-                    response = http.post(f"/api/v1/items/{item}/releases", json={"to": "CAN"})
+                    if batch == 1:
+                        response = http.post(f"/api/v1/items/{chunk[0]}/releases", json=TO_CAN)
+                    else:
+                        response = http.post("/api/v1/releases", json=TO_CAN | {"items": chunk})
                 except httpx.HTTPError as e:
                     with lock:
-                        outcome.errors.append(f"{item}: {type(e).__name__}: {e}")
+                        outcome.errors += [f"{i}: {type(e).__name__}: {e}" for i in chunk]
                     continue
                 took = time.perf_counter() - sent
                 with lock:
                     outcome.latencies.append(took)
                     outcome.last_answer = max(outcome.last_answer, time.perf_counter())
-                    if response.status_code != 201:
-                        outcome.errors.append(
-                            f"{item}: HTTP {response.status_code} {response.text}"
-                        )
-                        continue
-                    state = str(response.json().get("state"))
-                    outcome.states[state] += 1
-                    if state in ("delivered", "pending"):
-                        outcome.released.add(item)
+                    if batch == 1:
+                        body = response.json() if response.status_code == 201 else {}
+                        answered(chunk[0], response.status_code, body, response.text)
+                    elif response.status_code != 200:
+                        outcome.errors += [
+                            f"{i}: HTTP {response.status_code} {response.text[:300]}" for i in chunk
+                        ]
                     else:
-                        outcome.errors.append(f"{item}: state {state}: {response.text[:300]}")
+                        results = response.json()["results"]
+                        for item, result in zip(chunk, results, strict=True):
+                            answered(item, response.status_code, result, json.dumps(result))
 
     threads = [
         threading.Thread(target=client, args=(ids[k::clients],), daemon=True)
@@ -274,7 +305,12 @@ def release_all(
 
 
 class Watcher:
-    """Polls CAN's database (read-only) for the count of items received from JPN."""
+    """Polls CAN's database (read-only) for the count of items received from JPN.
+
+    Each poll counts only the rows added since the last (by ``seq``, which SQLite hands
+    out in commit order: its writers take turns), so that polling costs the servers
+    next to nothing however many items CAN holds.
+    """
 
     def __init__(self, path: Path, interval: float = 0.05) -> None:
         self.path = path
@@ -292,10 +328,17 @@ class Watcher:
 
     def _run(self) -> None:
         db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)
+        count, last = 0, 0
         try:
             while not self._stop.is_set():
-                (n,) = db.execute("SELECT count(*) FROM items WHERE sender = 'JPN'").fetchone()
-                self.samples.append((time.perf_counter(), int(n)))
+                added, highest = db.execute(
+                    "SELECT count(CASE WHEN sender = 'JPN' THEN 1 END), max(seq)"
+                    " FROM items WHERE seq > ?",
+                    (last,),
+                ).fetchone()
+                count += int(added or 0)
+                last = max(last, int(highest or 0))
+                self.samples.append((time.perf_counter(), count))
                 self._stop.wait(self.interval)
         finally:
             db.close()
@@ -359,14 +402,22 @@ def run(args: argparse.Namespace, work: Path) -> int:
         print(f"[serve] JPN {jpn.url}, CAN {can.url}, pinned to each other (gsoia peer add)")
 
         if warm:
-            warmed = release_all(jpn.url, releaser[1], warm, min(args.clients, len(warm)), [])
+            clients = min(args.clients, len(warm))
+            warmed = release_all(jpn.url, releaser[1], warm, clients, args.batch, [])
             failures += [f"warm-up: {e}" for e in warmed.errors[:5]]
         watcher = Watcher(can.sqlite_path)
         watcher.start()
         cpu_before = {n.nation: n.cpu_seconds() for n in (jpn, can)}
         started: list[float] = []
-        print(f"[release] {len(timed):,} items JPN -> CAN, {args.clients} concurrent clients")
-        outcome = release_all(jpn.url, releaser[1], timed, args.clients, started)
+        how = (
+            "one POST /api/v1/items/{id}/releases each"
+            if args.batch == 1
+            else f"POST /api/v1/releases, {args.batch} items per request"
+        )
+        print(
+            f"[release] {len(timed):,} items JPN -> CAN, {args.clients} concurrent clients, {how}"
+        )
+        outcome = release_all(jpn.url, releaser[1], timed, args.clients, args.batch, started)
         done_at = watcher.wait(total, args.timeout)
         cpu_after = {n.nation: n.cpu_seconds() for n in (jpn, can)}
         watcher.stop()
@@ -379,7 +430,8 @@ def run(args: argparse.Namespace, work: Path) -> int:
             print(f"      {error}")
         print(f"    answered: {dict(outcome.states)} (pending: delivered later by the courier)")
         print(
-            f"    release latency: p50 {percentile(outcome.latencies, 50) * 1e3:.1f} ms,"
+            f"    request latency ({args.batch} per request):"
+            f" p50 {percentile(outcome.latencies, 50) * 1e3:.1f} ms,"
             f" p99 {percentile(outcome.latencies, 99) * 1e3:.1f} ms,"
             f" max {max(outcome.latencies, default=float('nan')) * 1e3:.1f} ms,"
             f" mean {statistics.fmean(outcome.latencies or [float('nan')]) * 1e3:.1f} ms"
@@ -394,7 +446,7 @@ def run(args: argparse.Namespace, work: Path) -> int:
             print(
                 f"    all {n:,} stored on CAN after {elapsed:.2f} s: {rate:,.0f} items/s end to end"
             )
-            _throughput_curve(watcher.samples, t0, args.warmup, n)
+            _throughput_curve(watcher.samples, t0, args.warmup, done_at)
         for nation in ("JPN", "CAN"):
             before, after = cpu_before[nation], cpu_after[nation]
             if before is not None and after is not None:
@@ -449,18 +501,23 @@ def http_floor(jpn: Served, can: Served, token: str, n: int) -> None:
         print(f"    {served.nation} GET {path}: {cpu} CPU, {wall / n * 1e3:.2f} ms wall")
 
 
-def _throughput_curve(samples: list[tuple[float, int]], t0: float, warm: int, n: int) -> None:
-    """Items stored per second in each tenth of the run (a steady rate, or a slowdown)."""
-    marks = []
-    for tenth in range(1, 11):
-        goal = warm + n * tenth // 10
-        at = next((t for t, c in samples if c >= goal), None)
-        marks.append(at)
-    if any(m is None for m in marks):
+def _throughput_curve(samples: list[tuple[float, int]], t0: float, warm: int, end: float) -> None:
+    """Items stored per second in each tenth of the run's time (a steady rate, or not)."""
+    if end <= t0:
         return
-    points = [t0, *[m for m in marks if m is not None]]
-    rates = [(n / 10) / max(b - a, 1e-9) for a, b in itertools.pairwise(points)]
-    print("    stored per tenth of the run (items/s): " + ", ".join(f"{r:,.0f}" for r in rates))
+
+    def count_at(moment: float) -> int:
+        """The count the watcher last saw at ``moment`` (items of the timed run)."""
+        seen = [n for t, n in samples if t <= moment]
+        return max(0, (seen[-1] if seen else warm) - warm)
+
+    step = (end - t0) / 10
+    counts = [count_at(t0 + k * step) for k in range(11)]
+    counts[-1] = max(counts[-1], count_at(end))
+    rates = [(b - a) / step for a, b in itertools.pairwise(counts)]
+    print(
+        "    stored per tenth of the run's time (items/s): " + ", ".join(f"{r:,.0f}" for r in rates)
+    )
 
 
 def check(jpn: Served, can: Served, ids: set[str], total: int) -> list[str]:
@@ -508,7 +565,8 @@ def check(jpn: Served, can: Served, ids: set[str], total: int) -> list[str]:
 
 def in_process_pair(work: Path) -> tuple[Node, Node]:
     """JPN and CAN nodes in this process, pinned to each other, JPN's courier posting
-    straight into CAN's ``Exchange.receive`` (an httpx MockTransport: no socket, no server)."""
+    straight into CAN's ``Exchange.receive`` and ``receive_batch`` (an httpx MockTransport:
+    no socket, no server)."""
     jpn = Node.init(work / "jpn", "JPN")
     can = Node.init(work / "can", "CAN")
     jpn.exchange.add_peer(Peer("CAN", "http://can.invalid", can.public))
@@ -516,6 +574,11 @@ def in_process_pair(work: Path) -> tuple[Node, Node]:
 
     def inbox(request: httpx.Request) -> httpx.Response:
         try:
+            if request.url.path == INBOX_BATCH:
+                received = can.exchange.receive_batch(request.content)
+                return httpx.Response(
+                    200, json={"results": [batch_answer(p, r) for p, r in received]}
+                )
             return httpx.Response(200, json=can.exchange.receive(request.content))
         except PackageRejected as e:
             return httpx.Response(409, json={"reason": e.reason.value, "detail": e.detail})
@@ -527,16 +590,20 @@ def in_process_pair(work: Path) -> tuple[Node, Node]:
 
 
 # (label, how cProfile names it): the steps of a release, cumulative time
+RELEASES = ("release", "release_many")
+RECEIVES = ("receive", "receive_batch")
 STEPS: tuple[tuple[str, Callable[[tuple[str, int, str]], bool]], ...] = (
-    ("Exchange.release (JPN, all)", lambda f: f[2] == "release" and f[0].endswith("exchange.py")),
-    ("  _releasable_row (read, verify)", lambda f: f[2] == "_releasable_row"),
+    ("Exchange.release[_many] (JPN, all)", lambda f: f[2] in RELEASES and "exch" in f[0]),
+    ("  _releasable_row or _plan (read, verify)", lambda f: f[2] in ("_releasable_row", "_plan")),
     ("  partner_decision", lambda f: f[2] == "partner_decision"),
     ("  _release_body (decrypt, seal)", lambda f: f[2] == "_release_body"),
-    ("  Courier._deliver (sign, send)", lambda f: f[2] == "_deliver"),
-    ("    Exchange.receive (CAN, all)", lambda f: f[2] == "receive" and "exchange" in f[0]),
+    ("  one transaction (JPN: outbox, audit)", lambda f: f[2] == "write" and "exch" in f[0]),
+    ("  Courier (sign, send, settle)", lambda f: f[2] in ("_deliver", "_deliver_batch")),
+    ("    Exchange.receive (CAN, all)", lambda f: f[2] in RECEIVES and "exchange" in f[0]),
     ("      open_package", lambda f: f[2] == "open_package"),
+    ("      _check_release", lambda f: f[2] == "_check_release"),
     ("      Node.store_received", lambda f: f[2] == "store_received"),
-    ("    Courier._delivered", lambda f: f[2] == "_delivered"),
+    ("    Courier._settled (JPN: delivered)", lambda f: f[2] == "_settled"),
     ("Ed25519 sign", lambda f: f[2] == "sign" and f[0].endswith("signing.py")),
     ("Ed25519 verify", lambda f: f[2] == "verify" and f[0].endswith("signing.py")),
     ("X25519 seal", lambda f: f[2] == "seal" and f[0].endswith("seal.py")),
@@ -563,31 +630,43 @@ def profile(args: argparse.Namespace, work: Path, rng: random.Random) -> None:
     jpn, can = in_process_pair(work)
     user, _ = users(jpn, [("jp-releaser", "KIMITSU", Role.ANALYST)])["jp-releaser"]
     ids = create_items(jpn, user, 2 * n + 20, args.content_bytes, rng)
-    for item in ids[:20]:  # warm-up
-        jpn.exchange.release(user, item, "CAN")
+
+    def release(share: Sequence[str]) -> list[str]:
+        """Release ``share`` as the clients do (``--batch`` per call); the states."""
+        states = []
+        for start in range(0, len(share), args.batch):
+            chunk = share[start : start + args.batch]
+            if args.batch == 1:
+                states.append(jpn.exchange.release(user, chunk[0], "CAN")["state"])
+                continue
+            for result in jpn.exchange.release_many(user, "CAN", chunk):
+                states.append(result["state"] if isinstance(result, dict) else repr(result))
+        return states
+
+    release(ids[:20])  # warm-up
     timed, profiled = ids[20 : 20 + n], ids[20 + n :]
+    how = "one release each" if args.batch == 1 else f"release_many, {args.batch} per call"
     cpu, t = time.process_time(), time.perf_counter()
-    for item in timed:
-        assert jpn.exchange.release(user, item, "CAN")["state"] == "delivered"
+    states = release(timed)
     wall, cpu = time.perf_counter() - t, time.process_time() - cpu
+    assert set(states) == {"delivered"}, Counter(states)
     print(
-        f"    no profiler: {n / wall:,.0f} releases/s in one thread"
+        f"    no profiler ({how}): {n / wall:,.0f} releases/s in one thread"
         f" ({wall / n * 1e6:,.0f} µs wall, {cpu / n * 1e6:,.0f} µs CPU per release,"
         " both nodes' work)"
     )
     profiler = cProfile.Profile()
     profiler.enable()
-    for item in profiled:
-        jpn.exchange.release(user, item, "CAN")
+    release(profiled)
     profiler.disable()
     stats = pstats.Stats(profiler)
     table: dict[tuple[str, int, str], tuple[Any, ...]] = stats.stats  # type: ignore[attr-defined]
     whole: float = next(
-        (v[3] for k, v in table.items() if k[2] == "release" and k[0].endswith("exchange.py")),
+        (v[3] for k, v in table.items() if k[2] in RELEASES and k[0].endswith("exchange.py")),
         0.0,
     ) or sum(v[2] for v in table.values())
     print("    under cProfile (inflates Python code more than C): per release, cumulative")
-    print(f"    {'step':36} {'calls':>6} {'µs':>8} {'share':>6}")
+    print(f"    {'step':42} {'calls':>6} {'µs':>8} {'share':>6}")
     for label, match in STEPS:
         rows = [v for k, v in table.items() if match(k)]
         if not rows:
@@ -595,7 +674,7 @@ def profile(args: argparse.Namespace, work: Path, rng: random.Random) -> None:
         calls = sum(r[1] for r in rows)
         cumulative = sum(r[3] for r in rows)
         share = f"{cumulative / whole:6.0%}"
-        print(f"    {label:36} {calls / n:6.1f} {cumulative / n * 1e6:8.0f} {share}")
+        print(f"    {label:42} {calls / n:6.1f} {cumulative / n * 1e6:8.0f} {share}")
     print("    own time (cProfile tottime) by where the code lives, per release:")
     for place, seconds in own_time_by_library(table):
         print(f"      {place:34} {seconds / n * 1e6:8.0f} µs {seconds / whole:6.0%}")

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from typing import Annotated, Any
 
+import anyio
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from gsoia.api.auth import Caller
-from gsoia.api.problems import problem
-from gsoia.federation.packages import PackageRejected, Rejection
+from gsoia.api.problems import problem, problem_for
+from gsoia.errors import GsoiaError
+from gsoia.federation.packages import MAX_BATCH, PackageRejected, Rejection
+from gsoia.federation.peers import INBOX_BATCH
 from gsoia.node.service import Node
 
 _REJECTION_STATUS = {
@@ -39,6 +43,26 @@ class ReleaseIn(_In):
     to: str = Field(min_length=1, max_length=32, description="The partner nation")
 
 
+MAX_RELEASES = 1000
+"""Items in one bulk release, at most."""
+
+
+class ReleasesIn(_In):
+    to: str = Field(min_length=1, max_length=32, description="The partner nation")
+    items: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        min_length=1,
+        max_length=MAX_RELEASES,
+        description=f"The ids of the items to release, each once (at most {MAX_RELEASES})",
+    )
+
+    @field_validator("items")
+    @classmethod
+    def _each_once(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("each item once")
+        return value
+
+
 class ConsentIn(_In):
     to: str = Field(min_length=1, max_length=32, description="The third party consented to")
     custodian: str | None = Field(
@@ -61,6 +85,7 @@ class ClassificationIn(_In):
 def federation_router(node: Node) -> APIRouter:
     router = APIRouter()
     exchange = node.exchange
+    batches = anyio.Lock()
 
     @router.get("/.well-known/gsoia", summary="This node's nation and public keys")
     def well_known() -> dict[str, Any]:
@@ -72,16 +97,28 @@ def federation_router(node: Node) -> APIRouter:
         try:  # checking and storing is blocking work: off the event loop
             result = await run_in_threadpool(exchange.receive, raw)
         except PackageRejected as e:
-            return problem(
-                _REJECTION_STATUS.get(e.reason, 422),
-                "package-refused",
-                "Package refused",
-                e.detail,
-                request,
-                reason=e.reason.value,
-                package=e.package_id,
-            )
+            return _refused(e, request)
         return JSONResponse(result)
+
+    @router.post(
+        INBOX_BATCH,
+        summary="Several packages from a partner node, one per line (application/x-ndjson)",
+        description=(
+            "Each line is one package, checked and applied exactly as if it had been posted"
+            " alone to the inbox. The answer says, in order, what came of each: `status` is"
+            " the status the inbox would have answered (200 applied, or the refusal's),"
+            " with the refusal's `reason` and `detail`, or the inbox's answer as `result`."
+            f" At most {MAX_BATCH} packages; a body that is not a batch is refused whole."
+        ),
+    )
+    async def inbox_batch(request: Request) -> JSONResponse:
+        raw = await request.body()
+        try:
+            async with batches:  # one at a time: the work is CPU-bound, under one GIL
+                results = await run_in_threadpool(exchange.receive_batch, raw)
+        except PackageRejected as e:
+            return _refused(e, request)
+        return JSONResponse({"results": [batch_answer(p, r) for p, r in results]})
 
     @router.get("/api/v1/peers", summary="The pinned peers")
     def list_peers(caller: Caller) -> list[dict[str, Any]]:
@@ -103,6 +140,38 @@ def federation_router(node: Node) -> APIRouter:
     )
     def release(item_id: str, body: ReleaseIn, caller: Caller) -> dict[str, Any]:
         return exchange.release(caller, item_id, body.to)
+
+    @router.post(
+        "/api/v1/releases",
+        summary="Release several items to a partner node: each decided, sealed, delivered",
+        description=(
+            "Each item is decided for the partner and released exactly as"
+            " `POST /api/v1/items/{item_id}/releases` would release it, or refused for the"
+            " reason that would give (each refusal audited); the packages then go to the"
+            " partner's node together. `results` follows the order of `items`: a released"
+            " item as the single release answers it, with `released: true`; a refused one"
+            " with `released: false` and the `problem` the single release would answer."
+        ),
+        response_model=dict[str, Any],
+    )
+    def release_many(body: ReleasesIn, caller: Caller, request: Request) -> JSONResponse:
+        outcomes = exchange.release_many(caller, body.to, body.items)
+        results: list[dict[str, Any]] = []
+        for item_id, outcome in zip(body.items, outcomes, strict=True):
+            if isinstance(outcome, GsoiaError):
+                answer = json.loads(bytes(problem_for(outcome, request).body))
+                results.append({"item": item_id, "released": False, "problem": answer})
+            else:
+                results.append(outcome | {"released": True})
+        released = sum(r["released"] for r in results)
+        return JSONResponse(
+            {
+                "to": body.to,
+                "released": released,
+                "refused": len(results) - released,
+                "results": results,
+            }
+        )
 
     @router.post(
         "/api/v1/items/{item_id}/consents",
@@ -146,3 +215,29 @@ def federation_router(node: Node) -> APIRouter:
         return exchange.cancel(caller, package_id)
 
     return router
+
+
+def _refused(error: PackageRejected, request: Request) -> JSONResponse:
+    return problem(
+        _REJECTION_STATUS.get(error.reason, 422),
+        "package-refused",
+        "Package refused",
+        error.detail,
+        request,
+        reason=error.reason.value,
+        package=error.package_id,
+    )
+
+
+def batch_answer(package: str | None, outcome: dict[str, Any] | Exception) -> dict[str, Any]:
+    """One package's answer in a batch: what the inbox answers for it alone."""
+    if isinstance(outcome, PackageRejected):
+        return {
+            "package": package,
+            "status": _REJECTION_STATUS.get(outcome.reason, 422),
+            "reason": outcome.reason.value,
+            "detail": outcome.detail.splitlines()[0] if outcome.detail else "",
+        }
+    if isinstance(outcome, Exception):
+        return {"package": package, "status": 500, "detail": "the node could not do this"}
+    return {"package": package, "status": 200, "result": outcome}

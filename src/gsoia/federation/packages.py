@@ -8,7 +8,9 @@ what is signed never depends on how the wire JSON was written.
 ``open_package`` runs the checks every package must pass, in this order, each refusal a
 ``PackageRejected`` with a reason code: shape, recipient, pinned sender, signature,
 timestamp window. Replay (a package id seen before) and what a kind's body must satisfy
-are checked by the receiving node, which holds that state.
+are checked by the receiving node, which holds that state. A peer may post several
+packages in one request (``split_batch``: one per line); each is checked alone, exactly
+as if it had been posted alone.
 
 Two signatures outlive the package that carries them, and are checked with every key the
 signer ever used (``verify_any``; a rotation retires keys, it does not void what they
@@ -42,6 +44,10 @@ PACKAGE_VERSION = 1
 WINDOW = dt.timedelta(minutes=10)
 """How far a package's timestamp may be from the receiver's clock."""
 MAX_PACKAGE = 16 * 1024 * 1024
+MAX_BATCH = 1000
+"""Packages in one batch (``split_batch``)."""
+MAX_BATCH_BYTES = 12 * 1024 * 1024
+"""Bytes of one batch (a node's HTTP body limit: ``gsoia.api.app.MAX_BODY``)."""
 
 
 class Kind(StrEnum):
@@ -79,9 +85,17 @@ class PackageRejected(GsoiaError):
 
     def __init__(self, reason: Rejection, detail: str, package_id: str | None = None) -> None:
         self.reason = reason
-        self.detail = detail
-        self.package_id = package_id
-        super().__init__(f"package refused ({reason.value}): {detail}")
+        self.detail = _unicode(detail)
+        self.package_id = None if package_id is None else _unicode(package_id)
+        super().__init__(f"package refused ({reason.value}): {self.detail}")
+
+
+def _unicode(text: str) -> str:
+    """``text`` with any lone surrogate (not Unicode: JSON can carry one) spelt ``\\udxxx``.
+
+    What a refusal says is written to the audit log and answered as JSON: both need text.
+    """
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 class PeerUnreachable(GsoiaError):
@@ -134,8 +148,11 @@ def unb64(text: Any, field: str) -> bytes:
     return data
 
 
+_SIGNED_PREFIX = b"gsoia-package-v1\n"
+
+
 def signed_bytes(unsigned: Mapping[str, Any]) -> bytes:
-    return b"gsoia-package-v1\n" + canonical_json(dict(unsigned))
+    return _SIGNED_PREFIX + canonical_json(dict(unsigned))
 
 
 def make_package(
@@ -148,7 +165,35 @@ def make_package(
     package_id: str | None = None,
 ) -> dict[str, Any]:
     """A signed package, ready to send as JSON."""
-    unsigned = {
+    unsigned = _unsigned(kind, sender, to, body, created, package_id)
+    return unsigned | {"signature": b64(sign(key, signed_bytes(unsigned)))}
+
+
+def make_package_bytes(
+    key: Ed25519PrivateKey,
+    kind: Kind,
+    sender: str,
+    to: str,
+    body: dict[str, Any],
+    created: dt.datetime,
+    package_id: str | None = None,
+) -> bytes:
+    """``make_package`` as it is posted: the canonical JSON signed, with its signature."""
+    message = signed_bytes(_unsigned(kind, sender, to, body, created, package_id))
+    signature = b64(sign(key, message)).encode("ascii")
+    # INVARIANT: the canonical form of an object ends with its closing brace
+    return message[len(_SIGNED_PREFIX) : -1] + b',"signature":"' + signature + b'"}'
+
+
+def _unsigned(
+    kind: Kind,
+    sender: str,
+    to: str,
+    body: dict[str, Any],
+    created: dt.datetime,
+    package_id: str | None,
+) -> dict[str, Any]:
+    return {
         "gsoia": PACKAGE_VERSION,
         "id": package_id or str(uuid.uuid4()),
         "kind": kind.value,
@@ -157,7 +202,6 @@ def make_package(
         "created": created.astimezone(dt.UTC).isoformat(timespec="milliseconds"),
         "body": body,
     }
-    return unsigned | {"signature": b64(sign(key, signed_bytes(unsigned)))}
 
 
 def parse_package(raw: bytes) -> Package:
@@ -180,6 +224,43 @@ def parse_package(raw: bytes) -> Package:
         raise PackageRejected(Rejection.MALFORMED, f"{place}: {first['msg']}", _id_of(data)) from e
     except RecursionError as e:
         raise PackageRejected(Rejection.MALFORMED, "nested too deeply", _id_of(data)) from e
+
+
+def batch_bytes(packages: Iterable[bytes]) -> bytes:
+    """Packages, each its JSON on one line (as ``json.dumps`` and ``canonical_json`` write
+    it, without indent: a newline in a string is escaped), as one batch (``split_batch``).
+
+    Raises:
+        ValueError: a package spans several lines.
+    """
+    lines = []
+    for raw in packages:
+        if b"\n" in raw:
+            raise ValueError("a package in a batch is written on one line")
+        lines.append(raw + b"\n")
+    return b"".join(lines)
+
+
+def split_batch(raw: bytes) -> list[bytes]:
+    """The packages of a batch, each as it would be posted alone; ``PackageRejected`` else.
+
+    A batch is newline-delimited JSON: one package per line (written without indent, a
+    package holds no raw newline), at most ``MAX_BATCH`` of them, the last line ending or
+    not in a newline. Each line is then checked by ``open_package`` exactly as a package
+    posted alone (an empty line is a malformed package).
+    """
+    if len(raw) > MAX_BATCH_BYTES:
+        raise PackageRejected(
+            Rejection.OVERSIZE, f"batch: {len(raw)} bytes, over {MAX_BATCH_BYTES}"
+        )
+    lines = raw.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    if not lines:
+        raise PackageRejected(Rejection.MALFORMED, "batch: no package (one JSON per line)")
+    if len(lines) > MAX_BATCH:
+        raise PackageRejected(Rejection.OVERSIZE, f"batch: {len(lines)} packages, over {MAX_BATCH}")
+    return lines
 
 
 def _id_of(data: Mapping[str, Any]) -> str | None:
@@ -384,11 +465,14 @@ __all__ = [
     "PackageRejected",
     "PeerUnreachable",
     "Rejection",
+    "batch_bytes",
     "check_grant",
     "check_rotation",
     "make_grant",
     "make_package",
+    "make_package_bytes",
     "make_rotation_body",
     "open_package",
     "rotation_proof_bytes",
+    "split_batch",
 ]

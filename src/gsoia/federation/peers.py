@@ -18,6 +18,8 @@ from gsoia.federation.packages import PeerUnreachable
 
 WELL_KNOWN = "/.well-known/gsoia"
 INBOX = "/federation/v1/inbox"
+INBOX_BATCH = "/federation/v1/inbox/batch"
+"""Several packages in one request, one per line (``gsoia.federation.packages.split_batch``)."""
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,10 @@ class Peer:
     @property
     def inbox(self) -> str:
         return self.url.rstrip("/") + INBOX
+
+    @property
+    def inbox_batch(self) -> str:
+        return self.url.rstrip("/") + INBOX_BATCH
 
     def to_dict(self) -> dict[str, Any]:
         return {

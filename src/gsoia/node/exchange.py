@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
+import threading
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError, field_validator
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from gsoia.audit.log import AuditTransaction
@@ -28,7 +32,7 @@ from gsoia.crypto.signing import binding_message, digest, sign, verify_any
 from gsoia.decision import Decision
 from gsoia.decision.request import Label, Subject, label_problems
 from gsoia.errors import RequestError
-from gsoia.federation.courier import Courier, State, enqueue
+from gsoia.federation.courier import Courier, State, enqueue, enqueue_many, outbox_row
 from gsoia.federation.packages import (
     Kind,
     Package,
@@ -39,11 +43,19 @@ from gsoia.federation.packages import (
     created_at,
     make_grant,
     open_package,
+    split_batch,
     unb64,
 )
 from gsoia.federation.peers import Peer, identity
 from gsoia.node import origin, rotation
-from gsoia.node.errors import Conflict, Denied, Forbidden, IntegrityFailure, NotFound
+from gsoia.node.errors import (
+    Conflict,
+    Denied,
+    Forbidden,
+    IntegrityFailure,
+    NodeError,
+    NotFound,
+)
 from gsoia.node.service import find_item
 from gsoia.node.taxii_store import record_received
 from gsoia.node.users import User
@@ -60,6 +72,7 @@ from gsoia.store.schema import (
 if TYPE_CHECKING:
     from gsoia.node.service import Node
 
+log = logging.getLogger("gsoia.exchange")
 _FORBID = ConfigDict(extra="forbid")
 Text = Annotated[StrictStr, Field(max_length=1000)]
 Name = Annotated[StrictStr, Field(min_length=1, max_length=64)]
@@ -157,6 +170,7 @@ class Exchange:
 
     def __init__(self, node: Node) -> None:
         self.node = node
+        self._planning = threading.Lock()
         self._peers: dict[str, Peer] = {}
         self.retired: dict[str, list[bytes]] = {}
         """The signing keys each peer retired, newest first (``gsoia.node.rotation``)."""
@@ -344,6 +358,142 @@ class Exchange:
             "decision": decision.to_dict(),
         }
 
+    def release_many(
+        self, user: User, to: str, item_ids: Sequence[str]
+    ) -> list[dict[str, Any] | NodeError]:
+        """Release several items to one partner: each as ``release`` would, sent together.
+
+        Each item is decided for the partner, sealed into its own package and put in the
+        outbox exactly as ``release`` does, or refused for the reason ``release`` would
+        refuse it (``NotFound``, ``Denied``, ``IntegrityFailure``, ``Conflict``). Every
+        release and every refusal is written, and audited, in one transaction: an item is
+        released (outbox, releases, audit entry) or not at all. The packages then go to
+        the partner's node together (``Courier.deliver_many``).
+
+        Returns, in the order of ``item_ids``, what ``release`` returns for each item or
+        the error it would raise (already audited).
+
+        Raises:
+            RequestError: ``to`` is not a partner; Forbidden: a user of another nation.
+        """
+        node = self.node
+        self._may_release(user, to)
+        with self._planning:  # CPU-bound: one bulk release at a time gains nothing but switches
+            with node.engine.connect() as connection:
+                rows = _rows_by_id(connection, item_ids)
+            peer = self.known_peer(to)
+            today = node.today()
+            planned: list[_Release | NodeError] = []
+            for item_id in item_ids:
+                try:
+                    planned.append(self._plan(user, rows.get(item_id), item_id, to, peer, today))
+                except NodeError as e:
+                    planned.append(e)
+        releases_ = [p for p in planned if isinstance(p, _Release)]
+
+        def write(tx: AuditTransaction) -> None:
+            now = node.audit.now()
+            enqueue_many(
+                tx.connection,
+                [
+                    outbox_row(
+                        package_id=r.package_id,
+                        kind=Kind.RELEASE,
+                        peer=to,
+                        body=r.body,
+                        item_id=r.item_id,
+                        now=now,
+                    )
+                    for r in releases_
+                ],
+            )
+            if releases_:
+                tx.connection.execute(
+                    _INSERT_RELEASE,
+                    [
+                        {
+                            "item_id": r.item_id,
+                            "peer": to,
+                            "package_id": r.package_id,
+                            "released_by": user.id,
+                            "released_at": now,
+                        }
+                        for r in releases_
+                    ],
+                )
+            for item_id, entry in zip(item_ids, planned, strict=True):
+                if isinstance(entry, _Release):
+                    tx.append("item.released", user.id, entry.audited(to))
+                elif isinstance(entry, Denied) and entry.audited:  # the partner's decision
+                    tx.append(
+                        "release.refused",
+                        user.id,
+                        {"item": item_id, "to": to, "reason": entry.decision.reason.value},
+                    )
+                else:  # what the HTTP layer audits for a release refused alone
+                    reason = f"item {item_id}: {entry.diagnostics()}"
+                    tx.append("refused", user.id, {"action": _BULK, "reason": reason[:500]})
+
+        package_ids = self.courier.claim(r.package_id for r in releases_)  # not the loop's
+        try:
+            node.audit.batched(write)
+        except BaseException:
+            self.courier.unclaim(package_ids)
+            raise
+        for entry in planned:
+            if isinstance(entry, NodeError):
+                entry.audited = True
+        attempts = self.courier.deliver_many(package_ids, claimed=True)
+        results: list[dict[str, Any] | NodeError] = []
+        for entry in planned:
+            if isinstance(entry, NodeError):
+                results.append(entry)
+                continue
+            attempt = attempts[entry.package_id]
+            results.append(
+                {
+                    "package": entry.package_id,
+                    "item": entry.item_id,
+                    "to": to,
+                    "state": attempt.state,
+                    "detail": attempt.detail,
+                    "decision": entry.decision.to_dict(),
+                }
+            )
+        return results
+
+    def _may_release(self, user: User, to: str) -> None:
+        node = self.node
+        if to not in node.rulebook.catalogue.policies:
+            raise RequestError.of("to", f"unknown policy '{to}'")
+        if to == node.nation:
+            raise RequestError.of("to", "an item is released to another nation")
+        if user.nation != node.nation:
+            raise Forbidden(f"releases are made by users of {node.nation}")
+
+    def _plan(
+        self, user: User, row: Any, item_id: str, to: str, peer: Peer | None, today: dt.date
+    ) -> _Release:
+        """One item of ``release_many``: checked and sealed as ``release`` does, or refused."""
+        node = self.node
+        if row is None:
+            raise NotFound(f"no item {item_id}")
+        own = node.decide_verified(user, row)
+        if own is None:
+            raise IntegrityFailure(f"item {item_id}: no longer matches its signature")
+        if not own.allow:
+            raise Denied(own)
+        decision = self.partner_decision(row, to, today)
+        if not decision.allow:
+            raise Denied(decision, audited=True)  # (audited with the batch's transaction)
+        if peer is None:
+            raise Conflict(f"{to} is not a peer of this node (gsoia peer add)")
+        if not node._intact(row):
+            raise IntegrityFailure(f"item {item_id}: no longer matches its signature")
+        package_id = str(uuid.uuid4())
+        body = self._release_body(row, peer, package_id, to)
+        return _Release(item_id, package_id, body, decision)
+
     def _release_body(self, row: Any, peer: Peer, package_id: str, to: str) -> dict[str, Any]:
         node = self.node
         content = node._decrypt(row)
@@ -380,52 +530,223 @@ class Exchange:
                 now=node.clock(),
             )
             with node.engine.connect() as connection:
-                seen = connection.execute(
-                    select(inbox.c.package_id).where(inbox.c.package_id == package.id)
-                ).first()
+                seen = connection.execute(_SEEN, {"id": package.id}).first()
             if seen is not None:
-                raise PackageRejected(
-                    Rejection.REPLAY, "this package was received before", package.id
-                )
-            handler = {
-                Kind.RELEASE: self._receive_release,
-                Kind.CONSENT_REQUEST: self._receive_consent_request,
-                Kind.CONSENT_REPLY: self._receive_consent_reply,
-                Kind.INCIDENT: self._receive_incident,
-                Kind.RECLASSIFY: self._receive_reclassify,
-                Kind.ROTATION: self._receive_rotation,
-            }[package.kind]
-            try:
-                return handler(package)
-            except IntegrityError as e:  # the same package, received twice at once
-                raise PackageRejected(
-                    Rejection.REPLAY, "this package is being received", package.id
-                ) from e
+                raise _replay(package)
+            return self._apply(package)
         except PackageRejected as e:
             if e.package_id is None and "package" in locals():
                 e.package_id = package.id
-            node.audit.record(
-                "package.refused",
-                "inbox",
-                {"package": e.package_id, "reason": e.reason.value, "detail": e.detail[:500]},
-            )
+            node.audit.record("package.refused", "inbox", _refusal(e))
             raise
+
+    def _apply(self, package: Package) -> dict[str, Any]:
+        """Apply a package that passed ``open_package`` and was not seen before."""
+        handler = {
+            Kind.RELEASE: self._receive_release,
+            Kind.CONSENT_REQUEST: self._receive_consent_request,
+            Kind.CONSENT_REPLY: self._receive_consent_reply,
+            Kind.INCIDENT: self._receive_incident,
+            Kind.RECLASSIFY: self._receive_reclassify,
+            Kind.ROTATION: self._receive_rotation,
+        }[package.kind]
+        try:
+            return handler(package)
+        except IntegrityError as e:  # the same package, received twice at once
+            raise PackageRejected(
+                Rejection.REPLAY, "this package is being received", package.id
+            ) from e
+
+    def receive_batch(self, raw: bytes) -> list[tuple[str | None, dict[str, Any] | Exception]]:
+        """Check and apply the packages of a batch (one per line), in order, each on its own.
+
+        Each package is checked exactly as ``receive`` checks a package posted alone, in
+        the state the packages before it left (a key rotation in the batch is learnt before
+        the next package is opened), and refused (``PackageRejected``, audited) or applied.
+        What changes is how it is stored: the releases that follow each other in the batch
+        are stored in one transaction, with their refusals' entries, in their order (a
+        package of another kind is applied alone, once what came before it is). If that
+        transaction fails (another request stored one of its packages meanwhile), each is
+        stored alone, as ``receive`` would.
+
+        Returns, for each package in order, its id (if it could be read) and what came of
+        it: what ``receive`` returns, the ``PackageRejected``, or another exception (the
+        node failed: the sender tries again later).
+
+        Raises:
+            PackageRejected: the batch itself is not one (audited; nothing applied).
+        """
+        node = self.node
+        try:
+            lines = split_batch(raw)
+        except PackageRejected as e:
+            node.audit.record("package.refused", "inbox", _refusal(e))
+            raise
+        self._load_peers()
+        keys = self._peer_keys()
+        results: list[tuple[str | None, dict[str, Any] | Exception]] = []
+        opened: list[Package | PackageRejected] = []  # releases, checked and stored together
+        for line in lines:
+            try:
+                package = open_package(line, me=node.nation, peer_keys=keys, now=node.clock())
+            except PackageRejected as e:
+                opened.append(e)
+                continue
+            if package.kind is Kind.RELEASE:
+                opened.append(package)
+                continue
+            # another kind: what came before it first, then it alone
+            results += self._releases(opened)
+            opened = []
+            results.append((package.id, self._receive_alone(package)))
+            self._load_peers()  # (a key rotation changes what the next ones are checked with)
+            keys = self._peer_keys()
+        results += self._releases(opened)
+        return results
+
+    def _peer_keys(self) -> dict[str, bytes]:
+        return {n: p.keys.signing for n, p in self._peers.items()}
+
+    def _releases(
+        self, opened: list[Package | PackageRejected]
+    ) -> list[tuple[str | None, dict[str, Any] | Exception]]:
+        """Check the releases of a batch (opened, in order) and store them together."""
+        seen = self._seen([p.id for p in opened if isinstance(p, Package)])
+        results: list[tuple[str | None, dict[str, Any] | Exception]] = []
+        run: list[_Receipt | PackageRejected] = []
+        for package in opened:
+            if isinstance(package, PackageRejected):
+                run.append(package)
+            elif package.id in seen:
+                run.append(_replay(package))
+            else:
+                try:
+                    run.append(self._check_release(package))
+                except PackageRejected as e:
+                    e.package_id = e.package_id or package.id
+                    run.append(e)
+                except Exception as e:  # the node's fault, not the package's: said, logged
+                    results += self._store_run(run)
+                    run = []
+                    results.append((package.id, self._failed(package, e)))
+        results += self._store_run(run)
+        return results
+
+    def _seen(self, package_ids: list[str]) -> set[str]:
+        seen: set[str] = set()
+        with self.node.engine.connect() as connection:
+            for start in range(0, len(package_ids), 500):
+                chunk = package_ids[start : start + 500]
+                seen.update(connection.execute(_SEEN_ANY, {"ids": chunk}).scalars())
+        return seen
+
+    def _receive_alone(self, package: Package) -> dict[str, Any] | Exception:
+        """A package of a batch applied as ``receive`` applies it (its refusal audited)."""
+        try:
+            if self._seen([package.id]):
+                raise _replay(package)
+            return self._apply(package)
+        except PackageRejected as e:
+            e.package_id = e.package_id or package.id
+            self.node.audit.record("package.refused", "inbox", _refusal(e))
+            return e
+        except Exception as e:
+            return self._failed(package, e)
+
+    def _failed(self, package: Package, error: Exception) -> Exception:
+        log.error("inbox: package %s could not be applied", package.id, exc_info=error)
+        self.node.refuse("inbox", "POST /federation/v1/inbox/batch", f"500 {type(error).__name__}")
+        return error
+
+    def _store_run(
+        self, run: list[_Receipt | PackageRejected]
+    ) -> list[tuple[str | None, dict[str, Any] | Exception]]:
+        """Store checked releases and audit refusals in one transaction, in their order."""
+        if not run:
+            return []
+        try:
+            outcomes = self.node.audit.batched(lambda tx: self._stored_together(tx, run))
+        except Exception:  # e.g. a package another request stored meanwhile: each alone
+            outcomes = [self._stored_alone(entry) for entry in run]
+        return [
+            (entry.package_id if isinstance(entry, PackageRejected) else entry.package.id, out)
+            for entry, out in zip(run, outcomes, strict=True)
+        ]
+
+    def _stored_together(
+        self, tx: AuditTransaction, run: list[_Receipt | PackageRejected]
+    ) -> list[dict[str, Any] | Exception]:
+        receipts = [entry for entry in run if isinstance(entry, _Receipt)]
+        held = self._held(tx.connection, [r.item["id"] for r in receipts])
+        received: list[dict[str, Any]] = []  # the inbox's rows, written together
+        stored: set[str] = set()
+        outcomes: list[dict[str, Any] | Exception] = []
+        for entry in run:
+            if isinstance(entry, _Receipt) and entry.package.id in stored:  # twice in the batch
+                entry = _replay(entry.package)
+            if isinstance(entry, PackageRejected):
+                tx.append("package.refused", "inbox", _refusal(entry))
+                outcomes.append(entry)
+                continue
+            item_id = entry.item["id"]
+            outcomes.append(self._store_release(tx, entry, held=item_id in held, inbox=received))
+            stored.add(entry.package.id)
+            held.add(item_id)
+        if received:  # a package stored meanwhile by another request: this fails, all undone
+            tx.connection.execute(_INSERT_INBOX, received)
+        return outcomes
+
+    def _stored_alone(self, entry: _Receipt | PackageRejected) -> dict[str, Any] | Exception:
+        node = self.node
+        if isinstance(entry, PackageRejected):
+            node.audit.record("package.refused", "inbox", _refusal(entry))
+            return entry
+        try:
+            try:
+                return node.audit.batched(lambda tx: self._store_alone(tx, entry))
+            except IntegrityError as e:  # the same package, received twice at once
+                raise PackageRejected(
+                    Rejection.REPLAY, "this package is being received", entry.package.id
+                ) from e
+        except PackageRejected as e:
+            node.audit.record("package.refused", "inbox", _refusal(e))
+            return e
+        except Exception as e:
+            return self._failed(entry.package, e)
 
     def _receive_rotation(self, package: Package) -> dict[str, Any]:
         return rotation.receive(self, package)
 
     def _record(self, connection: Connection, package: Package, item_id: str | None) -> None:
-        connection.execute(
-            insert(inbox).values(
-                package_id=package.id,
-                sender=package.sender,
-                kind=package.kind.value,
-                item_id=item_id,
-                received_at=self.node.audit.now(),
-            )
-        )
+        connection.execute(_INSERT_INBOX, self._inbox_row(package, item_id))
+
+    def _inbox_row(self, package: Package, item_id: str | None) -> dict[str, Any]:
+        return {
+            "package_id": package.id,
+            "sender": package.sender,
+            "kind": package.kind.value,
+            "item_id": item_id,
+            "received_at": self.node.audit.now(),
+        }
+
+    def _held(self, connection: Connection, item_ids: list[str]) -> set[str]:
+        """Which of these items this node holds already."""
+        held: set[str] = set()
+        for start in range(0, len(item_ids), 500):
+            chunk = item_ids[start : start + 500]
+            held.update(connection.execute(_HELD, {"ids": chunk}).scalars())
+        return held
 
     def _receive_release(self, package: Package) -> dict[str, Any]:
+        receipt = self._check_release(package)
+        return self.node.audit.batched(lambda tx: self._store_alone(tx, receipt))
+
+    def _store_alone(self, tx: AuditTransaction, receipt: _Receipt) -> dict[str, Any]:
+        held = self._held(tx.connection, [receipt.item["id"]])
+        return self._store_release(tx, receipt, held=bool(held))
+
+    def _check_release(self, package: Package) -> _Receipt:
+        """Every check of a release, in order (nothing stored); ``PackageRejected`` else."""
         node = self.node
         body = _body(ReleaseBody, package)
         item = body.item.model_dump()
@@ -493,47 +814,58 @@ class Exchange:
             origin_seal,
             package.id,
         )
+        assert decision.marking is not None  # an allowed release is marked
+        return _Receipt(package, item, content, decision, decision.marking.text, origin_seal)
 
-        def store(tx: AuditTransaction) -> dict[str, Any]:
-            held = tx.connection.execute(
-                select(items.c.seq).where(items.c.id == item["id"])
-            ).first()
+    def _store_release(
+        self,
+        tx: AuditTransaction,
+        receipt: _Receipt,
+        *,
+        held: bool,
+        inbox: list[dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
+        """Store a checked release (unless the item is ``held`` already) and audit it.
+
+        The package joins the inbox now, or joins ``inbox`` for the caller to write.
+        """
+        node = self.node
+        package, item = receipt.package, receipt.item
+        if inbox is None:
             self._record(tx.connection, package, item["id"])
-            if held is not None:
-                tx.append(
-                    "package.received",
-                    package.sender,
-                    {"package": package.id, "item": item["id"], "status": "already held"},
-                )
-                return {"status": "already held", "item": item["id"]}
-            assert decision.marking is not None
-            stored = node.store_received(
-                tx,
-                item,
-                content,
-                sender=package.sender,
-                package_id=package.id,
-                marking=decision.marking.text,
-                origin_seal=origin_seal,
-            )
-            # a STIX object joins this node's TAXII collection, with the custodian's marking
-            added = int(node.clock().timestamp() * 1_000_000)
-            record_received(tx.connection, item["id"], stored.seq, content, added)
+        else:
+            inbox.append(self._inbox_row(package, item["id"]))
+        if held:
             tx.append(
                 "package.received",
                 package.sender,
-                {
-                    "package": package.id,
-                    "item": item["id"],
-                    "status": "stored",
-                    "agreement": decision.agreement,
-                    "marking": decision.marking.text,
-                },
+                {"package": package.id, "item": item["id"], "status": "already held"},
             )
-
-            return {"status": "stored", "item": item["id"], "marking": decision.marking.text}
-
-        return node.audit.batched(store)
+            return {"status": "already held", "item": item["id"]}
+        stored = node.store_received(
+            tx,
+            item,
+            receipt.content,
+            sender=package.sender,
+            package_id=package.id,
+            marking=receipt.marking,
+            origin_seal=receipt.origin_seal,
+        )
+        # a STIX object joins this node's TAXII collection, with the custodian's marking
+        added = int(node.clock().timestamp() * 1_000_000)
+        record_received(tx.connection, item["id"], stored.seq, receipt.content, added)
+        tx.append(
+            "package.received",
+            package.sender,
+            {
+                "package": package.id,
+                "item": item["id"],
+                "status": "stored",
+                "agreement": receipt.decision.agreement,
+                "marking": receipt.marking,
+            },
+        )
+        return {"status": "stored", "item": item["id"], "marking": receipt.marking}
 
     def _consents_for_me(
         self, grants: list[dict[str, Any]], item_id: str, originator: str, package: Package
@@ -1041,6 +1373,68 @@ class Exchange:
                 .where(incidents.c.id == incident)
                 .values(notified_at=self.node.audit.now())
             )
+
+
+@dataclass(frozen=True)
+class _Release:
+    """One item of a bulk release, sealed for the partner (``Exchange.release_many``)."""
+
+    item_id: str
+    package_id: str
+    body: dict[str, Any]
+    decision: Decision
+
+    def audited(self, to: str) -> dict[str, Any]:
+        """The ``item.released`` entry's data, as ``Exchange.release`` writes it."""
+        return {
+            "item": self.item_id,
+            "to": to,
+            "package": self.package_id,
+            "agreement": self.decision.agreement,
+            "marking": self.decision.marking.text if self.decision.marking else None,
+        }
+
+
+@dataclass(frozen=True)
+class _Receipt:
+    """A release that passed every check (``Exchange._check_release``), ready to store."""
+
+    package: Package
+    item: dict[str, Any]
+    content: bytes
+    decision: Decision
+    marking: str
+    origin_seal: bytes
+
+
+_BULK = "POST /api/v1/releases"
+_BY_IDS = select(items).where(items.c.id.in_(bindparam("ids", expanding=True)))
+_INSERT_RELEASE = insert(releases)
+_SEEN = select(inbox.c.package_id).where(inbox.c.package_id == bindparam("id"))
+_SEEN_ANY = select(inbox.c.package_id).where(
+    inbox.c.package_id.in_(bindparam("ids", expanding=True))
+)
+_HELD = select(items.c.id).where(items.c.id.in_(bindparam("ids", expanding=True)))
+_INSERT_INBOX = insert(inbox)
+
+
+def _rows_by_id(connection: Connection, item_ids: Sequence[str]) -> dict[str, Any]:
+    """The stored rows of these items, by id (ids no item can have are left out)."""
+    usable = [i for i in dict.fromkeys(item_ids) if _usable_id(i)]
+    rows: dict[str, Any] = {}
+    for start in range(0, len(usable), 500):
+        chunk = usable[start : start + 500]
+        rows.update((row.id, row) for row in connection.execute(_BY_IDS, {"ids": chunk}))
+    return rows
+
+
+def _replay(package: Package) -> PackageRejected:
+    return PackageRejected(Rejection.REPLAY, "this package was received before", package.id)
+
+
+def _refusal(error: PackageRejected) -> dict[str, Any]:
+    """A refused package, as the audit log says it."""
+    return {"package": error.package_id, "reason": error.reason.value, "detail": error.detail[:500]}
 
 
 class _Fields:

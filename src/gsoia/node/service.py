@@ -550,24 +550,25 @@ class Node:
         topic_bit, registered = self._topic_bits(tx.connection, [label])
         encoded = self._encode(label, topic_bit)
         new_topics = self._register_topics(tx.connection, registered, topic_bit)
-        result = tx.connection.execute(
-            insert(items).values(
-                **row,
-                ciphertext=ciphertext,
-                wrapped_key=aead.wrap_key(self.keys.storage, content_key, context=item_id.encode()),
-                content_digest=content_digest,
-                signature=sign(self.keys.signing, binding_message(_bound(row), content_digest)),
-                sender=sender,
-                package_id=package_id,
-                custodian_marking=marking,
-                grants="[]",
-                origin_seal=origin_seal,
-                **_encoded_columns(encoded),
-            )
-        )
-        inserted = result.inserted_primary_key
-        assert inserted is not None
-        stored = EncodedLabel(int(inserted[0]), *encoded)
+        seq = tx.connection.execute(  # a constant statement: compiled once, not per item
+            _INSERT_ITEMS,
+            row
+            | {
+                "ciphertext": ciphertext,
+                "wrapped_key": aead.wrap_key(
+                    self.keys.storage, content_key, context=item_id.encode()
+                ),
+                "content_digest": content_digest,
+                "signature": sign(self.keys.signing, binding_message(_bound(row), content_digest)),
+                "sender": sender,
+                "package_id": package_id,
+                "custodian_marking": marking,
+                "grants": "[]",
+                "origin_seal": origin_seal,
+            }
+            | _encoded_columns(encoded),
+        ).scalar_one()
+        stored = EncodedLabel(int(seq), *encoded)
 
         def publish() -> None:
             self.columns.add_topics(new_topics)
