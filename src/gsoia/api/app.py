@@ -13,6 +13,7 @@ import logging
 import re
 from typing import Annotated, Any
 
+import msgspec
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -51,6 +52,14 @@ class IncidentIn(_In):
     item: str = Field(min_length=1, max_length=64)
     kind: str = Field(description="loss, compromise, possible_loss or possible_compromise")
     description: str = Field(default="", max_length=10_000)
+
+
+class JSONBody(JSONResponse):
+    """A JSONResponse encoded by msgspec: the same compact UTF-8 JSON, a page of items
+    encoded several times faster than by the standard library."""
+
+    def render(self, content: Any) -> bytes:
+        return msgspec.json.encode(content)
 
 
 def create_app(node: Node) -> FastAPI:
@@ -147,7 +156,7 @@ def create_app(node: Node) -> FastAPI:
     )
     def create_item(body: ItemIn, caller: Caller) -> JSONResponse:
         view = node.create_item(caller, body.label, body.title, _content(body))
-        return JSONResponse(view, status_code=201)
+        return JSONBody(view, status_code=201)
 
     @app.get(
         "/api/v1/items",
@@ -168,7 +177,7 @@ def create_app(node: Node) -> FastAPI:
         if cursor is not None and not re.fullmatch(r"[0-9]{1,18}", cursor):
             raise InputError.of("query.cursor", "must be the `next` value of a previous page")
         filters = ListFilter(area=area, originator=originator, level=level, q=q)
-        return JSONResponse(node.list_items(caller, filters, cursor=int(cursor or 0), limit=limit))
+        return JSONBody(node.list_items(caller, filters, cursor=int(cursor or 0), limit=limit))
 
     @app.get(
         "/api/v1/items/{item_id}",
@@ -176,7 +185,7 @@ def create_app(node: Node) -> FastAPI:
         response_model=dict[str, Any],
     )
     def read_item(item_id: str, caller: Caller) -> JSONResponse:
-        return JSONResponse(node.read_item(caller, item_id))
+        return JSONBody(node.read_item(caller, item_id))
 
     @app.post("/api/v1/incidents", status_code=201, summary="Report a loss or compromise")
     def report_incident(body: IncidentIn, caller: Caller) -> dict[str, Any]:
