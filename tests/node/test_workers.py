@@ -87,6 +87,14 @@ def test_two_workers_serve_one_node(jpn: RunningNode) -> None:
         for item in sorted(made)[:20]:
             assert client.get(f"/api/v1/items/{item}").status_code == 200
 
+    with jpn.client() as client:  # every worker's counts, whichever answers
+        text = client.get("/metrics").text
+    counted = sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("gsoia_request_seconds_count{") and 'status="2xx"' in line
+    )
+    assert counted >= 80 + 40 + 20, text[:2000]
     # 80 created + 40 listed + 20 read, appended by two processes, in one verified log
     assert verified_audit_size(jpn) >= 140
     jpn.process.send_signal(signal.SIGTERM)

@@ -10,6 +10,7 @@ import base64
 import binascii
 import datetime as dt
 import logging
+import os
 import re
 from typing import Annotated, Any
 
@@ -17,7 +18,8 @@ import msgspec
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -34,6 +36,8 @@ from gsoia.node.service import ListFilter, Node
 from gsoia.web import web_router
 
 MAX_BODY = 12 * 1024 * 1024
+MULTIPROCESS_METRICS = "PROMETHEUS_MULTIPROC_DIR"
+"""Where the workers of ``gsoia serve --workers`` keep their counts (prometheus_client)."""
 log = logging.getLogger("gsoia.api")
 
 
@@ -136,7 +140,11 @@ def create_app(node: Node) -> FastAPI:
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:
         """Prometheus metrics: counts and latencies only, nothing classified."""
-        return Response(generate_latest(node.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        registry = node.metrics.registry
+        if os.environ.get(MULTIPROCESS_METRICS):  # gsoia serve --workers: every worker's
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

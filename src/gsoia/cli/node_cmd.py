@@ -160,11 +160,18 @@ def _serve_workers(
 ) -> None:
     """Several worker processes, each opening the node (``gsoia.api.served``)."""
     import os
+    import shutil
 
     import uvicorn
 
     from gsoia.api import served
+    from gsoia.api.app import MULTIPROCESS_METRICS
 
+    # Each worker counts in files of its own there; /metrics adds them up.
+    counts = data.resolve() / "metrics"
+    shutil.rmtree(counts, ignore_errors=True)  # a previous run's
+    counts.mkdir(mode=0o700)
+    os.environ[MULTIPROCESS_METRICS] = str(counts)
     os.environ[served.SERVE_DATA] = str(data.resolve())
     os.environ[served.SERVE_DATABASE] = database or ""
     os.environ[served.SERVE_TODAY] = day.isoformat() if day else ""
