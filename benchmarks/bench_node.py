@@ -5,7 +5,8 @@ options. See ``benchmarks/README.md`` ("The node benchmark") for what is measure
 
 For each backend (SQLite, PostgreSQL) a fresh node is initialised and served by a real
 ``gsoia serve`` process on a free loopback port; ``--items`` items are created through
-``POST /api/v1/items`` by ``--clients`` concurrent keep-alive clients, then two readers of
+``POST /api/v1/items`` by ``--clients`` concurrent keep-alive clients (the server runs
+``--workers`` processes, by default one per CPU), then two readers of
 two clearances walk every page of ``GET /api/v1/items?limit=100``, several rounds, each page
 request timed on its own. What each reader saw is checked against ``decide_many`` over the
 labels created.
@@ -43,6 +44,7 @@ import httpx
 from sqlalchemy import create_engine, text
 
 import gsoia
+import processes
 from gsoia.node.service import Node
 from gsoia.node.users import User
 
@@ -106,6 +108,12 @@ def _options(argv: Sequence[str] | None) -> argparse.Namespace:
         "--backends", default=",".join(ALL_BACKENDS), help="comma-separated: sqlite,postgresql"
     )
     parser.add_argument("--clients", type=int, default=4, help="concurrent creating clients")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="gsoia serve --workers: server processes (default: one per CPU)",
+    )
     parser.add_argument("--limit", type=int, default=100, help="items per page (default 100)")
     parser.add_argument("--rounds", type=int, help="timed walks over all pages (default 3)")
     parser.add_argument(
@@ -206,6 +214,7 @@ class Served:
     port: int = 0
     process: subprocess.Popen[bytes] | None = None
     tokens: dict[str, str] = field(default_factory=dict)
+    workers: int = 1
 
     @property
     def base(self) -> str:
@@ -222,6 +231,8 @@ class Served:
         args = [GSOIA, "serve", "--data", str(self.data), "--port", str(self.port)]
         if self.url:
             args += ["--database", self.url]
+        if self.workers > 1:
+            args += ["--workers", str(self.workers)]
         with open(self.data / "serve.log", "ab") as log:
             self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
         deadline = time.monotonic() + 60
@@ -250,19 +261,13 @@ class Served:
         return httpx.Client(base_url=self.base, headers=headers, timeout=120)
 
     def cpu_seconds(self) -> float | None:
-        """User + system CPU time of the server process so far (Linux), or None."""
-        if self.process is None:
-            return None
-        try:
-            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        except (OSError, ValueError, IndexError):
-            return None
+        """User + system CPU time of the server's processes so far (Linux), or None."""
+        return None if self.process is None else processes.cpu_seconds(self.process.pid)
 
 
-def init_node(data: Path, url: str | None) -> Served:
+def init_node(data: Path, url: str | None, workers: int) -> Served:
     node = Node.init(data, NATION, database=url)
-    served = Served(data, url)
+    served = Served(data, url, workers=workers)
     try:
         for person in (CREATOR, *READERS):
             _, token = node.add_user(
@@ -470,7 +475,7 @@ def run_backend(backend: str, args: argparse.Namespace, labels: list[dict[str, A
         served: Served | None = None
         try:
             t0 = time.perf_counter()
-            served = init_node(tmp / "jpn", url)
+            served = init_node(tmp / "jpn", url, args.workers)
             init_s = time.perf_counter() - t0
             stack.callback(served.stop)
             served.start()
@@ -495,7 +500,7 @@ def _run_served(
     pid = served.process.pid if served.process else "?"
     print(
         f"  node {NATION} initialised in {init_s:.2f} s on {where}; serving on"
-        f" 127.0.0.1:{served.port} (gsoia serve, pid {pid})"
+        f" 127.0.0.1:{served.port} (gsoia serve --workers {served.workers}, pid {pid})"
     )
     print(f"  creator {CREATOR.describe()}; readers {', '.join(r.describe() for r in READERS)}")
 
@@ -568,7 +573,7 @@ def profile_backend(backend: str, args: argparse.Namespace, labels: list[dict[st
             print(f"\n[profile] {backend}: skipped ({type(e).__name__}: {e})")
             return
         with tempfile.TemporaryDirectory(prefix="gsoia-bench-prof-") as tmp:
-            served = init_node(Path(tmp) / "jpn", url)
+            served = init_node(Path(tmp) / "jpn", url, 1)
             node = Node.open(served.data, database=url)
             try:
                 creator = node.authenticate(served.tokens[CREATOR.id])

@@ -7,7 +7,8 @@ For each backend (PostgreSQL, SQLite) and each corpus size (``--items``, then ``
 a fresh JPN node is filled in process — its own items with ``Node.store_items``, the items
 of 11 partner originators with ``Node.store_received`` as federation stores them — then
 served by a real ``gsoia serve`` process, and ``GET /api/v1/items?limit=100`` is driven by
-``--connections`` concurrent keep-alive connections for ``--duration`` seconds, by users
+``--connections`` concurrent keep-alive connections for ``--duration`` seconds (the server
+runs ``--workers`` processes, by default one per CPU), by users
 of four nations (JPN, CAN, USA, GBR), with ``wrk`` (Debian: ``apt-get install -y wrk``) or,
 where wrk is missing, a Python fallback. Each user's first page and ``total`` are checked
 against ``decide_many`` over the labels loaded.
@@ -52,6 +53,7 @@ import numpy as np
 from sqlalchemy import create_engine, text
 
 import gsoia
+import processes
 from gsoia.decision import Rulebook
 from gsoia.node.service import Draft, Node
 from gsoia.node.users import User
@@ -148,6 +150,12 @@ def _options(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--duration", type=float, help="seconds of load per run (default 60)")
     parser.add_argument("--connections", type=int, default=16, help="concurrent connections")
     parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="gsoia serve --workers: server processes (default: one per CPU)",
+    )
+    parser.add_argument(
         "--backends", default=",".join(ALL_BACKENDS), help="comma-separated: postgresql,sqlite"
     )
     parser.add_argument(
@@ -176,8 +184,8 @@ def _options(argv: Sequence[str] | None) -> argparse.Namespace:
     unknown = sorted(set(args.backends) - set(ALL_BACKENDS))
     if unknown:
         parser.error(f"--backends: unknown {', '.join(unknown)} (postgresql, sqlite)")
-    if args.items < 1 or args.small < 0 or args.connections < 1 or args.batch < 1:
-        parser.error("--items, --connections and --batch must be >= 1, --small >= 0")
+    if min(args.items, args.connections, args.batch, args.workers) < 1 or args.small < 0:
+        parser.error("--items, --connections, --batch and --workers must be >= 1, --small >= 0")
     if args.generator == "auto":
         args.generator = "wrk" if shutil.which("wrk") else "python"
     elif args.generator == "wrk" and not shutil.which("wrk"):
@@ -301,6 +309,7 @@ class Served:
     url: str | None
     port: int = 0
     process: subprocess.Popen[bytes] | None = None
+    workers: int = 1
 
     @property
     def base(self) -> str:
@@ -355,6 +364,8 @@ class Served:
         args = [GSOIA, "serve", "--data", str(self.data), "--port", str(self.port)]
         if self.url:
             args += ["--database", self.url]
+        if self.workers > 1:
+            args += ["--workers", str(self.workers)]
         t0 = time.perf_counter()
         with open(self.data / "serve.log", "ab") as log:
             self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
@@ -380,31 +391,12 @@ class Served:
         self.process = None
 
     def cpu_seconds(self) -> float | None:
-        """User + system CPU time of the server process so far (Linux), or None."""
-        if self.process is None:
-            return None
-        try:
-            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        except (OSError, ValueError, IndexError):
-            return None
+        """User + system CPU time of the server's processes so far (Linux), or None."""
+        return None if self.process is None else processes.cpu_seconds(self.process.pid)
 
     def memory_mib(self) -> tuple[float, float] | None:
-        """The server's resident set now and at its peak (VmRSS, VmHWM), MiB."""
-        if self.process is None:
-            return None
-        try:
-            status = Path(f"/proc/{self.process.pid}/status").read_text()
-        except OSError:
-            return None
-        values = {}
-        for line in status.splitlines():
-            name, _, rest = line.partition(":")
-            if name in ("VmRSS", "VmHWM"):
-                values[name] = int(rest.split()[0]) / 1024
-        if len(values) != 2:
-            return None
-        return values["VmRSS"], values["VmHWM"]
+        """The resident set of the server's processes now and at their peaks, MiB."""
+        return None if self.process is None else processes.memory_mib(self.process.pid)
 
 
 # -- loading ------------------------------------------------------------------------------
@@ -778,7 +770,7 @@ def run_one(backend: str, n: int, args: argparse.Namespace, profile: bool) -> Ru
             return run
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gsoia-bench-scale-")))
         data = tmp / "jpn"
-        served = Served(data, where.url)
+        served = Served(data, where.url, workers=args.workers)
         stack.callback(served.stop)
         try:
             _run(run, where, served, args, profile)
@@ -1032,7 +1024,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     sizes = [args.items] + ([args.small] if args.small and args.small != args.items else [])
     print(
         f"  corpora {', '.join(f'{s:,}' for s in sizes)} items; {args.connections} connections"
-        f" for {args.duration:.0f} s per run; load generator {generator};"
+        f" for {args.duration:.0f} s per run; gsoia serve --workers {args.workers};"
+        f" load generator {generator};"
         f" backends {', '.join(args.backends)}; batch {args.batch:,}; content"
         f" {args.content_bytes} bytes; seed {args.seed}"
     )

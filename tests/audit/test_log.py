@@ -9,6 +9,7 @@ import datetime as dt
 import threading
 import time
 
+import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from sqlalchemy import Engine, event, func, select
@@ -99,7 +100,10 @@ def test_concurrent_callers_share_one_commit(engine: Engine) -> None:
     assert head.size == callers + 1
 
 
-def test_a_failing_piece_is_undone_alone(engine: Engine) -> None:
+@pytest.mark.parametrize("isolated", [True, False], ids=["savepoint", "entries-only"])
+def test_a_failing_piece_is_undone_alone(engine: Engine, isolated: bool) -> None:
+    """In its savepoint, or (``isolated=False``: a piece that only appends entries) by
+    dropping its entries: the others' entries and actions are kept."""
     log = AuditLog(engine, KEY, utc_now)
     done: list[str] = []
 
@@ -116,13 +120,13 @@ def test_a_failing_piece_is_undone_alone(engine: Engine) -> None:
             tx.on_commit(lambda: done.append(name))
             return tx.append("kept", name, {})
 
-        return log.batched(work)
+        return log.batched(work, isolated=isolated)
 
     outcome: dict[str, object] = {}
 
     def run(name: str) -> None:
         try:
-            outcome[name] = log.batched(failing) if name == "b" else fine(name)
+            outcome[name] = log.batched(failing, isolated=isolated) if name == "b" else fine(name)
         except Refused as e:
             outcome[name] = e
 

@@ -67,6 +67,7 @@ class RunningNode:
     port: int = 0
     process: subprocess.Popen[bytes] | None = None
     tokens: dict[str, str] = field(default_factory=dict)
+    workers: int = 1
 
     @property
     def url(self) -> str:
@@ -104,6 +105,8 @@ class RunningNode:
         args = [GSOIA, "serve", "--data", str(self.data), "--port", str(self.port)]
         if self.database.url:
             args += ["--database", self.database.url]
+        if self.workers > 1:
+            args += ["--workers", str(self.workers)]
         with open(self.data / "serve.log", "ab") as log:  # the child keeps its own copy
             self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + patience

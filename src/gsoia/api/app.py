@@ -10,13 +10,16 @@ import base64
 import binascii
 import datetime as dt
 import logging
+import os
 import re
 from typing import Annotated, Any
 
+import msgspec
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -33,6 +36,8 @@ from gsoia.node.service import ListFilter, Node
 from gsoia.web import web_router
 
 MAX_BODY = 12 * 1024 * 1024
+MULTIPROCESS_METRICS = "PROMETHEUS_MULTIPROC_DIR"
+"""Where the workers of ``gsoia serve --workers`` keep their counts (prometheus_client)."""
 log = logging.getLogger("gsoia.api")
 
 
@@ -51,6 +56,14 @@ class IncidentIn(_In):
     item: str = Field(min_length=1, max_length=64)
     kind: str = Field(description="loss, compromise, possible_loss or possible_compromise")
     description: str = Field(default="", max_length=10_000)
+
+
+class JSONBody(JSONResponse):
+    """A JSONResponse encoded by msgspec: the same compact UTF-8 JSON, a page of items
+    encoded several times faster than by the standard library."""
+
+    def render(self, content: Any) -> bytes:
+        return msgspec.json.encode(content)
 
 
 def create_app(node: Node) -> FastAPI:
@@ -127,7 +140,11 @@ def create_app(node: Node) -> FastAPI:
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:
         """Prometheus metrics: counts and latencies only, nothing classified."""
-        return Response(generate_latest(node.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        registry = node.metrics.registry
+        if os.environ.get(MULTIPROCESS_METRICS):  # gsoia serve --workers: every worker's
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
@@ -147,7 +164,7 @@ def create_app(node: Node) -> FastAPI:
     )
     def create_item(body: ItemIn, caller: Caller) -> JSONResponse:
         view = node.create_item(caller, body.label, body.title, _content(body))
-        return JSONResponse(view, status_code=201)
+        return JSONBody(view, status_code=201)
 
     @app.get(
         "/api/v1/items",
@@ -168,7 +185,7 @@ def create_app(node: Node) -> FastAPI:
         if cursor is not None and not re.fullmatch(r"[0-9]{1,18}", cursor):
             raise InputError.of("query.cursor", "must be the `next` value of a previous page")
         filters = ListFilter(area=area, originator=originator, level=level, q=q)
-        return JSONResponse(node.list_items(caller, filters, cursor=int(cursor or 0), limit=limit))
+        return JSONBody(node.list_items(caller, filters, cursor=int(cursor or 0), limit=limit))
 
     @app.get(
         "/api/v1/items/{item_id}",
@@ -176,7 +193,7 @@ def create_app(node: Node) -> FastAPI:
         response_model=dict[str, Any],
     )
     def read_item(item_id: str, caller: Caller) -> JSONResponse:
-        return JSONResponse(node.read_item(caller, item_id))
+        return JSONBody(node.read_item(caller, item_id))
 
     @app.post("/api/v1/incidents", status_code=201, summary="Report a loss or compromise")
     def report_incident(body: IncidentIn, caller: Caller) -> dict[str, Any]:

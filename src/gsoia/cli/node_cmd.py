@@ -110,6 +110,15 @@ def serve(
             help="Decide every access as on this date (YYYY-MM-DD), for exercises and demos.",
         ),
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            max=64,
+            help="Server processes sharing the port and the database (one per core).",
+        ),
+    ] = 1,
 ) -> None:
     """Run the node: REST API, TAXII 2.1, federation inbox and outbox, web pages."""
     import uvicorn
@@ -118,7 +127,13 @@ def serve(
     from gsoia.api.observe import configure_logging
 
     configure_logging()
-    node = _open(data, database, parse_day(today, "--today"))
+    day = parse_day(today, "--today")
+    node = _open(data, database, day)
+    if workers > 1:
+        nation = node.nation
+        node.close()  # opened to refuse a bad node here, once, with a clear message
+        _serve_workers(data, database, day, host, port, workers, nation)
+        return
     app = create_app(node)
     node.exchange.courier.start()
     print(f"gsoia {node.nation} node on http://{host}:{port}/", file=sys.stderr)
@@ -132,6 +147,43 @@ def serve(
     finally:
         node.exchange.courier.stop()
         node.close()
+
+
+def _serve_workers(
+    data: Path,
+    database: str | None,
+    day: dt.date | None,
+    host: str,
+    port: int,
+    workers: int,
+    nation: str,
+) -> None:
+    """Several worker processes, each opening the node (``gsoia.api.served``)."""
+    import os
+    import shutil
+
+    import uvicorn
+
+    from gsoia.api import served
+    from gsoia.api.app import MULTIPROCESS_METRICS
+
+    # Each worker counts in files of its own there; /metrics adds them up.
+    counts = data.resolve() / "metrics"
+    shutil.rmtree(counts, ignore_errors=True)  # a previous run's
+    counts.mkdir(mode=0o700)
+    os.environ[MULTIPROCESS_METRICS] = str(counts)
+    os.environ[served.SERVE_DATA] = str(data.resolve())
+    os.environ[served.SERVE_DATABASE] = database or ""
+    os.environ[served.SERVE_TODAY] = day.isoformat() if day else ""
+    print(f"gsoia {nation} node on http://{host}:{port}/ ({workers} workers)", file=sys.stderr)
+    uvicorn.run(
+        "gsoia.api.served:app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+    )
 
 
 @peer_app.command("add")

@@ -21,7 +21,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    any_,
+    bindparam,
+    func,
+    insert,
+    literal,
+    select,
+    union_all,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 
 from gsoia.audit.log import AuditLog, AuditTransaction, TreeHead, verify_log
@@ -51,8 +63,8 @@ from gsoia.node.metrics import Metrics
 from gsoia.node.origin import make_seal, origin_fields
 from gsoia.node.recent import Recent
 from gsoia.node.users import Role, User, new_token, same_hash, token_hash
-from gsoia.store.database import migrate, open_engine, reading, writing
-from gsoia.store.schema import consents, incidents, items, meta, topics, users
+from gsoia.store.database import migrate, open_engine, peeking, reading, writing
+from gsoia.store.schema import consents, incidents, items, meta, relabels, topics, users
 
 if TYPE_CHECKING:
     from gsoia.audit.log import AuditTransaction as _Tx
@@ -119,10 +131,18 @@ class Node:
         self._check_meta()
         self.audit = AuditLog(self.engine, keys.signing, clock)
         self.metrics = Metrics()
+        self._relabelled = 0
+        """The last change of a label (``relabels``) the columns hold."""
         self.columns = self._load_columns()
+        # Items are stored under the audit log's lock: when another worker appended to the
+        # log since, its items come first (before this worker's next ones, in seq order).
+        self.audit.on_others = self._refresh
         self._listings: Recent[Hashable, tuple[np.ndarray[Any, np.dtype[np.bool_]], int]]
         self._listings = Recent(32)  # the rows a user may see, per filter and columns version
         self._intact_rows: Recent[tuple[Any, ...], bool] = Recent(100_000)
+        self._rulings: Recent[tuple[Any, ...], _Ruling] = Recent(20_000)
+        """The decisions of listed rows, by subject, day and the columns decided on."""
+        self._page = _PAGE_ANY if self.engine.dialect.name == "postgresql" else _PAGE
         self.keys_dir: Path | None = None
         """Where the key files are (set by ``open``/``init``; key rotation needs it)."""
 
@@ -229,6 +249,7 @@ class Node:
                     for seq, key, custodian, open_, need in rows
                 ]
             )
+            self._relabelled = connection.execute(select(func.max(relabels.c.id))).scalar() or 0
         return columns
 
     def _reencode(self, connection: Connection, columns: LabelColumns) -> None:
@@ -297,7 +318,7 @@ class Node:
     def authenticate(self, token: str, user_id: str | None = None) -> User:
         """The user holding ``token`` (and, for HTTP Basic, named ``user_id``)."""
         hashed = token_hash(token)
-        with self.engine.connect() as connection:
+        with peeking(self.engine) as connection:
             row = connection.execute(_USER_BY_TOKEN, {"hashed": hashed}).first()
         if row is None or not same_hash(row.token_hash, hashed):
             raise Unauthorized("unknown or revoked token")
@@ -590,7 +611,7 @@ class Node:
         problems = _nul_problems(**{f"query.{k}": v for k, v in filters.to_dict().items()})
         if problems:
             raise RequestError(problems)
-        with reading(self.engine) as connection:
+        with peeking(self.engine) as connection:  # the page's rows are checked one by one
             self._refresh(connection)
             table, seqs, version = self.columns.snapshot()
             allowed, total = self._allowed(user, filters, connection, table, seqs, version)
@@ -598,10 +619,11 @@ class Node:
             page_seqs = _first_allowed(allowed, seqs, start, limit + 1)
             more = len(page_seqs) > limit
             page_seqs = page_seqs[:limit]
-            rows = connection.execute(_PAGE, {"seqs": page_seqs}).all()
+            rows = connection.execute(self._page, {"seqs": page_seqs}).all()
         views = []
         flagged = []
         subject = user.subject()
+        who = (*_subject_key(user), self.today())
         reasons: Counter[str] = Counter()
         for row in rows:
             # The page is confirmed one by one on verified labels: a column edited
@@ -609,10 +631,15 @@ class Node:
             if not self._intact(row):
                 flagged.append(row.id)
                 continue
-            decision = self._decide_row(user, row, subject, counted=False)
-            reasons[decision.reason.value] += 1
-            if decision.allow:
-                views.append(self._view(row._mapping, decision))
+            key = (who, *_decided_columns(row))
+            ruled = self._rulings.get(key)
+            if ruled is None:  # a label not seen lately by this subject on this day
+                decision = self._decide_row(user, row, subject, counted=False)
+                ruled = _Ruling(decision, _label_view(row), _decision_view(decision))
+                self._rulings.put(key, ruled)
+            reasons[ruled.decision.reason.value] += 1
+            if ruled.decision.allow:
+                views.append(_listed_view(row, ruled))
         for reason, count in reasons.items():
             self.metrics.decisions.labels(reason).inc(count)
 
@@ -625,7 +652,7 @@ class Node:
                 {"filter": filters.to_dict(), "cursor": cursor, "returned": len(views)},
             )
 
-        self.audit.batched(audited)
+        self.audit.batched(audited, isolated=False)
         return {
             "items": views,
             "total": total,
@@ -647,8 +674,7 @@ class Node:
         columns change (``version``) or the day does.
         """
         day = self.today()
-        subject = (user.nation, user.clearance, user.clearance_expires, user.need_to_know)
-        key = (subject, tuple(sorted(filters.to_dict().items())), day, version)
+        key = (_subject_key(user), tuple(sorted(filters.to_dict().items())), day, version)
         cached = self._listings.get(key)
         if cached is not None:
             return cached
@@ -704,19 +730,29 @@ class Node:
         return np.fromiter(connection.execute(query).scalars(), dtype=np.int64)
 
     def _refresh(self, connection: Connection) -> None:
-        """Take in items another worker stored since this one last looked."""
-        last = self.columns.last_seq()
-        rows = connection.execute(_ENCODED_AFTER, {"last": last}).all()
-        if rows:
-            registered = connection.execute(
-                select(topics.c.topic)
-                .where(topics.c.bit >= len(self.columns.topics))
-                .order_by(topics.c.bit)
-            )
-            self.columns.add_topics(list(registered.scalars()))
-            self.columns.append(
-                [EncodedLabel(s, k, c, from_bits(o), from_bits(n)) for s, k, c, o, n in rows]
-            )
+        """Take in what other workers stored or relabelled since this one last looked.
+
+        New items are those past the last seq held (items are stored under the audit log's
+        lock, so in seq order); relabelled ones are numbered in ``relabels``.
+        """
+        rows = connection.execute(
+            _CHANGED_AFTER, {"last": self.columns.last_seq(), "relabelled": self._relabelled}
+        ).all()
+        if not rows:
+            return
+        registered = connection.execute(
+            select(topics.c.topic)
+            .where(topics.c.bit >= len(self.columns.topics))
+            .order_by(topics.c.bit)
+        )
+        self.columns.add_topics(list(registered.scalars()))
+        fresh = sorted((r for r in rows if r.relabel == 0), key=lambda r: r.seq)
+        self.columns.append([_encoded(r) for r in fresh])
+        changed = sorted((r for r in rows if r.relabel != 0), key=lambda r: r.relabel)
+        for row in changed:
+            self.columns.update(_encoded(row))
+        if changed:
+            self._relabelled = max(self._relabelled, changed[-1].relabel)
 
     def read_item(self, user: User, item_id: str) -> dict[str, Any]:
         """The item with its content and marking, or ``Denied`` with the decision."""
@@ -756,7 +792,7 @@ class Node:
             for kind, data in entries:
                 tx.append(kind, user.id, data)
 
-        self.audit.batched(audited)  # the content is returned only once its read is logged
+        self.audit.batched(audited, isolated=False)  # the content only once its read is logged
         if refusal is not None:
             raise refusal
         view = self._view(row._mapping, decision)
@@ -871,6 +907,7 @@ class Node:
             .where(items.c.seq == row.seq)
             .values(**changes, signature=signature, **_encoded_columns(encoded))
         )
+        connection.execute(insert(relabels).values(seq=row.seq))  # for the other workers
         updated = EncodedLabel(row.seq, *encoded)
         tx.on_commit(lambda: self.columns.update(updated))
 
@@ -1098,15 +1135,39 @@ _LISTED = select(
 # Statements built once: SQLAlchemy then finds their compiled form without rebuilding
 # a cache key per call.
 _PAGE = _LISTED.where(items.c.seq.in_(bindparam("seqs", expanding=True))).order_by(items.c.seq)
+_PAGE_ANY = _LISTED.where(items.c.seq == any_(bindparam("seqs", type_=ARRAY(BigInteger)))).order_by(
+    items.c.seq
+)
+"""The page on PostgreSQL: its seqs as one array, not a statement of 100 parameters."""
 _USER_BY_TOKEN = select(users).where(users.c.token_hash == bindparam("hashed"))
 _ITEM_BY_ID = select(items).where(items.c.id == bindparam("id"))
-_ENCODED_AFTER = (
-    select(
-        items.c.seq, items.c.label_key, items.c.custodian_code, items.c.open_bits, items.c.need_bits
-    )
-    .where(items.c.seq > bindparam("last"))
-    .order_by(items.c.seq)
+_ENCODED = (
+    items.c.seq,
+    items.c.label_key,
+    items.c.custodian_code,
+    items.c.open_bits,
+    items.c.need_bits,
 )
+_CHANGED_AFTER = union_all(
+    select(literal(0, BigInteger).label("relabel"), *_ENCODED).where(
+        items.c.seq > bindparam("last")
+    ),
+    select(relabels.c.id, *_ENCODED)
+    .join_from(relabels, items, relabels.c.seq == items.c.seq)
+    .where(relabels.c.id > bindparam("relabelled")),
+)
+"""Items stored past a seq (``relabel`` 0), and items relabelled past a number, in one
+round trip."""
+
+
+def _encoded(row: Any) -> EncodedLabel:
+    return EncodedLabel(
+        row.seq,
+        row.label_key,
+        row.custodian_code,
+        from_bits(row.open_bits),
+        from_bits(row.need_bits),
+    )
 
 
 def _bound(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -1133,6 +1194,64 @@ def _encoded_columns(encoded: tuple[int, int, int, int]) -> dict[str, Any]:
         "custodian_code": custodian,
         "open_bits": to_bits(open_, max(1, (open_.bit_length() + 63) // 64)),
         "need_bits": to_bits(need, max(1, (need.bit_length() + 63) // 64)),
+    }
+
+
+def _subject_key(user: User) -> tuple[Any, ...]:
+    """What a decision takes from the user."""
+    return (user.nation, user.clearance, user.clearance_expires, user.need_to_know)
+
+
+_decided_columns = attrgetter(
+    "originator",
+    "classification",
+    "area",
+    "releasable_to",
+    "need_to_know",
+    "custodian",
+    "consented_to",
+)
+"""The columns of a row a decision is made on (``_decide_row``), as stored."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Ruling:
+    """A listed row's decision, with the parts of its view that follow from the label."""
+
+    decision: Decision
+    label: dict[str, Any]
+    decided: dict[str, Any]
+
+
+def _label_view(row: Any) -> dict[str, Any]:
+    return {
+        "originator": row.originator,
+        "classification": row.classification,
+        "area": row.area,
+        "releasable_to": _json_list(row.releasable_to),
+        "need_to_know": _json_list(row.need_to_know),
+    }
+
+
+def _decision_view(decision: Decision) -> dict[str, Any]:
+    return {
+        "marking": decision.marking.to_dict() if decision.marking else None,
+        "agreement": decision.agreement,
+    }
+
+
+def _listed_view(row: Any, ruled: _Ruling) -> dict[str, Any]:
+    """A listed row as ``Node._view`` shows it; the label's parts shared with its ruling
+    (a view is encoded and dropped: nothing changes them)."""
+    return {
+        "id": row.id,
+        "title": row.title,
+        "label": ruled.label,
+        "custodian": row.custodian,
+        "consented_to": _json_list(row.consented_to),
+        **ruled.decided,
+        "created_at": row.created_at,
+        "created_by": row.created_by,
     }
 
 

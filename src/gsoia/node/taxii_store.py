@@ -695,7 +695,7 @@ class TaxiiStore:
                 tx.append("integrity", user.id, {"item": item_id, "where": f"taxii {what}"})
             tx.append(f"taxii.{what}", user.id, entry)
 
-        node.audit.batched(audited)  # the objects are returned only once their read is logged
+        node.audit.batched(audited, isolated=False)  # returned only once their read is logged
         return Page(confirmed, cursor is not None, cursor), objects
 
     def _selection(

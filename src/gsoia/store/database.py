@@ -95,6 +95,23 @@ def reading(engine: Engine) -> Iterator[Connection]:
         transaction.rollback()
 
 
+@contextmanager
+def peeking(engine: Engine) -> Iterator[Connection]:
+    """A connection for reads that need no snapshot across their statements.
+
+    On PostgreSQL each statement runs on its own (autocommit): no BEGIN and no ROLLBACK,
+    two round trips fewer for a lookup (PostgreSQL's default isolation, read committed,
+    gives a transaction of several statements no common snapshot either). On SQLite, where
+    those cost no round trip, a read transaction as ``reading``.
+    """
+    if engine.dialect.name != "postgresql":
+        with reading(engine) as connection:
+            yield connection
+        return
+    with engine.connect() as connection:
+        yield connection.execution_options(isolation_level="AUTOCOMMIT")
+
+
 def _redacted(url: str) -> str:
     """The URL without its password, for messages and logs."""
     if "@" not in url or "://" not in url:

@@ -93,6 +93,15 @@ items = Table(
 )
 Index("items_originator", items.c.originator)
 
+relabels = Table(  # migration 0006: each change of a stored label, for the other workers
+    "relabels",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("seq", BigInteger, nullable=False),  # the item whose label changed
+)
+
 consents = Table(
     "consents",
     metadata,

@@ -1,0 +1,44 @@
+"""A served node's processes: ``gsoia serve`` and, with ``--workers``, its workers (Linux)."""
+
+from __future__ import annotations
+
+import os
+from contextlib import suppress
+from pathlib import Path
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants."""
+    found = [pid]
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with suppress(OSError):
+            for child in (task / "children").read_text().split():
+                found.extend(process_tree(int(child)))
+    return found
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of ``pid`` and its descendants so far, or None."""
+    try:
+        total = 0
+        for each in process_tree(pid):
+            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    except (OSError, ValueError, IndexError):
+        return None
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def memory_mib(pid: int) -> tuple[float, float] | None:
+    """The resident sets of ``pid`` and its descendants now and at their peaks (VmRSS and
+    VmHWM, each summed), MiB; or None."""
+    values = {"VmRSS": 0.0, "VmHWM": 0.0}
+    try:
+        for each in process_tree(pid):
+            for line in Path(f"/proc/{each}/status").read_text().splitlines():
+                name, _, rest = line.partition(":")
+                if name in values:
+                    values[name] += int(rest.split()[0]) / 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return values["VmRSS"], values["VmHWM"]

@@ -1,0 +1,71 @@
+"""One worker process of ``gsoia serve --workers N``: the node opened from the environment.
+
+``gsoia serve`` with one worker runs the app in its own process. With several, uvicorn
+starts each worker afresh and builds its app with ``app()`` here, from what ``serve`` put in
+the environment (``SERVE_DATA``, ``SERVE_DATABASE``, ``SERVE_TODAY``). The workers share
+the node's database: the audit log serialises their appends (a lock in the database), and
+each worker takes in the items the others stored before it lists (``Node._refresh``). One
+worker at a time delivers the outbox: the one holding the courier lock of the data
+directory; the others leave their releases to it (it looks every half second).
+"""
+
+from __future__ import annotations
+
+import atexit
+import fcntl
+import gc
+import os
+from pathlib import Path
+from typing import IO
+
+from fastapi import FastAPI
+
+from gsoia.api.app import create_app
+from gsoia.api.observe import configure_logging
+from gsoia.node.service import Node
+
+SERVE_DATA = "GSOIA_SERVE_DATA"
+SERVE_DATABASE = "GSOIA_SERVE_DATABASE"
+SERVE_TODAY = "GSOIA_SERVE_TODAY"
+COURIER_LOCK = "courier.lock"
+
+
+def app() -> FastAPI:
+    """The app of one worker (an ASGI factory: ``uvicorn gsoia.api.served:app --factory``)."""
+    import datetime as dt
+
+    configure_logging()
+    today = os.environ.get(SERVE_TODAY) or None
+    data = Path(os.environ[SERVE_DATA])
+    node = Node.open(
+        data,
+        database=os.environ.get(SERVE_DATABASE) or None,
+        today=dt.date.fromisoformat(today) if today else None,
+    )
+    application = create_app(node)
+    lock = courier_lock(data / COURIER_LOCK)
+    if lock is not None:
+        node.exchange.courier.start()
+
+    def close() -> None:
+        if lock is not None:
+            node.exchange.courier.stop()
+            lock.close()
+        node.close()
+
+    atexit.register(close)
+    gc.collect()  # what start-up built lives as long as the worker (see ``serve``)
+    gc.freeze()
+    return application
+
+
+def courier_lock(path: Path) -> IO[bytes] | None:
+    """The data directory's courier lock if this process got it (held until it exits)."""
+    handle = path.open("ab")
+    os.chmod(path, 0o600)
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return None
+    return handle
