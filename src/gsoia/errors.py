@@ -25,8 +25,16 @@ class GsoiaError(Exception):
     """Base of every error gsoia raises on purpose."""
 
     def diagnostics(self) -> str:
-        """One line for a human: what is wrong and where."""
-        return str(self)
+        """One line for a human: what is wrong and where (a value quoted in it with a line
+        break or another unprintable character shows it escaped)."""
+        return printable(str(self))
+
+
+def printable(text: str) -> str:
+    """``text`` with every unprintable character escaped as Python writes it (``\\n``)."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 class InputError(GsoiaError):

@@ -717,6 +717,20 @@ def test_request_refusals_are_one_line(request: dict[str, Any]) -> None:
     one_line(refusal(RequestError, lambda: RULEBOOK.decide(request)))
 
 
+@pytest.mark.parametrize("value", ["\n", "a\r\nb", "\u2028", "\x00", "\ud800"])
+def test_a_line_break_in_a_quoted_value_is_escaped(value: str) -> None:
+    """Found by the fuzzer: a clearance of '\\n' was quoted raw, breaking the one line."""
+    request = {
+        "subject": {"id": "u", "nation": "AUS", "clearance": value},
+        "label": {"originator": "JPN", "classification": "HI"},
+    }
+    error = refusal(RequestError, lambda: RULEBOOK.decide(request))
+    assert error is not None
+    one_line(error)
+    assert "\u2028" not in error.diagnostics()
+    assert "\x00" not in error.diagnostics()
+
+
 # -- atheris: coverage-guided, the same three targets -----------------------------------------
 
 ATHERIS_RUNS = int(os.environ.get("GSOIA_ATHERIS_RUNS", "20000"))
