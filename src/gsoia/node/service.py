@@ -635,7 +635,7 @@ class Node:
             ruled = self._rulings.get(key)
             if ruled is None:  # a label not seen lately by this subject on this day
                 decision = self._decide_row(user, row, subject, counted=False)
-                ruled = _Ruling(decision, _label_view(row), _decision_view(decision))
+                ruled = _Ruling(decision, dict(_label(row)), _decision_view(decision))
                 self._rulings.put(key, ruled)
             reasons[ruled.decision.reason.value] += 1
             if ruled.decision.allow:
@@ -1221,16 +1221,6 @@ class _Ruling:
     decision: Decision
     label: dict[str, Any]
     decided: dict[str, Any]
-
-
-def _label_view(row: Any) -> dict[str, Any]:
-    return {
-        "originator": row.originator,
-        "classification": row.classification,
-        "area": row.area,
-        "releasable_to": _json_list(row.releasable_to),
-        "need_to_know": _json_list(row.need_to_know),
-    }
 
 
 def _decision_view(decision: Decision) -> dict[str, Any]:
