@@ -106,6 +106,31 @@ def test_two_workers_serve_one_node(jpn: RunningNode) -> None:
     jpn.process = None
 
 
+def test_workers_end_with_a_killed_serve(jpn: RunningNode) -> None:
+    """``gsoia serve`` SIGKILLed: its workers stop too, none goes on serving the port."""
+    jpn.add_user("reader", "JPN", "KIMITSU")
+    jpn.workers = 2
+    jpn.start()
+    assert jpn.process is not None
+    workers = [p for p in _children(jpn.process.pid) if _serving(p)]
+    assert len(workers) == 2, workers
+    jpn.process.kill()
+    jpn.process.wait(timeout=30)
+    jpn.process = None
+    deadline = time.monotonic() + 30
+    while any(_alive(p) for p in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(p) for p in workers), "a worker outlived its killed supervisor"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
 def test_a_label_changed_through_one_worker_is_seen_by_the_other(jpn: RunningNode) -> None:
     """A downgrade made through either worker: every worker lists the item to the reader
     the new level admits (the others learn of it through ``relabels``)."""

@@ -12,9 +12,13 @@ directory; the others leave their releases to it (it looks every half second).
 from __future__ import annotations
 
 import atexit
+import ctypes
+import ctypes.util
 import fcntl
 import gc
 import os
+import signal
+from contextlib import suppress
 from pathlib import Path
 from typing import IO
 
@@ -34,6 +38,7 @@ def app() -> FastAPI:
     """The app of one worker (an ASGI factory: ``uvicorn gsoia.api.served:app --factory``)."""
     import datetime as dt
 
+    end_with_parent()
     configure_logging()
     today = os.environ.get(SERVE_TODAY) or None
     data = Path(os.environ[SERVE_DATA])
@@ -57,6 +62,20 @@ def app() -> FastAPI:
     gc.collect()  # what start-up built lives as long as the worker (see ``serve``)
     gc.freeze()
     return application
+
+
+def end_with_parent() -> None:
+    """Have this worker stopped (SIGTERM) when ``gsoia serve`` dies, even by SIGKILL: no
+    worker goes on serving the port alone (Linux; elsewhere the supervisor's own stop)."""
+    parent = os.getppid()
+    with suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:  # it died before the request took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+_PR_SET_PDEATHSIG = 1
 
 
 def courier_lock(path: Path) -> IO[bytes] | None:
