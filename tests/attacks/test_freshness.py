@@ -87,6 +87,7 @@ def test_timestamp_inside_the_window(receiver: Receiver, can: PeerSimulator) -> 
         ("", "not a timestamp"),
         ("2026-02-30T00:00:00+00:00", "not a timestamp"),
     ],
+    ids=["naive", "word", "empty", "no-such-day"],
 )
 def test_timestamp_not_a_timestamp(
     receiver: Receiver, can: PeerSimulator, created: str, detail: str

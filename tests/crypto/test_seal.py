@@ -24,7 +24,9 @@ def _flip(blob: bytes, index: int, bit: int = 0) -> bytes:
     return bytes(changed)
 
 
-@pytest.mark.parametrize("secret", [b"", b"k", new_key(), b"x" * 4096])
+@pytest.mark.parametrize(
+    "secret", [b"", b"k", new_key(), b"x" * 4096], ids=["empty", "one", "key", "4096"]
+)
 def test_round_trip(secret: bytes) -> None:
     recipient = X25519PrivateKey.generate()
     sealed = seal(_public(recipient), secret, CONTEXT)
