@@ -12,7 +12,7 @@ import time
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from sqlalchemy import Engine, event, func, select
+from sqlalchemy import Engine, func, select
 
 from gsoia.audit.log import AuditLog, AuditTransaction, verify_log
 from gsoia.store.schema import audit_entries
@@ -25,15 +25,16 @@ def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def commits(engine: Engine) -> list[int]:
-    """A counter of the engine's commits, from now on."""
-    counted = [0]
-
-    def count(_connection: object) -> None:
-        counted[0] += 1
-
-    event.listen(engine, "commit", count)
-    return counted
+def signed_heads(engine: Engine) -> list[int]:
+    """The seqs of the signed entries: the last entry of each committed transaction."""
+    with engine.connect() as connection:
+        return list(
+            connection.execute(
+                select(audit_entries.c.seq)
+                .where(audit_entries.c.signature.is_not(None))
+                .order_by(audit_entries.c.seq)
+            ).scalars()
+        )
 
 
 def stored(engine: Engine) -> list[tuple[int, str, str]]:
@@ -49,7 +50,6 @@ def stored(engine: Engine) -> list[tuple[int, str, str]]:
 def test_concurrent_callers_share_one_commit(engine: Engine) -> None:
     log = AuditLog(engine, KEY, utc_now)
     log.record("opened", "test", {})
-    counted = commits(engine)
     callers = 8
     queued = threading.Event()
 
@@ -79,7 +79,8 @@ def test_concurrent_callers_share_one_commit(engine: Engine) -> None:
     for thread in [leader, *others]:
         thread.join(60)
     assert queued.is_set()
-    assert counted[0] == 2  # the leader's batch, then every other caller's in one
+    # the leader's batch, then every other caller's in one: one signed head each
+    assert signed_heads(engine) == [0, 1, callers]
     assert sorted(seqs.values()) == list(range(1, callers + 1))
     entries = stored(engine)
     assert {actor for _, kind, actor in entries if kind == "entry"} == {
@@ -152,12 +153,18 @@ def test_a_failing_piece_is_undone_alone(engine: Engine, isolated: bool) -> None
 
 
 def test_entries_appended_by_another_process_are_taken_in(engine: Engine) -> None:
+    """Each log appends after the other's entries (on PostgreSQL an entries-only append is
+    refused by the last seq it expects, then made again, caught up) and hears of them."""
     ours, theirs = AuditLog(engine, KEY, utc_now), AuditLog(engine, KEY, utc_now)
+    heard: list[str] = []
+    ours.on_others = lambda _connection: heard.append("ours")
+    theirs.on_others = lambda _connection: heard.append("theirs")
     for n in range(3):
         ours.record("ours", "a", {"n": n})
     for n in range(5):
         theirs.record("theirs", "b", {"n": n})
     assert ours.record("ours", "a", {"n": 3}) == 8
+    assert heard == ["theirs", "ours"]
     with engine.connect() as connection:
         assert connection.execute(select(func.count()).select_from(audit_entries)).scalar() == 9
     head = verify_log(engine, PUBLIC)

@@ -18,7 +18,10 @@ were recomputed too shows at the next signed head, which names the entries it co
 Appends are serialised: ``AuditLog.transaction()`` holds a lock (and, on PostgreSQL, an
 advisory lock) for the whole database transaction of the action being audited, so the
 action and its entry commit together or not at all. A transaction's entries are written in
-one statement as it ends, just before its commit.
+one statement as it ends, just before its commit. On PostgreSQL a batch that only appends
+entries (the entries of reads and listings) is one query: lock, insert guarded by the last
+seq this process knows, commit; if another process appended in between, nothing is
+written, its entries are taken in and the batch is tried again (``AuditLog._appended``).
 """
 
 from __future__ import annotations
@@ -29,9 +32,11 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Generic, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from psycopg import ClientCursor
 from sqlalchemy import Connection, Engine, func, insert, select
 
 from gsoia.audit.merkle import AuditError, CompactRange, leaf_hash
@@ -140,16 +145,21 @@ class AuditTransaction:
 
     def _write(self) -> None:
         """Insert the entries appended, the last one signed: the head of this transaction."""
+        if self._sign():
+            self.connection.execute(_INSERT, self._rows)
+
+    def _sign(self) -> bool:
+        """Sign the head after the last entry appended (``head``); False if there is none."""
         if not self._rows:
-            return
+            return False
         last = self._rows[-1]
         size, root = last["seq"] + 1, last["root"]
         # INVARIANT: a committed transaction ends with a signed entry, so the log's last
         # entry is always signed (``verify_log`` requires it; ``AuditLog.head`` serves it).
         if last["signature"] is None:
             last["signature"] = sign(self._log.key, head_message(size, root))
-        self.connection.execute(_INSERT, self._rows)
         self.head = TreeHead(size, root, last["signature"], last["at"])
+        return True
 
 
 T = TypeVar("T")
@@ -236,6 +246,11 @@ class AuditLog:
             if not mine.done:
                 with self._queue_lock:
                     batch, self._queue = self._queue, []
+                if self._postgres and not any(piece.isolated for piece in batch):
+                    if self._appended(batch):
+                        return _outcome(mine)
+                    for piece in batch:  # another process appended: again, caught up
+                        piece.error = piece.result = None
                 try:
                     with self._begin() as transaction:
                         if len(batch) == 1:  # alone: its error undoes its own transaction
@@ -251,9 +266,47 @@ class AuditLog:
                 finally:
                     for piece in batch:
                         piece.done = True
-        if mine.error is not None:
-            raise mine.error
-        return mine.result  # type: ignore[return-value]
+        return _outcome(mine)
+
+    def _appended(self, batch: list[_Work[Any]]) -> bool:
+        """PostgreSQL: a batch that only appends entries, written in one round trip.
+
+        Lock, insert and commit go as one query: the insert is guarded by the log's last
+        seq, so it writes nothing if another process appended since this one last did; the
+        same query then returns their entries' leaves, this log catches up (``on_others``)
+        and the batch is tried again. Returns False, nothing written, when the log is not
+        a continuation of this one's tree (the caller's transaction reloads it) or after a
+        few tries; raises what the database raised.
+        """
+        for _ in range(_TRIES):
+            transaction = AuditTransaction(self, _ENTRIES_ONLY, self._tree.copy())
+            for piece in batch:
+                piece.error = piece.result = None
+                _run_piece(transaction, piece)
+            if not transaction._sign():
+                break
+            with self.engine.connect() as connection:
+                missed = _insert_guarded(connection, transaction._rows)
+                if missed is None:
+                    break
+                caught = self._tree.copy()
+                for seq, leaf in missed:
+                    if seq != caught.size:
+                        return False
+                    caught.append(leaf)
+                if not missed:
+                    return False
+                self._tree = caught
+                if self.on_others is not None:
+                    self.on_others(connection)
+        else:
+            return False
+        self._tree = transaction._tree
+        for piece in batch:
+            piece.done = True
+        for action in transaction.committed:
+            action()
+        return True
 
     def record(self, kind: str, actor: str, data: dict[str, Any]) -> int:
         """Append one entry on its own (group-committed with concurrent ones); its seq."""
@@ -284,10 +337,68 @@ _LAST_SIGNED = (
     .order_by(audit_entries.c.seq.desc())
     .limit(1)
 )
-_LOCK_THEN_LAST = (
-    f"SELECT pg_advisory_xact_lock({_ADVISORY_LOCK:d}, hashtext(current_schema()));"  # noqa: S608 (an int constant)
-    " SELECT max(seq) FROM audit_entries"
-)
+_LOCK = f"SELECT pg_advisory_xact_lock({_ADVISORY_LOCK:d}, hashtext(current_schema()))"
+_LOCK_THEN_LAST = f"{_LOCK}; SELECT max(seq) FROM audit_entries"  # noqa: S608 (constants)
+_COLUMNS = ("seq", "at", "kind", "actor", "body", "leaf", "root", "signature")
+
+
+_TRIES = 3
+"""Entries-only appends tried in one round trip before a transaction of its own."""
+_CATCH_UP = 1_000_000
+"""The most entries of other processes taken in at once (a range with two bounds: the
+primary key's index, even where the table was never analysed); past it, the tree is
+reloaded."""
+
+
+def _insert_guarded(connection: Connection, rows: list[dict[str, Any]]) -> list[Any] | None:
+    """PostgreSQL, one round trip: under the log's lock, insert ``rows`` if the log's last
+    seq is the one before them. None if inserted; else the ``(seq, leaf)`` of the entries
+    from the first of theirs on (empty: the log is shorter)."""
+    first = rows[0]["seq"]
+    values = [row[name] for row in rows for name in _COLUMNS]
+    psycopg = connection.execution_options(isolation_level="AUTOCOMMIT").connection
+    with ClientCursor(psycopg.driver_connection) as cursor:  # type: ignore[arg-type]
+        cursor.execute(
+            _guarded_insert(len(rows)),
+            [*values, None if first == 0 else first - 1, first, first, first, rows[0]["leaf"]],
+        )
+        cursor.nextset()
+        if cursor.rowcount == len(rows):
+            return None
+        cursor.nextset()
+        return [(int(seq), bytes(leaf)) for seq, leaf in cursor.fetchall()]
+
+
+@lru_cache(maxsize=64)
+def _guarded_insert(count: int) -> str:
+    """Three statements, one implicit transaction: the lock; ``count`` entries inserted
+    only if the log's last seq is the parameter after them (NULL: an empty log), which the
+    lock holds still; the entries from the next parameter on, unless the first is ours."""
+    row = "(%s::bigint, %s, %s, %s, %s, %s::bytea, %s::bytea, %s::bytea)"
+    return (
+        f"{_LOCK}; INSERT INTO audit_entries ({', '.join(_COLUMNS)})"  # noqa: S608 (constants only)
+        f" SELECT * FROM (VALUES {', '.join([row] * count)}) AS entries"
+        " WHERE (SELECT max(seq) FROM audit_entries) IS NOT DISTINCT FROM %s::bigint;"
+        f" SELECT seq, leaf FROM audit_entries WHERE seq BETWEEN %s AND %s + {_CATCH_UP:d}"
+        " AND NOT EXISTS"
+        " (SELECT 1 FROM audit_entries WHERE seq = %s AND leaf = %s::bytea) ORDER BY seq"
+    )
+
+
+class _EntriesOnly:
+    """The connection of a batch of entries-only pieces: a piece that uses it is wrong."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AuditError("an entries-only piece (isolated=False) used the connection")
+
+
+_ENTRIES_ONLY: Any = _EntriesOnly()
+
+
+def _outcome(work: _Work[T]) -> T:
+    if work.error is not None:
+        raise work.error
+    return work.result  # type: ignore[return-value]
 
 
 _MAX_SEQ = select(func.max(audit_entries.c.seq))
@@ -337,7 +448,7 @@ def _caught_up(connection: Connection, tree: CompactRange) -> CompactRange:
     """``tree`` with the entries another process appended since (or reloaded, if shorter)."""
     leaves = connection.execute(
         select(audit_entries.c.leaf)
-        .where(audit_entries.c.seq >= tree.size)
+        .where(audit_entries.c.seq.between(tree.size, tree.size + _CATCH_UP))
         .order_by(audit_entries.c.seq)
     )
     caught = tree.copy()
