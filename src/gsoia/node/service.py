@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from operator import attrgetter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 from sqlalchemy import (
@@ -619,7 +619,8 @@ class Node:
             page_seqs = _first_allowed(allowed, seqs, start, limit + 1)
             more = len(page_seqs) > limit
             page_seqs = page_seqs[:limit]
-            rows = connection.execute(self._page, {"seqs": page_seqs}).all()
+            page = connection.execute(self._page, {"seqs": page_seqs}).all()
+        rows = list(map(_Listed._make, page))
         views = []
         flagged = []
         subject = user.subject()
@@ -1122,6 +1123,32 @@ _BOUND = (
 
 _signed_columns = attrgetter(*_BOUND, "content_digest", "signature")
 """The signed columns with the digest and the signature: what ``_intact`` remembers."""
+
+
+class _Listed(NamedTuple):
+    """A listed row as a plain tuple: its columns read at C speed (a result row's
+    attributes cost about a microsecond each, and a page reads some 3,000)."""
+
+    seq: int
+    id: str
+    title: str
+    originator: str
+    classification: str
+    area: str | None
+    releasable_to: str
+    need_to_know: str
+    custodian: str
+    consented_to: str
+    created_at: str
+    created_by: str
+    ciphertext: bytes
+    content_digest: bytes
+    signature: bytes
+
+    @property
+    def _mapping(self) -> dict[str, Any]:
+        return self._asdict()
+
 
 _LISTED = select(
     items.c.seq,
