@@ -26,6 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from gsoia import __version__
 from gsoia.api.auth import Caller, authenticate
 from gsoia.api.federation import federation_router
+from gsoia.api.hot import HotRoutes
 from gsoia.api.limits import BodyGuard
 from gsoia.api.observe import RequestLog
 from gsoia.api.problems import declare_problems, problem, problem_for
@@ -33,6 +34,7 @@ from gsoia.api.taxii import install_taxii
 from gsoia.errors import GsoiaError, InputError, Problem, RequestError
 from gsoia.node.errors import NodeError
 from gsoia.node.service import ListFilter, Node
+from gsoia.node.users import User
 from gsoia.web import web_router
 
 MAX_BODY = 12 * 1024 * 1024
@@ -82,12 +84,6 @@ def create_app(node: Node) -> FastAPI:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-    app.add_middleware(
-        BodyGuard,
-        limit=MAX_BODY,
-        refused=lambda action, reason: node.refuse("anonymous", action, reason),
-    )
-    app.add_middleware(RequestLog, metrics=node.metrics)  # outermost: sees every answer
 
     def _refused(request: Request, error: GsoiaError | str) -> None:
         if getattr(request.state, "answered", False):  # the body guard refused and audited it
@@ -134,6 +130,33 @@ def create_app(node: Node) -> FastAPI:
         )
         return problem(error.status_code, slug, detail, detail, request)
 
+    # The item routes' work, for their FastAPI routes below and for HotRoutes.
+    def make_item(caller: User, body: ItemIn) -> JSONResponse:
+        view = node.create_item(caller, body.label, body.title, _content(body))
+        return JSONBody(view, status_code=201)
+
+    def listing(caller: User, limit: int, cursor: int, filters: ListFilter) -> JSONResponse:
+        return JSONBody(node.list_items(caller, filters, cursor=cursor, limit=limit))
+
+    def reading(caller: User, item_id: str) -> JSONResponse:
+        return JSONBody(node.read_item(caller, item_id))
+
+    app.add_middleware(  # innermost: next to the router
+        HotRoutes,
+        caller=lambda request: authenticate(node, request),
+        body_model=ItemIn,
+        make_item=make_item,
+        list_items=listing,
+        read_item=reading,
+        refused=gsoia_error,
+        crashed=crash,
+    )
+    app.add_middleware(
+        BodyGuard,
+        limit=MAX_BODY,
+        refused=lambda action, reason: node.refuse("anonymous", action, reason),
+    )
+    app.add_middleware(RequestLog, metrics=node.metrics)  # sees every answer
     app.include_router(federation_router(node))
     install_taxii(app, node)  # TAXII 2.1 under /taxii2/ (gsoia.api.taxii)
 
@@ -163,8 +186,7 @@ def create_app(node: Node) -> FastAPI:
         response_model=dict[str, Any],
     )
     def create_item(body: ItemIn, caller: Caller) -> JSONResponse:
-        view = node.create_item(caller, body.label, body.title, _content(body))
-        return JSONBody(view, status_code=201)
+        return make_item(caller, body)
 
     @app.get(
         "/api/v1/items",
@@ -185,7 +207,7 @@ def create_app(node: Node) -> FastAPI:
         if cursor is not None and not re.fullmatch(r"[0-9]{1,18}", cursor):
             raise InputError.of("query.cursor", "must be the `next` value of a previous page")
         filters = ListFilter(area=area, originator=originator, level=level, q=q)
-        return JSONBody(node.list_items(caller, filters, cursor=int(cursor or 0), limit=limit))
+        return listing(caller, limit, int(cursor or 0), filters)
 
     @app.get(
         "/api/v1/items/{item_id}",
@@ -193,7 +215,7 @@ def create_app(node: Node) -> FastAPI:
         response_model=dict[str, Any],
     )
     def read_item(item_id: str, caller: Caller) -> JSONResponse:
-        return JSONBody(node.read_item(caller, item_id))
+        return reading(caller, item_id)
 
     @app.post("/api/v1/incidents", status_code=201, summary="Report a loss or compromise")
     def report_incident(body: IncidentIn, caller: Caller) -> dict[str, Any]:
