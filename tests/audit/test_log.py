@@ -171,3 +171,47 @@ def test_entries_appended_by_another_process_are_taken_in(engine: Engine) -> Non
     assert head is not None
     assert head.size == 9
     assert ours.head() == head
+
+
+def test_a_failed_batch_fails_every_caller(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """When writing a batch fails (here: its signature), each caller queued in it gets the
+    error: none is told its entry was written, and nothing of the batch is stored."""
+    log = AuditLog(engine, KEY, utc_now)
+    log.record("opened", "test", {})
+
+    class Failed(Exception):
+        pass
+
+    signed = AuditTransaction._sign
+    failures = [Failed("the database went away")]
+
+    def failing_sign(transaction: AuditTransaction) -> bool:
+        if failures:  # the batch's write fails once; what follows may work again
+            raise failures.pop()
+        return signed(transaction)
+
+    outcome: dict[str, object] = {}
+
+    def run(name: str) -> None:
+        try:
+            outcome[name] = log.record("entry", name, {})
+        except Failed as e:
+            outcome[name] = e
+
+    monkeypatch.setattr(AuditTransaction, "_sign", failing_sign)
+    with log._lock:  # all three queue, then run as one batch
+        threads = [threading.Thread(target=run, args=(n,)) for n in ("a", "b", "c")]
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 30
+        while len(log._queue) < 3 and time.monotonic() < deadline:
+            time.sleep(0.005)
+    for thread in threads:
+        thread.join(60)
+    monkeypatch.undo()
+    assert all(isinstance(outcome[n], Failed) for n in ("a", "b", "c")), outcome
+    assert [actor for _, _, actor in stored(engine)] == ["test"]
+    assert log.record("after", "d", {}) == 1
+    head = verify_log(engine, PUBLIC)
+    assert head is not None
+    assert head.size == 2

@@ -247,7 +247,13 @@ class AuditLog:
                 with self._queue_lock:
                     batch, self._queue = self._queue, []
                 if self._postgres and not any(piece.isolated for piece in batch):
-                    if self._appended(batch):
+                    try:
+                        appended = self._appended(batch)
+                    except BaseException as e:  # the database failed: every piece hears it
+                        for piece in batch:
+                            piece.error, piece.done = piece.error or e, True
+                        raise
+                    if appended:
                         return _outcome(mine)
                     for piece in batch:  # another process appended: again, caught up
                         piece.error = piece.result = None
