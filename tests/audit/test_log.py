@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
+from collections.abc import Callable, Sequence
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -23,6 +24,19 @@ PUBLIC = KEY.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
 
 def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def as_one_batch(log: AuditLog, run: Callable[[str], None], names: Sequence[str]) -> None:
+    """``run(name)`` on a thread each, all queued while the log is held: one batch."""
+    with log._lock:
+        threads = [threading.Thread(target=run, args=(n,)) for n in names]
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 30
+        while len(log._queue) < len(names) and time.monotonic() < deadline:
+            time.sleep(0.005)
+    for thread in threads:
+        thread.join(60)
 
 
 def signed_heads(engine: Engine) -> list[int]:
@@ -131,15 +145,7 @@ def test_a_failing_piece_is_undone_alone(engine: Engine, isolated: bool) -> None
         except Refused as e:
             outcome[name] = e
 
-    with log._lock:  # all three queue, then run as one batch
-        threads = [threading.Thread(target=run, args=(n,)) for n in ("a", "b", "c")]
-        for thread in threads:
-            thread.start()
-        deadline = time.monotonic() + 30
-        while len(log._queue) < 3 and time.monotonic() < deadline:
-            time.sleep(0.005)
-    for thread in threads:
-        thread.join(60)
+    as_one_batch(log, run, ("a", "b", "c"))
     assert isinstance(outcome["b"], Refused)
     assert sorted(done) == ["a", "c"]
     assert {seq: actor for seq, _, actor in stored(engine)} == {
@@ -199,15 +205,7 @@ def test_a_failed_batch_fails_every_caller(engine: Engine, monkeypatch: pytest.M
             outcome[name] = e
 
     monkeypatch.setattr(AuditTransaction, "_sign", failing_sign)
-    with log._lock:  # all three queue, then run as one batch
-        threads = [threading.Thread(target=run, args=(n,)) for n in ("a", "b", "c")]
-        for thread in threads:
-            thread.start()
-        deadline = time.monotonic() + 30
-        while len(log._queue) < 3 and time.monotonic() < deadline:
-            time.sleep(0.005)
-    for thread in threads:
-        thread.join(60)
+    as_one_batch(log, run, ("a", "b", "c"))
     monkeypatch.undo()
     assert all(isinstance(outcome[n], Failed) for n in ("a", "b", "c")), outcome
     assert [actor for _, _, actor in stored(engine)] == ["test"]

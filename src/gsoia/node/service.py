@@ -1150,14 +1150,9 @@ class _Listed(NamedTuple):
         return self._asdict()
 
 
-_LISTED = select(
-    items.c.seq,
-    *(items.c[name] for name in _BOUND),
-    items.c.ciphertext,
-    items.c.content_digest,
-    items.c.signature,
-)
-"""What a listed row is checked and shown with (not its keys, codes or seal)."""
+_LISTED = select(*(items.c[name] for name in _Listed._fields))
+"""What a listed row is checked and shown with (not its keys, codes or seal), in the order
+of ``_Listed``'s fields."""
 
 # Statements built once: SQLAlchemy then finds their compiled form without rebuilding
 # a cache key per call.
