@@ -29,6 +29,7 @@ from gsoia.federation.peers import Peer, fetch_identity
 from gsoia.node.service import Node
 from gsoia.node.users import Role
 from gsoia.store.schema import audit_entries, metadata
+from tests import loopback
 from tests.attacks.simulator import PeerSimulator, SimulatorServer
 from tests.node.conftest import GSOIA, Database, RunningNode
 
@@ -213,7 +214,7 @@ def receiver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Receiver]:
             for nation in SIMULATED[1:]:
                 sim = sims[nation]
                 store.exchange.add_peer(Peer(nation, sim.url, sim.public))
-            with httpx.Client(base_url=node.url, timeout=60) as http:
+            with loopback.client(base_url=node.url, timeout=60) as http:
                 yield Receiver(node, store, http, sims)
             store.verify_audit()  # every refusal left the log verifiable
         finally:

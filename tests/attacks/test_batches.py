@@ -24,6 +24,7 @@ from gsoia.crypto.keys import NodeKeys
 from gsoia.federation.packages import MAX_BATCH, Rejection
 from gsoia.federation.peers import INBOX_BATCH, Peer
 from gsoia.store.schema import audit_entries
+from tests import loopback
 from tests.attacks.conftest import Receiver
 from tests.attacks.simulator import PeerSimulator
 from tests.attacks.test_sender_side import real_can  # noqa: F401 (the fixture)
@@ -165,7 +166,7 @@ def test_the_same_batch_posted_at_once_stores_each_package_once(
     replies: list[list[tuple[str | None, int, str | None]]] = []
 
     def post() -> None:
-        with httpx.Client(base_url=receiver.node.url, timeout=60) as http:
+        with loopback.client(base_url=receiver.node.url, timeout=60) as http:
             barrier.wait()
             replies.append(answers(post_batch(http, lines)))
 

@@ -10,10 +10,10 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 
 from gsoia.federation.packages import MAX_PACKAGE, Rejection
+from tests import loopback
 from tests.attacks.conftest import Receiver
 from tests.attacks.simulator import PeerSimulator
 
@@ -32,7 +32,7 @@ def _refused_as_oversize(receiver: Receiver, content: bytes | Iterator[bytes]) -
     limit, which stops a body before the inbox reads it (a generic ``refused`` entry)."""
     before = receiver.snapshot()
     # A connection of its own: the node answers before it has read the body, then closes.
-    with httpx.Client(base_url=receiver.node.url, timeout=60) as http:
+    with loopback.client(base_url=receiver.node.url, timeout=60) as http:
         response = http.post(
             "/federation/v1/inbox", content=content, headers={"content-type": "application/json"}
         )

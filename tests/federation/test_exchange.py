@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import time
 
-import httpx
-
+from tests import loopback
 from tests.federation.conftest import RunningNode
 
 LABEL = {
@@ -134,6 +133,6 @@ def test_downgrade_travels_to_every_custodian(nodes: dict[str, RunningNode]) -> 
 
 
 def test_well_known_publishes_the_keys(nodes: dict[str, RunningNode]) -> None:
-    identity = httpx.get(f"{nodes['JPN'].url}/.well-known/gsoia").json()
+    identity = loopback.get(f"{nodes['JPN'].url}/.well-known/gsoia").json()
     assert identity["nation"] == "JPN"
     assert set(identity["keys"]) == {"signing", "sealing"}

@@ -37,6 +37,7 @@ from gsoia.node.config import KEYS_DIR, NodeConfig
 from gsoia.node.users import Role
 from gsoia.store.database import open_engine
 from gsoia.store.schema import audit_entries, inbox, items, outbox, releases
+from tests import loopback
 from tests.federation.conftest import pin
 from tests.node.conftest import GSOIA, PG_SERVER, Database, RunningNode, make_node
 
@@ -127,7 +128,7 @@ def serve(node: RunningNode, port: int) -> None:
         if node.process.poll() is not None:
             raise RuntimeError((node.data / "serve.log").read_text())
         try:
-            if httpx.get(f"{node.url}/healthz", timeout=1).status_code == 200:
+            if loopback.get(f"{node.url}/healthz", timeout=1).status_code == 200:
                 return
         except httpx.TransportError:
             time.sleep(0.1)
@@ -347,7 +348,7 @@ def test_the_same_package_posted_concurrently_is_stored_once(
     answers: list[tuple[int, str | None]] = []
 
     def post() -> None:
-        with httpx.Client(timeout=30) as client:
+        with loopback.client(timeout=30) as client:
             barrier.wait()
             response = client.post(
                 f"{can.url}/federation/v1/inbox",

@@ -19,6 +19,7 @@ from gsoia.federation.packages import Kind, make_package
 from gsoia.node.config import KEYS_DIR, NodeConfig
 from gsoia.store.database import open_engine
 from gsoia.store.schema import audit_entries, outbox, retired_keys
+from tests import loopback
 from tests.federation.conftest import RunningNode
 from tests.federation.test_exchange import create, wait_for
 from tests.node.conftest import GSOIA
@@ -38,7 +39,7 @@ def serve(node: RunningNode, port: int) -> None:
     while time.monotonic() < deadline:
         assert node.process.poll() is None, (node.data / "serve.log").read_text()
         try:
-            if httpx.get(f"{node.url}/healthz", timeout=1).status_code == 200:
+            if loopback.get(f"{node.url}/healthz", timeout=1).status_code == 200:
                 return
         except httpx.TransportError:
             time.sleep(0.1)
@@ -127,7 +128,7 @@ def test_japan_rotates_and_its_peers_learn_the_new_keys(nodes: dict[str, Running
         {"incident": "x", "item": before},
         dt.datetime.now(dt.UTC),
     )
-    with httpx.Client(base_url=can.url, timeout=30) as client:
+    with loopback.client(base_url=can.url, timeout=30) as client:
         refused = client.post("/federation/v1/inbox", content=json.dumps(stale).encode())
     assert refused.status_code == 403, refused.text
     assert refused.json()["reason"] == "BAD_SIGNATURE"

@@ -22,6 +22,7 @@ from gsoia.federation.peers import Peer, fetch_identity
 from gsoia.node.service import Node
 from gsoia.node.users import Role
 from gsoia.store.schema import metadata
+from tests import loopback
 from tests.attacks.simulator import PeerSimulator, SimulatorServer
 from tests.node.conftest import Database, RunningNode, database, jpn
 from tests.taxii.support import INTEL, OBJECTS, TAXII, indicator
@@ -62,7 +63,7 @@ class World:
 
     def client(self, user: str | None = "off", **kwargs: Any) -> httpx.Client:
         headers = {"Authorization": f"Bearer {self.node.tokens[user]}"} if user else {}
-        return httpx.Client(base_url=self.node.url, headers=headers, timeout=60, **kwargs)
+        return loopback.client(base_url=self.node.url, headers=headers, timeout=60, **kwargs)
 
     def counts(self) -> dict[str, int]:
         """The number of rows of each table in ``STORED`` (one query)."""
@@ -124,7 +125,7 @@ def world(jpn: RunningNode) -> Iterator[World]:
                 world.ids["status_id"] = _check(added, 202)["id"]
                 world.ids["object_id"] = stix["id"]
             request = can.consent_request(item, "USA")
-            with httpx.Client(base_url=jpn.url, timeout=60) as anonymous:
+            with loopback.client(base_url=jpn.url, timeout=60) as anonymous:
                 queued = anonymous.post("/federation/v1/inbox", json=request.signed())
             world.ids["request_id"] = _check(queued, 200)["request"]
             yield world

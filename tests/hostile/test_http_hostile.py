@@ -37,6 +37,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gsoia.federation.packages import Kind
+from tests import loopback
 from tests.hostile.conftest import LABEL, PROBLEM, World
 from tests.taxii.support import INTEL, TAXII, indicator
 
@@ -251,7 +252,7 @@ def _paths(ids: dict[str, str]) -> list[tuple[str, str, str, dict[str, Any]]]:
 def test_path_traversal_in_every_id(probe: Probe) -> None:
     world = probe.world
     ids = world.ids | {"name": "gsoia.css", "agreement_id": "JPN-CAN"}
-    with httpx.Client(base_url=world.node.url, timeout=30) as client:
+    with loopback.client(base_url=world.node.url, timeout=30) as client:
         document = client.get("/openapi.json").json()
     with_ids = {
         f"{m.upper()} {p}" for p, item in document["paths"].items() for m in item if "{" in p

@@ -50,7 +50,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
@@ -62,6 +61,7 @@ from schemathesis.core.failures import FailureGroup
 from schemathesis.core.result import Ok
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
+from tests import loopback
 from tests.hostile.conftest import PROBLEM, RunningNode, World
 
 TAXII_MEDIA = "application/taxii+json;version=2.1"
@@ -258,7 +258,7 @@ def test_declared_media_types(jpn: RunningNode) -> None:
     ``application/taxii+json`` where it declares ``application/json``, is never checked.
     """
     jpn.start()
-    with httpx.Client(base_url=jpn.url, timeout=30) as client:
+    with loopback.client(base_url=jpn.url, timeout=30) as client:
         document = client.get("/openapi.json").json()
     wrong: list[str] = []
     for path, item in document["paths"].items():

@@ -20,6 +20,7 @@ from sqlalchemy import create_engine, text
 
 from gsoia.node.service import Node
 from gsoia.node.users import Role
+from tests import loopback
 
 PG_SERVER = os.environ.get("GSOIA_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 GSOIA = str(Path(sys.executable).parent / "gsoia")
@@ -97,7 +98,7 @@ class RunningNode:
 
     def client(self, user_id: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {self.tokens[user_id]}"} if user_id else {}
-        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+        return loopback.client(base_url=self.url, headers=headers, timeout=30)
 
     def start(self, patience: float = 30) -> None:
         """Serve the node; ``patience``: seconds to wait until it answers."""
@@ -114,7 +115,7 @@ class RunningNode:
             if self.process.poll() is not None:
                 raise RuntimeError((self.data / "serve.log").read_text())
             try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                if loopback.get(f"{self.url}/healthz", timeout=1).status_code == 200:
                     return
             except httpx.TransportError:
                 time.sleep(0.1)

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 
 from gsoia.node.users import Role
+from tests import loopback
 from tests.node.conftest import RunningNode
 from tests.node.test_api_items import assert_problem, create, label, verified_audit_size
 
@@ -59,7 +60,7 @@ def test_bearer_and_basic_both_work(jpn: RunningNode) -> None:
         "need_to_know": ["maritime"],
         "role": "officer",
     }
-    with httpx.Client(base_url=jpn.url, timeout=30) as client:
+    with loopback.client(base_url=jpn.url, timeout=30) as client:
         for header in [
             f"Bearer {token}",
             f"bearer {token}",  # the scheme is case-insensitive (RFC 9110 §11.1)
@@ -111,7 +112,7 @@ def test_every_other_way_in_is_a_401(jpn: RunningNode) -> None:
         {"Authorization": "Basic not-base64!"},
         {"Authorization": "Basic " + base64.b64encode(b"jp:\xff\xfe").decode()},
     ]
-    with httpx.Client(base_url=jpn.url, timeout=30) as client:
+    with loopback.client(base_url=jpn.url, timeout=30) as client:
         for headers in bad_headers:
             response = client.get("/api/v1/me", headers=headers)
             body = assert_unauthorized(response)
@@ -144,7 +145,7 @@ def test_credentials_are_checked_before_the_body(jpn: RunningNode) -> None:
     """An anonymous caller learns nothing about its body: 401, never a 422."""
     jpn.add_user("jp", "JPN", "KIMITSU")
     jpn.start()
-    with httpx.Client(base_url=jpn.url, timeout=30) as client:
+    with loopback.client(base_url=jpn.url, timeout=30) as client:
         for path in ["/api/v1/items", "/api/v1/decide", "/api/v1/incidents"]:
             for body in [b"{", b"not json", b"[]", b"{}"]:
                 response = client.post(

@@ -8,10 +8,9 @@ import datetime as dt
 import re
 from typing import Any
 
-import httpx
-
 import gsoia
 from gsoia.node.users import Role
+from tests import loopback
 from tests.node.conftest import RunningNode
 from tests.node.test_api_items import (
     add_user_expiring,
@@ -241,7 +240,7 @@ def test_me(jpn: RunningNode) -> None:
 def test_openapi_and_unknown_routes(jpn: RunningNode) -> None:
     jpn.add_user("jp", "JPN", "KIMITSU")
     jpn.start()
-    with httpx.Client(base_url=jpn.url, timeout=30) as anonymous:
+    with loopback.client(base_url=jpn.url, timeout=30) as anonymous:
         response = anonymous.get("/openapi.json")
         assert response.status_code == 200, response.text
         document = response.json()

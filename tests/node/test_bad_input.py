@@ -30,6 +30,7 @@ from sqlalchemy import Table, func, select
 from gsoia.node.service import Node
 from gsoia.node.users import Role
 from gsoia.store.schema import audit_entries, metadata
+from tests import loopback
 from tests.node.conftest import RunningNode
 
 PROBLEM = "application/problem+json"
@@ -767,7 +768,7 @@ def test_oversize_bodies_and_lying_content_length(harness: Harness) -> None:
     hanging = socket.create_connection(("127.0.0.1", port), timeout=10)
     try:
         hanging.sendall(request_head(token, "1000", close=False) + body)
-        with httpx.Client(base_url=h.node.url, timeout=10) as other:
+        with loopback.client(base_url=h.node.url, timeout=10) as other:
             if other.get("/healthz").status_code != 200:
                 h.fail("Content-Length longer, held open", "the server stopped serving")
     finally:
@@ -1045,7 +1046,7 @@ def test_bad_credentials_are_refused(harness: Harness) -> None:
             def send(
                 method: str = method, path: str = path, body: Any = body, headers: Any = headers
             ) -> Reply:
-                with httpx.Client(base_url=h.node.url, timeout=30) as anonymous:
+                with loopback.client(base_url=h.node.url, timeout=30) as anonymous:
                     return Reply.of(anonymous.request(method, path, json=body, headers=headers))
 
             h.refused(f"{method} {path}, {name}", send, (401,))

@@ -11,11 +11,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import httpx
 import pytest
 
 from gsoia.api.hot import listing_query
 from gsoia.node.service import ListFilter
+from tests import loopback
 from tests.node.conftest import RunningNode
 from tests.node.test_api_items import assert_problem, create, label, places
 
@@ -95,7 +95,7 @@ def test_both_ways_give_the_same_answers(jpn: RunningNode) -> None:
     with jpn.client("us") as us:  # not releasable to USA: the app handler refuses
         denied = assert_problem(us.get(f"/api/v1/items/{ids[1]}"), 403, "denied")
         assert denied["reason"]
-    with httpx.Client(base_url=jpn.url, headers={"Authorization": "Bearer nope"}) as anyone:
+    with loopback.client(base_url=jpn.url, headers={"Authorization": "Bearer nope"}) as anyone:
         for response in (
             anyone.get("/api/v1/items"),
             anyone.get(f"/api/v1/items/{ids[0]}"),
@@ -122,7 +122,7 @@ def test_a_hot_listing_and_a_refusal_are_audited(jpn: RunningNode) -> None:
         create(jp, "One", label())
         assert jp.get("/api/v1/items?area=maritime").status_code == 200
         assert jp.get("/api/v1/items?area=ma%00ritime").status_code == 422  # NUL: the node's
-    with httpx.Client(base_url=jpn.url, headers={"Authorization": "Bearer nope"}) as anyone:
+    with loopback.client(base_url=jpn.url, headers={"Authorization": "Bearer nope"}) as anyone:
         assert anyone.get("/api/v1/items").status_code == 401
     jpn.stop()
     node = jpn.open()

@@ -45,6 +45,7 @@ from gsoia.decision import Decision
 from gsoia.decision.labels import encode_label
 from gsoia.node.columns import to_bits
 from gsoia.store.schema import audit_entries, items, topics
+from tests import loopback
 from tests.node.conftest import RunningNode
 
 GSOIA = str(Path(sys.executable).parent / "gsoia")
@@ -160,7 +161,7 @@ class Filed:
         node = self.node.open()
         app = create_app(node)
         try:
-            yield lambda user: httpx.Client(
+            yield lambda user: loopback.client(
                 transport=_SyncASGI(app),
                 base_url="http://node.test",
                 headers={"Authorization": f"Bearer {self.node.tokens[user]}"},

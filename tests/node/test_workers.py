@@ -10,11 +10,12 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from gsoia.api.served import courier_lock
+from gsoia.api.served import SERVE_PARENT, courier_lock
 from gsoia.node.users import Role
 from tests.node.conftest import GSOIA, RunningNode, free_port
 from tests.node.test_api_items import create, verified_audit_size
@@ -197,3 +198,12 @@ def test_workers_refuse_a_bad_node_before_starting(tmp_path: Path) -> None:
     assert out.returncode != 0
     assert "Traceback" not in out.stderr
     assert out.stderr.strip(), "no reason given"
+
+
+def test_a_worker_started_after_serve_died_ends_at_once() -> None:
+    """A worker reaching ``end_with_parent`` after ``gsoia serve`` was killed (it imports for
+    seconds first) sees that its parent is not ``serve`` and ends: it does not serve alone."""
+    code = "from gsoia.api.served import end_with_parent; end_with_parent(); time.sleep(60)"
+    env = os.environ | {SERVE_PARENT: "1"}  # serve's pid as the worker was told it
+    done = subprocess.run([sys.executable, "-c", f"import time; {code}"], env=env, timeout=120)
+    assert done.returncode == -signal.SIGTERM

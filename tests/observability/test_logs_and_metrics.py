@@ -7,9 +7,8 @@ import os
 import stat
 import subprocess
 
-import httpx
-
 from gsoia.node.users import Role
+from tests import loopback
 from tests.node.conftest import GSOIA, RunningNode
 
 LABEL = {"originator": "JPN", "classification": "HI", "releasable_to": ["CAN"]}
@@ -35,7 +34,7 @@ def test_json_logs_metrics_and_no_secrets(jpn: RunningNode) -> None:
         assert len(generated) == 32
     with jpn.client("ca") as ca:
         assert ca.get(f"/api/v1/items/{item}").status_code == 200
-    with httpx.Client(base_url=jpn.url) as anonymous:
+    with loopback.client(base_url=jpn.url) as anonymous:
         assert (
             anonymous.get("/api/v1/items", headers={"Authorization": "Bearer nope"}).status_code
             == 401

@@ -10,6 +10,7 @@ from stix2validator import ValidationOptions, validate_instance
 from taxii2client.v21 import ApiRoot, Collection, Server
 
 from gsoia.node.stix import EXTENSION_ID
+from tests import loopback
 from tests.node.conftest import RunningNode
 
 TAXII = "application/taxii+json;version=2.1"
@@ -91,7 +92,7 @@ def raw(node: RunningNode, user: str | None) -> httpx.Client:
     headers = {"Accept": TAXII}
     if user is not None:
         headers["Authorization"] = f"Bearer {token(node, user)}"
-    return httpx.Client(base_url=node.url, headers=headers, timeout=60)
+    return loopback.client(base_url=node.url, headers=headers, timeout=60)
 
 
 def stix_problems(obj: dict[str, Any]) -> list[str]:

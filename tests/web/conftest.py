@@ -15,6 +15,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 from gsoia.node.users import Role
+from tests import loopback
 from tests.node.conftest import *  # noqa: F403 - the node fixtures (jpn, ...) for web tests
 from tests.node.conftest import Database, RunningNode, make_node
 
@@ -176,7 +177,7 @@ def session_client(site: RunningNode, page: Page) -> httpx.Client:
     cookies = httpx.Cookies()
     for cookie in page.context.cookies():
         cookies.set(cookie["name"], cookie["value"], domain=cookie["domain"], path=cookie["path"])
-    return httpx.Client(base_url=site.url, cookies=cookies, timeout=30, follow_redirects=False)
+    return loopback.client(base_url=site.url, cookies=cookies, timeout=30, follow_redirects=False)
 
 
 def visit(page: Page, path: str) -> int:

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 import httpx
 from playwright.sync_api import expect
 
+from tests import loopback
 from tests.node.conftest import RunningNode
 from tests.web.conftest import Opener, create_by_api, session_client, unique
 
@@ -21,7 +22,7 @@ CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 @contextmanager
 def http_sign_in(site: RunningNode, user_id: str) -> Iterator[httpx.Client]:
     """A client signed in through the form, as a browser would (cookies kept)."""
-    with httpx.Client(base_url=site.url, timeout=30) as client:
+    with loopback.client(base_url=site.url, timeout=30) as client:
         form = client.get("/web/sign-in")
         match = CSRF.search(form.text)
         assert match, form.text
@@ -42,7 +43,7 @@ def page_csrf(client: httpx.Client, path: str = "/web/items") -> str:
 def test_the_session_cookie_is_httponly_strict_and_never_holds_the_token(
     site: RunningNode,
 ) -> None:
-    with httpx.Client(base_url=site.url) as client:
+    with loopback.client(base_url=site.url) as client:
         form = client.get("/web/sign-in")
         csrf = CSRF.search(form.text)
         assert csrf
@@ -106,7 +107,7 @@ def test_every_form_post_without_the_csrf_token_is_refused(site: RunningNode) ->
 
 
 def test_sign_in_without_its_form_token_is_refused(site: RunningNode) -> None:
-    with httpx.Client(base_url=site.url) as client:
+    with loopback.client(base_url=site.url) as client:
         response = client.post("/web/sign-in", data={"token": site.tokens["jpn-analyst"]})
     assert response.status_code == 403
     assert "gsoia_session" not in response.headers.get("set-cookie", "")
@@ -153,7 +154,7 @@ def test_a_cookie_of_one_node_is_refused_by_another(site: RunningNode, jpn: Runn
     jpn.start()
     with http_sign_in(site, "jpn-analyst") as client:
         cookie = client.cookies["gsoia_session"]
-    with httpx.Client(base_url=jpn.url, cookies={"gsoia_session": cookie}) as other:
+    with loopback.client(base_url=jpn.url, cookies={"gsoia_session": cookie}) as other:
         response = other.get("/web/items")
     assert response.status_code == 303
     assert response.headers["location"].startswith("/web/sign-in")
@@ -165,7 +166,7 @@ def test_signing_out_ends_the_session(site: RunningNode) -> None:
         response = client.post("/web/sign-out", data={"csrf": page_csrf(client)})
         assert response.status_code == 303
         assert client.get("/web/items").status_code == 303
-    with httpx.Client(base_url=site.url, cookies={"gsoia_session": cookie}) as replay:
+    with loopback.client(base_url=site.url, cookies={"gsoia_session": cookie}) as replay:
         assert replay.get("/web/items").status_code == 303  # the old cookie is dead here
 
 
@@ -180,7 +181,7 @@ def test_pages_carry_security_headers(site: RunningNode) -> None:
 
 
 def test_htmx_is_vendored_with_its_licence(site: RunningNode) -> None:
-    with httpx.Client(base_url=site.url) as client:
+    with loopback.client(base_url=site.url) as client:
         response = client.get("/web/static/htmx.min.js")
         assert client.get("/web/static/../node.json").status_code == 404
     assert response.status_code == 200

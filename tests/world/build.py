@@ -25,6 +25,7 @@ from gsoia.decision import Decision
 from gsoia.federation.peers import fetch_identity
 from gsoia.node.service import ListFilter, Node
 from gsoia.node.taxii_store import INTEL, TaxiiStore
+from tests import loopback
 from tests.node.conftest import Database, RunningNode, make_node
 from tests.world.world import (
     NATIONS,
@@ -137,7 +138,7 @@ def http(node: RunningNode) -> httpx.Client:
     clients: dict[str, httpx.Client] = _local.__dict__.setdefault("clients", {})
     client = clients.get(node.url)
     if client is None:
-        client = clients[node.url] = httpx.Client(base_url=node.url, timeout=120)
+        client = clients[node.url] = loopback.client(base_url=node.url, timeout=120)
         with _opened_lock:
             _opened.append(client)
     return client

@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 
+from tests import loopback
 from tests.node.conftest import RunningNode
 from tests.world.build import bearer, http
 
@@ -85,7 +86,7 @@ def taxii_objects(node: RunningNode, user_id: str) -> Shown:
 
 def web_session(node: RunningNode, user_id: str) -> httpx.Client:
     """A client signed in through the sign-in form (CSRF token, then the session cookie)."""
-    client = httpx.Client(base_url=node.url, timeout=120)
+    client = loopback.client(base_url=node.url, timeout=120)
     form = client.get("/web/sign-in")
     found = CSRF.search(form.text)
     if found is None:

@@ -31,6 +31,8 @@ from gsoia.node.service import Node
 SERVE_DATA = "GSOIA_SERVE_DATA"
 SERVE_DATABASE = "GSOIA_SERVE_DATABASE"
 SERVE_TODAY = "GSOIA_SERVE_TODAY"
+SERVE_PARENT = "GSOIA_SERVE_PARENT"
+"""The process id of ``gsoia serve``, which every worker's parent must be."""
 COURIER_LOCK = "courier.lock"
 
 
@@ -67,11 +69,13 @@ def app() -> FastAPI:
 def end_with_parent() -> None:
     """Have this worker stopped (SIGTERM) when ``gsoia serve`` dies, even by SIGKILL: no
     worker goes on serving the port alone (Linux; elsewhere the supervisor's own stop)."""
-    parent = os.getppid()
+    parent = int(os.environ.get(SERVE_PARENT) or os.getppid())
     with suppress(OSError, AttributeError):
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    if os.getppid() != parent:  # it died before the request took effect
+    # it died before the request took effect: while this worker started (imports take
+    # seconds), or just now
+    if os.getppid() != parent:
         os.kill(os.getpid(), signal.SIGTERM)
 
 

@@ -175,6 +175,7 @@ def _serve_workers(
     os.environ[served.SERVE_DATA] = str(data.resolve())
     os.environ[served.SERVE_DATABASE] = database or ""
     os.environ[served.SERVE_TODAY] = day.isoformat() if day else ""
+    os.environ[served.SERVE_PARENT] = str(os.getpid())
     print(f"gsoia {nation} node on http://{host}:{port}/ ({workers} workers)", file=sys.stderr)
     uvicorn.run(
         "gsoia.api.served:app",

@@ -195,7 +195,9 @@ class Courier:
         self.peer = peer
         self.clock = clock
         self.on_delivered = on_delivered
-        self.http = httpx.Client(timeout=timeout)
+        self._timeout = timeout
+        self._http: httpx.Client | None = None
+        self._http_lock = threading.Lock()
         self._busy: set[str] = set()
         self._single_only: dict[str, float] = {}
         """Peers (by URL) without a batch inbox, until when (``time.monotonic``)."""
@@ -203,6 +205,20 @@ class Courier:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+
+    @property
+    def http(self) -> httpx.Client:
+        """The client deliveries are posted with, built on first use: building one loads
+        every CA certificate (~50-100 ms here), and most nodes opened deliver nothing."""
+        with self._http_lock:
+            if self._http is None:
+                self._http = httpx.Client(timeout=self._timeout)
+            return self._http
+
+    @http.setter
+    def http(self, client: httpx.Client) -> None:
+        with self._http_lock:
+            self._http = client
 
     # -- claims: one attempt at a time per package -------------------------------------------
 
@@ -491,7 +507,9 @@ class Courier:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
-        self.http.close()
+        with self._http_lock:
+            if self._http is not None:
+                self._http.close()
 
 
 def _waiting(row: Any) -> Attempt:
