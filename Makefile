@@ -20,10 +20,11 @@ browser:
 	  $$SUDO apt-get update -qq && \
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BROWSER_PACKAGES); }
 
-# Two pytest workers, each test file on one (its module fixtures, e.g. the world, built once).
+# Three pytest workers (on two cores: tests wait on their servers), each test file on one
+# (its module fixtures, e.g. the world, built once).
 test: $(STAMP) lint browser
 	$(BIN)/mypy
-	$(BIN)/pytest -q -n 2 --dist loadfile
+	$(BIN)/pytest -q -n 3 --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
