@@ -47,6 +47,7 @@ import gsoia
 import processes
 from gsoia.node.service import Node
 from gsoia.node.users import User
+from keepalive import ERRORS, KeepAlive
 
 TARGET_CREATED_PER_S = 500
 TARGET_PAGE_P99_MS = 30.0
@@ -257,9 +258,10 @@ class Served:
                 self.process.wait()
         self.process = None
 
-    def client(self, user_id: str) -> httpx.Client:
+    def client(self, user_id: str) -> KeepAlive:
+        """A keep-alive client as ``user_id`` (``keepalive``: a fraction of httpx's CPU)."""
         headers = {"Authorization": f"Bearer {self.tokens[user_id]}"}
-        return httpx.Client(base_url=self.base, headers=headers, timeout=120)
+        return KeepAlive(self.base, headers, timeout=120)
 
     def cpu_seconds(self) -> float | None:
         """User + system CPU time of the server's processes so far (Linux), or None."""
@@ -318,8 +320,8 @@ def create_all(
                 body = {"label": labels[i], "title": f"item {i}", "content": filler[:content_bytes]}
                 t0 = time.perf_counter()
                 try:
-                    response = client.post("/api/v1/items", json=body)
-                except httpx.HTTPError as e:
+                    response = client.post("/api/v1/items", body)
+                except ERRORS as e:
                     with lock:
                         errors.append(f"item {i}: {type(e).__name__}: {e}")
                     continue
@@ -365,9 +367,7 @@ class Walked:
         return len(self.page_ms) / sum(self.walk_s) if self.walk_s else 0.0
 
 
-def walk(
-    client: httpx.Client, limit: int, out: Walked, timed: bool
-) -> tuple[list[str], int, float]:
+def walk(client: KeepAlive, limit: int, out: Walked, timed: bool) -> tuple[list[str], int, float]:
     """All pages, following ``next``; returns the ids seen, the pages and the wall time."""
     seen: list[str] = []
     cursor: str | None = None
@@ -380,7 +380,7 @@ def walk(
         t0 = time.perf_counter()
         try:
             response = client.get("/api/v1/items", params=params)
-        except httpx.HTTPError as e:
+        except ERRORS as e:
             out.errors.append(f"page {pages + 1}: {type(e).__name__}: {e}")
             break
         elapsed_ms = (time.perf_counter() - t0) * 1e3
