@@ -13,10 +13,10 @@ from collections.abc import Callable, Sequence
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, event, func, insert, select
 
 from gsoia.audit.log import AuditLog, AuditTransaction, verify_log
-from gsoia.store.schema import audit_entries
+from gsoia.store.schema import audit_entries, topics
 
 KEY = Ed25519PrivateKey.generate()
 PUBLIC = KEY.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
@@ -115,10 +115,15 @@ def test_concurrent_callers_share_one_commit(engine: Engine) -> None:
     assert head.size == callers + 1
 
 
-@pytest.mark.parametrize("isolated", [True, False], ids=["savepoint", "entries-only"])
-def test_a_failing_piece_is_undone_alone(engine: Engine, isolated: bool) -> None:
+@pytest.mark.parametrize(
+    ("isolated", "rerunnable"),
+    [(True, False), (False, False), (True, True)],
+    ids=["savepoint", "entries-only", "rerunnable"],
+)
+def test_a_failing_piece_is_undone_alone(engine: Engine, isolated: bool, rerunnable: bool) -> None:
     """In its savepoint, or (``isolated=False``: a piece that only appends entries) by
-    dropping its entries: the others' entries and actions are kept."""
+    dropping its entries, or (``rerunnable``) by running the batch again in savepoints:
+    the others' entries and actions are kept."""
     log = AuditLog(engine, KEY, utc_now)
     done: list[str] = []
 
@@ -135,13 +140,17 @@ def test_a_failing_piece_is_undone_alone(engine: Engine, isolated: bool) -> None
             tx.on_commit(lambda: done.append(name))
             return tx.append("kept", name, {})
 
-        return log.batched(work, isolated=isolated)
+        return log.batched(work, isolated=isolated, rerunnable=rerunnable)
 
     outcome: dict[str, object] = {}
 
     def run(name: str) -> None:
         try:
-            outcome[name] = log.batched(failing, isolated=isolated) if name == "b" else fine(name)
+            outcome[name] = (
+                log.batched(failing, isolated=isolated, rerunnable=rerunnable)
+                if name == "b"
+                else fine(name)
+            )
         except Refused as e:
             outcome[name] = e
 
@@ -156,6 +165,61 @@ def test_a_failing_piece_is_undone_alone(engine: Engine, isolated: bool) -> None
     assert head is not None
     assert head.size == 2
     assert log.record("after", "d", {}) == 2  # the log's own tree did not keep the undone entry
+
+
+@pytest.mark.parametrize("fails", [False, True], ids=["all-fine", "one-raises"])
+def test_rerunnable_pieces_share_a_transaction_without_savepoints(
+    engine: Engine, fails: bool
+) -> None:
+    """A batch of rerunnable pieces: no savepoint while none raises; when one does (after
+    its statement), the batch runs again in savepoints: its row is undone, the others kept
+    once each, and every caller hears only of its own piece."""
+    log = AuditLog(engine, KEY, utc_now)
+    savepoints: list[str] = []
+
+    def seen(_c: object, _cursor: object, statement: str, *_: object) -> None:
+        if "SAVEPOINT" in statement.upper():
+            savepoints.append(statement)
+
+    class Refused(Exception):
+        pass
+
+    def work(name: str) -> Callable[[AuditTransaction], int]:
+        def store(tx: AuditTransaction) -> int:
+            tx.connection.execute(insert(topics).values(topic=name, bit=ord(name)))
+            if fails and name == "b":
+                raise Refused(name)
+            return tx.append("stored", name, {})
+
+        return store
+
+    outcome: dict[str, object] = {}
+
+    def run(name: str) -> None:
+        try:
+            outcome[name] = log.batched(work(name), rerunnable=True)
+        except Refused as e:
+            outcome[name] = e
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        as_one_batch(log, run, ("a", "b", "c"))
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    with engine.connect() as connection:
+        kept = sorted(connection.execute(select(topics.c.topic)).scalars())
+    if fails:
+        assert isinstance(outcome["b"], Refused)
+        assert kept == ["a", "c"]
+        assert savepoints  # the second run
+    else:
+        assert kept == ["a", "b", "c"]
+        assert savepoints == []
+    assert sorted(actor for _, _, actor in stored(engine)) == kept
+    assert signed_heads(engine) == [len(kept) - 1]  # one transaction committed
+    head = verify_log(engine, PUBLIC)
+    assert head is not None
+    assert head.size == len(kept)
 
 
 def test_entries_appended_by_another_process_are_taken_in(engine: Engine) -> None:

@@ -168,11 +168,17 @@ T = TypeVar("T")
 class _Work(Generic[T]):
     """One caller's part of a batched transaction, and what came of it."""
 
-    __slots__ = ("done", "error", "isolated", "result", "work")
+    __slots__ = ("done", "error", "isolated", "rerunnable", "result", "work")
 
-    def __init__(self, work: Callable[[AuditTransaction], T], isolated: bool = True) -> None:
+    def __init__(
+        self,
+        work: Callable[[AuditTransaction], T],
+        isolated: bool = True,
+        rerunnable: bool = False,
+    ) -> None:
         self.work = work
         self.isolated = isolated
+        self.rerunnable = rerunnable
         self.done = False
         self.result: T | None = None
         self.error: BaseException | None = None
@@ -224,7 +230,13 @@ class AuditLog:
         for action in transaction.committed:
             action()
 
-    def batched(self, work: Callable[[AuditTransaction], T], *, isolated: bool = True) -> T:
+    def batched(
+        self,
+        work: Callable[[AuditTransaction], T],
+        *,
+        isolated: bool = True,
+        rerunnable: bool = False,
+    ) -> T:
         """Run ``work`` in a transaction shared with concurrent callers (group commit).
 
         Callers queue their work; whoever takes the lock first runs every queued piece in
@@ -238,8 +250,13 @@ class AuditLog:
         ``isolated=False``: ``work`` only appends entries (written as the batch ends), so
         it needs no savepoint: two round trips fewer on PostgreSQL. Should it raise, its
         entries are dropped and its caller gets the exception, as in a savepoint.
+
+        ``rerunnable=True``: ``work`` acts only through the transaction (its statements, its
+        entries, ``on_commit``), so it may run twice. A batch whose pieces are all
+        rerunnable (or entries-only) runs them without savepoints; should one raise, the
+        transaction is rolled back and the batch runs again, each piece in its savepoint.
         """
-        mine: _Work[T] = _Work(work, isolated)
+        mine: _Work[T] = _Work(work, isolated, rerunnable)
         with self._queue_lock:
             self._queue.append(mine)
         with self._lock:
@@ -257,13 +274,24 @@ class AuditLog:
                         return _outcome(mine)
                     for piece in batch:  # another process appended: again, caught up
                         piece.error = piece.result = None
+                together = len(batch) > 1 and all(p.rerunnable or not p.isolated for p in batch)
                 try:
-                    with self._begin() as transaction:
-                        if len(batch) == 1:  # alone: its error undoes its own transaction
-                            mine.result = work(transaction)
-                        else:
+                    if together:
+                        try:
+                            with self._begin() as transaction:
+                                for piece in batch:
+                                    _run_together(transaction, piece)
+                        except _Rerun:  # rolled back: again, each piece in its savepoint
+                            together = False
                             for piece in batch:
-                                _run_piece(transaction, piece)
+                                piece.error = piece.result = None
+                    if not together:
+                        with self._begin() as transaction:
+                            if len(batch) == 1:  # alone: its error undoes its own transaction
+                                mine.result = work(transaction)
+                            else:
+                                for piece in batch:
+                                    _run_piece(transaction, piece)
                 except BaseException as e:
                     for piece in batch:
                         if piece.error is None:
@@ -428,6 +456,22 @@ def _locked_last_seq(connection: Connection) -> int | None:
     finally:
         cursor.close()
     return None if row is None or row[0] is None else int(row[0])
+
+
+class _Rerun(Exception):
+    """A rerunnable piece raised in a batch run without savepoints."""
+
+
+def _run_together(transaction: AuditTransaction, piece: _Work[Any]) -> None:
+    """Run one piece of a batch without a savepoint: an entries-only piece as
+    ``_run_piece``; another that raises ends the transaction (``_Rerun``)."""
+    if not piece.isolated:
+        _run_piece(transaction, piece)
+        return
+    try:
+        piece.result = piece.work(transaction)
+    except Exception as e:
+        raise _Rerun from e
 
 
 def _run_piece(transaction: AuditTransaction, piece: _Work[Any]) -> None:

@@ -515,8 +515,10 @@ class Node:
                 return []
             return [self._view(row, draft.decision) for draft, row, _ in prepared]
 
-        # Concurrent creations share one transaction and one commit (``AuditLog.batched``).
-        return self.audit.batched(store)
+        # Concurrent creations share one transaction and one commit (``AuditLog.batched``);
+        # ``store`` acts only through the transaction (``on_stored`` too), so a batch of them
+        # needs no savepoints unless one fails.
+        return self.audit.batched(store, rerunnable=True)
 
     def _topic_bits(
         self, connection: Connection, labels: Sequence[HeldLabel]
