@@ -4,11 +4,17 @@ every other way in is a 401 problem+json with WWW-Authenticate, and is audited."
 from __future__ import annotations
 
 import base64
+import time
 from typing import Any
 
 import httpx
+import pytest
+from sqlalchemy import delete, update
 
-from gsoia.node.users import Role
+from gsoia.node.errors import Unauthorized
+from gsoia.node.service import SIGNED_IN_FOR
+from gsoia.node.users import Role, token_hash
+from gsoia.store.schema import users
 from tests import loopback
 from tests.node.conftest import RunningNode
 from tests.node.test_api_items import assert_problem, create, label, verified_audit_size
@@ -153,3 +159,37 @@ def test_credentials_are_checked_before_the_body(jpn: RunningNode) -> None:
                 )
                 assert_unauthorized(response)
     assert verified_audit_size(jpn) > 0
+
+
+def test_a_token_found_is_trusted_for_a_moment_and_one_not_found_never(
+    jpn: RunningNode,
+) -> None:
+    """``Node.authenticate`` keeps a token it found for ``SIGNED_IN_FOR`` seconds: a row
+    removed behind the node's back (as a revocation would) stops working after that; a
+    token it did not find is looked up again each time."""
+    token = jpn.add_user("jp", "JPN", "KIMITSU")
+    later = jpn.add_user("jp-later", "JPN", "KIMITSU")
+    node = jpn.open()
+    try:
+        assert node.authenticate(token).id == "jp"
+        with node.engine.begin() as connection:
+            connection.execute(delete(users).where(users.c.id == "jp"))
+        assert node.authenticate(token).id == "jp"  # within the moment
+        time.sleep(SIGNED_IN_FOR + 0.2)
+        with pytest.raises(Unauthorized):
+            node.authenticate(token)
+        # not found, then stored: found at once
+        unknown = "gsoia_" + "x" * 43
+        with pytest.raises(Unauthorized):
+            node.authenticate(unknown)
+        with node.engine.begin() as connection:
+            connection.execute(
+                update(users).where(users.c.id == "jp-later").values(token_hash=token_hash(unknown))
+            )
+        assert node.authenticate(unknown).id == "jp-later"
+        with pytest.raises(Unauthorized):
+            node.authenticate(later)  # never found before: asked, and gone
+        with pytest.raises(Unauthorized):
+            node.authenticate(unknown, user_id="jp")  # Basic: the token is not jp's
+    finally:
+        node.close()
