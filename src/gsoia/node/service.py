@@ -144,9 +144,9 @@ class Node:
         self._listings = Recent(32)  # the rows a user may see, per filter and columns version
         self._intact_rows: Recent[tuple[Any, ...], bool] = Recent(100_000)
         self._rulings: Recent[tuple[Any, ...], _Ruling] = Recent(20_000)
+        """The decisions of listed rows, by subject, day and the columns decided on."""
         self._signed_in: Recent[str, tuple[User, float]] = Recent(1_000)
         """Users found by token hash, and when (``authenticate``)."""
-        """The decisions of listed rows, by subject, day and the columns decided on."""
         self._page = _PAGE_ANY if self.engine.dialect.name == "postgresql" else _PAGE
         self.keys_dir: Path | None = None
         """Where the key files are (set by ``open``/``init``; key rotation needs it)."""
