@@ -47,6 +47,7 @@ from typing import Any
 
 import httpx
 
+import processes
 from gsoia.api.federation import MAX_RELEASES, batch_answer
 from gsoia.federation.packages import PackageRejected
 from gsoia.federation.peers import INBOX_BATCH, Peer
@@ -132,17 +133,9 @@ class Served:
         args = [GSOIA, "serve", "--data", str(self.data), "--port", str(self.port)]
         with open(self.data / "serve.log", "ab") as log:
             self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
-        deadline = time.monotonic() + 60
-        with httpx.Client(timeout=1) as http:  # one SSL context for every poll
-            while time.monotonic() < deadline:
-                if self.process.poll() is not None:
-                    raise RuntimeError(f"{self.nation} did not start:\n{self.log()}")
-                try:
-                    if http.get(f"{self.url}/healthz").status_code == 200:
-                        return
-                except httpx.TransportError:
-                    time.sleep(0.1)
-        raise RuntimeError(f"{self.nation} did not start in 60 s:\n{self.log()}")
+        failed = processes.wait_until_healthy(self.url, self.process, 60)
+        if failed:
+            raise RuntimeError(f"{self.nation} {failed}:\n{self.log()}")
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

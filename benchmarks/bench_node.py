@@ -40,7 +40,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import httpx
 from sqlalchemy import create_engine, text
 
 import gsoia
@@ -236,17 +235,9 @@ class Served:
             args += ["--workers", str(self.workers)]
         with open(self.data / "serve.log", "ab") as log:
             self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
-        deadline = time.monotonic() + 60
-        with httpx.Client(timeout=1) as http:  # one SSL context for every poll
-            while time.monotonic() < deadline:
-                if self.process.poll() is not None:
-                    raise RuntimeError(f"gsoia serve exited:\n{self.log_tail()}")
-                try:
-                    if http.get(f"{self.base}/healthz").status_code == 200:
-                        return
-                except httpx.TransportError:
-                    time.sleep(0.1)
-        raise RuntimeError(f"gsoia serve did not start:\n{self.log_tail()}")
+        failed = processes.wait_until_healthy(self.base, self.process, 60)
+        if failed:
+            raise RuntimeError(f"gsoia serve {failed}:\n{self.log_tail()}")
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

@@ -369,17 +369,10 @@ class Served:
         t0 = time.perf_counter()
         with open(self.data / "serve.log", "ab") as log:
             self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
-        deadline = time.monotonic() + 600
-        with httpx.Client(timeout=1) as http:  # one SSL context for every poll
-            while time.monotonic() < deadline:
-                if self.process.poll() is not None:
-                    raise RuntimeError(f"gsoia serve exited:\n{self.log_tail()}")
-                try:
-                    if http.get(f"{self.base}/healthz").status_code == 200:
-                        return time.perf_counter() - t0
-                except httpx.TransportError:
-                    time.sleep(0.1)
-        raise RuntimeError(f"gsoia serve did not start:\n{self.log_tail()}")
+        failed = processes.wait_until_healthy(self.base, self.process, 600)
+        if failed:
+            raise RuntimeError(f"gsoia serve {failed}:\n{self.log_tail()}")
+        return time.perf_counter() - t0
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

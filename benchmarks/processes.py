@@ -3,8 +3,29 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import time
 from contextlib import suppress
 from pathlib import Path
+
+import httpx
+
+
+def wait_until_healthy(base: str, process: subprocess.Popen[bytes], patience: float) -> str | None:
+    """Poll ``base``/healthz until it answers 200 (None), ``process`` exits or ``patience``
+    seconds pass (what happened, for a message). One client for every poll: httpx builds
+    an SSL context, loading every CA certificate, for each client."""
+    deadline = time.monotonic() + patience
+    with httpx.Client(timeout=1) as http:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                return "exited"
+            try:
+                if http.get(f"{base}/healthz").status_code == 200:
+                    return None
+            except httpx.TransportError:
+                time.sleep(0.1)
+    return f"did not answer in {patience:.0f} s"
 
 
 def process_tree(pid: int) -> list[int]:
