@@ -9,10 +9,13 @@ import datetime as dt
 import threading
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from psycopg import pq
 from sqlalchemy import Engine, event, func, insert, select
 
 from gsoia.audit.log import AuditLog, AuditTransaction, verify_log
@@ -278,3 +281,96 @@ def test_a_failed_batch_fails_every_caller(engine: Engine, monkeypatch: pytest.M
     head = verify_log(engine, PUBLIC)
     assert head is not None
     assert head.size == 2
+
+
+def _topics(engine: Engine) -> list[str]:
+    with engine.connect() as connection:
+        return sorted(connection.execute(select(topics.c.topic)).scalars())
+
+
+@pytest.mark.parametrize("entries", [0, 1, 250], ids=["no-entry", "one-entry", "many-entries"])
+def test_a_transaction_commits_its_statements_with_its_entries(
+    engine: Engine, entries: int
+) -> None:
+    """Its statements and entries are kept together, however many entries (on PostgreSQL
+    the last hundred carry the COMMIT; with none, the driver commits); every head it
+    signed verifies."""
+    log = AuditLog(engine, KEY, utc_now)
+    with log.transaction() as tx:
+        tx.connection.execute(insert(topics).values(topic="kept", bit=1))
+        for n in range(entries):
+            tx.append("entry", "a", {"n": n})
+    assert _topics(engine) == ["kept"]
+    assert len(stored(engine)) == entries
+    assert signed_heads(engine) == ([entries - 1] if entries else [])
+    if entries:
+        head = verify_log(engine, PUBLIC)
+        assert head is not None
+        assert head.size == entries
+        assert tx.head == head
+
+
+def test_a_transaction_that_raises_leaves_nothing_and_the_next_works(engine: Engine) -> None:
+    """Raised after its statement and entries: both undone, and the connection goes back
+    to the pool with no transaction open (the next transactions, on whichever connection,
+    commit)."""
+    log = AuditLog(engine, KEY, utc_now)
+
+    class Refused(Exception):
+        pass
+
+    def refused() -> None:
+        with log.transaction() as tx:
+            tx.connection.execute(insert(topics).values(topic="undone", bit=1))
+            tx.append("entry", "a", {})
+            raise Refused
+
+    with pytest.raises(Refused):
+        refused()
+    assert _topics(engine) == []
+    assert stored(engine) == []
+    for n in range(3):
+        with log.transaction() as tx:
+            tx.connection.execute(insert(topics).values(topic=f"kept-{n}", bit=n + 2))
+            tx.append("entry", "b", {"n": n})
+    assert _topics(engine) == ["kept-0", "kept-1", "kept-2"]
+    assert signed_heads(engine) == [0, 1, 2]
+    head = verify_log(engine, PUBLIC)
+    assert head is not None
+    assert head.size == 3
+
+
+@pytest.mark.parametrize("bare_engine", ["postgresql"], indirect=True)
+def test_a_postgresql_transaction_begins_and_commits_within_its_queries(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """An audited write on PostgreSQL is three round trips: BEGIN with the lock and the
+    last seq, the caller's statement, the entries with the COMMIT (not five: a BEGIN and a
+    COMMIT of their own). (SQLite has no round trips.)"""
+    log = AuditLog(engine, KEY, utc_now)
+    log.record("opened", "test", {})
+    trace = tmp_path / "libpq.trace"
+    with trace.open("wb") as out:
+
+        def traced(driver: Any, _record: object, _proxy: object) -> None:
+            driver.pgconn.trace(out.fileno())
+            driver.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS)
+
+        def untraced(driver: Any, _record: object) -> None:
+            driver.pgconn.untrace()
+
+        event.listen(engine, "checkout", traced)
+        event.listen(engine, "checkin", untraced)
+        try:
+            with log.transaction() as tx:
+                tx.connection.execute(insert(topics).values(topic="kept", bit=1))
+                tx.append("entry", "a", {})
+        finally:
+            event.remove(engine, "checkout", traced)
+            event.remove(engine, "checkin", untraced)
+    messages = trace.read_text().splitlines()
+    sent = [line.split("\t")[2] for line in messages if line.startswith("F\t")]
+    ready = [line for line in messages if "\tReadyForQuery\t" in line]
+    assert len(ready) == 3, sent
+    assert _topics(engine) == ["kept"]
+    assert signed_heads(engine) == [0, 1]

@@ -44,7 +44,7 @@ from gsoia.crypto.canonical import canonical_json
 from gsoia.crypto.errors import BadSignature
 from gsoia.crypto.signing import sign, verify
 from gsoia.errors import GsoiaError
-from gsoia.store.database import writing
+from gsoia.store.database import self_begun, writing
 from gsoia.store.schema import audit_entries
 
 ROTATED = "keys.rotated"
@@ -144,8 +144,15 @@ class AuditTransaction:
         return seq
 
     def _write(self) -> None:
-        """Insert the entries appended, the last one signed: the head of this transaction."""
-        if self._sign():
+        """Insert the entries appended, the last one signed: the head of this transaction.
+
+        On PostgreSQL the insert carries the transaction's COMMIT (``self_begun``).
+        """
+        if not self._sign():
+            return
+        if self._log._postgres:
+            _insert_then_commit(self.connection, self._rows)
+        else:
             self.connection.execute(_INSERT, self._rows)
 
     def _sign(self) -> bool:
@@ -215,8 +222,8 @@ class AuditLog:
     @contextmanager
     def _begin(self) -> Iterator[AuditTransaction]:
         """A transaction on the lock already held; on commit, the tree and actions follow."""
-        with writing(self.engine) as connection:
-            last = _locked_last_seq(connection) if self._postgres else _last_seq(connection)
+        with self_begun(self.engine) if self._postgres else writing(self.engine) as connection:
+            last = _begun_last_seq(connection) if self._postgres else _last_seq(connection)
             # (SQLite's transactions that write take the write lock as they begin)
             if (-1 if last is None else last) + 1 != self._tree.size:  # another process
                 self._tree = _caught_up(connection, self._tree)
@@ -372,7 +379,7 @@ _LAST_SIGNED = (
     .limit(1)
 )
 _LOCK = f"SELECT pg_advisory_xact_lock({_ADVISORY_LOCK:d}, hashtext(current_schema()))"
-_LOCK_THEN_LAST = f"{_LOCK}; SELECT max(seq) FROM audit_entries"  # noqa: S608 (constants)
+_BEGIN_LOCK_THEN_LAST = f"BEGIN; {_LOCK}; SELECT max(seq) FROM audit_entries"  # noqa: S608
 _COLUMNS = ("seq", "at", "kind", "actor", "body", "leaf", "root", "signature")
 
 
@@ -403,15 +410,39 @@ def _insert_guarded(connection: Connection, rows: list[dict[str, Any]]) -> list[
         return [(int(seq), bytes(leaf)) for seq, leaf in cursor.fetchall()]
 
 
+_COMMITTED_WITH = 100
+"""The most entries inserted in the statement that carries the COMMIT; those before go
+in one statement of their own (a transaction rarely appends more)."""
+
+
+def _insert_then_commit(connection: Connection, rows: list[dict[str, Any]]) -> None:
+    """PostgreSQL: insert ``rows`` and commit the transaction ``self_begun``, the last
+    ``_COMMITTED_WITH`` rows and the COMMIT in one round trip."""
+    if len(rows) > _COMMITTED_WITH:
+        connection.execute(_INSERT, rows[:-_COMMITTED_WITH])
+        rows = rows[-_COMMITTED_WITH:]
+    values = [row[name] for row in rows for name in _COLUMNS]
+    with ClientCursor(connection.connection.driver_connection) as cursor:  # type: ignore[arg-type]
+        cursor.execute(f"INSERT INTO audit_entries {_values(len(rows))}; COMMIT", values)
+
+
+_ROW = "(%s::bigint, %s, %s, %s, %s, %s::bytea, %s::bytea, %s::bytea)"
+
+
+@lru_cache(maxsize=128)
+def _values(count: int) -> str:
+    """The columns of ``count`` entries and their placeholders."""
+    return f"({', '.join(_COLUMNS)}) VALUES {', '.join([_ROW] * count)}"
+
+
 @lru_cache(maxsize=64)
 def _guarded_insert(count: int) -> str:
     """Three statements, one implicit transaction: the lock; ``count`` entries inserted
     only if the log's last seq is the parameter after them (NULL: an empty log), which the
     lock holds still; the entries from the next parameter on, unless the first is ours."""
-    row = "(%s::bigint, %s, %s, %s, %s, %s::bytea, %s::bytea, %s::bytea)"
     return (
         f"{_LOCK}; INSERT INTO audit_entries ({', '.join(_COLUMNS)})"  # noqa: S608 (constants only)
-        f" SELECT * FROM (VALUES {', '.join([row] * count)}) AS entries"
+        f" SELECT * FROM (VALUES {', '.join([_ROW] * count)}) AS entries"
         " WHERE (SELECT max(seq) FROM audit_entries) IS NOT DISTINCT FROM %s::bigint;"
         f" SELECT seq, leaf FROM audit_entries WHERE seq BETWEEN %s AND %s + {_CATCH_UP:d}"
         " AND NOT EXISTS"
@@ -442,15 +473,17 @@ def _last_seq(connection: Connection) -> int | None:
     return connection.execute(_MAX_SEQ).scalar()
 
 
-def _locked_last_seq(connection: Connection) -> int | None:
-    """PostgreSQL: take the node's advisory lock, then read the last seq, in one round trip.
+def _begun_last_seq(connection: Connection) -> int | None:
+    """PostgreSQL: begin the transaction, take the node's advisory lock, then read the last
+    seq, in one round trip (the connection is ``self_begun``).
 
-    Two statements in one simple query: the second runs (in a snapshot of its own, READ
+    Three statements in one simple query: the last runs (in a snapshot of its own, READ
     COMMITTED) only once the lock is held, so it sees every entry committed before.
     """
     cursor = connection.connection.cursor()
     try:
-        cursor.execute(_LOCK_THEN_LAST)
+        cursor.execute(_BEGIN_LOCK_THEN_LAST)
+        cursor.nextset()
         cursor.nextset()
         row = cursor.fetchone()
     finally:
