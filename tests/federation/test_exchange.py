@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import time
 
+from gsoia.crypto.keys import PublicKeys
+from gsoia.federation.peers import Peer
 from tests import loopback
 from tests.federation.conftest import RunningNode
 
@@ -136,3 +139,26 @@ def test_well_known_publishes_the_keys(nodes: dict[str, RunningNode]) -> None:
     identity = loopback.get(f"{nodes['JPN'].url}/.well-known/gsoia").json()
     assert identity["nation"] == "JPN"
     assert set(identity["keys"]) == {"signing", "sealing"}
+
+
+def test_a_peer_pinned_while_the_node_runs_is_listed(nodes: dict[str, RunningNode]) -> None:
+    """``gsoia peer add`` is another process: the running node lists what it pinned (and
+    a pin it changed) without a restart."""
+    jpn = nodes["JPN"]
+    keys = PublicKeys(os.urandom(32), os.urandom(32))
+
+    def listed() -> dict[str, str]:
+        with jpn.client("jpn-officer") as client:
+            response = client.get("/api/v1/peers")
+        assert response.status_code == 200, response.text
+        return {peer["nation"]: peer["url"] for peer in response.json()}
+
+    assert {"CAN", "USA"} <= set(listed())
+    cli = jpn.open()
+    try:
+        cli.exchange.add_peer(Peer("GBR", "http://127.0.0.1:9/", keys))
+        assert listed()["GBR"] == "http://127.0.0.1:9/"
+        cli.exchange.add_peer(Peer("GBR", "http://127.0.0.1:7/", keys))
+        assert listed()["GBR"] == "http://127.0.0.1:7/"
+    finally:
+        cli.close()

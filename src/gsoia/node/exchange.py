@@ -192,9 +192,7 @@ class Exchange:
     def _load_peers(self) -> None:
         with self.node.engine.connect() as connection:
             for row in connection.execute(select(peers)):
-                self._peers[row.nation] = Peer(
-                    row.nation, row.url, PublicKeys(bytes(row.signing_key), bytes(row.sealing_key))
-                )
+                self._peers[row.nation] = _pinned(row)
             self.retired = rotation.load_retired(connection)
 
     def identity(self) -> dict[str, Any]:
@@ -245,7 +243,11 @@ class Exchange:
         return self._peers.get(nation)
 
     def peers(self) -> list[dict[str, Any]]:
-        return [p.to_dict() for p in self._peers.values()]
+        """Every pinned peer as the database holds it: pins made since start by another
+        process (``gsoia peer add``) included."""
+        with self.node.engine.connect() as connection:
+            rows = connection.execute(select(peers).order_by(peers.c.nation)).all()
+        return [_pinned(row).to_dict() for row in rows]
 
     def _peer(self, nation: str) -> Peer:
         peer = self.known_peer(nation)
@@ -1481,3 +1483,8 @@ def _item_fields(row: Any) -> dict[str, Any]:
 
 
 __all__ = ["Exchange"]
+
+
+def _pinned(row: Any) -> Peer:
+    """A peer as its row in ``peers`` pins it."""
+    return Peer(row.nation, row.url, PublicKeys(bytes(row.signing_key), bytes(row.sealing_key)))
