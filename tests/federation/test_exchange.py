@@ -139,6 +139,9 @@ def test_well_known_publishes_the_keys(nodes: dict[str, RunningNode]) -> None:
     identity = loopback.get(f"{nodes['JPN'].url}/.well-known/gsoia").json()
     assert identity["nation"] == "JPN"
     assert set(identity["keys"]) == {"signing", "sealing"}
+    # both inboxes: one package a post, and up to 1,000 in one (the courier's batches)
+    assert identity["inbox"] == "/federation/v1/inbox"
+    assert identity["inbox_batch"] == "/federation/v1/inbox/batch"
 
 
 def test_a_peer_pinned_while_the_node_runs_is_listed(nodes: dict[str, RunningNode]) -> None:

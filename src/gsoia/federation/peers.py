@@ -52,6 +52,7 @@ def identity(nation: str, keys: PublicKeys) -> dict[str, Any]:
         "keys": keys.to_dict(),
         "fingerprint": keys.fingerprint(),
         "inbox": INBOX,
+        "inbox_batch": INBOX_BATCH,
         "protocol": "gsoia-federation/1",
     }
 
