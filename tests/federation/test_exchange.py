@@ -5,8 +5,11 @@ from __future__ import annotations
 import os
 import time
 
+import pytest
+
 from gsoia.crypto.keys import PublicKeys
 from gsoia.federation.peers import Peer
+from gsoia.node import exchange
 from tests import loopback
 from tests.federation.conftest import RunningNode
 
@@ -164,4 +167,26 @@ def test_a_peer_pinned_while_the_node_runs_is_listed(nodes: dict[str, RunningNod
         cli.exchange.add_peer(Peer("GBR", "http://127.0.0.1:7/", keys))
         assert listed()["GBR"] == "http://127.0.0.1:7/"
     finally:
+        cli.close()
+
+
+def test_a_peer_repinned_by_another_process_is_used_once_fresh(
+    nodes: dict[str, RunningNode], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The node sends with the peers as last read: a pin made or changed by another
+    process (``gsoia peer add``) is used within ``PEERS_FRESH`` seconds, not at restart."""
+    jpn = nodes["JPN"]
+    served, cli = jpn.open(), jpn.open()
+    keys = PublicKeys(os.urandom(32), os.urandom(32))
+    try:
+        assert served.exchange.known_peer("ITA") is None
+        cli.exchange.add_peer(Peer("ITA", "http://127.0.0.1:9/", keys))
+        assert served.exchange.known_peer("ITA") == Peer("ITA", "http://127.0.0.1:9/", keys)
+        cli.exchange.add_peer(Peer("ITA", "http://127.0.0.1:7/", keys))
+        monkeypatch.setattr(exchange, "PEERS_FRESH", 3600.0)  # read moments ago
+        assert served.exchange.known_peer("ITA") == Peer("ITA", "http://127.0.0.1:9/", keys)
+        monkeypatch.setattr(exchange, "PEERS_FRESH", 0.0)  # as when they have aged
+        assert served.exchange.known_peer("ITA") == Peer("ITA", "http://127.0.0.1:7/", keys)
+    finally:
+        served.close()
         cli.close()

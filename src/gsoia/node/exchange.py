@@ -14,6 +14,7 @@ import datetime as dt
 import json
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -153,6 +154,11 @@ class ReclassifyBody(BaseModel):
 
 M = TypeVar("M", bound=BaseModel)
 
+PEERS_FRESH = 2.0
+"""Seconds a node goes on sending with the peers as it last read them: a pin that
+``gsoia peer add`` (another process) makes or changes takes effect within them. (The
+inbox reads them for every package.)"""
+
 
 def _body(model: type[M], package: Package) -> M:
     try:
@@ -172,6 +178,7 @@ class Exchange:
         self.node = node
         self._planning = threading.Lock()
         self._peers: dict[str, Peer] = {}
+        self._peers_read = 0.0  # time.monotonic() when they were read
         self.retired: dict[str, list[bytes]] = {}
         """The signing keys each peer retired, newest first (``gsoia.node.rotation``)."""
         self._load_peers()
@@ -190,10 +197,12 @@ class Exchange:
     # -- peers ------------------------------------------------------------------------------
 
     def _load_peers(self) -> None:
+        """The pinned peers read again (replaced whole: readers iterate the old dicts)."""
+        read_at = time.monotonic()
         with self.node.engine.connect() as connection:
-            for row in connection.execute(select(peers)):
-                self._peers[row.nation] = _pinned(row)
-            self.retired = rotation.load_retired(connection)
+            pinned = {row.nation: _pinned(row) for row in connection.execute(select(peers))}
+            retired = rotation.load_retired(connection)
+        self._peers, self.retired, self._peers_read = pinned, retired, read_at
 
     def identity(self) -> dict[str, Any]:
         return identity(self.node.nation, self.node.public)
@@ -228,17 +237,18 @@ class Exchange:
                     update(peers).where(peers.c.nation == peer.nation).values(**values)
                 )
             tx.append("peer.pinned", "cli", peer.to_dict())
-        self._peers[peer.nation] = peer
+        self._peers = {**self._peers, peer.nation: peer}
         return peer
 
     def repin(self, peer: Peer, retired: list[bytes]) -> None:
         """A peer's new keys, learnt from its rotation package (``gsoia.node.rotation``)."""
-        self._peers[peer.nation] = peer
-        self.retired[peer.nation] = retired
+        self._peers = {**self._peers, peer.nation: peer}
+        self.retired = {**self.retired, peer.nation: retired}
 
     def known_peer(self, nation: str) -> Peer | None:
-        """A pinned peer (pinned since start by another process included)."""
-        if nation not in self._peers:
+        """A pinned peer, as pinned at most ``PEERS_FRESH`` seconds ago (a pin made or
+        changed since start by another process, ``gsoia peer add``, included)."""
+        if nation not in self._peers or time.monotonic() - self._peers_read > PEERS_FRESH:
             self._load_peers()
         return self._peers.get(nation)
 
