@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 
+import httpx
 import pytest
 
 from gsoia.crypto.keys import PublicKeys
@@ -65,7 +66,16 @@ def test_release_read_at_the_equivalent_level(nodes: dict[str, RunningNode]) -> 
 def test_third_party_release_needs_the_originators_consent(
     nodes: dict[str, RunningNode],
 ) -> None:
-    jpn, can, usa = nodes["JPN"], nodes["CAN"], nodes["USA"]
+    item = passed_on_to_usa(nodes)
+    with nodes["USA"].client("usa-secret") as client:
+        read = client.get(f"/api/v1/items/{item}")
+        assert read.status_code == 200, read.text
+        assert read.json()["marking"]["text"] == "USA SECRET // JPN 極秘 // JPN-USA"
+
+
+def passed_on_to_usa(nodes: dict[str, RunningNode]) -> str:
+    """A JPN item released to CAN, and by CAN to USA with JPN's consent: its id."""
+    jpn, can = nodes["JPN"], nodes["CAN"]
     item = create(jpn)
     with jpn.client("jpn-analyst") as client:
         assert client.post(f"/api/v1/items/{item}/releases", json={"to": "CAN"}).status_code == 201
@@ -77,9 +87,9 @@ def test_third_party_release_needs_the_originators_consent(
         assert asked.status_code == 201, asked.text
         assert asked.json()["state"] == "delivered"
     with jpn.client("jpn-officer") as client:
-        queue = client.get("/api/v1/consent-requests").json()
-        assert [(r["item_id"], r["custodian"], r["to_party"]) for r in queue] == [
-            (item, "CAN", "USA")
+        queue = [r for r in client.get("/api/v1/consent-requests").json() if r["item_id"] == item]
+        assert [(r["custodian"], r["to_party"], r["state"]) for r in queue] == [
+            ("CAN", "USA", "pending")
         ]
         granted = client.post(f"/api/v1/consent-requests/{queue[0]['id']}", json={"grant": True})
         assert granted.status_code == 200, granted.text
@@ -88,10 +98,7 @@ def test_third_party_release_needs_the_originators_consent(
         released = client.post(f"/api/v1/items/{item}/releases", json={"to": "USA"})
         assert released.status_code == 201, released.text
         assert released.json()["state"] == "delivered"
-    with usa.client("usa-secret") as client:
-        read = client.get(f"/api/v1/items/{item}")
-        assert read.status_code == 200, read.text
-        assert read.json()["marking"]["text"] == "USA SECRET // JPN 極秘 // JPN-USA"
+    return item
 
 
 def test_incident_notice_reaches_the_originators_officers(nodes: dict[str, RunningNode]) -> None:
@@ -136,6 +143,61 @@ def test_downgrade_travels_to_every_custodian(nodes: dict[str, RunningNode]) -> 
             )
 
         wait_for(remarked)
+
+
+def test_a_reclassification_reaches_the_third_parties_consented_to(
+    nodes: dict[str, RunningNode],
+) -> None:
+    """JPN's downgrade reaches CAN, which it released to, and USA, to which it consented
+    CAN pass the item on: both copies re-marked (Art. 6(g): every custodian is told)."""
+    item = passed_on_to_usa(nodes)
+    with nodes["JPN"].client("jpn-officer") as client:
+        changed = client.post(f"/api/v1/items/{item}/classification", json={"classification": "HI"})
+        assert changed.status_code == 200, changed.text
+        told = changed.json()
+        assert (told["custodians"], told["third_parties"], told["not_pinned"]) == (
+            ["CAN"],
+            ["USA"],
+            [],
+        )
+    for node, user, marking in (
+        (nodes["CAN"], "can-secret", "CAN CONFIDENTIAL // JPN 秘 // JPN-CAN"),
+        (nodes["USA"], "usa-secret", "USA CONFIDENTIAL // JPN 秘 // JPN-USA"),
+    ):
+        with node.client(user) as client:
+
+            def remarked(client: httpx.Client = client, marking: str = marking) -> bool:
+                response = client.get(f"/api/v1/items/{item}")
+                return response.status_code == 200 and response.json()["marking"]["text"] == (
+                    marking
+                )
+
+            wait_for(remarked)
+
+
+def test_a_third_party_that_is_no_peer_is_named_not_told(nodes: dict[str, RunningNode]) -> None:
+    """A consent to a nation that is not a pinned peer: the reclassification is made and
+    told to the custodians, and that third party is named as not told, in the answer and
+    the audit entry."""
+    jpn = nodes["JPN"]
+    item = create(jpn)
+    with jpn.client("jpn-analyst") as client:
+        assert client.post(f"/api/v1/items/{item}/releases", json={"to": "CAN"}).status_code == 201
+    with jpn.client("jpn-officer") as client:
+        consented = client.post(f"/api/v1/items/{item}/consents", json={"to": "AUS"})
+        assert consented.status_code == 201, consented.text
+        changed = client.post(f"/api/v1/items/{item}/classification", json={"classification": "HI"})
+        assert changed.status_code == 200, changed.text
+        told = changed.json()
+        assert (told["custodians"], told["third_parties"], told["not_pinned"]) == (
+            ["CAN"],
+            [],
+            ["AUS"],
+        )
+        size = client.get("/api/v1/audit", params={"limit": 1}).json()["head"]["size"]
+        latest = client.get("/api/v1/audit", params={"after": size - 20}).json()["entries"]
+    [entry] = [e for e in latest if e["kind"] == "item.reclassified" and e["data"]["item"] == item]
+    assert entry["data"]["not_pinned"] == ["AUS"]
 
 
 def test_well_known_publishes_the_keys(nodes: dict[str, RunningNode]) -> None:

@@ -62,6 +62,7 @@ from gsoia.node.taxii_store import record_received
 from gsoia.node.users import User
 from gsoia.store.schema import (
     consent_requests,
+    consents,
     inbox,
     incidents,
     items,
@@ -1232,7 +1233,13 @@ class Exchange:
     # -- downgrade and declassification ---------------------------------------------------------
 
     def reclassify(self, user: User, item_id: str, classification: str) -> dict[str, Any]:
-        """Only the originator changes a classification; every custodian is told (Art. 6(g))."""
+        """Only the originator changes a classification; every custodian is told (Art. 6(g)).
+
+        Told: the peers it was released to, and the third parties the originator consented
+        to (a custodian may have passed it on to them; one that holds no copy refuses the
+        notice). A third party that is not a pinned peer cannot be told: it is named in
+        ``not_pinned``, and in the audit entry.
+        """
         node = self.node
         if not user.is_officer or user.nation != node.nation:
             raise Forbidden(f"classifications are changed by an officer of {node.nation}")
@@ -1261,7 +1268,15 @@ class Exchange:
                     ).scalars()
                 )
             )
-            for custodian in custodians:
+            # third parties a custodian may have passed it on to: those consented to
+            consented = set(
+                tx.connection.execute(
+                    select(consents.c.to_party).where(consents.c.item_id == item_id)
+                ).scalars()
+            ) - {*custodians, node.nation}
+            third_parties = sorted(p for p in consented if self.known_peer(p) is not None)
+            not_pinned = sorted(consented - set(third_parties))
+            for custodian in [*custodians, *third_parties]:
                 package_id = str(uuid.uuid4())
                 sealing = self._peer(custodian).keys.sealing
                 enqueue(
@@ -1285,10 +1300,18 @@ class Exchange:
                     "from": row.classification,
                     "to": classification,
                     "custodians": custodians,
+                    "third_parties": third_parties,
+                    "not_pinned": not_pinned,
                 },
             )
         self.courier.wake()
-        return {"item": item_id, "classification": classification, "custodians": custodians}
+        return {
+            "item": item_id,
+            "classification": classification,
+            "custodians": custodians,
+            "third_parties": third_parties,
+            "not_pinned": not_pinned,
+        }
 
     def _receive_reclassify(self, package: Package) -> dict[str, Any]:
         node = self.node
