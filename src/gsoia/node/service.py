@@ -142,7 +142,8 @@ class Node:
         self.audit.on_others = self._refresh
         self._listings: Recent[Hashable, tuple[np.ndarray[Any, np.dtype[np.bool_]], int]]
         self._listings = Recent(32)  # the rows a user may see, per filter and columns version
-        self._intact_rows: Recent[tuple[Any, ...], bool] = Recent(100_000)
+        self._intact_rows: Recent[bytes, tuple[Any, ...]] = Recent(100_000)
+        """The signed columns of rows found intact, by their signature (``_intact``)."""
         self._rulings: Recent[tuple[Any, ...], _Ruling] = Recent(20_000)
         """The decisions of listed rows, by subject, day and the columns decided on."""
         self._signed_in: Recent[str, tuple[User, float]] = Recent(1_000)
@@ -526,7 +527,7 @@ class Node:
                 self.columns.add_topics(new_topics)
                 self.columns.append(appended)
                 for _, _, stored in prepared:  # signed here, just now: intact as written
-                    self._intact_rows.put(_signed_columns(_Row(stored)), True)
+                    self._intact_rows.put(stored["signature"], _signed_columns(_Row(stored)))
 
             tx.on_commit(publish)
             if not views:
@@ -831,26 +832,27 @@ class Node:
     def _intact(self, row: Any) -> bool:
         """Label, custody and ciphertext still match the node's signature and columns.
 
-        A row found intact is remembered by its columns (the ciphertext by its digest,
-        recomputed each time): the same bytes need no second signature check, and any edit
-        makes another key.
+        A row found intact is remembered: its signed columns (the ciphertext by its
+        digest, recomputed each time), by its signature. The same columns need no second
+        signature check; any edit makes them differ from those remembered.
         """
         try:
             if row.custodian != self.nation:
                 return False
             if digest(bytes(row.ciphertext)) != bytes(row.content_digest):
                 return False
-            remembered = _signed_columns(row)
-            if self._intact_rows.get(remembered):
+            columns = _signed_columns(row)
+            signature = bytes(row.signature)
+            if self._intact_rows.get(signature) == columns:
                 return True
             verify(
                 self.public.signing,
                 binding_message(_bound(row._mapping), bytes(row.content_digest)),
-                bytes(row.signature),
+                signature,
             )
         except (BadSignature, ValueError, TypeError, KeyError):  # a column no longer parses
             return False
-        self._intact_rows.put(remembered, True)
+        self._intact_rows.put(signature, columns)
         return True
 
     def _decrypt(self, row: Any) -> bytes:
