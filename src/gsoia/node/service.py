@@ -30,12 +30,14 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    literal_column,
     select,
     union_all,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.elements import Label as Labelled
 
 from gsoia.audit.log import AuditLog, AuditTransaction, TreeHead, verify_log
 from gsoia.catalogue.load import read_catalogue
@@ -148,7 +150,10 @@ class Node:
         """The decisions of listed rows, by subject, day and the columns decided on."""
         self._signed_in: Recent[str, tuple[User, float]] = Recent(1_000)
         """Users found by token hash, and when (``authenticate``)."""
-        self._page = _PAGE_ANY if self.engine.dialect.name == "postgresql" else _PAGE
+        self._postgres = self.engine.dialect.name == "postgresql"
+        self._page = _PAGE_ANY if self._postgres else _PAGE
+        self._verified_rows: Recent[tuple[int, int], _Listed] = Recent(20_000)
+        """PostgreSQL: listed rows found intact, by seq and row version (``_page_rows``)."""
         self.keys_dir: Path | None = None
         """Where the key files are (set by ``open``/``init``; key rotation needs it)."""
 
@@ -640,17 +645,16 @@ class Node:
             page_seqs = _first_allowed(allowed, seqs, start, limit + 1)
             more = len(page_seqs) > limit
             page_seqs = page_seqs[:limit]
-            page = connection.execute(self._page, {"seqs": page_seqs}).all()
-        rows = list(map(_Listed._make, page))
+            rows = self._page_rows(connection, page_seqs)
         views = []
         flagged = []
         subject = user.subject()
         who = (*_subject_key(user), self.today())
         reasons: Counter[str] = Counter()
-        for row in rows:
+        for row, intact in rows:
             # The page is confirmed one by one on verified labels: a column edited
             # behind the node's back shows nothing it should not.
-            if not self._intact(row):
+            if not intact:
                 flagged.append(row.id)
                 continue
             key = (who, *_decided_columns(row))
@@ -680,6 +684,34 @@ class Node:
             "total": total,
             "next": str(page_seqs[-1]) if more and page_seqs else None,
         }
+
+    def _page_rows(self, connection: Connection, seqs: list[int]) -> list[tuple[_Listed, bool]]:
+        """The rows of a page in seq order, each with whether it is intact (``_intact``).
+
+        On PostgreSQL the page first reads each row's version (``xmin``, the transaction
+        that wrote it: any UPDATE, by the node or behind its back, makes a new one); a row
+        found intact in the same version is not read or checked again. The others are read
+        with their version and checked.
+        """
+        if not self._postgres:
+            page = connection.execute(self._page, {"seqs": seqs}).all()
+            return [(row, self._intact(row)) for row in map(_Listed._make, page)]
+        versions = connection.execute(_PAGE_VERSIONS, {"seqs": seqs}).all()
+        known = {seq: self._verified_rows.get((seq, version)) for seq, version in versions}
+        missing = [seq for seq, row in known.items() if row is None]
+        checked: dict[int, tuple[_Listed, bool]] = {}
+        if missing:
+            for *columns, version in connection.execute(_PAGE_VERSIONED, {"seqs": missing}):
+                row = _Listed._make(columns)
+                intact = self._intact(row)
+                if intact:
+                    self._verified_rows.put((row.seq, version), row)
+                checked[row.seq] = (row, intact)
+        return [
+            (row, True) if row is not None else checked[seq]
+            for seq, row in known.items()
+            if row is not None or seq in checked
+        ]
 
     def _allowed(
         self,
@@ -1183,6 +1215,17 @@ _PAGE_ANY = _LISTED.where(items.c.seq == any_(bindparam("seqs", type_=ARRAY(BigI
     items.c.seq
 )
 """The page on PostgreSQL: its seqs as one array, not a statement of 100 parameters."""
+_XMIN: Labelled[int] = literal_column("xmin::text::bigint", BigInteger).label("version")
+_PAGE_VERSIONS = (
+    select(items.c.seq, _XMIN)
+    .where(items.c.seq == any_(bindparam("seqs", type_=ARRAY(BigInteger))))
+    .order_by(items.c.seq)
+)
+"""PostgreSQL: the version of each row of a page (the transaction that wrote it)."""
+_PAGE_VERSIONED = _LISTED.add_columns(_XMIN).where(
+    items.c.seq == any_(bindparam("seqs", type_=ARRAY(BigInteger)))
+)
+"""PostgreSQL: rows of a page not known in their version, with it."""
 _USER_BY_TOKEN = select(users).where(users.c.token_hash == bindparam("hashed"))
 _ITEM_BY_ID = select(items).where(items.c.id == bindparam("id"))
 _ENCODED = (
