@@ -18,10 +18,12 @@ were recomputed too shows at the next signed head, which names the entries it co
 Appends are serialised: ``AuditLog.transaction()`` holds a lock (and, on PostgreSQL, an
 advisory lock) for the whole database transaction of the action being audited, so the
 action and its entry commit together or not at all. A transaction's entries are written in
-one statement as it ends, just before its commit. On PostgreSQL a batch that only appends
-entries (the entries of reads and listings) is one query: lock, insert guarded by the last
-seq this process knows, commit; if another process appended in between, nothing is
-written, its entries are taken in and the batch is tried again (``AuditLog._appended``).
+one statement as it ends, just before its commit (on PostgreSQL the BEGIN travels with the
+lock and the COMMIT with the entries: ``store.database.self_begun``). On PostgreSQL a batch
+that only appends entries (the entries of reads and listings) is one query: lock, insert
+guarded by the last seq this process knows, commit; if another process appended in
+between, nothing is written, its entries are taken in and the batch is tried again
+(``AuditLog._appended``).
 """
 
 from __future__ import annotations

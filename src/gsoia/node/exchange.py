@@ -1515,9 +1515,9 @@ def _item_fields(row: Any) -> dict[str, Any]:
     }
 
 
-__all__ = ["Exchange"]
-
-
 def _pinned(row: Any) -> Peer:
     """A peer as its row in ``peers`` pins it."""
     return Peer(row.nation, row.url, PublicKeys(bytes(row.signing_key), bytes(row.sealing_key)))
+
+
+__all__ = ["Exchange"]

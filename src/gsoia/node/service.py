@@ -151,7 +151,6 @@ class Node:
         self._signed_in: Recent[str, tuple[User, float]] = Recent(1_000)
         """Users found by token hash, and when (``authenticate``)."""
         self._postgres = self.engine.dialect.name == "postgresql"
-        self._page = _PAGE_ANY if self._postgres else _PAGE
         self._verified_rows: Recent[tuple[int, int], _Listed] = Recent(20_000)
         """PostgreSQL: listed rows found intact, by seq and row version (``_page_rows``)."""
         self.keys_dir: Path | None = None
@@ -694,7 +693,7 @@ class Node:
         with their version and checked.
         """
         if not self._postgres:
-            page = connection.execute(self._page, {"seqs": seqs}).all()
+            page = connection.execute(_PAGE, {"seqs": seqs}).all()
             return [(row, self._intact(row)) for row in map(_Listed._make, page)]
         versions = connection.execute(_PAGE_VERSIONS, {"seqs": seqs}).all()
         known = {seq: self._verified_rows.get((seq, version)) for seq, version in versions}
@@ -1211,10 +1210,8 @@ of ``_Listed``'s fields."""
 # Statements built once: SQLAlchemy then finds their compiled form without rebuilding
 # a cache key per call.
 _PAGE = _LISTED.where(items.c.seq.in_(bindparam("seqs", expanding=True))).order_by(items.c.seq)
-_PAGE_ANY = _LISTED.where(items.c.seq == any_(bindparam("seqs", type_=ARRAY(BigInteger)))).order_by(
-    items.c.seq
-)
-"""The page on PostgreSQL: its seqs as one array, not a statement of 100 parameters."""
+"""SQLite: the rows of a page."""
+# PostgreSQL: a page's seqs as one array parameter, not a statement of 100 parameters.
 _XMIN: Labelled[int] = literal_column("xmin::text::bigint", BigInteger).label("version")
 _PAGE_VERSIONS = (
     select(items.c.seq, _XMIN)
