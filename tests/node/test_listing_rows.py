@@ -7,6 +7,7 @@ node or behind its back, makes a new version that is read and checked afresh.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -14,7 +15,9 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, event, update
 
+from gsoia.api.app import JSONBody
 from gsoia.node.service import Node
+from gsoia.node.users import Role
 from gsoia.store.schema import items
 from tests.node.conftest import RunningNode
 
@@ -68,5 +71,37 @@ def test_an_unchanged_row_is_not_read_again_and_an_edited_one_is(jpn: RunningNod
         with statements(node.engine) as seen:
             assert [i["id"] for i in node.list_items(jp)["items"]] == [ids[0], ids[2]]
         assert full_reads(seen) == 1  # still not intact: read and checked each time
+    finally:
+        node.close()
+
+
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+def test_a_page_given_as_json_already_is_the_page_and_follows_each_change(
+    jpn: RunningNode,
+) -> None:
+    """``encoded=True`` (the REST API's listing): the same bytes as the page encoded whole,
+    for each subject (a view kept for one is not given to another: JPN's officer sees no
+    CAN marking), and a row's view follows a change of its row (a consent)."""
+    node = Node.open(jpn.data, database=jpn.database.url)
+    try:
+        officer, _ = node.add_user(
+            "jo", "JPN", clearance="KIMITSU", need_to_know=["maritime"], role=Role.OFFICER
+        )
+        ca_s, _ = node.add_user("ca-s", "CAN", clearance="S", need_to_know=["maritime"])
+        ca_ts, _ = node.add_user("ca-ts", "CAN", clearance="TS", need_to_know=["maritime"])
+        ids = [node.create_item(officer, LABEL, f"Patrol {n}", b"x")["id"] for n in range(3)]
+
+        def page(user: Any, **options: Any) -> bytes:
+            return bytes(JSONBody(node.list_items(user, **options)).body)
+
+        for user in (ca_s, ca_ts, officer):
+            whole = page(user)
+            assert page(user, encoded=True) == whole
+            assert page(user, encoded=True) == whole  # from the views kept
+        node.add_consent(officer, ids[1], "USA")
+        listed = json.loads(page(ca_s, encoded=True))["items"]
+        assert [i["consented_to"] for i in listed] == [[], ["USA"], []]
+        assert page(ca_s, encoded=True) == page(ca_s)
+        assert json.loads(page(ca_ts, encoded=True)) == json.loads(page(ca_ts))
     finally:
         node.close()

@@ -136,7 +136,8 @@ def create_app(node: Node) -> FastAPI:
         return JSONBody(view, status_code=201)
 
     def listing(caller: User, limit: int, cursor: int, filters: ListFilter) -> JSONResponse:
-        return JSONBody(node.list_items(caller, filters, cursor=cursor, limit=limit))
+        page = node.list_items(caller, filters, cursor=cursor, limit=limit, encoded=True)
+        return JSONBody(page)  # msgspec: takes the items given as JSON already
 
     def reading(caller: User, item_id: str) -> JSONResponse:
         return JSONBody(node.read_item(caller, item_id))

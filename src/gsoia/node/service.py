@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+import itertools
 import json
 import time
 import uuid
@@ -21,6 +22,7 @@ from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+import msgspec
 import numpy as np
 from sqlalchemy import (
     BigInteger,
@@ -153,6 +155,9 @@ class Node:
         self._postgres = self.engine.dialect.name == "postgresql"
         self._verified_rows: Recent[tuple[int, int], _Listed] = Recent(20_000)
         """PostgreSQL: listed rows found intact, by seq and row version (``_page_rows``)."""
+        self._listed_json: Recent[tuple[int, int, int], msgspec.Raw] = Recent(20_000)
+        """PostgreSQL: listed views as JSON, by seq, row version and ruling (``encoded``)."""
+        self._ruling_serials = itertools.count(1)  # a ruling's number, never reused
         self.keys_dir: Path | None = None
         """Where the key files are (set by ``open``/``init``; key rotation needs it)."""
 
@@ -630,8 +635,14 @@ class Node:
         *,
         cursor: int = 0,
         limit: int = 100,
+        encoded: bool = False,
     ) -> dict[str, Any]:
-        """The items ``user`` may see, ``limit`` at a time after ``cursor`` (a seq)."""
+        """The items ``user`` may see, ``limit`` at a time after ``cursor`` (a seq).
+
+        ``encoded``: items may be given as their JSON already (``msgspec.Raw``), for a
+        caller that encodes the answer with msgspec: on PostgreSQL a row's view is kept by
+        row version and ruling, and a page of known rows is put together, not encoded anew.
+        """
         limit = max(1, min(limit, MAX_PAGE))
         problems = _nul_problems(**{f"query.{k}": v for k, v in filters.to_dict().items()})
         if problems:
@@ -645,25 +656,39 @@ class Node:
             more = len(page_seqs) > limit
             page_seqs = page_seqs[:limit]
             rows = self._page_rows(connection, page_seqs)
-        views = []
+        views: list[dict[str, Any] | msgspec.Raw] = []
         flagged = []
         subject = user.subject()
         who = (*_subject_key(user), self.today())
         reasons: Counter[str] = Counter()
-        for row, intact in rows:
+        for row, row_version in rows:
             # The page is confirmed one by one on verified labels: a column edited
             # behind the node's back shows nothing it should not.
-            if not intact:
+            if row_version is None:
                 flagged.append(row.id)
                 continue
             key = (who, *_decided_columns(row))
             ruled = self._rulings.get(key)
             if ruled is None:  # a label not seen lately by this subject on this day
                 decision = self._decide_row(user, row, subject, counted=False)
-                ruled = _Ruling(decision, dict(_label(row)), _decision_view(decision))
+                ruled = _Ruling(
+                    decision,
+                    dict(_label(row)),
+                    _decision_view(decision),
+                    next(self._ruling_serials),
+                )
                 self._rulings.put(key, ruled)
             reasons[ruled.decision.reason.value] += 1
-            if ruled.decision.allow:
+            if not ruled.decision.allow:
+                continue
+            if encoded and row_version:  # a row version of PostgreSQL's
+                known = (row.seq, row_version, ruled.serial)
+                view = self._listed_json.get(known)
+                if view is None:
+                    view = msgspec.Raw(msgspec.json.encode(_listed_view(row, ruled)))
+                    self._listed_json.put(known, view)
+                views.append(view)
+            else:
                 views.append(_listed_view(row, ruled))
         for reason, count in reasons.items():
             self.metrics.decisions.labels(reason).inc(count)
@@ -684,8 +709,11 @@ class Node:
             "next": str(page_seqs[-1]) if more and page_seqs else None,
         }
 
-    def _page_rows(self, connection: Connection, seqs: list[int]) -> list[tuple[_Listed, bool]]:
-        """The rows of a page in seq order, each with whether it is intact (``_intact``).
+    def _page_rows(
+        self, connection: Connection, seqs: list[int]
+    ) -> list[tuple[_Listed, int | None]]:
+        """The rows of a page in seq order, each with its version if it is intact
+        (``_intact``; 0 on SQLite) and None if it is not.
 
         On PostgreSQL the page first reads each row's version (``xmin``, the transaction
         that wrote it: any UPDATE, by the node or behind its back, makes a new one); a row
@@ -694,21 +722,23 @@ class Node:
         """
         if not self._postgres:
             page = connection.execute(_PAGE, {"seqs": seqs}).all()
-            return [(row, self._intact(row)) for row in map(_Listed._make, page)]
+            return [(row, 0 if self._intact(row) else None) for row in map(_Listed._make, page)]
         versions = connection.execute(_PAGE_VERSIONS, {"seqs": seqs}).all()
-        known = {seq: self._verified_rows.get((seq, version)) for seq, version in versions}
-        missing = [seq for seq, row in known.items() if row is None]
-        checked: dict[int, tuple[_Listed, bool]] = {}
+        known = {
+            seq: (self._verified_rows.get((seq, version)), version) for seq, version in versions
+        }
+        missing = [seq for seq, (row, _) in known.items() if row is None]
+        checked: dict[int, tuple[_Listed, int | None]] = {}
         if missing:
             for *columns, version in connection.execute(_PAGE_VERSIONED, {"seqs": missing}):
                 row = _Listed._make(columns)
                 intact = self._intact(row)
                 if intact:
                     self._verified_rows.put((row.seq, version), row)
-                checked[row.seq] = (row, intact)
+                checked[row.seq] = (row, version if intact else None)
         return [
-            (row, True) if row is not None else checked[seq]
-            for seq, row in known.items()
+            (row, version) if row is not None else checked[seq]
+            for seq, (row, version) in known.items()
             if row is not None or seq in checked
         ]
 
@@ -1305,6 +1335,8 @@ class _Ruling:
     decision: Decision
     label: dict[str, Any]
     decided: dict[str, Any]
+    serial: int
+    """This ruling's number in its node, never reused (a key of ``Node._listed_json``)."""
 
 
 def _decision_view(decision: Decision) -> dict[str, Any]:
