@@ -1243,15 +1243,10 @@ _PAGE = _LISTED.where(items.c.seq.in_(bindparam("seqs", expanding=True))).order_
 """SQLite: the rows of a page."""
 # PostgreSQL: a page's seqs as one array parameter, not a statement of 100 parameters.
 _XMIN: Labelled[int] = literal_column("xmin::text::bigint", BigInteger).label("version")
-_PAGE_VERSIONS = (
-    select(items.c.seq, _XMIN)
-    .where(items.c.seq == any_(bindparam("seqs", type_=ARRAY(BigInteger))))
-    .order_by(items.c.seq)
-)
+_IN_PAGE = items.c.seq == any_(bindparam("seqs", type_=ARRAY(BigInteger)))
+_PAGE_VERSIONS = select(items.c.seq, _XMIN).where(_IN_PAGE).order_by(items.c.seq)
 """PostgreSQL: the version of each row of a page (the transaction that wrote it)."""
-_PAGE_VERSIONED = _LISTED.add_columns(_XMIN).where(
-    items.c.seq == any_(bindparam("seqs", type_=ARRAY(BigInteger)))
-)
+_PAGE_VERSIONED = _LISTED.add_columns(_XMIN).where(_IN_PAGE)
 """PostgreSQL: rows of a page not known in their version, with it."""
 _USER_BY_TOKEN = select(users).where(users.c.token_hash == bindparam("hashed"))
 _ITEM_BY_ID = select(items).where(items.c.id == bindparam("id"))
