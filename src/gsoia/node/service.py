@@ -31,13 +31,13 @@ from sqlalchemy import (
     bindparam,
     func,
     insert,
-    literal,
     literal_column,
     select,
     union_all,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import psycopg as postgresql_psycopg
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import Label as Labelled
 
@@ -723,7 +723,7 @@ class Node:
         if not self._postgres:
             page = connection.execute(_PAGE, {"seqs": seqs}).all()
             return [(row, 0 if self._intact(row) else None) for row in map(_Listed._make, page)]
-        versions = connection.execute(_PAGE_VERSIONS, {"seqs": seqs}).all()
+        versions = _driver_rows(connection, _PAGE_VERSIONS_PG, {"seqs": seqs})
         known = {
             seq: (self._verified_rows.get((seq, version)), version) for seq, version in versions
         }
@@ -818,9 +818,13 @@ class Node:
         New items are those past the last seq held (items are stored under the audit log's
         lock, so in seq order); relabelled ones are numbered in ``relabels``.
         """
-        rows = connection.execute(
-            _CHANGED_AFTER, {"last": self.columns.last_seq(), "relabelled": self._relabelled}
-        ).all()
+        after = {"last": self.columns.last_seq(), "relabelled": self._relabelled}
+        if self._postgres:
+            rows: Sequence[Any] = list(
+                map(_Changed._make, _driver_rows(connection, _CHANGED_AFTER_PG, after))
+            )
+        else:
+            rows = connection.execute(_CHANGED_AFTER, after).all()
         if not rows:
             return
         registered = connection.execute(
@@ -1258,7 +1262,7 @@ _ENCODED = (
     items.c.need_bits,
 )
 _CHANGED_AFTER = union_all(
-    select(literal(0, BigInteger).label("relabel"), *_ENCODED).where(
+    select(literal_column("0", BigInteger).label("relabel"), *_ENCODED).where(
         items.c.seq > bindparam("last")
     ),
     select(relabels.c.id, *_ENCODED)
@@ -1267,6 +1271,34 @@ _CHANGED_AFTER = union_all(
 )
 """Items stored past a seq (``relabel`` 0), and items relabelled past a number, in one
 round trip."""
+
+
+# The two statements of every listing on PostgreSQL, compiled once and run on the driver's
+# own cursor: SQLAlchemy's execution and result machinery cost about as much CPU again as
+# psycopg's (0.8 against 0.4 ms a listing, measured in one process).
+_PG = postgresql_psycopg.dialect()  # type: ignore[no-untyped-call]
+_CHANGED_AFTER_PG = str(_CHANGED_AFTER.compile(dialect=_PG))
+_PAGE_VERSIONS_PG = str(_PAGE_VERSIONS.compile(dialect=_PG))
+
+
+class _Changed(NamedTuple):
+    """A row of ``_CHANGED_AFTER``."""
+
+    relabel: int
+    seq: int
+    label_key: int
+    custodian_code: int
+    open_bits: bytes
+    need_bits: bytes
+
+
+def _driver_rows(connection: Connection, sql: str, parameters: dict[str, Any]) -> list[Any]:
+    """PostgreSQL: the rows of a compiled read statement, through psycopg's cursor."""
+    driver = connection.connection.driver_connection
+    with driver.cursor() as cursor:  # type: ignore[union-attr]
+        cursor.execute(sql, parameters)
+        rows: list[Any] = cursor.fetchall()
+    return rows
 
 
 def _encoded(row: Any) -> EncodedLabel:
