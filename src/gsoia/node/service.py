@@ -551,7 +551,7 @@ class Node:
         """Insert item rows in one statement; their seqs, in the order of the rows.
 
         On PostgreSQL a single row (a creation through the API) goes through psycopg's
-        cursor, its statement compiled once (``_INSERT_ONE_PG``).
+        cursor, its statement compiled once (``_insert_one_pg``).
         """
         if self._postgres and len(rows) == 1:
             (row,) = rows
@@ -1311,7 +1311,7 @@ class _Changed(NamedTuple):
 
 
 def _driver_rows(connection: Connection, sql: str, parameters: dict[str, Any]) -> list[Any]:
-    """PostgreSQL: the rows of a compiled read statement, through psycopg's cursor."""
+    """PostgreSQL: the rows a compiled statement returns, through psycopg's cursor."""
     driver = connection.connection.driver_connection
     with driver.cursor() as cursor:  # type: ignore[union-attr]
         cursor.execute(sql, parameters)
