@@ -226,18 +226,27 @@ def test_rerunnable_pieces_share_a_transaction_without_savepoints(
     assert head.size == len(kept)
 
 
-def test_entries_appended_by_another_process_are_taken_in(engine: Engine) -> None:
-    """Each log appends after the other's entries (on PostgreSQL an entries-only append is
-    refused by the last seq it expects, then made again, caught up) and hears of them."""
+@pytest.mark.parametrize("isolated", [False, True], ids=["entries-only", "transaction"])
+def test_entries_appended_by_another_process_are_taken_in(engine: Engine, isolated: bool) -> None:
+    """Each log appends after the other's entries and hears of them. On PostgreSQL an
+    entries-only append is refused by the last seq it expects, then made again, caught up;
+    a transaction takes in the entries it missed with the lock."""
     ours, theirs = AuditLog(engine, KEY, utc_now), AuditLog(engine, KEY, utc_now)
     heard: list[str] = []
     ours.on_others = lambda _connection: heard.append("ours")
     theirs.on_others = lambda _connection: heard.append("theirs")
+
+    def record(log: AuditLog, kind: str, n: int) -> int:
+        def entry(tx: AuditTransaction) -> int:
+            return tx.append(kind, "a", {"n": n})
+
+        return log.batched(entry, isolated=isolated)
+
     for n in range(3):
-        ours.record("ours", "a", {"n": n})
+        record(ours, "ours", n)
     for n in range(5):
-        theirs.record("theirs", "b", {"n": n})
-    assert ours.record("ours", "a", {"n": 3}) == 8
+        record(theirs, "theirs", n)
+    assert record(ours, "ours", 3) == 8
     assert heard == ["theirs", "ours"]
     with engine.connect() as connection:
         assert connection.execute(select(func.count()).select_from(audit_entries)).scalar() == 9

@@ -19,7 +19,8 @@ Appends are serialised: ``AuditLog.transaction()`` holds a lock (and, on Postgre
 advisory lock) for the whole database transaction of the action being audited, so the
 action and its entry commit together or not at all. A transaction's entries are written in
 one statement as it ends, just before its commit (on PostgreSQL the BEGIN travels with the
-lock and the COMMIT with the entries: ``store.database.self_begun``). On PostgreSQL a batch
+lock and the COMMIT with the entries: ``store.database.self_begun``; the entries another
+process appended meanwhile come back with the lock). On PostgreSQL a batch
 that only appends entries (the entries of reads and listings) is one query: lock, insert
 guarded by the last seq this process knows, commit; if another process appended in
 between, nothing is written, its entries are taken in and the batch is tried again
@@ -225,10 +226,12 @@ class AuditLog:
     def _begin(self) -> Iterator[AuditTransaction]:
         """A transaction on the lock already held; on commit, the tree and actions follow."""
         with self_begun(self.engine) if self._postgres else writing(self.engine) as connection:
-            last = _begun_last_seq(connection) if self._postgres else _last_seq(connection)
-            # (SQLite's transactions that write take the write lock as they begin)
+            if self._postgres:
+                last, missed = _begun_locked(connection, self._tree.size)
+            else:  # (SQLite's transactions that write take the write lock as they begin)
+                last, missed = _last_seq(connection), None
             if (-1 if last is None else last) + 1 != self._tree.size:  # another process
-                self._tree = _caught_up(connection, self._tree)
+                self._tree = _caught_up(connection, self._tree, last, missed)
                 if self.on_others is not None:
                     self.on_others(connection)
             transaction = AuditTransaction(self, connection, self._tree.copy())
@@ -381,7 +384,6 @@ _LAST_SIGNED = (
     .limit(1)
 )
 _LOCK = f"SELECT pg_advisory_xact_lock({_ADVISORY_LOCK:d}, hashtext(current_schema()))"
-_BEGIN_LOCK_THEN_LAST = f"BEGIN; {_LOCK}; SELECT max(seq) FROM audit_entries"  # noqa: S608
 _COLUMNS = ("seq", "at", "kind", "actor", "body", "leaf", "root", "signature")
 
 
@@ -391,6 +393,12 @@ _CATCH_UP = 1_000_000
 """The most entries of other processes taken in at once (a range with two bounds: the
 primary key's index, even where the table was never analysed); past it, the tree is
 reloaded."""
+_BEGIN_LOCK_THEN_READ = (
+    f"BEGIN; {_LOCK}; SELECT max(seq) FROM audit_entries;"  # noqa: S608 (constants; ints)
+    f" SELECT seq, leaf FROM audit_entries WHERE seq BETWEEN {{known:d}}"
+    f" AND {{known:d}} + {_CATCH_UP:d} ORDER BY seq"
+)
+"""The statements of ``_begun_locked``: what another process appended comes with the lock."""
 
 
 def _insert_guarded(connection: Connection, rows: list[dict[str, Any]]) -> list[Any] | None:
@@ -475,22 +483,25 @@ def _last_seq(connection: Connection) -> int | None:
     return connection.execute(_MAX_SEQ).scalar()
 
 
-def _begun_last_seq(connection: Connection) -> int | None:
-    """PostgreSQL: begin the transaction, take the node's advisory lock, then read the last
-    seq, in one round trip (the connection is ``self_begun``).
+def _begun_locked(connection: Connection, known: int) -> tuple[int | None, list[Any]]:
+    """PostgreSQL, one round trip (the connection is ``self_begun``): begin the transaction,
+    take the node's advisory lock, then read the last seq and the ``(seq, leaf)`` of the
+    entries from ``known`` on (another process's, if any: none, most often).
 
-    Three statements in one simple query: the last runs (in a snapshot of its own, READ
-    COMMITTED) only once the lock is held, so it sees every entry committed before.
+    One simple query: the statements after the lock run (each in a snapshot of its own,
+    READ COMMITTED) only once it is held, so they see every entry committed before.
     """
     cursor = connection.connection.cursor()
     try:
-        cursor.execute(_BEGIN_LOCK_THEN_LAST)
+        cursor.execute(_BEGIN_LOCK_THEN_READ.format(known=int(known)))
         cursor.nextset()
         cursor.nextset()
         row = cursor.fetchone()
+        cursor.nextset()
+        missed = [(int(seq), bytes(leaf)) for seq, leaf in cursor.fetchall()]
     finally:
         cursor.close()
-    return None if row is None or row[0] is None else int(row[0])
+    return (None if row is None or row[0] is None else int(row[0])), missed
 
 
 class _Rerun(Exception):
@@ -529,17 +540,27 @@ def _run_piece(transaction: AuditTransaction, piece: _Work[Any]) -> None:
             savepoint.commit()
 
 
-def _caught_up(connection: Connection, tree: CompactRange) -> CompactRange:
-    """``tree`` with the entries another process appended since (or reloaded, if shorter)."""
-    leaves = connection.execute(
-        select(audit_entries.c.leaf)
-        .where(audit_entries.c.seq.between(tree.size, tree.size + _CATCH_UP))
-        .order_by(audit_entries.c.seq)
+def _caught_up(
+    connection: Connection, tree: CompactRange, last: int | None, missed: list[Any] | None
+) -> CompactRange:
+    """``tree`` with the entries another process appended since (or reloaded, if it is not
+    a continuation): ``last`` is the log's last seq, read under the lock that holds it
+    still; ``missed`` the ``(seq, leaf)`` of the entries from ``tree.size`` on, read with
+    it (None: read them here)."""
+    entries: Sequence[Any] = (
+        missed
+        if missed is not None
+        else connection.execute(
+            select(audit_entries.c.seq, audit_entries.c.leaf)
+            .where(audit_entries.c.seq.between(tree.size, tree.size + _CATCH_UP))
+            .order_by(audit_entries.c.seq)
+        ).all()
     )
     caught = tree.copy()
-    for (leaf,) in leaves:
+    for seq, leaf in entries:
+        if seq != caught.size:
+            return _load_tree(connection)
         caught.append(bytes(leaf))
-    last = _last_seq(connection)
     if (-1 if last is None else last) + 1 != caught.size:  # not a continuation: start over
         return _load_tree(connection)
     return caught

@@ -829,20 +829,23 @@ class Node:
         lock, so in seq order); relabelled ones are numbered in ``relabels``.
         """
         after = {"last": self.columns.last_seq(), "relabelled": self._relabelled}
+        rows: Sequence[Any]
         if self._postgres:
-            rows: Sequence[Any] = list(
-                map(_Changed._make, _driver_rows(connection, _CHANGED_AFTER_PG, after))
-            )
+            rows = list(map(_Changed._make, _driver_rows(connection, _CHANGED_AFTER_PG, after)))
         else:
             rows = connection.execute(_CHANGED_AFTER, after).all()
         if not rows:
             return
-        registered = connection.execute(
-            select(topics.c.topic)
-            .where(topics.c.bit >= len(self.columns.topics))
-            .order_by(topics.c.bit)
-        )
-        self.columns.add_topics(list(registered.scalars()))
+        needed = 0
+        for row in rows:
+            needed |= from_bits(row.need_bits)
+        if needed.bit_length() > len(self.columns.topics):  # a topic another worker registered
+            registered = connection.execute(
+                select(topics.c.topic)
+                .where(topics.c.bit >= len(self.columns.topics))
+                .order_by(topics.c.bit)
+            )
+            self.columns.add_topics(list(registered.scalars()))
         fresh = sorted((r for r in rows if r.relabel == 0), key=lambda r: r.seq)
         self.columns.append([_encoded(r) for r in fresh])
         changed = sorted((r for r in rows if r.relabel != 0), key=lambda r: r.relabel)
@@ -1271,13 +1274,17 @@ _ENCODED = (
     items.c.open_bits,
     items.c.need_bits,
 )
+_NO_SEQ_ABOVE = literal_column("9223372036854775807", BigInteger)
+"""The upper bound of the ranges of ``_CHANGED_AFTER``: a range with two bounds is planned
+on the primary key's index on PostgreSQL even where the table was never analysed (a lower
+bound alone is then estimated at a third of the rows: a scan of the whole table)."""
 _CHANGED_AFTER = union_all(
     select(literal_column("0", BigInteger).label("relabel"), *_ENCODED).where(
-        items.c.seq > bindparam("last")
+        items.c.seq > bindparam("last"), items.c.seq <= _NO_SEQ_ABOVE
     ),
     select(relabels.c.id, *_ENCODED)
     .join_from(relabels, items, relabels.c.seq == items.c.seq)
-    .where(relabels.c.id > bindparam("relabelled")),
+    .where(relabels.c.id > bindparam("relabelled"), relabels.c.id <= _NO_SEQ_ABOVE),
 )
 """Items stored past a seq (``relabel`` 0), and items relabelled past a number, in one
 round trip."""
