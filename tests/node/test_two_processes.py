@@ -56,3 +56,19 @@ def test_a_listing_takes_in_what_the_other_stored(two: tuple[Node, Node]) -> Non
     assert second.columns.topics == ["x"]
     made.append(second.create_item(writer, label("x"), "last", b"n")["id"])
     assert [item["id"] for item in first.list_items(writer)["items"]] == made
+
+
+def test_a_read_catches_the_log_up_and_the_next_store_takes_in_the_items(
+    two: tuple[Node, Node],
+) -> None:
+    """A read's audit entry (entries only) catches the log up with the other's entries
+    without taking in its items; the next store does, before its own."""
+    first, second = two
+    writer, _ = first.add_user("w", "JPN", clearance="KIMITSU", need_to_know=["y"])
+    own = second.create_item(writer, label("y"), "own", b"o")["id"]
+    made = [first.create_item(writer, label("y"), f"n{n}", b"n")["id"] for n in range(2)]
+    assert second.read_item(writer, own)["id"] == own  # audited: after first's entries
+    made.append(second.create_item(writer, label("y"), "after", b"a")["id"])
+    assert [int(seq) for seq in second.columns.seqs()] == [1, 2, 3, 4]
+    assert [item["id"] for item in second.list_items(writer)["items"]] == [own, *made]
+    assert second.verify_audit() is not None

@@ -212,6 +212,10 @@ class AuditLog:
         self.on_others: Callable[[Connection], None] | None = None
         """Run in a transaction, under the lock, when another process appended entries since
         this one last did: what this process holds in memory catches up with theirs."""
+        self._unheard = False
+        """Another process's entries were taken in by an entries-only batch, which changes
+        nothing but the log: ``on_others`` is owed at the next transaction (the first that
+        may publish state of its own)."""
 
     def now(self) -> str:
         return self._clock().astimezone(dt.UTC).isoformat(timespec="microseconds")
@@ -232,8 +236,10 @@ class AuditLog:
                 last, missed = _last_seq(connection), None
             if (-1 if last is None else last) + 1 != self._tree.size:  # another process
                 self._tree = _caught_up(connection, self._tree, last, missed)
-                if self.on_others is not None:
-                    self.on_others(connection)
+                self._unheard = True
+            if self._unheard and self.on_others is not None:
+                self.on_others(connection)
+            self._unheard = False
             transaction = AuditTransaction(self, connection, self._tree.copy())
             yield transaction
             transaction._write()
@@ -319,8 +325,9 @@ class AuditLog:
 
         Lock, insert and commit go as one query: the insert is guarded by the log's last
         seq, so it writes nothing if another process appended since this one last did; the
-        same query then returns their entries' leaves, this log catches up (``on_others``)
-        and the batch is tried again. Returns False, nothing written, when the log is not
+        same query then returns their entries' leaves, this log catches up (``on_others``
+        is owed to the next transaction: an entry changes nothing it follows) and the batch
+        is tried again. Returns False, nothing written, when the log is not
         a continuation of this one's tree (the caller's transaction reloads it) or after a
         few tries; raises what the database raised.
         """
@@ -343,8 +350,7 @@ class AuditLog:
                 if not missed:
                     return False
                 self._tree = caught
-                if self.on_others is not None:
-                    self.on_others(connection)
+                self._unheard = True  # heard at the next transaction: entries change nothing
         else:
             return False
         self._tree = transaction._tree
