@@ -258,6 +258,10 @@ class Served:
         """User + system CPU time of the server's processes so far (Linux), or None."""
         return None if self.process is None else processes.cpu_seconds(self.process.pid)
 
+    def connections(self) -> list[int]:
+        """Clients' connections held by each server process that holds any (Linux)."""
+        return [] if self.process is None else processes.connections(self.process.pid, self.port)
+
 
 def init_node(data: Path, url: str | None, workers: int) -> Served:
     node = Node.init(data, NATION, database=url)
@@ -286,6 +290,7 @@ class Created:
     latencies_ms: list[float]
     errors: list[str]
     server_cpu_s: float | None
+    split: list[int]  # the clients' connections held by each worker that holds any
 
     @property
     def rate(self) -> float:
@@ -329,13 +334,16 @@ def create_all(
     cpu0 = served.cpu_seconds()
     barrier.wait()
     t0 = time.perf_counter()
+    while not all(latencies) and any(thread.is_alive() for thread in threads):
+        time.sleep(0.005)  # every client connected (its first answer came)
+    split = served.connections()
     for thread in threads:
         thread.join()
     wall = time.perf_counter() - t0
     cpu1 = served.cpu_seconds()
     server_cpu = cpu1 - cpu0 if cpu0 is not None and cpu1 is not None else None
     merged = [ms for part in latencies for ms in part]
-    return Created(wall, ids, merged, errors, server_cpu)
+    return Created(wall, ids, merged, errors, server_cpu, split)
 
 
 @dataclass
@@ -510,6 +518,12 @@ def _run_served(
         print(
             f"    server CPU {created.server_cpu_s:.2f} s = {created.server_cpu_s / n * 1e3:.2f} ms"
             f" per item ({created.server_cpu_s / created.wall_s:.0%} of one core over the wall)"
+        )
+    if created.split:
+        print(
+            f"    the {args.clients} connections on the server's {served.workers} worker(s):"
+            f" {' + '.join(map(str, created.split))} (whichever worker accepts first takes a"
+            " connection; two workers holding clients contend for the audit log's lock)"
         )
     print(f"    errors: {len(created.errors)}")
     for line in created.errors[:5]:

@@ -21,6 +21,11 @@ def test_bench_node_runs_without_errors() -> None:
     assert run.returncode == 0, out
     assert re.search(r"^    errors: 0$", run.stdout, re.MULTILINE), out
     assert re.search(r"^correctness failures: 0$", run.stdout, re.MULTILINE), out
+    split = re.search(
+        r"the 4 connections on the server's \d worker\(s\): ([\d + ]+) \(", run.stdout
+    )
+    assert split is not None, out
+    assert sum(int(n) for n in split.group(1).split(" + ")) == 4, out  # the clients, each once
     walks = re.findall(r"items seen per walk: ([\d, ]+) \(expected ([\d,]+)\)", run.stdout)
     assert len(walks) == 2, out  # two readers
     for seen, expected in walks:
