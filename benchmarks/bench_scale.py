@@ -398,6 +398,10 @@ class Served:
         """The resident set of the server's processes now and at their peaks, MiB."""
         return None if self.process is None else processes.memory_mib(self.process.pid)
 
+    def connections(self) -> list[int]:
+        """Clients' connections held by each server process that holds any (Linux)."""
+        return [] if self.process is None else processes.connections(self.process.pid, self.port)
+
 
 # -- loading ------------------------------------------------------------------------------
 
@@ -861,9 +865,15 @@ def _run(run: Run, where: Store, served: Served, args: argparse.Namespace, profi
     )
     cpu0 = served.cpu_seconds()
     log_from = served.log_size()
+    split: list[list[int]] = []  # sampled once the load is on
+    sampler = threading.Timer(
+        min(5.0, args.duration / 3), lambda: split.append(served.connections())
+    )
+    sampler.start()
     result = (
         run_wrk(served, users, args) if args.generator == "wrk" else run_python(served, users, args)
     )
+    sampler.cancel()
     cpu1 = served.cpu_seconds()
     if cpu0 is not None and cpu1 is not None:
         result.server_cpu_s = cpu1 - cpu0
@@ -892,6 +902,12 @@ def _run(run: Run, where: Store, served: Served, args: argparse.Namespace, profi
             f" {result.server_cpu_s / result.requests * 1e3:.1f} ms per request"
             f" ({result.server_cpu_s / result.duration_s:.0%} of one core);"
             f" RSS {_mem(run.memory_after_run)}"
+        )
+    if split and split[0]:
+        print(
+            f"    the {args.connections} connections on the server's {served.workers} worker(s):"
+            f" {' + '.join(map(str, split[0]))} (whichever accepts first takes a connection;"
+            " the worker holding more answers each more slowly)"
         )
     print(
         "    per reader: "

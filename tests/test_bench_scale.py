@@ -42,3 +42,8 @@ def test_bench_scale_runs_without_errors() -> None:
     assert len(requests) == 2, out
     assert "0" not in requests, out
     assert run.stdout.count("first page as expected") == 8, out  # 4 readers x 2 corpora
+    splits = re.findall(
+        r"the 4 connections on the server's \d worker\(s\): ([\d + ]+) \(", run.stdout
+    )
+    assert len(splits) == 2, out  # sampled in each load run
+    assert all(sum(int(n) for n in split.split(" + ")) == 4 for split in splits), out
