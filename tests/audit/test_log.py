@@ -266,6 +266,29 @@ def test_entries_appended_by_another_process_are_taken_in(engine: Engine, isolat
     assert ours.head() == head
 
 
+@pytest.mark.parametrize("isolated", [False, True], ids=["entries-only", "transaction"])
+def test_a_log_that_does_not_continue_the_tree_is_reloaded(engine: Engine, isolated: bool) -> None:
+    """The log in the store is not the one this process has followed (here: emptied and
+    begun again by another process, shorter than ours): the next append reloads the tree
+    from the store and appends after its last entry, and the log verifies."""
+    ours, theirs = AuditLog(engine, KEY, utc_now), AuditLog(engine, KEY, utc_now)
+    for n in range(3):
+        ours.record("ours", "a", {"n": n})
+    with engine.begin() as connection:
+        connection.execute(audit_entries.delete())
+    for n in range(2):
+        theirs.record("theirs", "b", {"n": n})
+
+    def entry(tx: AuditTransaction) -> int:
+        return tx.append("ours", "a", {"n": 3})
+
+    assert ours.batched(entry, isolated=isolated) == 2
+    assert [actor for _, _, actor in stored(engine)] == ["b", "b", "a"]
+    head = verify_log(engine, PUBLIC)
+    assert head is not None
+    assert head.size == 3
+
+
 def test_a_failed_batch_fails_every_caller(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     """When writing a batch fails (here: its signature), each caller queued in it gets the
     error: none is told its entry was written, and nothing of the batch is stored."""

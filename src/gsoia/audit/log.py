@@ -342,12 +342,8 @@ class AuditLog:
                 missed = _insert_guarded(connection, transaction._rows)
                 if missed is None:
                     break
-                caught = self._tree.copy()
-                for seq, leaf in missed:
-                    if seq != caught.size:
-                        return False
-                    caught.append(leaf)
-                if not missed:
+                caught = _continued(self._tree, missed)
+                if caught is None or not missed:
                     return False
                 self._tree = caught
                 self._unheard = True  # heard at the next transaction: entries change nothing
@@ -562,13 +558,20 @@ def _caught_up(
             .order_by(audit_entries.c.seq)
         ).all()
     )
+    caught = _continued(tree, entries)
+    if caught is None or (-1 if last is None else last) + 1 != caught.size:  # start over
+        return _load_tree(connection)
+    return caught
+
+
+def _continued(tree: CompactRange, entries: Iterable[Any]) -> CompactRange | None:
+    """``tree`` with the ``(seq, leaf)`` entries appended, from its size on; None if they
+    do not continue it."""
     caught = tree.copy()
     for seq, leaf in entries:
         if seq != caught.size:
-            return _load_tree(connection)
+            return None
         caught.append(bytes(leaf))
-    if (-1 if last is None else last) + 1 != caught.size:  # not a continuation: start over
-        return _load_tree(connection)
     return caught
 
 
