@@ -836,21 +836,20 @@ class Node:
             rows = connection.execute(_CHANGED_AFTER, after).all()
         if not rows:
             return
-        needed = 0
-        for row in rows:
-            needed |= from_bits(row.need_bits)
-        if needed.bit_length() > len(self.columns.topics):  # a topic another worker registered
+        fresh = [_encoded(r) for r in sorted(rows, key=lambda r: r.seq) if r.relabel == 0]
+        changed = sorted((r for r in rows if r.relabel != 0), key=lambda r: r.relabel)
+        relabelled = [_encoded(r) for r in changed]
+        needed = max(label.need.bit_length() for label in (*fresh, *relabelled))
+        if needed > len(self.columns.topics):  # a topic another worker registered
             registered = connection.execute(
                 select(topics.c.topic)
                 .where(topics.c.bit >= len(self.columns.topics))
                 .order_by(topics.c.bit)
             )
             self.columns.add_topics(list(registered.scalars()))
-        fresh = sorted((r for r in rows if r.relabel == 0), key=lambda r: r.seq)
-        self.columns.append([_encoded(r) for r in fresh])
-        changed = sorted((r for r in rows if r.relabel != 0), key=lambda r: r.relabel)
-        for row in changed:
-            self.columns.update(_encoded(row))
+        self.columns.append(fresh)
+        for label in relabelled:
+            self.columns.update(label)
         if changed:
             self._relabelled = max(self._relabelled, changed[-1].relabel)
 
