@@ -23,7 +23,14 @@ class Unauthorized(NodeError):
 
 
 class Forbidden(NodeError):
-    """The caller's role (or nation) does not permit this action."""
+    """The caller's role (or nation) does not permit this action.
+
+    ``code``: the authority's reason code (``gsoia.node.authority.Refusal``).
+    """
+
+    def __init__(self, message: str, *, code: str = "ROLE", audited: bool = False) -> None:
+        super().__init__(message, audited=audited)
+        self.code = code
 
 
 class NotFound(NodeError):

@@ -20,6 +20,8 @@ class Role(StrEnum):
     ANALYST = "analyst"
     OFFICER = "officer"
     ADMIN = "admin"
+    MONITOR = "monitor"
+    """Reads the metrics, nothing else (a scraper's account)."""
 
 
 @dataclass(frozen=True)
