@@ -53,6 +53,7 @@ from gsoia.decision import Decision, Rulebook
 from gsoia.decision.labels import LabelTable, encode_label
 from gsoia.decision.request import HeldLabel, Label, Subject, label_problems, parse_held_label
 from gsoia.errors import Problem, RequestError
+from gsoia.node.authority import Action, Actor, Authority, Target, Verdict
 from gsoia.node.columns import EncodedLabel, LabelColumns, from_bits, to_bits
 from gsoia.node.config import KEYS_DIR, ConfigError, NodeConfig
 from gsoia.node.errors import (
@@ -358,6 +359,15 @@ class Node:
 
     def today(self) -> dt.date:
         return self.today_override or self.clock().date()
+
+    @cached_property
+    def authority(self) -> Authority:
+        """Who may do what on this node (``gsoia.node.authority``)."""
+        return Authority(self.rulebook, self.nation)
+
+    def require(self, actor: Actor, action: Action, target: Target | None = None) -> Verdict:
+        """The authority's verdict on ``actor`` doing ``action`` today; its refusal raised."""
+        return self.authority.decide(actor, action, target or Target(), self.today()).check()
 
     @cached_property
     def exchange(self) -> Exchange:
