@@ -37,7 +37,9 @@ def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Runnin
     running = {n: make_node(tmp_path, sqlite, n) for n in ("JPN", "CAN", "USA")}
     try:
         for nation, node in running.items():
-            node.add_user(f"{nation.lower()}-officer", nation, _top(nation), role=Role.OFFICER)
+            node.add_user(
+                f"{nation.lower()}-officer", nation, _top(nation), ["maritime"], role=Role.OFFICER
+            )
         running["JPN"].add_user("jpn-analyst", "JPN", "KIMITSU", ["maritime"])
         running["CAN"].add_user("can-secret", "CAN", "S", ["maritime"])
         running["CAN"].add_user("can-confidential", "CAN", "C", ["maritime"])

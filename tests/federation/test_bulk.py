@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from gsoia.node.users import Role
 from tests.federation.conftest import RunningNode
 from tests.federation.test_exchange import LABEL, create
 
@@ -163,19 +164,20 @@ def test_who_may_release_in_bulk_is_who_may_release_alone(
 ) -> None:
     jpn, can = nodes["JPN"], nodes["CAN"]
     jpn.add_user("jpn-guest", "USA", "TS", ["maritime"])  # a reader of another nation
+    jpn.add_user("jpn-plain", "JPN", "KIMITSU", [], role=Role.OFFICER)  # no need-to-know
     by_analyst = create(jpn, "For the analyst")
     by_officer = create(jpn, "For the officer", LABEL | {"need_to_know": []})
 
     # an analyst and an officer of the node release what they may read, no role needed
-    answer = bulk(jpn, "jpn-officer", {"to": "CAN", "items": [by_officer]})
+    answer = bulk(jpn, "jpn-plain", {"to": "CAN", "items": [by_officer]})
     assert answer.status_code == 200, answer.text
     assert answer.json()["results"][0].get("state") == "delivered", answer.text
     answer = bulk(jpn, "jpn-analyst", {"to": "CAN", "items": [by_analyst]})
     assert answer.json()["results"][0].get("state") == "delivered", answer.text
     # the officer lacks the analyst's need-to-know: refused as the release alone is
     unread = create(jpn, "Maritime only")
-    answer = bulk(jpn, "jpn-officer", {"to": "CAN", "items": [unread]})
-    alone = single(jpn, "jpn-officer", unread, "CAN")
+    answer = bulk(jpn, "jpn-plain", {"to": "CAN", "items": [unread]})
+    alone = single(jpn, "jpn-plain", unread, "CAN")
     [result] = answer.json()["results"]
     assert (result["released"], alone.status_code) == (False, 403), answer.text
     assert result["problem"] | {"instance": None} == alone.json() | {"instance": None}

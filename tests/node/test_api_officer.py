@@ -65,14 +65,20 @@ def test_consents(jpn: RunningNode) -> None:
         assert again.status_code in (200, 201), again.text
         assert officer.get(f"/api/v1/items/{item}").json()["consented_to"] == ["USA"]
 
-    with jpn.client("admin") as admin:  # admin counts as an officer
+    with jpn.client("admin") as admin:  # admin counts as an officer, cleared HI only
         response = admin.post(f"/api/v1/items/{item}/consents", json={"to": "GBR"})
+        assert_problem(response, 403, "denied")  # it may not read a GOKUHI item
+        assert response.json()["reason"] == "CLEARANCE"
+        response = admin.post(f"/api/v1/items/{other}/consents", json={"to": "GBR"})
+        assert response.status_code == 201, response.text
+    with jpn.client("officer") as officer:
+        response = officer.post(f"/api/v1/items/{item}/consents", json={"to": "GBR"})
         assert response.status_code == 201, response.text
 
     with jpn.client("analyst") as analyst:
         views = {i["id"]: i for i in analyst.get("/api/v1/items").json()["items"]}
         assert sorted(views[item]["consented_to"]) == ["GBR", "USA"]
-        assert views[other]["consented_to"] == []
+        assert views[other]["consented_to"] == ["GBR"]
         # the consent left the item intact: it still reads
         read = analyst.get(f"/api/v1/items/{item}")
         assert read.status_code == 200, read.text
@@ -245,7 +251,9 @@ def test_audit(jpn: RunningNode) -> None:
     assert only("item.refused", reason="NOT_FOUND")["actor"] == "jp"
     listings = [e for e in entries if e["kind"] == "items.listed"]
     by_actor = {e["actor"]: e["data"] for e in listings}
-    assert by_actor["jp"]["filter"] == {"area": "maritime", "q": "pat"}
+    # another user's search text is withheld from the officer; the rest of the entry shown
+    assert by_actor["jp"]["filter"] == {"area": "maritime", "q": None}
+    assert [e["withheld"] for e in listings if e["actor"] == "jp"] == [["filter.q"]]
     assert by_actor["jp"]["returned"] == 1
     assert by_actor["ca-c"]["filter"] == {"originator": "JPN"}
     assert by_actor["ca-c"]["returned"] == 0
@@ -267,7 +275,12 @@ def test_audit(jpn: RunningNode) -> None:
     head = log["head"]
     assert head["size"] == len(entries)
     signing_key = bytes.fromhex(log["signing_key"])
-    root = CompactRange.from_leaves([leaf_hash(canonical_json(e)) for e in entries]).root()
+    # an entry with some fields withheld from this officer proves its place by its leaf
+    leaves = [
+        bytes.fromhex(e["leaf"]) if "withheld" in e else leaf_hash(canonical_json(e))
+        for e in entries
+    ]
+    root = CompactRange.from_leaves(leaves).root()
     assert head["root"] == root.hex()
     verify(signing_key, head_message(head["size"], root), bytes.fromhex(head["signature"]))
 
@@ -297,3 +310,69 @@ def test_audit(jpn: RunningNode) -> None:
         assert verified.root.hex() == final["head"]["root"]
     finally:
         opened.close()
+
+
+def test_an_officer_acts_only_on_what_it_may_read(jpn: RunningNode) -> None:
+    """An officer without clearance neither downgrades a KIMITSU item nor consents to its
+    release; one cleared GOKUHI downgrades a GOKUHI item but does not raise it to KIMITSU."""
+    jpn.add_user("lowofficer", "JPN", role=Role.OFFICER)  # no clearance
+    jpn.add_user("midofficer", "JPN", "GOKUHI", role=Role.OFFICER)
+    jpn.add_user("analyst", "JPN", "KIMITSU")
+    jpn.add_user("hi-analyst", "JPN", "HI")
+    jpn.start()
+    with jpn.client("analyst") as analyst:
+        top = create(analyst, "Top", label("KIMITSU", ["USA"]))
+        mid = create(analyst, "Mid", label("GOKUHI", ["USA"]))
+    with jpn.client("lowofficer") as low:
+        for path, body in [
+            (f"/api/v1/items/{top}/classification", {"classification": "HI"}),
+            (f"/api/v1/items/{top}/consents", {"to": "USA"}),
+        ]:
+            refused = assert_problem(low.post(path, json=body), 403, "denied")
+            assert refused["reason"] == "CLEARANCE", refused
+    with jpn.client("hi-analyst") as hi:
+        assert_problem(hi.get(f"/api/v1/items/{top}"), 403, "denied")  # still KIMITSU
+    with jpn.client("analyst") as analyst:
+        assert analyst.get(f"/api/v1/items/{top}").json()["consented_to"] == []
+    with jpn.client("midofficer") as mid_officer:
+        raised = mid_officer.post(
+            f"/api/v1/items/{mid}/classification", json={"classification": "KIMITSU"}
+        )
+        assert assert_problem(raised, 403, "denied")["reason"] == "CLEARANCE"
+        lowered = mid_officer.post(
+            f"/api/v1/items/{mid}/classification", json={"classification": "HI"}
+        )
+        assert lowered.status_code == 200, lowered.text
+    with jpn.client("hi-analyst") as hi:
+        assert hi.get(f"/api/v1/items/{mid}").status_code == 200
+
+
+def test_the_audit_log_withholds_what_the_officer_may_not_read(jpn: RunningNode) -> None:
+    jpn.add_user("analyst", "JPN", "KIMITSU", ["maritime"])
+    jpn.add_user("hi-officer", "JPN", "HI", ["maritime"], role=Role.OFFICER)
+    jpn.start()
+    with jpn.client("analyst") as analyst:
+        top = create(analyst, "Top", label("KIMITSU", ["CAN"]))
+        low = create(analyst, "Low", label("HI", ["CAN"]))
+        assert analyst.get(f"/api/v1/items/{top}").status_code == 200
+        analyst.get("/api/v1/items", params={"q": "operation nightfall"})
+    with jpn.client("hi-officer") as officer:
+        assert_problem(officer.post(f"/api/v1/items/{top}/consents", json={"to": "USA"}), 403)
+        log = officer.get("/api/v1/audit", params={"limit": 1000}).json()
+    entries = log["entries"]
+    about_top = [e for e in entries if top in str(e["data"])]
+    assert {e["kind"] for e in about_top} >= {"item.created", "item.read", "refused"}
+    for entry in about_top:
+        assert set(entry["data"]) <= {"item", "action"}, entry
+        assert entry["withheld"], entry
+        assert "KIMITSU" not in str(entry)
+        assert "nightfall" not in str(entry)
+        # the entry's leaf hash is given, so the withheld entry still proves its place
+        assert len(bytes.fromhex(entry["leaf"])) == 32
+    created_low = [e for e in entries if e["kind"] == "item.created" and e["data"]["item"] == low]
+    assert created_low[0]["data"]["label"]["classification"] == "HI"
+    assert "withheld" not in created_low[0]
+    searches = [e for e in entries if e["kind"] == "items.listed" and e["actor"] == "analyst"]
+    assert searches
+    assert all(e["data"]["filter"].get("q") is None for e in searches)
+    assert "nightfall" not in str(entries)

@@ -321,6 +321,7 @@ def harness(jpn: RunningNode) -> Iterator[Harness]:
     topics_held = ["maritime", SQL_TOPIC, "100%", "a_b"]
     jpn.add_user("jp", "JPN", "KIMITSU", topics_held)
     jpn.add_user("off", "JPN", "KIMITSU", ["maritime"], role=Role.OFFICER)
+    jpn.add_user("off-sql", "JPN", "KIMITSU", topics_held, role=Role.OFFICER)
     jpn.add_user("ca", "CAN", "S", ["maritime"])
     jpn.start()
     store = jpn.open()
@@ -590,7 +591,11 @@ def test_sql_metacharacters_are_stored_verbatim_and_filtered_as_text(harness: Ha
             json={"item": sql["id"], "kind": "possible_loss", "description": SQL_TEXT},
         )
         assert incident.status_code == 201, incident.text
-    with h.client("off") as officer:
+    with h.client("off") as officer:  # it lacks the item's topic: the text is withheld
+        listed_incidents = officer.get("/api/v1/incidents").json()
+        assert [i["description"] for i in listed_incidents] == [None]
+        assert listed_incidents[0]["withheld"] == ["description"]
+    with h.client("off-sql") as officer:  # it holds the topic: the text, verbatim
         listed_incidents = officer.get("/api/v1/incidents").json()
         assert [i["description"] for i in listed_incidents] == [SQL_TEXT]
     assert h.counts()["items"] == 5

@@ -58,6 +58,7 @@ def _cpu_ticks(pid: int) -> int:
 def test_two_workers_serve_one_node(jpn: RunningNode) -> None:
     jpn.add_user("creator", "JPN", "KIMITSU")
     jpn.add_user("reader", "JPN", "KIMITSU")
+    jpn.add_user("monitor", "JPN", role=Role.MONITOR)
     jpn.workers = 2
     jpn.start()
     assert jpn.process is not None
@@ -88,7 +89,7 @@ def test_two_workers_serve_one_node(jpn: RunningNode) -> None:
         for item in sorted(made)[:20]:
             assert client.get(f"/api/v1/items/{item}").status_code == 200
 
-    with jpn.client() as client:  # every worker's counts, whichever answers
+    with jpn.client("monitor") as client:  # every worker's counts, whichever answers
         text = client.get("/metrics").text
     counted = sum(
         float(line.rsplit(" ", 1)[1])
@@ -110,6 +111,7 @@ def test_two_workers_serve_one_node(jpn: RunningNode) -> None:
 def test_workers_end_with_a_killed_serve(jpn: RunningNode) -> None:
     """``gsoia serve`` SIGKILLed: its workers stop too, none goes on serving the port."""
     jpn.add_user("reader", "JPN", "KIMITSU")
+    jpn.add_user("monitor", "JPN", role=Role.MONITOR)
     jpn.workers = 2
     jpn.start()
     assert jpn.process is not None

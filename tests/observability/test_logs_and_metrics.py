@@ -19,6 +19,7 @@ def test_json_logs_metrics_and_no_secrets(jpn: RunningNode) -> None:
     jpn.add_user("jp", "JPN", "KIMITSU")
     jpn.add_user("officer", "JPN", "KIMITSU", role=Role.OFFICER)
     jpn.add_user("ca", "CAN", "C")
+    jpn.add_user("monitor", "JPN", role=Role.MONITOR)
     jpn.start()
     with jpn.client("jp") as jp:
         created = jp.post(
@@ -39,8 +40,16 @@ def test_json_logs_metrics_and_no_secrets(jpn: RunningNode) -> None:
             anonymous.get("/api/v1/items", headers={"Authorization": "Bearer nope"}).status_code
             == 401
         )
-        metrics = anonymous.get("/metrics")
-    assert metrics.status_code == 200
+        # the metrics are a monitor's, an officer's or an admin's, nobody else's
+        assert anonymous.get("/metrics").status_code == 401
+    with jpn.client("jp") as jp:
+        refused = jp.get("/metrics")
+        assert refused.status_code == 403
+        assert refused.json()["reason"] == "ROLE"
+    for reader in ("monitor", "officer"):
+        with jpn.client(reader) as client:
+            metrics = client.get("/metrics")
+            assert metrics.status_code == 200
     text = metrics.text
     assert 'gsoia_decisions_total{reason="ALLOW"}' in text
     assert "gsoia_request_seconds_bucket" in text

@@ -68,7 +68,7 @@ def test_cli_refusals(taxii_node: RunningNode, tmp_path: Path) -> None:
     assert "no user 'nobody'" in nobody.stderr
     foreign = gsoia(taxii_node, "import", str(bundle), "--user", "ca-s")
     assert foreign.returncode == 1
-    assert "only JPN users" in foreign.stderr
+    assert "item.create is for users of JPN, not CAN" in foreign.stderr
     help_text = subprocess.run(
         [GSOIA, "stix", "--help"], capture_output=True, text=True, check=True, timeout=60
     )

@@ -42,7 +42,7 @@ MARITIME = {
 USERS: dict[str, list[tuple[str, str, list[str], Role]]] = {
     "JPN": [
         ("jpn-analyst", "KIMITSU", ["maritime"], Role.ANALYST),
-        ("jpn-officer", "KIMITSU", [], Role.OFFICER),
+        ("jpn-officer", "KIMITSU", ["maritime"], Role.OFFICER),
     ],
     "CAN": [
         ("can-analyst", "S", ["maritime"], Role.ANALYST),

@@ -96,10 +96,10 @@ def test_officer_pages_are_refused_to_analysts_with_a_reason(open_as: Opener) ->
     for link in ("Incidents", "Consent requests", "Outbox", "Audit log"):
         expect(page.get_by_role("link", name=link)).to_have_count(0)
     for path, why in (
-        ("/web/incidents", "incidents are for officers"),
-        ("/web/audit", "audit"),
-        ("/web/consent-requests", "consent requests are for officers"),
-        ("/web/outbox", "the outbox is for officers"),
+        ("/web/incidents", "incident.view is for officer and admin accounts, not analyst"),
+        ("/web/audit", "audit.view is for officer and admin accounts"),
+        ("/web/consent-requests", "consent.view is for officer and admin accounts"),
+        ("/web/outbox", "outbox.view is for officer and admin accounts"),
     ):
         assert visit(page, path) == 403
         expect(page.locator("h1")).to_have_text("Not permitted")

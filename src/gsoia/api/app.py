@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gsoia import __version__
-from gsoia.api.auth import Caller, authenticate
+from gsoia.api.auth import Caller, authenticate, authorized
 from gsoia.api.federation import federation_router
 from gsoia.api.hot import HotRoutes
 from gsoia.api.limits import BodyGuard
@@ -144,7 +144,7 @@ def create_app(node: Node) -> FastAPI:
 
     app.add_middleware(  # innermost: next to the router
         HotRoutes,
-        caller=lambda request: authenticate(node, request),
+        caller=lambda request, action: authorized(node, request, action),
         body_model=ItemIn,
         make_item=make_item,
         list_items=listing,
@@ -162,8 +162,9 @@ def create_app(node: Node) -> FastAPI:
     install_taxii(app, node)  # TAXII 2.1 under /taxii2/ (gsoia.api.taxii)
 
     @app.get("/metrics", include_in_schema=False)
-    def metrics() -> Response:
-        """Prometheus metrics: counts and latencies only, nothing classified."""
+    def metrics(caller: Caller) -> Response:
+        """Prometheus metrics: counts and latencies only, nothing classified; to a
+        monitor's, an officer's or an admin's token."""
         registry = node.metrics.registry
         if os.environ.get(MULTIPROCESS_METRICS):  # gsoia serve --workers: every worker's
             registry = CollectorRegistry()

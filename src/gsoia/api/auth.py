@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from gsoia.node.authority import Action, scope_action
 from gsoia.node.errors import Unauthorized
 from gsoia.node.service import Node
 from gsoia.node.users import User
@@ -40,11 +41,21 @@ def authenticate(node: Node, request: Request) -> User:
     return user
 
 
+def authorized(node: Node, request: Request, action: Action | None) -> User:
+    """The caller, authenticated and admitted to ``action`` by the node's authority (who,
+    which role, which nation); the action's checks on its target follow in the node."""
+    user = authenticate(node, request)
+    node.authority.admits(user, action).check()
+    return user
+
+
 def current_user(request: Request) -> User:
-    """The caller, from its Authorization header; ``Unauthorized`` otherwise."""
+    """The caller of a route, authenticated and admitted to the route's action (a route
+    the table of routes does not know is refused)."""
     node: Node = request.app.state.node
-    return authenticate(node, request)
+    return authorized(node, request, scope_action(request.scope))
 
 
 Caller = Annotated[User, Depends(current_user)]
-"""A route parameter of this type is the authenticated caller."""
+"""A route parameter of this type is the caller, authenticated and admitted to the route's
+action."""

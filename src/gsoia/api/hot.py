@@ -28,6 +28,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gsoia.errors import GsoiaError
+from gsoia.node.authority import Action
 from gsoia.node.service import ListFilter
 from gsoia.node.users import User
 
@@ -46,7 +47,8 @@ class HotRoutes:
     """ASGI middleware: the item routes answered directly when their input is well-formed.
 
     ``make_item``, ``list_items`` and ``read_item`` are the routes' own work, given the
-    authenticated ``caller(request)`` (both run on a worker thread); ``body_model`` is the
+    ``caller(request, action)`` authenticated and admitted to the route's action (both
+    run on a worker thread); ``body_model`` is the
     create route's body model; ``refused`` and ``crashed`` the app's handlers of
     ``GsoiaError`` and of any other exception.
     """
@@ -54,7 +56,7 @@ class HotRoutes:
     def __init__(
         self,
         app: ASGIApp,
-        caller: Callable[[Request], User],
+        caller: Callable[[Request, Action], User],
         body_model: Any,
         make_item: Callable[[User, Any], Response],
         list_items: Callable[[User, int, int, ListFilter], Response],
@@ -84,6 +86,7 @@ class HotRoutes:
                     scope,
                     receive,
                     send,
+                    Action.LIST,
                     lambda caller: self.list_items(caller, limit, cursor, filters),
                 )
                 return
@@ -94,7 +97,11 @@ class HotRoutes:
             item_id = path[len(ITEMS) + 1 :]
             if item_id and "/" not in item_id:
                 await self._answer(
-                    scope, receive, send, lambda caller: self.read_item(caller, item_id)
+                    scope,
+                    receive,
+                    send,
+                    Action.READ,
+                    lambda caller: self.read_item(caller, item_id),
                 )
                 return
         await self.app(scope, receive, send)
@@ -114,14 +121,19 @@ class HotRoutes:
         except (ValueError, ValidationError, RecursionError, TypeError):
             await self.app(scope, _replayed(body, receive), send)
             return
-        await self._answer(scope, receive, send, lambda caller: self.make_item(caller, item))
+        await self._answer(
+            scope, receive, send, Action.CREATE, lambda caller: self.make_item(caller, item)
+        )
 
-    async def _answer(self, scope: Scope, receive: Receive, send: Send, answer: Answer) -> None:
-        """The caller authenticated and ``answer`` given, on one worker thread; a refusal
-        or a crash through the app's handlers."""
+    async def _answer(
+        self, scope: Scope, receive: Receive, send: Send, action: Action, answer: Answer
+    ) -> None:
+        """The caller authenticated and admitted to ``action`` by the authority, and
+        ``answer`` given, on one worker thread; a refusal or a crash through the app's
+        handlers."""
         request = Request(scope, receive)
         try:
-            response = await on_worker_thread(lambda: answer(self.caller(request)))
+            response = await on_worker_thread(lambda: answer(self.caller(request, action)))
         except GsoiaError as error:
             response = await self.refused(request, error)
         except Exception as error:

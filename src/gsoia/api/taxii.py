@@ -40,6 +40,7 @@ from gsoia.api.auth import authenticate
 from gsoia.crypto.errors import CryptoError
 from gsoia.errors import GsoiaError, InputError
 from gsoia.node import stix
+from gsoia.node.authority import Action, scope_action
 from gsoia.node.errors import (
     Conflict,
     Denied,
@@ -289,6 +290,7 @@ def taxii_router(node: Node) -> APIRouter:
                     406, "Not acceptable", f"this server answers in {TAXII_MEDIA_TYPE}"
                 )
             user = authenticate(node, request)
+            node.authority.admits(user, scope_action(request.scope)).check()
             return action(user)
         except GsoiaError as error:
             if not (isinstance(error, NodeError) and error.audited):
@@ -309,7 +311,7 @@ def taxii_router(node: Node) -> APIRouter:
             "description": collection.description,
             "alias": collection.alias,
             "can_read": True,
-            "can_write": user.nation == node.nation,
+            "can_write": node.authority.admits(user, Action.CREATE).allowed,
             "media_types": [stix.STIX_MEDIA_TYPE],
         }
 
@@ -420,8 +422,6 @@ def taxii_router(node: Node) -> APIRouter:
 
         def act(user: User) -> Response:
             found = collection_of(collection_id)
-            if user.nation != node.nation:
-                raise Forbidden(f"only {node.nation} users add objects on this node")
             if not is_taxii(request.headers.get("content-type")):
                 raise TaxiiError(
                     415, "Unsupported media type", f"send the envelope as {TAXII_MEDIA_TYPE}"

@@ -202,9 +202,11 @@ def peer_add(
 ) -> None:
     """Fetch a peer's keys from URL/.well-known/gsoia and pin them."""
     from gsoia.federation.peers import fetch_identity
+    from gsoia.node.authority import OPERATOR, Action
 
     node = _open(data, database)
     try:
+        node.require(OPERATOR, Action.PEERS_MANAGE)
         peer = fetch_identity(url)
         if peer.nation != nation:
             refuse(f"--nation: {url} is a node of {peer.nation}, not {nation}")
@@ -220,8 +222,11 @@ def peer_add(
 @audit_app.command("verify")
 def audit_verify(data: Data, database: Database = None) -> None:
     """Recompute the audit log's hashes, roots and signed heads; name the first bad entry."""
+    from gsoia.node.authority import OPERATOR, Action
+
     node = _open(data, database)
     try:
+        node.require(OPERATOR, Action.AUDIT)
         head = node.verify_audit(progress=lambda n: print(f"  {n:,} entries…", file=sys.stderr))
     except GsoiaError as e:
         refuse(e)

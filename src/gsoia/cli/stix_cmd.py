@@ -78,7 +78,7 @@ def import_bundle(
     database: Database = None,
 ) -> None:
     """Store a bundle's objects as the user's items; print what was stored and refused."""
-    from gsoia.node.errors import Forbidden
+    from gsoia.node.authority import Action
     from gsoia.node.stix import EXTENSION_ID, IDENTITY_ID
     from gsoia.node.taxii_store import TaxiiStore
 
@@ -93,8 +93,11 @@ def import_bundle(
     objects = [o for o in bundle["objects"] if not (isinstance(o, dict) and o.get("id") in ours)]
     node = _open(data, database)
     user = _user(node, user_id)
-    if user.nation != node.nation:
-        refuse(Forbidden(f"only {node.nation} users add objects on this node"))
+    try:
+        node.require(user, Action.CREATE)
+    except GsoiaError as e:
+        node.close()
+        refuse(e)
     target = _collection(collection)
     store = TaxiiStore(node)
     stored = present = 0

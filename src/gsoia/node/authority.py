@@ -23,8 +23,9 @@ release decision's own reason code):
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -72,6 +73,8 @@ class Refusal(StrEnum):
     NOT_OWNER = "NOT_OWNER"
     ABOVE_OWN_CLEARANCE = "ABOVE_OWN_CLEARANCE"
     OWN_ACCOUNT = "OWN_ACCOUNT"
+    UNMAPPED = "UNMAPPED"
+    """A route the table of routes does not know: refused, never let through."""
 
 
 @dataclass(frozen=True)
@@ -124,6 +127,7 @@ class Target:
 ANYONE = frozenset({Role.ANALYST, Role.OFFICER, Role.ADMIN})
 """Every account that works with items (not ``monitor``, which only reads the metrics)."""
 OFFICERS = frozenset({Role.OFFICER, Role.ADMIN})
+ALL_ROLES = frozenset(Role)
 
 
 @dataclass(frozen=True)
@@ -134,13 +138,16 @@ class Rule:
     """None: no account is needed."""
     own_nation: bool
     condition: str
-    refusals: tuple[str, ...] = ()
-    """The reason codes a refusal of this action can give, beyond ``UNAUTHENTICATED``."""
+    on_target: tuple[str, ...] = ()
+    """The reason codes a refusal on the action's target can give (``DECISION``: the
+    release decision's own), beyond the gate's (``UNAUTHENTICATED``, ``ROLE``,
+    ``FOREIGN_USER``)."""
     hidden: bool = False
     """An item the actor may not read is answered as missing (404), not as denied."""
 
 
-_DECISION = "the release decision's reason (CLEARANCE, NEED_TO_KNOW, NOT_RELEASABLE, ...)"
+DECISION = "DECISION"
+"""In ``Rule.on_target``: the release decision's reason code (CLEARANCE, NEED_TO_KNOW, ...)."""
 
 TABLE: Mapping[Action, Rule] = {
     Action.PUBLIC: Rule(
@@ -157,38 +164,38 @@ TABLE: Mapping[Action, Rule] = {
     Action.PEERS: Rule(ANYONE, False, "any account: the pinned peers and their keys"),
     Action.LIST: Rule(ANYONE, False, "any account; each item listed only where item.read holds"),
     Action.READ: Rule(
-        ANYONE, False, "the release decision lets the actor read the item", (_DECISION,)
+        ANYONE, False, "the release decision lets the actor read the item", (DECISION,)
     ),
     Action.CREATE: Rule(
         ANYONE,
         True,
         "the release decision lets the actor read the label it gives the item",
-        ("ROLE", "FOREIGN_USER", _DECISION),
+        (DECISION,),
     ),
     Action.RELEASE: Rule(
         ANYONE,
         True,
         "the actor may read the item; then the partner's decision (rules 1-5) decides",
-        ("ROLE", "FOREIGN_USER", _DECISION),
+        (DECISION,),
     ),
     Action.WITHDRAW: Rule(
         ANYONE,
         True,
         "the actor may read the object's item (TAXII delete: out of the collection only)",
-        ("ROLE", "FOREIGN_USER", _DECISION + ", answered as 404"),
+        (DECISION,),
         hidden=True,
     ),
     Action.RECLASSIFY: Rule(
         OFFICERS,
         True,
         "an item of this node's nation that the actor may read at its level and at the new",
-        ("ROLE", "FOREIGN_USER", "NOT_ORIGINATOR", _DECISION),
+        ("NOT_ORIGINATOR", DECISION),
     ),
     Action.REQUEST_CONSENT: Rule(
         ANYONE,
         True,
         "a copy of another nation's item that the actor may read",
-        ("ROLE", "FOREIGN_USER", "ORIGINATOR (409)", _DECISION + ", answered as 404"),
+        (DECISION, "ORIGINATOR"),
         hidden=True,
     ),
     Action.CONSENT: Rule(
@@ -196,50 +203,47 @@ TABLE: Mapping[Action, Rule] = {
         True,
         "an item of this node's nation that the actor may read (grant, refuse, or give "
         "without a request)",
-        ("ROLE", "FOREIGN_USER", "NOT_ORIGINATOR", _DECISION),
+        ("NOT_ORIGINATOR", DECISION),
     ),
-    Action.CONSENT_REQUESTS: Rule(OFFICERS, True, "the node's queue", ("ROLE", "FOREIGN_USER")),
+    Action.CONSENT_REQUESTS: Rule(OFFICERS, True, "the node's queue"),
     Action.REPORT_INCIDENT: Rule(
         ANYONE,
         False,
         "the actor may read the item",
-        ("ROLE", _DECISION + ", answered as 404"),
+        (DECISION,),
         hidden=True,
     ),
     Action.INCIDENTS: Rule(
         OFFICERS,
         True,
         "the node's incidents; the description withheld where the actor may not read the item",
-        ("ROLE", "FOREIGN_USER"),
     ),
     Action.AUDIT: Rule(
         OFFICERS,
         True,
-        "the whole log; an entry about an item the actor may not read shows the item's id "
-        "only (label, marking, levels and search text withheld)",
-        ("ROLE", "FOREIGN_USER"),
+        "the whole log; an entry about an item the actor may not read shows only the item's "
+        "id (and a refused request's path); another user's search text is withheld",
     ),
-    Action.OUTBOX: Rule(OFFICERS, True, "the node's deliveries", ("ROLE", "FOREIGN_USER")),
-    Action.CANCEL: Rule(OFFICERS, True, "a delivery not yet made", ("ROLE", "FOREIGN_USER")),
+    Action.OUTBOX: Rule(OFFICERS, True, "the node's deliveries"),
+    Action.CANCEL: Rule(OFFICERS, True, "a delivery not yet made"),
     Action.STATUS: Rule(
         ANYONE,
         False,
         "the writer of the envelope, or an officer",
-        ("ROLE", "NOT_OWNER (404)"),
+        ("NOT_OWNER",),
     ),
     Action.USERS: Rule(
         frozenset({Role.ADMIN}),
         True,
         "an admin (or the operator at the CLI); an admin gives no clearance above its own "
         "and leaves its own account alone",
-        ("ROLE", "FOREIGN_USER", "ABOVE_OWN_CLEARANCE", "OWN_ACCOUNT"),
+        ("ABOVE_OWN_CLEARANCE", "OWN_ACCOUNT"),
     ),
-    Action.PEERS_MANAGE: Rule(frozenset(), True, "the operator at the CLI only", ("ROLE",)),
+    Action.PEERS_MANAGE: Rule(frozenset(), True, "the operator at the CLI only"),
     Action.METRICS: Rule(
         frozenset({Role.MONITOR, Role.OFFICER, Role.ADMIN}),
         False,
         "a monitor's, an officer's or an admin's token",
-        ("ROLE",),
     ),
 }
 
@@ -248,7 +252,7 @@ TABLE: Mapping[Action, Rule] = {
 class Verdict:
     """The authority's answer: allowed, or the reason code and a sentence."""
 
-    action: Action
+    action: Action | None
     reason: str
     message: str = ""
     decision: Decision | None = None
@@ -305,9 +309,12 @@ class Authority:
             return gate
         return self._on_target(actor, action, rule, target, at)
 
-    def admits(self, actor: Actor, action: Action) -> Verdict:
+    def admits(self, actor: Actor, action: Action | None) -> Verdict:
         """The checks that need no target (who, which role, which nation): every route's
-        gate, before its work. The target's checks follow in ``decide``."""
+        gate, before its work (``action`` None: a route without one, refused). The
+        target's checks follow in ``decide``."""
+        if action is None:
+            return Verdict(None, Refusal.UNMAPPED, "no action is mapped to this route")
         rule = TABLE[action]
         if rule.roles is None or isinstance(actor, Operator):
             return Verdict(action, _ALLOW)
@@ -318,8 +325,11 @@ class Authority:
     def _gate(self, actor: User, action: Action, rule: Rule) -> Verdict | None:
         assert rule.roles is not None
         if actor.role not in rule.roles:
+            allowed = " and ".join(r.value for r in Role if r in rule.roles) or "the operator"
             return Verdict(
-                action, Refusal.ROLE, f"{action.value} is not for the role {actor.role.value}"
+                action,
+                Refusal.ROLE,
+                f"{action.value} is for {allowed} accounts, not {actor.role.value}",
             )
         if rule.own_nation and actor.nation != self.nation:
             return Verdict(
@@ -407,12 +417,31 @@ class Authority:
 
 # -- what a refusal to read withholds from an audit entry ------------------------------------
 
-KEPT = frozenset({"item"})
-"""What an audit entry about an item the viewer may not read still shows of its data."""
+KEPT = frozenset({"item", "action"})
+"""What an audit entry about an item the viewer may not read still shows of its data: the
+item's id, and a refused request's method and path."""
+
+
+_ITEM_IN_PATH = re.compile(r"/items/([^/?#]{1,64})")
+
+
+def entry_item(entry: Mapping[str, Any]) -> str | None:
+    """The item an audit entry is about: its ``item``, or the item a refused request's
+    path names."""
+    data = entry.get("data") or {}
+    item = data.get("item")
+    if isinstance(item, str):
+        return item
+    action = data.get("action")
+    if entry.get("kind") == "refused" and isinstance(action, str):
+        found = _ITEM_IN_PATH.search(action)
+        if found is not None:
+            return found.group(1)
+    return None
 
 
 def withheld(entry: Mapping[str, Any]) -> dict[str, Any]:
-    """``entry`` with its data cut to the item's id; ``withheld`` names what was cut."""
+    """``entry`` with its data cut to what ``KEPT`` names; ``withheld`` names what was cut."""
     data = entry.get("data") or {}
     kept = {k: v for k, v in data.items() if k in KEPT}
     cut = sorted(k for k in data if k not in KEPT)
@@ -514,6 +543,12 @@ def route_action(method: str, path: str) -> Action | None:
     return ROUTES.get(("GET" if method == "HEAD" else method, path))
 
 
+def scope_action(scope: Mapping[str, Any]) -> Action | None:
+    """The action of the route an ASGI request matched (its ``scope["route"]``)."""
+    route = scope.get("route")
+    return route_action(str(scope.get("method", "")), str(getattr(route, "path", "")))
+
+
 def unmapped(routes: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
     """The routes among ``routes`` that ``ROUTES`` does not map to an action."""
     return sorted({r for r in routes if route_action(*r) is None})
@@ -527,26 +562,69 @@ class TableRow:
     roles: str
     nation: str
     condition: str
-    refusals: str = field(default="")
+    refusals: str
+
+
+def refusal_codes(action: Action) -> list[str]:
+    """The reason codes a refusal of ``action`` can give, in the order they are checked."""
+    rule = TABLE[action]
+    if rule.roles is None:
+        return []
+    codes = [Refusal.UNAUTHENTICATED.value]
+    if rule.roles != ALL_ROLES:
+        codes.append(Refusal.ROLE.value)
+    if rule.own_nation:
+        codes.append(Refusal.FOREIGN_USER.value)
+    return codes + list(rule.on_target)
 
 
 def documented() -> list[TableRow]:
-    """The table of ``TABLE`` as the docs show it."""
+    """``TABLE`` as the docs show it."""
     rows = []
     for action, rule in TABLE.items():
         if rule.roles is None:
             roles = "anyone"
         elif not rule.roles:
-            roles = "operator (CLI)"
+            roles = "the operator (CLI) only"
         else:
             roles = ", ".join(r.value for r in Role if r in rule.roles)
+        codes = [
+            "the decision's reason" + (" (answered as 404)" if rule.hidden else "")
+            if code == DECISION
+            else f"{code} (409)"
+            if code == Refusal.ORIGINATOR
+            else f"{code} (404)"
+            if code == Refusal.NOT_OWNER
+            else code
+            for code in refusal_codes(action)
+        ]
         rows.append(
             TableRow(
                 action.value,
                 roles,
-                "this node's" if rule.own_nation else "any",
+                "this node's nation" if rule.own_nation else "any nation",
                 rule.condition,
-                ", ".join(rule.refusals),
+                ", ".join(codes) or "—",
             )
         )
     return rows
+
+
+def markdown_table() -> str:
+    """``documented()`` as a Markdown table (docs/access.md holds it)."""
+    lines = ["| action | roles | users of | condition | refusal codes |", "|---|---|---|---|---|"]
+    lines += [
+        f"| `{r.action}` | {r.roles} | {r.nation} | {r.condition} | {r.refusals} |"
+        for r in documented()
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def routes_table() -> str:
+    """``ROUTES`` as a Markdown table, by action (docs/access.md holds it)."""
+    lines = ["| action | routes |", "|---|---|"]
+    for action in Action:
+        routes = [f"`{m} {p}`" for (m, p), a in ROUTES.items() if a == action]
+        if routes:
+            lines.append(f"| `{action.value}` | {', '.join(routes)} |")
+    return "\n".join(lines) + "\n"

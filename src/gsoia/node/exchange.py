@@ -49,10 +49,10 @@ from gsoia.federation.packages import (
 )
 from gsoia.federation.peers import Peer, identity
 from gsoia.node import origin, rotation
+from gsoia.node.authority import Action
 from gsoia.node.errors import (
     Conflict,
     Denied,
-    Forbidden,
     IntegrityFailure,
     NodeError,
     NotFound,
@@ -293,17 +293,12 @@ class Exchange:
             raise RequestError.of("to", f"unknown policy '{to}'")
         if to == node.nation:
             raise RequestError.of("to", "an item is released to another nation")
-        if user.nation != node.nation:
-            raise Forbidden(f"releases are made by users of {node.nation}")
+        node.require(user, Action.RELEASE)
         with node.engine.connect() as connection:
             row = find_item(connection, item_id)
         if row is None:
             raise NotFound(f"no item {item_id}")
-        own = node.decide_verified(user, row)
-        if own is None:
-            raise IntegrityFailure(f"item {item_id}: no longer matches its signature")
-        if not own.allow:
-            raise Denied(own)
+        node.on_item(user, Action.RELEASE, row)
         return row
 
     def preview(self, user: User, item_id: str, to: str) -> Decision:
@@ -481,8 +476,7 @@ class Exchange:
             raise RequestError.of("to", f"unknown policy '{to}'")
         if to == node.nation:
             raise RequestError.of("to", "an item is released to another nation")
-        if user.nation != node.nation:
-            raise Forbidden(f"releases are made by users of {node.nation}")
+        node.require(user, Action.RELEASE)
 
     def _plan(
         self, user: User, row: Any, item_id: str, to: str, peer: Peer | None, today: dt.date
@@ -491,11 +485,7 @@ class Exchange:
         node = self.node
         if row is None:
             raise NotFound(f"no item {item_id}")
-        own = node.decide_verified(user, row)
-        if own is None:
-            raise IntegrityFailure(f"item {item_id}: no longer matches its signature")
-        if not own.allow:
-            raise Denied(own)
+        node.on_item(user, Action.RELEASE, row)
         decision = self.partner_decision(row, to, today)
         if not decision.allow:
             raise Denied(decision, audited=True)  # (audited with the batch's transaction)
@@ -913,15 +903,13 @@ class Exchange:
         node = self.node
         if to not in node.rulebook.catalogue.policies:
             raise RequestError.of("to", f"unknown policy '{to}'")
-        if user.nation != node.nation:
-            raise Forbidden(f"consent requests are made by users of {node.nation}")
+        node.require(user, Action.REQUEST_CONSENT)
         with node.engine.connect() as connection:
             row = find_item(connection, item_id)
-        decision = None if row is None else node.decide_verified(user, row)
-        if decision is None or not decision.allow:
+        verdict = None if row is None else node.verdict_on(user, Action.REQUEST_CONSENT, row)
+        if verdict is None:
             raise NotFound(f"no item {item_id}")
-        if row.originator == node.nation:
-            raise Conflict("this node is the originator: consent is its own to give")
+        verdict.check()
         self._peer(row.originator)
         request_id = str(uuid.uuid4())
         package_id = str(uuid.uuid4())
@@ -1006,8 +994,7 @@ class Exchange:
         return row
 
     def consent_requests(self, user: User) -> list[dict[str, Any]]:
-        if not user.is_officer:
-            raise Forbidden("consent requests are for officers")
+        self.node.require(user, Action.CONSENT_REQUESTS)
         with self.node.engine.connect() as connection:
             rows = connection.execute(
                 select(consent_requests).order_by(consent_requests.c.requested_at)
@@ -1038,6 +1025,7 @@ class Exchange:
     def decide_request(self, user: User, request_id: str, *, grant: bool) -> dict[str, Any]:
         """Grant or refuse a pending consent request (officer of the originator)."""
         node = self.node
+        node.require(user, Action.CONSENT)
         with node.engine.connect() as connection:
             request = (
                 None
@@ -1052,8 +1040,11 @@ class Exchange:
             raise Conflict(f"consent request {request_id} is already {request.state}")
         if grant:
             return self.consent(user, request.item_id, request.to_party, request.custodian)
-        if not user.is_officer or user.nation != node.nation:
-            raise Forbidden(f"consent is given or refused by an officer of {node.nation}")
+        with node.engine.connect() as connection:
+            row = find_item(connection, request.item_id)
+        if row is None:
+            raise NotFound(f"no item {request.item_id}")
+        node.on_item(user, Action.CONSENT, row)
         sent = self._reply(
             user, request.item_id, request.to_party, request.custodian, request_id, granted=False
         )
@@ -1241,8 +1232,7 @@ class Exchange:
         ``not_pinned``, and in the audit entry.
         """
         node = self.node
-        if not user.is_officer or user.nation != node.nation:
-            raise Forbidden(f"classifications are changed by an officer of {node.nation}")
+        node.require(user, Action.RECLASSIFY)
         if classification not in node.rulebook.catalogue.policies[node.nation].ranks:
             raise RequestError.of(
                 "classification", f"unknown level '{classification}' of {node.nation}"
@@ -1251,10 +1241,7 @@ class Exchange:
             row = find_item(tx.connection, item_id)
             if row is None:
                 raise NotFound(f"no item {item_id}")
-            if row.originator != node.nation:
-                raise Forbidden(f"only the originator {row.originator} changes its classification")
-            if not node._intact(row):
-                raise IntegrityFailure(f"item {item_id}: no longer matches its signature")
+            node.on_item(user, Action.RECLASSIFY, row, level=classification)
             new_seal = origin.make_seal(
                 node.keys.signing,
                 origin.origin_fields(dict(row._mapping) | {"classification": classification}),
@@ -1366,16 +1353,14 @@ class Exchange:
     # -- the outbox ---------------------------------------------------------------------------
 
     def outbox(self, user: User) -> list[dict[str, Any]]:
-        if not user.is_officer:
-            raise Forbidden("the outbox is for officers")
+        self.node.require(user, Action.OUTBOX)
         with self.node.engine.connect() as connection:
             rows = connection.execute(select(outbox).order_by(outbox.c.created_at.desc()))
             return [{k: v for k, v in r._mapping.items() if k != "payload"} for r in rows]
 
     def cancel(self, user: User, package_id: str) -> dict[str, Any]:
         node = self.node
-        if not user.is_officer:
-            raise Forbidden("deliveries are cancelled by officers")
+        node.require(user, Action.CANCEL)
         with node.audit.transaction() as tx:
             row = (
                 tx.connection.execute(

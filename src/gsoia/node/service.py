@@ -53,13 +53,22 @@ from gsoia.decision import Decision, Rulebook
 from gsoia.decision.labels import LabelTable, encode_label
 from gsoia.decision.request import HeldLabel, Label, Subject, label_problems, parse_held_label
 from gsoia.errors import Problem, RequestError
-from gsoia.node.authority import Action, Actor, Authority, Target, Verdict
+from gsoia.node.authority import (
+    Action,
+    Actor,
+    Authority,
+    Copy,
+    Target,
+    Verdict,
+    entry_item,
+    withheld,
+    without_search,
+)
 from gsoia.node.columns import EncodedLabel, LabelColumns, from_bits, to_bits
 from gsoia.node.config import KEYS_DIR, ConfigError, NodeConfig
 from gsoia.node.errors import (
     Conflict,
     Denied,
-    Forbidden,
     IntegrityFailure,
     NodeError,
     NotFound,
@@ -70,7 +79,16 @@ from gsoia.node.origin import make_seal, origin_fields
 from gsoia.node.recent import Recent
 from gsoia.node.users import Role, User, new_token, same_hash, token_hash
 from gsoia.store.database import migrate, open_engine, peeking, reading, writing
-from gsoia.store.schema import consents, incidents, items, meta, relabels, topics, users
+from gsoia.store.schema import (
+    audit_entries,
+    consents,
+    incidents,
+    items,
+    meta,
+    relabels,
+    topics,
+    users,
+)
 
 if TYPE_CHECKING:
     from gsoia.audit.log import AuditTransaction as _Tx
@@ -429,8 +447,7 @@ class Node:
         and decided so far, by their JSON; an item with one of them has only its title and
         content checked. (A label refused is not kept: checked again, named at its place.)
         """
-        if user.nation != self.nation:
-            raise Forbidden(f"only {self.nation} users originate items on this node")
+        self.require(user, Action.CREATE)
         key = None if decided is None else json.dumps(label_data, sort_keys=True)
         known = None if key is None or decided is None else decided.get(key)
         if known is not None:
@@ -458,10 +475,11 @@ class Node:
         if problems:
             raise RequestError(problems)
         label = _normal(label)
-        decision = self.rulebook.decide_parsed(user.subject(), label, at=self.today())
-        if not decision.allow:  # nobody files what they could not read
-            raise Denied(decision)
-        draft = Draft(label, title, content, decision)
+        # nobody files what they could not read
+        new = Copy("", label, self.nation)
+        verdict = self.require(user, Action.CREATE, Target(copy=new))
+        assert verdict.decision is not None  # INVARIANT: decided on the label given
+        draft = Draft(label, title, content, verdict.decision)
         if key is not None and decided is not None:
             decided[key] = draft
         return draft
@@ -663,6 +681,7 @@ class Node:
         caller that encodes the answer with msgspec: on PostgreSQL a row's view is kept by
         row version and ruling, and a page of known rows is put together, not encoded anew.
         """
+        self.require(user, Action.LIST)
         limit = max(1, min(limit, MAX_PAGE))
         problems = _nul_problems(**{f"query.{k}": v for k, v in filters.to_dict().items()})
         if problems:
@@ -880,7 +899,9 @@ class Node:
                 audited=True,
             )
         else:
-            decision = self._decide_row(user, row)
+            verdict = self._verdict(user, Action.READ, row)
+            assert verdict.decision is not None  # INVARIANT: a read is decided on the label
+            decision: Decision = verdict.decision
             if decision.allow:
                 try:
                     content = self._decrypt(row)
@@ -912,9 +933,31 @@ class Node:
             view["content"] = None
         return view
 
-    def decide_verified(self, user: User, row: Any) -> Decision | None:
-        """The decision on a stored item's signed label; None if the row was tampered with."""
-        return self._decide_row(user, row) if self._intact(row) else None
+    def verdict_on(
+        self, user: User, action: Action, row: Any, *, level: str | None = None
+    ) -> Verdict | None:
+        """The authority's verdict on ``user`` doing ``action`` on a stored item, decided on
+        its signed label (``level``: a reclassification's new level); None if the row was
+        tampered with."""
+        return self._verdict(user, action, row, level=level) if self._intact(row) else None
+
+    def on_item(self, user: User, action: Action, row: Any, *, level: str | None = None) -> Verdict:
+        """The authority's verdict on acting on a stored item, its refusal raised
+        (``IntegrityFailure`` for a row tampered with)."""
+        verdict = self.verdict_on(user, action, row, level=level)
+        if verdict is None:
+            raise IntegrityFailure(f"item {row.id}: no longer matches its signature")
+        return verdict.check()
+
+    def _verdict(
+        self, user: User, action: Action, row: Any, *, level: str | None = None
+    ) -> Verdict:
+        verdict = self.authority.decide(
+            user, action, Target(copy=held_copy(row), level=level), self.today()
+        )
+        if verdict.decision is not None:
+            self.metrics.decisions.labels(verdict.decision.reason.value).inc()
+        return verdict
 
     def _intact(self, row: Any) -> bool:
         """Label, custody and ciphertext still match the node's signature and columns.
@@ -977,16 +1020,14 @@ class Node:
 
         Custodians learn of it through federation (``Exchange.consent``).
         """
-        if not user.is_officer or user.nation != self.nation:
-            raise Forbidden(f"consent is given by an officer of {self.nation}")
+        self.require(user, Action.CONSENT)
         if to not in self.rulebook.catalogue.policies:
             raise RequestError.of("to", f"unknown policy '{to}'")
         with self.audit.transaction() as tx:
             row = find_item(tx.connection, item_id)
             if row is None:
                 raise NotFound(f"no item {item_id}")
-            if row.originator != self.nation:
-                raise Forbidden(f"only the originator {row.originator} consents for this item")
+            self.on_item(user, Action.CONSENT, row)
             consented = _json_list(row.consented_to)
             self.rewrite(tx, row, {"consented_to": json.dumps(sorted({*consented, to}))})
             granted_at = self.audit.now()
@@ -1030,6 +1071,7 @@ class Node:
         notify: Callable[[Connection, dict[str, Any], str], None] | None = None,
     ) -> dict[str, Any]:
         """Report the loss or compromise of an item the reporter may see (Art. 17)."""
+        self.require(user, Action.REPORT_INCIDENT)
         if kind not in INCIDENT_KINDS:
             raise RequestError.of("kind", f"one of {', '.join(INCIDENT_KINDS)}")
         if len(description) > 10_000:
@@ -1038,8 +1080,8 @@ class Node:
             raise RequestError.of("description", "NUL characters are not accepted")
         with self.audit.transaction() as tx:
             row = find_item(tx.connection, item_id)
-            decision = None if row is None else self.decide_verified(user, row)
-            if decision is None or not decision.allow:
+            verdict = None if row is None else self.verdict_on(user, Action.REPORT_INCIDENT, row)
+            if verdict is None or not verdict.allowed:
                 missing = True
             else:
                 missing = False
@@ -1072,11 +1114,35 @@ class Node:
 
     def incidents(self, user: User) -> list[dict[str, Any]]:
         """Every incident, with the time left before the originator must be told (officer)."""
-        if not user.is_officer:
-            raise Forbidden("incidents are for officers")
+        self.require(user, Action.INCIDENTS)
         with self.engine.connect() as connection:
-            rows = connection.execute(select(incidents).order_by(incidents.c.reported_at))
-            return [self._incident_view(dict(r._mapping)) for r in rows]
+            rows = connection.execute(select(incidents).order_by(incidents.c.reported_at)).all()
+            readable = self._readable(connection, user, {r.item_id for r in rows})
+        views = []
+        for row in rows:
+            view = self._incident_view(dict(row._mapping))
+            if row.item_id not in readable:  # what it says of an item the officer may not read
+                view["description"] = None
+                view["withheld"] = ["description"]
+            views.append(view)
+        return views
+
+    def _readable(self, connection: Connection, user: User, item_ids: set[str]) -> set[str]:
+        """Those of ``item_ids`` held here, intact, that ``user`` may read; and the ids of
+        no item held here (nothing of an item to withhold)."""
+        found: dict[str, Any] = {}
+        for start in range(0, len(item_ids), 500):
+            chunk = sorted(item_ids)[start : start + 500]
+            found.update(
+                (row.id, row)
+                for row in connection.execute(select(items).where(items.c.id.in_(chunk)))
+            )
+        today = self.today()
+        readable = item_ids - set(found)
+        for item_id, row in found.items():
+            if self._intact(row) and self.authority.may_read(user, held_copy(row), today):
+                readable.add(item_id)
+        return readable
 
     def _incident_view(self, incident: dict[str, Any]) -> dict[str, Any]:
         deadline = dt.datetime.fromisoformat(incident["notify_by"])
@@ -1106,21 +1172,31 @@ class Node:
         ]
 
     def audit_entries(self, user: User, *, after: int = -1, limit: int = 100) -> dict[str, Any]:
-        if not user.is_officer:
-            raise Forbidden("the audit log is for officers")
-        from gsoia.store.schema import audit_entries
-
+        self.require(user, Action.AUDIT)
         limit = max(1, min(limit, MAX_PAGE))
         with self.engine.connect() as connection:
             rows = connection.execute(
-                select(audit_entries.c.seq, audit_entries.c.body)
+                select(audit_entries.c.seq, audit_entries.c.body, audit_entries.c.leaf)
                 .where(audit_entries.c.seq > after)
                 .order_by(audit_entries.c.seq)
                 .limit(limit)
             ).all()
+            entries = [(json.loads(body), bytes(leaf)) for _, body, leaf in rows]
+            about = {e["seq"]: entry_item(e) for e, _ in entries}
+            readable = self._readable(connection, user, {i for i in about.values() if i})
+        shown = []
+        for entry, leaf in entries:
+            item_id = about[entry["seq"]]
+            if item_id is not None and item_id not in readable:
+                entry = withheld(entry)
+            elif entry["kind"] == "items.listed" and entry["actor"] != user.id:
+                entry = without_search(entry)
+            if "withheld" in entry:  # its place in the tree still proven, by its leaf
+                entry["leaf"] = leaf.hex()
+            shown.append(entry)
         head = self.audit.head()
         return {
-            "entries": [json.loads(body) for _, body in rows],
+            "entries": shown,
             "head": head.to_dict() if head else None,
             "signing_key": self.public.signing.hex(),
         }
@@ -1133,6 +1209,11 @@ class Node:
     def close(self) -> None:
         """Release the database connections."""
         self.engine.dispose()
+
+
+def held_copy(row: Any) -> Copy:
+    """A stored item as the authority sees it: its label and its custody."""
+    return Copy(row.id, _label(row), row.custodian, _json_list(row.consented_to))
 
 
 def find_item(connection: Connection, item_id: str) -> Any:

@@ -47,7 +47,8 @@ from sqlalchemy.exc import IntegrityError
 from gsoia.audit.log import AuditTransaction
 from gsoia.errors import GsoiaError, InputError
 from gsoia.node import stix
-from gsoia.node.errors import Conflict, Forbidden, NotFound
+from gsoia.node.authority import Action, Target
+from gsoia.node.errors import Conflict, NotFound
 from gsoia.node.recent import Recent
 from gsoia.node.service import Draft, Node
 from gsoia.node.users import User
@@ -493,8 +494,7 @@ class TaxiiStore:
         """
         node = self.node
         request_timestamp = request_timestamp or _now(node)
-        if user.nation != node.nation:
-            raise Forbidden(f"only {node.nation} users add objects on this node")
+        node.require(user, Action.CREATE)
         with reading(node.engine) as connection:
             self.index.refresh(connection)
         successes: list[dict[str, Any]] = []
@@ -510,9 +510,8 @@ class TaxiiStore:
                 if key in seen:
                     repeats.append(found)
                     continue
-                if (collection.id, *key) in self.index.keys:
-                    successes.append(_detail(found.stix_id, found.version or "", "already present"))
-                    continue
+                # the label first: an object the writer may not read is refused as an
+                # unknown object with that label is, never answered "already present"
                 draft = node.prepare_item(
                     user,
                     found.label,
@@ -521,6 +520,9 @@ class TaxiiStore:
                     place=f"objects[{i}].extensions.{stix.EXTENSION_ID}",
                     decided=decided,
                 )
+                if (collection.id, *key) in self.index.keys:
+                    successes.append(_detail(found.stix_id, found.version or "", "already present"))
+                    continue
             except stix.Refused as e:
                 failures.append(_failure(obj, e.message))
                 continue
@@ -628,13 +630,21 @@ class TaxiiStore:
 
     def status(self, user: User, status_id: str) -> dict[str, Any]:
         """A status resource, to the user who posted the envelope (or an officer)."""
+        node = self.node
+        node.require(user, Action.STATUS)
         if _UUID.fullmatch(status_id) is None:  # a status id is a UUID: nothing else is
             raise NotFound(f"no status {status_id[:64]!r}")
-        with reading(self.node.engine) as connection:
+        with reading(node.engine) as connection:
             row = connection.execute(
                 select(taxii_status).where(taxii_status.c.id == status_id)
             ).first()
-        if row is None or (row.owner != user.id and not user.is_officer):
+        owner = None if row is None else row.owner
+        if (
+            row is None
+            or not node.authority.decide(
+                user, Action.STATUS, Target(owner=owner), node.today()
+            ).allowed
+        ):
             raise NotFound(f"no status {status_id[:64]}")
         body: dict[str, Any] = json.loads(row.body)
         return body
@@ -655,6 +665,7 @@ class TaxiiStore:
         """One page of what ``user`` may see, and (``content``) the objects themselves, each
         as JSON text (UTF-8)."""
         node = self.node
+        node.require(user, Action.LIST)
         # Read and decide in a snapshot that takes no lock; the write lock is taken only to
         # append the audit entry, group-committed with concurrent requests.
         with reading(node.engine) as connection:
@@ -805,8 +816,7 @@ class TaxiiStore:
         alone. ``NotFound`` when nothing the caller may see matches.
         """
         node = self.node
-        if user.nation != node.nation:
-            raise Forbidden(f"only {node.nation} users delete objects on this node")
+        node.require(user, Action.WITHDRAW)
         removed: list[str] = []
         query = _replace(query, limit=1_000_000, cursor=None)
         with node.audit.transaction() as tx:
@@ -819,7 +829,8 @@ class TaxiiStore:
                 seqs = [int(s) for s in self.index.seq[rows]]
             now = node.audit.now()
             for row in self._rows(connection, seqs):
-                if not node._intact(row) or not node._decide_row(user, row).allow:
+                verdict = node.verdict_on(user, Action.WITHDRAW, row)
+                if verdict is None or not verdict.allowed:
                     continue
                 connection.execute(delete(stix_objects).where(stix_objects.c.seq == row.stix_seq))
                 connection.execute(

@@ -45,10 +45,6 @@ class User:
             subject["clearance_expires"] = self.clearance_expires
         return subject
 
-    @property
-    def is_officer(self) -> bool:
-        return self.role in (Role.OFFICER, Role.ADMIN)
-
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,

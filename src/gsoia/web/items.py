@@ -21,7 +21,7 @@ from gsoia.catalogue.model import Catalogue
 from gsoia.decision import Decision, Label
 from gsoia.decision.request import clearance_on, label_problems, parse_held_label
 from gsoia.errors import Problem, RequestError
-from gsoia.node.errors import Denied, Forbidden
+from gsoia.node.errors import Denied
 from gsoia.node.service import INCIDENT_KINDS, ListFilter
 from gsoia.node.users import User
 from gsoia.web.bands import Band
@@ -171,15 +171,13 @@ def add_routes(router: APIRouter, site: Site) -> None:
 
     @router.get("/web/items/new")
     def new_form(request: Request) -> Response:
-        user = site.user(request)
-        _may_originate(site, user)
+        user = site.user(request)  # the authority admits only users of the node's nation
         return _form_page(site, request, user, ItemForm())
 
     @router.post("/web/items")
     async def create(request: Request) -> Response:
         form = await request.form()
         user = site.check_form(request, form)
-        _may_originate(site, user)
         fields = ItemForm(form)
         if form.get("action") == "preview":
             return await run_in_threadpool(_form_page, site, request, user, fields, True)
@@ -246,11 +244,6 @@ def add_routes(router: APIRouter, site: Site) -> None:
         return RedirectResponse(
             f"/web/items/{item_id}?incident={incident['id']}#incident", status_code=303
         )
-
-
-def _may_originate(site: Site, user: User) -> None:
-    if user.nation != site.node.nation:
-        raise Forbidden(f"only {site.node.nation} users originate items on this node")
 
 
 def _areas(catalogue: Catalogue) -> list[str]:

@@ -25,6 +25,7 @@ from gsoia.crypto.errors import CryptoError
 from gsoia.decision import Decision, Reason
 from gsoia.decision.request import clearance_on
 from gsoia.errors import GsoiaError, InputError
+from gsoia.node.authority import Action, scope_action
 from gsoia.node.errors import (
     Conflict,
     Denied,
@@ -140,10 +141,12 @@ class Site:
         return user
 
     def user(self, request: Request) -> User:
-        """The signed-in user; ``SignInRequired`` otherwise."""
+        """The signed-in user, admitted to the page's action by the node's authority
+        (``SignInRequired`` without one)."""
         user = self.maybe_user(request)
         if user is None:
             raise SignInRequired
+        self.node.authority.admits(user, scope_action(request.scope)).check()
         return user
 
     def check_form(self, request: Request, form: FormData) -> User:
@@ -200,6 +203,9 @@ class Site:
             ],
             "levels_of": lambda p: self.catalogue.policies[p].levels,
             "rules": RULES,
+            "can": lambda action: (
+                user is not None and self.node.authority.admits(user, Action(action)).allowed
+            ),
             "query": lambda **q: urlencode({k: v for k, v in q.items() if v not in (None, "")}),
         } | extra
 
