@@ -18,7 +18,9 @@ Endpoints (API root ``/taxii2/api1/``, default collection ``intel``)::
 The same credentials as the REST API (Bearer token, or HTTP Basic with user id and
 token). Every response is ``application/taxii+json;version=2.1``; every error the error
 message resource of §3.6.1 with the HTTP status of §3.6 (400, 401, 403, 404, 406, 413,
-415, 422), and every refusal is written to the audit log. A collection's ``can_write`` is
+415, 422), and every refusal is written to the audit log. A body holds at most
+``MAX_CONTENT_LENGTH`` bytes and an envelope at most ``MAX_ENVELOPE`` objects (413
+otherwise, before any object is read); the API root says both. A collection's ``can_write`` is
 true for users of the node's own nation: they originate what it holds.
 """
 
@@ -53,7 +55,9 @@ from gsoia.node.service import Node
 from gsoia.node.taxii_store import (
     COLLECTIONS,
     DEFAULT_PAGE,
+    MAX_ENVELOPE,
     MAX_PAGE,
+    STATUS_DETAILS,
     Collection,
     Page,
     Query,
@@ -338,9 +342,12 @@ def taxii_router(node: Node) -> APIRouter:
                 {
                     "title": f"gsoia {node.nation}",
                     "description": f"The {node.nation} node's STIX 2.1 collections (gsoia"
-                    f" {__version__}).",
+                    f" {__version__}). An envelope holds at most {MAX_ENVELOPE} objects; a"
+                    f" status resource names the first {STATUS_DETAILS} successes and"
+                    " failures (its counts are complete).",
                     "versions": [TAXII_MEDIA_TYPE],
                     "max_content_length": MAX_CONTENT_LENGTH,
+                    "x_gsoia_max_envelope_objects": MAX_ENVELOPE,
                 }
             )
 
@@ -427,6 +434,12 @@ def taxii_router(node: Node) -> APIRouter:
                     415, "Unsupported media type", f"send the envelope as {TAXII_MEDIA_TYPE}"
                 )
             objects = _envelope_objects(body)
+            if len(objects) > MAX_ENVELOPE:
+                raise TaxiiError(
+                    413,
+                    "Payload too large",
+                    f"{len(objects)} objects; an envelope holds at most {MAX_ENVELOPE}",
+                )
             return _taxii(store.add(user, found, objects), status=202)
 
         return await run_in_threadpool(handle, request, act)
