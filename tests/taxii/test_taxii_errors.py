@@ -112,11 +112,13 @@ def test_negotiation_credentials_collections_and_filters(taxii_node: RunningNode
             {"added_after": "yesterday"},
             {"added_after": "2026-02-30T00:00:00Z"},
             {"next": "page-2"},
+            {"next": "9007199254740992-1"},  # beyond what JSON carries exactly
+            {"next": "1-999999999999999999"},
             {"match[version]": "newest"},
             {"match[id]": ","},
         ):
             body = assert_error(client.get(OBJECTS, params=params), 400)
-            assert body["details"]["errors"], params
+            assert [e["place"] for e in body["details"]["errors"]] == [next(iter(params))]
         assert client.get(OBJECTS, params={"limit": "100000"}).status_code == 200
 
 

@@ -33,7 +33,7 @@ from gsoia.api.problems import declare_problems, problem, problem_for
 from gsoia.api.taxii import install_taxii
 from gsoia.errors import GsoiaError, InputError, Problem, RequestError
 from gsoia.node.errors import NodeError
-from gsoia.node.service import ListFilter, Node
+from gsoia.node.service import MAX_CURSOR, ListFilter, Node
 from gsoia.node.users import User
 from gsoia.web import web_router
 
@@ -205,8 +205,13 @@ def create_app(node: Node) -> FastAPI:
         level: Annotated[str | None, Query(max_length=64)] = None,
         q: Annotated[str | None, Query(max_length=200, description="Text in the title")] = None,
     ) -> JSONResponse:
-        if cursor is not None and not re.fullmatch(r"[0-9]{1,18}", cursor):
-            raise InputError.of("query.cursor", "must be the `next` value of a previous page")
+        if cursor is not None and not (
+            re.fullmatch(r"[0-9]{1,16}", cursor) and int(cursor) <= MAX_CURSOR
+        ):
+            raise InputError.of(
+                "query.cursor",
+                f"must be the `next` value of a previous page (a whole number to {MAX_CURSOR})",
+            )
         filters = ListFilter(area=area, originator=originator, level=level, q=q)
         return listing(caller, limit, int(cursor or 0), filters)
 
@@ -235,7 +240,7 @@ def create_app(node: Node) -> FastAPI:
     @app.get("/api/v1/audit", summary="Audit entries and the signed tree head (officer)")
     def audit(
         caller: Caller,
-        after: Annotated[int, Query(ge=-1, le=2**62)] = -1,
+        after: Annotated[int, Query(ge=-1, le=MAX_CURSOR)] = -1,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> dict[str, Any]:
         return node.audit_entries(caller, after=after, limit=limit)

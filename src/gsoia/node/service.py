@@ -45,7 +45,7 @@ from gsoia.audit.log import AuditLog, AuditTransaction, TreeHead, verify_log
 from gsoia.catalogue.load import read_catalogue
 from gsoia.catalogue.matrix import status_table
 from gsoia.crypto import aead
-from gsoia.crypto.canonical import canonical_json
+from gsoia.crypto.canonical import MAX_SAFE_INTEGER, canonical_json
 from gsoia.crypto.errors import BadSignature, DecryptionFailed
 from gsoia.crypto.keys import NodeKeys
 from gsoia.crypto.signing import binding_message, digest, sign, verify
@@ -76,6 +76,8 @@ if TYPE_CHECKING:
     from gsoia.node.exchange import Exchange
 
 MAX_PAGE = 1000
+MAX_CURSOR = MAX_SAFE_INTEGER
+"""The largest cursor (an item seq) a listing takes: what JSON, and so the audit log, carry."""
 SIGNED_IN_FOR = 1.0
 """Seconds a token found in the store is trusted without asking again (``authenticate``)."""
 _INSERT_ITEMS = insert(items).returning(items.c.seq, sort_by_parameter_order=True)
@@ -654,6 +656,8 @@ class Node:
         row version and ruling, and a page of known rows is put together, not encoded anew.
         """
         limit = max(1, min(limit, MAX_PAGE))
+        if not 0 <= cursor <= MAX_CURSOR:
+            raise RequestError([Problem("cursor", f"a whole number from 0 to {MAX_CURSOR}")])
         problems = _nul_problems(**{f"query.{k}": v for k, v in filters.to_dict().items()})
         if problems:
             raise RequestError(problems)

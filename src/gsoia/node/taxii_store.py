@@ -48,6 +48,7 @@ from sqlalchemy import Connection, bindparam, delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from gsoia.audit.log import AuditTransaction
+from gsoia.crypto.canonical import MAX_SAFE_INTEGER
 from gsoia.errors import GsoiaError, InputError
 from gsoia.node import stix
 from gsoia.node.errors import Conflict, Forbidden, NotFound
@@ -137,13 +138,16 @@ def encode_cursor(added_us: int, seq: int) -> str:
 
 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-_CURSOR = re.compile(r"([0-9]{1,18})-([0-9]{1,18})")
+_CURSOR = re.compile(r"([0-9]{1,16})-([0-9]{1,16})")
 
 
 def decode_cursor(text: str) -> tuple[int, int]:
+    """``(date added in microseconds, seq)`` of a ``next`` value; ``InputError`` else."""
     found = _CURSOR.fullmatch(text)
-    if found is None:
-        raise InputError.of("next", "must be the 'next' value of a previous page")
+    if found is None or max(int(found.group(1)), int(found.group(2))) > MAX_SAFE_INTEGER:
+        raise InputError.of(
+            "next", f"must be the 'next' value of a previous page (numbers to {MAX_SAFE_INTEGER})"
+        )
     return int(found.group(1)), int(found.group(2))
 
 
