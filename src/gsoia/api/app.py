@@ -157,9 +157,9 @@ def create_app(node: Node) -> FastAPI:
         limit=MAX_BODY,
         refused=lambda action, reason: node.refuse("anonymous", action, reason),
     )
-    app.add_middleware(RequestLog, metrics=node.metrics)  # sees every answer
     app.include_router(federation_router(node))
-    install_taxii(app, node)  # TAXII 2.1 under /taxii2/ (gsoia.api.taxii)
+    install_taxii(app, node)  # TAXII 2.1 under /taxii2/ (gsoia.api.taxii), and its body limit
+    app.add_middleware(RequestLog, metrics=node.metrics)  # outermost: sees every answer
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:
