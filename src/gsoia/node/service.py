@@ -54,7 +54,7 @@ from gsoia.decision.labels import LabelTable, encode_label
 from gsoia.decision.request import HeldLabel, Label, Subject, label_problems, parse_held_label
 from gsoia.errors import Problem, RequestError
 from gsoia.node.columns import EncodedLabel, LabelColumns, from_bits, to_bits
-from gsoia.node.config import KEYS_DIR, ConfigError, NodeConfig
+from gsoia.node.config import KEYS_DIR, ConfigError, NodeConfig, private_directory
 from gsoia.node.errors import (
     Conflict,
     Denied,
@@ -182,6 +182,7 @@ class Node:
         data.mkdir(mode=0o700, parents=True, exist_ok=True)
         if (data / "node.json").exists():
             raise ConfigError(f"{data}: already a gsoia node")
+        private_directory(data)
         keys = NodeKeys.generate()
         keys.save(data / KEYS_DIR)
         config = NodeConfig(
@@ -203,8 +204,10 @@ class Node:
         clock: Callable[[], dt.datetime] = utc_now,
         today: dt.date | None = None,
     ) -> Node:
-        """Open the node in ``data``; refuses world-readable key files."""
+        """Open the node in ``data``; refuses world-readable key files, and tightens the
+        data directory to 0700 (and a SQLite database to 0600: ``open_engine``)."""
         config = NodeConfig.load(data)
+        private_directory(data)
         from gsoia.node.rotation import settle_at
 
         settle_at(data / KEYS_DIR, database or config.database)  # a rotation cut short
