@@ -51,7 +51,8 @@ from gsoia.node.errors import (
     NotFound,
     Unauthorized,
 )
-from gsoia.node.service import Node
+from gsoia.node.floods import client_address
+from gsoia.node.service import ANONYMOUS, Node
 from gsoia.node.taxii_store import (
     COLLECTIONS,
     DEFAULT_PAGE,
@@ -296,8 +297,12 @@ def taxii_router(node: Node) -> APIRouter:
             return action(user)
         except GsoiaError as error:
             if not (isinstance(error, NodeError) and error.audited):
-                actor = user.id if user is not None else "anonymous"
-                node.refuse(actor, f"{request.method} {request.url.path}", error.diagnostics())
+                node.refuse(
+                    user.id if user is not None else _quiet_actor(node, request),
+                    f"{request.method} {request.url.path}",
+                    error.diagnostics(),
+                    source=client_address(request.scope),
+                )
             return _error_for(error)
 
     def collection_of(key: str) -> Collection:
@@ -521,6 +526,14 @@ def taxii_router(node: Node) -> APIRouter:
     return router
 
 
+def _quiet_actor(node: Node, request: Request) -> str:
+    """Who made a request refused before it was authenticated (checked quietly)."""
+    try:
+        return authenticate(node, request).id
+    except GsoiaError:
+        return ANONYMOUS
+
+
 def _envelope_objects(body: bytes) -> list[Any]:
     """The objects of an envelope (§3.7); ``TaxiiError`` 400 when it is not one."""
     try:
@@ -549,12 +562,12 @@ class TaxiiBodyLimit:
         self,
         app: ASGIApp,
         limit: int = MAX_CONTENT_LENGTH,
-        refused: Callable[[str, str], None] | None = None,
+        refused: Callable[[Scope, str, str], None] | None = None,
     ) -> None:
         self.app = app
         self.limit = limit
         self.refused = refused
-        """Called with the action and the reason of each refusal (the audit log)."""
+        """Called with the scope, the action and the reason of each refusal (the audit log)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not str(scope.get("path", "")).startswith(PREFIX + "/"):
@@ -592,7 +605,7 @@ class TaxiiBodyLimit:
         if self.refused is not None:
             action = f"{scope.get('method', '')} {scope.get('path', '')}"
             reason = f"413 the body is larger than {self.limit} bytes"
-            await run_in_threadpool(self.refused, action, reason)
+            await run_in_threadpool(self.refused, scope, action, reason)
         response = error_response(
             413, "Payload too large", f"the body is larger than {self.limit} bytes"
         )
@@ -603,11 +616,10 @@ class _TooLarge(Exception):
     pass
 
 
-def install_taxii(app: FastAPI, node: Node) -> None:
-    """Serve TAXII 2.1 from ``app`` (one line in ``create_app``)."""
+def install_taxii(
+    app: FastAPI, node: Node, refused: Callable[[Scope, str, str], None] | None = None
+) -> None:
+    """Serve TAXII 2.1 from ``app`` (one line in ``create_app``); ``refused``: how its body
+    limit has a refusal audited."""
     app.include_router(taxii_router(node))
-    app.add_middleware(
-        TaxiiBodyLimit,
-        limit=MAX_CONTENT_LENGTH,
-        refused=lambda action, reason: node.refuse("anonymous", action, reason),
-    )
+    app.add_middleware(TaxiiBodyLimit, limit=MAX_CONTENT_LENGTH, refused=refused)

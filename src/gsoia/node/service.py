@@ -64,6 +64,7 @@ from gsoia.node.errors import (
     NotFound,
     Unauthorized,
 )
+from gsoia.node.floods import Floods, Refusal
 from gsoia.node.metrics import Metrics
 from gsoia.node.origin import make_seal, origin_fields
 from gsoia.node.recent import Recent
@@ -76,6 +77,8 @@ if TYPE_CHECKING:
     from gsoia.node.exchange import Exchange
 
 MAX_PAGE = 1000
+ANONYMOUS = "anonymous"
+"""The actor of a refused request without good credentials."""
 MAX_CURSOR = MAX_SAFE_INTEGER
 """The largest cursor (an item seq) a listing takes: what JSON, and so the audit log, carry."""
 SIGNED_IN_FOR = 1.0
@@ -140,6 +143,8 @@ class Node:
         self._check_meta()
         self.audit = AuditLog(self.engine, keys.signing, clock)
         self.metrics = Metrics()
+        self.floods = Floods()
+        """This process's counts and budgets of unauthenticated refusals, by source."""
         self._relabelled = 0
         """The last change of a label (``relabels``) the columns hold."""
         self.columns = self._load_columns()
@@ -396,9 +401,34 @@ class Node:
         )
         return decision
 
-    def refuse(self, actor: str, action: str, reason: str) -> None:
-        """Write a refused request to the audit log (nothing else is stored)."""
-        self.audit.record("refused", actor, {"action": action, "reason": reason[:500]})
+    def refuse(self, actor: str, action: str, reason: str, *, source: str | None = None) -> None:
+        """Write a refused request to the audit log (nothing else is stored).
+
+        A request without good credentials (``actor`` ``ANONYMOUS``) from the client address
+        ``source`` is counted instead, at most one entry per source a minute
+        (``count_refusal``)."""
+        data = {"action": action, "reason": reason[:500]}
+        if actor == ANONYMOUS and source is not None:
+            self.count_refusal(source, Refusal("refused", actor, data))
+        else:
+            self.audit.record("refused", actor, data)
+
+    def count_refusal(self, source: str, refusal: Refusal, *, spend: bool = True) -> None:
+        """Count a refusal of an unauthenticated request from ``source``; write the source's
+        entry if its window allows (``gsoia.node.floods``). ``spend``: it spends the
+        source's budget (a 429 does not)."""
+        for tally in self.floods.refused(source, refusal, spend=spend):
+            self.audit.record(*tally.entry())
+
+    def flush_refusals(self, *, everything: bool = False) -> int:
+        """Write the counted refusals whose window is over (``everything``: all of them, as
+        the server stops), together; how many entries."""
+        tallies = self.floods.drain() if everything else self.floods.due()
+        if tallies:
+            self.audit.batched(
+                lambda tx: [tx.append(*tally.entry()) for tally in tallies], isolated=False
+            )
+        return len(tallies)
 
     # -- items ----------------------------------------------------------------------------
 
@@ -1128,8 +1158,11 @@ class Node:
         return verify_log(self.engine, own_signing_keys(self), progress)
 
     def close(self) -> None:
-        """Release the database connections."""
-        self.engine.dispose()
+        """Write the refusals still counted, and release the database connections."""
+        try:
+            self.flush_refusals(everything=True)
+        finally:
+            self.engine.dispose()
 
 
 def find_item(connection: Connection, item_id: str) -> Any:
