@@ -3,7 +3,9 @@ window, no count lost; a budget spent only by refusals (a clock of the test's ow
 
 from __future__ import annotations
 
-from gsoia.node.floods import OTHERS, Floods, Refusal, Tally
+import threading
+
+from gsoia.node.floods import OTHERS, Floods, Flusher, Refusal, Tally
 
 
 class Clock:
@@ -116,3 +118,20 @@ def test_too_many_sources_are_counted_together() -> None:
     clock.now += 60
     floods.due()  # idle, budgets full: forgotten
     assert floods.refused("10.0.0.7", refusal())[0].source == "10.0.0.7"
+
+
+def test_the_flusher_flushes_while_running_and_everything_as_it_stops() -> None:
+    calls: list[bool] = []
+    ran = threading.Event()
+
+    def flush(*, everything: bool = False) -> None:
+        calls.append(everything)
+        ran.set()
+
+    flusher = Flusher(flush, every=0.01)
+    flusher.start()
+    assert ran.wait(10)
+    flusher.stop()
+    assert calls[0] is False
+    assert calls[-1] is True
+    assert calls.count(True) == 1
