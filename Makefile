@@ -55,6 +55,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_node.py
 	$(BIN)/python benchmarks/bench_federation.py
 	$(BIN)/python benchmarks/bench_taxii.py
+	$(BIN)/python benchmarks/bench_flood.py
 	$(MAKE) bench-scale
 
 bench-scale: $(STAMP) wrk

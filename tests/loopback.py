@@ -11,6 +11,8 @@ disconnected without sending a response" (httpx's own default is 5 s too).
 
 from __future__ import annotations
 
+import itertools
+import os
 import ssl
 from typing import Any
 
@@ -23,6 +25,25 @@ LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepali
 def client(**kwargs: Any) -> httpx.Client:
     """``httpx.Client(**kwargs)`` with the shared SSL context and the limits above."""
     return httpx.Client(verify=TLS, **{"limits": LIMITS} | kwargs)
+
+
+def client_from(address: str, **kwargs: Any) -> httpx.Client:
+    """``client(**kwargs)`` whose connections come from ``address`` (another loopback
+    address, 127.x.y.z: a source of its own to the node's per-address counts)."""
+    transport = httpx.HTTPTransport(verify=TLS, limits=LIMITS, local_address=address)
+    return httpx.Client(transport=transport, **kwargs)
+
+
+_sources = itertools.count(1)
+
+
+def fresh_source() -> str:
+    """A loopback address no other call gave in this process (127.1.0.1, 127.1.0.2, ...);
+    each pytest worker process starts from its own second byte."""
+    n = next(_sources)
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    second = 1 + (int(worker) if worker.isdigit() else 0) % 200
+    return f"127.{second}.{n // 250 % 250}.{1 + n % 250}"
 
 
 def get(url: str, **kwargs: Any) -> httpx.Response:

@@ -44,6 +44,8 @@ WATCHED = [t for t in metadata.sorted_tables if t.name != audit_entries.name]
 """Every table but the audit log: a refused package changes none of them."""
 
 Sendable = dict[str, Any] | bytes | Iterable[bytes]
+CAN_SOURCE = "127.0.0.1"
+"""Where a real node's courier posts from (the tests' own clients post from elsewhere)."""
 
 
 @dataclass(frozen=True)
@@ -69,15 +71,19 @@ class Receiver:
         return self.store.public.signing
 
     def post(self, package: Sendable) -> httpx.Response:
+        """Post ``package`` from a source address of its own: a refusal of a package no
+        pinned peer signed is then the first of its source's window, written at once."""
         if isinstance(package, dict):
             content: bytes | Iterable[bytes] = json.dumps(package, ensure_ascii=False).encode()
         else:
             content = package
-        return self.http.post(
-            "/federation/v1/inbox",
-            content=content,
-            headers={"content-type": "application/json"},
-        )
+        with loopback.client_from(loopback.fresh_source(), base_url=self.node.url) as http:
+            return http.post(
+                "/federation/v1/inbox",
+                content=content,
+                headers={"content-type": "application/json"},
+                timeout=60,
+            )
 
     def snapshot(self) -> Snapshot:
         with self.store.engine.connect() as connection:
@@ -159,6 +165,21 @@ class Receiver:
         return dict(response.json())
 
 
+def assert_counted(
+    entries: list[dict[str, Any]], reason: Rejection, packages: list[str], source: str
+) -> None:
+    """Refusals of packages no pinned peer signed, from ``source`` (another test's too, in
+    the same minute): counted, so at most one entry, the refusal of one of ``packages``
+    sampled with the count of its source's refusals since its last entry."""
+    assert len(entries) <= 1, entries
+    for entry in entries:
+        assert (entry["kind"], entry["actor"]) == ("package.refused", "inbox"), entry
+        assert entry["data"]["reason"] == reason.value, entry
+        assert entry["data"]["package"] in packages, entry
+        assert entry["data"]["source"] == source, entry
+        assert entry["data"]["count"] >= 1, entry
+
+
 def _id_of(package: Sendable) -> str | None:
     """The package id the receiver can read, as ``packages._id_of`` reads it."""
     if isinstance(package, bytes):
@@ -231,3 +252,20 @@ def can(receiver: Receiver) -> PeerSimulator:
 @pytest.fixture
 def usa(receiver: Receiver) -> PeerSimulator:
     return receiver.sims["USA"]
+
+
+@pytest.fixture(autouse=True)
+def _a_source_of_its_own(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Each test posts from a loopback address of its own: what one test's unsigned
+    packages spend or count (``gsoia.node.floods``) is not another's."""
+    if "receiver" not in request.fixturenames:
+        yield
+        return
+    receiver: Receiver = request.getfixturevalue("receiver")
+    address = loopback.fresh_source()
+    with loopback.client_from(address, base_url=receiver.node.url, timeout=60) as http:
+        shared, receiver.http = receiver.http, http
+        try:
+            yield
+        finally:
+            receiver.http = shared

@@ -31,10 +31,14 @@ def _refused_as_oversize(receiver: Receiver, content: bytes | Iterator[bytes]) -
     """413; nothing stored; audited once, by the inbox (OVERSIZE) or by the node's body
     limit, which stops a body before the inbox reads it (a generic ``refused`` entry)."""
     before = receiver.snapshot()
-    # A connection of its own: the node answers before it has read the body, then closes.
-    with loopback.client(base_url=receiver.node.url, timeout=60) as http:
+    # A connection of its own (from an address of its own: the first refusal of its source,
+    # written at once): the node answers before it has read the body, then closes.
+    with loopback.client_from(loopback.fresh_source(), base_url=receiver.node.url) as http:
         response = http.post(
-            "/federation/v1/inbox", content=content, headers={"content-type": "application/json"}
+            "/federation/v1/inbox",
+            content=content,
+            headers={"content-type": "application/json"},
+            timeout=60,
         )
     assert response.status_code == 413, response.text[:300]
     after = receiver.snapshot()

@@ -15,9 +15,10 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import select
 
+from gsoia.federation.packages import Rejection
 from gsoia.node.users import Role
 from gsoia.store.schema import audit_entries
-from tests.attacks.conftest import Receiver
+from tests.attacks.conftest import CAN_SOURCE, Receiver, assert_counted
 from tests.federation.conftest import pin
 from tests.node.conftest import Database, RunningNode, make_node
 
@@ -58,13 +59,10 @@ def test_refused_delivery_is_recorded_on_both_sides(
     assert released.json()["state"] == "failed"
     assert released.json()["detail"].startswith("BAD_SIGNATURE"), released.json()
 
-    # the receiver: nothing stored, the refusal audited
+    # the receiver: nothing stored, the refusal counted (no pinned key signed it)
     after = receiver.snapshot()
     assert [t for t in before.rows if before.rows[t] != after.rows[t]] == []
-    entries = receiver.audit_since(before)
-    assert [(e["kind"], e["data"]["reason"], e["data"]["package"]) for e in entries] == [
-        ("package.refused", "BAD_SIGNATURE", package_id)
-    ]
+    assert_counted(receiver.audit_since(before), Rejection.BAD_SIGNATURE, [package_id], CAN_SOURCE)
 
     # the sender: the outbox says why, the audit log too, and no retry follows
     time.sleep(1.5)  # three rounds of the courier's loop

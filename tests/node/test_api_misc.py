@@ -275,3 +275,44 @@ def test_openapi_and_unknown_routes(jpn: RunningNode) -> None:
         assert_problem(jp.get("/api/v1/nothing"), 404, "not-found")
         assert_problem(jp.put("/api/v1/decide", json={}), 405, "method-not-allowed")
     assert verified_audit_size(jpn) > 0
+
+
+def test_every_rest_and_taxii_answer_says_no_store(jpn: RunningNode) -> None:
+    """Item data and refusals are never cached along the way: every answer of the REST API,
+    TAXII and the inbox (hot routes, FastAPI routes, each guard's and handler's refusals)
+    carries ``Cache-Control: no-store``; the web's static files keep their own."""
+    jpn.add_user("jp", "JPN", clearance="KIMITSU", role=Role.OFFICER)
+    jpn.start()
+    taxii = {"Accept": "application/taxii+json;version=2.1"}
+    big = b" " * (13 * 1024 * 1024)
+    as_json = {"content-type": "application/json"}
+    with jpn.client("jp") as jp:
+        label = {"originator": "JPN", "classification": "HI"}
+        created = jp.post("/api/v1/items", json={"label": label, "title": "t", "content": "x"})
+        answers = {
+            "hot create": created,
+            "hot listing": jp.get("/api/v1/items"),
+            "hot read": jp.get(f"/api/v1/items/{created.json()['id']}"),
+            "route": jp.get("/api/v1/me"),
+            "audit": jp.get("/api/v1/audit"),
+            "422": jp.get("/api/v1/items", params={"cursor": "x"}),
+            "404": jp.get("/api/v1/nothing"),
+            "415": jp.post("/api/v1/items", content=b"x", headers={"content-type": "text/plain"}),
+            "413": jp.post("/api/v1/items", content=big, headers=as_json),
+            "taxii": jp.get("/taxii2/api1/collections/intel/objects/", headers=taxii),
+            "taxii 406": jp.get("/taxii2/", headers={"Accept": "text/html"}),
+            "taxii 413": jp.post(
+                "/taxii2/api1/collections/intel/objects/", content=big, headers=taxii
+            ),
+            "inbox 422": jp.post("/federation/v1/inbox", content=b"{}"),
+        }
+    with loopback.client(base_url=jpn.url) as anyone:
+        answers["401"] = anyone.get("/api/v1/items")
+        answers["taxii 401"] = anyone.get("/taxii2/", headers=taxii)
+        static = anyone.get("/web/static/gsoia.css")
+    assert answers["hot listing"].status_code == 200
+    assert answers["413"].status_code == answers["taxii 413"].status_code == 413
+    assert {name: r.headers.get("cache-control") for name, r in answers.items()} == dict.fromkeys(
+        answers, "no-store"
+    )
+    assert static.headers["cache-control"] == "public, max-age=3600"

@@ -296,9 +296,12 @@ def test_audit(jpn: RunningNode) -> None:
             {"limit": 1001},
             {"after": -2},
             {"after": "x"},
+            {"after": 2**53},  # beyond what JSON carries exactly
+            {"after": 2**62},
         ]
         for bad in bad_params:
-            assert_problem(officer.get("/api/v1/audit", params=bad), 422, "invalid")
+            refused = assert_problem(officer.get("/api/v1/audit", params=bad), 422, "invalid")
+            assert [e["place"] for e in refused["errors"]] == [f"query.{next(iter(bad))}"]
         final = officer.get("/api/v1/audit", params={"limit": 1000}).json()
         assert final["head"]["size"] == len(final["entries"])
 

@@ -112,11 +112,13 @@ def test_negotiation_credentials_collections_and_filters(taxii_node: RunningNode
             {"added_after": "yesterday"},
             {"added_after": "2026-02-30T00:00:00Z"},
             {"next": "page-2"},
+            {"next": "9007199254740992-1"},  # beyond what JSON carries exactly
+            {"next": "1-999999999999999999"},
             {"match[version]": "newest"},
             {"match[id]": ","},
         ):
             body = assert_error(client.get(OBJECTS, params=params), 400)
-            assert body["details"]["errors"], params
+            assert [e["place"] for e in body["details"]["errors"]] == [next(iter(params))]
         assert client.get(OBJECTS, params={"limit": "100000"}).status_code == 200
 
 
@@ -192,3 +194,57 @@ def test_foreign_users_cannot_write(taxii_node: RunningNode) -> None:
     with raw(taxii_node, "ca-s") as client:
         assert_error(post(client, json.dumps({"objects": [indicator(1)]})), 403)
     assert stored(taxii_node)[:2] == (0, 0)
+
+
+def test_an_envelope_over_the_object_bound_is_refused_before_any_object_is_read(
+    taxii_node: RunningNode,
+) -> None:
+    """More than ``MAX_ENVELOPE`` objects (empty ones: a few bytes each, far under the byte
+    limit) is a 413, audited as a refusal, nothing stored; the API root says the bound."""
+    from gsoia.node.taxii_store import MAX_ENVELOPE
+
+    flood = b'{"objects":[' + b",".join([b"{}"] * (MAX_ENVELOPE + 1)) + b"]}"
+    with raw(taxii_node, "jp") as client:
+        root = client.get(ROOT).json()
+        assert root["max_content_length"] == 10 * 1024 * 1024
+        assert root["x_gsoia_max_envelope_objects"] == MAX_ENVELOPE
+        assert f"at most {MAX_ENVELOPE} objects" in root["description"]
+        body = assert_error(post(client, flood), 413)
+        assert f"at most {MAX_ENVELOPE}" in body["description"]
+    count_items, count_stix, kinds = stored(taxii_node)
+    assert (count_items, count_stix) == (0, 0)
+    assert kinds.count("refused") == 1
+    assert "taxii.added" not in kinds
+
+
+def test_a_status_resource_and_its_audit_entry_are_bounded(taxii_node: RunningNode) -> None:
+    """An envelope of many refused objects: the status keeps every count and the first
+    ``STATUS_DETAILS`` failures, the same when fetched again; the audit entry names a few
+    reasons and counts them all."""
+    from gsoia.node.taxii_store import AUDITED_REFUSALS, MAX_ENVELOPE, STATUS_DETAILS
+
+    bad = [indicator(n, extensions={}) for n in range(MAX_ENVELOPE - 1)]
+    envelope = json.dumps({"objects": [indicator(1), *bad]}).encode()
+    with raw(taxii_node, "jp") as client:
+        response = post(client, envelope)
+        assert response.status_code == 202, response.text
+        status = response.json()
+        again = client.get(f"{ROOT}status/{status['id']}/").json()
+    assert again == status
+    assert (status["total_count"], status["success_count"]) == (MAX_ENVELOPE, 1)
+    assert (status["failure_count"], status["pending_count"]) == (MAX_ENVELOPE - 1, 0)
+    assert len(status["failures"]) == STATUS_DETAILS
+    assert [f["id"] for f in status["failures"]] == [o["id"] for o in bad[:STATUS_DETAILS]]
+    assert len(response.content) < 40_000, len(response.content)
+    opened = taxii_node.open()
+    try:
+        with opened.engine.connect() as connection:
+            [entry] = connection.execute(
+                select(audit_entries.c.body).where(audit_entries.c.kind == "taxii.added")
+            ).scalars()
+    finally:
+        opened.close()
+    assert len(entry) < 10_000, len(entry)
+    data = json.loads(entry)["data"]
+    assert (data["stored"], data["refused_count"]) == (1, MAX_ENVELOPE - 1)
+    assert len(data["refused"]) == AUDITED_REFUSALS

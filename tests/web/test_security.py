@@ -187,3 +187,23 @@ def test_htmx_is_vendored_with_its_licence(site: RunningNode) -> None:
     assert response.status_code == 200
     assert response.text.startswith("/*! htmx 2.")
     assert "Zero-Clause BSD" in response.text.splitlines()[0]
+
+
+def test_a_cursor_out_of_range_is_the_pages_own_422(site: RunningNode) -> None:
+    """A cursor JSON cannot carry exactly (or not a number at all) is an error page naming
+    the parameter, audited as a refusal of the signed-in user; never a 500."""
+    with http_sign_in(site, "jpn-analyst") as client:
+        for cursor in ("999999999999999999", "9007199254740992", "x"):
+            refused = client.get("/web/items", params={"cursor": cursor})
+            assert refused.status_code == 422, (cursor, refused.text[:300])
+            assert refused.headers["content-type"].startswith("text/html")
+            assert "cursor" in refused.text
+        assert client.get("/web/items", params={"cursor": "9007199254740991"}).status_code == 200
+    with site.client("jpn-officer") as officer:
+        size = officer.get("/api/v1/audit", params={"limit": 1}).json()["head"]["size"]
+        latest = {"after": max(-1, size - 30), "limit": 1000}
+        entries = officer.get("/api/v1/audit", params=latest).json()["entries"]
+    refusals = [
+        e for e in entries if e["kind"] == "refused" and e["data"]["action"] == "GET /web/items"
+    ]
+    assert [e["actor"] for e in refusals[-3:]] == ["jpn-analyst"] * 3

@@ -12,6 +12,8 @@ import datetime as dt
 import logging
 import os
 import re
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 import msgspec
@@ -22,6 +24,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.multiprocess import MultiProcessCollector
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Scope
 
 from gsoia import __version__
 from gsoia.api.auth import Caller, authenticate, authorized
@@ -33,7 +36,8 @@ from gsoia.api.problems import declare_problems, problem, problem_for
 from gsoia.api.taxii import install_taxii
 from gsoia.errors import GsoiaError, InputError, Problem, RequestError
 from gsoia.node.errors import NodeError
-from gsoia.node.service import ListFilter, Node
+from gsoia.node.floods import Flusher, client_address
+from gsoia.node.service import ANONYMOUS, MAX_CURSOR, ListFilter, Node
 from gsoia.node.users import User
 from gsoia.web import web_router
 
@@ -69,11 +73,26 @@ class JSONBody(JSONResponse):
 
 
 def create_app(node: Node) -> FastAPI:
-    """The ASGI application of one node."""
+    """The ASGI application of one node.
+
+    While it is served (its lifespan), a thread writes the node's counted refusals every
+    few seconds, and all of them as it stops (``gsoia.node.floods``).
+    """
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        flusher = Flusher(node.flush_refusals)
+        flusher.start()
+        try:
+            yield
+        finally:
+            flusher.stop()
+
     app = FastAPI(
         title=f"gsoia node {node.nation}",
         version=__version__,
         description="Share classified items under security-of-information agreements.",
+        lifespan=lifespan,
     )
     app.state.node = node
     plain_openapi = app.openapi
@@ -89,7 +108,8 @@ def create_app(node: Node) -> FastAPI:
         if getattr(request.state, "answered", False):  # the body guard refused and audited it
             return
         reason = error if isinstance(error, str) else error.diagnostics()
-        node.refuse(_actor(node, request), f"{request.method} {request.url.path}", reason)
+        action = f"{request.method} {request.url.path}"
+        node.refuse(_actor(node, request), action, reason, source=client_address(request.scope))
 
     @app.exception_handler(GsoiaError)
     async def gsoia_error(request: Request, error: GsoiaError) -> JSONResponse:
@@ -99,7 +119,7 @@ def create_app(node: Node) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
-        if request.url.path.startswith("/api/") and _actor(node, request) == "anonymous":
+        if request.url.path.startswith("/api/") and _actor(node, request) == ANONYMOUS:
             # FastAPI reads the body before it asks who is calling: credentials come first
             try:
                 authenticate(node, request)
@@ -152,14 +172,10 @@ def create_app(node: Node) -> FastAPI:
         refused=gsoia_error,
         crashed=crash,
     )
-    app.add_middleware(
-        BodyGuard,
-        limit=MAX_BODY,
-        refused=lambda action, reason: node.refuse("anonymous", action, reason),
-    )
-    app.add_middleware(RequestLog, metrics=node.metrics)  # sees every answer
+    app.add_middleware(BodyGuard, limit=MAX_BODY, refused=guard_refusal(node))
     app.include_router(federation_router(node))
-    install_taxii(app, node)  # TAXII 2.1 under /taxii2/ (gsoia.api.taxii)
+    install_taxii(app, node, guard_refusal(node))  # TAXII 2.1 under /taxii2/, its body limit
+    app.add_middleware(RequestLog, metrics=node.metrics)  # outermost: sees every answer
 
     @app.get("/metrics", include_in_schema=False)
     def metrics(caller: Caller) -> Response:
@@ -206,8 +222,13 @@ def create_app(node: Node) -> FastAPI:
         level: Annotated[str | None, Query(max_length=64)] = None,
         q: Annotated[str | None, Query(max_length=200, description="Text in the title")] = None,
     ) -> JSONResponse:
-        if cursor is not None and not re.fullmatch(r"[0-9]{1,18}", cursor):
-            raise InputError.of("query.cursor", "must be the `next` value of a previous page")
+        if cursor is not None and not (
+            re.fullmatch(r"[0-9]{1,16}", cursor) and int(cursor) <= MAX_CURSOR
+        ):
+            raise InputError.of(
+                "query.cursor",
+                f"must be the `next` value of a previous page (a whole number to {MAX_CURSOR})",
+            )
         filters = ListFilter(area=area, originator=originator, level=level, q=q)
         return listing(caller, limit, int(cursor or 0), filters)
 
@@ -236,7 +257,7 @@ def create_app(node: Node) -> FastAPI:
     @app.get("/api/v1/audit", summary="Audit entries and the signed tree head (officer)")
     def audit(
         caller: Caller,
-        after: Annotated[int, Query(ge=-1, le=2**62)] = -1,
+        after: Annotated[int, Query(ge=-1, le=MAX_CURSOR)] = -1,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> dict[str, Any]:
         return node.audit_entries(caller, after=after, limit=limit)
@@ -249,6 +270,17 @@ def create_app(node: Node) -> FastAPI:
     return app
 
 
+def guard_refusal(node: Node) -> Callable[[Scope, str, str], None]:
+    """How a guard (a body too large, ...) has a refusal audited: for its caller if the
+    request's credentials are good, else counted for its client address."""
+
+    def refused(scope: Scope, action: str, reason: str) -> None:
+        actor = _actor(node, Request(scope))
+        node.refuse(actor, action, reason, source=client_address(scope))
+
+    return refused
+
+
 def _actor(node: Node, request: Request) -> str:
     """Who made a refused request, if its credentials are good (checked quietly)."""
     user = getattr(request.state, "user", None)
@@ -257,7 +289,7 @@ def _actor(node: Node, request: Request) -> str:
     try:
         return authenticate(node, request).id
     except GsoiaError:
-        return "anonymous"
+        return ANONYMOUS
 
 
 def _content(body: ItemIn) -> bytes:

@@ -16,6 +16,8 @@ from gsoia.api.problems import problem, problem_for
 from gsoia.errors import GsoiaError
 from gsoia.federation.packages import MAX_BATCH, PackageRejected, Rejection
 from gsoia.federation.peers import INBOX_BATCH
+from gsoia.node import floods
+from gsoia.node.floods import client_address
 from gsoia.node.service import Node
 
 _REJECTION_STATUS = {
@@ -91,11 +93,37 @@ def federation_router(node: Node) -> APIRouter:
     def well_known() -> dict[str, Any]:
         return exchange.identity()
 
-    @router.post("/federation/v1/inbox", summary="Packages from partner nodes")
+    def too_many(request: Request) -> JSONResponse | None:
+        """429 when the client's address has spent its budget of refusals (nothing read)."""
+        source = client_address(request.scope)
+        wait = node.floods.retry_after(source) if source is not None else None
+        if source is None or wait is None:
+            return None
+        action = f"{request.method} {request.url.path}"
+        node.count_refusal(source, floods.too_many(action, wait), spend=False)
+        detail = f"too many refused packages from this address: retry in {wait} s"
+        answer = problem(429, "too-many-refusals", "Too many refusals", detail, request)
+        answer.headers["Retry-After"] = str(wait)
+        return answer
+
+    @router.post(
+        "/federation/v1/inbox",
+        summary="Packages from partner nodes",
+        description=(
+            "429 with Retry-After, before the package is read, while the client's address"
+            " has spent its budget of refusals of packages no pinned peer signed"
+            f" ({floods.BUDGET} a minute, per server process)."
+        ),
+    )
     async def inbox(request: Request) -> JSONResponse:
+        limited = await run_in_threadpool(too_many, request)
+        if limited is not None:
+            return limited
         raw = await request.body()
         try:  # checking and storing is blocking work: off the event loop
-            result = await run_in_threadpool(exchange.receive, raw)
+            result = await run_in_threadpool(
+                exchange.receive, raw, source=client_address(request.scope)
+            )
         except PackageRejected as e:
             return _refused(e, request)
         return JSONResponse(result)
@@ -109,13 +137,24 @@ def federation_router(node: Node) -> APIRouter:
             " the status the inbox would have answered (200 applied, or the refusal's),"
             " with the refusal's `reason` and `detail`, or the inbox's answer as `result`."
             f" At most {MAX_BATCH} packages; a body that is not a batch is refused whole."
+            " 429 with Retry-After, before the batch is read, while the client's address"
+            " has spent its budget of refusals of packages no pinned peer signed"
+            f" ({floods.BUDGET} a minute, per server process)."
         ),
     )
     async def inbox_batch(request: Request) -> JSONResponse:
+        limited = await run_in_threadpool(too_many, request)
+        if limited is not None:
+            return limited
         raw = await request.body()
+        source = client_address(request.scope)
         try:
             async with batches:  # one at a time: the work is CPU-bound, under one GIL
-                results = await run_in_threadpool(exchange.receive_batch, raw)
+                # (and again: the batches before it may have spent the budget meanwhile)
+                limited = await run_in_threadpool(too_many, request)
+                if limited is not None:
+                    return limited
+                results = await run_in_threadpool(exchange.receive_batch, raw, source=source)
         except PackageRejected as e:
             return _refused(e, request)
         return JSONResponse({"results": [batch_answer(p, r) for p, r in results]})

@@ -29,7 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gsoia.errors import GsoiaError
 from gsoia.node.authority import Action
-from gsoia.node.service import ListFilter
+from gsoia.node.service import MAX_CURSOR, ListFilter
 from gsoia.node.users import User
 
 ITEMS = "/api/v1/items"
@@ -37,7 +37,7 @@ Handler = Callable[[Request, Any], Awaitable[Response]]
 Answer = Callable[[User], Response]
 
 _LIMIT = re.compile(r"[0-9]{1,4}", re.ASCII)
-_CURSOR = re.compile(r"[0-9]{1,18}", re.ASCII)
+_CURSOR = re.compile(r"[0-9]{1,16}", re.ASCII)
 _TEXT_LIMITS = {"area": 64, "originator": 32, "level": 64, "q": 200}
 """The filters of a listing and their longest values (as the route declares them)."""
 _LISTING = {"limit", "cursor", *_TEXT_LIMITS}
@@ -169,7 +169,7 @@ def listing_query(query_string: bytes) -> tuple[int, int, ListFilter] | None:
     cursor = values.pop("cursor", "0")
     if not _LIMIT.fullmatch(limit) or not 1 <= int(limit) <= 1000:
         return None
-    if not _CURSOR.fullmatch(cursor):
+    if not _CURSOR.fullmatch(cursor) or int(cursor) > MAX_CURSOR:
         return None
     if any(len(value) > _TEXT_LIMITS[key] for key, value in values.items()):
         return None

@@ -2,7 +2,8 @@
 
 A declared ``Content-Length`` over the limit is refused at once; a body that grows past
 the limit while it streams in (chunked) is refused as soon as it does, and the app's own
-answer, if any, is dropped. Every refusal is handed to ``refused`` for the audit log.
+answer, if any, is dropped. Every refusal is handed to ``refused`` (with the request's
+scope, the action and the reason) for the audit log.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ JSON_PREFIXES = ("/api/",)
 class BodyGuard:
     """ASGI middleware: size limit on every body, media type on the JSON API's bodies."""
 
-    def __init__(self, app: ASGIApp, limit: int, refused: Callable[[str, str], None]) -> None:
+    def __init__(
+        self, app: ASGIApp, limit: int, refused: Callable[[Scope, str, str], None]
+    ) -> None:
         self.app = app
         self.limit = limit
         self.refused = refused
@@ -68,7 +71,7 @@ class BodyGuard:
         await self.app(scope, counting_receive, guarded_send)
 
     async def _refuse(self, scope: Scope, send: Send, status: int, detail: str) -> None:
-        self.refused(f"{scope.get('method')} {scope.get('path')}", f"{status} {detail}")
+        self.refused(scope, f"{scope.get('method')} {scope.get('path')}", f"{status} {detail}")
         titles = {413: "Request body too large", 415: "Unsupported media type"}
         body: dict[str, Any] = {
             "type": "/problems/too-large" if status == 413 else "/problems/media-type",

@@ -1,9 +1,13 @@
-"""Structured logs with a request id, and the latency histogram.
+"""Structured logs with a request id, the latency histogram, and no caching of answers.
 
 One JSON line per request (structlog): request id, method, path (never the query string,
 which may carry search text), status, duration and the caller's user id. Never a body,
 a token or a key. The request id comes from ``X-Request-ID`` when the client sends a
 sane one, and is returned in that header.
+
+Every answer that does not say otherwise (the web pages' static files do) carries
+``Cache-Control: no-store``: REST, TAXII, federation and error answers carry classified
+data or say what was refused, and no cache along the way keeps them.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gsoia.node.metrics import Metrics
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+NO_STORE = (b"cache-control", b"no-store")
 
 
 def configure_logging() -> None:
@@ -43,7 +48,8 @@ def configure_logging() -> None:
 
 
 class RequestLog:
-    """ASGI middleware: request id, one log line and the latency of every request."""
+    """ASGI middleware: request id, one log line and the latency of every request, and
+    ``Cache-Control: no-store`` on every answer without a ``Cache-Control`` of its own."""
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
@@ -66,6 +72,8 @@ class RequestLog:
                 status = int(message["status"])
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode("ascii")))
+                if not any(name.lower() == NO_STORE[0] for name, _ in headers):
+                    headers.append(NO_STORE)
                 message["headers"] = headers
             await send(message)
 

@@ -18,7 +18,9 @@ Endpoints (API root ``/taxii2/api1/``, default collection ``intel``)::
 The same credentials as the REST API (Bearer token, or HTTP Basic with user id and
 token). Every response is ``application/taxii+json;version=2.1``; every error the error
 message resource of §3.6.1 with the HTTP status of §3.6 (400, 401, 403, 404, 406, 413,
-415, 422), and every refusal is written to the audit log. A collection's ``can_write`` is
+415, 422), and every refusal is written to the audit log. A body holds at most
+``MAX_CONTENT_LENGTH`` bytes and an envelope at most ``MAX_ENVELOPE`` objects (413
+otherwise, before any object is read); the API root says both. A collection's ``can_write`` is
 true for users of the node's own nation: they originate what it holds.
 """
 
@@ -50,11 +52,14 @@ from gsoia.node.errors import (
     NotFound,
     Unauthorized,
 )
-from gsoia.node.service import Node
+from gsoia.node.floods import client_address
+from gsoia.node.service import ANONYMOUS, Node
 from gsoia.node.taxii_store import (
     COLLECTIONS,
     DEFAULT_PAGE,
+    MAX_ENVELOPE,
     MAX_PAGE,
+    STATUS_DETAILS,
     Collection,
     Page,
     Query,
@@ -294,8 +299,12 @@ def taxii_router(node: Node) -> APIRouter:
             return action(user)
         except GsoiaError as error:
             if not (isinstance(error, NodeError) and error.audited):
-                actor = user.id if user is not None else "anonymous"
-                node.refuse(actor, f"{request.method} {request.url.path}", error.diagnostics())
+                node.refuse(
+                    user.id if user is not None else _quiet_actor(node, request),
+                    f"{request.method} {request.url.path}",
+                    error.diagnostics(),
+                    source=client_address(request.scope),
+                )
             return _error_for(error)
 
     def collection_of(key: str) -> Collection:
@@ -340,9 +349,12 @@ def taxii_router(node: Node) -> APIRouter:
                 {
                     "title": f"gsoia {node.nation}",
                     "description": f"The {node.nation} node's STIX 2.1 collections (gsoia"
-                    f" {__version__}).",
+                    f" {__version__}). An envelope holds at most {MAX_ENVELOPE} objects; a"
+                    f" status resource names the first {STATUS_DETAILS} successes and"
+                    " failures (its counts are complete).",
                     "versions": [TAXII_MEDIA_TYPE],
                     "max_content_length": MAX_CONTENT_LENGTH,
+                    "x_gsoia_max_envelope_objects": MAX_ENVELOPE,
                 }
             )
 
@@ -427,6 +439,12 @@ def taxii_router(node: Node) -> APIRouter:
                     415, "Unsupported media type", f"send the envelope as {TAXII_MEDIA_TYPE}"
                 )
             objects = _envelope_objects(body)
+            if len(objects) > MAX_ENVELOPE:
+                raise TaxiiError(
+                    413,
+                    "Payload too large",
+                    f"{len(objects)} objects; an envelope holds at most {MAX_ENVELOPE}",
+                )
             return _taxii(store.add(user, found, objects), status=202)
 
         return await run_in_threadpool(handle, request, act)
@@ -508,6 +526,14 @@ def taxii_router(node: Node) -> APIRouter:
     return router
 
 
+def _quiet_actor(node: Node, request: Request) -> str:
+    """Who made a request refused before it was authenticated (checked quietly)."""
+    try:
+        return authenticate(node, request).id
+    except GsoiaError:
+        return ANONYMOUS
+
+
 def _envelope_objects(body: bytes) -> list[Any]:
     """The objects of an envelope (§3.7); ``TaxiiError`` 400 when it is not one."""
     try:
@@ -536,12 +562,12 @@ class TaxiiBodyLimit:
         self,
         app: ASGIApp,
         limit: int = MAX_CONTENT_LENGTH,
-        refused: Callable[[str, str], None] | None = None,
+        refused: Callable[[Scope, str, str], None] | None = None,
     ) -> None:
         self.app = app
         self.limit = limit
         self.refused = refused
-        """Called with the action and the reason of each refusal (the audit log)."""
+        """Called with the scope, the action and the reason of each refusal (the audit log)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not str(scope.get("path", "")).startswith(PREFIX + "/"):
@@ -579,7 +605,7 @@ class TaxiiBodyLimit:
         if self.refused is not None:
             action = f"{scope.get('method', '')} {scope.get('path', '')}"
             reason = f"413 the body is larger than {self.limit} bytes"
-            await run_in_threadpool(self.refused, action, reason)
+            await run_in_threadpool(self.refused, scope, action, reason)
         response = error_response(
             413, "Payload too large", f"the body is larger than {self.limit} bytes"
         )
@@ -590,11 +616,10 @@ class _TooLarge(Exception):
     pass
 
 
-def install_taxii(app: FastAPI, node: Node) -> None:
-    """Serve TAXII 2.1 from ``app`` (one line in ``create_app``)."""
+def install_taxii(
+    app: FastAPI, node: Node, refused: Callable[[Scope, str, str], None] | None = None
+) -> None:
+    """Serve TAXII 2.1 from ``app`` (one line in ``create_app``); ``refused``: how its body
+    limit has a refusal audited."""
     app.include_router(taxii_router(node))
-    app.add_middleware(
-        TaxiiBodyLimit,
-        limit=MAX_CONTENT_LENGTH,
-        refused=lambda action, reason: node.refuse("anonymous", action, reason),
-    )
+    app.add_middleware(TaxiiBodyLimit, limit=MAX_CONTENT_LENGTH, refused=refused)

@@ -107,11 +107,10 @@ def import_bundle(
             task = progress.add_task("importing", total=len(objects))
             for start in range(0, len(objects), batch):
                 chunk = objects[start : start + batch]
-                status = store.add(user, target, chunk)
-                done = status.get("successes", [])
-                present += sum(1 for s in done if s.get("message") == "already present")
-                stored += len(done) - sum(1 for s in done if s.get("message"))
-                failures += status.get("failures", [])
+                outcome = store.add_envelope(user, target, chunk)
+                present += outcome.present
+                stored += outcome.stored
+                failures += outcome.failures
                 progress.advance(task, len(chunk))
     except GsoiaError as e:
         refuse(e)

@@ -81,12 +81,27 @@ class Rejection(StrEnum):
 
 
 class PackageRejected(GsoiaError):
-    """A package failed a check; nothing of it is stored."""
+    """A package failed a check; nothing of it is stored.
 
-    def __init__(self, reason: Rejection, detail: str, package_id: str | None = None) -> None:
+    ``anonymous`` is True when no pinned peer's signature vouches for what was refused:
+    a batch that is not one, or a package refused by ``open_package`` before its signature
+    was verified (shape, recipient, pinned sender, signature). Its sender is then not
+    authenticated: anyone could have sent it. Every other refusal is of a package a pinned
+    peer signed.
+    """
+
+    def __init__(
+        self,
+        reason: Rejection,
+        detail: str,
+        package_id: str | None = None,
+        *,
+        anonymous: bool = False,
+    ) -> None:
         self.reason = reason
         self.detail = _unicode(detail)
         self.package_id = None if package_id is None else _unicode(package_id)
+        self.anonymous = anonymous
         super().__init__(f"package refused ({reason.value}): {self.detail}")
 
 
@@ -251,15 +266,19 @@ def split_batch(raw: bytes) -> list[bytes]:
     """
     if len(raw) > MAX_BATCH_BYTES:
         raise PackageRejected(
-            Rejection.OVERSIZE, f"batch: {len(raw)} bytes, over {MAX_BATCH_BYTES}"
+            Rejection.OVERSIZE, f"batch: {len(raw)} bytes, over {MAX_BATCH_BYTES}", anonymous=True
         )
     lines = raw.split(b"\n")
     if lines and lines[-1] == b"":
         lines.pop()
     if not lines:
-        raise PackageRejected(Rejection.MALFORMED, "batch: no package (one JSON per line)")
+        raise PackageRejected(
+            Rejection.MALFORMED, "batch: no package (one JSON per line)", anonymous=True
+        )
     if len(lines) > MAX_BATCH:
-        raise PackageRejected(Rejection.OVERSIZE, f"batch: {len(lines)} packages, over {MAX_BATCH}")
+        raise PackageRejected(
+            Rejection.OVERSIZE, f"batch: {len(lines)} packages, over {MAX_BATCH}", anonymous=True
+        )
     return lines
 
 
@@ -283,7 +302,19 @@ def open_package(
         me: this node's nation.
         peer_keys: the pinned Ed25519 public key (raw) of each peer nation.
         now: the receiver's clock.
+
+    A refusal before the signature is verified is ``anonymous``.
     """
+    try:
+        package = _signed_by_a_peer(raw, me, peer_keys)
+    except PackageRejected as e:
+        e.anonymous = True
+        raise
+    return _timely(package, now, window)
+
+
+def _signed_by_a_peer(raw: bytes, me: str, peer_keys: Mapping[str, bytes]) -> Package:
+    """The package in ``raw``, addressed to ``me`` and signed by a pinned peer's key."""
     package = parse_package(raw)
     if package.to != me:
         raise PackageRejected(
@@ -313,6 +344,11 @@ def open_package(
             f"not signed by {package.sender}'s pinned key",
             package.id,
         ) from e
+    return package
+
+
+def _timely(package: Package, now: dt.datetime, window: dt.timedelta) -> Package:
+    """``package`` if its timestamp is within ``window`` of ``now``."""
     try:
         created = dt.datetime.fromisoformat(package.created)
     except ValueError as e:

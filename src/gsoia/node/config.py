@@ -1,8 +1,13 @@
-"""A node's configuration: its nation, database, catalogue and settings, in ``DIR/node.json``."""
+"""A node's configuration: its nation, database, catalogue and settings, in ``DIR/node.json``.
+
+The data directory is private to the node's user (mode 0700): made so by ``gsoia init``,
+and tightened to it whenever the node is opened.
+"""
 
 from __future__ import annotations
 
 import json
+import stat
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -11,10 +16,21 @@ from gsoia.store.database import sqlite_url
 
 CONFIG_FILE = "node.json"
 KEYS_DIR = "keys"
+PRIVATE_DIRECTORY = 0o700
 
 
 class ConfigError(GsoiaError):
     """The data directory is missing, not a node, or its configuration is invalid."""
+
+
+def private_directory(data: Path) -> None:
+    """Tighten the data directory to mode 0700 if it is more open; ``ConfigError`` if that
+    cannot be done."""
+    try:
+        if stat.S_IMODE(data.stat().st_mode) & 0o077:
+            data.chmod(PRIVATE_DIRECTORY)
+    except OSError as e:
+        raise ConfigError(f"{data}: cannot make the data directory private (0700): {e}") from e
 
 
 @dataclass(frozen=True)

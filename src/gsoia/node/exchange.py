@@ -57,6 +57,7 @@ from gsoia.node.errors import (
     NodeError,
     NotFound,
 )
+from gsoia.node.floods import Refusal
 from gsoia.node.service import find_item
 from gsoia.node.taxii_store import record_received
 from gsoia.node.users import User
@@ -521,8 +522,12 @@ class Exchange:
 
     # -- the inbox ----------------------------------------------------------------------------
 
-    def receive(self, raw: bytes) -> dict[str, Any]:
-        """Check and apply a package from a peer; ``PackageRejected`` (audited) otherwise."""
+    def receive(self, raw: bytes, *, source: str | None = None) -> dict[str, Any]:
+        """Check and apply a package from a peer; ``PackageRejected`` (audited) otherwise.
+
+        ``source``: the client address it came from; a refusal of a package no pinned peer
+        signed is then counted for it (``gsoia.node.floods``), not written alone.
+        """
         node = self.node
         try:
             self._load_peers()
@@ -540,8 +545,17 @@ class Exchange:
         except PackageRejected as e:
             if e.package_id is None and "package" in locals():
                 e.package_id = package.id
-            node.audit.record("package.refused", "inbox", _refusal(e))
+            self._refused(e, source)
             raise
+
+    def _refused(self, error: PackageRejected, source: str | None) -> None:
+        """Audit a refused package: alone, or counted for ``source`` when no pinned peer
+        signed it (its sender is not authenticated)."""
+        if error.anonymous and source is not None:
+            refusal = Refusal("package.refused", "inbox", _refusal(error))
+            self.node.count_refusal(source, refusal)
+        else:
+            self.node.audit.record("package.refused", "inbox", _refusal(error))
 
     def _apply(self, package: Package) -> dict[str, Any]:
         """Apply a package that passed ``open_package`` and was not seen before."""
@@ -560,7 +574,9 @@ class Exchange:
                 Rejection.REPLAY, "this package is being received", package.id
             ) from e
 
-    def receive_batch(self, raw: bytes) -> list[tuple[str | None, dict[str, Any] | Exception]]:
+    def receive_batch(
+        self, raw: bytes, *, source: str | None = None
+    ) -> list[tuple[str | None, dict[str, Any] | Exception]]:
         """Check and apply the packages of a batch (one per line), in order, each on its own.
 
         Each package is checked exactly as ``receive`` checks a package posted alone, in
@@ -574,7 +590,7 @@ class Exchange:
 
         Returns, for each package in order, its id (if it could be read) and what came of
         it: what ``receive`` returns, the ``PackageRejected``, or another exception (the
-        node failed: the sender tries again later).
+        node failed: the sender tries again later). ``source`` as for ``receive``.
 
         Raises:
             PackageRejected: the batch itself is not one (audited; nothing applied).
@@ -583,7 +599,7 @@ class Exchange:
         try:
             lines = split_batch(raw)
         except PackageRejected as e:
-            node.audit.record("package.refused", "inbox", _refusal(e))
+            self._refused(e, source)
             raise
         self._load_peers()
         keys = self._peer_keys()
@@ -599,19 +615,19 @@ class Exchange:
                 opened.append(package)
                 continue
             # another kind: what came before it first, then it alone
-            results += self._releases(opened)
+            results += self._releases(opened, source)
             opened = []
             results.append((package.id, self._receive_alone(package)))
             self._load_peers()  # (a key rotation changes what the next ones are checked with)
             keys = self._peer_keys()
-        results += self._releases(opened)
+        results += self._releases(opened, source)
         return results
 
     def _peer_keys(self) -> dict[str, bytes]:
         return {n: p.keys.signing for n, p in self._peers.items()}
 
     def _releases(
-        self, opened: list[Package | PackageRejected]
+        self, opened: list[Package | PackageRejected], source: str | None
     ) -> list[tuple[str | None, dict[str, Any] | Exception]]:
         """Check the releases of a batch (opened, in order) and store them together."""
         seen = self._seen([p.id for p in opened if isinstance(p, Package)])
@@ -629,10 +645,10 @@ class Exchange:
                     e.package_id = e.package_id or package.id
                     run.append(e)
                 except Exception as e:  # the node's fault, not the package's: said, logged
-                    results += self._store_run(run)
+                    results += self._store_run(run, source)
                     run = []
                     results.append((package.id, self._failed(package, e)))
-        results += self._store_run(run)
+        results += self._store_run(run, source)
         return results
 
     def _seen(self, package_ids: list[str]) -> set[str]:
@@ -662,23 +678,37 @@ class Exchange:
         return error
 
     def _store_run(
-        self, run: list[_Receipt | PackageRejected]
+        self, run: list[_Receipt | PackageRejected], source: str | None
     ) -> list[tuple[str | None, dict[str, Any] | Exception]]:
-        """Store checked releases and audit refusals in one transaction, in their order."""
+        """Store checked releases and audit refusals in one transaction, in their order
+        (the refusals counted for ``source``, once it committed)."""
         if not run:
             return []
+        counted = source is not None
         try:
-            outcomes = self.node.audit.batched(lambda tx: self._stored_together(tx, run))
+            outcomes = self.node.audit.batched(
+                lambda tx: self._stored_together(tx, run, counted=counted)
+            )
         except Exception:  # e.g. a package another request stored meanwhile: each alone
-            outcomes = [self._stored_alone(entry) for entry in run]
+            outcomes = [self._stored_alone(entry, source) for entry in run]
+        else:
+            for entry in run:
+                if isinstance(entry, PackageRejected) and entry.anonymous and counted:
+                    self._refused(entry, source)
         return [
             (entry.package_id if isinstance(entry, PackageRejected) else entry.package.id, out)
             for entry, out in zip(run, outcomes, strict=True)
         ]
 
     def _stored_together(
-        self, tx: AuditTransaction, run: list[_Receipt | PackageRejected]
+        self,
+        tx: AuditTransaction,
+        run: list[_Receipt | PackageRejected],
+        *,
+        counted: bool,
     ) -> list[dict[str, Any] | Exception]:
+        """``counted``: the refusals no pinned peer signed are counted by the caller, not
+        audited here."""
         receipts = [entry for entry in run if isinstance(entry, _Receipt)]
         held = self._held(tx.connection, [r.item["id"] for r in receipts])
         received: list[dict[str, Any]] = []  # the inbox's rows, written together
@@ -688,7 +718,8 @@ class Exchange:
             if isinstance(entry, _Receipt) and entry.package.id in stored:  # twice in the batch
                 entry = _replay(entry.package)
             if isinstance(entry, PackageRejected):
-                tx.append("package.refused", "inbox", _refusal(entry))
+                if not (entry.anonymous and counted):
+                    tx.append("package.refused", "inbox", _refusal(entry))
                 outcomes.append(entry)
                 continue
             item_id = entry.item["id"]
@@ -699,10 +730,12 @@ class Exchange:
             tx.connection.execute(_INSERT_INBOX, received)
         return outcomes
 
-    def _stored_alone(self, entry: _Receipt | PackageRejected) -> dict[str, Any] | Exception:
+    def _stored_alone(
+        self, entry: _Receipt | PackageRejected, source: str | None
+    ) -> dict[str, Any] | Exception:
         node = self.node
         if isinstance(entry, PackageRejected):
-            node.audit.record("package.refused", "inbox", _refusal(entry))
+            self._refused(entry, source)
             return entry
         try:
             try:

@@ -45,7 +45,7 @@ from gsoia.audit.log import AuditLog, AuditTransaction, TreeHead, verify_log
 from gsoia.catalogue.load import read_catalogue
 from gsoia.catalogue.matrix import status_table
 from gsoia.crypto import aead
-from gsoia.crypto.canonical import canonical_json
+from gsoia.crypto.canonical import MAX_SAFE_INTEGER, canonical_json
 from gsoia.crypto.errors import BadSignature, DecryptionFailed
 from gsoia.crypto.keys import NodeKeys
 from gsoia.crypto.signing import binding_message, digest, sign, verify
@@ -65,7 +65,7 @@ from gsoia.node.authority import (
     without_search,
 )
 from gsoia.node.columns import EncodedLabel, LabelColumns, from_bits, to_bits
-from gsoia.node.config import KEYS_DIR, ConfigError, NodeConfig
+from gsoia.node.config import KEYS_DIR, ConfigError, NodeConfig, private_directory
 from gsoia.node.errors import (
     Conflict,
     Denied,
@@ -74,6 +74,7 @@ from gsoia.node.errors import (
     NotFound,
     Unauthorized,
 )
+from gsoia.node.floods import Floods, Refusal
 from gsoia.node.metrics import Metrics
 from gsoia.node.origin import make_seal, origin_fields
 from gsoia.node.recent import Recent
@@ -95,6 +96,10 @@ if TYPE_CHECKING:
     from gsoia.node.exchange import Exchange
 
 MAX_PAGE = 1000
+ANONYMOUS = "anonymous"
+"""The actor of a refused request without good credentials."""
+MAX_CURSOR = MAX_SAFE_INTEGER
+"""The largest cursor (an item seq) a listing takes: what JSON, and so the audit log, carry."""
 SIGNED_IN_FOR = 1.0
 """Seconds a token found in the store is trusted without asking again (``authenticate``)."""
 _INSERT_ITEMS = insert(items).returning(items.c.seq, sort_by_parameter_order=True)
@@ -157,6 +162,8 @@ class Node:
         self._check_meta()
         self.audit = AuditLog(self.engine, keys.signing, clock)
         self.metrics = Metrics()
+        self.floods = Floods()
+        """This process's counts and budgets of unauthenticated refusals, by source."""
         self._relabelled = 0
         """The last change of a label (``relabels``) the columns hold."""
         self.columns = self._load_columns()
@@ -199,6 +206,7 @@ class Node:
         data.mkdir(mode=0o700, parents=True, exist_ok=True)
         if (data / "node.json").exists():
             raise ConfigError(f"{data}: already a gsoia node")
+        private_directory(data)
         keys = NodeKeys.generate()
         keys.save(data / KEYS_DIR)
         config = NodeConfig(
@@ -220,8 +228,10 @@ class Node:
         clock: Callable[[], dt.datetime] = utc_now,
         today: dt.date | None = None,
     ) -> Node:
-        """Open the node in ``data``; refuses world-readable key files."""
+        """Open the node in ``data``; refuses world-readable key files, and tightens the
+        data directory to 0700 (and a SQLite database to 0600: ``open_engine``)."""
         config = NodeConfig.load(data)
+        private_directory(data)
         from gsoia.node.rotation import settle_at
 
         settle_at(data / KEYS_DIR, database or config.database)  # a rotation cut short
@@ -419,9 +429,34 @@ class Node:
         )
         return decision
 
-    def refuse(self, actor: str, action: str, reason: str) -> None:
-        """Write a refused request to the audit log (nothing else is stored)."""
-        self.audit.record("refused", actor, {"action": action, "reason": reason[:500]})
+    def refuse(self, actor: str, action: str, reason: str, *, source: str | None = None) -> None:
+        """Write a refused request to the audit log (nothing else is stored).
+
+        A request without good credentials (``actor`` ``ANONYMOUS``) from the client address
+        ``source`` is counted instead, at most one entry per source a minute
+        (``count_refusal``)."""
+        data = {"action": action, "reason": reason[:500]}
+        if actor == ANONYMOUS and source is not None:
+            self.count_refusal(source, Refusal("refused", actor, data))
+        else:
+            self.audit.record("refused", actor, data)
+
+    def count_refusal(self, source: str, refusal: Refusal, *, spend: bool = True) -> None:
+        """Count a refusal of an unauthenticated request from ``source``; write the source's
+        entry if its window allows (``gsoia.node.floods``). ``spend``: it spends the
+        source's budget (a 429 does not)."""
+        for tally in self.floods.refused(source, refusal, spend=spend):
+            self.audit.record(*tally.entry())
+
+    def flush_refusals(self, *, everything: bool = False) -> int:
+        """Write the counted refusals whose window is over (``everything``: all of them, as
+        the server stops), together; how many entries."""
+        tallies = self.floods.drain() if everything else self.floods.due()
+        if tallies:
+            self.audit.batched(
+                lambda tx: [tx.append(*tally.entry()) for tally in tallies], isolated=False
+            )
+        return len(tallies)
 
     # -- items ----------------------------------------------------------------------------
 
@@ -683,6 +718,8 @@ class Node:
         """
         self.require(user, Action.LIST)
         limit = max(1, min(limit, MAX_PAGE))
+        if not 0 <= cursor <= MAX_CURSOR:
+            raise RequestError([Problem("cursor", f"a whole number from 0 to {MAX_CURSOR}")])
         problems = _nul_problems(**{f"query.{k}": v for k, v in filters.to_dict().items()})
         if problems:
             raise RequestError(problems)
@@ -1207,8 +1244,11 @@ class Node:
         return verify_log(self.engine, own_signing_keys(self), progress)
 
     def close(self) -> None:
-        """Release the database connections."""
-        self.engine.dispose()
+        """Write the refusals still counted, and release the database connections."""
+        try:
+            self.flush_refusals(everything=True)
+        finally:
+            self.engine.dispose()
 
 
 def held_copy(row: Any) -> Copy:

@@ -6,8 +6,11 @@ type, its label the confidentiality-label extension (``gsoia.node.stix``). A row
 ``stix_objects`` keeps what TAXII filters and sorts on: collection, STIX id, type, spec
 version, version and the date the node added it.
 
-Writing: one envelope is one ``Node.store_items`` call (one transaction) for all its valid
-objects; each refused object is reported in the status resource and never stored.
+Writing: one envelope (at most ``MAX_ENVELOPE`` objects) is one ``Node.store_items`` call
+(one transaction) for all its valid objects; each refused object is counted in the status
+resource and never stored. The status resource keeps the counts and the first
+``STATUS_DETAILS`` successes and failures, never a copy of the envelope: its size is
+bounded whatever the envelope.
 
 Reading: ``StixIndex`` mirrors ``stix_objects`` in numpy columns, next to the node's label
 columns (``Node.columns``). A query is ``decide_many`` over the label columns plus a few
@@ -45,6 +48,7 @@ from sqlalchemy import Connection, bindparam, delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from gsoia.audit.log import AuditTransaction
+from gsoia.crypto.canonical import MAX_SAFE_INTEGER
 from gsoia.errors import GsoiaError, InputError
 from gsoia.node import stix
 from gsoia.node.authority import Action, Target
@@ -57,6 +61,12 @@ from gsoia.store.schema import items, stix_deletions, stix_objects, taxii_status
 
 MAX_PAGE = 1000
 DEFAULT_PAGE = 100
+MAX_ENVELOPE = 10_000
+"""Objects in one envelope, at most (more is refused whole, before any object is read)."""
+STATUS_DETAILS = 100
+"""Success and failure details a status resource keeps, each (its counts are complete)."""
+AUDITED_REFUSALS = 20
+"""Refusal reasons a ``taxii.added`` entry names (its count is complete)."""
 _LAST_STIX_SEQ = select(func.max(stix_objects.c.seq))
 _LAST_SEQS = select(
     select(func.max(stix_objects.c.seq)).scalar_subquery(),
@@ -129,13 +139,16 @@ def encode_cursor(added_us: int, seq: int) -> str:
 
 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-_CURSOR = re.compile(r"([0-9]{1,18})-([0-9]{1,18})")
+_CURSOR = re.compile(r"([0-9]{1,16})-([0-9]{1,16})")
 
 
 def decode_cursor(text: str) -> tuple[int, int]:
+    """``(date added in microseconds, seq)`` of a ``next`` value; ``InputError`` else."""
     found = _CURSOR.fullmatch(text)
-    if found is None:
-        raise InputError.of("next", "must be the 'next' value of a previous page")
+    if found is None or max(int(found.group(1)), int(found.group(2))) > MAX_SAFE_INTEGER:
+        raise InputError.of(
+            "next", f"must be the 'next' value of a previous page (numbers to {MAX_SAFE_INTEGER})"
+        )
     return int(found.group(1)), int(found.group(2))
 
 
@@ -454,6 +467,18 @@ class Page:
 Progress = Callable[[int], None]
 
 
+@dataclass(frozen=True)
+class Added:
+    """What came of an envelope: the status resource (bounded), and the whole counts."""
+
+    status: dict[str, Any]
+    stored: int
+    present: int
+    """Objects the collection held already (successes, nothing stored)."""
+    failures: list[dict[str, Any]]
+    """Every refused object's failure detail (the status keeps the first few)."""
+
+
 class TaxiiStore:
     """The node's STIX objects: add envelopes, query, delete, status resources."""
 
@@ -487,14 +512,32 @@ class TaxiiStore:
         *,
         request_timestamp: str | None = None,
     ) -> dict[str, Any]:
-        """Store an envelope's objects; the status resource (complete) of TAXII 2.1 §4.3.1.
+        """Store an envelope's objects; the status resource (complete) of TAXII 2.1 §4.3.1."""
+        return self.add_envelope(
+            user, collection, objects, request_timestamp=request_timestamp
+        ).status
+
+    def add_envelope(
+        self,
+        user: User,
+        collection: Collection,
+        objects: Sequence[Any],
+        *,
+        request_timestamp: str | None = None,
+    ) -> Added:
+        """Store an envelope's objects: what came of each, and the status resource.
 
         Each object is accepted (stored) or refused (reported, never stored) on its own;
-        every accepted one is stored in one transaction.
+        every accepted one is stored in one transaction. ``InputError`` for an envelope
+        of more than ``MAX_ENVELOPE`` objects (nothing of it read).
         """
         node = self.node
         request_timestamp = request_timestamp or _now(node)
         node.require(user, Action.CREATE)
+        if len(objects) > MAX_ENVELOPE:
+            raise InputError.of(
+                "objects", f"{len(objects)} objects; an envelope holds at most {MAX_ENVELOPE}"
+            )
         with reading(node.engine) as connection:
             self.index.refresh(connection)
         successes: list[dict[str, Any]] = []
@@ -555,14 +598,16 @@ class TaxiiStore:
             "failure_count": len(failures),
             "pending_count": 0,
         }
+        present = len(successes)
         added = self._next_added(len(accepted))
         for (found, _), added_us in zip(accepted, added, strict=True):
-            version = found.version or stix.format_us(added_us)
-            successes.append(_detail(found.stix_id, version))
+            if len(successes) < STATUS_DETAILS:
+                version = found.version or stix.format_us(added_us)
+                successes.append(_detail(found.stix_id, version))
         if successes:
-            status_body["successes"] = successes
+            status_body["successes"] = successes[:STATUS_DETAILS]
         if failures:
-            status_body["failures"] = failures
+            status_body["failures"] = failures[:STATUS_DETAILS]
         status_row = {
             "id": status_id,
             "owner": user.id,
@@ -572,7 +617,8 @@ class TaxiiStore:
         }
 
         reasons = [
-            {"id": str(f["id"])[:300], "reason": str(f["message"])[:300]} for f in failures[:1000]
+            {"id": str(f["id"])[:100], "reason": str(f["message"])[:200]}
+            for f in failures[:AUDITED_REFUSALS]
         ]
 
         def audited(tx: AuditTransaction) -> None:
@@ -585,6 +631,7 @@ class TaxiiStore:
                     "collection": collection.id,
                     "stored": len(accepted),
                     "refused": reasons,
+                    "refused_count": len(failures),
                 },
             )
 
@@ -616,9 +663,10 @@ class TaxiiStore:
                     tx.on_commit(lambda: self.index.take(taken, after))
             audited(tx)  # in the items' own transaction
 
+        outcome = Added(status_body, len(accepted), present, failures)
         if not accepted:
             node.audit.batched(audited)  # group-committed with concurrent requests
-            return status_body
+            return outcome
         try:
             node.store_items(user, [d for _, d in accepted], on_stored=on_stored, views=False)
         except IntegrityError as e:  # another request stored one of these meanwhile
@@ -626,7 +674,7 @@ class TaxiiStore:
                 "an object of this envelope was added by another request meanwhile;"
                 " send the envelope again"
             ) from e
-        return status_body
+        return outcome
 
     def status(self, user: User, status_id: str) -> dict[str, Any]:
         """A status resource, to the user who posted the envelope (or an officer)."""
@@ -932,7 +980,7 @@ def _now(node: Node) -> str:
 def _detail(stix_id: str, version: str, message: str | None = None) -> dict[str, Any]:
     detail = {"id": stix_id, "version": version}
     if message:
-        detail["message"] = message
+        detail["message"] = message[:500]
     return detail
 
 

@@ -1,7 +1,13 @@
-"""Opening the node's database and bringing its schema up to date (Alembic)."""
+"""Opening the node's database and bringing its schema up to date (Alembic).
+
+A SQLite database file is private to the node's user: created with mode 0600, and an
+existing one (and its ``-wal`` and ``-shm`` files) tightened to 0600 when it is opened.
+SQLite creates the ``-wal`` and ``-shm`` files with the database file's mode.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -9,7 +15,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
 from gsoia.errors import GsoiaError
@@ -29,6 +35,7 @@ def open_engine(url: str) -> Engine:
     """An engine for ``url``: SQLite in WAL mode, or PostgreSQL through psycopg 3."""
     try:
         if url.startswith("sqlite"):
+            private_sqlite_file(make_url(url).database)
             engine = create_engine(url, connect_args={"timeout": 30})
             event.listen(engine, "connect", _sqlite_pragmas)
             event.listen(engine, "begin", _sqlite_begin)
@@ -37,6 +44,31 @@ def open_engine(url: str) -> Engine:
     except (ArgumentError, ImportError) as e:
         raise StoreError(f"--database: cannot use '{_redacted(url)}': {e}") from e
     return engine
+
+
+PRIVATE_FILE = 0o600
+SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
+
+
+def private_sqlite_file(database: str | None) -> None:
+    """Create the SQLite file ``database`` (mode 0600) if there is none, and tighten it and
+    its companions to 0600 if they are more open; ``StoreError`` if that cannot be done.
+    An in-memory database (None, empty or ``:memory:``) is left alone."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, PRIVATE_FILE)
+        try:
+            os.fchmod(fd, PRIVATE_FILE)
+        finally:
+            os.close(fd)
+        for suffix in SQLITE_COMPANIONS:
+            companion = path.with_name(path.name + suffix)
+            if companion.exists() and companion.stat().st_mode & 0o077:
+                companion.chmod(PRIVATE_FILE)
+    except OSError as e:
+        raise StoreError(f"--database: cannot make {path} private (mode 0600): {e}") from e
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:

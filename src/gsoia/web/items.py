@@ -20,9 +20,9 @@ from starlette.datastructures import FormData
 from gsoia.catalogue.model import Catalogue
 from gsoia.decision import Decision, Label
 from gsoia.decision.request import clearance_on, label_problems, parse_held_label
-from gsoia.errors import Problem, RequestError
+from gsoia.errors import InputError, Problem, RequestError
 from gsoia.node.errors import Denied
-from gsoia.node.service import INCIDENT_KINDS, ListFilter
+from gsoia.node.service import INCIDENT_KINDS, MAX_CURSOR, ListFilter
 from gsoia.node.users import User
 from gsoia.web.bands import Band
 from gsoia.web.charts import LOOKS, pair_status
@@ -99,7 +99,12 @@ def _text(value: Any, limit: int = MAX_FIELD) -> str:
 
 
 def _cursor(text: str | None) -> int:
-    return int(text) if text and text.isdigit() and len(text) < 19 else 0
+    """The ``cursor`` of the items page (0 if none); ``InputError`` if it is not one."""
+    if not text:
+        return 0
+    if not (text.isascii() and text.isdigit() and len(text) <= 16 and int(text) <= MAX_CURSOR):
+        raise InputError.of("cursor", f"the page to show: a whole number from 0 to {MAX_CURSOR}")
+    return int(text)
 
 
 def _field(place: str) -> str:

@@ -11,6 +11,7 @@ sign-in, and every page gets the security headers of ``SECURITY_HEADERS``.
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
+from functools import partial
 from importlib import resources
 from typing import Any
 
@@ -21,7 +22,8 @@ from starlette.concurrency import run_in_threadpool
 
 from gsoia.errors import GsoiaError
 from gsoia.node.errors import Unauthorized
-from gsoia.node.service import Node
+from gsoia.node.floods import client_address, too_many
+from gsoia.node.service import ANONYMOUS, Node
 from gsoia.node.users import token_hash
 from gsoia.web.agreements import add_routes as add_agreement_routes
 from gsoia.web.items import add_routes as add_item_routes
@@ -99,12 +101,28 @@ def web_router(node: Node) -> APIRouter:
 
     @router.post("/web/sign-in")
     async def sign_in(request: Request) -> Response:
+        source = client_address(request.scope)
+        wait = node.floods.retry_after(source) if source is not None else None
+        if source is not None and wait is not None:  # its refusals spent its budget
+            await run_in_threadpool(
+                node.count_refusal, source, too_many("POST /web/sign-in", wait), spend=False
+            )
+            page = _sign_in_page(
+                site,
+                request,
+                request.query_params.get("next"),
+                f"Too many refused sign-ins from your address: try again in {wait} s.",
+                429,
+            )
+            page.headers["Retry-After"] = str(wait)
+            return page
         form = await request.form()
         target = safe_next(str(form.get("next") or ""))
         nonce = request.cookies.get(PRE_COOKIE)
         csrf = form.get("csrf")
+        refuse = partial(node.refuse, ANONYMOUS, "POST /web/sign-in", source=source)
         if not nonce or not site.sessions.csrf_ok(f"pre:{nonce}", str(csrf or "")):
-            await run_in_threadpool(node.refuse, "anonymous", "POST /web/sign-in", "no CSRF token")
+            await run_in_threadpool(refuse, "no CSRF token")
             return _sign_in_page(
                 site, request, target, "The sign-in form had expired. Please try again.", 403
             )
@@ -112,7 +130,7 @@ def web_router(node: Node) -> APIRouter:
         try:
             user = await run_in_threadpool(node.authenticate, token)
         except Unauthorized as e:
-            await run_in_threadpool(node.refuse, "anonymous", "POST /web/sign-in", str(e))
+            await run_in_threadpool(refuse, str(e))
             return _sign_in_page(site, request, target, "That token is unknown or revoked.", 401)
         cookie, _ = site.sessions.issue(user.id, token_hash(token))
         response = RedirectResponse(target, status_code=303)

@@ -35,7 +35,8 @@ from gsoia.node.errors import (
     NotFound,
     Unauthorized,
 )
-from gsoia.node.service import Node
+from gsoia.node.floods import client_address
+from gsoia.node.service import ANONYMOUS, Node
 from gsoia.node.users import User
 from gsoia.store.schema import users
 from gsoia.web.bands import Band, level_bands
@@ -232,8 +233,10 @@ class Site:
         if isinstance(error, Unauthorized):
             return self.sign_in_redirect(request)
         if not (isinstance(error, NodeError) and error.audited):
-            actor = getattr(getattr(request.state, "user", None), "id", "anonymous")
-            self.node.refuse(actor, f"{request.method} {request.url.path}", error.diagnostics())
+            actor = getattr(getattr(request.state, "user", None), "id", ANONYMOUS)
+            action = f"{request.method} {request.url.path}"
+            source = client_address(request.scope)
+            self.node.refuse(actor, action, error.diagnostics(), source=source)
         status = status_of(error)
         if isinstance(error, Denied):
             return self.why_not(request, error.decision, status)
