@@ -11,9 +11,11 @@ disconnected without sending a response" (httpx's own default is 5 s too).
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 import ssl
+import threading
 from typing import Any
 
 import httpx
@@ -50,3 +52,22 @@ def get(url: str, **kwargs: Any) -> httpx.Response:
     """``httpx.get(url, **kwargs)`` with the shared SSL context."""
     with client() as http:
         return http.get(url, **kwargs)
+
+
+class InProcess(httpx.BaseTransport):
+    """An ASGI application answered in this process, for a synchronous client: httpx's
+    ASGI transport on an event loop of its own, in a thread of its own (so it works
+    whether or not the calling thread already runs a loop); app errors become 500s."""
+
+    def __init__(self, app: Any) -> None:
+        self._inner = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        self._loop = asyncio.new_event_loop()
+        threading.Thread(target=self._loop.run_forever, daemon=True).start()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        async def send() -> httpx.Response:
+            response = await self._inner.handle_async_request(request)
+            content = await response.aread()
+            return httpx.Response(response.status_code, headers=response.headers, content=content)
+
+        return asyncio.run_coroutine_threadsafe(send(), self._loop).result()

@@ -46,6 +46,7 @@ from sqlalchemy import Engine, select
 
 from gsoia.audit.log import head_message
 from gsoia.audit.merkle import consistency_proof, verify_consistency
+from gsoia.crypto.canonical import MAX_SAFE_INTEGER
 from gsoia.crypto.signing import verify
 from gsoia.node.users import Role
 from gsoia.store.schema import audit_entries, inbox, items, outbox, releases
@@ -306,7 +307,7 @@ def kill_plan(rng: random.Random, items: int, kills: int) -> list[Kill]:
 def tree_head(node: RunningNode, when: str) -> Head:
     """The node's latest signed tree head, through its API (an officer's view)."""
     with node.client(f"{node.nation.lower()}-officer") as http:
-        response = http.get("/api/v1/audit", params={"after": 2**62, "limit": 1})
+        response = http.get("/api/v1/audit", params={"after": MAX_SAFE_INTEGER, "limit": 1})
     assert response.status_code == 200, response.text
     head = response.json()["head"]
     return Head(when, head["size"], bytes.fromhex(head["root"]), bytes.fromhex(head["signature"]))
@@ -314,7 +315,7 @@ def tree_head(node: RunningNode, when: str) -> Head:
 
 def signing_key(node: RunningNode) -> bytes:
     with node.client(f"{node.nation.lower()}-officer") as http:
-        response = http.get("/api/v1/audit", params={"after": 2**62, "limit": 1})
+        response = http.get("/api/v1/audit", params={"after": MAX_SAFE_INTEGER, "limit": 1})
     assert response.status_code == 200, response.text
     return bytes.fromhex(response.json()["signing_key"])
 

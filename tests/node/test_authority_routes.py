@@ -43,7 +43,6 @@ from gsoia.node.service import Node, find_item, held_copy
 from gsoia.node.users import Role, User
 from gsoia.web.site import status_of
 from tests import loopback
-from tests.node.test_tampering import _SyncASGI
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 TAXII = {"Accept": "application/taxii+json;version=2.1"}
@@ -103,7 +102,7 @@ def test_a_route_without_an_action_is_found_and_refused(plain_node: Node) -> Non
     assert unmapped(routes_of(app)) == [("GET", "/api/v1/new-thing")]
     _, token = plain_node.add_user("officer-new", "JPN", clearance="KIMITSU", role=Role.OFFICER)
     with loopback.client(
-        transport=_SyncASGI(app),
+        transport=loopback.InProcess(app),
         base_url="http://node.test",
         headers={"Authorization": f"Bearer {token}"},
     ) as client:
@@ -211,7 +210,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             )
         items.append(item_id)
     app = create_app(node)
-    world = World(node, users, tokens, items, _SyncASGI(app), {})
+    world = World(node, users, tokens, items, loopback.InProcess(app), {})
     try:
         yield world
     finally:

@@ -15,7 +15,6 @@ node's own engine, then asks the node:
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import datetime as dt
 import functools
@@ -162,27 +161,12 @@ class Filed:
         app = create_app(node)
         try:
             yield lambda user: loopback.client(
-                transport=_SyncASGI(app),
+                transport=loopback.InProcess(app),
                 base_url="http://node.test",
                 headers={"Authorization": f"Bearer {self.node.tokens[user]}"},
             )
         finally:
             node.close()
-
-
-class _SyncASGI(httpx.BaseTransport):
-    """httpx's ASGI transport, driven synchronously; app errors become 500 responses."""
-
-    def __init__(self, app: Any) -> None:
-        self._inner = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        async def send() -> httpx.Response:
-            response = await self._inner.handle_async_request(request)
-            content = await response.aread()
-            return httpx.Response(response.status_code, headers=response.headers, content=content)
-
-        return asyncio.run(send())
 
 
 def sanity() -> None:
