@@ -57,6 +57,8 @@ def problem_for(error: GsoiaError, request: Request) -> JSONResponse:
     extra: dict[str, Any] = {}
     if isinstance(error, InputError):
         extra["errors"] = [{"place": p.place, "reason": p.reason} for p in error.problems]
+    if isinstance(error, Forbidden):
+        extra["reason"] = error.code
     if isinstance(error, Denied):
         decision = error.decision.to_dict()
         extra.update(
@@ -85,7 +87,10 @@ PROBLEM_SCHEMA: dict[str, Any] = {
                 "properties": {"place": {"type": "string"}, "reason": {"type": "string"}},
             },
         },
-        "reason": {"type": "string", "description": "the decision's reason code"},
+        "reason": {
+            "type": "string",
+            "description": "the decision's reason code, or the authority's refusal code",
+        },
         "rule": {"type": "integer"},
         "agreement": {"type": ["string", "null"]},
         "explanation": {"type": "string"},
