@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from gsoia.node.users import Role, token_hash
@@ -163,3 +164,25 @@ def test_everyone_else_is_refused_with_the_authoritys_reason(jpn: RunningNode) -
     assert len(refusals) >= 2 * len(calls) + len(calls) + 3 + 4 + 6 + 2
     assert {e["actor"] for e in refusals} >= {"off", "ana", "anonymous", "adm"}
     assert [e["kind"] for e in log if e["kind"].startswith("user.")] == ["user.added"] * 4
+
+
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+def test_the_routes_are_in_the_authoritys_table(jpn: RunningNode) -> None:
+    """Every path of the accounts (REST and web) is mapped to ``users.manage``."""
+    from gsoia.api.users import users_router
+    from gsoia.node.authority import ROUTES, Action
+    from gsoia.web import web_router
+
+    node = jpn.open()
+    try:
+        routes = [*users_router(node).routes, *web_router(node).routes]
+    finally:
+        node.close()
+    mine = {
+        (method, path)
+        for route in routes
+        if "/users" in (path := getattr(route, "path", ""))
+        for method in getattr(route, "methods", ())
+    }
+    assert len(mine) == 15, mine
+    assert {ROUTES.get(route) for route in mine} == {Action.USERS}

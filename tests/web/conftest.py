@@ -35,6 +35,7 @@ USERS: dict[str, dict[str, Any]] = {
     "jpn-analyst": {"nation": "JPN", "clearance": "KIMITSU", "need_to_know": ["maritime"]},
     "jpn-officer": {"nation": "JPN", "clearance": "KIMITSU", "role": Role.OFFICER},
     "jpn-junior": {"nation": "JPN", "clearance": "HI"},
+    "jpn-admin": {"nation": "JPN", "clearance": "GOKUHI", "role": Role.ADMIN},
     "can-analyst": {"nation": "CAN", "clearance": "S", "need_to_know": ["maritime"]},
     "usa-analyst": {"nation": "USA", "clearance": "TS"},
 }
