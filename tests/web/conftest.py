@@ -77,7 +77,8 @@ Opener = Callable[..., Page]
 
 @pytest.fixture(scope="session")
 def signed_in_states() -> dict[str, Any]:
-    """Each user's cookies after signing in once through the form (sessions are stateless)."""
+    """Each user's cookies after signing in once through the form (a session holds until
+    it is signed out or its user changed: the shared users are never changed)."""
     return {}
 
 
