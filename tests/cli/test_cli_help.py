@@ -16,6 +16,28 @@ HELP = [
         ("catalogue", "show"), ["agreement matrix", "--at", "--json"], id="catalogue-show"
     ),
     pytest.param(("demo",), ["japan", "canada"], id="demo"),
+    pytest.param(
+        ("user",),
+        ["add", "list", "disable", "enable", "rotate-token", "set", "remove"],
+        id="user",
+    ),
+    pytest.param(("user", "list"), ["accounts", "--data", "--database", "never a token"], id="ul"),
+    pytest.param(("user", "disable"), ["disable an account", "--id", "--database"], id="udis"),
+    pytest.param(("user", "enable"), ["enable a disabled account", "--id"], id="uen"),
+    pytest.param(("user", "rotate-token"), ["new api token", "print it once", "--id"], id="urot"),
+    pytest.param(
+        ("user", "set"),
+        [
+            "change an account",
+            "--clearance",
+            "--clearance-expires",
+            "--need-to-know",
+            "--no-need-to-know",
+            "--role",
+        ],
+        id="uset",
+    ),
+    pytest.param(("user", "remove"), ["remove an account", "--id", "--database"], id="urm"),
 ]
 
 

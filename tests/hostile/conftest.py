@@ -1,10 +1,10 @@
 """A started Japanese node with something of everything in it, for hostile requests.
 
 ``world`` is the node of ``tests/node/conftest.py`` (``jpn``, on SQLite and on PostgreSQL)
-with three users, a simulated Canadian partner (``tests.attacks.simulator``) pinned as a
-peer, an item released to it, a consent request from it, and a TAXII object: so that
-every path parameter of the API has at least one id that exists, and hostile requests
-reach the code behind the "not found".
+with four users (an admin among them), a simulated Canadian partner
+(``tests.attacks.simulator``) pinned as a peer, an item released to it, a consent request
+from it, and a TAXII object: so that every path parameter of the API has at least one id
+that exists, and hostile requests reach the code behind the "not found".
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ USERS: dict[str, tuple[str, str, list[str], Role]] = {
     "off": ("JPN", "KIMITSU", ["maritime"], Role.OFFICER),
     "jp": ("JPN", "KIMITSU", ["maritime"], Role.ANALYST),
     "ca": ("CAN", "S", ["maritime"], Role.ANALYST),
+    "adm": ("JPN", "KIMITSU", ["maritime"], Role.ADMIN),
 }
 
 
@@ -59,7 +60,7 @@ class World:
     can: PeerSimulator
     ids: dict[str, str] = field(default_factory=dict)
     """``item_id``, ``package_id``, ``request_id``, ``collection_id``, ``object_id``,
-    ``status_id``: one existing value of each path parameter of the API."""
+    ``status_id``, ``user_id``: one existing value of each path parameter of the API."""
 
     def client(self, user: str | None = "off", **kwargs: Any) -> httpx.Client:
         headers = {"Authorization": f"Bearer {self.node.tokens[user]}"} if user else {}
@@ -108,6 +109,7 @@ def world(jpn: RunningNode) -> Iterator[World]:
             store.exchange.add_peer(Peer("CAN", can.url, can.public))
             world = World(jpn, store, can)
             world.ids["collection_id"] = INTEL
+            world.ids["user_id"] = "jp"
             with world.client("jp") as jp:
                 body = {"label": LABEL, "title": "Patrol", "content": "東シナ海"}
                 item = _check(jp.post("/api/v1/items", json=body), 201)["id"]

@@ -243,6 +243,13 @@ def _paths(ids: dict[str, str]) -> list[tuple[str, str, str, dict[str, Any]]]:
          "object_id", {"headers": taxii}),
         ("GET", f"{TAXII_ROOT}/collections/{{collection_id}}/objects/{{object_id}}/versions/",
          "object_id", {"headers": taxii}),
+        ("GET", "/api/v1/users/{user_id}", "user_id", {"user": "adm"}),
+        ("PATCH", "/api/v1/users/{user_id}", "user_id",
+         {"user": "adm", "json": {"role": "analyst"}}),
+        ("DELETE", "/api/v1/users/{user_id}", "user_id", {"user": "adm"}),
+        ("POST", "/api/v1/users/{user_id}/disable", "user_id", {"user": "adm"}),
+        ("POST", "/api/v1/users/{user_id}/enable", "user_id", {"user": "adm"}),
+        ("POST", "/api/v1/users/{user_id}/rotate-token", "user_id", {"user": "adm"}),
         ("GET", "/web/static/{name}", "name", {}),
         ("GET", "/web/items/{item_id}", "item_id", {}),
         ("GET", "/web/agreements/{agreement_id}", "agreement_id", {}),
@@ -375,6 +382,22 @@ def test_sql_metacharacters_in_every_text_field(probe: Probe) -> None:
         send(f"POST incidents description={sql!r}", "POST", "/api/v1/incidents", user="jp",
              json={"item": item, "kind": "possible_loss", "description": sql},
              stores=_one("incidents", "outbox"))  # fmt: skip
+        # accounts: the id and the topics are stored as they are; nation and level are names
+        send(f"POST users/{sql!r}/disable", "POST", f"/api/v1/users/{q}/disable", user="adm",
+             refused=True)  # fmt: skip
+        added = send(f"POST users id={sql!r}", "POST", "/api/v1/users", user="adm",
+                     json={"id": sql, "nation": "JPN", "need_to_know": [sql]},
+                     stores=_one("users"), refused="\x00" in sql)  # fmt: skip
+        if added is not None and added.status_code == 201:
+            with world.client("adm") as adm:
+                read = adm.get(f"/api/v1/users/{q}").json()
+            if (read.get("id"), read.get("need_to_know")) != (sql, [sql]):
+                probe.fail(f"user {sql!r}", f"read back as {read!r}")
+        for body in ({"id": "u", "nation": sql}, {"id": "u", "nation": "JPN", "clearance": sql}):
+            send(f"POST users {body}", "POST", "/api/v1/users", user="adm", json=body,
+                 refused=True)  # fmt: skip
+        send(f"PATCH users clearance={sql!r}", "PATCH", "/api/v1/users/jp", user="adm",
+             json={"clearance": sql}, refused=True)  # fmt: skip
         # agreements, audit
         send(f"GET agreements at={sql!r}", "GET", "/api/v1/agreements", params={"at": sql},
              refused=True)  # fmt: skip
@@ -504,6 +527,7 @@ def _body_endpoints(world: World) -> list[tuple[str, str, dict[str, str]]]:
         (f"/api/v1/items/{item}/classification", "off", {}),
         ("/api/v1/incidents", "jp", {}),
         ("/api/v1/decide", "jp", {}),
+        ("/api/v1/users", "adm", {}),
         (f"{TAXII_ROOT}/collections/{INTEL}/objects/", "jp", TAXII_HEADERS),
         ("/federation/v1/inbox", "off", {}),
     ]

@@ -5,10 +5,11 @@ parameters and bodies: its coverage cases (boundary values, wrong types, missing
 unknown parameters, methods the path does not have), then generated data, valid
 ("positive") and breaking the declaration ("negative"). Path parameters are sometimes an
 id that exists (an item, a package in the outbox, a consent request, the TAXII
-collection, an object, a status), so that generated requests get past "not found".
-Callers: an officer (every officer-only endpoint is exercised past its role check), and
-no one (no credentials at all). SQLite gets the full run; PostgreSQL a smoke run of
-generated data only (``SMOKE``), each call costing about twice as much there.
+collection, an object, a status, a user), so that generated requests get past "not
+found". Callers: an officer (every officer-only endpoint is exercised past its role check),
+an admin for what an officer may not do (the accounts), and no one (no credentials at
+all). SQLite gets the full run; PostgreSQL a smoke run of generated data only (``SMOKE``),
+each call costing about twice as much there.
 
 For every response:
 
@@ -61,6 +62,8 @@ from schemathesis.core.failures import FailureGroup
 from schemathesis.core.result import Ok
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
+from gsoia.node.authority import TABLE, route_action
+from gsoia.node.users import Role
 from tests import loopback
 from tests.hostile.conftest import PROBLEM, RunningNode, World
 
@@ -73,9 +76,9 @@ PUBLIC = {
 """The operations anyone may call: the node's identity, the inbox (packages are signed,
 not the request), and the extension-definition every STIX reader must be able to fetch."""
 
-EXAMPLES = {"officer": 15, "anonymous": 4}
+EXAMPLES = {"officer": 15, "anonymous": 4, "admin": 15}
 """Examples per operation and generation mode, on SQLite."""
-SMOKE = {"officer": 5, "anonymous": 2}
+SMOKE = {"officer": 5, "anonymous": 2, "admin": 5}
 """The same on PostgreSQL: a smoke run (each call costs about twice as much there)."""
 STIX = "application/stix+json;version=2.1"
 CHECKS: list[Callable[..., Any]] = [not_a_server_error, response_schema_conformance]
@@ -139,10 +142,31 @@ def _failures_of(error: BaseException) -> str:
     return f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error) else ''}"
 
 
-def _exercise(world: World, examples: int, user: str | None, *, coverage: bool) -> Run:
-    """Call every operation: ``examples`` generated cases per generation mode, and with
-    ``coverage`` schemathesis' coverage cases too (boundary values, wrong types, missing
-    and unknown parameters, methods the path does not have: deterministic)."""
+def _for_officers(label: str) -> bool:
+    """Whether the authority lets an officer's role do the operation ``METHOD /path``."""
+    method, path = label.split(" ", 1)
+    action = route_action(method, path)
+    assert action is not None, f"{label} is not in the authority's ROUTES"
+    roles = TABLE[action].roles
+    return roles is None or Role.OFFICER in roles
+
+
+def _admins_only(label: str) -> bool:
+    return not _for_officers(label)
+
+
+def _exercise(
+    world: World,
+    examples: int,
+    user: str | None,
+    *,
+    coverage: bool,
+    only: Callable[[str], bool] | None = None,
+) -> Run:
+    """Call every operation (or those ``only`` picks by label): ``examples`` generated
+    cases per generation mode, and with ``coverage`` schemathesis' coverage cases too
+    (boundary values, wrong types, missing and unknown parameters, methods the path does
+    not have: deterministic)."""
     schema = schemathesis.openapi.from_url(f"{world.node.url}/openapi.json", timeout=30)
     headers = {"Authorization": f"Bearer {world.node.tokens[user]}"} if user else {}
     run = Run()
@@ -151,6 +175,7 @@ def _exercise(world: World, examples: int, user: str | None, *, coverage: bool) 
     assert not errors, f"operations schemathesis cannot read: {errors}"
     operations = [result.ok() for result in results if isinstance(result, Ok)]
     assert len(operations) >= 30, [o.label for o in operations]
+    operations = [o for o in operations if only is None or only(o.label)]
     modes = [GenerationMode.POSITIVE, GenerationMode.NEGATIVE]
     for operation in operations:
         run.calls[operation.label] = 0
@@ -228,20 +253,34 @@ def test_every_operation(world: World) -> None:
     backend = world.node.database.backend
     failures: list[str] = []
     total = 0
-    for caller, user in (("officer", "off"), ("anonymous", None)):
+    callers: list[tuple[str, str | None, Callable[[str], bool] | None]] = [
+        ("officer", "off", None),
+        ("anonymous", None, None),
+        ("admin", "adm", _admins_only),  # what an officer may not do, by an admin
+    ]
+    for caller, user, only in callers:
         full = backend == "sqlite"
         examples = EXAMPLES[caller] if full else SMOKE[caller]
-        run = _exercise(world, examples, user, coverage=full)
+        run = _exercise(world, examples, user, coverage=full, only=only)
         total += sum(run.calls.values())
         failures += [f"({caller}) {failure}" for failure in run.failures.values()]
         never = [label for label, calls in run.calls.items() if calls == 0]
         assert not never, f"operations never called by the {caller}: {never}"
         if caller == "officer":
-            # the officer got past authentication and the role checks everywhere
-            refused = [label for label, s in run.statuses.items() if s <= {401, 403}]
+            # the officer got past authentication and the role checks everywhere its role
+            # may go (the accounts are an admin's: exercised by the admin below)
+            refused = [
+                label
+                for label, s in run.statuses.items()
+                if s <= {401, 403} and _for_officers(label)
+            ]
             assert not refused, f"operations that only refused the officer: {refused}"
             succeeded = [label for label, s in run.statuses.items() if min(s) < 300]
             assert len(succeeded) >= 20, sorted(run.statuses.items())
+        if caller == "admin":
+            assert len(run.calls) >= 8, sorted(run.calls)
+            refused = [label for label, s in run.statuses.items() if s <= {401, 403}]
+            assert not refused, f"operations that only refused the admin: {refused}"
     tracebacks = world.tracebacks()
     if tracebacks:
         failures.append(f"serve.log: {len(tracebacks)} traceback(s): {sorted(set(tracebacks))}")

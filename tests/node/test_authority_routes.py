@@ -286,6 +286,7 @@ API_GATES: list[tuple[str, str, Call, int]] = [
         422,
     ),
     ("GET", "/metrics", lambda c: c.get("/metrics"), 200),
+    ("GET", "/api/v1/users", lambda c: c.get("/api/v1/users"), 200),
     ("GET", "/taxii2/", lambda c: c.get("/taxii2/", headers=TAXII), 200),
     ("GET", "/taxii2/api1/", lambda c: c.get("/taxii2/api1/", headers=TAXII), 200),
     (
@@ -361,6 +362,7 @@ WEB_GATES: list[tuple[str, str, WebCall, int]] = [
     ("GET", "/web/incidents", lambda c, _: c.get("/web/incidents"), 200),
     ("GET", "/web/outbox", lambda c, _: c.get("/web/outbox"), 200),
     ("GET", "/web/consent-requests", lambda c, _: c.get("/web/consent-requests"), 200),
+    ("GET", "/web/users", lambda c, _: c.get("/web/users"), 200),
     (  # an empty form: the gate first, then the form's 422
         "POST",
         "/web/items",

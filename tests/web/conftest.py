@@ -35,6 +35,7 @@ USERS: dict[str, dict[str, Any]] = {
     "jpn-analyst": {"nation": "JPN", "clearance": "KIMITSU", "need_to_know": ["maritime"]},
     "jpn-officer": {"nation": "JPN", "clearance": "KIMITSU", "role": Role.OFFICER},
     "jpn-junior": {"nation": "JPN", "clearance": "HI"},
+    "jpn-admin": {"nation": "JPN", "clearance": "GOKUHI", "role": Role.ADMIN},
     "can-analyst": {"nation": "CAN", "clearance": "S", "need_to_know": ["maritime"]},
     "usa-analyst": {"nation": "USA", "clearance": "TS"},
 }
@@ -76,7 +77,8 @@ Opener = Callable[..., Page]
 
 @pytest.fixture(scope="session")
 def signed_in_states() -> dict[str, Any]:
-    """Each user's cookies after signing in once through the form (sessions are stateless)."""
+    """Each user's cookies after signing in once through the form (a session holds until
+    it is signed out or its user changed: the shared users are never changed)."""
     return {}
 
 

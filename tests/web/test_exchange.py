@@ -203,7 +203,7 @@ def test_a_refused_release_shows_the_reason_explanation_and_rule(
     shot(page, "release-refused")
     assert outbox_of(jpn, "jpn-officer", item) == []
     with jpn.client("jpn-officer") as client:
-        entries = client.get("/api/v1/audit", params={"limit": 20}).json()["entries"]
+        entries = client.get("/api/v1/audit", params={"limit": 1000}).json()["entries"]
     assert any(e["kind"] == "release.refused" and e["data"]["item"] == item for e in entries), (
         entries
     )

@@ -34,6 +34,7 @@ from gsoia.api.limits import BodyGuard
 from gsoia.api.observe import RequestLog
 from gsoia.api.problems import declare_problems, problem, problem_for
 from gsoia.api.taxii import install_taxii
+from gsoia.api.users import users_router
 from gsoia.errors import GsoiaError, InputError, Problem, RequestError
 from gsoia.node.errors import NodeError
 from gsoia.node.floods import Flusher, client_address
@@ -266,6 +267,7 @@ def create_app(node: Node) -> FastAPI:
     def decide(body: dict[str, Any], caller: Caller) -> dict[str, Any]:
         return node.decide(caller, body).to_dict()
 
+    app.include_router(users_router(node))
     app.include_router(web_router(node))
     return app
 

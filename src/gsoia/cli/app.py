@@ -7,7 +7,15 @@ import sys
 
 import typer
 
-from gsoia.cli import catalogue_cmd, decide_cmd, demo_cmd, keys_cmd, node_cmd, stix_cmd
+from gsoia.cli import (
+    catalogue_cmd,
+    decide_cmd,
+    demo_cmd,
+    keys_cmd,
+    node_cmd,
+    stix_cmd,
+    user_cmd,
+)
 
 app = typer.Typer(
     name="gsoia",
@@ -20,6 +28,7 @@ app.command("decide")(decide_cmd.decide)
 app.add_typer(catalogue_cmd.app, name="catalogue")
 app.command("demo")(demo_cmd.demo)
 app.command("init")(node_cmd.init)
+user_cmd.register(node_cmd.user_app)
 app.add_typer(node_cmd.user_app, name="user")
 app.add_typer(node_cmd.peer_app, name="peer")
 app.add_typer(keys_cmd.app, name="keys")

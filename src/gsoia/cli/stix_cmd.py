@@ -33,16 +33,13 @@ CollectionName = Annotated[str, typer.Option("--collection", help="A collection 
 
 
 def _user(node: Node, user_id: str) -> User:
-    from sqlalchemy import select
+    from gsoia.node.authority import OPERATOR
+    from gsoia.node.errors import NotFound
 
-    from gsoia.node.users import User
-    from gsoia.store.schema import users
-
-    with node.engine.connect() as connection:
-        row = connection.execute(select(users).where(users.c.id == user_id)).first()
-    if row is None:
+    try:
+        return node.accounts.get(OPERATOR, user_id).user
+    except NotFound:
         refuse(f"--user: no user '{user_id}' on this node")
-    return User.from_row(row)
 
 
 def _collection(name: str) -> Any:

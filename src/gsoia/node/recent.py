@@ -37,5 +37,10 @@ class Recent(Generic[K, V]):
             while len(self._entries) > self.size:
                 self._entries.popitem(last=False)
 
+    def discard(self, key: K) -> None:
+        """Forget ``key``, if remembered."""
+        with self._lock:
+            self._entries.pop(key, None)
+
     def __len__(self) -> int:
         return len(self._entries)

@@ -12,7 +12,6 @@ import datetime as dt
 import hashlib
 import itertools
 import json
-import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Hashable, Mapping, Sequence
@@ -38,7 +37,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import psycopg as postgresql_psycopg
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import Label as Labelled
 
 from gsoia.audit.log import AuditLog, AuditTransaction, TreeHead, verify_log
@@ -53,7 +51,9 @@ from gsoia.decision import Decision, Rulebook
 from gsoia.decision.labels import LabelTable, encode_label
 from gsoia.decision.request import HeldLabel, Label, Subject, label_problems, parse_held_label
 from gsoia.errors import Problem, RequestError
+from gsoia.node.accounts import Accounts
 from gsoia.node.authority import (
+    OPERATOR,
     Action,
     Actor,
     Authority,
@@ -67,29 +67,20 @@ from gsoia.node.authority import (
 from gsoia.node.columns import EncodedLabel, LabelColumns, from_bits, to_bits
 from gsoia.node.config import KEYS_DIR, ConfigError, NodeConfig, private_directory
 from gsoia.node.errors import (
-    Conflict,
     Denied,
     IntegrityFailure,
     NodeError,
     NotFound,
-    Unauthorized,
 )
 from gsoia.node.floods import Floods, Refusal
 from gsoia.node.metrics import Metrics
 from gsoia.node.origin import make_seal, origin_fields
 from gsoia.node.recent import Recent
-from gsoia.node.users import Role, User, new_token, same_hash, token_hash
+from gsoia.node.sessions import WebSessions
+from gsoia.node.users import SIGNED_IN_FOR as SIGNED_IN_FOR
+from gsoia.node.users import Role, User
 from gsoia.store.database import migrate, open_engine, peeking, reading, writing
-from gsoia.store.schema import (
-    audit_entries,
-    consents,
-    incidents,
-    items,
-    meta,
-    relabels,
-    topics,
-    users,
-)
+from gsoia.store.schema import audit_entries, consents, incidents, items, meta, relabels, topics
 
 if TYPE_CHECKING:
     from gsoia.audit.log import AuditTransaction as _Tx
@@ -100,8 +91,6 @@ ANONYMOUS = "anonymous"
 """The actor of a refused request without good credentials."""
 MAX_CURSOR = MAX_SAFE_INTEGER
 """The largest cursor (an item seq) a listing takes: what JSON, and so the audit log, carry."""
-SIGNED_IN_FOR = 1.0
-"""Seconds a token found in the store is trusted without asking again (``authenticate``)."""
 _INSERT_ITEMS = insert(items).returning(items.c.seq, sort_by_parameter_order=True)
 MAX_TITLE = 1000
 MAX_CONTENT = 8 * 1024 * 1024
@@ -176,8 +165,6 @@ class Node:
         """The signed columns of rows found intact, by their signature (``_intact``)."""
         self._rulings: Recent[tuple[Any, ...], _Ruling] = Recent(20_000)
         """The decisions of listed rows, by subject, day and the columns decided on."""
-        self._signed_in: Recent[str, tuple[User, float]] = Recent(1_000)
-        """Users found by token hash, and when (``authenticate``)."""
         self._postgres = self.engine.dialect.name == "postgresql"
         self._verified_rows: Recent[tuple[int, int], _Listed] = Recent(20_000)
         """PostgreSQL: listed rows found intact, by seq and row version (``_page_rows``)."""
@@ -330,58 +317,33 @@ class Node:
         need_to_know: list[str] | None = None,
         role: Role = Role.ANALYST,
     ) -> tuple[User, str]:
-        """Register a user; returns the user and its API token (shown once, stored hashed)."""
-        policy = self.rulebook.catalogue.policies.get(nation)
-        if policy is None:
-            raise RequestError.of("nation", f"unknown policy '{nation}'")
-        if clearance is not None and clearance not in policy.ranks:
-            raise RequestError.of("clearance", f"unknown level '{clearance}' of {nation}")
-        if not user_id or len(user_id) > 128 or not user_id.isprintable() or ":" in user_id:
-            raise RequestError.of("id", "1 to 128 printable characters, no ':'")
-        user = User(user_id, nation, clearance, clearance_expires, tuple(need_to_know or ()), role)
-        token = new_token()
-        try:
-            with self.audit.transaction() as tx:
-                tx.connection.execute(
-                    insert(users).values(
-                        id=user_id,
-                        nation=nation,
-                        clearance=clearance,
-                        clearance_expires=clearance_expires,
-                        need_to_know=json.dumps(list(user.need_to_know)),
-                        role=role.value,
-                        token_hash=token_hash(token),
-                        created_at=self.audit.now(),
-                    )
-                )
-                tx.append("user.added", "cli", {"user": user.to_dict()})
-        except IntegrityError as e:
-            raise Conflict(f"id: a user '{user_id}' already exists") from e
-        return user, token
+        """Register a user as the operator; returns the user and its API token (shown once,
+        stored hashed). ``accounts`` does the rest of what can be done to accounts."""
+        record, token = self.accounts.add(
+            OPERATOR,
+            user_id,
+            nation,
+            clearance=clearance,
+            clearance_expires=clearance_expires,
+            need_to_know=need_to_know or (),
+            role=role,
+        )
+        return record.user, token
 
     def authenticate(self, token: str, user_id: str | None = None) -> User:
-        """The user holding ``token`` (and, for HTTP Basic, named ``user_id``).
+        """The enabled user holding ``token`` (and, for HTTP Basic, named ``user_id``);
+        trusted for ``SIGNED_IN_FOR`` seconds once found (``Accounts.authenticate``)."""
+        return self.accounts.authenticate(token, user_id)
 
-        A token found is trusted for ``SIGNED_IN_FOR`` seconds without asking the store
-        again (a query is a third of a small request's CPU); users are never changed or
-        removed by the node, and a row changed behind its back, or by a revocation to come,
-        is seen within that time. A token not found is asked about every time.
-        """
-        hashed = token_hash(token)
-        now = time.monotonic()
-        known = self._signed_in.get(hashed)
-        if known is not None and now - known[1] < SIGNED_IN_FOR:
-            user = known[0]
-        else:
-            with peeking(self.engine) as connection:
-                row = connection.execute(_USER_BY_TOKEN, {"hashed": hashed}).first()
-            if row is None or not same_hash(row.token_hash, hashed):
-                raise Unauthorized("unknown or revoked token")
-            user = User.from_row(row)
-            self._signed_in.put(hashed, (user, now))
-        if user_id is not None and user_id != user.id:
-            raise Unauthorized("the token does not belong to that user")
-        return user
+    @cached_property
+    def accounts(self) -> Accounts:
+        """The node's user accounts and every change to them (``gsoia.node.accounts``)."""
+        return Accounts(self)
+
+    @cached_property
+    def sessions(self) -> WebSessions:
+        """The web pages' sessions, kept in the store (``gsoia.node.sessions``)."""
+        return WebSessions(self)
 
     # -- decisions ------------------------------------------------------------------------
 
@@ -1395,7 +1357,6 @@ _PAGE_VERSIONS = select(items.c.seq, _XMIN).where(_IN_PAGE).order_by(items.c.seq
 """PostgreSQL: the version of each row of a page (the transaction that wrote it)."""
 _PAGE_VERSIONED = _LISTED.add_columns(_XMIN).where(_IN_PAGE)
 """PostgreSQL: rows of a page not known in their version, with it."""
-_USER_BY_TOKEN = select(users).where(users.c.token_hash == bindparam("hashed"))
 _ITEM_BY_ID = select(items).where(items.c.id == bindparam("id"))
 _ENCODED = (
     items.c.seq,

@@ -14,6 +14,9 @@ from typing import Any
 from gsoia.decision.request import Subject
 
 TOKEN_PREFIX = "gsoia_"  # noqa: S105 - a prefix, not a secret
+SIGNED_IN_FOR = 1.0
+"""Seconds a user found in the store (by token or by web session) is trusted without asking
+the store again: a change to an account holds everywhere within this bound."""
 
 
 class Role(StrEnum):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Date,
     ForeignKey,
@@ -21,6 +22,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 
 metadata = MetaData()
@@ -43,7 +45,21 @@ users = Table(
     Column("role", String(16), nullable=False),
     Column("token_hash", String(64), nullable=False, unique=True),
     Column("created_at", String(32), nullable=False),
+    Column("disabled", Boolean, nullable=False, server_default=false()),  # migration 0007
 )
+
+sessions = Table(  # migration 0007: web sessions, checked on every request
+    "sessions",
+    metadata,
+    Column("id", String(32), primary_key=True),  # the cookie's first half, not a secret
+    Column("secret_hash", String(64), nullable=False),  # SHA-256 of the cookie's second half
+    Column("user_id", String(128), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("token_hash", String(64), nullable=False),  # the token signed in with: ends with it
+    Column("created_at", String(32), nullable=False),
+    Column("expires_at", String(32), nullable=False),
+)
+Index("sessions_user", sessions.c.user_id)
+Index("sessions_expires", sessions.c.expires_at)
 
 topics = Table(
     "topics",

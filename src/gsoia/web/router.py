@@ -1,6 +1,6 @@
 """The web pages as one FastAPI router: sign-in and sign-out, static files, and the pages of
-``gsoia.web.items``, ``gsoia.web.release``, ``gsoia.web.officer``, ``gsoia.web.queues``
-and ``gsoia.web.agreements``.
+``gsoia.web.items``, ``gsoia.web.release``, ``gsoia.web.officer``, ``gsoia.web.queues``,
+``gsoia.web.agreements`` and ``gsoia.web.accounts``.
 
 The pages are under ``/web/``; ``/`` leads there. Handlers read their query and form fields
 themselves (a bad field is a page that says so, never FastAPI's JSON 422), and every route
@@ -21,10 +21,12 @@ from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
 from gsoia.errors import GsoiaError
+from gsoia.node.accounts import Disabled
 from gsoia.node.errors import Unauthorized
 from gsoia.node.floods import client_address, too_many
 from gsoia.node.service import ANONYMOUS, Node
 from gsoia.node.users import token_hash
+from gsoia.web.accounts import add_routes as add_account_routes
 from gsoia.web.agreements import add_routes as add_agreement_routes
 from gsoia.web.items import add_routes as add_item_routes
 from gsoia.web.officer import add_routes as add_officer_routes
@@ -38,6 +40,7 @@ STATIC = {
     "htmx.min.js": "text/javascript; charset=utf-8",
 }
 MAX_TOKEN = 200
+DISABLED = "That account is disabled: ask an administrator of this node."
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
@@ -129,12 +132,13 @@ def web_router(node: Node) -> APIRouter:
         token = str(form.get("token") or "").strip()[:MAX_TOKEN]
         try:
             user = await run_in_threadpool(node.authenticate, token)
+            session, secret = await run_in_threadpool(node.sessions.open, user, token_hash(token))
         except Unauthorized as e:
             await run_in_threadpool(refuse, str(e))
-            return _sign_in_page(site, request, target, "That token is unknown or revoked.", 401)
-        cookie, _ = site.sessions.issue(user.id, token_hash(token))
+            shown = DISABLED if isinstance(e, Disabled) else "That token is unknown or revoked."
+            return _sign_in_page(site, request, target, shown, 401)
         response = RedirectResponse(target, status_code=303)
-        set_cookie(request, response, COOKIE, cookie, LIFETIME)
+        set_cookie(request, response, COOKIE, site.sessions.cookie(session.sid, secret), LIFETIME)
         response.delete_cookie(PRE_COOKIE, path="/web")
         return response
 
@@ -142,7 +146,7 @@ def web_router(node: Node) -> APIRouter:
     async def sign_out(request: Request) -> Response:
         form = await request.form()
         site.check_form(request, form)
-        site.sessions.revoke(request.state.session)
+        await run_in_threadpool(node.sessions.end, request.state.session)
         response = RedirectResponse("/web/sign-in?signed_out=1", status_code=303)
         response.delete_cookie(COOKIE, path="/web")
         return response
@@ -152,6 +156,7 @@ def web_router(node: Node) -> APIRouter:
     add_officer_routes(router, site)
     add_queue_routes(router, site)
     add_agreement_routes(router, site)
+    add_account_routes(router, site)
 
     @router.get("/web/{rest:path}")
     def unknown(request: Request, rest: str) -> Response:

@@ -17,7 +17,6 @@ from urllib.parse import urlencode
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
-from sqlalchemy import select
 from starlette.datastructures import FormData
 
 from gsoia.catalogue.model import Catalogue
@@ -37,10 +36,10 @@ from gsoia.node.errors import (
 )
 from gsoia.node.floods import client_address
 from gsoia.node.service import ANONYMOUS, Node
+from gsoia.node.sessions import WebSession
 from gsoia.node.users import User
-from gsoia.store.schema import users
 from gsoia.web.bands import Band, level_bands
-from gsoia.web.session import COOKIE, Session, Sessions
+from gsoia.web.session import COOKIE, Sessions
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -97,19 +96,6 @@ def safe_next(target: str | None) -> str:
     return "/web/items"
 
 
-def lookup_user(node: Node, user_id: str) -> tuple[User, str] | None:
-    """The user ``user_id`` and the hash of its current token.
-
-    WORKAROUND: reads the users table itself until the node offers a lookup by id
-    (``Node.user(user_id)``); sessions need it because the cookie never holds the token.
-    """
-    with node.engine.connect() as connection:
-        row = connection.execute(select(users).where(users.c.id == user_id)).first()
-    if row is None:
-        return None
-    return User.from_row(row), str(row.token_hash)
-
-
 class Site:
     """The pages' shared state: the node, its sessions, its catalogue's banner colours."""
 
@@ -121,15 +107,13 @@ class Site:
 
     # -- who is there -----------------------------------------------------------------------
 
-    def visitor(self, request: Request) -> tuple[User, Session] | None:
-        """The signed-in user and session, if the cookie is good and the token unchanged."""
-        session = self.sessions.read(request.cookies.get(COOKIE))
+    def visitor(self, request: Request) -> tuple[User, WebSession] | None:
+        """The signed-in user and session, if the cookie names a session that still holds."""
+        cookie = self.sessions.read(request.cookies.get(COOKIE))
+        session = self.node.sessions.find(*cookie) if cookie else None
         if session is None:
             return None
-        found = lookup_user(self.node, session.user_id)
-        if found is None or not self.sessions.bound_to(session, found[1]):
-            return None
-        return found[0], session
+        return session.user, session
 
     def maybe_user(self, request: Request) -> User | None:
         """The signed-in user, if any (remembered on the request for the page's header)."""
@@ -153,7 +137,7 @@ class Site:
     def check_form(self, request: Request, form: FormData) -> User:
         """The signed-in user, if the form carries the session's CSRF token."""
         user = self.user(request)
-        session: Session = request.state.session
+        session: WebSession = request.state.session
         token = form.get("csrf")
         if not isinstance(token, str) or not self.sessions.csrf_ok(session.sid, token):
             raise CsrfRefused("the form did not carry this session's CSRF token")
@@ -182,7 +166,7 @@ class Site:
 
     def context(self, request: Request, **extra: Any) -> dict[str, Any]:
         user: User | None = getattr(request.state, "user", None)
-        session: Session | None = getattr(request.state, "session", None)
+        session: WebSession | None = getattr(request.state, "session", None)
         clearance = "uncleared"
         held = clearance_on(user.subject(), self.node.today()) if user else None
         if user is not None and held:

@@ -1,0 +1,342 @@
+"""The node's user accounts: who signs in with which token, cleared for what; and each change.
+
+A change (add, disable, enable, rotate-token, set, remove) is put to the authority
+(``users.manage``: an admin of this node's nation, or the operator at the CLI) with the
+account as the change would leave it, and is made in one transaction with its audit entry,
+which names the actor and never holds a token or a hash. A change that takes the account
+away from its holder (disable, rotate-token, remove) deletes its web sessions in the same
+transaction (``gsoia.node.sessions``).
+
+A token found is trusted for ``SIGNED_IN_FOR`` seconds without asking the store again (a
+query is a third of a small request's CPU), and so is a web session: a change committed by
+any process, on any host sharing the database, holds on every worker within that bound. The
+process that made the change forgets what it trusted at once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from enum import Enum
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from gsoia.audit.log import AuditTransaction
+from gsoia.errors import Problem, RequestError
+from gsoia.node.authority import Account, Action, Actor, Target
+from gsoia.node.errors import Conflict, NotFound, Unauthorized
+from gsoia.node.recent import Recent
+from gsoia.node.sessions import end_all
+from gsoia.node.users import SIGNED_IN_FOR, Role, User, new_token, same_hash, token_hash
+from gsoia.store.database import peeking
+from gsoia.store.schema import users
+
+if TYPE_CHECKING:
+    from gsoia.node.service import Node
+
+MAX_ID = 128
+MAX_TOPIC = 64
+
+
+class Disabled(Unauthorized):
+    """The token is a disabled account's."""
+
+
+class Keep(Enum):
+    """A field ``set`` leaves as it is."""
+
+    KEEP = "keep"
+
+
+KEEP = Keep.KEEP
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What ``set`` changes: each field given a value (None: none), or ``KEEP``."""
+
+    clearance: str | Keep | None = KEEP
+    clearance_expires: dt.date | Keep | None = KEEP
+    need_to_know: Sequence[str] | Keep = KEEP
+    role: Role | Keep = KEEP
+
+    def given(self) -> list[str]:
+        """The names of the fields this changes."""
+        return [name for name, value in vars(self).items() if value is not KEEP]
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    """An account as the node holds it: the user, whether it is disabled, since when."""
+
+    user: User
+    disabled: bool
+    created_at: str
+
+    @property
+    def id(self) -> str:
+        return self.user.id
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.user.to_dict() | {"disabled": self.disabled, "created_at": self.created_at}
+
+    @classmethod
+    def from_row(cls, row: Any) -> UserRecord:
+        return cls(User.from_row(row), bool(row.disabled), str(row.created_at))
+
+
+_USER_BY_TOKEN = select(users).where(users.c.token_hash == bindparam("hashed"))
+
+
+class Accounts:
+    """The node's accounts: list, add, disable, enable, rotate-token, set, remove; and
+    ``authenticate``, the token's holder."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self._signed_in: Recent[str, tuple[User, float]] = Recent(1_000)
+        """Users found by token hash, and when (``authenticate``)."""
+
+    # -- who holds a token -------------------------------------------------------------------
+
+    def authenticate(self, token: str, user_id: str | None = None) -> User:
+        """The enabled user holding ``token`` (and, for HTTP Basic, named ``user_id``).
+
+        A token found is trusted for ``SIGNED_IN_FOR`` seconds (module docstring); a token
+        not found, or a disabled user's, is asked about every time.
+        """
+        hashed = token_hash(token)
+        now = time.monotonic()
+        known = self._signed_in.get(hashed)
+        if known is not None and now - known[1] < SIGNED_IN_FOR:
+            user = known[0]
+        else:
+            with peeking(self.node.engine) as connection:
+                row = connection.execute(_USER_BY_TOKEN, {"hashed": hashed}).first()
+            if row is None or not same_hash(row.token_hash, hashed):
+                raise Unauthorized("unknown or revoked token")
+            if row.disabled:
+                raise Disabled(f"the account '{row.id}' is disabled")
+            user = User.from_row(row)
+            self._signed_in.put(hashed, (user, now))
+        if user_id is not None and user_id != user.id:
+            raise Unauthorized("the token does not belong to that user")
+        return user
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def list(self, actor: Actor) -> list[UserRecord]:
+        """Every account, by id."""
+        self.node.require(actor, Action.USERS)
+        with peeking(self.node.engine) as connection:
+            rows = connection.execute(select(users).order_by(users.c.id)).all()
+        return [UserRecord.from_row(row) for row in rows]
+
+    def get(self, actor: Actor, user_id: str) -> UserRecord:
+        """One account; ``NotFound`` if there is none of that id."""
+        self.node.require(actor, Action.USERS)
+        with peeking(self.node.engine) as connection:
+            return _found(connection, user_id)
+
+    # -- changes -------------------------------------------------------------------------------
+
+    def add(
+        self,
+        actor: Actor,
+        user_id: str,
+        nation: str,
+        *,
+        clearance: str | None = None,
+        clearance_expires: dt.date | None = None,
+        need_to_know: Sequence[str] = (),
+        role: Role = Role.ANALYST,
+    ) -> tuple[UserRecord, str]:
+        """Register a user; the account and its API token (shown once, stored hashed)."""
+        self.node.require(actor, Action.USERS)
+        self._check(nation, clearance, need_to_know)
+        if not _well_formed(user_id):
+            raise RequestError.of("id", f"1 to {MAX_ID} printable characters, no ':'")
+        user = User(user_id, nation, clearance, clearance_expires, tuple(need_to_know), role)
+        record = UserRecord(user, False, self.node.audit.now())
+        self.node.require(actor, Action.USERS, Target(account=_account(user)))
+        token = new_token()
+        try:
+            with self.node.audit.transaction() as tx:
+                tx.connection.execute(
+                    insert(users).values(
+                        id=user_id,
+                        nation=nation,
+                        clearance=clearance,
+                        clearance_expires=clearance_expires,
+                        need_to_know=json.dumps(list(user.need_to_know)),
+                        role=role.value,
+                        token_hash=token_hash(token),
+                        created_at=record.created_at,
+                        disabled=False,
+                    )
+                )
+                tx.append("user.added", _actor_id(actor), {"user": user.to_dict()})
+        except IntegrityError as e:
+            raise Conflict(f"id: a user '{user_id}' already exists") from e
+        return record, token
+
+    def disable(self, actor: Actor, user_id: str) -> UserRecord:
+        """Disable an account: its token and web sessions stop working (a disabled account
+        disabled again is left as it is)."""
+        with self._changing(actor, user_id) as (tx, record):
+            if record.disabled:
+                return record
+            _update(tx.connection, user_id, disabled=True)
+            ended = end_all(tx.connection, user_id)
+            tx.append("user.disabled", _actor_id(actor), {"user": user_id, "sessions": ended})
+        return replace(record, disabled=True)
+
+    def enable(self, actor: Actor, user_id: str) -> UserRecord:
+        """Enable a disabled account: its token works again (its old sessions do not)."""
+        with self._changing(actor, user_id) as (tx, record):
+            if not record.disabled:
+                return record
+            _update(tx.connection, user_id, disabled=False)
+            tx.append("user.enabled", _actor_id(actor), {"user": user_id})
+        return replace(record, disabled=False)
+
+    def rotate_token(self, actor: Actor, user_id: str) -> tuple[UserRecord, str]:
+        """A new token for the account (shown once, stored hashed); the old one and the web
+        sessions opened with it stop working."""
+        token = new_token()
+        with self._changing(actor, user_id) as (tx, record):
+            _update(tx.connection, user_id, token_hash=token_hash(token))
+            ended = end_all(tx.connection, user_id)
+            tx.append("user.token_rotated", _actor_id(actor), {"user": user_id, "sessions": ended})
+        return record, token
+
+    def set(self, actor: Actor, user_id: str, changes: Changes) -> UserRecord:
+        """Change an account's clearance, its expiry, its need-to-know or its role."""
+        given = changes.given()
+        if not given:
+            raise RequestError.of("changes", "give at least one of " + ", ".join(vars(changes)))
+        with self._changing(actor, user_id, changes) as (tx, record):
+            after = _changed(record.user, changes)
+            if after == record.user:
+                return record
+            before_view, after_view = record.user.to_dict(), after.to_dict()
+            _update(
+                tx.connection,
+                user_id,
+                clearance=after.clearance,
+                clearance_expires=after.clearance_expires,
+                need_to_know=json.dumps(list(after.need_to_know)),
+                role=after.role.value,
+            )
+            tx.append(
+                "user.changed",
+                _actor_id(actor),
+                {
+                    "user": user_id,
+                    "before": {k: before_view[k] for k in given},
+                    "after": {k: after_view[k] for k in given},
+                },
+            )
+        return replace(record, user=after)
+
+    def remove(self, actor: Actor, user_id: str) -> UserRecord:
+        """Remove an account: its token and web sessions stop working; what it did stays in
+        the audit log under its id."""
+        with self._changing(actor, user_id) as (tx, record):
+            ended = end_all(tx.connection, user_id)
+            tx.connection.execute(delete(users).where(users.c.id == user_id))
+            tx.append(
+                "user.removed",
+                _actor_id(actor),
+                {"user": record.to_dict(), "sessions": ended},
+            )
+        return record
+
+    # -- the parts of every change -------------------------------------------------------------
+
+    @contextmanager
+    def _changing(
+        self, actor: Actor, user_id: str, changes: Changes | None = None
+    ) -> Iterator[tuple[AuditTransaction, UserRecord]]:
+        """A transaction holding the account ``user_id`` as stored, once the authority has
+        allowed ``actor`` to change it (as ``changes`` would leave it); what this process
+        trusted of any account is forgotten as it commits."""
+        self.node.require(actor, Action.USERS)
+        with self.node.audit.transaction() as tx:
+            record = _found(tx.connection, user_id)
+            after = record.user
+            if changes is not None:
+                after = _changed(record.user, changes)
+                self._check(after.nation, after.clearance, after.need_to_know)
+            self.node.require(actor, Action.USERS, Target(account=_account(after)))
+            tx.on_commit(self._forget)
+            yield tx, record
+
+    def _forget(self) -> None:
+        self._signed_in = Recent(self._signed_in.size)
+        self.node.sessions.forget()
+
+    def _check(self, nation: str, clearance: str | None, topics: Sequence[str]) -> None:
+        """The account's attributes against the catalogue: ``RequestError`` naming each."""
+        policy = self.node.rulebook.catalogue.policies.get(nation)
+        if policy is None:
+            raise RequestError.of("nation", f"unknown policy '{nation}'")
+        if clearance is not None and clearance not in policy.ranks:
+            raise RequestError.of("clearance", f"unknown level '{clearance}' of {nation}")
+        problems = [
+            Problem(f"need_to_know[{i}]", f"1 to {MAX_TOPIC} printable characters")
+            for i, topic in enumerate(topics)
+            if not (0 < len(topic) <= MAX_TOPIC and topic.isprintable())
+        ]
+        if problems:
+            raise RequestError(problems)
+
+
+def _actor_id(actor: Actor) -> str:
+    assert actor is not None  # INVARIANT: the authority refuses no actor (UNAUTHENTICATED)
+    return actor.id
+
+
+def _account(user: User) -> Account:
+    """The account as the authority weighs it."""
+    return Account(user.id, user.nation, user.clearance, user.role)
+
+
+def _well_formed(user_id: str) -> bool:
+    return 0 < len(user_id) <= MAX_ID and user_id.isprintable() and ":" not in user_id
+
+
+def _found(connection: Connection, user_id: str) -> UserRecord:
+    """The account ``user_id``; ``NotFound`` if there is none (or the id could be none)."""
+    row = None
+    if _well_formed(user_id):
+        row = connection.execute(select(users).where(users.c.id == user_id)).first()
+    if row is None:
+        raise NotFound(f"no user '{user_id[:MAX_ID]}'")
+    return UserRecord.from_row(row)
+
+
+def _update(connection: Connection, user_id: str, **values: Any) -> None:
+    connection.execute(update(users).where(users.c.id == user_id).values(**values))
+
+
+def _changed(user: User, changes: Changes) -> User:
+    """``user`` as ``changes`` leave it."""
+    return User(
+        user.id,
+        user.nation,
+        user.clearance if isinstance(changes.clearance, Keep) else changes.clearance,
+        user.clearance_expires
+        if isinstance(changes.clearance_expires, Keep)
+        else changes.clearance_expires,
+        user.need_to_know
+        if isinstance(changes.need_to_know, Keep)
+        else tuple(changes.need_to_know),
+        user.role if isinstance(changes.role, Keep) else changes.role,
+    )
