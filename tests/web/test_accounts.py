@@ -6,7 +6,6 @@ token, and a restart revives none of them."""
 from __future__ import annotations
 
 import re
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -18,7 +17,8 @@ from sqlalchemy import select
 from gsoia.node.users import SIGNED_IN_FOR, Role
 from gsoia.store.schema import audit_entries
 from tests import loopback
-from tests.node.conftest import GSOIA, RunningNode
+from tests.node.conftest import RunningNode
+from tests.node.test_accounts_workers import cli
 from tests.web.test_security import http_sign_in, page_csrf
 
 TOKEN = re.compile(r'<code id="new-token">([^<]+)</code>')
@@ -173,16 +173,6 @@ def test_the_page_is_only_for_admins(site: RunningNode, user_id: str) -> None:
 
 
 # -- sessions ended by another process, and a restart --------------------------------------
-
-
-def cli(node: RunningNode, *args: str) -> str:
-    """``gsoia user ...`` on the node's data directory: another process than the server."""
-    command = [GSOIA, "user", *args, "--data", str(node.data)]
-    if node.database.url:
-        command += ["--database", node.database.url]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
 
 
 def signed_in(client: httpx.Client) -> bool:
