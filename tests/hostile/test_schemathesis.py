@@ -62,7 +62,8 @@ from schemathesis.core.failures import FailureGroup
 from schemathesis.core.result import Ok
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from gsoia.node.authority import TABLE, route_action
+from gsoia.node.authority import TABLE
+from gsoia.node.routes import route_action
 from gsoia.node.users import Role
 from tests import loopback
 from tests.hostile.conftest import PROBLEM, RunningNode, World

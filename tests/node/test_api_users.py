@@ -171,7 +171,8 @@ def test_everyone_else_is_refused_with_the_authoritys_reason(jpn: RunningNode) -
 def test_the_routes_are_in_the_authoritys_table(jpn: RunningNode) -> None:
     """Every path of the accounts (REST and web) is mapped to ``users.manage``."""
     from gsoia.api.users import users_router
-    from gsoia.node.authority import ROUTES, Action
+    from gsoia.node.authority import Action
+    from gsoia.node.routes import ROUTES
     from gsoia.web import web_router
 
     node = jpn.open()

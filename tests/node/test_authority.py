@@ -13,7 +13,6 @@ import gsoia
 from gsoia.decision import Label, Rulebook
 from gsoia.node.authority import (
     OPERATOR,
-    ROUTES,
     TABLE,
     Account,
     Action,
@@ -21,14 +20,12 @@ from gsoia.node.authority import (
     Copy,
     Refusal,
     Target,
-    documented,
     entry_item,
-    markdown_table,
-    routes_table,
     withheld,
     without_search,
 )
 from gsoia.node.errors import Conflict, Denied, Forbidden, NotFound, Unauthorized
+from gsoia.node.routes import ROUTES, documented, markdown_table, routes_table
 from gsoia.node.users import Role, User
 
 DAY = dt.date(2026, 3, 1)

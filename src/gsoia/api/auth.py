@@ -8,8 +8,9 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from gsoia.node.authority import Action, scope_action
+from gsoia.node.authority import Action
 from gsoia.node.errors import Unauthorized
+from gsoia.node.routes import scope_action
 from gsoia.node.service import Node
 from gsoia.node.users import User
 

@@ -1,4 +1,4 @@
-"""The one place that maps gsoia's errors to HTTP (RFC 9457 problem+json)."""
+"""gsoia's refusals as RFC 9457 problem+json (their statuses: ``gsoia.node.errors.ANSWERS``)."""
 
 from __future__ import annotations
 
@@ -7,29 +7,14 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
-from gsoia.crypto.errors import CryptoError
 from gsoia.errors import GsoiaError, InputError
 from gsoia.node.errors import (
-    Conflict,
     Denied,
     Forbidden,
-    IntegrityFailure,
-    NotFound,
-    Unauthorized,
+    answer_for,
 )
 
 MEDIA_TYPE = "application/problem+json"
-
-_STATUS: list[tuple[type[GsoiaError], int, str, str]] = [
-    (InputError, 422, "invalid", "Invalid request"),
-    (Unauthorized, 401, "unauthorized", "Not signed in"),
-    (Denied, 403, "denied", "Refused by the release decision"),
-    (Forbidden, 403, "forbidden", "Not permitted"),
-    (NotFound, 404, "not-found", "Not found"),
-    (Conflict, 409, "conflict", "Conflict"),
-    (IntegrityFailure, 500, "integrity", "Integrity failure"),
-    (CryptoError, 500, "integrity", "Integrity failure"),
-]
 
 
 def problem(
@@ -50,10 +35,7 @@ def problem(
 
 
 def problem_for(error: GsoiaError, request: Request) -> JSONResponse:
-    status, slug, title = next(
-        ((s, g, t) for kind, s, g, t in _STATUS if isinstance(error, kind)),
-        (400, "refused", "Refused"),
-    )
+    answer = answer_for(error)
     extra: dict[str, Any] = {}
     if isinstance(error, InputError):
         extra["errors"] = [{"place": p.place, "reason": p.reason} for p in error.problems]
@@ -67,7 +49,7 @@ def problem_for(error: GsoiaError, request: Request) -> JSONResponse:
             agreement=decision["agreement"],
             explanation=decision["explanation"],
         )
-    return problem(status, slug, title, error.diagnostics(), request, **extra)
+    return problem(answer.status, answer.slug, answer.title, error.diagnostics(), request, **extra)
 
 
 PROBLEM_SCHEMA: dict[str, Any] = {

@@ -39,20 +39,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gsoia import __version__
 from gsoia.api.auth import authenticate
-from gsoia.crypto.errors import CryptoError
 from gsoia.errors import GsoiaError, InputError
 from gsoia.node import stix
-from gsoia.node.authority import Action, scope_action
+from gsoia.node.authority import Action
 from gsoia.node.errors import (
-    Conflict,
-    Denied,
-    Forbidden,
-    IntegrityFailure,
     NodeError,
     NotFound,
-    Unauthorized,
+    answer_for,
 )
 from gsoia.node.floods import client_address
+from gsoia.node.routes import scope_action
 from gsoia.node.service import ANONYMOUS, Node
 from gsoia.node.taxii_store import (
     COLLECTIONS,
@@ -115,17 +111,6 @@ _ERROR_RESPONSE: dict[str, Any] = {
 
 _ERRORS: dict[int | str, dict[str, Any]] = {"4XX": _ERROR_RESPONSE}
 
-_STATUS: list[tuple[type[GsoiaError], int, str]] = [
-    (InputError, 400, "Bad request"),
-    (Unauthorized, 401, "Unauthorized"),
-    (Denied, 403, "Forbidden"),
-    (Forbidden, 403, "Forbidden"),
-    (NotFound, 404, "Not found"),
-    (Conflict, 409, "Conflict"),
-    (IntegrityFailure, 500, "Integrity failure"),
-    (CryptoError, 500, "Integrity failure"),
-]
-
 
 def error_response(status: int, title: str, description: str, **extra: Any) -> JSONResponse:
     """The error message resource of TAXII 2.1 §3.6.1."""
@@ -145,9 +130,8 @@ def error_response(status: int, title: str, description: str, **extra: Any) -> J
 def _error_for(error: GsoiaError) -> JSONResponse:
     if isinstance(error, TaxiiError):
         return error_response(error.status, error.title, error.description)
-    status, title = next(
-        ((s, t) for kind, s, t in _STATUS if isinstance(error, kind)), (400, "Refused")
-    )
+    answer = answer_for(error)
+    status, title = answer.taxii_status, answer.taxii_title
     extra: dict[str, Any] = {}
     if isinstance(error, InputError):
         extra["details"] = {

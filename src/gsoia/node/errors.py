@@ -1,9 +1,13 @@
-"""What a node refuses, by kind: one place (``gsoia.api.problems``) maps these to HTTP."""
+"""What a node refuses, by kind, and how each kind is answered over HTTP (``ANSWERS``: the
+one table the REST API, TAXII and the web pages read)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from gsoia.crypto.errors import CryptoError
 from gsoia.decision import Decision
-from gsoia.errors import GsoiaError
+from gsoia.errors import GsoiaError, InputError
 
 
 class NodeError(GsoiaError):
@@ -51,3 +55,36 @@ class Conflict(NodeError):
 
 class IntegrityFailure(NodeError):
     """Stored data no longer matches its signature: edited behind the node's back."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    """How a refusal is answered: the HTTP status and words of the REST API and the web
+    pages (RFC 9457 ``type`` slug, title), and TAXII 2.1's where §3.6 differs."""
+
+    status: int
+    slug: str
+    title: str
+    taxii_status: int
+    taxii_title: str
+
+
+ANSWERS: list[tuple[type[GsoiaError], Answer]] = [
+    (InputError, Answer(422, "invalid", "Invalid request", 400, "Bad request")),
+    (Unauthorized, Answer(401, "unauthorized", "Not signed in", 401, "Unauthorized")),
+    (Denied, Answer(403, "denied", "Refused by the release decision", 403, "Forbidden")),
+    (Forbidden, Answer(403, "forbidden", "Not permitted", 403, "Forbidden")),
+    (NotFound, Answer(404, "not-found", "Not found", 404, "Not found")),
+    (Conflict, Answer(409, "conflict", "Conflict", 409, "Conflict")),
+    (IntegrityFailure, Answer(500, "integrity", "Integrity failure", 500, "Integrity failure")),
+    (CryptoError, Answer(500, "integrity", "Integrity failure", 500, "Integrity failure")),
+]
+"""Each kind of refusal and its answer; the first kind an error is an instance of wins."""
+
+REFUSED = Answer(400, "refused", "Refused", 400, "Refused")
+"""The answer to a refusal of no kind above."""
+
+
+def answer_for(error: GsoiaError) -> Answer:
+    """How ``error`` is answered over HTTP."""
+    return next((answer for kind, answer in ANSWERS if isinstance(error, kind)), REFUSED)

@@ -31,7 +31,7 @@ from gsoia.crypto.keys import PublicKeys
 from gsoia.crypto.seal import seal, unseal
 from gsoia.crypto.signing import binding_message, digest, sign, verify_any
 from gsoia.decision import Decision
-from gsoia.decision.request import Label, Subject, label_problems
+from gsoia.decision.request import Label, label_problems
 from gsoia.errors import RequestError
 from gsoia.federation.courier import Courier, State, enqueue, enqueue_many, outbox_row
 from gsoia.federation.packages import (
@@ -58,6 +58,7 @@ from gsoia.node.errors import (
     NotFound,
 )
 from gsoia.node.floods import Refusal
+from gsoia.node.partners import partner_decision
 from gsoia.node.service import find_item
 from gsoia.node.taxii_store import record_received
 from gsoia.node.users import User
@@ -271,18 +272,10 @@ class Exchange:
 
     def partner_decision(self, row: Any, to: str, at: dt.date) -> Decision:
         """Rules 1-5 for a partner nation: its node stands for its cleared readers."""
-        node = self.node
-        levels = node.rulebook.catalogue.policies[to].levels
-        label = _label(row)
-        subject: Subject = {
-            "id": f"{to} (for its cleared readers)",
-            "nation": to,
-            "clearance": levels[-1].id,
-            "need_to_know": list(label.get("need_to_know", [])),
-        }
-        return node.rulebook.decide_parsed(
-            subject,
-            label,
+        return partner_decision(
+            self.node.rulebook,
+            _label(row),
+            to,
             custodian=row.custodian,
             consented_to=json.loads(row.consented_to),
             at=at,

@@ -22,6 +22,7 @@ from gsoia.decision import Decision, Label
 from gsoia.decision.request import clearance_on, label_problems, parse_held_label
 from gsoia.errors import InputError, Problem, RequestError
 from gsoia.node.errors import Denied
+from gsoia.node.partners import partner_decision
 from gsoia.node.service import INCIDENT_KINDS, MAX_CURSOR, ListFilter
 from gsoia.node.users import User
 from gsoia.web.bands import Band
@@ -76,14 +77,10 @@ def readers(
     catalogue = site.catalogue
     found = []
     for nation in [site.node.nation, *partners(catalogue, site.node.nation)]:
-        decision = site.node.rulebook.decide_parsed(
-            {
-                "id": f"a {nation} reader",
-                "nation": nation,
-                "clearance": catalogue.policies[nation].levels[-1].id,
-                "need_to_know": list(label.get("need_to_know", [])),
-            },
+        decision = partner_decision(
+            site.node.rulebook,
             label,
+            nation,
             custodian=custodian,
             consented_to=consented_to or [],
             at=site.node.today(),

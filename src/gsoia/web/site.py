@@ -3,7 +3,7 @@
 A page is rendered on the server (Jinja2, autoescaped, undefined names are errors); htmx,
 vendored under ``static/``, only spares a reload where a page can do without one. Every
 refusal is a page that says why, with the status the REST API gives
-(``STATUSES`` mirrors ``gsoia.api.problems``), and is written to the audit log as the REST
+(``gsoia.node.errors.ANSWERS``, the REST API's too), and is written to the audit log as the REST
 API's refusals are.
 """
 
@@ -20,21 +20,19 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from starlette.datastructures import FormData
 
 from gsoia.catalogue.model import Catalogue
-from gsoia.crypto.errors import CryptoError
 from gsoia.decision import Decision, Reason
 from gsoia.decision.request import clearance_on
 from gsoia.errors import GsoiaError, InputError
-from gsoia.node.authority import Action, scope_action
+from gsoia.node.authority import Action
 from gsoia.node.errors import (
-    Conflict,
     Denied,
     Forbidden,
-    IntegrityFailure,
     NodeError,
-    NotFound,
     Unauthorized,
+    answer_for,
 )
 from gsoia.node.floods import client_address
+from gsoia.node.routes import scope_action
 from gsoia.node.service import ANONYMOUS, Node
 from gsoia.node.sessions import WebSession
 from gsoia.node.users import User
@@ -230,7 +228,7 @@ class Site:
             "error.html",
             status,
             status_code=status,
-            title=_TITLES.get(status, "Refused"),
+            title=answer_for(error).title,
             message=error.diagnostics(),
             problems=problems,
         )
@@ -246,29 +244,9 @@ class Site:
         )
 
 
-STATUSES: list[tuple[type[GsoiaError], int]] = [
-    (InputError, 422),
-    (Unauthorized, 401),
-    (Forbidden, 403),
-    (Denied, 403),
-    (NotFound, 404),
-    (Conflict, 409),
-    (IntegrityFailure, 500),
-    (CryptoError, 500),
-]
-
-
 def status_of(error: GsoiaError) -> int:
-    return next((status for kind, status in STATUSES if isinstance(error, kind)), 400)
-
-
-_TITLES = {
-    403: "Not permitted",
-    404: "Not found",
-    409: "Conflict",
-    422: "Invalid request",
-    500: "Integrity failure",
-}
+    """The HTTP status of a refusal's page (``gsoia.node.errors.ANSWERS``)."""
+    return answer_for(error).status
 
 
 def parse_day(text: str | None) -> dt.date | None:
