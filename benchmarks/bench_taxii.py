@@ -288,7 +288,8 @@ def profile_writes(work: Path, count: int, envelope: int, top: int = 30) -> None
     the body, authenticate, ``TaxiiStore.add`` and the status resource's JSON (no HTTP).
     """
     from gsoia.api.taxii import _envelope_objects, _taxii
-    from gsoia.node.taxii_store import INTEL, TaxiiStore
+    from gsoia.node.stix_index import INTEL
+    from gsoia.node.taxii_store import TaxiiStore
 
     data = work / "gsoia"
     node = Node.init(data, "JPN")

@@ -15,7 +15,8 @@ from sqlalchemy import func, select
 from gsoia.errors import RequestError
 from gsoia.node.service import MAX_CONTENT, Draft, Node
 from gsoia.node.stix import EXTENSION_ID
-from gsoia.node.taxii_store import INTEL, StixIndex, TaxiiStore
+from gsoia.node.stix_index import INTEL, StixIndex
+from gsoia.node.taxii_store import TaxiiStore
 from gsoia.node.users import User
 from gsoia.store.database import reading
 from gsoia.store.schema import audit_entries, items, stix_objects

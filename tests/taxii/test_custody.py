@@ -7,7 +7,8 @@ from pathlib import Path
 
 from gsoia.node.service import Node
 from gsoia.node.stix import EXTENSION_ID, timestamp_us
-from gsoia.node.taxii_store import INTEL, Query, TaxiiStore, record_received
+from gsoia.node.stix_index import INTEL, Query
+from gsoia.node.taxii_store import TaxiiStore, record_received
 from tests.taxii.support import indicator, stix_problems
 
 

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from gsoia.node.service import Node
-from gsoia.node.taxii_store import INTEL, TaxiiStore
+from gsoia.node.stix_index import INTEL
+from gsoia.node.taxii_store import TaxiiStore
 from tests.taxii.support import indicator, label
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from gsoia.node.service import Node
-from gsoia.node.taxii_store import INTEL, Query, TaxiiStore, decode_cursor
+from gsoia.node.stix_index import INTEL, Query, decode_cursor
+from gsoia.node.taxii_store import TaxiiStore
 from gsoia.node.users import User
 from gsoia.store.database import reading
 from gsoia.store.schema import audit_entries

@@ -13,7 +13,7 @@ from stix2patterns.validator import run_validator
 
 from gsoia.errors import InputError
 from gsoia.node import stix
-from gsoia.node.taxii_store import Query, StixIndex, decode_cursor, encode_cursor
+from gsoia.node.stix_index import Query, StixIndex, decode_cursor, encode_cursor
 from tests.taxii.support import indicator, label
 
 TYPES = ["ipv4-addr", "domain-name", "file", "x-custom_thing", "url", "AND", "process"]

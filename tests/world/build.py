@@ -24,7 +24,8 @@ import gsoia
 from gsoia.decision import Decision
 from gsoia.federation.peers import fetch_identity
 from gsoia.node.service import ListFilter, Node
-from gsoia.node.taxii_store import INTEL, TaxiiStore
+from gsoia.node.stix_index import INTEL
+from gsoia.node.taxii_store import TaxiiStore
 from tests import loopback
 from tests.node.conftest import Database, RunningNode, make_node
 from tests.world.world import (

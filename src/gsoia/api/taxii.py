@@ -50,19 +50,16 @@ from gsoia.node.errors import (
 from gsoia.node.floods import client_address
 from gsoia.node.routes import scope_action
 from gsoia.node.service import ANONYMOUS, Node
-from gsoia.node.taxii_store import (
+from gsoia.node.stix_index import (
     COLLECTIONS,
     DEFAULT_PAGE,
-    MAX_ENVELOPE,
     MAX_PAGE,
-    STATUS_DETAILS,
     Collection,
-    Page,
     Query,
-    TaxiiStore,
     decode_cursor,
     find_collection,
 )
+from gsoia.node.taxii_store import MAX_ENVELOPE, STATUS_DETAILS, Page, TaxiiStore
 from gsoia.node.users import User
 
 TAXII_MEDIA_TYPE = "application/taxii+json;version=2.1"

@@ -43,7 +43,7 @@ def _user(node: Node, user_id: str) -> User:
 
 
 def _collection(name: str) -> Any:
-    from gsoia.node.taxii_store import find_collection
+    from gsoia.node.stix_index import find_collection
 
     found = find_collection(name)
     if found is None:
@@ -134,7 +134,8 @@ def export_bundle(
 ) -> None:
     """Write a bundle of every object (every version) the user may see."""
     from gsoia.node.stix import EXTENSION_DEFINITION, IDENTITY
-    from gsoia.node.taxii_store import Query, TaxiiStore
+    from gsoia.node.stix_index import Query
+    from gsoia.node.taxii_store import TaxiiStore
 
     node = _open(data, database)
     user = _user(node, user_id)
