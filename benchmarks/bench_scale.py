@@ -936,12 +936,12 @@ def _run(run: Run, where: Store, served: Served, args: argparse.Namespace, profi
 
 BREAKDOWN = (  # (label, file suffix, function name), cumulative time per listing
     ("list_items, in all", "node/service.py", "list_items"),
-    ("  _refresh (new rows since the last look)", "node/service.py", "_refresh"),
+    ("  refresh (new rows since the last look)", "node/service.py", "refresh"),
     ("  decide_many over every item", "decision/rulebook.py", "decide_many"),
     ("  _filter_mask (no filter given)", "node/service.py", "_filter_mask"),
-    ("  _intact (SHA-384 + Ed25519 per row)", "node/service.py", "_intact"),
+    ("  intact (SHA-384 + Ed25519 per row)", "node/service.py", "intact"),
     ("    of it Ed25519 verify", "crypto/signing.py", "verify"),
-    ("  _decide_row (decide per row)", "node/service.py", "_decide_row"),
+    ("  decide_row (decide per row)", "node/service.py", "decide_row"),
     ("  _view (JSON per row)", "node/service.py", "_view"),
     ("  audit append (sign the tree head)", "audit/log.py", "append"),
     ("  SQL execute (every statement)", "sqlalchemy/engine/base.py", "execute"),

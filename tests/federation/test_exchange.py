@@ -10,7 +10,7 @@ import pytest
 
 from gsoia.crypto.keys import PublicKeys
 from gsoia.federation.peers import Peer
-from gsoia.node import exchange
+from gsoia.node.exchange import peers as exchange_peers
 from tests import loopback
 from tests.federation.conftest import RunningNode
 
@@ -245,9 +245,9 @@ def test_a_peer_repinned_by_another_process_is_used_once_fresh(
         cli.exchange.add_peer(Peer("ITA", "http://127.0.0.1:9/", keys))
         assert served.exchange.known_peer("ITA") == Peer("ITA", "http://127.0.0.1:9/", keys)
         cli.exchange.add_peer(Peer("ITA", "http://127.0.0.1:7/", keys))
-        monkeypatch.setattr(exchange, "PEERS_FRESH", 3600.0)  # read moments ago
+        monkeypatch.setattr(exchange_peers, "PEERS_FRESH", 3600.0)  # read moments ago
         assert served.exchange.known_peer("ITA") == Peer("ITA", "http://127.0.0.1:9/", keys)
-        monkeypatch.setattr(exchange, "PEERS_FRESH", 0.0)  # as when they have aged
+        monkeypatch.setattr(exchange_peers, "PEERS_FRESH", 0.0)  # as when they have aged
         assert served.exchange.known_peer("ITA") == Peer("ITA", "http://127.0.0.1:7/", keys)
     finally:
         served.close()

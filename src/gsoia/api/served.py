@@ -4,7 +4,7 @@
 starts each worker afresh and builds its app with ``app()`` here, from what ``serve`` put in
 the environment (``SERVE_DATA``, ``SERVE_DATABASE``, ``SERVE_TODAY``). The workers share
 the node's database: the audit log serialises their appends (a lock in the database), and
-each worker takes in the items the others stored before it lists (``Node._refresh``). One
+each worker takes in the items the others stored before it lists (``Node.refresh``). One
 worker at a time delivers the outbox: the one holding the courier lock of the data
 directory; the others leave their releases to it (it looks every half second).
 """

@@ -15,15 +15,14 @@
 
 The audit log is verified with the chain of keys (``own_signing_keys``); the
 originator's seals and consents the old key made stay verifiable by peers, which keep the
-keys their partners retired (``receive``). A crash between steps is repaired when the
-node opens (``settle``): the database says whether the rotation happened.
+keys their partners retired (``gsoia.node.exchange.rotated``). A crash between steps is
+repaired when the node opens (``settle``): the database says whether the rotation happened.
 """
 
 from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,21 +42,17 @@ from gsoia.crypto.keys import (
 )
 from gsoia.crypto.signing import binding_message, sign
 from gsoia.federation.courier import State, enqueue
-from gsoia.federation.packages import Kind, Package, check_rotation, make_rotation_body
-from gsoia.federation.peers import Peer
+from gsoia.federation.packages import Kind, make_rotation_body
 from gsoia.node.errors import Conflict
 from gsoia.store.database import open_engine
 from gsoia.store.schema import items, meta, outbox, peers, retired_keys
 
 if TYPE_CHECKING:
-    from gsoia.node.exchange import Exchange
     from gsoia.node.service import Node
 
 __all__ = [
     "Announcer",
-    "load_retired",
     "own_signing_keys",
-    "receive",
     "retired_signing_keys",
     "rotate",
     "settle",
@@ -183,7 +178,7 @@ def _rebind_items(node: Node, connection: Connection, new: NodeKeys) -> int:
 
     An item that no longer matches its signature is left as it is: it stays refused.
     """
-    from gsoia.node.service import _bound
+    from gsoia.node.service import bound_fields
 
     statement = (
         update(items).where(items.c.seq == bindparam("row_seq")).values(signature=bindparam("sig"))
@@ -200,11 +195,11 @@ def _rebind_items(node: Node, connection: Connection, new: NodeKeys) -> int:
                 "row_seq": row.seq,
                 "sig": sign(
                     new.signing,
-                    binding_message(_bound(dict(row._mapping)), bytes(row.content_digest)),
+                    binding_message(bound_fields(dict(row._mapping)), bytes(row.content_digest)),
                 ),
             }
             for row in rows
-            if node._intact(row)
+            if node.intact(row)
         ]
         if changes:
             connection.execute(statement, changes)
@@ -287,73 +282,3 @@ class Announcer:
         self._old = None
         if self._keys_dir is not None:
             drop_retiring(self._keys_dir)
-
-
-# -- a peer's rotation ---------------------------------------------------------------------
-
-
-def receive(exchange: Exchange, package: Package) -> dict[str, Any]:
-    """Pin a peer's new keys, announced by a package its old key signed; keep the old ones.
-
-    ``open_package`` checked the package's signature with the pinned (old) key; a package
-    signed by the new key alone was refused there (BAD_SIGNATURE).
-    """
-    node = exchange.node
-    pinned = exchange.known_peer(package.sender)
-    assert pinned is not None  # INVARIANT: open_package accepted only pinned senders
-    new = check_rotation(package, pinned.keys)
-    with node.audit.transaction() as tx:
-        exchange._record(tx.connection, package, None)
-        tx.connection.execute(
-            insert(retired_keys).values(
-                nation=package.sender,
-                signing_key=pinned.keys.signing,
-                sealing_key=pinned.keys.sealing,
-                fingerprint=pinned.keys.fingerprint(),
-                retired_at=node.audit.now(),
-                package_id=package.id,
-            )
-        )
-        tx.connection.execute(
-            update(peers)
-            .where(peers.c.nation == package.sender)
-            .values(signing_key=new.signing, sealing_key=new.sealing, fingerprint=new.fingerprint())
-        )
-        tx.append(
-            "peer.rotated",
-            package.sender,
-            {
-                "package": package.id,
-                "old": pinned.keys.fingerprint(),
-                "new": new.fingerprint(),
-            },
-        )
-        renewed = Peer(pinned.nation, pinned.url, new)
-        retired = [pinned.keys.signing, *exchange.retired.get(package.sender, [])]
-        tx.on_commit(lambda: exchange.repin(renewed, retired))
-    return {"status": "rotated", "fingerprint": new.fingerprint()}
-
-
-def signing_keys(exchange: Exchange, nation: str) -> Iterator[bytes]:
-    """``nation``'s pinned signing key (this node's own, for a copy of its item coming
-    home), then the keys it retired (as last loaded)."""
-    if nation == exchange.node.nation:
-        yield exchange.node.public.signing
-    else:
-        peer = exchange._peers.get(nation)  # as last loaded: no query inside a transaction
-        if peer is not None:
-            yield peer.keys.signing
-    yield from exchange.retired.get(nation, [])
-
-
-def load_retired(connection: Connection) -> dict[str, list[bytes]]:
-    """The signing keys each nation retired, newest first (read with the pinned peers)."""
-    retired: dict[str, list[bytes]] = {}
-    rows = connection.execute(
-        select(retired_keys.c.nation, retired_keys.c.signing_key).order_by(
-            retired_keys.c.seq.desc()
-        )
-    )
-    for nation, key in rows:
-        retired.setdefault(nation, []).append(bytes(key))
-    return retired

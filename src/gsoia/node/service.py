@@ -158,11 +158,11 @@ class Node:
         self.columns = self._load_columns()
         # Items are stored under the audit log's lock: when another worker appended to the
         # log since, its items come first (before this worker's next ones, in seq order).
-        self.audit.on_others = self._refresh
+        self.audit.on_others = self.refresh
         self._listings: Recent[Hashable, tuple[np.ndarray[Any, np.dtype[np.bool_]], int]]
         self._listings = Recent(32)  # the rows a user may see, per filter and columns version
         self._intact_rows: Recent[bytes, tuple[Any, ...]] = Recent(100_000)
-        """The signed columns of rows found intact, by their signature (``_intact``)."""
+        """The signed columns of rows found intact, by their signature (``intact``)."""
         self._rulings: Recent[tuple[Any, ...], _Ruling] = Recent(20_000)
         """The decisions of listed rows, by subject, day and the columns decided on."""
         self._postgres = self.engine.dialect.name == "postgresql"
@@ -366,7 +366,7 @@ class Node:
 
         return Exchange(self)
 
-    def _decide_row(
+    def decide_row(
         self, user: User, row: Any, subject: Subject | None = None, *, counted: bool = True
     ) -> Decision:
         decision = self.rulebook.decide_parsed(
@@ -522,7 +522,9 @@ class Node:
                     self.keys.storage, content_key, context=item_id.encode()
                 ),
                 "content_digest": content_digest,
-                "signature": sign(self.keys.signing, binding_message(_bound(row), content_digest)),
+                "signature": sign(
+                    self.keys.signing, binding_message(bound_fields(row), content_digest)
+                ),
                 # the originator's seal: travels unchanged with every copy (gsoia.node.origin)
                 "origin_seal": make_seal(self.keys.signing, origin_fields(row), draft.content),
             }
@@ -645,7 +647,9 @@ class Node:
                     self.keys.storage, content_key, context=item_id.encode()
                 ),
                 "content_digest": content_digest,
-                "signature": sign(self.keys.signing, binding_message(_bound(row), content_digest)),
+                "signature": sign(
+                    self.keys.signing, binding_message(bound_fields(row), content_digest)
+                ),
                 "sender": sender,
                 "package_id": package_id,
                 "custodian_marking": marking,
@@ -686,7 +690,7 @@ class Node:
         if problems:
             raise RequestError(problems)
         with peeking(self.engine) as connection:  # the page's rows are checked one by one
-            self._refresh(connection)
+            self.refresh(connection)
             table, seqs, version = self.columns.snapshot()
             allowed, total = self._allowed(user, filters, connection, table, seqs, version)
             start = int(np.searchsorted(seqs, cursor, side="right"))
@@ -708,7 +712,7 @@ class Node:
             key = (who, *_decided_columns(row))
             ruled = self._rulings.get(key)
             if ruled is None:  # a label not seen lately by this subject on this day
-                decision = self._decide_row(user, row, subject, counted=False)
+                decision = self.decide_row(user, row, subject, counted=False)
                 ruled = _Ruling(
                     decision,
                     dict(_label(row)),
@@ -751,7 +755,7 @@ class Node:
         self, connection: Connection, seqs: list[int]
     ) -> list[tuple[_Listed, int | None]]:
         """The rows of a page in seq order, each with its version if it is intact
-        (``_intact``; 0 on SQLite) and None if it is not.
+        (``intact``; 0 on SQLite) and None if it is not.
 
         On PostgreSQL the page first reads each row's version (``xmin``, the transaction
         that wrote it: any UPDATE, by the node or behind its back, makes a new one); a row
@@ -760,7 +764,7 @@ class Node:
         """
         if not self._postgres:
             page = connection.execute(_PAGE, {"seqs": seqs}).all()
-            return [(row, 0 if self._intact(row) else None) for row in map(_Listed._make, page)]
+            return [(row, 0 if self.intact(row) else None) for row in map(_Listed._make, page)]
         versions = _driver_rows(connection, _PAGE_VERSIONS_PG, {"seqs": seqs})
         known = {
             seq: (self._verified_rows.get((seq, version)), version) for seq, version in versions
@@ -770,7 +774,7 @@ class Node:
         if missing:
             for *columns, version in connection.execute(_PAGE_VERSIONED, {"seqs": missing}):
                 row = _Listed._make(columns)
-                intact = self._intact(row)
+                intact = self.intact(row)
                 if intact:
                     self._verified_rows.put((row.seq, version), row)
                 checked[row.seq] = (row, version if intact else None)
@@ -850,7 +854,7 @@ class Node:
                 query = query.where(items.c.title.ilike(f"%{escaped}%", escape="\\"))
         return np.fromiter(connection.execute(query).scalars(), dtype=np.int64)
 
-    def _refresh(self, connection: Connection) -> None:
+    def refresh(self, connection: Connection) -> None:
         """Take in what other workers stored or relabelled since this one last looked.
 
         New items are those past the last seq held (items are stored under the audit log's
@@ -891,7 +895,7 @@ class Node:
         if row is None:
             entries.append(("item.refused", {"item": item_id[:64], "reason": "NOT_FOUND"}))
             refusal = NotFound(f"no item {item_id}", audited=True)
-        elif not self._intact(row):
+        elif not self.intact(row):
             entries.append(("integrity", {"item": item_id, "where": "read"}))
             refusal = IntegrityFailure(
                 f"item {item_id}: its label or content no longer matches its signature",
@@ -903,7 +907,7 @@ class Node:
             decision: Decision = verdict.decision
             if decision.allow:
                 try:
-                    content = self._decrypt(row)
+                    content = self.decrypt(row)
                 except IntegrityFailure as e:
                     entries.append(("integrity", {"item": item_id, "where": "decrypt"}))
                     refusal = IntegrityFailure(str(e), audited=True)
@@ -938,7 +942,7 @@ class Node:
         """The authority's verdict on ``user`` doing ``action`` on a stored item, decided on
         its signed label (``level``: a reclassification's new level); None if the row was
         tampered with."""
-        return self._verdict(user, action, row, level=level) if self._intact(row) else None
+        return self._verdict(user, action, row, level=level) if self.intact(row) else None
 
     def on_item(self, user: User, action: Action, row: Any, *, level: str | None = None) -> Verdict:
         """The authority's verdict on acting on a stored item, its refusal raised
@@ -958,7 +962,7 @@ class Node:
             self.metrics.decisions.labels(verdict.decision.reason.value).inc()
         return verdict
 
-    def _intact(self, row: Any) -> bool:
+    def intact(self, row: Any) -> bool:
         """Label, custody and ciphertext still match the node's signature and columns.
 
         A row found intact is remembered: its signed columns (the ciphertext by its
@@ -976,7 +980,7 @@ class Node:
                 return True
             verify(
                 self.public.signing,
-                binding_message(_bound(row._mapping), bytes(row.content_digest)),
+                binding_message(bound_fields(row._mapping), bytes(row.content_digest)),
                 signature,
             )
         except (BadSignature, ValueError, TypeError, KeyError):  # a column no longer parses
@@ -984,7 +988,7 @@ class Node:
         self._intact_rows.put(signature, columns)
         return True
 
-    def _decrypt(self, row: Any) -> bytes:
+    def decrypt(self, row: Any) -> bytes:
         context = str(row.id).encode()
         try:
             key = aead.unwrap_key(self.keys.storage, bytes(row.wrapped_key), context=context)
@@ -1044,11 +1048,11 @@ class Node:
         The listing's columns follow once the transaction commits.
         """
         connection = tx.connection
-        if not self._intact(row):
+        if not self.intact(row):
             raise IntegrityFailure(f"item {row.id}: no longer matches its signature")
         fields = dict(row._mapping) | changes
         signature = sign(
-            self.keys.signing, binding_message(_bound(fields), bytes(row.content_digest))
+            self.keys.signing, binding_message(bound_fields(fields), bytes(row.content_digest))
         )
         topic_bit = {t: i for i, t in enumerate(self.columns.topics)}
         encoded = self._encode(_held_label(_Row(fields)), topic_bit)
@@ -1139,7 +1143,7 @@ class Node:
         today = self.today()
         readable = item_ids - set(found)
         for item_id, row in found.items():
-            if self._intact(row) and self.authority.may_read(user, held_copy(row), today):
+            if self.intact(row) and self.authority.may_read(user, held_copy(row), today):
                 readable.add(item_id)
         return readable
 
@@ -1281,6 +1285,27 @@ def _normal(label: HeldLabel) -> HeldLabel:
     }
 
 
+def travelling_item(row: Any) -> dict[str, Any]:
+    """The originator's item as it travels to a partner: what the sender's binding
+    signature covers (label, title, provenance; not custody)."""
+    return {
+        "id": row.id,
+        "title": row.title,
+        "originator": row.originator,
+        "classification": row.classification,
+        "area": row.area,
+        "releasable_to": _json_list(row.releasable_to),
+        "need_to_know": _json_list(row.need_to_know),
+        "created_at": row.created_at,
+        "created_by": row.created_by,
+    }
+
+
+def item_label(row: Any) -> Label:
+    """A stored item's label, as its originator wrote it."""
+    return _label(row)
+
+
 def _label(row: Any) -> Label:
     return {
         "originator": row.originator,
@@ -1311,10 +1336,10 @@ _BOUND = (
     "created_at",
     "created_by",
 )
-"""The columns the node's signature binds to the content digest (``_bound``)."""
+"""The columns the node's signature binds to the content digest (``bound_fields``)."""
 
 _signed_columns = attrgetter(*_BOUND, "content_digest", "signature")
-"""The signed columns with the digest and the signature: what ``_intact`` remembers."""
+"""The signed columns with the digest and the signature: what ``intact`` remembers."""
 
 
 class _Listed(NamedTuple):
@@ -1427,7 +1452,7 @@ def _encoded(row: Any) -> EncodedLabel:
     )
 
 
-def _bound(row: Mapping[str, Any]) -> dict[str, Any]:
+def bound_fields(row: Mapping[str, Any]) -> dict[str, Any]:
     """What the node's signature binds to the content: label, custody, title, provenance."""
     return {
         "id": row["id"],
@@ -1468,7 +1493,7 @@ _decided_columns = attrgetter(
     "custodian",
     "consented_to",
 )
-"""The columns of a row a decision is made on (``_decide_row``), as stored."""
+"""The columns of a row a decision is made on (``decide_row``), as stored."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -357,7 +357,7 @@ class TaxiiStore:
         # Read and decide in a snapshot that takes no lock; the write lock is taken only to
         # append the audit entry, group-committed with concurrent requests.
         with reading(node.engine) as connection:
-            node._refresh(connection)
+            node.refresh(connection)
             self.index.refresh(connection)
             with self.index.lock:
                 found = self._selection(user, collection, query, object_id, versions)
@@ -374,10 +374,10 @@ class TaxiiStore:
         for row in selected:
             # Confirmed one by one on the verified label: a column edited behind the node's
             # back shows nothing it should not.
-            if not node._intact(row):
+            if not node.intact(row):
                 flagged.append(row.id)
                 continue
-            decision = node._decide_row(user, row, subject)
+            decision = node.decide_row(user, row, subject)
             if not decision.allow:
                 continue
             confirmed.append(row)
@@ -470,7 +470,7 @@ class TaxiiStore:
         custodian's marking in its label."""
         # INVARIANT: an item with a stix_objects row holds the JSON of a STIX object
         # (TaxiiStore.add stored it), bound to its label by the node's signature.
-        content = self.node._decrypt(row)
+        content = self.node.decrypt(row)
         if row.custodian == row.originator and not row.custodian_marking:
             return content
         marking = row.custodian_marking or (
@@ -509,7 +509,7 @@ class TaxiiStore:
         query = _replace(query, limit=1_000_000, cursor=None)
         with node.audit.transaction() as tx:
             connection = tx.connection
-            node._refresh(connection)
+            node.refresh(connection)
             self.index.refresh(connection)
             with self.index.lock:
                 visible = self._visible(user)

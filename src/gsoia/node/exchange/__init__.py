@@ -1,0 +1,154 @@
+"""Exchanges with partner nodes: release, receipt, consent, incident notices, re-marking.
+
+Japan's node releases an item to Canada's: it decides for the partner nation (rules 1-5
+of the release decision, for the partner's cleared readers), seals the item for that node
+and sends it through the outbox. Canada's node checks the package (``receipt``), decides
+again for itself, marks the item with its own equivalent level next to the original, and
+stores it with itself as custodian. Nothing reaches a third country without the
+originator's signed consent (``consent``). Every step, and every refusal, is in the audit
+log of the node that took it.
+
+One module per kind of package, each sending and receiving it: ``release`` and
+``receipt``, ``consent``, ``incidents``, ``reclassify``, ``rotated`` (a peer's new keys);
+``inbox`` opens what arrives and hands it to its kind; ``peers`` keeps the pinned peers;
+``outbox`` is what the officers see of what is sent. ``Exchange`` puts them together.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from gsoia.decision import Decision
+from gsoia.federation.courier import Courier
+from gsoia.federation.packages import Kind
+from gsoia.federation.peers import Peer
+from gsoia.node import rotation
+from gsoia.node.errors import NodeError
+from gsoia.node.exchange.consent import Consents
+from gsoia.node.exchange.inbox import Inbox
+from gsoia.node.exchange.incidents import IncidentNotices
+from gsoia.node.exchange.outbox import Outbox
+from gsoia.node.exchange.peers import PeerBook
+from gsoia.node.exchange.receipt import Outcome, Receipts
+from gsoia.node.exchange.reclassify import Reclassifications
+from gsoia.node.exchange.release import Releases
+from gsoia.node.exchange.rotated import receive_rotation
+from gsoia.node.users import User
+
+if TYPE_CHECKING:
+    from gsoia.node.service import Node
+
+
+class Exchange:
+    """The federation use cases of one node."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.peers_book = PeerBook(node)
+        self.announcer = rotation.Announcer(node, node.keys_dir)
+        self.outbox_view = Outbox(node, self.announcer)
+        self.courier = Courier(
+            nation=node.nation,
+            keys=node.keys,
+            audit=node.audit,
+            peer=self.peers_book.known,
+            clock=node.clock,
+            on_delivered=self.outbox_view.delivered,
+            counted=lambda state: node.metrics.deliveries.labels(state).inc(),
+            signer=self.announcer.signer,
+        )
+        book, courier = self.peers_book, self.courier
+        self.releases = Releases(node, book, courier)
+        self.consents = Consents(node, book, courier)
+        self.incidents = IncidentNotices(node, book, courier)
+        self.reclassifications = Reclassifications(node, book, courier)
+        self.inbox = Inbox(
+            node,
+            book,
+            Receipts(node, book),
+            {
+                Kind.CONSENT_REQUEST: self.consents.receive_request,
+                Kind.CONSENT_REPLY: self.consents.receive_reply,
+                Kind.INCIDENT: self.incidents.receive,
+                Kind.RECLASSIFY: self.reclassifications.receive,
+                Kind.ROTATION: lambda package: receive_rotation(node, book, package),
+            },
+        )
+
+    # -- peers ------------------------------------------------------------------------------
+
+    @property
+    def retired(self) -> dict[str, list[bytes]]:
+        """The signing keys each peer retired, newest first."""
+        return self.peers_book.retired
+
+    def identity(self) -> dict[str, Any]:
+        return self.peers_book.identity()
+
+    def add_peer(self, peer: Peer, *, fingerprint: str | None = None) -> Peer:
+        return self.peers_book.add(peer, fingerprint=fingerprint)
+
+    def known_peer(self, nation: str) -> Peer | None:
+        return self.peers_book.known(nation)
+
+    def peers(self) -> list[dict[str, Any]]:
+        return self.peers_book.listed()
+
+    # -- what this node's users do ----------------------------------------------------------------
+
+    def partner_decision(self, row: Any, to: str, at: dt.date) -> Decision:
+        return self.releases.partner_decision(row, to, at)
+
+    def preview(self, user: User, item_id: str, to: str) -> Decision:
+        return self.releases.preview(user, item_id, to)
+
+    def release(self, user: User, item_id: str, to: str) -> dict[str, Any]:
+        return self.releases.release(user, item_id, to)
+
+    def release_many(
+        self, user: User, to: str, item_ids: Sequence[str]
+    ) -> list[dict[str, Any] | NodeError]:
+        return self.releases.release_many(user, to, item_ids)
+
+    def request_consent(self, user: User, item_id: str, to: str) -> dict[str, Any]:
+        return self.consents.request(user, item_id, to)
+
+    def consent_requests(self, user: User) -> list[dict[str, Any]]:
+        return self.consents.requests(user)
+
+    def consent(
+        self, user: User, item_id: str, to: str, custodian: str | None = None
+    ) -> dict[str, Any]:
+        return self.consents.consent(user, item_id, to, custodian)
+
+    def decide_request(self, user: User, request_id: str, *, grant: bool) -> dict[str, Any]:
+        return self.consents.decide(user, request_id, grant=grant)
+
+    def report_incident(
+        self, user: User, item_id: str, kind: str, description: str
+    ) -> dict[str, Any]:
+        return self.incidents.report(user, item_id, kind, description)
+
+    def reclassify(self, user: User, item_id: str, classification: str) -> dict[str, Any]:
+        return self.reclassifications.reclassify(user, item_id, classification)
+
+    def outbox(self, user: User) -> list[dict[str, Any]]:
+        return self.outbox_view.listed(user)
+
+    def cancel(self, user: User, package_id: str) -> dict[str, Any]:
+        return self.outbox_view.cancel(user, package_id)
+
+    # -- what partner nodes send ------------------------------------------------------------------
+
+    def receive(self, raw: bytes, *, source: str | None = None) -> dict[str, Any]:
+        return self.inbox.receive(raw, source=source)
+
+    def receive_batch(
+        self, raw: bytes, *, source: str | None = None
+    ) -> list[tuple[str | None, Outcome]]:
+        return self.inbox.receive_batch(raw, source=source)
+
+
+__all__ = ["Exchange"]

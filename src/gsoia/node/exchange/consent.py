@@ -1,0 +1,295 @@
+"""The third-party rule over the federation: consent asked, given or refused, received.
+
+A custodian (CAN holding JPN's item) may pass the item on to a third party (USA) only with
+the originator's prior written consent. CAN's analyst asks (a consent request travels to
+JPN); JPN's officer grants or refuses it, or gives consent unasked; a grant is the
+originator's signature over item, custodian and third party, and travels back to each
+custodian that asked (or is named), which keeps it with its copy and forwards it with the
+release it allows.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import insert, select, update
+
+from gsoia.errors import RequestError
+from gsoia.federation.courier import Courier, enqueue
+from gsoia.federation.packages import (
+    Kind,
+    Package,
+    PackageRejected,
+    Rejection,
+    check_grant,
+    make_grant,
+)
+from gsoia.node.authority import Action
+from gsoia.node.errors import Conflict, NotFound
+from gsoia.node.exchange.bodies import ConsentReplyBody, ConsentRequestBody, read_body
+from gsoia.node.exchange.peers import PeerBook
+from gsoia.node.exchange.received import held_by_sender, known_party, record, usable_id
+from gsoia.node.service import find_item
+from gsoia.node.users import User
+from gsoia.store.schema import consent_requests
+
+if TYPE_CHECKING:
+    from gsoia.node.service import Node
+
+
+class Consents:
+    """Consent requests, grants and refusals, sent and received."""
+
+    def __init__(self, node: Node, peers: PeerBook, courier: Courier) -> None:
+        self.node = node
+        self.peers = peers
+        self.courier = courier
+
+    # -- the custodian asks ---------------------------------------------------------------------
+
+    def request(self, user: User, item_id: str, to: str) -> dict[str, Any]:
+        """A custodian asks the originator for consent to release to a third party."""
+        node = self.node
+        if to not in node.rulebook.catalogue.policies:
+            raise RequestError.of("to", f"unknown policy '{to}'")
+        node.require(user, Action.REQUEST_CONSENT)
+        with node.engine.connect() as connection:
+            row = find_item(connection, item_id)
+        verdict = None if row is None else node.verdict_on(user, Action.REQUEST_CONSENT, row)
+        if verdict is None:
+            raise NotFound(f"no item {item_id}")
+        verdict.check()
+        self.peers.required(row.originator)
+        request_id = str(uuid.uuid4())
+        package_id = str(uuid.uuid4())
+        with node.audit.transaction() as tx:
+            enqueue(
+                tx.connection,
+                package_id=package_id,
+                kind=Kind.CONSENT_REQUEST,
+                peer=row.originator,
+                body={
+                    "request": request_id,
+                    "item": item_id,
+                    "to": to,
+                    "custodian": node.nation,
+                    "requested_by": user.id,
+                },
+                item_id=item_id,
+                now=node.audit.now(),
+            )
+            tx.append(
+                "consent.requested",
+                user.id,
+                {"request": request_id, "item": item_id, "to": to, "package": package_id},
+            )
+        attempt = self.courier.deliver(package_id)
+        return {"request": request_id, "item": item_id, "to": to, "state": attempt.state}
+
+    def receive_request(self, package: Package) -> dict[str, Any]:
+        """The originator's node: a custodian's request, queued for its officers."""
+        node = self.node
+        body = read_body(ConsentRequestBody, package)
+        if body.custodian != package.sender:
+            raise PackageRejected(
+                Rejection.MALFORMED, "the custodian is not the sender", package.id
+            )
+        known_party(node.rulebook.catalogue.policies, body.to, package)
+        with node.audit.transaction() as tx:
+            held_by_sender(tx.connection, node.nation, body.item, package)
+            repeated = tx.connection.execute(
+                select(consent_requests.c.id).where(consent_requests.c.id == body.request)
+            ).first()
+            if repeated is not None:
+                raise PackageRejected(
+                    Rejection.REPLAY, f"consent request {body.request} exists", package.id
+                )
+            record(tx.connection, package, body.item, node.audit.now())
+            tx.connection.execute(
+                insert(consent_requests).values(
+                    id=body.request,
+                    item_id=body.item,
+                    custodian=package.sender,
+                    to_party=body.to,
+                    requested_by=f"{package.sender}/{body.requested_by}",
+                    requested_at=node.audit.now(),
+                    state="pending",
+                )
+            )
+            tx.append(
+                "consent.request_received",
+                package.sender,
+                {"request": body.request, "item": body.item, "to": body.to},
+            )
+        return {"status": "queued", "request": body.request}
+
+    # -- the originator's officer answers ----------------------------------------------------------
+
+    def requests(self, user: User) -> list[dict[str, Any]]:
+        """The consent requests custodians sent this node (officers)."""
+        self.node.require(user, Action.CONSENT_REQUESTS)
+        with self.node.engine.connect() as connection:
+            rows = connection.execute(
+                select(consent_requests).order_by(consent_requests.c.requested_at)
+            )
+            return [{k: v for k, v in r._mapping.items() if k != "grant"} for r in rows]
+
+    def consent(
+        self, user: User, item_id: str, to: str, custodian: str | None = None
+    ) -> dict[str, Any]:
+        """The originator's officer consents; custodians that asked (or ``custodian``) are told."""
+        node = self.node
+        if custodian is not None and custodian not in node.rulebook.catalogue.policies:
+            raise RequestError.of("custodian", f"unknown policy '{custodian}'")
+        result = node.add_consent(user, item_id, to)
+        with node.engine.connect() as connection:
+            pending = connection.execute(
+                select(consent_requests)
+                .where(consent_requests.c.item_id == item_id)
+                .where(consent_requests.c.to_party == to)
+                .where(consent_requests.c.state == "pending")
+            ).all()
+        targets: dict[str, str | None] = {r.custodian: r.id for r in pending}
+        if custodian is not None:
+            targets.setdefault(custodian, None)
+        sent = [self._reply(user, item_id, to, c, r, granted=True) for c, r in targets.items()]
+        return result | {"notified": sent}
+
+    def decide(self, user: User, request_id: str, *, grant: bool) -> dict[str, Any]:
+        """Grant or refuse a pending consent request (officer of the originator)."""
+        node = self.node
+        node.require(user, Action.CONSENT)
+        with node.engine.connect() as connection:
+            request = (
+                None
+                if not usable_id(request_id)
+                else connection.execute(
+                    select(consent_requests).where(consent_requests.c.id == request_id)
+                ).first()
+            )
+        if request is None:
+            raise NotFound(f"no consent request {request_id}")
+        if request.state != "pending":
+            raise Conflict(f"consent request {request_id} is already {request.state}")
+        if grant:
+            return self.consent(user, request.item_id, request.to_party, request.custodian)
+        with node.engine.connect() as connection:
+            row = find_item(connection, request.item_id)
+        if row is None:
+            raise NotFound(f"no item {request.item_id}")
+        node.on_item(user, Action.CONSENT, row)
+        sent = self._reply(
+            user, request.item_id, request.to_party, request.custodian, request_id, granted=False
+        )
+        return {"request": request_id, "state": "refused", "notified": [sent]}
+
+    def _reply(
+        self,
+        user: User,
+        item_id: str,
+        to: str,
+        custodian: str,
+        request_id: str | None,
+        *,
+        granted: bool,
+    ) -> dict[str, Any]:
+        node = self.node
+        self.peers.required(custodian)
+        now = node.audit.now()
+        grant = (
+            make_grant(
+                node.keys.signing,
+                item=item_id,
+                originator=node.nation,
+                custodian=custodian,
+                to=to,
+                granted_by=user.id,
+                granted_at=now,
+            )
+            if granted
+            else None
+        )
+        package_id = str(uuid.uuid4())
+        with node.audit.transaction() as tx:
+            enqueue(
+                tx.connection,
+                package_id=package_id,
+                kind=Kind.CONSENT_REPLY,
+                peer=custodian,
+                body={
+                    "request": request_id,
+                    "item": item_id,
+                    "to": to,
+                    "granted": granted,
+                    "grant": grant,
+                },
+                item_id=item_id,
+                now=now,
+            )
+            if request_id is not None:
+                tx.connection.execute(
+                    update(consent_requests)
+                    .where(consent_requests.c.id == request_id)
+                    .values(
+                        state="granted" if granted else "refused",
+                        decided_by=user.id,
+                        decided_at=now,
+                        grant=json.dumps(grant) if grant else None,
+                    )
+                )
+            tx.append(
+                "consent.granted" if granted else "consent.refused",
+                user.id,
+                {"item": item_id, "to": to, "custodian": custodian, "request": request_id},
+            )
+        attempt = self.courier.deliver(package_id)
+        return {"custodian": custodian, "package": package_id, "state": attempt.state}
+
+    # -- the custodian hears -------------------------------------------------------------------
+
+    def receive_reply(self, package: Package) -> dict[str, Any]:
+        """The custodian's node: the originator's grant (kept with the copy) or refusal."""
+        node = self.node
+        body = read_body(ConsentReplyBody, package)
+        known_party(node.rulebook.catalogue.policies, body.to, package)
+        with node.audit.transaction() as tx:
+            row = find_item(tx.connection, body.item)
+            if row is None or row.originator != package.sender:
+                raise PackageRejected(
+                    Rejection.NOT_ORIGINATOR,
+                    f"{package.sender} is not the originator of an item held here",
+                    package.id,
+                )
+            record(tx.connection, package, body.item, node.audit.now())
+            if not body.granted:
+                tx.append(
+                    "consent.refusal_received",
+                    package.sender,
+                    {"item": body.item, "to": body.to, "request": body.request},
+                )
+                return {"status": "noted"}
+            grant = check_grant(body.grant, self.peers.signing_keys(package.sender))
+            if (
+                grant["item"] != body.item
+                or grant["custodian"] != node.nation
+                or grant["to"] != body.to
+                or grant["originator"] != package.sender
+            ):
+                raise PackageRejected(
+                    Rejection.NO_CONSENT, "the grant is for another item or party", package.id
+                )
+            consented = sorted({*json.loads(row.consented_to), body.to})
+            grants = [*json.loads(row.grants or "[]"), grant]
+            node.rewrite(
+                tx,
+                row,
+                {"consented_to": json.dumps(consented), "grants": json.dumps(grants)},
+            )
+            tx.append(
+                "consent.received",
+                package.sender,
+                {"item": body.item, "to": body.to, "request": body.request},
+            )
+        return {"status": "applied"}

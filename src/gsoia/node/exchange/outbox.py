@@ -1,0 +1,73 @@
+"""The outbox as its officers see it: what this node sends, and a delivery cancelled."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, select, update
+
+from gsoia.federation.courier import State
+from gsoia.federation.packages import Kind
+from gsoia.node.authority import Action
+from gsoia.node.errors import Conflict, NotFound
+from gsoia.node.exchange.received import usable_id
+from gsoia.node.rotation import Announcer
+from gsoia.node.users import User
+from gsoia.store.schema import incidents, outbox
+
+if TYPE_CHECKING:
+    from gsoia.node.service import Node
+
+
+class Outbox:
+    """The packages this node sends: listed, cancelled, and what their delivery settles."""
+
+    def __init__(self, node: Node, announcer: Announcer) -> None:
+        self.node = node
+        self.announcer = announcer
+
+    def listed(self, user: User) -> list[dict[str, Any]]:
+        """Every package, newest first, without its payload (officers)."""
+        self.node.require(user, Action.OUTBOX)
+        with self.node.engine.connect() as connection:
+            rows = connection.execute(select(outbox).order_by(outbox.c.created_at.desc()))
+            return [{k: v for k, v in r._mapping.items() if k != "payload"} for r in rows]
+
+    def cancel(self, user: User, package_id: str) -> dict[str, Any]:
+        """Cancel a delivery not yet made (officers)."""
+        node = self.node
+        node.require(user, Action.CANCEL)
+        with node.audit.transaction() as tx:
+            row = (
+                tx.connection.execute(
+                    select(outbox).where(outbox.c.package_id == package_id)
+                ).first()
+                if usable_id(package_id)
+                else None
+            )
+            if row is None:
+                raise NotFound(f"no package {package_id}")
+            if row.state not in (State.PENDING, State.FAILED):
+                raise Conflict(f"package {package_id} is {row.state}")
+            tx.connection.execute(
+                update(outbox)
+                .where(outbox.c.package_id == package_id)
+                .values(state=State.CANCELLED)
+            )
+            tx.append("package.cancelled", user.id, {"package": package_id, "to": row.peer})
+            if row.kind == Kind.ROTATION.value:
+                tx.on_commit(lambda: self.announcer.settled(row.peer))
+        return {"package": package_id, "state": State.CANCELLED}
+
+    def delivered(self, connection: Connection, row: Any) -> None:
+        """What a delivery settles: a rotation announced, an incident told."""
+        if row.kind == Kind.ROTATION.value:
+            self.announcer.settled(row.peer)
+        if row.kind == Kind.INCIDENT.value:
+            incident = json.loads(row.payload)["incident"]
+            connection.execute(
+                update(incidents)
+                .where(incidents.c.id == incident)
+                .values(notified_at=self.node.audit.now())
+            )

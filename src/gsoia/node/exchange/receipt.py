@@ -1,0 +1,272 @@
+"""Receiving a release: every check of the package, then the copy stored as this node's.
+
+A release is checked in order, nothing stored until all pass: the label names what the
+catalogue knows; the custodian is the sender; the ciphertext is the one the sender's
+signature binds to the label; a custodian that is not the originator shows the
+originator's signed consent to release to this node; this node decides for itself
+(rules 1-5 for its own cleared readers) on the day the package was made; the content
+opens with this node's sealing key; and the originator's seal, checked with the
+originator's keys, covers the label and the plaintext. Then the copy is stored with this
+node as custodian and its own marking next to the original, and the package joins the
+inbox. The releases of a batch are stored together, in one transaction, in their order.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, bindparam, select
+
+from gsoia.crypto import aead
+from gsoia.crypto.errors import BadSignature, CryptoError, DecryptionFailed
+from gsoia.crypto.seal import unseal
+from gsoia.crypto.signing import binding_message, digest, verify_any
+from gsoia.decision import Decision, Label
+from gsoia.decision.request import label_problems
+from gsoia.federation.packages import (
+    Package,
+    PackageRejected,
+    Rejection,
+    check_grant,
+    created_at,
+    unb64,
+)
+from gsoia.node import origin
+from gsoia.node.exchange.bodies import ReleaseBody, read_body
+from gsoia.node.exchange.peers import PeerBook
+from gsoia.node.exchange.received import INSERT_INBOX, inbox_row, record, refusal, replay
+from gsoia.node.partners import partner_decision
+from gsoia.node.taxii_store import record_received
+from gsoia.store.schema import items
+
+if TYPE_CHECKING:
+    from gsoia.audit.log import AuditTransaction
+    from gsoia.node.service import Node
+
+_HELD = select(items.c.id).where(items.c.id.in_(bindparam("ids", expanding=True)))
+
+Outcome = dict[str, Any] | Exception
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """A release that passed every check (``Receipts.check``), ready to store."""
+
+    package: Package
+    item: dict[str, Any]
+    content: bytes
+    decision: Decision
+    marking: str
+    origin_seal: bytes
+
+
+class Receipts:
+    """Checking and storing the releases this node receives."""
+
+    def __init__(self, node: Node, peers: PeerBook) -> None:
+        self.node = node
+        self.peers = peers
+
+    def receive(self, package: Package) -> dict[str, Any]:
+        """A release posted alone: checked, then stored in a transaction of its own."""
+        receipt = self.check(package)
+        return self.node.audit.batched(lambda tx: self.store_alone(tx, receipt))
+
+    def check(self, package: Package) -> Receipt:
+        """Every check of a release, in order (nothing stored); ``PackageRejected`` else."""
+        node = self.node
+        body = read_body(ReleaseBody, package)
+        item = body.item.model_dump()
+        label: Label = {
+            "originator": item["originator"],
+            "classification": item["classification"],
+            "area": item["area"],
+            "releasable_to": item["releasable_to"],
+            "need_to_know": item["need_to_know"],
+        }
+        found = label_problems(node.rulebook.catalogue, label, "body.item", None, [], "body.")
+        if found:
+            raise PackageRejected(Rejection.MALFORMED, str(found[0]), package.id)
+        if body.custodian != package.sender:
+            raise PackageRejected(
+                Rejection.MALFORMED, f"custodian {body.custodian} is not the sender", package.id
+            )
+        ciphertext = unb64(body.ciphertext, "body.ciphertext")
+        content_digest = digest(ciphertext)
+        if content_digest.hex() != body.content_sha384:
+            raise PackageRejected(
+                Rejection.BAD_BINDING, "the ciphertext digest differs", package.id
+            )
+        try:
+            verify_any(
+                self.peers.signing_keys(package.sender),
+                binding_message(item, content_digest),
+                unb64(body.binding, "body.binding"),
+            )
+        except BadSignature as e:
+            raise PackageRejected(
+                Rejection.BAD_BINDING, "label and content are not bound by the sender", package.id
+            ) from e
+        consented: list[str] = []
+        # the third-party rule: not for a copy coming home to its originator
+        if package.sender != label["originator"] and label["originator"] != node.nation:
+            consented = self._consents_for_me(body.grants, item["id"], label["originator"], package)
+        on = created_at(package).astimezone(dt.UTC).date()  # not the sender's local date
+        decision = partner_decision(
+            node.rulebook,
+            label,
+            node.nation,
+            custodian=package.sender,
+            consented_to=consented,
+            at=node.today_override or on,
+        )
+        if not decision.allow:
+            raise PackageRejected(
+                Rejection.REFUSED,
+                f"{decision.reason.value}: {decision.explanation}",
+                package.id,
+            )
+        try:
+            key = unseal(
+                node.keys.sealing, unb64(body.sealed_key, "body.sealed_key"), package.id.encode()
+            )
+            content = aead.decrypt(key, ciphertext, aad=package.id.encode())
+        except (DecryptionFailed, CryptoError) as e:
+            raise PackageRejected(
+                Rejection.BAD_SEAL, "the content does not open", package.id
+            ) from e
+        # the originator's seal, with the originator's keys (not the sender's)
+        origin_seal = origin.open_with_content_key(key, body.origin_seal, package.id)
+        origin.check_seal(
+            self.peers.signing_keys(label["originator"]),
+            item,
+            content,
+            origin_seal,
+            package.id,
+        )
+        assert decision.marking is not None  # an allowed release is marked
+        return Receipt(package, item, content, decision, decision.marking.text, origin_seal)
+
+    def _consents_for_me(
+        self, grants: list[dict[str, Any]], item_id: str, originator: str, package: Package
+    ) -> list[str]:
+        if self.peers.known(originator) is None:
+            raise PackageRejected(
+                Rejection.NO_CONSENT,
+                f"the originator {originator} is not a pinned peer: its consent cannot be checked",
+                package.id,
+            )
+        nation = self.node.nation
+        for grant in grants:
+            checked = check_grant(grant, self.peers.signing_keys(originator))
+            if (
+                checked["item"] == item_id
+                and checked["originator"] == originator
+                and checked["custodian"] == package.sender
+                and checked["to"] == nation
+            ):
+                return [nation]
+        raise PackageRejected(
+            Rejection.NO_CONSENT,
+            f"{package.sender} may not release {originator}'s item to {nation}"
+            f" without {originator}'s written consent",
+            package.id,
+        )
+
+    # -- storing ------------------------------------------------------------------------------
+
+    def stored_together(
+        self,
+        tx: AuditTransaction,
+        run: list[Receipt | PackageRejected],
+        *,
+        counted: bool,
+    ) -> list[Outcome]:
+        """Store the checked releases of a run and audit its refusals, in their order, in
+        ``tx``; ``counted``: the refusals no pinned peer signed are counted by the caller,
+        not audited here."""
+        receipts = [entry for entry in run if isinstance(entry, Receipt)]
+        held = _held(tx.connection, [r.item["id"] for r in receipts])
+        received: list[dict[str, Any]] = []  # the inbox's rows, written together
+        stored: set[str] = set()
+        outcomes: list[Outcome] = []
+        for entry in run:
+            if isinstance(entry, Receipt) and entry.package.id in stored:  # twice in the batch
+                entry = replay(entry.package)
+            if isinstance(entry, PackageRejected):
+                if not (entry.anonymous and counted):
+                    tx.append("package.refused", "inbox", refusal(entry))
+                outcomes.append(entry)
+                continue
+            item_id = entry.item["id"]
+            outcomes.append(self._store(tx, entry, held=item_id in held, inbox=received))
+            stored.add(entry.package.id)
+            held.add(item_id)
+        if received:  # a package stored meanwhile by another request: this fails, all undone
+            tx.connection.execute(INSERT_INBOX, received)
+        return outcomes
+
+    def store_alone(self, tx: AuditTransaction, receipt: Receipt) -> dict[str, Any]:
+        held = _held(tx.connection, [receipt.item["id"]])
+        return self._store(tx, receipt, held=bool(held))
+
+    def _store(
+        self,
+        tx: AuditTransaction,
+        receipt: Receipt,
+        *,
+        held: bool,
+        inbox: list[dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
+        """Store a checked release (unless the item is ``held`` already) and audit it.
+
+        The package joins the inbox now, or joins ``inbox`` for the caller to write.
+        """
+        node = self.node
+        package, item = receipt.package, receipt.item
+        if inbox is None:
+            record(tx.connection, package, item["id"], node.audit.now())
+        else:
+            inbox.append(inbox_row(package, item["id"], node.audit.now()))
+        if held:
+            tx.append(
+                "package.received",
+                package.sender,
+                {"package": package.id, "item": item["id"], "status": "already held"},
+            )
+            return {"status": "already held", "item": item["id"]}
+        stored = node.store_received(
+            tx,
+            item,
+            receipt.content,
+            sender=package.sender,
+            package_id=package.id,
+            marking=receipt.marking,
+            origin_seal=receipt.origin_seal,
+        )
+        # a STIX object joins this node's TAXII collection, with the custodian's marking
+        added = int(node.clock().timestamp() * 1_000_000)
+        record_received(tx.connection, item["id"], stored.seq, receipt.content, added)
+        tx.append(
+            "package.received",
+            package.sender,
+            {
+                "package": package.id,
+                "item": item["id"],
+                "status": "stored",
+                "agreement": receipt.decision.agreement,
+                "marking": receipt.marking,
+            },
+        )
+        return {"status": "stored", "item": item["id"], "marking": receipt.marking}
+
+
+def _held(connection: Connection, item_ids: list[str]) -> set[str]:
+    """Which of these items this node holds already."""
+    held: set[str] = set()
+    for start in range(0, len(item_ids), 500):
+        chunk = item_ids[start : start + 500]
+        held.update(connection.execute(_HELD, {"ids": chunk}).scalars())
+    return held
