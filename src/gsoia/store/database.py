@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
 from gsoia.errors import GsoiaError
+from gsoia.store.postgres import autocommit
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -156,8 +157,8 @@ def peeking(engine: Engine) -> Iterator[Connection]:
         with reading(engine) as connection:
             yield connection
         return
-    with engine.connect() as connection:
-        yield connection.execution_options(isolation_level="AUTOCOMMIT")
+    with autocommit(engine) as connection:
+        yield connection
 
 
 def _redacted(url: str) -> str:
