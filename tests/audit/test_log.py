@@ -36,7 +36,7 @@ def as_one_batch(log: AuditLog, run: Callable[[str], None], names: Sequence[str]
         for thread in threads:
             thread.start()
         deadline = time.monotonic() + 30
-        while len(log._queue) < len(names) and time.monotonic() < deadline:
+        while len(log._group._queue) < len(names) and time.monotonic() < deadline:
             time.sleep(0.005)
     for thread in threads:
         thread.join(60)
@@ -73,7 +73,7 @@ def test_concurrent_callers_share_one_commit(engine: Engine) -> None:
     def first(tx: AuditTransaction) -> int:
         # the first batch waits until every other caller has queued behind it
         deadline = time.monotonic() + 30
-        while len(log._queue) < callers - 1 and time.monotonic() < deadline:
+        while len(log._group._queue) < callers - 1 and time.monotonic() < deadline:
             time.sleep(0.005)
         queued.set()
         return tx.append("entry", "caller-0", {"n": 0})

@@ -152,9 +152,9 @@ def test_a_batch_of_pieces_signs_exactly_once(
         for thread in threads:
             thread.start()
         deadline = time.monotonic() + 30
-        while len(log._queue) < pieces and time.monotonic() < deadline:
+        while len(log._group._queue) < pieces and time.monotonic() < deadline:
             time.sleep(0.005)
-        assert len(log._queue) == pieces
+        assert len(log._group._queue) == pieces
     for thread in threads:
         thread.join(60)
     assert len(calls) == 1
@@ -188,9 +188,9 @@ def test_a_failing_last_piece_leaves_the_batch_signed(engine: Engine) -> None:
             threads.append(threading.Thread(target=run, args=(name,)))
             threads[-1].start()
             deadline = time.monotonic() + 30
-            while len(log._queue) < queued and time.monotonic() < deadline:
+            while len(log._group._queue) < queued and time.monotonic() < deadline:
                 time.sleep(0.002)
-        assert len(log._queue) == 3
+        assert len(log._group._queue) == 3
     for thread in threads:
         thread.join(60)
     assert isinstance(outcome["last"], ValueError)

@@ -5,8 +5,9 @@ it (root over entries 0..seq). The head is signed with the node's Ed25519 key on
 committed transaction: the last entry a transaction appends carries the signature of the
 head after it, the entries before it in that transaction carry none (their roots are
 covered by that signature, since the signed root is computed over every leaf before it).
-A group-committed batch (``AuditLog.batched``) is one transaction: one signature. The
-``keys.rotated`` entry is always signed (by the old key) and must end its transaction.
+A group-committed batch (``AuditLog.batched``, ``audit.group_commit``) is one
+transaction: one signature. The ``keys.rotated`` entry is always signed (by the old key)
+and must end its transaction.
 
 So every head the node serves (``AuditLog.head``, the head of a committed
 ``AuditTransaction``) is signed, and editing any entry, or any stored hash, behind the
@@ -15,16 +16,15 @@ every stored signature, requires the log's last entry and every rotation to be s
 and names the first entry that does not match (an edit of an unsigned entry whose hashes
 were recomputed too shows at the next signed head, which names the entries it covers).
 
-Appends are serialised: ``AuditLog.transaction()`` holds a lock (and, on PostgreSQL, an
-advisory lock) for the whole database transaction of the action being audited, so the
-action and its entry commit together or not at all. A transaction's entries are written in
-one statement as it ends, just before its commit (on PostgreSQL the BEGIN travels with the
-lock and the COMMIT with the entries: ``store.database.self_begun``; the entries another
-process appended meanwhile come back with the lock). On PostgreSQL a batch
-that only appends entries (the entries of reads and listings) is one query: lock, insert
-guarded by the last seq this process knows, commit; if another process appended in
-between, nothing is written, its entries are taken in and the batch is tried again
-(``AuditLog._appended``).
+Appends are serialised: ``AuditLog.transaction()`` holds a lock, and the store's lock
+across processes (``AuditStore.begin``: SQLite's write lock, PostgreSQL's advisory lock),
+for the whole database transaction of the action being audited, so the action and its
+entry commit together or not at all. A transaction's entries are written in one statement
+as it ends, just before its commit; the entries another process appended meanwhile are
+taken into the tree as the lock is taken. Where the store appends entries alone
+(PostgreSQL), a batch that only appends entries (the entries of reads and listings) is
+one query; if another process appended in between, nothing is written, its entries are
+taken in and the batch is tried again (``AuditLog._append_alone``).
 """
 
 from __future__ import annotations
@@ -35,29 +35,29 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from psycopg import ClientCursor
-from sqlalchemy import Connection, Engine, func, insert, select
+from sqlalchemy import Connection, Engine
 
+from gsoia.audit.group_commit import GroupCommit
 from gsoia.audit.merkle import AuditError, CompactRange, leaf_hash
+from gsoia.audit.postgres_store import PostgresAuditStore
+from gsoia.audit.sqlite_store import SqliteAuditStore
+from gsoia.audit.store import AuditStore, Begun, Entry, Leaves
 from gsoia.crypto.canonical import canonical_json
 from gsoia.crypto.errors import BadSignature
 from gsoia.crypto.signing import sign, verify
 from gsoia.errors import GsoiaError
-from gsoia.store.database import self_begun, writing
-from gsoia.store.schema import audit_entries
 
 ROTATED = "keys.rotated"
 """The entry of a key rotation: the last signed by the old key; its ``signing``: the new.
 
 Always signed, and the last entry of its transaction."""
-_ADVISORY_LOCK = 0x6750_1A
-"""With the schema's name, the advisory lock of one node's log: shared by every process of
-that node, not by nodes kept in other schemas of the same database."""
-_INSERT = insert(audit_entries)
+_TRIES = 3
+"""Entries-only appends tried in one round trip before a transaction of their own."""
+
+T = TypeVar("T")
 
 
 class AuditVerifyError(GsoiaError):
@@ -71,6 +71,13 @@ class AuditVerifyError(GsoiaError):
 def head_message(size: int, root: bytes) -> bytes:
     """The signed bytes of a tree head."""
     return b"gsoia-tree-head-v1\n" + canonical_json({"size": size, "root": root.hex()})
+
+
+def store_for(engine: Engine) -> AuditStore:
+    """The audit store of the engine's database."""
+    if engine.dialect.name == "postgresql":
+        return PostgresAuditStore(engine)
+    return SqliteAuditStore(engine)
 
 
 @dataclass(frozen=True)
@@ -91,6 +98,15 @@ class TreeHead:
         }
 
 
+@dataclass(frozen=True)
+class Mark:
+    """What a transaction held at one moment: ``AuditTransaction.drop_since`` goes back."""
+
+    tree: CompactRange
+    rows: int
+    committed: int
+
+
 class AuditTransaction:
     """A database transaction that may append audit entries.
 
@@ -102,7 +118,7 @@ class AuditTransaction:
         self.connection = connection
         self._log = log
         self._tree = tree
-        self._rows: list[dict[str, Any]] = []
+        self._rows: list[Entry] = []
         self.head: TreeHead | None = None
         """The signed head after this transaction's entries, once they are written (just
         before the commit); None before, and for a transaction that appended nothing."""
@@ -146,17 +162,22 @@ class AuditTransaction:
         self._rows.append(row)
         return seq
 
-    def _write(self) -> None:
-        """Insert the entries appended, the last one signed: the head of this transaction.
+    def mark(self) -> Mark:
+        """The entries and actions held now, for ``drop_since``."""
+        return Mark(self._tree.copy(), len(self._rows), len(self.committed))
 
-        On PostgreSQL the insert carries the transaction's COMMIT (``self_begun``).
-        """
-        if not self._sign():
-            return
-        if self._log._postgres:
-            _insert_then_commit(self.connection, self._rows)
-        else:
-            self.connection.execute(_INSERT, self._rows)
+    def drop_since(self, mark: Mark) -> None:
+        """Forget the entries appended and the actions added since ``mark`` (the work of a
+        piece of a batch that failed)."""
+        self._tree = mark.tree
+        del self._rows[mark.rows :]
+        del self.committed[mark.committed :]
+
+    def _write(self) -> None:
+        """Insert the entries appended, the last one signed: the head of this transaction
+        (the store may commit the transaction with them)."""
+        if self._sign():
+            self._log.store.write(self.connection, self._rows)
 
     def _sign(self) -> bool:
         """Sign the head after the last entry appended (``head``); False if there is none."""
@@ -172,28 +193,6 @@ class AuditTransaction:
         return True
 
 
-T = TypeVar("T")
-
-
-class _Work(Generic[T]):
-    """One caller's part of a batched transaction, and what came of it."""
-
-    __slots__ = ("done", "error", "isolated", "rerunnable", "result", "work")
-
-    def __init__(
-        self,
-        work: Callable[[AuditTransaction], T],
-        isolated: bool = True,
-        rerunnable: bool = False,
-    ) -> None:
-        self.work = work
-        self.isolated = isolated
-        self.rerunnable = rerunnable
-        self.done = False
-        self.result: T | None = None
-        self.error: BaseException | None = None
-
-
 class AuditLog:
     """The node's audit log in its database."""
 
@@ -202,13 +201,13 @@ class AuditLog:
     ) -> None:
         self.engine = engine
         self.key = key
+        self.store = store_for(engine)
         self._clock = clock
         self._lock = threading.Lock()
-        self._queue: list[_Work[Any]] = []
-        self._queue_lock = threading.Lock()
-        self._postgres = engine.dialect.name == "postgresql"
-        with engine.connect() as connection:
-            self._tree = _load_tree(connection)
+        self._group = GroupCommit(
+            self._lock, self._begin, self._append_alone if self.store.appends_alone else None
+        )
+        self._tree = CompactRange.from_leaves(self.store.leaves())
         self.on_others: Callable[[Connection], None] | None = None
         """Run in a transaction, under the lock, when another process appended entries since
         this one last did: what this process holds in memory catches up with theirs."""
@@ -229,13 +228,10 @@ class AuditLog:
     @contextmanager
     def _begin(self) -> Iterator[AuditTransaction]:
         """A transaction on the lock already held; on commit, the tree and actions follow."""
-        with self_begun(self.engine) if self._postgres else writing(self.engine) as connection:
-            if self._postgres:
-                last, missed = _begun_locked(connection, self._tree.size)
-            else:  # (SQLite's transactions that write take the write lock as they begin)
-                last, missed = _last_seq(connection), None
-            if (-1 if last is None else last) + 1 != self._tree.size:  # another process
-                self._tree = _caught_up(connection, self._tree, last, missed)
+        with self.store.begin(self._tree.size) as begun:
+            connection = begun.connection
+            if (-1 if begun.last is None else begun.last) + 1 != self._tree.size:
+                self._tree = self._caught_up(begun)  # another process appended
                 self._unheard = True
             if self._unheard and self.on_others is not None:
                 self.on_others(connection)
@@ -248,6 +244,17 @@ class AuditLog:
         for action in transaction.committed:
             action()
 
+    def _caught_up(self, begun: Begun) -> CompactRange:
+        """The tree with the entries another process appended since (or reloaded, if they
+        do not continue it), read in the transaction ``begun``."""
+        entries = begun.missed
+        if entries is None:
+            entries = self.store.since(begun.connection, self._tree.size)
+        caught = _continued(self._tree, entries)
+        if caught is None or (-1 if begun.last is None else begun.last) + 1 != caught.size:
+            return CompactRange.from_leaves(self.store.leaves(begun.connection))
+        return caught
+
     def batched(
         self,
         work: Callable[[AuditTransaction], T],
@@ -255,103 +262,52 @@ class AuditLog:
         isolated: bool = True,
         rerunnable: bool = False,
     ) -> T:
-        """Run ``work`` in a transaction shared with concurrent callers (group commit).
+        """Run ``work`` in a transaction shared with concurrent callers (group commit:
+        ``audit.group_commit``).
 
-        Callers queue their work; whoever takes the lock first runs every queued piece in
-        one database transaction, each in its own savepoint (a piece that raises is rolled
-        back alone and its caller gets the exception), and commits them together: one
-        commit, one flush to disk, one signed tree head, for many audited actions. A piece
-        alone in its batch needs no savepoint: if it raises, the whole transaction is rolled
-        back. ``work`` must not itself call ``batched``, ``record`` or ``transaction`` (the
-        lock is held).
+        Each piece runs in its own savepoint: a piece that raises is rolled back alone and
+        its caller gets the exception. ``work`` must not itself call ``batched``,
+        ``record`` or ``transaction`` (the lock is held).
 
         ``isolated=False``: ``work`` only appends entries (written as the batch ends), so
-        it needs no savepoint: two round trips fewer on PostgreSQL. Should it raise, its
-        entries are dropped and its caller gets the exception, as in a savepoint.
+        it needs no savepoint: two round trips fewer on PostgreSQL, and a batch of them
+        alone is one query there. Should it raise, its entries are dropped and its caller
+        gets the exception, as in a savepoint.
 
         ``rerunnable=True``: ``work`` acts only through the transaction (its statements, its
         entries, ``on_commit``), so it may run twice. A batch whose pieces are all
         rerunnable (or entries-only) runs them without savepoints; should one raise, the
         transaction is rolled back and the batch runs again, each piece in its savepoint.
         """
-        mine: _Work[T] = _Work(work, isolated, rerunnable)
-        with self._queue_lock:
-            self._queue.append(mine)
-        with self._lock:
-            if not mine.done:
-                with self._queue_lock:
-                    batch, self._queue = self._queue, []
-                if self._postgres and not any(piece.isolated for piece in batch):
-                    try:
-                        appended = self._appended(batch)
-                    except BaseException as e:  # the database failed: every piece hears it
-                        for piece in batch:
-                            piece.error, piece.done = piece.error or e, True
-                        raise
-                    if appended:
-                        return _outcome(mine)
-                    for piece in batch:  # another process appended: again, caught up
-                        piece.error = piece.result = None
-                together = len(batch) > 1 and all(p.rerunnable or not p.isolated for p in batch)
-                try:
-                    if together:
-                        try:
-                            with self._begin() as transaction:
-                                for piece in batch:
-                                    _run_together(transaction, piece)
-                        except _Rerun:  # rolled back: again, each piece in its savepoint
-                            together = False
-                            for piece in batch:
-                                piece.error = piece.result = None
-                    if not together:
-                        with self._begin() as transaction:
-                            if len(batch) == 1:  # alone: its error undoes its own transaction
-                                mine.result = work(transaction)
-                            else:
-                                for piece in batch:
-                                    _run_piece(transaction, piece)
-                except BaseException as e:
-                    for piece in batch:
-                        if piece.error is None:
-                            piece.error = e
-                    raise
-                finally:
-                    for piece in batch:
-                        piece.done = True
-        return _outcome(mine)
+        return self._group.run(work, isolated=isolated, rerunnable=rerunnable)
 
-    def _appended(self, batch: list[_Work[Any]]) -> bool:
-        """PostgreSQL: a batch that only appends entries, written in one round trip.
+    def _append_alone(self, run: Callable[[AuditTransaction], None]) -> bool:
+        """Entries alone (``AuditStore.append_alone``), written in one round trip.
 
-        Lock, insert and commit go as one query: the insert is guarded by the log's last
-        seq, so it writes nothing if another process appended since this one last did; the
-        same query then returns their entries' leaves, this log catches up (``on_others``
-        is owed to the next transaction: an entry changes nothing it follows) and the batch
-        is tried again. Returns False, nothing written, when the log is not
-        a continuation of this one's tree (the caller's transaction reloads it) or after a
-        few tries; raises what the database raised.
+        ``run`` appends the entries to a transaction without a connection. The write is
+        guarded by the log's last seq, so it writes nothing if another process appended
+        since this one last did; their entries come back, this log catches up
+        (``on_others`` is owed to the next transaction: an entry changes nothing it follows)
+        and ``run`` runs again. False, nothing written, when the log is not a continuation
+        of this one's tree (the caller's transaction reloads it) or after a few tries;
+        raises what the database raised.
         """
         for _ in range(_TRIES):
             transaction = AuditTransaction(self, _ENTRIES_ONLY, self._tree.copy())
-            for piece in batch:
-                piece.error = piece.result = None
-                _run_piece(transaction, piece)
+            run(transaction)
             if not transaction._sign():
                 break
-            with self.engine.connect() as connection:
-                missed = _insert_guarded(connection, transaction._rows)
-                if missed is None:
-                    break
-                caught = _continued(self._tree, missed)
-                if caught is None or not missed:
-                    return False
-                self._tree = caught
-                self._unheard = True  # heard at the next transaction: entries change nothing
+            missed = self.store.append_alone(transaction._rows)
+            if missed is None:
+                break
+            caught = _continued(self._tree, missed)
+            if caught is None or not missed:
+                return False
+            self._tree = caught
+            self._unheard = True  # heard at the next transaction: entries change nothing
         else:
             return False
         self._tree = transaction._tree
-        for piece in batch:
-            piece.done = True
         for action in transaction.committed:
             action()
         return True
@@ -365,101 +321,13 @@ class AuditLog:
 
         The head after the last committed transaction: its last entry is signed.
         """
-        with self.engine.connect() as connection:
-            row = connection.execute(_LAST_SIGNED).first()
+        row = self.store.last_signed()
         if row is None:
             return None
         return TreeHead(row.seq + 1, bytes(row.root), bytes(row.signature), row.at)
 
     def leaves(self, size: int | None = None) -> list[bytes]:
-        with self.engine.connect() as connection:
-            query = select(audit_entries.c.leaf).order_by(audit_entries.c.seq)
-            if size is not None:
-                query = query.where(audit_entries.c.seq < size)
-            return [bytes(leaf) for (leaf,) in connection.execute(query)]
-
-
-_LAST_SIGNED = (
-    select(audit_entries.c.seq, audit_entries.c.root, audit_entries.c.signature, audit_entries.c.at)
-    .where(audit_entries.c.signature.is_not(None))
-    .order_by(audit_entries.c.seq.desc())
-    .limit(1)
-)
-_LOCK = f"SELECT pg_advisory_xact_lock({_ADVISORY_LOCK:d}, hashtext(current_schema()))"
-_COLUMNS = ("seq", "at", "kind", "actor", "body", "leaf", "root", "signature")
-
-
-_TRIES = 3
-"""Entries-only appends tried in one round trip before a transaction of its own."""
-_CATCH_UP = 1_000_000
-"""The most entries of other processes taken in at once (a range with two bounds: the
-primary key's index, even where the table was never analysed); past it, the tree is
-reloaded."""
-_BEGIN_LOCK_THEN_READ = (
-    f"BEGIN; {_LOCK}; SELECT max(seq) FROM audit_entries;"  # noqa: S608 (constants; ints)
-    f" SELECT seq, leaf FROM audit_entries WHERE seq BETWEEN {{known:d}}"
-    f" AND {{known:d}} + {_CATCH_UP:d} ORDER BY seq"
-)
-"""The statements of ``_begun_locked``: what another process appended comes with the lock."""
-
-
-def _insert_guarded(connection: Connection, rows: list[dict[str, Any]]) -> list[Any] | None:
-    """PostgreSQL, one round trip: under the log's lock, insert ``rows`` if the log's last
-    seq is the one before them. None if inserted; else the ``(seq, leaf)`` of the entries
-    from the first of theirs on (empty: the log is shorter)."""
-    first = rows[0]["seq"]
-    values = [row[name] for row in rows for name in _COLUMNS]
-    psycopg = connection.execution_options(isolation_level="AUTOCOMMIT").connection
-    with ClientCursor(psycopg.driver_connection) as cursor:  # type: ignore[arg-type]
-        cursor.execute(
-            _guarded_insert(len(rows)),
-            [*values, None if first == 0 else first - 1, first, first, first, rows[0]["leaf"]],
-        )
-        cursor.nextset()
-        if cursor.rowcount == len(rows):
-            return None
-        cursor.nextset()
-        return [(int(seq), bytes(leaf)) for seq, leaf in cursor.fetchall()]
-
-
-_COMMITTED_WITH = 100
-"""The most entries inserted in the statement that carries the COMMIT; those before go
-in one statement of their own (a transaction rarely appends more)."""
-
-
-def _insert_then_commit(connection: Connection, rows: list[dict[str, Any]]) -> None:
-    """PostgreSQL: insert ``rows`` and commit the transaction ``self_begun``, the last
-    ``_COMMITTED_WITH`` rows and the COMMIT in one round trip."""
-    if len(rows) > _COMMITTED_WITH:
-        connection.execute(_INSERT, rows[:-_COMMITTED_WITH])
-        rows = rows[-_COMMITTED_WITH:]
-    values = [row[name] for row in rows for name in _COLUMNS]
-    with ClientCursor(connection.connection.driver_connection) as cursor:  # type: ignore[arg-type]
-        cursor.execute(f"INSERT INTO audit_entries {_values(len(rows))}; COMMIT", values)
-
-
-_ROW = "(%s::bigint, %s, %s, %s, %s, %s::bytea, %s::bytea, %s::bytea)"
-
-
-@lru_cache(maxsize=128)
-def _values(count: int) -> str:
-    """The columns of ``count`` entries and their placeholders."""
-    return f"({', '.join(_COLUMNS)}) VALUES {', '.join([_ROW] * count)}"
-
-
-@lru_cache(maxsize=64)
-def _guarded_insert(count: int) -> str:
-    """Three statements, one implicit transaction: the lock; ``count`` entries inserted
-    only if the log's last seq is the parameter after them (NULL: an empty log), which the
-    lock holds still; the entries from the next parameter on, unless the first is ours."""
-    return (
-        f"{_LOCK}; INSERT INTO audit_entries ({', '.join(_COLUMNS)})"  # noqa: S608 (constants only)
-        f" SELECT * FROM (VALUES {', '.join([_ROW] * count)}) AS entries"
-        " WHERE (SELECT max(seq) FROM audit_entries) IS NOT DISTINCT FROM %s::bigint;"
-        f" SELECT seq, leaf FROM audit_entries WHERE seq BETWEEN %s AND %s + {_CATCH_UP:d}"
-        " AND NOT EXISTS"
-        " (SELECT 1 FROM audit_entries WHERE seq = %s AND leaf = %s::bytea) ORDER BY seq"
-    )
+        return self.store.leaves(size=size)
 
 
 class _EntriesOnly:
@@ -472,99 +340,7 @@ class _EntriesOnly:
 _ENTRIES_ONLY: Any = _EntriesOnly()
 
 
-def _outcome(work: _Work[T]) -> T:
-    if work.error is not None:
-        raise work.error
-    return work.result  # type: ignore[return-value]
-
-
-_MAX_SEQ = select(func.max(audit_entries.c.seq))
-
-
-def _last_seq(connection: Connection) -> int | None:
-    return connection.execute(_MAX_SEQ).scalar()
-
-
-def _begun_locked(connection: Connection, known: int) -> tuple[int | None, list[Any]]:
-    """PostgreSQL, one round trip (the connection is ``self_begun``): begin the transaction,
-    take the node's advisory lock, then read the last seq and the ``(seq, leaf)`` of the
-    entries from ``known`` on (another process's, if any: none, most often).
-
-    One simple query: the statements after the lock run (each in a snapshot of its own,
-    READ COMMITTED) only once it is held, so they see every entry committed before.
-    """
-    cursor = connection.connection.cursor()
-    try:
-        cursor.execute(_BEGIN_LOCK_THEN_READ.format(known=int(known)))
-        cursor.nextset()
-        cursor.nextset()
-        row = cursor.fetchone()
-        cursor.nextset()
-        missed = [(int(seq), bytes(leaf)) for seq, leaf in cursor.fetchall()]
-    finally:
-        cursor.close()
-    return (None if row is None or row[0] is None else int(row[0])), missed
-
-
-class _Rerun(Exception):
-    """A rerunnable piece raised in a batch run without savepoints."""
-
-
-def _run_together(transaction: AuditTransaction, piece: _Work[Any]) -> None:
-    """Run one piece of a batch without a savepoint: an entries-only piece as
-    ``_run_piece``; another that raises ends the transaction (``_Rerun``)."""
-    if not piece.isolated:
-        _run_piece(transaction, piece)
-        return
-    try:
-        piece.result = piece.work(transaction)
-    except Exception as e:
-        raise _Rerun from e
-
-
-def _run_piece(transaction: AuditTransaction, piece: _Work[Any]) -> None:
-    """Run one piece of a batch (in a savepoint if it is ``isolated``); on error, undo it
-    alone."""
-    tree, actions = transaction._tree.copy(), len(transaction.committed)
-    rows = len(transaction._rows)
-    savepoint = transaction.connection.begin_nested() if piece.isolated else None
-    try:
-        piece.result = piece.work(transaction)
-    except Exception as e:
-        if savepoint is not None:
-            savepoint.rollback()
-        transaction._tree = tree
-        del transaction._rows[rows:]
-        del transaction.committed[actions:]
-        piece.error = e
-    else:
-        if savepoint is not None:
-            savepoint.commit()
-
-
-def _caught_up(
-    connection: Connection, tree: CompactRange, last: int | None, missed: list[Any] | None
-) -> CompactRange:
-    """``tree`` with the entries another process appended since (or reloaded, if it is not
-    a continuation): ``last`` is the log's last seq, read under the lock that holds it
-    still; ``missed`` the ``(seq, leaf)`` of the entries from ``tree.size`` on, read with
-    it (None: read them here)."""
-    entries: Sequence[Any] = (
-        missed
-        if missed is not None
-        else connection.execute(
-            select(audit_entries.c.seq, audit_entries.c.leaf)
-            .where(audit_entries.c.seq.between(tree.size, tree.size + _CATCH_UP))
-            .order_by(audit_entries.c.seq)
-        ).all()
-    )
-    caught = _continued(tree, entries)
-    if caught is None or (-1 if last is None else last) + 1 != caught.size:  # start over
-        return _load_tree(connection)
-    return caught
-
-
-def _continued(tree: CompactRange, entries: Iterable[Any]) -> CompactRange | None:
+def _continued(tree: CompactRange, entries: Leaves) -> CompactRange | None:
     """``tree`` with the ``(seq, leaf)`` entries appended, from its size on; None if they
     do not continue it."""
     caught = tree.copy()
@@ -573,11 +349,6 @@ def _continued(tree: CompactRange, entries: Iterable[Any]) -> CompactRange | Non
             return None
         caught.append(bytes(leaf))
     return caught
-
-
-def _load_tree(connection: Connection) -> CompactRange:
-    leaves = connection.execute(select(audit_entries.c.leaf).order_by(audit_entries.c.seq))
-    return CompactRange.from_leaves([bytes(leaf) for (leaf,) in leaves])
 
 
 def verify_log(
@@ -597,12 +368,8 @@ def verify_log(
 
     Returns the last tree head, signed (None for an empty log).
     """
-    with engine.connect() as connection:
-        rows = connection.execution_options(yield_per=5000).execute(
-            select(audit_entries).order_by(audit_entries.c.seq)
-        )
-        with rows:  # closes the server-side cursor however the loop ends
-            return _verify_rows(rows, public_key, progress)
+    with store_for(engine).entries() as rows:
+        return _verify_rows(rows, public_key, progress)
 
 
 def _verify_rows(

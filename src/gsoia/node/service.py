@@ -36,7 +36,6 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.dialects.postgresql import psycopg as postgresql_psycopg
 from sqlalchemy.sql.elements import Label as Labelled
 
 from gsoia.audit.log import AuditLog, AuditTransaction, TreeHead, verify_log
@@ -80,6 +79,7 @@ from gsoia.node.sessions import WebSessions
 from gsoia.node.users import SIGNED_IN_FOR as SIGNED_IN_FOR
 from gsoia.node.users import Role, User
 from gsoia.store.database import migrate, open_engine, peeking, reading, writing
+from gsoia.store.postgres import compiled, driver_rows, insert_one
 from gsoia.store.schema import audit_entries, consents, incidents, items, meta, relabels, topics
 
 if TYPE_CHECKING:
@@ -578,11 +578,11 @@ class Node:
         """Insert item rows in one statement; their seqs, in the order of the rows.
 
         On PostgreSQL a single row (a creation through the API) goes through psycopg's
-        cursor, its statement compiled once (``_insert_one_pg``).
+        cursor, its statement compiled once (``store.postgres.insert_one``).
         """
         if self._postgres and len(rows) == 1:
             (row,) = rows
-            return [seq for (seq,) in _driver_rows(connection, _insert_one_pg(tuple(row)), row)]
+            return [seq for (seq,) in driver_rows(connection, insert_one(items, tuple(row)), row)]
         return list(connection.execute(_INSERT_ITEMS, rows).scalars())
 
     def _topic_bits(
@@ -765,7 +765,7 @@ class Node:
         if not self._postgres:
             page = connection.execute(_PAGE, {"seqs": seqs}).all()
             return [(row, 0 if self.intact(row) else None) for row in map(_Listed._make, page)]
-        versions = _driver_rows(connection, _PAGE_VERSIONS_PG, {"seqs": seqs})
+        versions = driver_rows(connection, _PAGE_VERSIONS_PG, {"seqs": seqs})
         known = {
             seq: (self._verified_rows.get((seq, version)), version) for seq, version in versions
         }
@@ -863,7 +863,7 @@ class Node:
         after = {"last": self.columns.last_seq(), "relabelled": self._relabelled}
         rows: Sequence[Any]
         if self._postgres:
-            rows = list(map(_Changed._make, _driver_rows(connection, _CHANGED_AFTER_PG, after)))
+            rows = list(map(_Changed._make, driver_rows(connection, _CHANGED_AFTER_PG, after)))
         else:
             rows = connection.execute(_CHANGED_AFTER, after).all()
         if not rows:
@@ -1410,16 +1410,8 @@ round trip."""
 # compiled once and run on the driver's own cursor: SQLAlchemy's execution and result
 # machinery cost about as much CPU again as psycopg's (0.8 against 0.4 ms a listing,
 # measured in one process).
-_PG = postgresql_psycopg.dialect()  # type: ignore[no-untyped-call]
-_CHANGED_AFTER_PG = str(_CHANGED_AFTER.compile(dialect=_PG))
-_PAGE_VERSIONS_PG = str(_PAGE_VERSIONS.compile(dialect=_PG))
-
-
-@lru_cache(maxsize=8)
-def _insert_one_pg(columns: tuple[str, ...]) -> str:
-    """PostgreSQL: the INSERT of one item row of these columns, returning its seq."""
-    statement = insert(items).returning(items.c.seq)
-    return str(statement.compile(dialect=_PG, column_keys=list(columns)))
+_CHANGED_AFTER_PG = compiled(_CHANGED_AFTER)
+_PAGE_VERSIONS_PG = compiled(_PAGE_VERSIONS)
 
 
 class _Changed(NamedTuple):
@@ -1431,15 +1423,6 @@ class _Changed(NamedTuple):
     custodian_code: int
     open_bits: bytes
     need_bits: bytes
-
-
-def _driver_rows(connection: Connection, sql: str, parameters: dict[str, Any]) -> list[Any]:
-    """PostgreSQL: the rows a compiled statement returns, through psycopg's cursor."""
-    driver = connection.connection.driver_connection
-    with driver.cursor() as cursor:  # type: ignore[union-attr]
-        cursor.execute(sql, parameters)
-        rows: list[Any] = cursor.fetchall()
-    return rows
 
 
 def _encoded(row: Any) -> EncodedLabel:

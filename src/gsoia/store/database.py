@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
 from gsoia.errors import GsoiaError
+from gsoia.store.postgres import autocommit
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -117,22 +118,6 @@ def writing(engine: Engine) -> Iterator[Connection]:
 
 
 @contextmanager
-def self_begun(engine: Engine) -> Iterator[Connection]:
-    """PostgreSQL: a write transaction whose caller sends its own BEGIN and COMMIT.
-
-    The driver begins nothing (autocommit): the caller's first query starts with
-    ``BEGIN;`` and its last may end with ``; COMMIT``, so neither costs a round trip of its
-    own (two of a short transaction's five). Ended normally, a transaction still open is
-    committed; if the block raises, it is rolled back (the driver rolls back whatever the
-    server still holds open).
-    """
-    with engine.connect() as connection:
-        connection = connection.execution_options(isolation_level="AUTOCOMMIT")
-        with connection.begin():
-            yield connection
-
-
-@contextmanager
 def reading(engine: Engine) -> Iterator[Connection]:
     """A connection for reads only, in one snapshot, that waits for no writer.
 
@@ -156,8 +141,8 @@ def peeking(engine: Engine) -> Iterator[Connection]:
         with reading(engine) as connection:
             yield connection
         return
-    with engine.connect() as connection:
-        yield connection.execution_options(isolation_level="AUTOCOMMIT")
+    with autocommit(engine) as connection:
+        yield connection
 
 
 def _redacted(url: str) -> str:
