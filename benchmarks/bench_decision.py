@@ -93,7 +93,7 @@ def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
 
 
 def _request(subject: dict[str, Any], label: dict[str, Any], day: dt.date) -> dict[str, Any]:
-    """A DECISION.md §2 request (JSON-shaped: the date as ISO text) for a label dict."""
+    """A docs/decision.md §2 request (JSON-shaped: the date as ISO text) for a label dict."""
     request: dict[str, Any] = {
         "subject": subject,
         "label": {k: label[k] for k in LABEL_KEYS if k in label},

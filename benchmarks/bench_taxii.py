@@ -6,7 +6,7 @@
    two servers alternating; the summary takes the median of each ratio over the rounds.
 2. gsoia alone on a larger store (default 100,000 objects): the same writes and reads.
 
-Targets (issue 5): gsoia writes at >= medallion's rate while labelling, encrypting and
+Targets: gsoia writes at >= medallion's rate while labelling, encrypting and
 auditing; reads >= 50x medallion's rate; at the large size its read rate stays within 2x
 of its rate at N. The CPU time each server process spends on the writes and on the reads
 is printed too (Linux): on a shared machine it varies far less than the rates. PASS/MISS

@@ -3,7 +3,7 @@
 The Cedar and casbin encodings of the benchmark evaluate rules 1-2, 6-7 and the
 same-nation rules themselves, from attributes of the request; what they cannot express
 (which agreement governs, and the equivalent level it maps to) is computed here, straight
-from DECISION.md §3, and handed to them as a per-label attribute: for each foreign
+from docs/decision.md §3, and handed to them as a per-label attribute: for each foreign
 nation, the rank of the level its subjects must hold — absent where rule 3, 4 or 5 fails.
 
 Written from the spec against the plain document (not ``gsoia``'s tables) so the

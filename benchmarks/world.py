@@ -1,7 +1,7 @@
 """A seeded, synthetic world for the decision benchmark: catalogue, labels and subjects.
 
 Everything here is deterministic for a given seed. The catalogue is a plain document (the
-shape of DECISION.md §1) that ``gsoia.catalogue.load.catalogue_from_document`` accepts.
+shape of docs/decision.md §1) that ``gsoia.catalogue.load.catalogue_from_document`` accepts.
 
 Equivalences are consistent by construction: every level of every policy belongs to a
 global *band* (0 RESTRICTED .. 3 TOP SECRET), or to none (a national-only level), and an
@@ -212,7 +212,7 @@ def make_world(seed: int, agreements: int = 60) -> World:
 
 
 def make_labels(world: World, n: int, seed: int) -> list[dict[str, Any]]:
-    """``n`` label dicts (DECISION.md §2), some with their own custodian and consent."""
+    """``n`` label dicts (docs/decision.md §2), some with their own custodian and consent."""
     rng = random.Random(seed)
     nations = NATIONS
     origin_weights = [1.0 / (1 + (i * 7) % 13) for i in range(len(nations))]

@@ -1,4 +1,4 @@
-"""The public Python API of INTERFACES.md is pinned: users and scripts depend on these names."""
+"""The public Python API (docs/interfaces.md) is pinned: users and scripts depend on these names."""
 
 import gsoia
 

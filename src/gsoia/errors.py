@@ -66,8 +66,8 @@ class InputError(GsoiaError):
 
 
 class CatalogueError(InputError):
-    """A catalogue was refused on load (DECISION.md §1)."""
+    """A catalogue was refused on load (docs/decision.md §1)."""
 
 
 class RequestError(InputError):
-    """A decision request or a label was malformed (DECISION.md §2): not a decision."""
+    """A decision request or a label was malformed (docs/decision.md §2): not a decision."""

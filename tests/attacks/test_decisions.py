@@ -1,4 +1,4 @@
-"""Well-formed, well-signed releases that the agreements forbid (DECISION.md rules 1-5).
+"""Well-formed, well-signed releases that the agreements forbid (docs/decision.md rules 1-5).
 
 The receiver decides again for itself: the agreement must be in force on the package's
 date, the label releasable to it, and a release by anyone but the originator needs the

@@ -1,4 +1,4 @@
-"""The bundled catalogue against reference/AGREEMENTS.md: ids users name, dates, sources."""
+"""The bundled catalogue against docs/agreements.md: ids users name, dates, sources."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ MUST_LEVEL_IDS = {
     "NZL": ["R", "C", "S", "TS"],
     "ITA": ["R", "RR", "S", "SS"],
 }
-"""The MUST table of reference/AGREEMENTS.md (UKR is in the catalogue, its scheme unsourced)."""
+"""The level ids of docs/agreements.md, lowest first (UKR is there too, its scheme unsourced)."""
 
 AGREEMENT_IDS = [
     "JPN-USA",
@@ -39,7 +39,7 @@ AGREEMENT_IDS = [
 ]
 
 SOURCED_TABLES = {"JPN-KOR"}
-"""The only equivalence table read in full (reference/AGREEMENTS.md); every other is assumed."""
+"""The only equivalence table read in full (docs/agreements.md); every other is assumed."""
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Reading a catalogue: its shape, YAML and JSON, files; all or nothing (DECISION.md §1)."""
+"""Reading a catalogue: its shape, YAML and JSON, files; all or nothing (docs/decision.md §1)."""
 
 from __future__ import annotations
 
@@ -299,7 +299,7 @@ def test_repeated_policy_id_in_a_json_object_is_refused() -> None:
 
 
 def test_repeated_policy_id_in_a_json_object_names_the_place() -> None:
-    # DECISION.md §1: rejected "with a message that names the place".
+    # docs/decision.md §1: rejected "with a message that names the place".
     text = (
         '{"policies": {"JPN": {"name": "a", "levels": []},\n "JPN": {"name": "b", "levels": []}}}'
     )

@@ -1,4 +1,4 @@
-"""The cross-reference rules of DECISION.md §1, one change of a valid catalogue per test.
+"""The cross-reference rules of docs/decision.md §1, one change of a valid catalogue per test.
 
 "A catalogue that references an unknown policy, level or group, repeats an id, lists a level
 twice in one equivalence row, puts one level in two rows of one agreement, maps a level of

@@ -1,4 +1,4 @@
-"""The pure core imports no web, database, network or CLI framework (STYLE.md, python-tuf).
+"""The pure core imports no web, database, network or CLI framework (as python-tuf).
 
 ``gsoia.catalogue`` and ``gsoia.decision`` decide; the store, the federation and the
 interfaces call them, never the other way round.

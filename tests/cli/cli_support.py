@@ -20,7 +20,7 @@ GSOIA = Path(sys.executable).parent / "gsoia"
 Result = subprocess.CompletedProcess[str]
 Runner = Callable[..., Result]
 
-# DECISION.md §2, verbatim.
+# docs/decision.md §2, verbatim.
 REQUEST: dict[str, Any] = {
     "subject": {
         "id": "can-0042",
@@ -43,7 +43,7 @@ REQUEST: dict[str, Any] = {
 
 MARKING_TEXT = "CAN SECRET // JPN 極秘 // JPN-CAN"
 
-# DECISION.md §4, verbatim.
+# docs/decision.md §4, verbatim.
 MARKING: dict[str, Any] = {
     "level": {"policy": "CAN", "id": "S", "name": "SECRET"},
     "original": {"policy": "JPN", "id": "GOKUHI", "name": "極秘"},

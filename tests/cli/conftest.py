@@ -30,7 +30,7 @@ def run(tmp_path: Path) -> Runner:
 
 @pytest.fixture
 def request_file(tmp_path: Path) -> Path:
-    """The DECISION.md §2 request, pretty-printed as a user would write it."""
+    """The docs/decision.md §2 request, pretty-printed as a user would write it."""
     path = tmp_path / "request.json"
     path.write_text(json.dumps(REQUEST, ensure_ascii=False, indent=2) + "\n", "utf-8")
     return path

@@ -20,7 +20,7 @@ from cli_support import (
 
 
 def assert_section_4_allow(doc: dict[str, object]) -> None:
-    """The DECISION.md §4 example decision."""
+    """The docs/decision.md §4 example decision."""
     assert doc["allow"] is True
     assert doc["reason"] == "ALLOW"
     assert doc["agreement"] == "JPN-CAN"

@@ -1,4 +1,4 @@
-"""Hypothesis strategies: valid catalogues (DECISION.md §1) and requests against them (§2).
+"""Hypothesis strategies: valid catalogues (docs/decision.md §1) and requests against them (§2).
 
 Catalogues have 2-8 policies (``P0``..``P7``, each with 1-4 levels ``L0``..``L3``, lowest
 first), 0-2 groups and 1-8 agreements of 2-4 parties with random status histories, scopes
@@ -352,7 +352,7 @@ def _request_date(
 def requests(
     draw: st.DrawFn, catalogue: Catalogue, *, allow_no_date: bool = True, survival: bool = False
 ) -> dict[str, Any]:
-    """A valid request (DECISION.md §2) against ``catalogue``.
+    """A valid request (docs/decision.md §2) against ``catalogue``.
 
     ``survival``: a foreign subject whose nation holds the copy, mostly on or after a day
     an agreement between the two was suspended or terminated.

@@ -1,4 +1,4 @@
-"""The properties of DECISION.md §5, on generated catalogues and requests.
+"""The properties of docs/decision.md §5, on generated catalogues and requests.
 
 Each property is its own test. The oracles below read the catalogue's data directly
 (events, parties, scopes, rows) and never call the catalogue models' helpers
@@ -50,7 +50,7 @@ def _day(request: dict[str, Any]) -> dt.date:
 
 
 def _status(events: list[Any], day: dt.date) -> str | None:
-    """DECISION.md §1: the status of the latest event dated on or before ``day``."""
+    """docs/decision.md §1: the status of the latest event dated on or before ``day``."""
     status = None
     for e in events:
         if e.date <= day:
@@ -115,7 +115,7 @@ def _equivalent(agreement: Any, party: str, level: str, into: str) -> str | None
 
 
 def reference(catalogue: Catalogue, request: dict[str, Any]) -> dict[str, Any]:
-    """DECISION.md §3, written out plainly: reason, rule, agreement (where fixed), marking."""
+    """docs/decision.md §3, written out plainly: reason, rule, agreement (where fixed), marking."""
     subject, label = request["subject"], request["label"]
     day = _day(request)
     nation, originator = subject["nation"], label["originator"]

@@ -1,4 +1,4 @@
-"""Malformed requests (DECISION.md §2): a RequestError naming the field, never a decision.
+"""Malformed requests (docs/decision.md §2): a RequestError naming the field, never a decision.
 
 "A request naming an unknown policy, level or group, or malformed in any way, is not a
 decision: it is an error with a message that names the field."

@@ -1,4 +1,4 @@
-"""The release rules of DECISION.md §3, one by one, on a small purpose-built catalogue.
+"""The release rules of docs/decision.md §3, one by one, on a small purpose-built catalogue.
 
 Every rule and reason code is tried on both branches; then the order of the rules, survival,
 groups, clearance expiry, multi-party agreements and the choice of the governing agreement,
@@ -283,7 +283,7 @@ def label(
 
 @dataclass(frozen=True)
 class Case:
-    """A hand-built request and what DECISION.md §3 says of it."""
+    """A hand-built request and what docs/decision.md §3 says of it."""
 
     name: str
     subject: dict[str, Any]
@@ -756,7 +756,7 @@ CASES = [
         3,
         None,
     ),
-    # ---- the spec's example (DECISION.md §2)
+    # ---- the spec's example (docs/decision.md §2)
     Case(
         "allow/spec-example",
         {

@@ -705,7 +705,7 @@ def one_line(error: GsoiaError | None) -> None:
 @FUZZ
 @given(st.text(alphabet=st.characters(codec="utf-8"), max_size=40))
 def test_catalogue_refusals_are_one_line(text: str) -> None:
-    """The CLI prints ``diagnostics()`` as its one line (INTERFACES.md: errors are one clear
+    """The CLI prints ``diagnostics()`` as its one line (docs/interfaces.md: errors are one clear
     line): no line break in it, whatever the input held."""
     one_line(refusal(CatalogueError, lambda: parse_catalogue(text)))
     one_line(refusal(CatalogueError, lambda: parse_catalogue(text, is_json=True)))

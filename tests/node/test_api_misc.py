@@ -19,7 +19,7 @@ from tests.node.test_api_items import (
     verified_audit_size,
 )
 
-# DECISION.md §2, and the decision of §4 it gets under the bundled catalogue
+# docs/decision.md §2, and the decision of §4 it gets under the bundled catalogue
 REQUEST: dict[str, Any] = {
     "subject": {
         "id": "can-0042",
@@ -50,7 +50,7 @@ DECISION: dict[str, Any] = {
     },
 }
 
-# the REST paths of INTERFACES.md (and the node's identity), with their methods
+# the REST paths of docs/interfaces.md (and the node's identity), with their methods
 INTERFACES_PATHS: list[tuple[str, str]] = [
     ("post", "/api/v1/items"),
     ("get", "/api/v1/items"),
@@ -254,7 +254,7 @@ def test_openapi_and_unknown_routes(jpn: RunningNode) -> None:
         for method, path in sorted(REQUIRED):
             assert (method, _generic(path)) in served, (method, path)
 
-        # a path of INTERFACES.md the node routes is documented; an unrouted one is a 404
+        # a path of docs/interfaces.md the node routes is documented; an unrouted one is a 404
         for method, path in INTERFACES_PATHS:
             probe = anonymous.request(method, path.replace("{id}", "probe"))
             routed = probe.status_code != 404 or probe.json().get("detail") != "Not Found"

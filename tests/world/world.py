@@ -283,7 +283,7 @@ def partner_expected(
     rulebook: gsoia.Rulebook, label: dict[str, Any], custodian: str, to: str, at: dt.date
 ) -> Decision:
     """``decide`` for a release to ``to``: its node stands for its readers of the highest
-    clearance holding the item's need-to-know (INTERFACES.md, rules 1-5 of DECISION.md)."""
+    clearance holding the item's need-to-know (rules 1-5 of docs/decision.md §3)."""
     top = rulebook.catalogue.policies[to].levels[-1].id
     return rulebook.decide(
         {

@@ -1,4 +1,4 @@
-"""HTTP: the REST API of INTERFACES.md (FastAPI), errors as RFC 9457 problem+json."""
+"""HTTP: the REST API of docs/interfaces.md (FastAPI), errors as RFC 9457 problem+json."""
 
 from gsoia.api.app import create_app
 

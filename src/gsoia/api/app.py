@@ -1,4 +1,4 @@
-"""The node's REST API (INTERFACES.md, "REST API"); the OpenAPI document at /openapi.json.
+"""The node's REST API (docs/interfaces.md, "REST API"); the OpenAPI document at /openapi.json.
 
 Every refusal is a problem+json with a one-line ``detail``, and is written to the audit
 log (by the node where it knows more, here otherwise). Bad input is a 422, never a 500.
@@ -53,7 +53,9 @@ class _In(BaseModel):
 
 
 class ItemIn(_In):
-    label: dict[str, Any] = Field(description="DECISION.md §2 label; originator = this node")
+    label: dict[str, Any] = Field(
+        description="A label (docs/decision.md §2); originator = this node"
+    )
     title: str = Field(min_length=1, max_length=1000)
     content: str | None = Field(default=None, description="The content as text")
     content_b64: str | None = Field(default=None, description="Or the content as base64")
@@ -263,7 +265,7 @@ def create_app(node: Node) -> FastAPI:
     ) -> dict[str, Any]:
         return node.audit_entries(caller, after=after, limit=limit)
 
-    @app.post("/api/v1/decide", summary="Decide a request (DECISION.md §2 -> §4)")
+    @app.post("/api/v1/decide", summary="Decide a request (docs/decision.md §2 -> §4)")
     def decide(body: dict[str, Any], caller: Caller) -> dict[str, Any]:
         return node.decide(caller, body).to_dict()
 

@@ -29,7 +29,7 @@ def pairing(catalogue: Catalogue, source: str, to: str, day: dt.date) -> Pairing
     """How ``source`` may share with ``to`` on ``day``, if any agreement in force allows it.
 
     The governing agreement is the one in force with the fewest parties, then the smallest id
-    (DECISION.md §3 rule 5); only the levels it maps are listed.
+    (docs/decision.md §3, rule 5); only the levels it maps are listed.
     """
     in_force = [
         a

@@ -1,4 +1,4 @@
-"""The catalogue's data: national policies, groups and agreements (DECISION.md §1).
+"""The catalogue's data: national policies, groups and agreements (docs/decision.md §1).
 
 These models check the shape of a catalogue (types, required fields, no unknown
 attributes). The rules that relate one part to another (unknown references, repeated ids,

@@ -1,4 +1,4 @@
-"""The rules that relate one part of a catalogue to another (DECISION.md §1).
+"""The rules that relate one part of a catalogue to another (docs/decision.md §1).
 
 A catalogue is rejected if it references an unknown policy, level or group, repeats an
 id, lists a level twice in one equivalence row, puts one level in two rows of one

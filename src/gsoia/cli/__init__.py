@@ -1,4 +1,4 @@
-"""The ``gsoia`` command: thin glue over the Python API (INTERFACES.md, "CLI")."""
+"""The ``gsoia`` command: thin glue over the Python API (docs/interfaces.md, "Command line")."""
 
 from gsoia.cli.app import app, main
 

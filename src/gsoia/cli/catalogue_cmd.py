@@ -6,29 +6,31 @@ import datetime as dt
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from gsoia import today_utc
-from gsoia.catalogue import Catalogue, Status, read_catalogue
-from gsoia.catalogue.matrix import matrix, status_table
 from gsoia.cli.refusal import EXIT_INVALID, parse_day, refuse
 from gsoia.errors import CatalogueError
+
+if TYPE_CHECKING:  # the catalogue (pydantic, YAML) and Rich load when a command runs
+    from rich.table import Table
+
+    from gsoia.catalogue import Catalogue
 
 app = typer.Typer(
     help="Check and show catalogues of policies and agreements.", no_args_is_help=True
 )
 
 STATUS_STYLE = {
-    Status.NEGOTIATING: "yellow",
-    Status.SIGNED: "cyan",
-    Status.IN_FORCE: "bold green",
-    Status.SUSPENDED: "magenta",
-    Status.TERMINATED: "red",
+    "negotiating": "yellow",
+    "signed": "cyan",
+    "in_force": "bold green",
+    "suspended": "magenta",
+    "terminated": "red",
 }
+"""Each agreement status's colour, by its value (``gsoia.catalogue.Status``)."""
 
 
 @app.command()
@@ -36,6 +38,8 @@ def check(
     file: Annotated[Path, typer.Argument(help="The catalogue (YAML, or JSON if it ends .json).")],
 ) -> None:
     """Validate a catalogue: every problem on its own line, exit 2 if there is any."""
+    from gsoia.catalogue import read_catalogue
+
     try:
         catalogue = read_catalogue(file)
     except CatalogueError as e:
@@ -60,6 +64,10 @@ def show(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
 ) -> None:
     """Show the policies and the agreement matrix: who may share with whom, at which levels."""
+    from rich.console import Console
+
+    from gsoia.catalogue import read_catalogue
+
     day = parse_day(at) or today_utc()
     try:
         catalogue = read_catalogue(file)
@@ -75,6 +83,8 @@ def show(
 
 
 def _policies(catalogue: Catalogue) -> Table:
+    from rich.table import Table
+
     table = Table(title="Policies (classified levels, lowest first)", title_justify="left")
     table.add_column("policy", style="bold")
     table.add_column("name")
@@ -90,13 +100,17 @@ def _policies(catalogue: Catalogue) -> Table:
 
 
 def _agreements(catalogue: Catalogue, day: dt.date) -> Table:
+    from rich.table import Table
+
+    from gsoia.catalogue.matrix import status_table
+
     table = Table(title=f"Agreements on {day.isoformat()}", title_justify="left")
     table.add_column("agreement", style="bold")
     table.add_column("status")
     table.add_column("history")
     table.add_column("equivalent levels")
     for agreement, status in status_table(catalogue, day):
-        style = STATUS_STYLE.get(status, "dim") if status else "dim"
+        style = STATUS_STYLE.get(status.value, "dim") if status else "dim"
         history = ", ".join(f"{e.status.value} {e.date.isoformat()}" for e in agreement.events)
         rows = "; ".join(
             " = ".join(f"{p} {'/'.join(lv)}" for p, lv in r.items()) for r in agreement.rows()
@@ -111,6 +125,10 @@ def _agreements(catalogue: Catalogue, day: dt.date) -> Table:
 
 
 def _matrix(catalogue: Catalogue, day: dt.date) -> Table:
+    from rich.table import Table
+
+    from gsoia.catalogue.matrix import matrix
+
     pairs = matrix(catalogue, day)
     parties = [p for p in catalogue.policies if any(p in pair for pair in pairs)]
     table = Table(
@@ -137,6 +155,8 @@ def _matrix(catalogue: Catalogue, day: dt.date) -> Table:
 
 
 def _as_json(catalogue: Catalogue, day: dt.date) -> dict[str, Any]:
+    from gsoia.catalogue.matrix import matrix, status_table
+
     return {
         "at": day.isoformat(),
         "policies": {

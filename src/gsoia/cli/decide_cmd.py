@@ -38,7 +38,7 @@ def _json(text: str) -> Any:
 
 def decide(
     request: Annotated[
-        str, typer.Argument(help="A request as JSON (DECISION.md §2), or - for stdin.")
+        str, typer.Argument(help="A request as JSON (docs/decision.md §2), or - for stdin.")
     ] = "-",
     catalogue: Annotated[
         Path | None,

@@ -77,7 +77,9 @@ def user_add(
     need_to_know: Annotated[
         list[str] | None, typer.Option("--need-to-know", help="A topic; repeat for several.")
     ] = None,
-    role: Annotated[Role, typer.Option("--role", help="analyst, officer or admin.")] = Role.ANALYST,
+    role: Annotated[
+        Role, typer.Option("--role", help="analyst, officer, admin or monitor.")
+    ] = Role.ANALYST,
     database: Database = None,
 ) -> None:
     """Add a user and print its API token once (only a hash is stored)."""

@@ -13,8 +13,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from gsoia.cli.node_cmd import Data, Database, _open
 from gsoia.cli.refusal import parse_day, refuse
@@ -55,6 +53,9 @@ def _said(record: UserRecord, what: str) -> None:
 def user_list(data: Data, database: Database = None) -> None:
     """List the node's accounts: id, nation, clearance, expiry, need-to-know, role, state
     (never a token)."""
+    from rich.console import Console
+    from rich.table import Table
+
     records = _run(data, database, lambda node, cli: node.accounts.list(cli))
     table = Table(title="Accounts", title_justify="left")
     for column in ("id", "nation", "clearance", "expires", "need-to-know", "role", "disabled"):

@@ -1,4 +1,4 @@
-"""AES-256-GCM for stored content and wrapped item keys (DESIGN.md, Storage).
+"""AES-256-GCM for stored content and wrapped item keys.
 
 Each item's content is encrypted under its own fresh key (``new_key``); that key is
 wrapped by the node's storage key with the item's identity as context, so a wrapped key

@@ -1,7 +1,7 @@
 """RFC 8785 JSON canonicalisation (JCS) of the JSON subset gsoia signs.
 
-What is signed is ``canonical_json(value)``, never "whatever json.dumps gave" (STYLE.md,
-signed bytes vs wire bytes): a peer that parses the wire JSON and canonicalises it again
+What is signed is ``canonical_json(value)``, never "whatever json.dumps gave" (the signed
+bytes are not the wire bytes): a peer that parses the wire JSON and canonicalises it again
 gets the same bytes.
 
 The subset, and how each part maps to RFC 8785:

@@ -13,7 +13,7 @@ anyone else, not even for an instant, and an existing key is never overwritten. 
 refuses a file that group or others may read, write or execute, as OpenSSH does.
 
 The public half (``PublicKeys``) is what a node publishes at ``/.well-known/gsoia``
-(spec/INTERFACES.md, Federation); its ``fingerprint`` is what officers compare by voice.
+(docs/interfaces.md, Federation); its ``fingerprint`` is what officers compare by voice.
 
 Rotation (``gsoia keys rotate``) replaces the signing and sealing keys (the storage key
 stays: it only wraps item keys at rest). The new keys are first written to ``next/``

@@ -1,14 +1,14 @@
 """Ed25519 signatures and the label–content binding (STANAG 4778 style, SHA-384).
 
 STANAG 4778 binds a confidentiality label to its data with one signature over both, using
-SHA-384 digests (reference/AGREEMENTS.md, Markings). gsoia's binding signs
+SHA-384 digests (NATO STANAG 4778, Metadata Binding Mechanism). gsoia's binding signs
 
     b"gsoia-binding-v1\\n" + canonical_json({"label": label, "content_sha384": hex digest})
 
 where the digest is of the bytes that travel — for a federation package, the content's
-ciphertext (spec/INTERFACES.md, Federation). The prefix keeps a binding signature from
+ciphertext (docs/interfaces.md, Federation). The prefix keeps a binding signature from
 ever being valid for another kind of gsoia message signed by the same key; the label is
-signed in its RFC 8785 canonical form, never in its wire form (STYLE.md).
+signed in its RFC 8785 canonical form, never in its wire form.
 
 The originator's seal (``origin_message``) is the originating node's signature over the
 item as its originator wrote it (label, title, provenance) and the SHA-384 of the

@@ -1,6 +1,6 @@
 """Many labels in columns: the form ``decide_many`` runs over, and the store keeps.
 
-A ``LabelTable`` holds, per label, a few small integers (DESIGN.md, "Hot path"):
+A ``LabelTable`` holds, per label, a few small integers (docs/decision.md §5):
 
 - ``key``: global level x area (see ``gsoia.decision.tables``), 2 bytes;
 - ``custodian``: the code of the policy holding the copy, 1 byte;
@@ -93,7 +93,7 @@ def encode_label(
 def build_label_table(codes: Codes, labels: Iterable[Mapping[str, Any]]) -> LabelTable:
     """Validate and encode label dicts; any bad label refuses the whole batch.
 
-    Each dict is a label (DECISION.md §2) that may carry its own ``custodian`` and
+    Each dict is a label (docs/decision.md §2) that may carry its own ``custodian`` and
     ``consented_to``. Identical labels are validated once.
     """
     catalogue = codes.catalogue

@@ -1,4 +1,4 @@
-"""A decision request (DECISION.md §2): its shape, and its references checked.
+"""A decision request (docs/decision.md §2): its shape, and its references checked.
 
 A request naming an unknown policy, level or group, or malformed in any way, is not a
 decision: it is a ``RequestError`` whose place names the field (``label.classification``).

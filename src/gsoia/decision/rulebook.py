@@ -1,4 +1,4 @@
-"""The release decision (DECISION.md §3), one request at a time or a whole batch.
+"""The release decision (docs/decision.md §3), one request at a time or a whole batch.
 
 Same nation (subject.nation == label.originator):
   1 CLEARANCE, 2 NEED_TO_KNOW, 3 ALLOW with the originator's own level.
@@ -60,7 +60,7 @@ class Rulebook:
     # -- one request ----------------------------------------------------------------------
 
     def decide(self, request: Mapping[str, Any]) -> Decision:
-        """Decide one request (DECISION.md §2). ``RequestError`` if it is malformed."""
+        """Decide one request (docs/decision.md §2); ``RequestError`` if it is malformed."""
         parsed = parse_request(request)
         check_request(self.catalogue, parsed)
         return self.decide_parsed(

@@ -1,4 +1,4 @@
-"""What a decision says (DECISION.md §4): allow or the reason, the agreement, the marking."""
+"""What a decision says (docs/decision.md §4): allow or the reason, the agreement, the marking."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 
 class Reason(StrEnum):
-    """The reason codes of DECISION.md §3: the first rule that fails, or ALLOW."""
+    """The reason codes of docs/decision.md §3: the first rule that fails, or ALLOW."""
 
     ALLOW = "ALLOW"
     CLEARANCE = "CLEARANCE"
@@ -88,7 +88,7 @@ class Decision:
         self.allow = allow
         self.reason = reason
         self.rule = rule
-        """The number of the rule in DECISION.md §3 (same-nation rules 1-3, foreign 1-8)."""
+        """The rule's number in docs/decision.md §3 (same nation 1-3, foreign 1-8)."""
         self.agreement = agreement
         self.marking = marking
         self._text = explanation
@@ -102,7 +102,7 @@ class Decision:
         return text
 
     def to_dict(self) -> dict[str, Any]:
-        """DECISION.md §4, plus the rule number and (also on ALLOW) the explanation."""
+        """docs/decision.md §4, plus the rule number and (also on ALLOW) the explanation."""
         result: dict[str, Any] = {
             "allow": self.allow,
             "reason": self.reason.value,

@@ -10,7 +10,7 @@ the catalogue, in which no agreement changes status) a ``Resolution`` holds, per
 per survival case (custodian == subject's nation or not), the outcome of rules 3-5 of the
 foreign-subject rules: which agreement governs and the equivalent level's rank — or which
 rule failed. The single and the batch decision both read these tables, so they cannot
-drift (DESIGN.md, "Hot path").
+drift (docs/decision.md §5).
 """
 
 from __future__ import annotations

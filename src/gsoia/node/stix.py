@@ -1,7 +1,7 @@
 """STIX 2.1 objects as gsoia items: the label extension, validation, timestamps.
 
-A STIX object carries its confidentiality label as the property extension of INTERFACES.md
-("TAXII 2.1")::
+A STIX object carries its confidentiality label as a property extension (docs/interfaces.md,
+"TAXII 2.1")::
 
     "extensions": {"extension-definition--f67a03a9-ae79-440c-b2ec-6d97c54cb09d": {
         "extension_type": "property-extension",
@@ -60,7 +60,7 @@ EXTENSION_DEFINITION: dict[str, Any] = {
     "id": EXTENSION_ID,
     "created_by_ref": IDENTITY_ID,
     "created": _DEFINED,
-    "modified": _DEFINED,
+    "modified": "2026-12-06T00:00:00.000Z",  # the description now cites docs/decision.md
     "name": "gsoia confidentiality label",
     "description": (
         "The confidentiality label of a STIX object exchanged under a General Security of"
@@ -79,7 +79,8 @@ EXTENSION_DEFINITION: dict[str, Any] = {
         " topics a reader must all hold); custodian (string, set by the holding node: the"
         " policy id of the party holding this copy); custodian_marking (string, set by the"
         " holding node: the custodian's equivalent marking, e.g. 'CAN SECRET // JPN 極秘 //"
-        " JPN-CAN'). Decided by the rules of the gsoia release decision (DECISION.md)."
+        " JPN-CAN'). Decided by the rules of the gsoia release decision (docs/decision.md in the"
+        " gsoia repository)."
     ),
     "version": "1.0.0",
     "extension_types": ["property-extension"],

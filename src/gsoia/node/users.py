@@ -1,4 +1,5 @@
-"""The node's users: roles, the subject attributes of DECISION.md, API tokens (hashes only)."""
+"""The node's users: roles, the subject attributes of docs/decision.md §2, API tokens (hashes
+only)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ import json
 import secrets
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gsoia.decision.request import Subject
+if TYPE_CHECKING:  # light to import: the CLI takes Role from here for its help
+    from gsoia.decision.request import Subject
 
 TOKEN_PREFIX = "gsoia_"  # noqa: S105 - a prefix, not a secret
 SIGNED_IN_FOR = 1.0

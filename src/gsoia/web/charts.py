@@ -40,7 +40,7 @@ HEADLINES = {
 }
 
 # Which agreement speaks for a pair of policies on a date: the most advanced status, then
-# (as rule 5 of DECISION.md) the fewest parties, then the smallest id.
+# (as rule 5 of docs/decision.md §3) the fewest parties, then the smallest id.
 _PRECEDENCE = {
     Status.IN_FORCE: 0,
     Status.SUSPENDED: 1,

@@ -2,10 +2,10 @@
 
 The analyst chooses a partner nation (a plain GET form: choosing sends nothing), the page
 shows what the partner's node would decide (``Exchange.preview``: rules 1-5 of
-DECISION.md for the partner's cleared readers) with the marking it would carry, and only
-then a confirm button posts the release (``Exchange.release``). A refusal shows its reason
-code, explanation and rule. For an item this node holds as custodian, the third-party
-rule refuses until the originator consents: the page offers to ask it
+docs/decision.md §3 for the partner's cleared readers) with the marking it would carry,
+and only then a confirm button posts the release (``Exchange.release``). A refusal shows
+its reason code, explanation and rule. For an item this node holds as custodian, the
+third-party rule refuses until the originator consents: the page offers to ask it
 (``Exchange.request_consent``).
 """
 

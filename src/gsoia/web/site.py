@@ -67,7 +67,7 @@ RULES: dict[Reason, str] = {
     "equivalent in the reader's policy.",
     Reason.ALLOW: "Every rule holds.",
 }
-"""What each rule of DECISION.md §3 asks, in one sentence, for the "why not" pages."""
+"""What each rule of docs/decision.md §3 asks, in one sentence, for the "why not" pages."""
 
 
 class SignInRequired(Exception):
