@@ -100,7 +100,7 @@ class RunningNode:
         headers = {"Authorization": f"Bearer {self.tokens[user_id]}"} if user_id else {}
         return loopback.client(base_url=self.url, headers=headers, timeout=30)
 
-    def start(self, patience: float = 30) -> None:
+    def start(self, patience: float = 90) -> None:
         """Serve the node; ``patience``: seconds to wait until it answers."""
         self.port = free_port()
         args = [GSOIA, "serve", "--data", str(self.data), "--port", str(self.port)]
