@@ -74,9 +74,10 @@ class RunningNode:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def open(self) -> Node:
-        """The node in this process (for set-up and for inspecting the store)."""
-        return Node.open(self.data, database=self.database.url)
+    def open(self, *, anchored: bool = True) -> Node:
+        """The node in this process (for set-up and for inspecting the store);
+        ``anchored=False``: even if its log no longer holds its anchor (to verify it)."""
+        return Node.open(self.data, database=self.database.url, anchored=anchored)
 
     def add_user(
         self,

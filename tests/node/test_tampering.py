@@ -130,7 +130,7 @@ class Filed:
 
     def edit(self, change: Callable[[Connection], None]) -> None:
         """Change the store directly, on the node's engine, behind the node's back."""
-        node = self.node.open()
+        node = self.node.open(anchored=False)
         try:
             with node.engine.begin() as connection:
                 change(connection)
@@ -683,12 +683,13 @@ def test_an_untampered_log_verifies(audited: Filed) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout == (
         f"audit log: {len(rows)} entries verified; root {head.root.hex()} ({rows[-1].at})\n"
+        f"anchor: holds the head of {len(rows)} entries ({rows[-1].at}), consistent\n"
     )
 
 
 def first_bad_entry(filed: Filed) -> tuple[int, str]:
     """``Node.verify_audit``'s AuditVerifyError: the entry it names, and its message."""
-    node = filed.node.open()
+    node = filed.node.open(anchored=False)
     try:
         try:
             node.verify_audit()
@@ -735,15 +736,52 @@ def test_a_failed_verification_closes_its_cursor(audited: Filed) -> None:
     assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
 
 
-def test_a_truncated_tail_verifies_only_against_an_earlier_head(audited: Filed) -> None:
-    """Known limit of a self-contained log: dropping the newest entries leaves a valid
-    shorter log. Only a tree head seen before (a witness, a peer) shows the truncation."""
+def test_a_truncated_tail_is_found_by_the_anchor(audited: Filed) -> None:
+    """Dropping the newest entries leaves a log whose every entry verifies; the head kept
+    in the data directory shows it is shorter than it was."""
     node = audited.node.open()
     try:
         before = node.verify_audit()
     finally:
         node.close()
     assert before is not None
+    cut = before.size - 3
+    audited.edit(lambda c: c.execute(delete(audit_entries).where(audit_entries.c.seq >= cut)))
+    with pytest.raises(AuditVerifyError, match=f"entries {cut} to {before.size - 1} are missing"):
+        audited.node.open()  # the node does not open on a shortened log
+    failed_at, message = first_bad_entry(audited)
+    assert failed_at == cut, message
+    assert "audit-head.json" in message
+    result = cli_verify(audited)
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert result.stderr.splitlines()[-1].startswith(
+        f"gsoia: audit entry {cut}: entries {cut} to {before.size - 1} are missing"
+    ), result.stderr
+
+
+def test_an_emptied_log_is_found_by_the_anchor(audited: Filed) -> None:
+    audited.edit(lambda c: c.execute(delete(audit_entries)))
+    with pytest.raises(AuditVerifyError, match="entries 0 to"):
+        audited.node.open()
+    result = cli_verify(audited)
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert "empty, verified" not in result.stdout
+    assert result.stderr.splitlines()[-1].startswith("gsoia: audit entry 0: entries 0 to")
+
+
+def test_without_its_anchor_a_truncated_log_verifies_only_against_an_earlier_head(
+    audited: Filed,
+) -> None:
+    """Known limit of one data directory: whoever deletes the anchor file as well as the
+    newest entries leaves a valid shorter log. Only a head seen outside the node (a
+    partner's) shows the truncation then; ``gsoia audit verify`` says the log is unpinned."""
+    node = audited.node.open()
+    try:
+        before = node.verify_audit()
+    finally:
+        node.close()
+    assert before is not None
+    (audited.node.data / "audit-head.json").unlink()
     audited.edit(
         lambda c: c.execute(delete(audit_entries).where(audit_entries.c.seq == before.size - 1))
     )
@@ -753,5 +791,7 @@ def test_a_truncated_tail_verifies_only_against_an_earlier_head(audited: Filed) 
     finally:
         node.close()
     assert after is not None
-    assert (after.size, after.root) != (before.size, before.root)
     assert after.size == before.size - 1
+    result = cli_verify(audited)
+    assert result.returncode == 0, result.stderr
+    assert "anchor: none in the data directory" in result.stdout

@@ -35,7 +35,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Connection, Engine
@@ -49,6 +49,9 @@ from gsoia.crypto.canonical import canonical_json
 from gsoia.crypto.errors import BadSignature
 from gsoia.crypto.signing import sign, verify
 from gsoia.errors import GsoiaError
+
+if TYPE_CHECKING:
+    from gsoia.audit.anchor import Anchor
 
 ROTATED = "keys.rotated"
 """The entry of a key rotation: the last signed by the old key; its ``signing``: the new.
@@ -211,6 +214,8 @@ class AuditLog:
         self.on_others: Callable[[Connection], None] | None = None
         """Run in a transaction, under the lock, when another process appended entries since
         this one last did: what this process holds in memory catches up with theirs."""
+        self.anchor: Anchor | None = None
+        """Where each committed head is kept outside the database (``audit.anchor``)."""
         self._unheard = False
         """Another process's entries were taken in by an entries-only batch, which changes
         nothing but the log: ``on_others`` is owed at the next transaction (the first that
@@ -240,9 +245,15 @@ class AuditLog:
             yield transaction
             transaction._write()
         # committed
+        self._committed(transaction)
+
+    def _committed(self, transaction: AuditTransaction) -> None:
+        """Follow a committed transaction: its tree, its actions, its head anchored."""
         self._tree = transaction._tree
         for action in transaction.committed:
             action()
+        if self.anchor is not None and transaction.head is not None:
+            self.anchor.offer(transaction.head)
 
     def _caught_up(self, begun: Begun) -> CompactRange:
         """The tree with the entries another process appended since (or reloaded, if they
@@ -307,9 +318,7 @@ class AuditLog:
             self._unheard = True  # heard at the next transaction: entries change nothing
         else:
             return False
-        self._tree = transaction._tree
-        for action in transaction.committed:
-            action()
+        self._committed(transaction)
         return True
 
     def record(self, kind: str, actor: str, data: dict[str, Any]) -> int:

@@ -15,7 +15,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Result, select
+from sqlalchemy import Connection, Engine, Result, func, select
 
 from gsoia.audit.merkle import AuditError
 from gsoia.store.schema import audit_entries
@@ -93,6 +93,15 @@ class AuditStore(ABC):
         there is none."""
         with self.engine.connect() as connection:
             return connection.execute(_LAST_SIGNED).first()
+
+    def size_and_root_at(self, seq: int) -> tuple[int, bytes | None]:
+        """The log's size and the stored root after entry ``seq`` (None: no such entry)."""
+        with self.engine.connect() as connection:
+            last = connection.execute(select(func.max(audit_entries.c.seq))).scalar()
+            stored = connection.execute(
+                select(audit_entries.c.root).where(audit_entries.c.seq == seq)
+            ).scalar()
+        return (0 if last is None else int(last) + 1), (None if stored is None else bytes(stored))
 
     @contextmanager
     def entries(self) -> Iterator[Result[Any]]:

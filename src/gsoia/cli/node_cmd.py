@@ -33,11 +33,13 @@ peer_app = typer.Typer(help="Pin partner nodes' keys.", no_args_is_help=True)
 audit_app = typer.Typer(help="Check the node's audit log.", no_args_is_help=True)
 
 
-def _open(data: Path, database: str | None, today: dt.date | None = None) -> Node:
+def _open(
+    data: Path, database: str | None, today: dt.date | None = None, *, anchored: bool = True
+) -> Node:
     from gsoia.node.service import Node
 
     try:
-        return Node.open(data, database=database, today=today)
+        return Node.open(data, database=database, today=today, anchored=anchored)
     except GsoiaError as e:
         refuse(e)
 
@@ -223,16 +225,27 @@ def peer_add(
 
 @audit_app.command("verify")
 def audit_verify(data: Data, database: Database = None) -> None:
-    """Recompute the audit log's hashes, roots and signed heads; name the first bad entry."""
+    """Recompute the audit log's hashes, roots and signed heads; name the first bad entry.
+
+    The log must also hold the signed head kept in the data directory (audit-head.json):
+    a log shorter than it, or not the log it signed, fails, naming the range.
+    """
     from gsoia.node.authority import OPERATOR, Action
 
-    node = _open(data, database)
+    node = _open(data, database, anchored=False)
     try:
         node.require(OPERATOR, Action.AUDIT)
         head = node.verify_audit(progress=lambda n: print(f"  {n:,} entries…", file=sys.stderr))
+        anchor = node.audit.anchor.read() if node.audit.anchor is not None else None
     except GsoiaError as e:
         refuse(e)
+    finally:
+        node.close()
     if head is None:
         print("audit log: empty, verified")
     else:
         print(f"audit log: {head.size} entries verified; root {head.root.hex()} ({head.at})")
+    if anchor is None:
+        print("anchor: none in the data directory (the log's length is not pinned here)")
+    else:
+        print(f"anchor: holds the head of {anchor.size} entries ({anchor.at}), consistent")

@@ -38,6 +38,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.sql.elements import Label as Labelled
 
+from gsoia.audit.anchor import ANCHOR_FILE, Anchor, check_anchor, check_anchor_quickly
 from gsoia.audit.log import AuditLog, AuditTransaction, TreeHead, verify_log
 from gsoia.catalogue.load import read_catalogue
 from gsoia.catalogue.matrix import status_table
@@ -49,7 +50,7 @@ from gsoia.crypto.signing import binding_message, digest, sign, verify
 from gsoia.decision import Decision, Rulebook
 from gsoia.decision.labels import LabelTable, encode_label
 from gsoia.decision.request import HeldLabel, Label, Subject, label_problems, parse_held_label
-from gsoia.errors import Problem, RequestError
+from gsoia.errors import GsoiaError, Problem, RequestError
 from gsoia.node.accounts import Accounts
 from gsoia.node.authority import (
     OPERATOR,
@@ -204,6 +205,7 @@ class Node:
         config.save(data)
         node = cls(config, keys, rulebook, clock=clock)
         node.keys_dir = data / KEYS_DIR
+        node.audit.anchor = Anchor(data / ANCHOR_FILE)
         return node
 
     @classmethod
@@ -214,9 +216,14 @@ class Node:
         database: str | None = None,
         clock: Callable[[], dt.datetime] = utc_now,
         today: dt.date | None = None,
+        anchored: bool = True,
     ) -> Node:
         """Open the node in ``data``; refuses world-readable key files, and tightens the
-        data directory to 0700 (and a SQLite database to 0600: ``open_engine``)."""
+        data directory to 0700 (and a SQLite database to 0600: ``open_engine``).
+
+        ``anchored``: refuse (``AuditVerifyError``) a log shorter than the head kept in the
+        data directory, or not ending as it did there (``audit.anchor``); False only to
+        verify the log (``verify_audit`` then names what is missing or altered)."""
         config = NodeConfig.load(data)
         private_directory(data)
         from gsoia.node.rotation import settle_at
@@ -226,6 +233,17 @@ class Node:
         rulebook = Rulebook(read_catalogue(config.catalogue), today=lambda: today or clock().date())
         node = cls(config, keys, rulebook, database=database, clock=clock, today=today)
         node.keys_dir = data / KEYS_DIR
+        anchor = Anchor(data / ANCHOR_FILE)
+        try:
+            held = anchor.read() if anchored else None
+            if held is not None:
+                check_anchor_quickly(
+                    held, *node.audit.store.size_and_root_at(held.size - 1), anchor.path
+                )
+        except GsoiaError:
+            node.close()
+            raise
+        node.audit.anchor = anchor
         return node
 
     def _check_meta(self) -> None:
@@ -1207,14 +1225,25 @@ class Node:
     def verify_audit(self, progress: Callable[[int], None] | None = None) -> TreeHead | None:
         from gsoia.node.rotation import own_signing_keys
 
-        return verify_log(self.engine, own_signing_keys(self), progress)
+        keys = own_signing_keys(self)
+        head = verify_log(self.engine, keys, progress)
+        anchor = self.audit.anchor
+        held = anchor.read() if anchor is not None else None
+        if anchor is not None and held is not None:
+            size = 0 if head is None else head.size
+            check_anchor(held, size, lambda n: self.audit.leaves(n), keys, anchor.path)
+        return head
 
     def close(self) -> None:
         """Write the refusals still counted, and release the database connections."""
         try:
             self.flush_refusals(everything=True)
         finally:
-            self.engine.dispose()
+            try:
+                if self.audit.anchor is not None:
+                    self.audit.anchor.close()
+            finally:
+                self.engine.dispose()
 
 
 def held_copy(row: Any) -> Copy:
