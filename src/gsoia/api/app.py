@@ -36,6 +36,7 @@ from gsoia.api.problems import declare_problems, problem, problem_for
 from gsoia.api.taxii import install_taxii
 from gsoia.api.users import users_router
 from gsoia.errors import GsoiaError, InputError, Problem, RequestError
+from gsoia.node import audit_proofs
 from gsoia.node.errors import NodeError
 from gsoia.node.floods import Flusher, client_address
 from gsoia.node.service import ANONYMOUS, MAX_CURSOR, ListFilter, Node
@@ -264,6 +265,32 @@ def create_app(node: Node) -> FastAPI:
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> dict[str, Any]:
         return node.audit_entries(caller, after=after, limit=limit)
+
+    @app.get("/api/v1/audit/head", summary="The audit log's latest signed tree head (officer)")
+    def audit_head(caller: Caller) -> dict[str, Any]:
+        return audit_proofs.head(node, caller)
+
+    @app.get(
+        "/api/v1/audit/proof/inclusion",
+        summary="Entry seq's inclusion in the tree of size entries, RFC 9162 (officer)",
+    )
+    def audit_inclusion(
+        caller: Caller,
+        seq: Annotated[int, Query(ge=0, le=MAX_CURSOR)],
+        size: Annotated[int, Query(ge=1, le=MAX_CURSOR)],
+    ) -> dict[str, Any]:
+        return audit_proofs.inclusion(node, caller, seq, size)
+
+    @app.get(
+        "/api/v1/audit/proof/consistency",
+        summary="How the tree of first entries grew into second's, RFC 9162 (officer)",
+    )
+    def audit_consistency(
+        caller: Caller,
+        first: Annotated[int, Query(ge=1, le=MAX_CURSOR)],
+        second: Annotated[int, Query(ge=1, le=MAX_CURSOR)],
+    ) -> dict[str, Any]:
+        return audit_proofs.consistency(node, caller, first, second)
 
     @app.post("/api/v1/decide", summary="Decide a request (docs/decision.md §2 -> §4)")
     def decide(body: dict[str, Any], caller: Caller) -> dict[str, Any]:
