@@ -12,7 +12,7 @@ The rules, one test each:
 
 - ``LAYERS``: which of gsoia's packages each package may import (itself and
   ``gsoia.errors`` always).
-- No cycle among modules, counting imports inside functions.
+- No cycle among modules, counting imports inside functions; none among packages either.
 - No module uses another's private names: ``from x import _y``, ``module._y`` (a module
   it imported), ``obj._y`` (any object but ``self``, ``cls``, ``super()`` and the module's
   own names, and a private name the module itself defines); ``ALLOWED_PRIVATE`` lists the
@@ -255,12 +255,24 @@ class Project:
                     graph[module.name].setdefault(edge.target, edge)
         return graph
 
-    def cycles(self, allowed: Mapping[tuple[str, str], str] | None = None) -> list[list[Import]]:
-        """One cycle (as its edges) through each strongly connected group of modules, the
+    def cycles(
+        self, allowed: Mapping[tuple[str, str], str] | None = None, *, packages: bool = False
+    ) -> list[list[Import]]:
+        """One cycle (as its edges) through each strongly connected group of modules (or of
+        gsoia's packages: an edge is a module of one importing a module of another), the
         ``allowed`` edges left out."""
         graph = self.edges()
         for source, target in allowed or {}:
             graph.get(source, {}).pop(target, None)
+        if packages:
+            between: dict[str, dict[str, Import]] = {}
+            for source, targets in sorted(graph.items()):
+                for target, edge in sorted(targets.items()):
+                    mine, theirs = package_of(source), package_of(target)
+                    between.setdefault(theirs, {})
+                    if mine != theirs:
+                        between.setdefault(mine, {}).setdefault(theirs, edge)
+            graph = between
         found: list[list[Import]] = []
         for group in _strongly_connected(graph):
             if len(group) < 2:
@@ -410,7 +422,7 @@ def _cycle_through(
     graph: Mapping[str, Mapping[str, Import]], start: str, group: set[str]
 ) -> list[Import]:
     """The shortest cycle from ``start`` back to it, within ``group`` (breadth first)."""
-    previous: dict[str, Import] = {}
+    previous: dict[str, str] = {}
     frontier = [start]
     while frontier:
         following: list[str] = []
@@ -421,12 +433,11 @@ def _cycle_through(
                 if child == start:
                     path = [graph[node][child]]
                     while node != start:
-                        edge = previous[node]
-                        path.append(edge)
-                        node = edge.source
+                        path.append(graph[previous[node]][node])
+                        node = previous[node]
                     return path[::-1]
                 if child not in previous:
-                    previous[child] = graph[node][child]
+                    previous[child] = node
                     following.append(child)
         frontier = following
     raise AssertionError(f"no cycle through {start}")  # a group of two or more has one
@@ -438,10 +449,11 @@ def package_of(module: str) -> str:
     return parts[1] if len(parts) > 1 else ""
 
 
-def describe(cycle: list[Import]) -> str:
-    chain = " -> ".join([cycle[0].source, *(edge.target for edge in cycle)])
+def describe(cycle: list[Import], *, packages: bool = False) -> str:
+    name = package_of if packages else str
+    chain = " -> ".join([name(cycle[0].source), *(name(edge.target) for edge in cycle)])
     steps = "; ".join(f"{edge.source} imports {edge.target} at {edge.where()}" for edge in cycle)
-    return f"import cycle {chain} ({steps})"
+    return f"{'package' if packages else 'import'} cycle {chain} ({steps})"
 
 
 # -- the checks (on any project) -------------------------------------------------------
@@ -476,6 +488,15 @@ def cycle_violations(project: Project, allowed: Mapping[tuple[str, str], str]) -
     return [
         f"{cycle[0].where()}: {describe(cycle)}: no-cycle rule broken"
         for cycle in project.cycles(allowed)
+    ]
+
+
+def package_cycle_violations(project: Project, allowed: Mapping[tuple[str, str], str]) -> list[str]:
+    """A cycle among packages: the layers allow crypto and store to use each other, not
+    both ways at once."""
+    return [
+        f"{cycle[0].where()}: {describe(cycle, packages=True)}: no-cycle rule broken"
+        for cycle in project.cycles(allowed, packages=True)
     ]
 
 
@@ -580,6 +601,18 @@ def test_scanner_finds_a_longer_cycle_and_relative_imports() -> None:
     )
     (cycle,) = project.cycles()
     assert [edge.target for edge in cycle] == ["pkg.x.b", "pkg.x.c", "pkg.x.a"]
+
+
+def test_scanner_finds_a_cycle_among_packages() -> None:
+    project = _project(
+        low__a="from pkg.high.b import f\n",
+        high__c="def g():\n    import pkg.low.d\n",
+        low__d="",
+        high__b="",
+    )
+    assert cycle_violations(project, {}) == []
+    (broken,) = package_cycle_violations(project, {})
+    assert broken.startswith("high/c.py:2: package cycle high -> low -> high (pkg.high.c")
 
 
 def test_scanner_does_not_count_type_checking_imports() -> None:
@@ -690,6 +723,11 @@ def test_each_package_imports_only_what_its_layer_allows(gsoia: Project) -> None
 
 def test_no_import_cycles(gsoia: Project) -> None:
     broken = cycle_violations(gsoia, ALLOWED_IMPORTS)
+    assert not broken, _report(broken)
+
+
+def test_no_import_cycles_among_packages(gsoia: Project) -> None:
+    broken = package_cycle_violations(gsoia, ALLOWED_IMPORTS)
     assert not broken, _report(broken)
 
 
