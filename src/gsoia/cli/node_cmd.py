@@ -33,7 +33,7 @@ peer_app = typer.Typer(help="Pin partner nodes' keys.", no_args_is_help=True)
 audit_app = typer.Typer(help="Check the node's audit log.", no_args_is_help=True)
 
 
-def _open(data: Path, database: str | None, today: dt.date | None = None) -> Node:
+def open_node(data: Path, database: str | None, today: dt.date | None = None) -> Node:
     from gsoia.node.service import Node
 
     try:
@@ -84,7 +84,7 @@ def user_add(
 ) -> None:
     """Add a user and print its API token once (only a hash is stored)."""
     expires: dt.date | None = parse_day(clearance_expires, "--clearance-expires")
-    node = _open(data, database)
+    node = open_node(data, database)
     try:
         _, token = node.add_user(
             user_id,
@@ -130,7 +130,7 @@ def serve(
 
     configure_logging()
     day = parse_day(today, "--today")
-    node = _open(data, database, day)
+    node = open_node(data, database, day)
     if workers > 1:
         nation = node.nation
         node.close()  # opened to refuse a bad node here, once, with a clear message
@@ -206,7 +206,7 @@ def peer_add(
     from gsoia.federation.peers import fetch_identity
     from gsoia.node.authority import OPERATOR, Action
 
-    node = _open(data, database)
+    node = open_node(data, database)
     try:
         node.require(OPERATOR, Action.PEERS_MANAGE)
         peer = fetch_identity(url)
@@ -226,7 +226,7 @@ def audit_verify(data: Data, database: Database = None) -> None:
     """Recompute the audit log's hashes, roots and signed heads; name the first bad entry."""
     from gsoia.node.authority import OPERATOR, Action
 
-    node = _open(data, database)
+    node = open_node(data, database)
     try:
         node.require(OPERATOR, Action.AUDIT)
         head = node.verify_audit(progress=lambda n: print(f"  {n:,} entries…", file=sys.stderr))
