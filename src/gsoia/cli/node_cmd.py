@@ -33,7 +33,7 @@ peer_app = typer.Typer(help="Pin partner nodes' keys.", no_args_is_help=True)
 audit_app = typer.Typer(help="Check the node's audit log.", no_args_is_help=True)
 
 
-def _open(
+def open_node(
     data: Path, database: str | None, today: dt.date | None = None, *, anchored: bool = True
 ) -> Node:
     from gsoia.node.service import Node
@@ -86,7 +86,7 @@ def user_add(
 ) -> None:
     """Add a user and print its API token once (only a hash is stored)."""
     expires: dt.date | None = parse_day(clearance_expires, "--clearance-expires")
-    node = _open(data, database)
+    node = open_node(data, database)
     try:
         _, token = node.add_user(
             user_id,
@@ -132,7 +132,7 @@ def serve(
 
     configure_logging()
     day = parse_day(today, "--today")
-    node = _open(data, database, day)
+    node = open_node(data, database, day)
     if workers > 1:
         nation = node.nation
         node.close()  # opened to refuse a bad node here, once, with a clear message
@@ -208,7 +208,7 @@ def peer_add(
     from gsoia.federation.peers import fetch_identity
     from gsoia.node.authority import OPERATOR, Action
 
-    node = _open(data, database)
+    node = open_node(data, database)
     try:
         node.require(OPERATOR, Action.PEERS_MANAGE)
         peer = fetch_identity(url)
@@ -232,7 +232,7 @@ def audit_verify(data: Data, database: Database = None) -> None:
     """
     from gsoia.node.authority import OPERATOR, Action
 
-    node = _open(data, database, anchored=False)
+    node = open_node(data, database, anchored=False)
     try:
         node.require(OPERATOR, Action.AUDIT)
         head = node.verify_audit(progress=lambda n: print(f"  {n:,} entries…", file=sys.stderr))

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from gsoia.cli.node_cmd import Data, Database, _open
+from gsoia.cli.node_cmd import Data, Database, open_node
 from gsoia.cli.refusal import refuse
 from gsoia.errors import GsoiaError
 
@@ -88,7 +88,7 @@ def import_bundle(
         refuse(f"{file}: not a STIX bundle (an object with a list of 'objects')")
     ours = {EXTENSION_ID, IDENTITY_ID}  # the definitions an export starts with
     objects = [o for o in bundle["objects"] if not (isinstance(o, dict) and o.get("id") in ours)]
-    node = _open(data, database)
+    node = open_node(data, database)
     user = _user(node, user_id)
     try:
         node.require(user, Action.CREATE)
@@ -137,7 +137,7 @@ def export_bundle(
     from gsoia.node.stix_index import Query
     from gsoia.node.taxii_store import TaxiiStore
 
-    node = _open(data, database)
+    node = open_node(data, database)
     user = _user(node, user_id)
     source = _collection(collection)
     store = TaxiiStore(node)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
-from gsoia.cli.node_cmd import Data, Database, _open
+from gsoia.cli.node_cmd import Data, Database, open_node
 from gsoia.cli.refusal import parse_day, refuse
 from gsoia.errors import GsoiaError
 from gsoia.node.users import Role
@@ -35,7 +35,7 @@ def _run(data: Data, database: str | None, work: Callable[[Node, Operator], T]) 
     from gsoia.node.authority import OPERATOR
     from gsoia.node.errors import NotFound
 
-    node = _open(data, database)
+    node = open_node(data, database)
     try:
         return work(node, OPERATOR)
     except NotFound as e:
