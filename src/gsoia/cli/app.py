@@ -8,6 +8,7 @@ import sys
 import typer
 
 from gsoia.cli import (
+    audit_cmd,
     catalogue_cmd,
     decide_cmd,
     demo_cmd,
@@ -33,7 +34,7 @@ app.add_typer(node_cmd.user_app, name="user")
 app.add_typer(node_cmd.peer_app, name="peer")
 app.add_typer(keys_cmd.app, name="keys")
 app.command("serve")(node_cmd.serve)
-app.add_typer(node_cmd.audit_app, name="audit")
+app.add_typer(audit_cmd.app, name="audit")
 app.add_typer(stix_cmd.app, name="stix")
 
 

@@ -1,4 +1,4 @@
-"""``gsoia init``, ``gsoia user add``, ``gsoia serve``, ``gsoia audit verify``."""
+"""``gsoia init``, ``gsoia user add``, ``gsoia peer add``, ``gsoia serve``."""
 
 from __future__ import annotations
 
@@ -30,7 +30,6 @@ Database = Annotated[
 
 user_app = typer.Typer(help="Manage the node's users.", no_args_is_help=True)
 peer_app = typer.Typer(help="Pin partner nodes' keys.", no_args_is_help=True)
-audit_app = typer.Typer(help="Check the node's audit log.", no_args_is_help=True)
 
 
 def open_node(
@@ -221,31 +220,3 @@ def peer_add(
         node.close()
     print(f"pinned {nation} at {url}")
     print(f"fingerprint: {peer.keys.fingerprint()}")
-
-
-@audit_app.command("verify")
-def audit_verify(data: Data, database: Database = None) -> None:
-    """Recompute the audit log's hashes, roots and signed heads; name the first bad entry.
-
-    The log must also hold the signed head kept in the data directory (audit-head.json):
-    a log shorter than it, or not the log it signed, fails, naming the range.
-    """
-    from gsoia.node.authority import OPERATOR, Action
-
-    node = open_node(data, database, anchored=False)
-    try:
-        node.require(OPERATOR, Action.AUDIT)
-        head = node.verify_audit(progress=lambda n: print(f"  {n:,} entries…", file=sys.stderr))
-        anchor = node.audit.anchor.read() if node.audit.anchor is not None else None
-    except GsoiaError as e:
-        refuse(e)
-    finally:
-        node.close()
-    if head is None:
-        print("audit log: empty, verified")
-    else:
-        print(f"audit log: {head.size} entries verified; root {head.root.hex()} ({head.at})")
-    if anchor is None:
-        print("anchor: none in the data directory (the log's length is not pinned here)")
-    else:
-        print(f"anchor: holds the head of {anchor.size} entries ({anchor.at}), consistent")
