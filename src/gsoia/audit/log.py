@@ -41,6 +41,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Connection, Engine
 
 from gsoia.audit.group_commit import GroupCommit
+from gsoia.audit.levels import Levels
 from gsoia.audit.merkle import AuditError, CompactRange, leaf_hash
 from gsoia.audit.postgres_store import PostgresAuditStore
 from gsoia.audit.sqlite_store import SqliteAuditStore
@@ -214,6 +215,9 @@ class AuditLog:
         self.on_others: Callable[[Connection], None] | None = None
         """Run in a transaction, under the lock, when another process appended entries since
         this one last did: what this process holds in memory catches up with theirs."""
+        self._levels = Levels()
+        """The log's subtree roots, for proofs; caught up as proofs are asked for."""
+        self._levels_lock = threading.Lock()
         self.anchor: Anchor | None = None
         """Where each committed head is kept outside the database (``audit.anchor``)."""
         self._unheard = False
@@ -334,6 +338,14 @@ class AuditLog:
         if row is None:
             return None
         return TreeHead(row.seq + 1, bytes(row.root), bytes(row.signature), row.at)
+
+    def with_subtrees(self, size: int, make: Callable[[Levels], T]) -> T:
+        """``make(levels)``, the log's subtree roots (``audit.levels``) caught up with the
+        store to at least ``size`` entries if it holds that many (``levels.size`` says)."""
+        with self._levels_lock:
+            if self._levels.size < size:
+                self._levels.extend(self.store.leaves_from(self._levels.size))
+            return make(self._levels)
 
     def leaves(self, size: int | None = None) -> list[bytes]:
         return self.store.leaves(size=size)

@@ -21,7 +21,7 @@ verification never returns a boolean that could be ignored.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from hashlib import sha256
 
 from gsoia.errors import GsoiaError
@@ -77,6 +77,10 @@ class RootMismatchError(ProofError):
         )
 
 
+SubtreeHash = Callable[[int, int], bytes]
+"""``mth(lo, hi)``: MTH of the leaves ``lo`` to ``hi - 1`` of a tree (``hi > lo``)."""
+
+
 def leaf_hash(data: bytes) -> bytes:
     """The hash of one log entry: ``SHA-256(0x00 || data)`` (RFC 9162 §2.1.1)."""
     return sha256(_LEAF_PREFIX + data).digest()
@@ -122,17 +126,22 @@ def inclusion_proof(index: int, leaf_hashes: Sequence[bytes]) -> list[bytes]:
     Raises:
         ProofError: ``index`` is not a leaf of the tree.
     """
-    size = len(leaf_hashes)
+    return inclusion_path(index, len(leaf_hashes), _over(leaf_hashes))
+
+
+def inclusion_path(index: int, size: int, mth: SubtreeHash) -> list[bytes]:
+    """``inclusion_proof`` in the tree of ``size`` leaves whose subtree roots ``mth`` gives
+    (``mth(lo, hi)``: MTH of leaves ``lo`` to ``hi - 1``; ``audit.levels``)."""
     _check_index(index, size)
     outer: list[bytes] = []  # siblings from the root down; the proof lists them bottom-up
     lo, hi, m = 0, size, index
     while hi - lo > 1:
         k = _split(hi - lo)
         if m < k:
-            outer.append(_mth(list(leaf_hashes[lo + k : hi])))
+            outer.append(mth(lo + k, hi))
             hi = lo + k
         else:
-            outer.append(_mth(list(leaf_hashes[lo : lo + k])))
+            outer.append(mth(lo, lo + k))
             lo, m = lo + k, m - k
     outer.reverse()
     return outer
@@ -146,7 +155,12 @@ def consistency_proof(old_size: int, leaf_hashes: Sequence[bytes]) -> list[bytes
     Raises:
         ProofError: ``old_size`` is negative or larger than the tree.
     """
-    new_size = len(leaf_hashes)
+    return consistency_path(old_size, len(leaf_hashes), _over(leaf_hashes))
+
+
+def consistency_path(old_size: int, new_size: int, mth: SubtreeHash) -> list[bytes]:
+    """``consistency_proof`` in the tree of ``new_size`` leaves whose subtree roots ``mth``
+    gives (as for ``inclusion_path``)."""
     _check_sizes(old_size, new_size)
     if old_size in (0, new_size):
         return []
@@ -155,15 +169,20 @@ def consistency_proof(old_size: int, leaf_hashes: Sequence[bytes]) -> list[bytes
     while m < hi - lo:
         k = _split(hi - lo)
         if m <= k:
-            outer.append(_mth(list(leaf_hashes[lo + k : hi])))
+            outer.append(mth(lo + k, hi))
             hi = lo + k
         else:
-            outer.append(_mth(list(leaf_hashes[lo : lo + k])))
+            outer.append(mth(lo, lo + k))
             lo, m, whole = lo + k, m - k, False
     # INVARIANT: m == hi - lo: SUBPROOF(m, D[m], b) is {} if b, else {MTH(D[m])}.
-    first = [] if whole else [_mth(list(leaf_hashes[lo:hi]))]
+    first = [] if whole else [mth(lo, hi)]
     outer.reverse()
     return first + outer
+
+
+def _over(leaf_hashes: Sequence[bytes]) -> SubtreeHash:
+    """The subtree roots of a list of leaf hashes, each computed from its leaves."""
+    return lambda lo, hi: _mth(list(leaf_hashes[lo:hi]))
 
 
 def verify_inclusion(

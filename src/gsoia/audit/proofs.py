@@ -1,7 +1,8 @@
 """Inclusion and consistency proofs over the stored log (RFC 9162 §2.1.3, §2.1.4).
 
-A proof is computed from the leaf hashes of the first ``size`` entries, read in one
-statement; its root is the one stored after entry ``size - 1``, with that entry's
+A proof is computed from the log's subtree roots (``audit.levels``, kept by the log and
+caught up from the store as proofs are asked for): O(log² n) hashes. Its root is the one
+stored after entry ``size - 1`` (checked against the leaves), with that entry's
 signature when a transaction ended there (a signed head). A proof is only as good as the
 head it is checked against: a witness asks for sizes of heads it holds, signed.
 """
@@ -13,8 +14,9 @@ from typing import Any
 
 from sqlalchemy import select
 
+from gsoia.audit.levels import Levels
 from gsoia.audit.log import AuditLog
-from gsoia.audit.merkle import ProofError, consistency_proof, inclusion_proof, root
+from gsoia.audit.merkle import ProofError, consistency_path, inclusion_path
 from gsoia.store.schema import audit_entries
 
 
@@ -78,8 +80,13 @@ def inclusion(log: AuditLog, seq: int, size: int) -> InclusionProof:
     if ``seq`` is not below ``size`` or the log is shorter than ``size``."""
     if not 0 <= seq < size:
         raise ProofError(f"entry {seq} is not in a tree of {size} entries")
-    leaves = _leaves(log, size)
-    return InclusionProof(seq, leaves[seq], inclusion_proof(seq, leaves), _head(log, leaves))
+
+    def prove(levels: Levels) -> InclusionProof:
+        _check_size(levels, size)
+        path = inclusion_path(seq, size, levels.mth)
+        return InclusionProof(seq, levels.mth(seq, seq + 1), path, _head(log, levels, size))
+
+    return log.with_subtrees(size, prove)
 
 
 def consistency(log: AuditLog, first: int, second: int) -> ConsistencyProof:
@@ -87,30 +94,30 @@ def consistency(log: AuditLog, first: int, second: int) -> ConsistencyProof:
     (``0 < first <= second``); ``ProofError`` otherwise, or if the log is shorter."""
     if not 0 < first <= second:
         raise ProofError(f"no consistency proof from {first} entries to {second}")
-    leaves = _leaves(log, second)
-    return ConsistencyProof(
-        _head(log, leaves[:first]), _head(log, leaves), consistency_proof(first, leaves)
-    )
+
+    def prove(levels: Levels) -> ConsistencyProof:
+        _check_size(levels, second)
+        path = consistency_path(first, second, levels.mth)
+        return ConsistencyProof(_head(log, levels, first), _head(log, levels, second), path)
+
+    return log.with_subtrees(second, prove)
 
 
-def _leaves(log: AuditLog, size: int) -> list[bytes]:
-    leaves = log.leaves(size)
-    if len(leaves) < size:
-        raise ProofError(f"the log has {len(leaves)} entries, not {size}")
-    return leaves
+def _check_size(levels: Levels, size: int) -> None:
+    if levels.size < size:
+        raise ProofError(f"the log has {levels.size} entries, not {size}")
 
 
-def _head(log: AuditLog, leaves: list[bytes]) -> StoredHead:
-    """The stored head after the last of ``leaves``, its root recomputed from them (a row
+def _head(log: AuditLog, levels: Levels, size: int) -> StoredHead:
+    """The stored head after entry ``size - 1``, its root the one the leaves give (a row
     whose stored root differs is refused: ``gsoia audit verify`` names it)."""
-    size = len(leaves)
     with log.engine.connect() as connection:
         row = connection.execute(
             select(audit_entries.c.root, audit_entries.c.signature, audit_entries.c.at).where(
                 audit_entries.c.seq == size - 1
             )
         ).one()
-    computed = root(leaves)
+    computed = levels.mth(0, size)
     if bytes(row.root) != computed:
         raise ProofError(f"the stored root after entry {size - 1} is not its leaves' root")
     signature = None if row.signature is None else bytes(row.signature)

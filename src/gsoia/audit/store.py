@@ -94,6 +94,16 @@ class AuditStore(ABC):
         with self.engine.connect() as connection:
             return connection.execute(_LAST_SIGNED).first()
 
+    def leaves_from(self, start: int) -> list[bytes]:
+        """The leaf hashes of the entries from ``start`` on, in seq order."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(audit_entries.c.leaf)
+                .where(audit_entries.c.seq >= start)
+                .order_by(audit_entries.c.seq)
+            )
+            return [bytes(leaf) for (leaf,) in rows]
+
     def size_and_root_at(self, seq: int) -> tuple[int, bytes | None]:
         """The log's size and the stored root after entry ``seq`` (None: no such entry)."""
         with self.engine.connect() as connection:
