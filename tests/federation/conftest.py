@@ -8,7 +8,9 @@ from collections.abc import Iterator
 import pytest
 
 from gsoia.node.users import Role
-from tests.node.conftest import GSOIA, Database, RunningNode, make_node
+from tests.node.conftest import GSOIA, Database, RunningNode, database, make_node
+
+__all__ = ["database", "pin", "restart"]
 
 
 def pin(node: RunningNode, peer: RunningNode) -> None:

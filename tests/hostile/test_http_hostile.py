@@ -224,6 +224,8 @@ def _paths(ids: dict[str, str]) -> list[tuple[str, str, str, dict[str, Any]]]:
         ("POST", "/api/v1/items/{item_id}/classification", "item_id",
          {"json": {"classification": "HI"}}),
         ("POST", "/api/v1/outbox/{package_id}/cancel", "package_id", {}),
+        ("POST", "/api/v1/witness/alarms/{alarm_id}/acknowledge", "alarm_id",
+         {"json": {"note": "checked"}}),
         ("GET", f"{TAXII_ROOT}/status/{{status_id}}/", "status_id", {"headers": taxii}),
         ("GET", f"{TAXII_ROOT}/collections/{{collection_id}}/", "collection_id",
          {"headers": taxii}),
@@ -256,9 +258,13 @@ def _paths(ids: dict[str, str]) -> list[tuple[str, str, str, dict[str, Any]]]:
     ]  # fmt: skip
 
 
+ALARM = "6f1c0d57-8c65-4b0e-9a55-3c1f4f1e2a77"
+"""An alarm id (no alarm has it: acknowledging it is refused whatever the path holds)."""
+
+
 def test_path_traversal_in_every_id(probe: Probe) -> None:
     world = probe.world
-    ids = world.ids | {"name": "gsoia.css", "agreement_id": "JPN-CAN"}
+    ids = world.ids | {"name": "gsoia.css", "agreement_id": "JPN-CAN", "alarm_id": ALARM}
     with loopback.client(base_url=world.node.url, timeout=30) as client:
         document = client.get("/openapi.json").json()
     with_ids = {

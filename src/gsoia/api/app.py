@@ -68,6 +68,12 @@ class IncidentIn(_In):
     description: str = Field(default="", max_length=10_000)
 
 
+class AcknowledgeIn(_In):
+    note: str = Field(
+        min_length=1, max_length=10_000, description="What the officer found and decided"
+    )
+
+
 class JSONBody(JSONResponse):
     """A JSONResponse encoded by msgspec: the same compact UTF-8 JSON, a page of items
     encoded several times faster than by the standard library."""
@@ -291,6 +297,20 @@ def create_app(node: Node) -> FastAPI:
         second: Annotated[int, Query(ge=1, le=MAX_CURSOR)],
     ) -> dict[str, Any]:
         return audit_proofs.consistency(node, caller, first, second)
+
+    @app.get(
+        "/api/v1/witness",
+        summary="The head held of each partner's audit log, and the alarms (officer)",
+    )
+    def witness(caller: Caller) -> dict[str, Any]:
+        return node.exchange.witnesses.view(caller)
+
+    @app.post(
+        "/api/v1/witness/alarms/{alarm_id}/acknowledge",
+        summary="Acknowledge an alarm: packages from that partner are accepted again (officer)",
+    )
+    def acknowledge(alarm_id: str, body: AcknowledgeIn, caller: Caller) -> dict[str, Any]:
+        return node.exchange.witnesses.acknowledge(caller, alarm_id, body.note)
 
     @app.post("/api/v1/decide", summary="Decide a request (docs/decision.md §2 -> §4)")
     def decide(body: dict[str, Any], caller: Caller) -> dict[str, Any]:

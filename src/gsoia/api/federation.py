@@ -16,9 +16,10 @@ from gsoia.api.problems import problem, problem_for
 from gsoia.errors import GsoiaError
 from gsoia.federation.packages import MAX_BATCH, PackageRejected, Rejection
 from gsoia.federation.peers import INBOX_BATCH
+from gsoia.federation.witnessing import CONSISTENCY
 from gsoia.node import floods
 from gsoia.node.floods import client_address
-from gsoia.node.service import Node
+from gsoia.node.service import MAX_CURSOR, Node
 
 _REJECTION_STATUS = {
     Rejection.MALFORMED: 422,
@@ -34,6 +35,8 @@ _REJECTION_STATUS = {
     Rejection.NO_CONSENT: 403,
     Rejection.REFUSED: 403,
     Rejection.UNKNOWN_ITEM: 404,
+    Rejection.BAD_HEAD: 403,
+    Rejection.WITNESS_ALARM: 503,  # the sender keeps it, until an officer acknowledges
 }
 
 
@@ -252,6 +255,35 @@ def federation_router(node: Node) -> APIRouter:
     @router.post("/api/v1/outbox/{package_id}/cancel", summary="Cancel a delivery (officer)")
     def cancel(package_id: str, caller: Caller) -> dict[str, Any]:
         return exchange.cancel(caller, package_id)
+
+    @router.get(
+        CONSISTENCY,
+        summary="A consistency proof of this node's audit log, for a pinned peer",
+        description=(
+            "RFC 9162: the proof that the tree of `first` entries is a prefix of the tree of"
+            " `second`. The request is signed by a pinned peer (headers Gsoia-From,"
+            " Gsoia-Created, Gsoia-Signature); 422 when the log holds no such trees."
+        ),
+    )
+    async def consistency(
+        request: Request,
+        first: Annotated[int, Query(ge=1, le=MAX_CURSOR)],
+        second: Annotated[int, Query(ge=1, le=MAX_CURSOR)],
+    ) -> JSONResponse:
+        limited = await run_in_threadpool(too_many, request)
+        if limited is not None:
+            return limited
+        try:
+            result = await run_in_threadpool(
+                exchange.witnesses.consistency_for,
+                request.headers,
+                first,
+                second,
+                client_address(request.scope),
+            )
+        except PackageRejected as e:
+            return _refused(e, request)
+        return JSONResponse(result)
 
     return router
 

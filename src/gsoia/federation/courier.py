@@ -28,7 +28,7 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Connection, bindparam, select, update
 
-from gsoia.audit.log import AuditLog, AuditTransaction
+from gsoia.audit.log import AuditLog, AuditTransaction, TreeHead
 from gsoia.crypto.keys import NodeKeys
 from gsoia.federation.packages import Kind, batch_bytes, make_package_bytes
 from gsoia.federation.peers import Peer
@@ -274,8 +274,10 @@ class Courier:
     def _key_for(self, peer: str) -> Ed25519PrivateKey:
         return self.keys.signing if self.signer is None else self.signer(peer)
 
-    def _wire(self, key: Ed25519PrivateKey, row: Any) -> bytes:
-        """The package of an outbox row, signed now, as it is posted."""
+    def _wire(self, key: Ed25519PrivateKey, row: Any, head: TreeHead | None = None) -> bytes:
+        """The package of an outbox row, signed now, as it is posted, with this node's
+        latest signed tree head (``head``, or read now) for the peer to witness."""
+        latest = head if head is not None else self.audit.head()
         return make_package_bytes(
             key,
             Kind(row.kind),
@@ -284,6 +286,7 @@ class Courier:
             json.loads(row.payload),
             self.clock(),
             package_id=row.package_id,
+            head=None if latest is None else latest.to_dict(),
         )
 
     def _post_one(self, peer: Peer, row: Any, raw: bytes) -> _Outcome:
@@ -366,7 +369,8 @@ class Courier:
 
     def _send(self, peer: Peer, rows: list[Any]) -> list[_Outcome]:
         key = self._key_for(peer.nation)
-        wires = [(row, self._wire(key, row)) for row in rows]
+        head = self.audit.head()  # one head for the batch: its packages show the same
+        wires = [(row, self._wire(key, row, head)) for row in rows]
         outcomes: list[_Outcome] = []
         for chunk in _chunks(wires):
             if outcomes and outcomes[-1].unreachable:  # not again now: it is down

@@ -78,6 +78,11 @@ class Rejection(StrEnum):
     UNKNOWN_ITEM = "UNKNOWN_ITEM"
     BAD_ROTATION = "BAD_ROTATION"
     """A key rotation whose old keys are not the pinned ones, or whose proof is bad."""
+    BAD_HEAD = "BAD_HEAD"
+    """The sender's signed tree head in the package is malformed or not signed by it."""
+    WITNESS_ALARM = "WITNESS_ALARM"
+    """The sender showed two histories of its log; nothing is accepted from it until an
+    officer acknowledges the alarm."""
 
 
 class PackageRejected(GsoiaError):
@@ -132,10 +137,13 @@ class Package(BaseModel):
     to: Nation
     created: Annotated[StrictStr, Field(max_length=40)]
     body: dict[str, Any]
+    head: dict[str, Any] | None = None
+    """The sender's latest signed audit tree head when it signed the package (``size``,
+    ``root``, ``signature``, ``at``): what its partners witness (``audit.witness``)."""
     signature: Annotated[StrictStr, Field(max_length=200)]
 
     def unsigned(self) -> dict[str, Any]:
-        return {
+        unsigned = {
             "gsoia": self.gsoia,
             "id": self.id,
             "kind": self.kind.value,
@@ -144,6 +152,9 @@ class Package(BaseModel):
             "created": self.created,
             "body": self.body,
         }
+        if self.head is not None:
+            unsigned["head"] = self.head
+        return unsigned
 
 
 def b64(data: bytes) -> str:
@@ -178,9 +189,10 @@ def make_package(
     body: dict[str, Any],
     created: dt.datetime,
     package_id: str | None = None,
+    head: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A signed package, ready to send as JSON."""
-    unsigned = _unsigned(kind, sender, to, body, created, package_id)
+    """A signed package, ready to send as JSON (``head``: the sender's signed tree head)."""
+    unsigned = _unsigned(kind, sender, to, body, created, package_id, head)
     return unsigned | {"signature": b64(sign(key, signed_bytes(unsigned)))}
 
 
@@ -192,9 +204,10 @@ def make_package_bytes(
     body: dict[str, Any],
     created: dt.datetime,
     package_id: str | None = None,
+    head: dict[str, Any] | None = None,
 ) -> bytes:
     """``make_package`` as it is posted: the canonical JSON signed, with its signature."""
-    message = signed_bytes(_unsigned(kind, sender, to, body, created, package_id))
+    message = signed_bytes(_unsigned(kind, sender, to, body, created, package_id, head))
     signature = b64(sign(key, message)).encode("ascii")
     # INVARIANT: the canonical form of an object ends with its closing brace
     return message[len(_SIGNED_PREFIX) : -1] + b',"signature":"' + signature + b'"}'
@@ -207,8 +220,9 @@ def _unsigned(
     body: dict[str, Any],
     created: dt.datetime,
     package_id: str | None,
+    head: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    return {
+    unsigned = {
         "gsoia": PACKAGE_VERSION,
         "id": package_id or str(uuid.uuid4()),
         "kind": kind.value,
@@ -217,6 +231,9 @@ def _unsigned(
         "created": created.astimezone(dt.UTC).isoformat(timespec="milliseconds"),
         "body": body,
     }
+    if head is not None:
+        unsigned["head"] = head
+    return unsigned
 
 
 def parse_package(raw: bytes) -> Package:

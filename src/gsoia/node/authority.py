@@ -60,6 +60,8 @@ class Action(StrEnum):
     USERS = "users.manage"
     PEERS_MANAGE = "peers.manage"
     METRICS = "metrics.view"
+    WITNESS = "audit.witness"
+    ACKNOWLEDGE = "witness.acknowledge"
 
 
 class Refusal(StrEnum):
@@ -226,6 +228,18 @@ TABLE: Mapping[Action, Rule] = {
     ),
     Action.OUTBOX: Rule(OFFICERS, True, "the node's deliveries"),
     Action.CANCEL: Rule(OFFICERS, True, "a delivery not yet made"),
+    Action.WITNESS: Rule(
+        None,
+        False,
+        "a partner node: a consistency proof of this node's log, asked in a request signed"
+        " by a pinned peer",
+    ),
+    Action.ACKNOWLEDGE: Rule(
+        OFFICERS,
+        True,
+        "an alarm that a partner showed two histories of its log (packages from it are"
+        " accepted again)",
+    ),
     Action.STATUS: Rule(
         ANYONE,
         False,

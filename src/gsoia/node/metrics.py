@@ -23,6 +23,11 @@ class Metrics:
             ["state"],
             registry=self.registry,
         )
+        self.witness_alarms = Counter(
+            "gsoia_witness_alarms",
+            "Partners found showing two histories of their audit log",
+            registry=self.registry,
+        )
         self.requests = Histogram(
             "gsoia_request_seconds",
             "HTTP request latency, by method and status class",

@@ -29,6 +29,7 @@ ROUTES: Mapping[tuple[str, str], Action] = {
     # federation: packages checked one by one against the pinned peers
     ("POST", "/federation/v1/inbox"): Action.RECEIVE,
     ("POST", "/federation/v1/inbox/batch"): Action.RECEIVE,
+    ("GET", "/federation/v1/audit/consistency"): Action.WITNESS,
     # REST
     ("GET", "/api/v1/me"): Action.SELF,
     ("GET", "/api/v1/agreements"): Action.AGREEMENTS,
@@ -51,6 +52,8 @@ ROUTES: Mapping[tuple[str, str], Action] = {
     ("GET", "/api/v1/audit/head"): Action.AUDIT,
     ("GET", "/api/v1/audit/proof/inclusion"): Action.AUDIT,
     ("GET", "/api/v1/audit/proof/consistency"): Action.AUDIT,
+    ("GET", "/api/v1/witness"): Action.AUDIT,
+    ("POST", "/api/v1/witness/alarms/{alarm_id}/acknowledge"): Action.ACKNOWLEDGE,
     ("GET", "/api/v1/outbox"): Action.OUTBOX,
     ("POST", "/api/v1/outbox/{package_id}/cancel"): Action.CANCEL,
     ("GET", "/api/v1/users"): Action.USERS,

@@ -173,6 +173,36 @@ peers = Table(
     Column("added_at", String(32), nullable=False),
 )
 
+witnessed_heads = Table(
+    "witnessed_heads",
+    metadata,
+    Column("nation", String(32), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("root", LargeBinary, nullable=False),
+    Column("signature", LargeBinary, nullable=False),
+    Column("at", String(40), nullable=False),
+    Column("seen_at", String(32), nullable=False),
+    Column("pending", Text),  # JSON: the first head shown since that could not be checked
+)
+"""The latest signed tree head held of each partner's audit log (``audit.witness``), and
+the first one shown since that could not be checked yet (no proof could be fetched)."""
+
+witness_alarms = Table(
+    "witness_alarms",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("nation", String(32), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("held", Text, nullable=False),  # JSON: the head held
+    Column("shown", Text, nullable=False),  # JSON: the head shown
+    Column("raised_at", String(32), nullable=False),
+    Column("acknowledged_by", String(128)),
+    Column("acknowledged_at", String(32)),
+    Column("note", Text),
+)
+"""A partner shown to keep two histories; packages from it are refused while one is open."""
+Index("witness_alarms_open", witness_alarms.c.nation, witness_alarms.c.acknowledged_at)
+
 outbox = Table(
     "outbox",
     metadata,

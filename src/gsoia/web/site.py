@@ -169,7 +169,9 @@ class Site:
         held = clearance_on(user.subject(), self.node.today()) if user else None
         if user is not None and held:
             clearance = f"{user.nation} {self.level_text(user.nation, held)}"
+        officer = user is not None and self.node.authority.admits(user, Action.ACKNOWLEDGE).allowed
         return {
+            "alarms": self.node.exchange.witnesses.open_alarms() if officer else [],
             "nation": self.node.nation,
             "nation_name": self.policy_name(self.node.nation),
             "user": user,

@@ -24,6 +24,7 @@ from gsoia.decision import Decision
 from gsoia.federation.courier import Courier
 from gsoia.federation.packages import Kind
 from gsoia.federation.peers import Peer
+from gsoia.federation.witnessing import fetch_consistency, request_headers
 from gsoia.node import rotation
 from gsoia.node.errors import NodeError
 from gsoia.node.exchange.consent import Consents
@@ -35,6 +36,7 @@ from gsoia.node.exchange.receipt import Outcome, Receipts
 from gsoia.node.exchange.reclassify import Reclassifications
 from gsoia.node.exchange.release import Releases
 from gsoia.node.exchange.rotated import receive_rotation
+from gsoia.node.exchange.witnesses import Witnesses
 from gsoia.node.users import User
 
 if TYPE_CHECKING:
@@ -64,9 +66,11 @@ class Exchange:
         self.consents = Consents(node, book, courier)
         self.incidents = IncidentNotices(node, book, courier)
         self.reclassifications = Reclassifications(node, book, courier)
+        self.witnesses = Witnesses(node, book, self.fetch_proof)
         self.inbox = Inbox(
             node,
             book,
+            self.witnesses,
             Receipts(node, book),
             {
                 Kind.CONSENT_REQUEST: self.consents.receive_request,
@@ -139,6 +143,19 @@ class Exchange:
 
     def cancel(self, user: User, package_id: str) -> dict[str, Any]:
         return self.outbox_view.cancel(user, package_id)
+
+    # -- witnessing --------------------------------------------------------------------------------
+
+    def fetch_proof(self, nation: str, first: int, second: int) -> list[bytes]:
+        """A partner's consistency proof of its log (``federation.witnessing``)."""
+        from gsoia.federation.witnessing import ProofUnavailable
+
+        peer = self.peers_book.known(nation)
+        if peer is None:
+            raise ProofUnavailable(f"{nation} is not a pinned peer")
+        key = self.announcer.signer(nation)
+        headers = request_headers(key, self.node.nation, nation, first, second, self.node.clock())
+        return fetch_consistency(self.courier.http, peer.url, headers, first, second)
 
     # -- what partner nodes send ------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ from gsoia.federation.packages import (
 from gsoia.node.exchange.peers import PeerBook
 from gsoia.node.exchange.receipt import Outcome, Receipt, Receipts
 from gsoia.node.exchange.received import refusal, replay, seen
+from gsoia.node.exchange.witnesses import Witnesses
 from gsoia.node.floods import Refusal
 
 if TYPE_CHECKING:
@@ -44,11 +45,13 @@ class Inbox:
         self,
         node: Node,
         peers: PeerBook,
+        witnesses: Witnesses,
         receipts: Receipts,
         handlers: Mapping[Kind, Handler],
     ) -> None:
         self.node = node
         self.peers = peers
+        self.witnesses = witnesses
         self.receipts = receipts
         self.handlers = dict(handlers) | {Kind.RELEASE: receipts.receive}
 
@@ -65,6 +68,7 @@ class Inbox:
             package = open_package(
                 raw, me=node.nation, peer_keys=self.peers.signing_keys_of(), now=node.clock()
             )
+            self.witnesses.observe(package)
             with node.engine.connect() as connection:
                 if seen(connection, [package.id]):
                     raise replay(package)
@@ -106,9 +110,11 @@ class Inbox:
         keys = self.peers.signing_keys_of()
         results: list[tuple[str | None, Outcome]] = []
         opened: list[Package | PackageRejected] = []  # releases, checked and stored together
+        witnessed: set[tuple[str, str]] = set()  # heads found consistent in this batch
         for line in lines:
             try:
                 package = open_package(line, me=node.nation, peer_keys=keys, now=node.clock())
+                self.witnesses.observe(package, witnessed)
             except PackageRejected as e:
                 opened.append(e)
                 continue

@@ -1,0 +1,406 @@
+"""This node as a witness of its partners' logs: the head each showed last, and alarms.
+
+Every package a partner signs carries its latest signed tree head. Before the package is
+applied (``Witnesses.observe``), the head's signature is checked with the partner's
+pinned key (or a key it retired), and the head judged against the one held
+(``audit.witness.judge``), asking the partner for a consistency proof when the sizes
+differ (``federation.witnessing``). A larger head proven to extend the one held replaces
+it. Two histories — a root that differs at the same size, a proof that fails, a partner
+that cannot prove a head it signed — raise an alarm: an audit entry (``witness.alarm``),
+a metric, a banner for officers, and every package from that partner refused
+(``WITNESS_ALARM``, answered 503 so the sender keeps it) until an officer acknowledges
+the alarm (``acknowledge``). A head that cannot be checked now (the partner does not
+answer for a proof) does not hold its package back: it waits, and is checked before any
+later head as soon as a proof can be had.
+
+A package without a head is refused from a partner that showed heads before (a partner
+cannot stop being witnessed by leaving them out); one that never did is not witnessed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Callable, Mapping
+from contextlib import suppress
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import insert, select, update
+
+from gsoia.audit import proofs
+from gsoia.audit.log import TreeHead, head_message
+from gsoia.audit.merkle import ProofError
+from gsoia.audit.witness import Judgement, Seen, judge
+from gsoia.crypto.errors import BadSignature
+from gsoia.crypto.signing import verify_any
+from gsoia.errors import InputError
+from gsoia.federation.packages import Kind, Package, PackageRejected, Rejection, check_rotation
+from gsoia.federation.witnessing import CONSISTENCY, ProofUnavailable, check_request
+from gsoia.node.authority import Action
+from gsoia.node.errors import NotFound
+from gsoia.node.exchange.peers import PeerBook
+from gsoia.node.exchange.received import usable_id
+from gsoia.node.floods import Refusal
+from gsoia.node.users import User
+from gsoia.store.schema import witness_alarms, witnessed_heads
+
+if TYPE_CHECKING:
+    from gsoia.node.service import Node
+
+log = logging.getLogger("gsoia.exchange")
+
+FetchProof = Callable[[str, int, int], list[bytes]]
+"""``fetch(nation, first, second)``: the partner's consistency proof, or ProofUnavailable."""
+
+
+@dataclass(frozen=True)
+class Alarm:
+    id: str
+    nation: str
+    reason: str
+    raised_at: str
+    acknowledged_by: str | None
+    acknowledged_at: str | None
+    note: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "nation": self.nation,
+            "reason": self.reason,
+            "raised_at": self.raised_at,
+            "acknowledged_by": self.acknowledged_by,
+            "acknowledged_at": self.acknowledged_at,
+            "note": self.note,
+        }
+
+
+class Witnesses:
+    """The heads held of each partner, checked as packages arrive."""
+
+    def __init__(self, node: Node, peers: PeerBook, fetch: FetchProof) -> None:
+        self.node = node
+        self.peers = peers
+        self.fetch = fetch
+
+    # -- receiving --------------------------------------------------------------------------
+
+    def observe(self, package: Package, witnessed: set[tuple[str, str]] | None = None) -> None:
+        """Check the head ``package`` carries; ``PackageRejected`` (the caller audits it)
+        when it is bad or contradicts the head held, or its sender is under an alarm.
+
+        A head that cannot be checked now (no proof could be fetched: the sender does not
+        answer) does not hold the package back: it is kept as pending, and checked, before
+        any later head, as soon as a proof can be had. ``witnessed``: (sender, head) pairs
+        found consistent earlier in the same batch, not checked again.
+        """
+        sender = package.sender
+        shown_as = (sender, json.dumps(package.head, sort_keys=True))
+        if witnessed is not None and package.head is not None and shown_as in witnessed:
+            return
+        if self.open_alarm(sender) is not None:
+            raise PackageRejected(
+                Rejection.WITNESS_ALARM,
+                f"{sender} showed two histories of its audit log: an officer of"
+                f" {self.node.nation} must acknowledge the alarm first",
+                package.id,
+            )
+        held, pending = self.held_and_pending(sender)
+        if package.head is None:
+            if held is not None:
+                raise PackageRejected(
+                    Rejection.BAD_HEAD,
+                    f"it carries no head, though {sender} showed its heads before",
+                    package.id,
+                )
+            return  # a partner that never showed a head is not witnessed
+        shown = self._signed_head(package)
+        if held is None:
+            self._store(sender, shown, None)
+            return
+        for candidate in ([pending] if pending is not None else []) + [shown]:
+            judgement = self._judge(sender, held, candidate)
+            if judgement is None:  # not now: the first head unchecked waits
+                self._store(sender, held, pending or candidate)
+                log.warning("witness: %s's head of %d entries unchecked", sender, candidate.size)
+                return
+            if judgement.seen is Seen.FORKED:
+                self._raise_alarm(sender, judgement.reason, held, candidate)
+                raise PackageRejected(
+                    Rejection.WITNESS_ALARM,
+                    f"{sender} showed two histories of its audit log: {judgement.reason}",
+                    package.id,
+                )
+            if judgement.keep:
+                held = candidate
+        self._store(sender, held, None)
+        if witnessed is not None:
+            witnessed.add(shown_as)
+
+    def _judge(self, sender: str, held: TreeHead, shown: TreeHead) -> Judgement | None:
+        """``shown`` judged against ``held``, with the sender's proof if one is needed;
+        None if it cannot be had now."""
+        judgement = judge(held, shown)
+        if judgement.seen is not Seen.NEEDS_PROOF:
+            return judgement
+        small, large = sorted((held.size, shown.size))
+        try:
+            proof = self.fetch(sender, small, large)
+        except ProofUnavailable as e:
+            if not e.refused:
+                log.warning("witness: no proof from %s: %s", sender, e)
+                return None
+            return Judgement(
+                Seen.FORKED,
+                f"{sender} signed heads of {held.size} and {shown.size} entries and cannot"
+                f" prove one a prefix of the other: {e}",
+            )
+        return judge(held, shown, proof)
+
+    def _signed_head(self, package: Package) -> TreeHead:
+        data = package.head or {}
+        try:
+            size, at = data["size"], data["at"]
+            head = TreeHead(size, bytes.fromhex(data["root"]), bytes.fromhex(data["signature"]), at)
+            valid = (
+                isinstance(size, int)
+                and not isinstance(size, bool)
+                and size > 0
+                and isinstance(at, str)
+                and len(head.root) == 32
+                and sorted(data) == ["at", "root", "signature", "size"]
+            )
+        except (KeyError, TypeError, ValueError):
+            valid = False
+        if not valid:
+            raise PackageRejected(
+                Rejection.BAD_HEAD, "its head is not a signed tree head", package.id
+            )
+        pinned = self.peers.known(package.sender)
+        keys = [] if pinned is None else [pinned.keys.signing]
+        keys += self.peers.retired.get(package.sender, [])
+        if package.kind is Kind.ROTATION and pinned is not None:
+            with suppress(PackageRejected):  # its head may be signed by the key it announces
+                keys.append(check_rotation(package, pinned.keys).signing)
+        try:
+            verify_any(keys, head_message(head.size, head.root), head.signature)
+        except BadSignature as e:
+            raise PackageRejected(
+                Rejection.BAD_HEAD, f"its head is not signed by {package.sender}", package.id
+            ) from e
+        return head
+
+    def _store(self, nation: str, held: TreeHead, pending: TreeHead | None) -> None:
+        """Keep ``held`` as the head held of ``nation``, and ``pending`` as unchecked."""
+        values = {
+            "size": held.size,
+            "root": held.root,
+            "signature": held.signature,
+            "at": held.at,
+            "seen_at": self.node.audit.now(),
+            "pending": None if pending is None else json.dumps(pending.to_dict()),
+        }
+        with self.node.engine.begin() as connection:
+            done = connection.execute(
+                update(witnessed_heads).where(witnessed_heads.c.nation == nation).values(**values)
+            ).rowcount
+            if not done:
+                connection.execute(insert(witnessed_heads).values(nation=nation, **values))
+
+    def _raise_alarm(self, nation: str, reason: str, held: TreeHead, shown: TreeHead) -> None:
+        alarm_id = str(uuid.uuid4())
+        node = self.node
+
+        def raised(tx: Any) -> None:
+            tx.connection.execute(
+                insert(witness_alarms).values(
+                    id=alarm_id,
+                    nation=nation,
+                    reason=reason,
+                    held=json.dumps(held.to_dict()),
+                    shown=json.dumps(shown.to_dict()),
+                    raised_at=node.audit.now(),
+                )
+            )
+            tx.append(
+                "witness.alarm",
+                "inbox",
+                {
+                    "alarm": alarm_id,
+                    "peer": nation,
+                    "reason": reason,
+                    "held": held.to_dict(),
+                    "shown": shown.to_dict(),
+                },
+            )
+
+        node.audit.batched(raised)
+        node.metrics.witness_alarms.inc()
+
+    # -- answering a witness ----------------------------------------------------------------
+
+    def consistency_for(
+        self, headers: Mapping[str, str], first: int, second: int, source: str | None
+    ) -> dict[str, Any]:
+        """A consistency proof of this node's log for a pinned peer that asked in a signed
+        request (``GET /federation/v1/audit/consistency``); ``PackageRejected`` (audited, or
+        counted for ``source`` when no pinned peer signed it) otherwise, ``InputError``
+        when the log holds no such trees."""
+        node = self.node
+        self.peers.load()
+        try:
+            check_request(
+                headers,
+                me=node.nation,
+                peer_keys=self.peers.signing_keys_of(),
+                first=first,
+                second=second,
+                now=node.clock(),
+            )
+        except PackageRejected as e:
+            data = {"action": f"GET {CONSISTENCY}", "reason": f"{e.reason.value}: {e.detail}"[:500]}
+            if e.anonymous and source is not None:
+                node.count_refusal(source, Refusal("refused", "federation", data))
+            else:
+                node.audit.record("refused", "federation", data)
+            raise
+        try:
+            proof = proofs.consistency(node.audit, first, second)
+        except ProofError as e:
+            raise InputError.of("second" if first <= second else "first", str(e)) from e
+        return {
+            "tree_size_1": first,
+            "tree_size_2": second,
+            "consistency_path": [h.hex() for h in proof.path],
+        }
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def held(self, nation: str) -> TreeHead | None:
+        return self.held_and_pending(nation)[0]
+
+    def held_and_pending(self, nation: str) -> tuple[TreeHead | None, TreeHead | None]:
+        """The head held of ``nation``, and the first shown since that is unchecked."""
+        with self.node.engine.connect() as connection:
+            row = connection.execute(
+                select(witnessed_heads).where(witnessed_heads.c.nation == nation)
+            ).first()
+        if row is None:
+            return None, None
+        held = TreeHead(int(row.size), bytes(row.root), bytes(row.signature), row.at)
+        return held, None if row.pending is None else _head(json.loads(row.pending))
+
+    def open_alarm(self, nation: str) -> Alarm | None:
+        with self.node.engine.connect() as connection:
+            row = connection.execute(
+                select(witness_alarms)
+                .where(
+                    witness_alarms.c.nation == nation, witness_alarms.c.acknowledged_at.is_(None)
+                )
+                .limit(1)
+            ).first()
+        return None if row is None else _alarm(row)
+
+    def open_alarms(self) -> list[Alarm]:
+        """Alarms no officer acknowledged yet (for the officers' banner)."""
+        with self.node.engine.connect() as connection:
+            rows = connection.execute(
+                select(witness_alarms)
+                .where(witness_alarms.c.acknowledged_at.is_(None))
+                .order_by(witness_alarms.c.raised_at)
+            )
+            return [_alarm(row) for row in rows]
+
+    def view(self, user: User) -> dict[str, Any]:
+        """The heads held of each partner and every alarm (``GET /api/v1/witness``)."""
+        self.node.require(user, Action.AUDIT)
+        with self.node.engine.connect() as connection:
+            heads = connection.execute(select(witnessed_heads).order_by(witnessed_heads.c.nation))
+            held = [
+                {
+                    "nation": row.nation,
+                    "head": TreeHead(
+                        int(row.size), bytes(row.root), bytes(row.signature), row.at
+                    ).to_dict(),
+                    "seen_at": row.seen_at,
+                }
+                for row in heads
+            ]
+            alarms = [
+                _alarm(row).to_dict()
+                for row in connection.execute(
+                    select(witness_alarms).order_by(witness_alarms.c.raised_at)
+                )
+            ]
+        return {"heads": held, "alarms": alarms}
+
+    # -- acknowledging ----------------------------------------------------------------------
+
+    def acknowledge(self, user: User, alarm_id: str, note: str) -> dict[str, Any]:
+        """An officer acknowledges an alarm: packages from that partner are accepted again,
+        and the head it showed last becomes the one held (audited, with the note)."""
+        node = self.node
+        node.require(user, Action.ACKNOWLEDGE)
+        if not usable_id(alarm_id):
+            raise NotFound(f"no open alarm '{alarm_id[:64]}'")
+        if "\x00" in note:
+            raise InputError.of("note", "NUL characters are not accepted")
+
+        def acknowledged(tx: Any) -> dict[str, Any]:
+            row = tx.connection.execute(
+                select(witness_alarms).where(witness_alarms.c.id == alarm_id)
+            ).first()
+            if row is None or row.acknowledged_at is not None:
+                raise NotFound(f"no open alarm '{alarm_id}'")
+            at = node.audit.now()
+            tx.connection.execute(
+                update(witness_alarms)
+                .where(witness_alarms.c.id == alarm_id)
+                .values(acknowledged_by=user.id, acknowledged_at=at, note=note)
+            )
+            shown = json.loads(row.shown)
+            tx.connection.execute(
+                update(witnessed_heads)
+                .where(witnessed_heads.c.nation == row.nation)
+                .values(
+                    size=shown["size"],
+                    root=bytes.fromhex(shown["root"]),
+                    signature=bytes.fromhex(shown["signature"]),
+                    at=shown["at"],
+                    seen_at=at,
+                    pending=None,
+                )
+            )
+            tx.append(
+                "witness.acknowledged",
+                user.id,
+                {"alarm": alarm_id, "peer": row.nation, "note": note, "head": shown},
+            )
+            return _alarm(row).to_dict() | {
+                "acknowledged_by": user.id,
+                "acknowledged_at": at,
+                "note": note,
+            }
+
+        result: dict[str, Any] = node.audit.batched(acknowledged)
+        return result
+
+
+def _head(data: dict[str, Any]) -> TreeHead:
+    return TreeHead(
+        data["size"], bytes.fromhex(data["root"]), bytes.fromhex(data["signature"]), data["at"]
+    )
+
+
+def _alarm(row: Any) -> Alarm:
+    return Alarm(
+        row.id,
+        row.nation,
+        row.reason,
+        row.raised_at,
+        row.acknowledged_by,
+        row.acknowledged_at,
+        row.note,
+    )

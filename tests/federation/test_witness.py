@@ -1,0 +1,308 @@
+"""Partners witness each other's audit logs.
+
+In process (both databases): a Canadian node receives packages from a simulated Japanese
+node that keeps two histories, A and B, sharing their first 10 entries. Each head it
+shows is signed by its pinned key; the proofs it answers come from the history it shows
+at that moment. Whatever order it shows them in, the Canadian node raises one alarm,
+refuses every package from it until an officer acknowledges, and witnesses it again
+after. Served (SQLite): a real Japanese node whose log is cut and continued behind its
+back is found by the Canadian node it releases to.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import delete, select
+
+from gsoia.audit.log import TreeHead, head_message
+from gsoia.audit.merkle import consistency_proof, leaf_hash, root
+from gsoia.crypto.signing import sign
+from gsoia.errors import InputError
+from gsoia.federation.packages import PackageRejected, Rejection
+from gsoia.federation.peers import Peer
+from gsoia.federation.witnessing import ProofUnavailable
+from gsoia.node.errors import Forbidden, NotFound
+from gsoia.node.service import Node
+from gsoia.node.users import Role, User
+from gsoia.store.schema import audit_entries
+from tests.attacks.simulator import PeerSimulator
+from tests.federation.conftest import pin
+from tests.federation.test_exchange import create, wait_for
+from tests.node.conftest import Database, RunningNode, make_node
+from tests.web.test_security import http_sign_in
+
+A = [leaf_hash(f"entry {i}".encode()) for i in range(40)]
+B = A[:10] + [leaf_hash(f"other {i}".encode()) for i in range(10, 40)]
+
+
+class Forker:
+    """A Japanese node showing heads of either history, answering proofs from one."""
+
+    def __init__(self, receiver: Node) -> None:
+        self.simulator = PeerSimulator("JPN", receiver.nation, receiver.public)
+        self.proofs_from: list[bytes] | None = A
+        """The history its proofs come from; None: it does not answer."""
+        self.asked: list[tuple[int, int]] = []
+
+    def head(self, size: int, log: list[bytes]) -> dict[str, Any]:
+        tree_root = root(log[:size])
+        signature = sign(self.simulator.keys.signing, head_message(size, tree_root))
+        return TreeHead(size, tree_root, signature, f"t{size}").to_dict()
+
+    def fetch(self, nation: str, first: int, second: int) -> list[bytes]:
+        self.asked.append((first, second))
+        if self.proofs_from is None:
+            raise ProofUnavailable("cannot reach it")
+        if second > len(self.proofs_from):
+            raise ProofUnavailable(f"the log has {len(self.proofs_from)} entries", refused=True)
+        return consistency_proof(first, self.proofs_from[:second])
+
+    def package(self, head: dict[str, Any] | None) -> bytes:
+        draft = self.simulator.incident("no-such-item")
+        if head is not None:
+            draft.modify(lambda p: p.update(head=head))
+        return json.dumps(draft.signed()).encode()
+
+
+@pytest.fixture
+def can(tmp_path: Path, database: Database) -> Iterator[tuple[Node, Forker, User]]:
+    node = Node.init(tmp_path / "can", "CAN", database=database.url)
+    try:
+        officer, _ = node.add_user("can-officer", "CAN", clearance="TS", role=Role.OFFICER)
+        forker = Forker(node)
+        node.exchange.add_peer(Peer("JPN", "http://jpn.invalid", forker.simulator.public))
+        node.exchange.witnesses.fetch = forker.fetch
+        yield node, forker, officer
+    finally:
+        node.close()
+
+
+def receive(node: Node, raw: bytes) -> Rejection | None:
+    """What became of a package: its refusal's reason, or None if the witness let it by
+    (these incident notices name no item, so they are refused later, for that)."""
+    try:
+        node.exchange.receive(raw)
+    except PackageRejected as e:
+        return None if e.reason is Rejection.UNKNOWN_ITEM else e.reason
+    raise AssertionError("an incident notice of no item was applied")
+
+
+def entries(node: Node, kind: str) -> list[dict[str, Any]]:
+    with node.engine.connect() as connection:
+        bodies = connection.execute(
+            select(audit_entries.c.body).where(audit_entries.c.kind == kind)
+        ).scalars()
+        return [json.loads(b) for b in bodies]
+
+
+Show = Callable[[Forker], bytes]
+
+
+@pytest.mark.parametrize(
+    ("first", "then"),
+    [
+        ((12, A), (15, B)),  # a larger head of the other history
+        ((15, A), (12, B)),  # a smaller one
+        ((12, A), (12, B)),  # the same size, another root: no proof needed
+        ((11, B), (30, A)),
+    ],
+    ids=["larger", "smaller", "same-size", "B-then-A"],
+)
+def test_two_histories_raise_one_alarm(
+    can: tuple[Node, Forker, User],
+    first: tuple[int, list[bytes]],
+    then: tuple[int, list[bytes]],
+) -> None:
+    node, forker, officer = can
+    forker.proofs_from = first[1]
+    assert receive(node, forker.package(forker.head(*first))) is None
+    held = node.exchange.witnesses.held("JPN")
+    assert held is not None
+    assert held.size == first[0]
+    forker.proofs_from = then[1]  # it now shows, and proves, the other history
+    assert receive(node, forker.package(forker.head(*then))) is Rejection.WITNESS_ALARM
+    (alarm,) = node.exchange.witnesses.open_alarms()
+    assert alarm.nation == "JPN"
+    assert [e["data"]["alarm"] for e in entries(node, "witness.alarm")] == [alarm.id]
+    assert node.metrics.witness_alarms._value.get() == 1
+    # every package refused, even one of the first history, until acknowledged
+    assert receive(node, forker.package(forker.head(*first))) is Rejection.WITNESS_ALARM
+    assert len(node.exchange.witnesses.open_alarms()) == 1
+    done = node.exchange.witnesses.acknowledge(officer, alarm.id, "JPN restored a backup")
+    assert done["acknowledged_by"] == "can-officer"
+    assert node.exchange.witnesses.open_alarms() == []
+    assert [e["data"]["note"] for e in entries(node, "witness.acknowledged")] == [
+        "JPN restored a backup"
+    ]
+    # witnessed again from the head it showed last
+    larger = forker.head(then[0] + 5, then[1])
+    assert receive(node, forker.package(larger)) is None
+    assert node.exchange.witnesses.held("JPN") == _head(larger)
+
+
+def test_a_growing_history_is_witnessed_without_alarm(can: tuple[Node, Forker, User]) -> None:
+    node, forker, _ = can
+    for size in (1, 2, 5, 5, 9, 20, 40):
+        assert receive(node, forker.package(forker.head(size, A))) is None
+        assert node.exchange.witnesses.held("JPN") == _head(forker.head(size, A))
+    # an older head, proven a prefix, changes nothing
+    assert receive(node, forker.package(forker.head(17, A))) is None
+    assert node.exchange.witnesses.held("JPN") == _head(forker.head(40, A))
+    assert (17, 40) in forker.asked
+    assert node.exchange.witnesses.open_alarms() == []
+
+
+def test_a_head_that_cannot_be_checked_waits_and_is_checked_first(
+    can: tuple[Node, Forker, User],
+) -> None:
+    node, forker, _ = can
+    assert receive(node, forker.package(forker.head(12, A))) is None
+    forker.proofs_from = None  # it does not answer: the package is not held back
+    assert receive(node, forker.package(forker.head(15, B))) is None
+    held, pending = node.exchange.witnesses.held_and_pending("JPN")
+    assert held == _head(forker.head(12, A))
+    assert pending == _head(forker.head(15, B))
+    # it answers again, from A: the head it showed meanwhile (B) is checked first
+    forker.proofs_from = B
+    assert receive(node, forker.package(forker.head(20, B))) is Rejection.WITNESS_ALARM
+    assert len(node.exchange.witnesses.open_alarms()) == 1
+
+
+def test_a_partner_that_showed_heads_cannot_stop(can: tuple[Node, Forker, User]) -> None:
+    node, forker, _ = can
+    assert receive(node, forker.package(None)) is None  # never showed one: not witnessed
+    assert receive(node, forker.package(forker.head(3, A))) is None
+    assert receive(node, forker.package(None)) is Rejection.BAD_HEAD
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda h: h.update(signature=h["signature"][:-2] + "00"),
+        lambda h: h.update(size=h["size"] + 1),
+        lambda h: h.update(root="00" * 32),
+        lambda h: h.update(size="3"),
+        lambda h: h.update(extra=1),
+        lambda h: h.pop("at"),
+    ],
+    ids=["signature", "size", "root", "size-text", "extra-field", "no-time"],
+)
+def test_a_bad_head_is_refused(can: tuple[Node, Forker, User], change: Any) -> None:
+    node, forker, _ = can
+    head = forker.head(3, A)
+    change(head)
+    assert receive(node, forker.package(head)) is Rejection.BAD_HEAD
+    assert node.exchange.witnesses.held("JPN") is None
+
+
+def _head(data: dict[str, Any]) -> TreeHead:
+    return TreeHead(
+        data["size"], bytes.fromhex(data["root"]), bytes.fromhex(data["signature"]), data["at"]
+    )
+
+
+# -- served nodes --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[dict[str, RunningNode]]:
+    sqlite = Database("sqlite", None)
+    running = {n: make_node(tmp_path, sqlite, n) for n in ("JPN", "CAN")}
+    try:
+        running["JPN"].add_user("jpn-analyst", "JPN", "KIMITSU", ["maritime"])
+        running["JPN"].add_user("jpn-officer", "JPN", "KIMITSU", ["maritime"], role=Role.OFFICER)
+        running["CAN"].add_user("can-officer", "CAN", "TS", ["maritime"], role=Role.OFFICER)
+        for node in running.values():
+            node.start()
+        pin(running["JPN"], running["CAN"])
+        pin(running["CAN"], running["JPN"])
+        yield running
+    finally:
+        for node in running.values():
+            node.stop()
+
+
+def release(jpn: RunningNode) -> dict[str, Any]:
+    item = create(jpn)
+    with jpn.client("jpn-analyst") as client:
+        response = client.post(f"/api/v1/items/{item}/releases", json={"to": "CAN"})
+    assert response.status_code == 201, response.text
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
+def witness(can: RunningNode) -> dict[str, Any]:
+    with can.client("can-officer") as client:
+        response = client.get("/api/v1/witness")
+    assert response.status_code == 200, response.text
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
+def test_a_log_cut_and_continued_is_found_by_its_partner(served: dict[str, RunningNode]) -> None:
+    jpn, can = served["JPN"], served["CAN"]
+    assert release(jpn)["state"] == "delivered"
+    assert release(jpn)["state"] == "delivered"
+    (held,) = witness(can)["heads"]
+    assert held["nation"] == "JPN"
+    assert witness(can)["alarms"] == []
+    # behind JPN's back: its newest entries deleted, and the anchor that would show it
+    jpn.stop()
+    cut = held["head"]["size"] - 4
+    node = jpn.open(anchored=False)
+    try:
+        with node.engine.begin() as connection:
+            connection.execute(delete(audit_entries).where(audit_entries.c.seq >= cut))
+    finally:
+        node.close()
+    (jpn.data / "audit-head.json").unlink()
+    jpn.start()
+    pin(can, jpn)  # where JPN now listens
+    assert release(jpn)["state"] != "delivered"  # CAN refuses it, JPN keeps it
+    (alarm,) = witness(can)["alarms"]
+    assert alarm["nation"] == "JPN"
+    assert alarm["acknowledged_at"] is None
+    with can.client("can-officer") as client, http_sign_in(can, "can-officer") as web:
+        metrics = client.get("/metrics").text
+        assert "gsoia_witness_alarms_total 1.0" in metrics
+        assert "JPN showed two histories of its audit log" in web.get("/web/outbox").text
+        acknowledged = client.post(
+            f"/api/v1/witness/alarms/{alarm['id']}/acknowledge", json={"note": "checked"}
+        )
+        assert acknowledged.status_code == 200, acknowledged.text
+        assert "showed two histories" not in web.get("/web/outbox").text
+
+    def all_delivered() -> bool:
+        with jpn.client("jpn-officer") as client:
+            outbox = client.get("/api/v1/outbox").json()
+        return bool(outbox) and all(p["state"] == "delivered" for p in outbox)
+
+    wait_for(all_delivered, timeout=90)  # the courier tries again, and CAN takes it now
+    assert witness(can)["alarms"][0]["acknowledged_by"] == "can-officer"
+
+
+def test_an_acknowledgement_names_an_open_alarm_and_a_clean_note(
+    can: tuple[Node, Forker, User],
+) -> None:
+    node, forker, officer = can
+    witnesses = node.exchange.witnesses
+    with pytest.raises(NotFound):
+        witnesses.acknowledge(officer, "no-such-alarm", "checked")
+    with pytest.raises(NotFound):
+        witnesses.acknowledge(officer, "a\x00b", "checked")
+    receive(node, forker.package(forker.head(12, A)))
+    receive(node, forker.package(forker.head(12, B)))
+    (alarm,) = witnesses.open_alarms()
+    with pytest.raises(InputError):
+        witnesses.acknowledge(officer, alarm.id, "bad\x00note")
+    analyst, _ = node.add_user("can-analyst", "CAN", clearance="TS")
+    with pytest.raises(Forbidden):
+        witnesses.acknowledge(analyst, alarm.id, "not mine to say")
+    witnesses.acknowledge(officer, alarm.id, "checked")
+    with pytest.raises(NotFound):  # once only
+        witnesses.acknowledge(officer, alarm.id, "again")
