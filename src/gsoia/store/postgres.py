@@ -15,6 +15,7 @@ a node on SQLite never loads it.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from functools import lru_cache
@@ -207,7 +208,7 @@ class AdvisoryLeader:
         self.release()
         import psycopg  # here: a node on SQLite never loads psycopg
 
-        connection = psycopg.connect(self._conninfo, autocommit=True)
+        connection = psycopg.connect(self._conninfo, autocommit=True, connect_timeout=10)
         try:
             row = connection.execute(
                 f"SELECT pg_try_advisory_lock({_COURIER_LOCK:d}, hashtext(current_schema())),"
@@ -225,10 +226,15 @@ class AdvisoryLeader:
 
     def wait(self, timeout: float) -> bool:
         held = self._held
-        if held is None:
+        if held is None:  # not leading (or the connection was lost): nothing to hear
+            time.sleep(timeout)
             return False
-        for notice in held.notifies(timeout=timeout, stop_after=1):
-            return bool(notice.payload == self._schema)
+        try:
+            for notice in held.notifies(timeout=timeout, stop_after=1):
+                return bool(notice.payload == self._schema)
+        except Exception:
+            self.release()  # taken again (or by another process) at the next round
+            raise
         return False
 
     def release(self) -> None:
