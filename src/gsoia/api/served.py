@@ -4,9 +4,12 @@
 starts each worker afresh and builds its app with ``app()`` here, from what ``serve`` put in
 the environment (``SERVE_DATA``, ``SERVE_DATABASE``, ``SERVE_TODAY``). The workers share
 the node's database: the audit log serialises their appends (a lock in the database), and
-each worker takes in the items the others stored before it lists (``Node.refresh``). One
-worker at a time delivers the outbox: the one holding the courier lock of the data
-directory; the others leave their releases to it (it looks every half second).
+each worker takes in the items the others stored before it lists (``Node.refresh``). Each
+worker delivers what its own requests put in the outbox (claimed in the database: see
+``gsoia.federation.courier``); one process at a time runs the delivery loop for the rest.
+On PostgreSQL that is the process holding the node's courier advisory lock, on whichever
+host, woken by the others' NOTIFY (``courier_leader``); on SQLite, the worker holding the
+courier lock file of the data directory, which looks every half second.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from fastapi import FastAPI
 
 from gsoia.api.app import create_app
 from gsoia.api.observe import configure_logging
+from gsoia.federation.courier import Leader
 from gsoia.node.service import Node
 
 SERVE_DATA = "GSOIA_SERVE_DATA"
@@ -50,13 +54,15 @@ def app() -> FastAPI:
         today=dt.date.fromisoformat(today) if today else None,
     )
     application = create_app(node)
-    lock = courier_lock(data / COURIER_LOCK)
-    if lock is not None:
-        node.exchange.courier.start()
+    leader = courier_leader(node)
+    lock = None if leader is not None else courier_lock(data / COURIER_LOCK)
+    if leader is not None or lock is not None:
+        node.exchange.courier.start(leader=leader)
 
     def close() -> None:
-        if lock is not None:
+        if leader is not None or lock is not None:
             node.exchange.courier.stop()
+        if lock is not None:
             lock.close()
         node.close()
 
@@ -80,6 +86,16 @@ def end_with_parent() -> None:
 
 
 _PR_SET_PDEATHSIG = 1
+
+
+def courier_leader(node: Node) -> Leader | None:
+    """On PostgreSQL, the lead of the courier loop among every process of the node, on
+    every host (an advisory lock: ``AdvisoryLeader``); None on SQLite (``courier_lock``)."""
+    if node.engine.dialect.name != "postgresql":
+        return None
+    from gsoia.store.postgres import AdvisoryLeader
+
+    return AdvisoryLeader(node.engine)
 
 
 def courier_lock(path: Path) -> IO[bytes] | None:

@@ -11,6 +11,14 @@ What is due for one peer travels together (``deliver_many``, and the background 
 several packages per request to the peer's batch inbox, each still its own signed
 package, checked and answered on its own by the peer; every package's outcome is then
 written in one transaction. Nothing goes to a peer before its pending key rotation notice.
+
+Every process and host of a node may deliver: a package is claimed in the database before
+it is posted (``claimed_by``, ``claimed_until``: a conditional UPDATE only one process wins),
+and every later change of its state is guarded by the state it expects, so two processes
+never both post it while the claim holds, and a package cancelled is never marked
+delivered. A claim expires (``CLAIM_FOR``): a process killed while it delivered holds its
+packages no longer than that, then another posts them again (the receiver refuses a second
+copy as a replay, which counts as delivered).
 """
 
 from __future__ import annotations
@@ -18,21 +26,25 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
+import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, and_, bindparam, case, func, or_, select, update
 
 from gsoia.audit.log import AuditLog, AuditTransaction, TreeHead
 from gsoia.crypto.keys import NodeKeys
 from gsoia.federation.packages import Kind, batch_bytes, make_package_bytes
 from gsoia.federation.peers import Peer
 from gsoia.store.database import writing
+from gsoia.store.postgres import NOTIFY_OUTBOX
 from gsoia.store.schema import outbox
 
 MAX_BACKOFF = dt.timedelta(minutes=5)
@@ -42,6 +54,10 @@ BATCH_BYTES = 4 * 1024 * 1024
 """Bytes posted to a peer's batch inbox in one request, at most (but for one package)."""
 SINGLE_ONLY = 600.0
 """Seconds a peer that has no batch inbox is sent each package alone before asking again."""
+CLAIM_FOR = dt.timedelta(minutes=2)
+"""How long a claim on a package holds: a process that died delivering it holds it no
+longer (``GSOIA_CLAIM_SECONDS`` in the environment of ``gsoia serve`` overrides it)."""
+CLAIM_SECONDS = "GSOIA_CLAIM_SECONDS"
 log = logging.getLogger("gsoia.courier")
 _JSON = {"content-type": "application/json"}
 _NDJSON = {"content-type": "application/x-ndjson"}
@@ -72,6 +88,38 @@ class _Outcome:
     """The peer did not answer at all (no point in posting it more now)."""
 
 
+@dataclass(frozen=True)
+class Claim:
+    """A claim on packages: who holds them (a token of its own) and until when."""
+
+    by: str
+    until: str
+
+    def columns(self) -> dict[str, str]:
+        """The outbox columns of a package put in the outbox already claimed."""
+        return {"claimed_by": self.by, "claimed_until": self.until}
+
+
+class Leader(Protocol):
+    """Which one process of a node runs the delivery loop (``Courier.start``)."""
+
+    def acquire(self) -> bool:
+        """Whether this process leads now (taking the lead if no process holds it)."""
+
+    def wait(self, timeout: float) -> bool:
+        """Wait at most ``timeout`` seconds for news of packages put in the outbox."""
+
+    def release(self) -> None:
+        """Give the lead up."""
+
+
+LEADER_RETRY = 1.0
+"""Seconds a process that does not lead waits before it tries to take the lead again."""
+IDLE = 5.0
+"""Seconds the leading process waits at most for news when nothing is due before (a
+package set back to pending by hand, a notice lost while the lead changed hands)."""
+
+
 _BY_ID = select(outbox).where(outbox.c.package_id == bindparam("package_id"))
 _BY_IDS = select(outbox).where(outbox.c.package_id.in_(bindparam("ids", expanding=True)))
 _ROTATION_PENDING = (
@@ -81,27 +129,95 @@ _ROTATION_PENDING = (
     .where(outbox.c.state == State.PENDING)
     .limit(1)
 )
-_MARK_DELIVERED = (
+_UNCLAIMED = or_(outbox.c.claimed_by.is_(None), outbox.c.claimed_until < bindparam("now"))
+"""No process holds the package now: never claimed, released, or its claim expired."""
+_CLAIM = (
     update(outbox)
-    .where(outbox.c.package_id == bindparam("p"))
+    .where(outbox.c.package_id.in_(bindparam("ids", expanding=True)))
+    .where(outbox.c.state == State.PENDING)
+    .where(_UNCLAIMED)
+    .values(claimed_by=bindparam("by"), claimed_until=bindparam("until"))
+    .returning(outbox.c.package_id)
+)
+_UNCLAIM = (
+    update(outbox)
+    .where(outbox.c.package_id.in_(bindparam("ids", expanding=True)))
+    .where(outbox.c.claimed_by == bindparam("by"))
+    .values(claimed_by=None, claimed_until=None)
+)
+_MARK_DELIVERED = (  # only from pending: never a package cancelled, or settled by another
+    update(outbox)
+    .where(outbox.c.package_id.in_(bindparam("ids", expanding=True)))
+    .where(outbox.c.state == State.PENDING)
     .values(
         state=State.DELIVERED,
-        attempts=bindparam("n"),
+        attempts=outbox.c.attempts + 1,
         delivered_at=bindparam("at"),
         last_error=None,
+        claimed_by=None,
+        claimed_until=None,
     )
+    .returning(outbox.c.package_id)
 )
 _MARK_FAILED = (
     update(outbox)
     .where(outbox.c.package_id == bindparam("p"))
-    .values(state=State.FAILED, attempts=bindparam("n"), last_error=bindparam("e"))
+    .where(outbox.c.state == State.PENDING)
+    .values(
+        state=State.FAILED,
+        attempts=outbox.c.attempts + 1,
+        last_error=bindparam("e"),
+        claimed_by=None,
+        claimed_until=None,
+    )
+    .returning(outbox.c.package_id)
 )
-_MARK_RETRY = (
+_MARK_RETRY = (  # only by the claim's holder: another may hold it now (this one expired)
     update(outbox)
     .where(outbox.c.package_id == bindparam("p"))
     .where(outbox.c.state == State.PENDING)
-    .values(attempts=bindparam("n"), next_attempt_at=bindparam("due"), last_error=bindparam("e"))
+    .where(outbox.c.claimed_by == bindparam("by"))
+    .values(
+        attempts=bindparam("n"),
+        next_attempt_at=bindparam("due"),
+        last_error=bindparam("e"),
+        claimed_by=None,
+        claimed_until=None,
+    )
 )
+_DUE = (
+    select(outbox.c.package_id)
+    .where(outbox.c.state == State.PENDING)
+    .where(outbox.c.next_attempt_at <= bindparam("now"))
+    .where(_UNCLAIMED)
+    .order_by(outbox.c.created_at)
+    .limit(500)
+)
+_HOLDERS = (
+    select(outbox.c.claimed_by)
+    .where(outbox.c.state == State.PENDING)
+    .where(outbox.c.claimed_by.is_not(None))
+    .where(outbox.c.claimed_until >= bindparam("now"))
+    .distinct()
+)
+_RELEASE_DEAD = (
+    update(outbox)
+    .where(outbox.c.state == State.PENDING)
+    .where(outbox.c.claimed_by.in_(bindparam("dead", expanding=True)))
+    .values(claimed_by=None, claimed_until=None)
+)
+_NEXT_DUE = select(
+    func.min(
+        case(
+            (
+                and_(outbox.c.claimed_by.is_not(None), outbox.c.claimed_until >= bindparam("now")),
+                outbox.c.claimed_until,
+            ),
+            else_=outbox.c.next_attempt_at,
+        )
+    )
+).where(outbox.c.state == State.PENDING)
+"""When the courier has something to try next: a package due, or a claim expiring."""
 _NOT_BEFORE_NOW = (
     update(outbox)
     .where(outbox.c.peer == bindparam("to_peer"))
@@ -136,6 +252,8 @@ def outbox_row(
         "created_at": now,
         "delivered_at": None,
         "last_error": None,
+        "claimed_by": None,
+        "claimed_until": None,
     }
 
 
@@ -164,6 +282,57 @@ def enqueue_many(connection: Connection, rows: list[dict[str, Any]]) -> None:
     """Put packages (``outbox_row``) in the outbox, in one statement (caller's transaction)."""
     if rows:
         connection.execute(_INSERT, rows)
+        if any(r["claimed_by"] is None for r in rows):
+            tell_courier(connection)
+
+
+def tell_courier(connection: Connection) -> None:
+    """Have the leading courier look at the outbox again once this transaction commits:
+    packages it may deliver, or whose time changed (PostgreSQL: it may run in another
+    process, on another host; SQLite: it looks every half second anyway)."""
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(NOTIFY_OUTBOX)
+
+
+def _boot() -> str:
+    """This machine's boot, as Linux names it (so a claim's holder names its machine and
+    boot as well as its process); empty elsewhere."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            return f.read().strip().replace("-", "")[:8]
+    except OSError:
+        return ""
+
+
+def _dead_here(holder: str, owner: str) -> bool:
+    """A claim ``holder`` held by a process of this machine's boot that no longer runs."""
+    host, _, rest = holder.partition(":")
+    pid, _, rest = rest.partition(":")
+    boot = rest.partition(":")[0]
+    mine = owner.split(":")
+    if host != mine[0] or boot != mine[2] or not boot or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
+def claim_period() -> dt.timedelta:
+    """``CLAIM_FOR``, or the seconds ``GSOIA_CLAIM_SECONDS`` says (a positive number)."""
+    given = os.environ.get(CLAIM_SECONDS)
+    if not given:
+        return CLAIM_FOR
+    try:
+        seconds = float(given)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds < 86_400:
+        raise ValueError(f"{CLAIM_SECONDS}: '{given}' is not a number of seconds (0 to 86400)")
+    return dt.timedelta(seconds=seconds)
 
 
 def backoff(attempts: int) -> dt.timedelta:
@@ -185,6 +354,7 @@ class Courier:
         counted: Callable[[str], None] = lambda state: None,
         timeout: float = 10.0,
         signer: Callable[[str], Ed25519PrivateKey] | None = None,
+        claim_for: dt.timedelta | None = None,
     ) -> None:
         self.counted = counted
         self.signer = signer
@@ -198,10 +368,15 @@ class Courier:
         self._timeout = timeout
         self._http: httpx.Client | None = None
         self._http_lock = threading.Lock()
-        self._busy: set[str] = set()
+        self.claim_for = claim_for if claim_for is not None else claim_period()
+        """How long a claim holds (``CLAIM_FOR``, or ``GSOIA_CLAIM_SECONDS``)."""
+        self._owner = f"{socket.gethostname()[:20]}:{os.getpid()}:{_boot()}"
+        """Who claims: host, process and boot (``host:pid:boot``, then a claim's own id)."""
+        self._held: dict[str, str] = {}
+        """The packages this process claimed, and the claim's token ("": being claimed)."""
+        self._held_lock = threading.Lock()
         self._single_only: dict[str, float] = {}
         """Peers (by URL) without a batch inbox, until when (``time.monotonic``)."""
-        self._busy_lock = threading.Lock()
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -220,34 +395,97 @@ class Courier:
         with self._http_lock:
             self._http = client
 
-    # -- claims: one attempt at a time per package -------------------------------------------
+    # -- claims: one attempt at a time per package, across processes and hosts -----------
+
+    def _stamp(self, at: dt.datetime) -> str:
+        return at.astimezone(dt.UTC).isoformat(timespec="microseconds")
+
+    def new_claim(self) -> Claim:
+        """A claim of this process's, from now (for packages put in the outbox claimed:
+        ``Claim.columns`` in their rows, then ``hold``)."""
+        token = f"{self._owner}:{uuid.uuid4().hex[:12]}"
+        return Claim(token, self._stamp(self.clock() + self.claim_for))
+
+    def hold(self, claim: Claim, package_ids: Iterable[str]) -> None:
+        """Packages committed to the outbox with ``claim``: this caller's to deliver."""
+        with self._held_lock:
+            for package_id in package_ids:
+                self._held[package_id] = claim.by
 
     def claim(self, package_ids: Iterable[str]) -> list[str]:
-        """Mark the packages no other thread is delivering as this caller's; those marked.
+        """Claim the pending packages no process holds; those claimed.
 
-        A caller that claimed packages delivers them (``deliver_many(claimed=True)``) or
-        gives them back (``unclaim``); the background loop leaves them alone meanwhile.
+        The database decides (a conditional UPDATE: pending, and no claim or an expired
+        one), so two processes never both win a package. A caller that claimed packages
+        delivers them (``deliver_many(claimed=True)``) or gives them back (``unclaim``).
         """
-        with self._busy_lock:
-            free = [p for p in dict.fromkeys(package_ids) if p not in self._busy]
-            self._busy.update(free)
-        return free
+        with self._held_lock:  # within this process, without asking the database
+            free = [p for p in dict.fromkeys(package_ids) if p not in self._held]
+            self._held.update(dict.fromkeys(free, ""))
+        won: set[str] = set()
+        claim = self.new_claim()
+        try:
+            if free:
+                now = self._stamp(self.clock())
+                with writing(self.audit.engine) as connection:
+                    for start in range(0, len(free), 500):
+                        won.update(
+                            connection.execute(
+                                _CLAIM,
+                                {
+                                    "ids": free[start : start + 500],
+                                    "by": claim.by,
+                                    "until": claim.until,
+                                    "now": now,
+                                },
+                            ).scalars()
+                        )
+        finally:
+            with self._held_lock:
+                for package_id in free:
+                    if package_id in won:
+                        self._held[package_id] = claim.by
+                    else:
+                        del self._held[package_id]
+        return [p for p in free if p in won]
 
     def unclaim(self, package_ids: Iterable[str]) -> None:
-        with self._busy_lock:
-            self._busy.difference_update(package_ids)
+        """Give back this process's claims on these packages (those it still holds)."""
+        by_claim: dict[str, list[str]] = {}
+        with self._held_lock:
+            for package_id in dict.fromkeys(package_ids):
+                token = self._held.pop(package_id, None)
+                if token:
+                    by_claim.setdefault(token, []).append(package_id)
+        if by_claim:
+            with writing(self.audit.engine) as connection:
+                for token, ids in by_claim.items():
+                    connection.execute(_UNCLAIM, {"ids": ids, "by": token})
+                tell_courier(connection)
+
+    def _forget(self, package_ids: Iterable[str]) -> None:
+        """Claims the database released already (with the package's new state)."""
+        with self._held_lock:
+            for package_id in package_ids:
+                self._held.pop(package_id, None)
 
     # -- one package ----------------------------------------------------------------------
 
     def deliver(self, package_id: str) -> Attempt:
-        """Try to deliver one pending package now (to the peer's inbox, alone)."""
+        """Try to deliver one pending package now (to the peer's inbox, alone).
+
+        A package another thread or process is delivering is waited for (30 s at most):
+        its state then is the answer, or this caller's own attempt if it is still pending.
+        """
         deadline = time.monotonic() + 30
-        while True:  # one attempt at a time per package; a caller waits for the one under way
-            if self.claim([package_id]):
-                break
+        while not self.claim([package_id]):
+            with self.audit.engine.connect() as connection:
+                row = connection.execute(_BY_ID, {"package_id": package_id}).first()
+            if row is None or row.state != State.PENDING:
+                return Attempt(package_id, row.state if row else "unknown")
             if time.monotonic() > deadline:
                 return Attempt(package_id, State.PENDING, "being delivered")
-            time.sleep(0.01)
+            time.sleep(0.05)
         try:
             attempt = self._deliver(package_id)
             self.counted(attempt.state)
@@ -415,23 +653,56 @@ class Courier:
     # -- what came of it ------------------------------------------------------------------
 
     def _settle(self, outcomes: list[_Outcome]) -> list[Attempt]:
-        """Mark each package delivered, refused (one transaction, audited) or to retry."""
+        """Mark each package delivered, refused (one transaction, audited) or to retry.
+
+        Each only if it is still pending: one settled meanwhile by another process (its
+        claim had expired), or cancelled, keeps its state, and is reported as it is.
+        """
         final = [o for o in outcomes if o.state != State.PENDING]
+        marked: set[str] = set()
         if final:
-            self.audit.batched(lambda tx: self._settled(tx, final))
+            marked = self.audit.batched(lambda tx: self._settled(tx, final))
+            self._forget(o.row.package_id for o in final)
         retries = [o for o in outcomes if o.state == State.PENDING]
         if retries:
             self._retry(retries)
-        return [Attempt(o.row.package_id, o.state, o.reason) for o in outcomes]
+        attempts = [Attempt(o.row.package_id, o.state, o.reason) for o in outcomes]
+        unmarked = [o.row.package_id for o in final if o.row.package_id not in marked]
+        if unmarked:
+            states = self._states(unmarked)
+            for package_id in unmarked:
+                log.warning(
+                    "courier: package %s was posted but is %s already",
+                    package_id,
+                    states.get(package_id, "unknown"),
+                )
+            attempts = [
+                Attempt(a.package_id, states.get(a.package_id, "unknown"))
+                if a.package_id in unmarked
+                else a
+                for a in attempts
+            ]
+        return attempts
 
-    def _settled(self, tx: AuditTransaction, outcomes: list[_Outcome]) -> None:
+    def _states(self, package_ids: list[str]) -> dict[str, str]:
+        with self.audit.engine.connect() as connection:
+            rows = connection.execute(_BY_IDS, {"ids": package_ids}).all()
+        return {row.package_id: row.state for row in rows}
+
+    def _settled(self, tx: AuditTransaction, outcomes: list[_Outcome]) -> set[str]:
+        """Mark the packages still pending; those marked (and audited)."""
         now = self.audit.now()
+        marked: set[str] = set()
         delivered = [o.row for o in outcomes if o.state == State.DELIVERED]
         if delivered:
-            tx.connection.execute(
-                _MARK_DELIVERED,
-                [{"p": r.package_id, "n": r.attempts + 1, "at": now} for r in delivered],
-            )
+            ids = [row.package_id for row in delivered]
+            for start in range(0, len(ids), 500):
+                marked.update(
+                    tx.connection.execute(
+                        _MARK_DELIVERED, {"ids": ids[start : start + 500], "at": now}
+                    ).scalars()
+                )
+            delivered = [row for row in delivered if row.package_id in marked]
             for row in delivered:
                 self.on_delivered(tx.connection, row)
             # the peer answers again: what waits for it need not wait out its backoff
@@ -439,72 +710,136 @@ class Courier:
             for peer in dict.fromkeys(row.peer for row in delivered):
                 tx.connection.execute(_NOT_BEFORE_NOW, {"to_peer": peer, "now": now})
             tx.on_commit(self.wake)
-        refused = [o for o in outcomes if o.state == State.FAILED]
-        if refused:
-            tx.connection.execute(
-                _MARK_FAILED,
-                [{"p": o.row.package_id, "n": o.row.attempts + 1, "e": o.reason} for o in refused],
-            )
         for o in outcomes:
+            if o.state == State.FAILED:
+                done = tx.connection.execute(
+                    _MARK_FAILED, {"p": o.row.package_id, "e": o.reason}
+                ).first()
+                if done is not None:
+                    marked.add(o.row.package_id)
+        for o in outcomes:
+            if o.row.package_id not in marked:
+                continue
             about = {"package": o.row.package_id, "kind": o.row.kind, "to": o.row.peer}
             if o.state == State.DELIVERED:
                 tx.append("package.delivered", "courier", about)
             else:
                 tx.append("package.refused_by_peer", "courier", about | {"reason": o.reason})
+        return marked
 
     def _retry(self, outcomes: list[_Outcome]) -> None:
         clock = self.clock()
-        with writing(self.audit.engine) as connection:
-            connection.execute(
-                _MARK_RETRY,
-                [
-                    {
-                        "p": o.row.package_id,
-                        "n": o.row.attempts + 1,
-                        "due": (clock + backoff(o.row.attempts + 1))
-                        .astimezone(dt.UTC)
-                        .isoformat(timespec="microseconds"),
-                        "e": o.reason,
-                    }
-                    for o in outcomes
-                ],
-            )
+        with self._held_lock:
+            held = {o.row.package_id: self._held.get(o.row.package_id) for o in outcomes}
+        mine = [o for o in outcomes if held[o.row.package_id]]
+        if mine:
+            with writing(self.audit.engine) as connection:
+                connection.execute(
+                    _MARK_RETRY,
+                    [
+                        {
+                            "p": o.row.package_id,
+                            "by": held[o.row.package_id],
+                            "n": o.row.attempts + 1,
+                            "due": self._stamp(clock + backoff(o.row.attempts + 1)),
+                            "e": o.reason,
+                        }
+                        for o in mine
+                    ],
+                )
+                tell_courier(connection)  # when to try again: the loop's, wherever it runs
+        self._forget(o.row.package_id for o in mine)
 
     # -- the background loop ----------------------------------------------------------------
 
     def due(self) -> list[str]:
-        now = self.clock().astimezone(dt.UTC).isoformat(timespec="microseconds")
+        """Pending packages due now that no process holds, oldest first (500 at most)."""
+        now = self._stamp(self.clock())
         with self.audit.engine.connect() as connection:
-            return list(
-                connection.execute(
-                    select(outbox.c.package_id)
-                    .where(outbox.c.state == State.PENDING)
-                    .where(outbox.c.next_attempt_at <= now)
-                    .order_by(outbox.c.created_at)
-                    .limit(500)
-                ).scalars()
-            )
+            return list(connection.execute(_DUE, {"now": now}).scalars())
+
+    def next_due_in(self) -> float:
+        """Seconds until a package is due or a claim expires (``IDLE`` at most)."""
+        now = self.clock()
+        with self.audit.engine.connect() as connection:
+            first = connection.execute(_NEXT_DUE, {"now": self._stamp(now)}).scalar()
+        if first is None:
+            return IDLE
+        seconds = (dt.datetime.fromisoformat(first) - now).total_seconds()
+        return min(max(seconds, 0.05), IDLE)
+
+    def release_dead(self) -> int:
+        """Free the claims of this machine's processes that died (SIGKILL, a crash) before
+        they expire: a host restarted goes on at once. How many packages were freed.
+
+        Only processes of this machine and boot are known dead for sure; another host's
+        claims are left to expire.
+        """
+        now = self._stamp(self.clock())
+        with self.audit.engine.connect() as connection:
+            holders = list(connection.execute(_HOLDERS, {"now": now}).scalars())
+        dead = [h for h in holders if _dead_here(h, self._owner)]
+        if not dead:
+            return 0
+        with writing(self.audit.engine) as connection:
+            freed = connection.execute(_RELEASE_DEAD, {"dead": dead}).rowcount
+        log.warning("courier: %d packages claimed by processes that died are free again", freed)
+        return int(freed)
 
     def run_due(self) -> int:
         """Attempt every package that is due (but those under way); how many were delivered."""
+        self.release_dead()
         attempts = self.deliver_many(self.due(), wait=False)
         return sum(a.state == State.DELIVERED for a in attempts.values())
 
     def wake(self) -> None:
         self._wake.set()
 
-    def start(self, interval: float = 0.5) -> None:
+    def start(self, interval: float = 0.5, leader: Leader | None = None) -> None:
+        """Deliver what is due in a background thread.
+
+        Without ``leader``, a round every ``interval`` seconds, or as soon as woken. With
+        one, only while this process leads: woken by the leader's news of packages put in
+        the outbox (any process's), or when the next package is due or claim expires.
+        """
+
         def loop() -> None:
             while not self._stop.is_set():
                 try:
+                    if leader is not None and not leader.acquire():
+                        self._stop.wait(LEADER_RETRY)
+                        continue
                     self.run_due()
                 except Exception:  # the loop must outlive one bad attempt
                     log.exception("courier: delivery round failed")
-                self._wake.wait(interval)
+                if leader is None:
+                    self._wake.wait(interval)
+                else:
+                    self._await_news(leader, interval)
                 self._wake.clear()
+            if leader is not None:
+                leader.release()
 
         self._thread = threading.Thread(target=loop, name="gsoia-courier", daemon=True)
         self._thread.start()
+
+    def _await_news(self, leader: Leader, interval: float) -> None:
+        try:
+            deadline = time.monotonic() + self.next_due_in()
+        except Exception:
+            log.exception("courier: cannot tell when a package is due next")
+            deadline = time.monotonic() + interval
+        while not self._stop.is_set() and not self._wake.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            try:
+                if leader.wait(min(left, 0.25)):  # slices: this process's own wake too
+                    return
+            except Exception:
+                log.exception("courier: waiting for news failed")
+                self._stop.wait(min(left, interval))
+                return
 
     def stop(self) -> None:
         self._stop.set()

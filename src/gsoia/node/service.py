@@ -283,6 +283,10 @@ class Node:
                     connection.execute(
                         update(meta).where(meta.c.name == "catalogue").values(value=fingerprint)
                     )
+            # the last relabel before the items: each statement reads a snapshot of its own
+            # on PostgreSQL, and a relabel committed in between is then taken in again by
+            # ``refresh`` (after the items, it would be missed until the item changed again)
+            self._relabelled = connection.execute(select(func.max(relabels.c.id))).scalar() or 0
             rows = connection.execute(
                 select(
                     items.c.seq,
@@ -298,7 +302,6 @@ class Node:
                     for seq, key, custodian, open_, need in rows
                 ]
             )
-            self._relabelled = connection.execute(select(func.max(relabels.c.id))).scalar() or 0
         return columns
 
     def _reencode(self, connection: Connection, columns: LabelColumns) -> None:

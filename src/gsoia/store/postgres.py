@@ -15,8 +15,9 @@ a node on SQLite never loads it.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -175,3 +176,69 @@ def _guarded_insert(count: int, catch_up: int) -> str:
         " AND NOT EXISTS"
         " (SELECT 1 FROM audit_entries WHERE seq = %s AND leaf = %s::bytea) ORDER BY seq"
     )
+
+
+# -- the courier's lead and its news (``Courier.start``) -------------------------------------
+
+_COURIER_LOCK = 0x6750_1B
+"""With the schema's name, the advisory lock the process that runs a node's delivery loop
+holds (on a connection of its own, for as long as it leads): one process of all the hosts
+of the node. Its connection closed (the process ended, even killed), the lock is free."""
+OUTBOX_CHANNEL = "gsoia_outbox"
+"""Where the processes of a node tell its leading courier that packages were put in the
+outbox (the payload: the node's schema, for nodes that share a database)."""
+NOTIFY_OUTBOX = "SELECT pg_notify('gsoia_outbox', current_schema())"
+
+
+class AdvisoryLeader:
+    """The courier's lead on PostgreSQL: a session advisory lock, held on a connection of
+    its own that also listens on ``OUTBOX_CHANNEL`` (a ``courier.Leader``)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._conninfo = engine.url.set(drivername="postgresql").render_as_string(
+            hide_password=False
+        )
+        self._held: Any = None  # the psycopg connection holding the lock
+        self._schema = ""
+
+    def acquire(self) -> bool:
+        held = self._held
+        if held is not None and not held.closed and not held.broken:
+            return True
+        self.release()
+        import psycopg  # here: a node on SQLite never loads psycopg
+
+        connection = psycopg.connect(self._conninfo, autocommit=True, connect_timeout=10)
+        try:
+            row = connection.execute(
+                f"SELECT pg_try_advisory_lock({_COURIER_LOCK:d}, hashtext(current_schema())),"
+                " current_schema()"
+            ).fetchone()
+            if row is None or not row[0]:
+                connection.close()
+                return False
+            connection.execute(f"LISTEN {OUTBOX_CHANNEL}")
+        except BaseException:
+            connection.close()
+            raise
+        self._held, self._schema = connection, str(row[1])
+        return True
+
+    def wait(self, timeout: float) -> bool:
+        held = self._held
+        if held is None:  # not leading (or the connection was lost): nothing to hear
+            time.sleep(timeout)
+            return False
+        try:
+            for notice in held.notifies(timeout=timeout, stop_after=1):
+                return bool(notice.payload == self._schema)
+        except Exception:
+            self.release()  # taken again (or by another process) at the next round
+            raise
+        return False
+
+    def release(self) -> None:
+        held, self._held = self._held, None
+        if held is not None:
+            with suppress(Exception):
+                held.close()

@@ -217,6 +217,10 @@ outbox = Table(
     Column("last_error", Text),
     Column("created_at", String(32), nullable=False),
     Column("delivered_at", String(32)),
+    # the process delivering it now (migration 0009): one claim at a time, across every
+    # process and host of the node; after ``claimed_until`` another process may take it
+    Column("claimed_by", String(64)),
+    Column("claimed_until", String(32)),
 )
 Index("outbox_due", outbox.c.state, outbox.c.next_attempt_at)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, or_, select, update
 
 from gsoia.federation.courier import State
 from gsoia.federation.packages import Kind
@@ -18,6 +18,9 @@ from gsoia.store.schema import incidents, outbox
 
 if TYPE_CHECKING:
     from gsoia.node.service import Node
+
+_UNLISTED = ("payload", "claimed_by", "claimed_until")
+"""Columns an outbox listing leaves out: the package itself, and which process holds it."""
 
 
 class Outbox:
@@ -32,7 +35,7 @@ class Outbox:
         self.node.require(user, Action.OUTBOX)
         with self.node.engine.connect() as connection:
             rows = connection.execute(select(outbox).order_by(outbox.c.created_at.desc()))
-            return [{k: v for k, v in r._mapping.items() if k != "payload"} for r in rows]
+            return [{k: v for k, v in r._mapping.items() if k not in _UNLISTED} for r in rows]
 
     def cancel(self, user: User, package_id: str) -> dict[str, Any]:
         """Cancel a delivery not yet made (officers)."""
@@ -50,11 +53,16 @@ class Outbox:
                 raise NotFound(f"no package {package_id}")
             if row.state not in (State.PENDING, State.FAILED):
                 raise Conflict(f"package {package_id} is {row.state}")
-            tx.connection.execute(
+            now = node.audit.now()
+            cancelled = tx.connection.execute(  # not while a process delivers it
                 update(outbox)
                 .where(outbox.c.package_id == package_id)
-                .values(state=State.CANCELLED)
+                .where(outbox.c.state == row.state)
+                .where(or_(outbox.c.claimed_by.is_(None), outbox.c.claimed_until < now))
+                .values(state=State.CANCELLED, claimed_by=None, claimed_until=None)
             )
+            if cancelled.rowcount != 1:
+                raise Conflict(f"package {package_id} is being delivered: try again")
             tx.append("package.cancelled", user.id, {"package": package_id, "to": row.peer})
             if row.kind == Kind.ROTATION.value:
                 tx.on_commit(lambda: self.announcer.settled(row.peer))

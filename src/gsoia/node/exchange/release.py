@@ -142,6 +142,7 @@ class Releases:
                 except NodeError as e:
                     planned.append(e)
         sealed = [p for p in planned if isinstance(p, Sealed)]
+        claim = self.courier.new_claim()  # put in the outbox as this caller's: not the loop's
 
         def write(tx: AuditTransaction) -> None:
             now = node.audit.now()
@@ -156,6 +157,7 @@ class Releases:
                         item_id=s.item_id,
                         now=now,
                     )
+                    | claim.columns()
                     for s in sealed
                 ],
             )
@@ -173,12 +175,9 @@ class Releases:
                     reason = f"item {item_id}: {entry.diagnostics()}"
                     tx.append("refused", user.id, {"action": BULK, "reason": reason[:500]})
 
-        package_ids = self.courier.claim(s.package_id for s in sealed)  # not the loop's
-        try:
-            node.audit.batched(write)
-        except BaseException:
-            self.courier.unclaim(package_ids)
-            raise
+        node.audit.batched(write)
+        package_ids = [s.package_id for s in sealed]
+        self.courier.hold(claim, package_ids)
         if not alone:
             for entry in planned:
                 if isinstance(entry, NodeError):
