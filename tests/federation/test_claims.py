@@ -202,10 +202,10 @@ def test_the_loop_leaves_claimed_packages_alone(two: tuple[Node, Node, Counting]
     assert sorted(peer.posted) == sorted(ids)
 
 
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)  # SQLite: test_workers
 def test_one_leader_per_node_on_postgresql(two: tuple[Node, Node, Counting]) -> None:
     first, second, _ = two
-    if first.engine.dialect.name != "postgresql":
-        pytest.skip("SQLite: the courier lock file of the data directory (test_workers)")
+    assert first.engine.dialect.name == "postgresql"
     from gsoia.store.postgres import AdvisoryLeader
 
     one, another = AdvisoryLeader(first.engine), AdvisoryLeader(second.engine)

@@ -18,9 +18,10 @@ from tests.node.conftest import database as database
 __all__ = ["database"]
 
 
+# SQLite: the start-up load holds the write lock, no relabel can commit meanwhile
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
 def test_a_relabel_committed_during_start_up_is_listed(tmp_path: Path, database: Database) -> None:
-    if database.backend != "postgresql":
-        pytest.skip("SQLite: the start-up load holds the write lock, no relabel meanwhile")
+    assert database.backend == "postgresql"
     first = Node.init(tmp_path / "jpn", "JPN", database=database.url)
     try:
         officer, _ = first.add_user(
