@@ -12,6 +12,7 @@ back is found by the Canadian node it releases to.
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ from gsoia.store.schema import audit_entries
 from tests.attacks.simulator import PeerSimulator
 from tests.federation.conftest import pin
 from tests.federation.test_exchange import create, wait_for
-from tests.node.conftest import Database, RunningNode, make_node
+from tests.node.conftest import GSOIA, Database, RunningNode, make_node
 from tests.web.test_security import http_sign_in
 
 A = [leaf_hash(f"entry {i}".encode()) for i in range(40)]
@@ -244,6 +245,11 @@ def witness(can: RunningNode) -> dict[str, Any]:
     return answer
 
 
+def verify_witnessed(node: RunningNode) -> subprocess.CompletedProcess[str]:
+    args = [GSOIA, "audit", "verify", "--data", str(node.data), "--witness"]
+    return subprocess.run(args, capture_output=True, text=True, timeout=120, check=False)
+
+
 def test_a_log_cut_and_continued_is_found_by_its_partner(served: dict[str, RunningNode]) -> None:
     jpn, can = served["JPN"], served["CAN"]
     assert release(jpn)["state"] == "delivered"
@@ -251,6 +257,9 @@ def test_a_log_cut_and_continued_is_found_by_its_partner(served: dict[str, Runni
     (held,) = witness(can)["heads"]
     assert held["nation"] == "JPN"
     assert witness(can)["alarms"] == []
+    verified = verify_witnessed(jpn)
+    assert verified.returncode == 0, verified.stderr
+    assert f"CAN: holds the head of {held['head']['size']} entries, consistent" in verified.stdout
     # behind JPN's back: its newest entries deleted, and the anchor that would show it
     jpn.stop()
     cut = held["head"]["size"] - 4
@@ -261,6 +270,10 @@ def test_a_log_cut_and_continued_is_found_by_its_partner(served: dict[str, Runni
     finally:
         node.close()
     (jpn.data / "audit-head.json").unlink()
+    verified = verify_witnessed(jpn)  # the log verifies alone; CAN holds what it lost
+    assert verified.returncode == 1, verified.stdout
+    assert f"CAN: audit entry {cut}: entries {cut} to" in verified.stdout
+    assert "not as CAN witnessed it" in verified.stderr
     jpn.start()
     pin(can, jpn)  # where JPN now listens
     assert release(jpn)["state"] != "delivered"  # CAN refuses it, JPN keeps it

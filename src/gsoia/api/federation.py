@@ -16,7 +16,7 @@ from gsoia.api.problems import problem, problem_for
 from gsoia.errors import GsoiaError
 from gsoia.federation.packages import MAX_BATCH, PackageRejected, Rejection
 from gsoia.federation.peers import INBOX_BATCH
-from gsoia.federation.witnessing import CONSISTENCY
+from gsoia.federation.witnessing import CONSISTENCY, HELD_HEAD
 from gsoia.node import floods
 from gsoia.node.floods import client_address
 from gsoia.node.service import MAX_CURSOR, Node
@@ -280,6 +280,23 @@ def federation_router(node: Node) -> APIRouter:
                 first,
                 second,
                 client_address(request.scope),
+            )
+        except PackageRejected as e:
+            return _refused(e, request)
+        return JSONResponse(result)
+
+    @router.get(
+        HELD_HEAD,
+        summary="The head this node holds of the asking peer's audit log",
+        description="Signed by a pinned peer as a consistency request is (`what`: held-head).",
+    )
+    async def held_head(request: Request) -> JSONResponse:
+        limited = await run_in_threadpool(too_many, request)
+        if limited is not None:
+            return limited
+        try:
+            result = await run_in_threadpool(
+                exchange.witnesses.held_for, request.headers, client_address(request.scope)
             )
         except PackageRejected as e:
             return _refused(e, request)

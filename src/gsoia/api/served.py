@@ -29,7 +29,6 @@ from fastapi import FastAPI
 
 from gsoia.api.app import create_app
 from gsoia.api.observe import configure_logging
-from gsoia.federation.courier import Leader
 from gsoia.node.service import Node
 
 SERVE_DATA = "GSOIA_SERVE_DATA"
@@ -54,7 +53,7 @@ def app() -> FastAPI:
         today=dt.date.fromisoformat(today) if today else None,
     )
     application = create_app(node)
-    leader = courier_leader(node)
+    leader = node.exchange.courier_leader()
     lock = None if leader is not None else courier_lock(data / COURIER_LOCK)
     if leader is not None or lock is not None:
         node.exchange.courier.start(leader=leader)
@@ -86,16 +85,6 @@ def end_with_parent() -> None:
 
 
 _PR_SET_PDEATHSIG = 1
-
-
-def courier_leader(node: Node) -> Leader | None:
-    """On PostgreSQL, the lead of the courier loop among every process of the node, on
-    every host (an advisory lock: ``AdvisoryLeader``); None on SQLite (``courier_lock``)."""
-    if node.engine.dialect.name != "postgresql":
-        return None
-    from gsoia.store.postgres import AdvisoryLeader
-
-    return AdvisoryLeader(node.engine)
 
 
 def courier_lock(path: Path) -> IO[bytes] | None:

@@ -169,7 +169,7 @@ def check_anchor(
     log_size: int,
     leaves: Callable[[int], Sequence[bytes]],
     public_keys: Sequence[bytes],
-    where: Path,
+    where: Path | str,
 ) -> None:
     """The log (``log_size`` entries, verified; ``leaves(n)``: its first n leaf hashes)
     holds the anchor's head: as long at least, the same root at the anchor's size.
@@ -199,7 +199,7 @@ def check_anchor(
 
 
 def check_anchor_quickly(
-    anchor: TreeHead, size: int, stored_root: bytes | None, where: Path
+    anchor: TreeHead, size: int, stored_root: bytes | None, where: Path | str
 ) -> None:
     """What can be checked without reading the log: it is as long as the anchor's head
     (``size``), and the root it stores after the anchor's last entry (``stored_root``) is
@@ -213,7 +213,7 @@ def check_anchor_quickly(
         )
 
 
-def _missing(anchor: TreeHead, size: int, where: Path) -> str:
+def _missing(anchor: TreeHead, size: int, where: Path | str) -> str:
     entries = (
         f"entry {size} is"
         if size + 1 == anchor.size

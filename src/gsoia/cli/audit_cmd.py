@@ -19,7 +19,18 @@ app = typer.Typer(
 
 
 @app.command("verify")
-def audit_verify(data: Data, database: Database = None) -> None:
+def audit_verify(
+    data: Data,
+    database: Database = None,
+    witness: Annotated[
+        bool,
+        typer.Option(
+            "--witness",
+            help="Also ask every pinned peer for the head it holds of this node's log, and"
+            " check that this log holds each.",
+        ),
+    ] = False,
+) -> None:
     """Recompute the audit log's hashes, roots and signed heads; name the first bad entry.
 
     The log must also hold the signed head kept in the data directory (audit-head.json):
@@ -32,6 +43,11 @@ def audit_verify(data: Data, database: Database = None) -> None:
         node.require(OPERATOR, Action.AUDIT)
         head = node.verify_audit(progress=lambda n: print(f"  {n:,} entries…", file=sys.stderr))
         anchor = node.audit.anchor.read() if node.audit.anchor is not None else None
+        held = (
+            node.exchange.witnesses.heads_held_of_me(node.exchange.fetch_held_head)
+            if witness
+            else []
+        )
     except GsoiaError as e:
         refuse(e)
     finally:
@@ -44,6 +60,16 @@ def audit_verify(data: Data, database: Database = None) -> None:
         print("anchor: none in the data directory (the log's length is not pinned here)")
     else:
         print(f"anchor: holds the head of {anchor.size} entries ({anchor.at}), consistent")
+    for report in held:
+        if report.failure is not None:
+            print(f"{report.nation}: {report.failure}")
+        elif report.head is None:
+            print(f"{report.nation}: holds no head of this log yet")
+        else:
+            print(f"{report.nation}: holds the head of {report.head.size} entries, consistent")
+    failed = [r.nation for r in held if r.failure is not None]
+    if failed:
+        refuse(GsoiaError(f"audit log: not as {', '.join(failed)} witnessed it (see above)"))
 
 
 @app.command("prove")

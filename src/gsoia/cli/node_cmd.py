@@ -126,7 +126,7 @@ def serve(
     """Run the node: REST API, TAXII 2.1, federation inbox and outbox, web pages."""
     import uvicorn
 
-    from gsoia.api import create_app, served
+    from gsoia.api import create_app
     from gsoia.api.observe import configure_logging
 
     configure_logging()
@@ -138,7 +138,7 @@ def serve(
         _serve_workers(data, database, day, host, port, workers, nation)
         return
     app = create_app(node)
-    node.exchange.courier.start(leader=served.courier_leader(node))
+    node.exchange.courier.start(leader=node.exchange.courier_leader())
     print(f"gsoia {node.nation} node on http://{host}:{port}/", file=sys.stderr)
     # What start-up built (the catalogue, its tables, the label columns, the app) lives as
     # long as the server: out of the cyclic collector's way, which would walk it again and

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from typing import Any
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -24,6 +25,8 @@ from gsoia.errors import GsoiaError
 from gsoia.federation.packages import WINDOW, PackageRejected, Rejection, b64, unb64
 
 CONSISTENCY = "/federation/v1/audit/consistency"
+HELD_HEAD = "/federation/v1/witness/head"
+"""The head a partner holds of the asking node's log (``gsoia audit verify --witness``)."""
 MAX_PROOF = 64
 """Hashes in a consistency proof of any log this side of 2**63 entries, and then some."""
 
@@ -37,17 +40,28 @@ class ProofUnavailable(GsoiaError):
         super().__init__(reason)
 
 
-def request_message(sender: str, to: str, first: int, second: int, created: str) -> bytes:
-    """The signed bytes of a proof request."""
+def request_message(
+    sender: str, to: str, first: int, second: int, created: str, what: str = "consistency"
+) -> bytes:
+    """The signed bytes of a request to a partner's log: a consistency proof (``what``
+    ``consistency``), or the head it holds of the sender's log (``held-head``, sizes 0)."""
     fields = {"from": sender, "to": to, "first": first, "second": second, "created": created}
+    if what != "consistency":
+        fields["what"] = what
     return b"gsoia-proof-request-v1\n" + canonical_json(fields)
 
 
 def request_headers(
-    key: Ed25519PrivateKey, sender: str, to: str, first: int, second: int, now: dt.datetime
+    key: Ed25519PrivateKey,
+    sender: str,
+    to: str,
+    first: int,
+    second: int,
+    now: dt.datetime,
+    what: str = "consistency",
 ) -> dict[str, str]:
     created = now.astimezone(dt.UTC).isoformat(timespec="milliseconds")
-    signature = sign(key, request_message(sender, to, first, second, created))
+    signature = sign(key, request_message(sender, to, first, second, created, what))
     return {"Gsoia-From": sender, "Gsoia-Created": created, "Gsoia-Signature": b64(signature)}
 
 
@@ -59,8 +73,9 @@ def check_request(
     first: int,
     second: int,
     now: dt.datetime,
+    what: str = "consistency",
 ) -> str:
-    """The pinned peer that signed this proof request; ``PackageRejected`` otherwise."""
+    """The pinned peer that signed this request; ``PackageRejected`` otherwise."""
     sender = headers.get("gsoia-from", "")
     key = peer_keys.get(sender)
     if key is None:
@@ -78,7 +93,7 @@ def check_request(
         raise PackageRejected(Rejection.STALE, "the request's time is out of the window")
     signature = unb64(headers.get("gsoia-signature", ""), "Gsoia-Signature")
     try:
-        verify(key, request_message(sender, me, first, second, created), signature)
+        verify(key, request_message(sender, me, first, second, created, what), signature)
     except BadSignature as e:
         raise PackageRejected(
             Rejection.BAD_SIGNATURE, f"not signed by {sender}'s pinned key", anonymous=True
@@ -125,3 +140,23 @@ def _detail(response: httpx.Response) -> str:
         return str(response.json().get("detail", ""))[:200]
     except ValueError:
         return ""
+
+
+def fetch_held_head(
+    client: httpx.Client, url: str, headers: Mapping[str, str]
+) -> dict[str, Any] | None:
+    """The head the partner at ``url`` holds of the asking node's log (None: it holds
+    none); ``ProofUnavailable`` if it cannot be had."""
+    try:
+        response = client.get(url.rstrip("/") + HELD_HEAD, headers=dict(headers))
+    except httpx.HTTPError as e:
+        raise ProofUnavailable(f"cannot reach {url}: {type(e).__name__}") from e
+    if response.status_code != 200:
+        raise ProofUnavailable(f"HTTP {response.status_code} from {url}: {_detail(response)}")
+    try:
+        head = response.json()["head"]
+    except (ValueError, KeyError, TypeError) as e:
+        raise ProofUnavailable(f"{url} answered no head") from e
+    if head is not None and not isinstance(head, dict):
+        raise ProofUnavailable(f"{url} answered no head")
+    return head

@@ -231,8 +231,8 @@ TABLE: Mapping[Action, Rule] = {
     Action.WITNESS: Rule(
         None,
         False,
-        "a partner node: a consistency proof of this node's log, asked in a request signed"
-        " by a pinned peer",
+        "a partner node: a consistency proof of this node's log, or the head this node holds"
+        " of the partner's, asked in a request signed by a pinned peer",
     ),
     Action.ACKNOWLEDGE: Rule(
         OFFICERS,

@@ -30,6 +30,7 @@ ROUTES: Mapping[tuple[str, str], Action] = {
     ("POST", "/federation/v1/inbox"): Action.RECEIVE,
     ("POST", "/federation/v1/inbox/batch"): Action.RECEIVE,
     ("GET", "/federation/v1/audit/consistency"): Action.WITNESS,
+    ("GET", "/federation/v1/witness/head"): Action.WITNESS,
     # REST
     ("GET", "/api/v1/me"): Action.SELF,
     ("GET", "/api/v1/agreements"): Action.AGREEMENTS,

@@ -21,10 +21,14 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from gsoia.decision import Decision
-from gsoia.federation.courier import Courier
+from gsoia.federation.courier import Courier, Leader
 from gsoia.federation.packages import Kind
 from gsoia.federation.peers import Peer
-from gsoia.federation.witnessing import fetch_consistency, request_headers
+from gsoia.federation.witnessing import (
+    fetch_consistency,
+    fetch_held_head,
+    request_headers,
+)
 from gsoia.node import rotation
 from gsoia.node.errors import NodeError
 from gsoia.node.exchange.consent import Consents
@@ -144,6 +148,16 @@ class Exchange:
     def cancel(self, user: User, package_id: str) -> dict[str, Any]:
         return self.outbox_view.cancel(user, package_id)
 
+    def courier_leader(self) -> Leader | None:
+        """On PostgreSQL, the lead of the courier loop among every process of the node, on
+        every host (an advisory lock: ``store.postgres.AdvisoryLeader``); None on SQLite,
+        where the data directory's lock file leads (``api.served.courier_lock``)."""
+        if self.node.engine.dialect.name != "postgresql":
+            return None
+        from gsoia.store.postgres import AdvisoryLeader
+
+        return AdvisoryLeader(self.node.engine)
+
     # -- witnessing --------------------------------------------------------------------------------
 
     def fetch_proof(self, nation: str, first: int, second: int) -> list[bytes]:
@@ -156,6 +170,19 @@ class Exchange:
         key = self.announcer.signer(nation)
         headers = request_headers(key, self.node.nation, nation, first, second, self.node.clock())
         return fetch_consistency(self.courier.http, peer.url, headers, first, second)
+
+    def fetch_held_head(self, nation: str) -> dict[str, Any] | None:
+        """The head a partner holds of this node's log (``federation.witnessing``)."""
+        from gsoia.federation.witnessing import ProofUnavailable
+
+        peer = self.peers_book.known(nation)
+        if peer is None:
+            raise ProofUnavailable(f"{nation} is not a pinned peer")
+        key = self.announcer.signer(nation)
+        headers = request_headers(
+            key, self.node.nation, nation, 0, 0, self.node.clock(), what="held-head"
+        )
+        return fetch_held_head(self.courier.http, peer.url, headers)
 
     # -- what partner nodes send ------------------------------------------------------------------
 

@@ -30,19 +30,21 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import insert, select, update
 
 from gsoia.audit import proofs
-from gsoia.audit.log import TreeHead, head_message
+from gsoia.audit.anchor import check_anchor
+from gsoia.audit.log import AuditVerifyError, TreeHead, head_message
 from gsoia.audit.merkle import ProofError
 from gsoia.audit.witness import Judgement, Seen, judge
 from gsoia.crypto.errors import BadSignature
 from gsoia.crypto.signing import verify_any
 from gsoia.errors import InputError
 from gsoia.federation.packages import Kind, Package, PackageRejected, Rejection, check_rotation
-from gsoia.federation.witnessing import CONSISTENCY, ProofUnavailable, check_request
+from gsoia.federation.witnessing import CONSISTENCY, HELD_HEAD, ProofUnavailable, check_request
 from gsoia.node.authority import Action
 from gsoia.node.errors import NotFound
 from gsoia.node.exchange.peers import PeerBook
 from gsoia.node.exchange.received import usable_id
 from gsoia.node.floods import Refusal
+from gsoia.node.rotation import own_signing_keys
 from gsoia.node.users import User
 from gsoia.store.schema import witness_alarms, witnessed_heads
 
@@ -53,6 +55,18 @@ log = logging.getLogger("gsoia.exchange")
 
 FetchProof = Callable[[str, int, int], list[bytes]]
 """``fetch(nation, first, second)``: the partner's consistency proof, or ProofUnavailable."""
+FetchHeld = Callable[[str], dict[str, Any] | None]
+"""``fetch(nation)``: the head a partner holds of this node's log, or ProofUnavailable."""
+
+
+@dataclass(frozen=True)
+class HeldOfMe:
+    """What one partner holds of this node's log: a head this log holds (``head``), none
+    (both None), or a ``failure``."""
+
+    nation: str
+    head: TreeHead | None
+    failure: str | None
 
 
 @dataclass(frozen=True)
@@ -275,6 +289,59 @@ class Witnesses:
             "tree_size_2": second,
             "consistency_path": [h.hex() for h in proof.path],
         }
+
+    def held_for(self, headers: Mapping[str, str], source: str | None) -> dict[str, Any]:
+        """The head this node holds of the log of the pinned peer that asked in a signed
+        request (``GET /federation/v1/witness/head``; ``gsoia audit verify --witness``)."""
+        node = self.node
+        self.peers.load()
+        try:
+            sender = check_request(
+                headers,
+                me=node.nation,
+                peer_keys=self.peers.signing_keys_of(),
+                first=0,
+                second=0,
+                now=node.clock(),
+                what="held-head",
+            )
+        except PackageRejected as e:
+            data = {"action": f"GET {HELD_HEAD}", "reason": f"{e.reason.value}: {e.detail}"[:500]}
+            if e.anonymous and source is not None:
+                node.count_refusal(source, Refusal("refused", "federation", data))
+            else:
+                node.audit.record("refused", "federation", data)
+            raise
+        held = self.held(sender)
+        return {"nation": node.nation, "head": None if held is None else held.to_dict()}
+
+    def heads_held_of_me(self, fetch: FetchHeld) -> list[HeldOfMe]:
+        """What each pinned peer holds of this node's log, checked against it."""
+        node = self.node
+        keys = own_signing_keys(node)
+        mine = node.audit.head()
+        size = 0 if mine is None else mine.size
+        reports = []
+        for peer in self.peers.listed():
+            nation = peer["nation"]
+            try:
+                data = fetch(nation)
+            except ProofUnavailable as e:
+                reports.append(HeldOfMe(nation, None, f"could not be asked: {e}"))
+                continue
+            if data is None:
+                reports.append(HeldOfMe(nation, None, None))
+                continue
+            try:
+                head = _head(data)
+                check_anchor(head, size, node.audit.leaves, keys, f"held by {nation}")
+            except AuditVerifyError as e:
+                reports.append(HeldOfMe(nation, None, str(e)))
+            except (KeyError, TypeError, ValueError):
+                reports.append(HeldOfMe(nation, None, "answered no signed tree head"))
+            else:
+                reports.append(HeldOfMe(nation, head, None))
+        return reports
 
     # -- reading ----------------------------------------------------------------------------
 
