@@ -11,6 +11,7 @@ back is found by the Canadian node it releases to.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import subprocess
 from collections.abc import Callable, Iterator
@@ -18,19 +19,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
 from gsoia.audit.log import TreeHead, head_message
 from gsoia.audit.merkle import consistency_proof, leaf_hash, root
 from gsoia.crypto.signing import sign
 from gsoia.errors import InputError
-from gsoia.federation.packages import PackageRejected, Rejection
+from gsoia.federation.packages import Kind, PackageRejected, Rejection, make_package_bytes
 from gsoia.federation.peers import Peer
 from gsoia.federation.witnessing import ProofUnavailable
 from gsoia.node.errors import Forbidden, NotFound
 from gsoia.node.service import Node
 from gsoia.node.users import Role, User
-from gsoia.store.schema import audit_entries
+from gsoia.store.schema import audit_entries, outbox
 from tests.attacks.simulator import PeerSimulator
 from tests.federation.conftest import pin
 from tests.federation.test_exchange import create, wait_for
@@ -319,3 +320,38 @@ def test_an_acknowledgement_names_an_open_alarm_and_a_clean_note(
     witnesses.acknowledge(officer, alarm.id, "checked")
     with pytest.raises(NotFound):  # once only
         witnesses.acknowledge(officer, alarm.id, "again")
+
+
+# -- heads for idle partners ---------------------------------------------------------------
+
+
+def test_an_idle_partner_is_sent_a_head_it_witnesses(tmp_path: Path) -> None:
+    now = [dt.datetime(2026, 12, 6, 12, 0, tzinfo=dt.UTC)]
+    jpn = Node.init(tmp_path / "jpn", "JPN", clock=lambda: now[0])
+    can = Node.init(tmp_path / "can", "CAN", clock=lambda: now[0])
+    try:
+        jpn.exchange.add_peer(Peer("CAN", "http://can.invalid", can.public))
+        can.exchange.add_peer(Peer("JPN", "http://jpn.invalid", jpn.public))
+        rounds = jpn.exchange.head_rounds
+        assert rounds.interval == 300
+        assert rounds.due() == ["CAN"]
+        assert rounds.send() == ["CAN"]
+        assert rounds.due() == []  # one waits: no second while CAN does not take it
+        now[0] += dt.timedelta(seconds=301)
+        assert rounds.due() == []
+        with jpn.engine.connect() as connection:
+            (row,) = connection.execute(select(outbox)).all()
+        assert (row.kind, row.peer, row.state) == ("head", "CAN", "pending")
+        head = jpn.audit.head()
+        assert head is not None
+        raw = make_package_bytes(
+            jpn.keys.signing, Kind.HEAD, "JPN", "CAN", {}, now[0], row.package_id, head.to_dict()
+        )
+        assert can.exchange.receive(raw) == {"package": row.package_id, "head": "witnessed"}
+        assert can.exchange.witnesses.held("JPN") == head
+        with jpn.engine.begin() as connection:
+            connection.execute(update(outbox).values(state="delivered"))
+        assert rounds.due() == ["CAN"]  # delivered, and nothing sent since: due again
+    finally:
+        jpn.close()
+        can.close()

@@ -57,9 +57,11 @@ def app() -> FastAPI:
     lock = None if leader is not None else courier_lock(data / COURIER_LOCK)
     if leader is not None or lock is not None:
         node.exchange.courier.start(leader=leader)
+        node.exchange.head_rounds.start()
 
     def close() -> None:
         if leader is not None or lock is not None:
+            node.exchange.head_rounds.stop()
             node.exchange.courier.stop()
         if lock is not None:
             lock.close()

@@ -139,6 +139,7 @@ def serve(
         return
     app = create_app(node)
     node.exchange.courier.start(leader=node.exchange.courier_leader())
+    node.exchange.head_rounds.start()
     print(f"gsoia {node.nation} node on http://{host}:{port}/", file=sys.stderr)
     # What start-up built (the catalogue, its tables, the label columns, the app) lives as
     # long as the server: out of the cyclic collector's way, which would walk it again and
@@ -148,6 +149,7 @@ def serve(
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning")
     finally:
+        node.exchange.head_rounds.stop()
         node.exchange.courier.stop()
         node.close()
 

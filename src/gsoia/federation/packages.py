@@ -57,6 +57,8 @@ class Kind(StrEnum):
     INCIDENT = "incident"
     RECLASSIFY = "reclassify"
     ROTATION = "key_rotation"
+    HEAD = "head"
+    """Only the sender's signed tree head, for a partner it sent nothing to lately."""
 
 
 class Rejection(StrEnum):

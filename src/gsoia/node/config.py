@@ -42,6 +42,8 @@ class NodeConfig:
     """A catalogue file; None: the bundled catalogue."""
     incident_deadline_hours: int = 24
     """Hours within which the originator must be told of a loss or compromise (Art. 17)."""
+    witness_interval_seconds: int = 300
+    """A partner sent nothing for this long is sent this node's head (0: never)."""
 
     @staticmethod
     def default_database(data: Path) -> str:
@@ -71,4 +73,7 @@ class NodeConfig:
             raise ConfigError(
                 f"{path}: incident_deadline_hours must be a whole number of hours >= 1"
             )
+        interval = config.witness_interval_seconds
+        if not isinstance(interval, int) or isinstance(interval, bool) or interval < 0:
+            raise ConfigError(f"{path}: witness_interval_seconds must be a whole number >= 0")
         return config

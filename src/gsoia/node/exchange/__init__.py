@@ -32,6 +32,7 @@ from gsoia.federation.witnessing import (
 from gsoia.node import rotation
 from gsoia.node.errors import NodeError
 from gsoia.node.exchange.consent import Consents
+from gsoia.node.exchange.heads import HeadRounds, receive_head
 from gsoia.node.exchange.inbox import Inbox
 from gsoia.node.exchange.incidents import IncidentNotices
 from gsoia.node.exchange.outbox import Outbox
@@ -82,8 +83,10 @@ class Exchange:
                 Kind.INCIDENT: self.incidents.receive,
                 Kind.RECLASSIFY: self.reclassifications.receive,
                 Kind.ROTATION: lambda package: receive_rotation(node, book, package),
+                Kind.HEAD: receive_head,
             },
         )
+        self.head_rounds = HeadRounds(node, book, self.courier)
 
     # -- peers ------------------------------------------------------------------------------
 

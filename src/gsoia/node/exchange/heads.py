@@ -1,0 +1,115 @@
+"""Heads for the partners this node sent nothing to lately: idle nodes are witnessed too.
+
+Every package carries the sender's signed tree head, so partners that exchange packages
+witness each other as they go. A partner this node sent nothing to for
+``witness_interval_seconds`` (a node setting; 0: never) is sent a ``head`` package, whose
+only content is the head every package carries; the courier delivers it as any other. It
+is not written to the audit log (its delivery is), and a partner that receives it changes
+nothing but the head it holds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select
+
+from gsoia.federation.courier import Courier, State, enqueue_many, outbox_row
+from gsoia.federation.packages import Kind, Package
+from gsoia.node.exchange.peers import PeerBook
+from gsoia.store.schema import outbox
+
+if TYPE_CHECKING:
+    from gsoia.node.service import Node
+
+log = logging.getLogger("gsoia.exchange")
+LONGEST_WAIT = 60.0
+"""Seconds at most between two looks at which partners are due a head."""
+
+
+class HeadRounds:
+    """Sends a ``head`` package to each partner idle for the node's interval."""
+
+    def __init__(self, node: Node, peers: PeerBook, courier: Courier) -> None:
+        self.node = node
+        self.peers = peers
+        self.courier = courier
+        self.interval = node.config.witness_interval_seconds
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def due(self) -> list[str]:
+        """The pinned partners no package was put in the outbox for within the interval,
+        and none still waits for (a partner that is down gets one head, not one a round)."""
+        since = self.node.clock() - dt.timedelta(seconds=self.interval)
+        with self.node.engine.connect() as connection:
+            latest = dict(
+                connection.execute(
+                    select(outbox.c.peer, func.max(outbox.c.created_at)).group_by(outbox.c.peer)
+                ).all()
+            )
+            waiting = set(
+                connection.execute(
+                    select(outbox.c.peer)
+                    .where(outbox.c.state == State.PENDING, outbox.c.kind == Kind.HEAD.value)
+                    .distinct()
+                ).scalars()
+            )
+        cut = since.astimezone(dt.UTC).isoformat(timespec="microseconds")
+        return [
+            nation
+            for nation in (peer["nation"] for peer in self.peers.listed())
+            if nation not in waiting and (latest.get(nation) is None or latest[nation] < cut)
+        ]
+
+    def send(self) -> list[str]:
+        """Put a ``head`` package in the outbox for each partner due one; their nations."""
+        due = self.due()
+        if not due:
+            return []
+        now = self.node.audit.now()
+        rows = [
+            outbox_row(
+                package_id=str(uuid.uuid4()),
+                kind=Kind.HEAD,
+                peer=nation,
+                body={},
+                item_id=None,
+                now=now,
+            )
+            for nation in due
+        ]
+        with self.node.engine.begin() as connection:
+            enqueue_many(connection, rows)
+        self.courier.wake()
+        return due
+
+    def start(self) -> None:
+        """Send heads in a background thread while the node serves (not if the interval
+        is 0)."""
+        if self.interval <= 0 or self._thread is not None:
+            return
+
+        def loop() -> None:
+            while not self._stop.wait(min(self.interval, LONGEST_WAIT)):
+                try:
+                    self.send()
+                except Exception:  # the next round tries again
+                    log.exception("witness: heads not sent this round")
+
+        self._thread = threading.Thread(target=loop, name="gsoia-heads", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+
+def receive_head(package: Package) -> dict[str, Any]:
+    """A ``head`` package: its head was witnessed as it was opened; nothing else to do."""
+    return {"package": package.id, "head": "witnessed"}
