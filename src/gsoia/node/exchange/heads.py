@@ -95,7 +95,9 @@ class HeadRounds:
             return
 
         def loop() -> None:
-            while not self._stop.wait(min(self.interval, LONGEST_WAIT)):
+            wait = float(self.interval)  # a node just started has said nothing yet: wait
+            while not self._stop.wait(wait):
+                wait = min(self.interval, LONGEST_WAIT)
                 try:
                     self.send()
                 except Exception:  # the next round tries again
