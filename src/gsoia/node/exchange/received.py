@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, insert, select
 
 from gsoia.federation.packages import Package, PackageRejected, Rejection
-from gsoia.node.service import find_item
+from gsoia.node.item import find_item
 from gsoia.store.schema import inbox, releases
 
 _SEEN_ANY = select(inbox.c.package_id).where(

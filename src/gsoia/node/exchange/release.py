@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, bindparam, insert, select
+from sqlalchemy import Connection, insert
 
 from gsoia.crypto import aead
 from gsoia.crypto.seal import seal
@@ -34,11 +34,10 @@ from gsoia.node import origin
 from gsoia.node.authority import Action
 from gsoia.node.errors import Conflict, Denied, IntegrityFailure, NodeError, NotFound
 from gsoia.node.exchange.peers import PeerBook
-from gsoia.node.exchange.received import usable_id
+from gsoia.node.item import find_item, item_label, items_by_id, travelling
 from gsoia.node.partners import partner_decision
-from gsoia.node.service import find_item, item_label, travelling_item
 from gsoia.node.users import User
-from gsoia.store.schema import items, releases
+from gsoia.store.schema import releases
 
 if TYPE_CHECKING:
     from gsoia.audit.log import AuditTransaction
@@ -46,7 +45,6 @@ if TYPE_CHECKING:
 
 BULK = "POST /api/v1/releases"
 """The action a refusal in a release of many is audited as."""
-_BY_IDS = select(items).where(items.c.id.in_(bindparam("ids", expanding=True)))
 _INSERT_RELEASE = insert(releases)
 
 
@@ -132,7 +130,7 @@ class Releases:
         self._may_release(user, to)
         with self._planning:  # CPU-bound: one plan at a time gains nothing but switches
             with node.engine.connect() as connection:
-                rows = _rows_by_id(connection, item_ids)
+                rows = items_by_id(connection, item_ids)
             peer = self.peers.known(to)
             today = node.today()
             planned: list[Sealed | NodeError] = []
@@ -232,7 +230,7 @@ class Releases:
         key = aead.new_key()
         ciphertext = aead.encrypt(key, content, aad=package_id.encode())
         content_digest = digest(ciphertext)
-        item = travelling_item(row)
+        item = travelling(row)
         grants = [g for g in json.loads(row.grants or "[]") if g.get("to") == to]
         if row.origin_seal is None:
             raise IntegrityFailure(f"item {row.id}: no originator's seal; it is not released")
@@ -266,13 +264,3 @@ def _record_releases(
                 for s in sealed
             ],
         )
-
-
-def _rows_by_id(connection: Connection, item_ids: Sequence[str]) -> dict[str, Any]:
-    """The stored rows of these items, by id (ids no item can have are left out)."""
-    usable = [i for i in dict.fromkeys(item_ids) if usable_id(i)]
-    rows: dict[str, Any] = {}
-    for start in range(0, len(usable), 500):
-        chunk = usable[start : start + 500]
-        rows.update((row.id, row) for row in connection.execute(_BY_IDS, {"ids": chunk}))
-    return rows
