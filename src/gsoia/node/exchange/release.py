@@ -34,7 +34,7 @@ from gsoia.node import origin
 from gsoia.node.authority import Action
 from gsoia.node.errors import Conflict, Denied, IntegrityFailure, NodeError, NotFound
 from gsoia.node.exchange.peers import PeerBook
-from gsoia.node.item import find_item, item_label, items_by_id, travelling
+from gsoia.node.item import StoredItem, find_item, item_label, items_by_id, travelling
 from gsoia.node.partners import partner_decision
 from gsoia.node.users import User
 from gsoia.store.schema import releases
@@ -77,7 +77,7 @@ class Releases:
         self.courier = courier
         self._planning = threading.Lock()
 
-    def partner_decision(self, row: Any, to: str, at: dt.date) -> Decision:
+    def partner_decision(self, row: StoredItem, to: str, at: dt.date) -> Decision:
         """Rules 1-5 for a partner nation: its node stands for its cleared readers."""
         return partner_decision(
             self.node.rulebook,
@@ -209,7 +209,13 @@ class Releases:
         node.require(user, Action.RELEASE)
 
     def _plan(
-        self, user: User, row: Any, item_id: str, to: str, peer: Peer | None, today: dt.date
+        self,
+        user: User,
+        row: StoredItem | None,
+        item_id: str,
+        to: str,
+        peer: Peer | None,
+        today: dt.date,
     ) -> Sealed:
         """One item of a release: checked and sealed, or refused."""
         node = self.node
@@ -224,7 +230,7 @@ class Releases:
         package_id = str(uuid.uuid4())
         return Sealed(item_id, package_id, self._sealed_body(row, peer, package_id, to), decision)
 
-    def _sealed_body(self, row: Any, peer: Peer, package_id: str, to: str) -> dict[str, Any]:
+    def _sealed_body(self, row: StoredItem, peer: Peer, package_id: str, to: str) -> dict[str, Any]:
         node = self.node
         content = node.decrypt(row)
         key = aead.new_key()
