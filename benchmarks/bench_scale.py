@@ -55,7 +55,8 @@ from sqlalchemy import create_engine, text
 import gsoia
 import processes
 from gsoia.decision import Rulebook
-from gsoia.node.service import Draft, Node
+from gsoia.node.item import Draft
+from gsoia.node.service import Node
 from gsoia.node.users import User
 
 TARGET_P99_MS = 50.0
@@ -936,13 +937,13 @@ def _run(run: Run, where: Store, served: Served, args: argparse.Namespace, profi
 
 BREAKDOWN = (  # (label, file suffix, function name), cumulative time per listing
     ("list_items, in all", "node/service.py", "list_items"),
-    ("  refresh (new rows since the last look)", "node/service.py", "refresh"),
+    ("  refresh (new rows since the last look)", "node/listing.py", "refresh"),
     ("  decide_many over every item", "decision/rulebook.py", "decide_many"),
-    ("  _filter_mask (no filter given)", "node/service.py", "_filter_mask"),
-    ("  intact (SHA-384 + Ed25519 per row)", "node/service.py", "intact"),
+    ("  _filter_mask (no filter given)", "node/listing.py", "_filter_mask"),
+    ("  intact (SHA-384 + Ed25519 per row)", "node/vault.py", "intact"),
     ("    of it Ed25519 verify", "crypto/signing.py", "verify"),
-    ("  decide_row (decide per row)", "node/service.py", "decide_row"),
-    ("  _view (JSON per row)", "node/service.py", "_view"),
+    ("  decided_on (decide per row)", "node/item.py", "decided_on"),
+    ("  item_view (a view per row)", "node/item.py", "item_view"),
     ("  audit append (sign the tree head)", "audit/log.py", "append"),
     ("  SQL execute (every statement)", "sqlalchemy/engine/base.py", "execute"),
     ("  commit", "sqlalchemy/engine/base.py", "_commit_impl"),

@@ -101,6 +101,9 @@ IO_STDLIB = frozenset(
 ALLOWED_PRIVATE: dict[tuple[str, str], str] = {
     # (module using it, "what._name" or "*._name"): why it is legitimate
     ("*", "*._mapping"): "SQLAlchemy Row's public API (underscored not to clash with columns)",
+    ("*", "*._asdict"): "a named tuple's public API (underscored not to clash with fields)",
+    ("*", "*._replace"): "a named tuple's public API (underscored not to clash with fields)",
+    ("*", "*._make"): "a named tuple's public API (underscored not to clash with fields)",
 }
 """Uses of a private name outside its module that are accepted, each with its reason."""
 

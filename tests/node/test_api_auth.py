@@ -12,8 +12,7 @@ import pytest
 from sqlalchemy import delete, update
 
 from gsoia.node.errors import Unauthorized
-from gsoia.node.service import SIGNED_IN_FOR
-from gsoia.node.users import Role, token_hash
+from gsoia.node.users import SIGNED_IN_FOR, Role, token_hash
 from gsoia.store.schema import users
 from tests import loopback
 from tests.node.conftest import RunningNode

@@ -31,8 +31,9 @@ from gsoia.api import create_app
 from gsoia.api.auth import Caller
 from gsoia.node.authority import Action, Copy, Target, Verdict
 from gsoia.node.errors import Denied, Forbidden
+from gsoia.node.item import find_item, held_copy
 from gsoia.node.routes import ROUTES, route_action, unmapped
-from gsoia.node.service import Node, find_item, held_copy
+from gsoia.node.service import Node
 from gsoia.node.users import Role, User
 from gsoia.web.site import status_of
 from tests import loopback

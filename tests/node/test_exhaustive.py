@@ -21,7 +21,8 @@ import pytest
 
 import gsoia
 from gsoia.decision import Decision
-from gsoia.node.service import ListFilter, Node
+from gsoia.node.listing import ListFilter
+from gsoia.node.service import Node
 from gsoia.node.users import User
 from tests.node.conftest import RunningNode
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from gsoia.api.hot import listing_query
-from gsoia.node.service import ListFilter
+from gsoia.node.listing import ListFilter
 from tests import loopback
 from tests.node.conftest import RunningNode
 from tests.node.test_api_items import assert_problem, create, label, places

@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import Engine, event, update
 
 from gsoia.api.app import JSONBody
+from gsoia.api.listing_json import ListingJson
 from gsoia.node.service import Node
 from gsoia.node.users import Role
 from gsoia.store.schema import items
@@ -79,7 +80,7 @@ def test_an_unchanged_row_is_not_read_again_and_an_edited_one_is(jpn: RunningNod
 def test_a_page_given_as_json_already_is_the_page_and_follows_each_change(
     jpn: RunningNode,
 ) -> None:
-    """``encoded=True`` (the REST API's listing): the same bytes as the page encoded whole,
+    """``ListingJson`` (the REST API's listing): the same bytes as the page encoded whole,
     for each subject (a view kept for one is not given to another: JPN's officer sees no
     CAN marking), and a row's view follows a change of its row (a consent)."""
     node = Node.open(jpn.data, database=jpn.database.url)
@@ -91,8 +92,12 @@ def test_a_page_given_as_json_already_is_the_page_and_follows_each_change(
         ca_ts, _ = node.add_user("ca-ts", "CAN", clearance="TS", need_to_know=["maritime"])
         ids = [node.create_item(officer, LABEL, f"Patrol {n}", b"x")["id"] for n in range(3)]
 
-        def page(user: Any, **options: Any) -> bytes:
-            return bytes(JSONBody(node.list_items(user, **options)).body)
+        listed_json = ListingJson()
+
+        def page(user: Any, *, encoded: bool = False) -> bytes:
+            if encoded:
+                return bytes(JSONBody(listed_json.page(node.list_page(user))).body)
+            return bytes(JSONBody(node.list_items(user)).body)
 
         for user in (ca_s, ca_ts, officer):
             whole = page(user)

@@ -13,7 +13,8 @@ import pytest
 from sqlalchemy import func, select
 
 from gsoia.errors import RequestError
-from gsoia.node.service import MAX_CONTENT, Draft, Node
+from gsoia.node.item import MAX_CONTENT, Draft
+from gsoia.node.service import Node
 from gsoia.node.stix import EXTENSION_ID
 from gsoia.node.stix_index import INTEL, StixIndex
 from gsoia.node.taxii_store import TaxiiStore

@@ -23,7 +23,8 @@ import httpx
 import gsoia
 from gsoia.decision import Decision
 from gsoia.federation.peers import fetch_identity
-from gsoia.node.service import ListFilter, Node
+from gsoia.node.listing import ListFilter
+from gsoia.node.service import Node
 from gsoia.node.stix_index import INTEL
 from gsoia.node.taxii_store import TaxiiStore
 from tests import loopback

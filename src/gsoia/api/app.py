@@ -31,6 +31,7 @@ from gsoia.api.auth import Caller, authenticate, authorized
 from gsoia.api.federation import federation_router
 from gsoia.api.hot import HotRoutes
 from gsoia.api.limits import BodyGuard
+from gsoia.api.listing_json import ListingJson
 from gsoia.api.observe import RequestLog
 from gsoia.api.problems import declare_problems, problem, problem_for
 from gsoia.api.taxii import install_taxii
@@ -39,7 +40,9 @@ from gsoia.errors import GsoiaError, InputError, Problem, RequestError
 from gsoia.node import audit_proofs
 from gsoia.node.errors import NodeError
 from gsoia.node.floods import Flusher, client_address
-from gsoia.node.service import ANONYMOUS, MAX_CURSOR, ListFilter, Node
+from gsoia.node.holdings import MAX_CURSOR
+from gsoia.node.listing import ListFilter
+from gsoia.node.service import ANONYMOUS, Node
 from gsoia.node.users import User
 from gsoia.web import web_router
 
@@ -165,9 +168,11 @@ def create_app(node: Node) -> FastAPI:
         view = node.create_item(caller, body.label, body.title, _content(body))
         return JSONBody(view, status_code=201)
 
+    listed = ListingJson()
+
     def listing(caller: User, limit: int, cursor: int, filters: ListFilter) -> JSONResponse:
-        page = node.list_items(caller, filters, cursor=cursor, limit=limit, encoded=True)
-        return JSONBody(page)  # msgspec: takes the items given as JSON already
+        page = node.list_page(caller, filters, cursor=cursor, limit=limit)
+        return JSONBody(listed.page(page))  # msgspec: takes the items given as JSON already
 
     def reading(caller: User, item_id: str) -> JSONResponse:
         return JSONBody(node.read_item(caller, item_id))

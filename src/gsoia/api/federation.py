@@ -19,7 +19,8 @@ from gsoia.federation.peers import INBOX_BATCH
 from gsoia.federation.witnessing import CONSISTENCY, HELD_HEAD
 from gsoia.node import floods
 from gsoia.node.floods import client_address
-from gsoia.node.service import MAX_CURSOR, Node
+from gsoia.node.holdings import MAX_CURSOR
+from gsoia.node.service import Node
 
 _REJECTION_STATUS = {
     Rejection.MALFORMED: 422,

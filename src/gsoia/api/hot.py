@@ -29,7 +29,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gsoia.errors import GsoiaError
 from gsoia.node.authority import Action
-from gsoia.node.service import MAX_CURSOR, ListFilter
+from gsoia.node.holdings import MAX_CURSOR
+from gsoia.node.listing import ListFilter
 from gsoia.node.users import User
 
 ITEMS = "/api/v1/items"

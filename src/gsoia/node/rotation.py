@@ -27,12 +27,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, insert, select, update
 
 from gsoia.audit.log import ROTATED
 from gsoia.crypto.keys import (
     NEXT_DIR,
-    NodeKeys,
     discard_staged,
     drop_retiring,
     finish_rotation,
@@ -40,12 +39,11 @@ from gsoia.crypto.keys import (
     load_staged,
     stage_rotation,
 )
-from gsoia.crypto.signing import binding_message, sign
 from gsoia.federation.courier import State, enqueue
 from gsoia.federation.packages import Kind, make_rotation_body
 from gsoia.node.errors import Conflict
 from gsoia.store.database import open_engine
-from gsoia.store.schema import items, meta, outbox, peers, retired_keys
+from gsoia.store.schema import meta, outbox, peers, retired_keys
 
 if TYPE_CHECKING:
     from gsoia.node.service import Node
@@ -110,7 +108,7 @@ def rotate(node: Node, keys_dir: Path, actor: str = "cli") -> dict[str, Any]:
         with node.audit.transaction() as tx:
             connection = tx.connection
             now = node.audit.now()
-            rebound = _rebind_items(node, connection, new)
+            rebound = node.vault.resign(connection, new)
             notices = []
             for nation in sorted(connection.execute(select(peers.c.nation)).scalars()):
                 package_id = str(uuid.uuid4())
@@ -171,40 +169,6 @@ def rotate(node: Node, keys_dir: Path, actor: str = "cli") -> dict[str, Any]:
         "items_rebound": rebound,
         "notices": notices,
     }
-
-
-def _rebind_items(node: Node, connection: Connection, new: NodeKeys) -> int:
-    """Make each intact item's custody signature again with the new key.
-
-    An item that no longer matches its signature is left as it is: it stays refused.
-    """
-    from gsoia.node.service import bound_fields
-
-    statement = (
-        update(items).where(items.c.seq == bindparam("row_seq")).values(signature=bindparam("sig"))
-    )
-    last, count = 0, 0
-    while True:
-        rows = connection.execute(
-            select(items).where(items.c.seq > last).order_by(items.c.seq).limit(_BATCH)
-        ).all()
-        if not rows:
-            return count
-        changes = [
-            {
-                "row_seq": row.seq,
-                "sig": sign(
-                    new.signing,
-                    binding_message(bound_fields(dict(row._mapping)), bytes(row.content_digest)),
-                ),
-            }
-            for row in rows
-            if node.intact(row)
-        ]
-        if changes:
-            connection.execute(statement, changes)
-        count += len(changes)
-        last = rows[-1].seq
 
 
 def settle(keys_dir: Path, engine: Any) -> None:

@@ -39,7 +39,7 @@ import threading
 import uuid
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, bindparam, delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
@@ -49,8 +49,8 @@ from gsoia.errors import GsoiaError, InputError
 from gsoia.node import stix
 from gsoia.node.authority import Action, Target
 from gsoia.node.errors import Conflict, NotFound
+from gsoia.node.item import Draft, item_of
 from gsoia.node.recent import Recent
-from gsoia.node.service import Draft, Node
 from gsoia.node.stix_index import (
     INTEL,
     MAX_PAGE,
@@ -65,6 +65,9 @@ from gsoia.node.stix_index import (
 from gsoia.node.users import User
 from gsoia.store.database import reading
 from gsoia.store.schema import items, stix_deletions, stix_objects, taxii_status
+
+if TYPE_CHECKING:
+    from gsoia.node.service import Node
 
 MAX_ENVELOPE = 10_000
 """Objects in one envelope, at most (more is refused whole, before any object is read)."""
@@ -374,10 +377,11 @@ class TaxiiStore:
         for row in selected:
             # Confirmed one by one on the verified label: a column edited behind the node's
             # back shows nothing it should not.
-            if not node.intact(row):
+            item = item_of(row)
+            if not node.intact(item):
                 flagged.append(row.id)
                 continue
-            decision = node.decide_row(user, row, subject)
+            decision = node.decide_row(user, item, subject)
             if not decision.allow:
                 continue
             confirmed.append(row)
@@ -470,7 +474,7 @@ class TaxiiStore:
         custodian's marking in its label."""
         # INVARIANT: an item with a stix_objects row holds the JSON of a STIX object
         # (TaxiiStore.add stored it), bound to its label by the node's signature.
-        content = self.node.decrypt(row)
+        content = self.node.decrypt(item_of(row))
         if row.custodian == row.originator and not row.custodian_marking:
             return content
         marking = row.custodian_marking or (
@@ -517,7 +521,7 @@ class TaxiiStore:
                 seqs = [int(s) for s in self.index.seq[rows]]
             now = node.audit.now()
             for row in self._rows(connection, seqs):
-                verdict = node.verdict_on(user, Action.WITHDRAW, row)
+                verdict = node.verdict_on(user, Action.WITHDRAW, item_of(row))
                 if verdict is None or not verdict.allowed:
                     continue
                 connection.execute(delete(stix_objects).where(stix_objects.c.seq == row.stix_seq))

@@ -22,8 +22,10 @@ from gsoia.decision import Decision, Label
 from gsoia.decision.request import clearance_on, label_problems, parse_held_label
 from gsoia.errors import InputError, Problem, RequestError
 from gsoia.node.errors import Denied
+from gsoia.node.holdings import MAX_CURSOR
+from gsoia.node.incidents import INCIDENT_KINDS
+from gsoia.node.listing import ListFilter
 from gsoia.node.partners import partner_decision
-from gsoia.node.service import INCIDENT_KINDS, MAX_CURSOR, ListFilter
 from gsoia.node.users import User
 from gsoia.web.bands import Band
 from gsoia.web.charts import LOOKS, pair_status

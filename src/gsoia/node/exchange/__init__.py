@@ -42,6 +42,7 @@ from gsoia.node.exchange.reclassify import Reclassifications
 from gsoia.node.exchange.release import Releases
 from gsoia.node.exchange.rotated import receive_rotation
 from gsoia.node.exchange.witnesses import Witnesses
+from gsoia.node.item import StoredItem
 from gsoia.node.users import User
 
 if TYPE_CHECKING:
@@ -109,7 +110,7 @@ class Exchange:
 
     # -- what this node's users do ----------------------------------------------------------------
 
-    def partner_decision(self, row: Any, to: str, at: dt.date) -> Decision:
+    def partner_decision(self, row: StoredItem, to: str, at: dt.date) -> Decision:
         return self.releases.partner_decision(row, to, at)
 
     def preview(self, user: User, item_id: str, to: str) -> Decision:

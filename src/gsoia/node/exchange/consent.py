@@ -31,7 +31,7 @@ from gsoia.node.errors import Conflict, NotFound
 from gsoia.node.exchange.bodies import ConsentReplyBody, ConsentRequestBody, read_body
 from gsoia.node.exchange.peers import PeerBook
 from gsoia.node.exchange.received import held_by_sender, known_party, record, usable_id
-from gsoia.node.service import find_item
+from gsoia.node.item import find_item
 from gsoia.node.users import User
 from gsoia.store.schema import consent_requests
 
@@ -58,7 +58,7 @@ class Consents:
         with node.engine.connect() as connection:
             row = find_item(connection, item_id)
         verdict = None if row is None else node.verdict_on(user, Action.REQUEST_CONSENT, row)
-        if verdict is None:
+        if row is None or verdict is None:
             raise NotFound(f"no item {item_id}")
         verdict.check()
         self.peers.required(row.originator)

@@ -17,8 +17,6 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, bindparam, select
-
 from gsoia.crypto import aead
 from gsoia.crypto.errors import BadSignature, CryptoError, DecryptionFailed
 from gsoia.crypto.seal import unseal
@@ -39,13 +37,10 @@ from gsoia.node.exchange.peers import PeerBook
 from gsoia.node.exchange.received import INSERT_INBOX, inbox_row, record, refusal, replay
 from gsoia.node.partners import partner_decision
 from gsoia.node.taxii_store import record_received
-from gsoia.store.schema import items
 
 if TYPE_CHECKING:
     from gsoia.audit.log import AuditTransaction
     from gsoia.node.service import Node
-
-_HELD = select(items.c.id).where(items.c.id.in_(bindparam("ids", expanding=True)))
 
 Outcome = dict[str, Any] | Exception
 
@@ -188,7 +183,7 @@ class Receipts:
         ``tx``; ``counted``: the refusals no pinned peer signed are counted by the caller,
         not audited here."""
         receipts = [entry for entry in run if isinstance(entry, Receipt)]
-        held = _held(tx.connection, [r.item["id"] for r in receipts])
+        held = self.node.vault.held(tx.connection, [r.item["id"] for r in receipts])
         received: list[dict[str, Any]] = []  # the inbox's rows, written together
         stored: set[str] = set()
         outcomes: list[Outcome] = []
@@ -209,7 +204,7 @@ class Receipts:
         return outcomes
 
     def store_alone(self, tx: AuditTransaction, receipt: Receipt) -> dict[str, Any]:
-        held = _held(tx.connection, [receipt.item["id"]])
+        held = self.node.vault.held(tx.connection, [receipt.item["id"]])
         return self._store(tx, receipt, held=bool(held))
 
     def _store(
@@ -261,12 +256,3 @@ class Receipts:
             },
         )
         return {"status": "stored", "item": item["id"], "marking": receipt.marking}
-
-
-def _held(connection: Connection, item_ids: list[str]) -> set[str]:
-    """Which of these items this node holds already."""
-    held: set[str] = set()
-    for start in range(0, len(item_ids), 500):
-        chunk = item_ids[start : start + 500]
-        held.update(connection.execute(_HELD, {"ids": chunk}).scalars())
-    return held

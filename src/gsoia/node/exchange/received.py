@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, insert, select
 
 from gsoia.federation.packages import Package, PackageRejected, Rejection
-from gsoia.node.service import find_item
+from gsoia.node.item import StoredItem, find_item
 from gsoia.store.schema import inbox, releases
 
 _SEEN_ANY = select(inbox.c.package_id).where(
@@ -59,7 +59,9 @@ def usable_id(value: str) -> bool:
     return 0 < len(value) <= 64 and "\x00" not in value
 
 
-def held_by_sender(connection: Connection, nation: str, item_id: str, package: Package) -> Any:
+def held_by_sender(
+    connection: Connection, nation: str, item_id: str, package: Package
+) -> StoredItem:
     """The row of one of this node's (``nation``'s) items that the sender holds a copy
     of: released to it, or passed on to it with this node's consent; UNKNOWN_ITEM else."""
     row = find_item(connection, item_id)
@@ -74,6 +76,7 @@ def held_by_sender(connection: Connection, nation: str, item_id: str, package: P
             f"{package.sender} holds no item {item_id} of {nation}",
             package.id,
         )
+    assert row is not None  # INVARIANT: a sender holds only items found
     return row
 
 

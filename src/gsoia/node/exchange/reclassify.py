@@ -27,8 +27,8 @@ from gsoia.node.errors import NotFound
 from gsoia.node.exchange.bodies import ReclassifyBody, read_body
 from gsoia.node.exchange.peers import PeerBook
 from gsoia.node.exchange.received import record
+from gsoia.node.item import find_item, item_label
 from gsoia.node.partners import partner_decision
-from gsoia.node.service import find_item, item_label
 from gsoia.node.users import User
 from gsoia.store.schema import consents, releases
 
@@ -59,7 +59,7 @@ class Reclassifications:
             node.on_item(user, Action.RECLASSIFY, row, level=classification)
             new_seal = origin.make_seal(
                 node.keys.signing,
-                origin.origin_fields(dict(row._mapping) | {"classification": classification}),
+                origin.origin_fields(row._asdict() | {"classification": classification}),
                 node.decrypt(row),
             )
             node.rewrite(tx, row, {"classification": classification, "origin_seal": new_seal})
@@ -133,7 +133,7 @@ class Reclassifications:
                 )
             # the originator's new seal: what its label now says, over the same content
             new_seal = origin.open_for_custodian(node.keys.sealing, body.origin_seal, package.id)
-            fields = dict(row._mapping) | {"classification": body.classification}
+            fields = row._asdict() | {"classification": body.classification}
             origin.check_seal(
                 self.peers.signing_keys(package.sender),
                 origin.origin_fields(fields),

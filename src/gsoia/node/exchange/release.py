@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, bindparam, insert, select
+from sqlalchemy import Connection, insert
 
 from gsoia.crypto import aead
 from gsoia.crypto.seal import seal
@@ -34,11 +34,10 @@ from gsoia.node import origin
 from gsoia.node.authority import Action
 from gsoia.node.errors import Conflict, Denied, IntegrityFailure, NodeError, NotFound
 from gsoia.node.exchange.peers import PeerBook
-from gsoia.node.exchange.received import usable_id
+from gsoia.node.item import StoredItem, find_item, item_label, items_by_id, travelling
 from gsoia.node.partners import partner_decision
-from gsoia.node.service import find_item, item_label, travelling_item
 from gsoia.node.users import User
-from gsoia.store.schema import items, releases
+from gsoia.store.schema import releases
 
 if TYPE_CHECKING:
     from gsoia.audit.log import AuditTransaction
@@ -46,7 +45,6 @@ if TYPE_CHECKING:
 
 BULK = "POST /api/v1/releases"
 """The action a refusal in a release of many is audited as."""
-_BY_IDS = select(items).where(items.c.id.in_(bindparam("ids", expanding=True)))
 _INSERT_RELEASE = insert(releases)
 
 
@@ -79,7 +77,7 @@ class Releases:
         self.courier = courier
         self._planning = threading.Lock()
 
-    def partner_decision(self, row: Any, to: str, at: dt.date) -> Decision:
+    def partner_decision(self, row: StoredItem, to: str, at: dt.date) -> Decision:
         """Rules 1-5 for a partner nation: its node stands for its cleared readers."""
         return partner_decision(
             self.node.rulebook,
@@ -132,7 +130,7 @@ class Releases:
         self._may_release(user, to)
         with self._planning:  # CPU-bound: one plan at a time gains nothing but switches
             with node.engine.connect() as connection:
-                rows = _rows_by_id(connection, item_ids)
+                rows = items_by_id(connection, item_ids)
             peer = self.peers.known(to)
             today = node.today()
             planned: list[Sealed | NodeError] = []
@@ -210,7 +208,13 @@ class Releases:
         node.require(user, Action.RELEASE)
 
     def _plan(
-        self, user: User, row: Any, item_id: str, to: str, peer: Peer | None, today: dt.date
+        self,
+        user: User,
+        row: StoredItem | None,
+        item_id: str,
+        to: str,
+        peer: Peer | None,
+        today: dt.date,
     ) -> Sealed:
         """One item of a release: checked and sealed, or refused."""
         node = self.node
@@ -225,13 +229,13 @@ class Releases:
         package_id = str(uuid.uuid4())
         return Sealed(item_id, package_id, self._sealed_body(row, peer, package_id, to), decision)
 
-    def _sealed_body(self, row: Any, peer: Peer, package_id: str, to: str) -> dict[str, Any]:
+    def _sealed_body(self, row: StoredItem, peer: Peer, package_id: str, to: str) -> dict[str, Any]:
         node = self.node
         content = node.decrypt(row)
         key = aead.new_key()
         ciphertext = aead.encrypt(key, content, aad=package_id.encode())
         content_digest = digest(ciphertext)
-        item = travelling_item(row)
+        item = travelling(row)
         grants = [g for g in json.loads(row.grants or "[]") if g.get("to") == to]
         if row.origin_seal is None:
             raise IntegrityFailure(f"item {row.id}: no originator's seal; it is not released")
@@ -265,13 +269,3 @@ def _record_releases(
                 for s in sealed
             ],
         )
-
-
-def _rows_by_id(connection: Connection, item_ids: Sequence[str]) -> dict[str, Any]:
-    """The stored rows of these items, by id (ids no item can have are left out)."""
-    usable = [i for i in dict.fromkeys(item_ids) if usable_id(i)]
-    rows: dict[str, Any] = {}
-    for start in range(0, len(usable), 500):
-        chunk = usable[start : start + 500]
-        rows.update((row.id, row) for row in connection.execute(_BY_IDS, {"ids": chunk}))
-    return rows
