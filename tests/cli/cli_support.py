@@ -1,4 +1,6 @@
-"""Helpers for the CLI tests: the installed ``gsoia`` script run as a user would run it.
+"""Helpers for the CLI tests: the ``gsoia`` command line run in this process (Typer's
+``CliRunner``), or the installed script in a subprocess where the process is the point
+(its locale, its imports, a demo that serves nodes).
 
 Imported by the test modules of this folder (pytest puts the folder on ``sys.path``);
 the fixtures built on it live in ``conftest.py``.
@@ -11,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import traceback
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -137,6 +140,38 @@ def run_gsoia(
         env=environment(env),
         check=False,
     )
+
+
+def run_in_process(
+    *args: str,
+    input: str | None = None,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 120,
+) -> Result:
+    """``run_gsoia`` without the process: the Typer app invoked in this one, in ``cwd``,
+    with the environment ``environment(env)`` makes; an exception that escapes the app is
+    what the script would print (a traceback on stderr, exit 1). ``timeout`` is unused."""
+    from typer.testing import CliRunner
+
+    from gsoia.cli.app import app
+
+    wanted = environment(env)
+    changes: dict[str, str | None] = {k: None for k in os.environ if k not in wanted}
+    changes |= {k: v for k, v in wanted.items() if os.environ.get(k) != v}
+    before = Path.cwd()
+    if cwd is not None:
+        os.chdir(cwd)
+    try:
+        outcome = CliRunner().invoke(app, list(args), input=input, env=changes)
+    finally:
+        os.chdir(before)
+    code, stderr = outcome.exit_code, outcome.stderr
+    error = outcome.exception
+    if error is not None and not isinstance(error, SystemExit):
+        stderr += "".join(traceback.format_exception(error))
+        code = 1
+    return subprocess.CompletedProcess(["gsoia", *args], code, outcome.stdout, stderr)
 
 
 def no_traceback(result: Result) -> None:

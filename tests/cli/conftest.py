@@ -1,5 +1,6 @@
-"""Fixtures for the CLI tests: every test runs the installed ``gsoia`` script in a
-subprocess with its working directory in ``tmp_path``, so nothing touches the repository."""
+"""Fixtures for the CLI tests: every test runs the ``gsoia`` command line with its working
+directory in ``tmp_path``, so nothing touches the repository: in this process (``run``),
+or the installed script in a subprocess (``run_script``) where the process is the point."""
 
 from __future__ import annotations
 
@@ -9,12 +10,36 @@ from pathlib import Path
 
 import pytest
 import yaml
-from cli_support import GSOIA, REQUEST, SMALL_CATALOGUE, Result, Runner, run_gsoia
+from cli_support import (
+    GSOIA,
+    REQUEST,
+    SMALL_CATALOGUE,
+    Result,
+    Runner,
+    run_gsoia,
+    run_in_process,
+)
 
 
 @pytest.fixture
 def run(tmp_path: Path) -> Runner:
-    """``run(*args, input=None, env=None) -> CompletedProcess``, in ``tmp_path``."""
+    """``run(*args, input=None, env=None) -> CompletedProcess``, in ``tmp_path``, in this
+    process."""
+
+    def _run(
+        *args: str,
+        input: str | None = None,
+        env: Mapping[str, str] | None = None,
+        timeout: float = 120,
+    ) -> Result:
+        return run_in_process(*args, input=input, cwd=tmp_path, env=env, timeout=timeout)
+
+    return _run
+
+
+@pytest.fixture
+def run_script(tmp_path: Path) -> Runner:
+    """``run`` by the installed script, in a subprocess."""
     assert GSOIA.exists(), f"the gsoia script is not installed at {GSOIA}"
 
     def _run(

@@ -45,9 +45,9 @@ def test_decide_output_is_utf8_not_escaped(run: Runner, request_file: Path) -> N
     assert result.stdout.endswith("\n")
 
 
-def test_decide_output_is_utf8_under_the_c_locale(run: Runner, request_file: Path) -> None:
+def test_decide_output_is_utf8_under_the_c_locale(run_script: Runner, request_file: Path) -> None:
     # A user with a bare POSIX locale still gets UTF-8, not a crash or escapes.
-    result = run("decide", str(request_file), env={"LC_ALL": "C", "LANG": "C"})
+    result = run_script("decide", str(request_file), env={"LC_ALL": "C", "LANG": "C"})
     doc = decision(result)
     assert doc["marking"]["text"] == MARKING_TEXT
     assert MARKING_TEXT in result.stdout

@@ -5,8 +5,8 @@ from __future__ import annotations
 from cli_support import MARKING_TEXT, Runner, no_traceback
 
 
-def test_demo_tells_the_story_through_live_nodes(run: Runner) -> None:
-    result = run("demo", "--no-serve", env={"COLUMNS": "300"}, timeout=600)
+def test_demo_tells_the_story_through_live_nodes(run_script: Runner) -> None:
+    result = run_script("demo", "--no-serve", env={"COLUMNS": "300"}, timeout=600)
     no_traceback(result)
     assert result.returncode == 0, result.stderr
     out = result.stdout

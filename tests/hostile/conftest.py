@@ -101,6 +101,7 @@ def world(jpn: RunningNode) -> Iterator[World]:
         jpn.add_user(user_id, nation, clearance, topics, role=role)
     server = SimulatorServer()
     with server.running():
+        jpn.in_process = False  # serve.log is checked for tracebacks
         jpn.start()
         store = jpn.open()
         try:

@@ -1,13 +1,21 @@
-"""Real nodes for tests: ``gsoia serve`` processes on free loopback ports, on SQLite and on
-PostgreSQL (127.0.0.1:5432, database ``test``, a fresh schema per node so runs cannot
-collide)."""
+"""Real nodes for tests on free loopback ports, on SQLite and on PostgreSQL (127.0.0.1:5432,
+database ``test``, a fresh schema per node so runs cannot collide).
+
+A node is served by a ``gsoia serve`` process, or (``RunningNode.in_process``) by the same
+application under uvicorn on a thread of the test's own process: the same HTTP on the same
+loopback port, without a process to start (a second or more on two busy cores) — for the
+tests where the logic, not the process boundary, is the point. Tests of the process
+itself (signals, workers, its serve.log) keep the process.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -16,6 +24,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import uvicorn
 from sqlalchemy import create_engine, text
 
 from gsoia.node.service import Node
@@ -43,7 +52,14 @@ class Database:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database(request: pytest.FixtureRequest) -> Iterator[Database]:
-    if request.param == "sqlite":
+    with fresh_database(request.param) as database:
+        yield database
+
+
+@contextlib.contextmanager
+def fresh_database(backend: str) -> Iterator[Database]:
+    """SQLite (in the data directory), or a fresh PostgreSQL schema dropped at the end."""
+    if backend == "sqlite":
         yield Database("sqlite", None)
         return
     schema = f"gsoia_t_{uuid.uuid4().hex[:12]}"
@@ -69,6 +85,10 @@ class RunningNode:
     process: subprocess.Popen[bytes] | None = None
     tokens: dict[str, str] = field(default_factory=dict)
     workers: int = 1
+    in_process: bool = False
+    """Serve on a thread of this process (``ThreadServer``) rather than by ``gsoia serve``
+    (always a process with more than one worker)."""
+    server: ThreadServer | None = None
 
     @property
     def url(self) -> str:
@@ -104,6 +124,10 @@ class RunningNode:
     def start(self, patience: float = 90) -> None:
         """Serve the node; ``patience``: seconds to wait until it answers."""
         self.port = free_port()
+        if self.in_process and self.workers == 1:
+            self.server = ThreadServer(self.open(), self.port)
+            self.server.start(patience)
+            return
         args = [GSOIA, "serve", "--data", str(self.data), "--port", str(self.port)]
         if self.database.url:
             args += ["--database", self.database.url]
@@ -123,6 +147,9 @@ class RunningNode:
         raise RuntimeError(f"node did not start: {(self.data / 'serve.log').read_text()}")
 
     def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             try:
@@ -131,6 +158,36 @@ class RunningNode:
                 self.process.kill()
                 self.process.wait()
         self.process = None
+
+
+class ThreadServer:
+    """What ``gsoia serve`` runs (the node's application under uvicorn, its courier), on a
+    thread of this process."""
+
+    def __init__(self, node: Node, port: int) -> None:
+        from gsoia.api import create_app
+
+        self.node = node
+        config = uvicorn.Config(create_app(node), host="127.0.0.1", port=port, log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def start(self, patience: float) -> None:
+        self.node.exchange.courier.start()
+        self.thread.start()
+        deadline = time.monotonic() + patience
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("node did not start on its thread")
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        if self.thread.is_alive():
+            self.thread.join(timeout=30)
+        self.node.exchange.courier.stop()
+        self.node.close()
 
 
 def make_node(tmp_path: Path, database: Database, nation: str = "JPN") -> RunningNode:
@@ -142,8 +199,10 @@ def make_node(tmp_path: Path, database: Database, nation: str = "JPN") -> Runnin
 
 @pytest.fixture
 def jpn(tmp_path: Path, database: Database) -> Iterator[RunningNode]:
-    """A Japanese node (not yet started), on each database."""
+    """A Japanese node (not yet started), on each database, served on a thread of this
+    process (``in_process = False``: by ``gsoia serve``)."""
     node = make_node(tmp_path, database)
+    node.in_process = True
     try:
         yield node
     finally:

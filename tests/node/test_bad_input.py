@@ -323,6 +323,7 @@ def harness(jpn: RunningNode) -> Iterator[Harness]:
     jpn.add_user("off", "JPN", "KIMITSU", ["maritime"], role=Role.OFFICER)
     jpn.add_user("off-sql", "JPN", "KIMITSU", topics_held, role=Role.OFFICER)
     jpn.add_user("ca", "CAN", "S", ["maritime"])
+    jpn.in_process = False  # its serve.log is checked (no token, no traceback)
     jpn.start()
     store = jpn.open()
     try:

@@ -24,7 +24,7 @@ from gsoia.decision import Decision
 from gsoia.node.listing import ListFilter
 from gsoia.node.service import Node
 from gsoia.node.users import User
-from tests.node.conftest import RunningNode
+from tests.node.conftest import RunningNode, fresh_database, make_node
 
 SEED = 20261127
 JPN_LEVELS = ["HI", "GOKUHI", "TOKUTEI", "KIMITSU"]
@@ -218,11 +218,20 @@ def add_people(jpn: RunningNode) -> None:
         node.close()
 
 
-@pytest.fixture
-def filed(jpn: RunningNode) -> tuple[RunningNode, Corpus]:
-    add_people(jpn)
-    jpn.start()
-    return jpn, file_corpus(jpn, 300)
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def filed(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[RunningNode, Corpus]]:
+    """The corpus filed once per database for the tests below, which only read it."""
+    with fresh_database(request.param) as database:
+        jpn = make_node(tmp_path_factory.mktemp("exhaustive"), database)
+        jpn.in_process = True
+        try:
+            add_people(jpn)
+            jpn.start()
+            yield jpn, file_corpus(jpn, 300)
+        finally:
+            jpn.stop()
 
 
 def check_corpus(corpus: Corpus, rulebook: gsoia.Rulebook) -> None:

@@ -20,6 +20,7 @@ def test_json_logs_metrics_and_no_secrets(jpn: RunningNode) -> None:
     jpn.add_user("officer", "JPN", "KIMITSU", role=Role.OFFICER)
     jpn.add_user("ca", "CAN", "C")
     jpn.add_user("monitor", "JPN", role=Role.MONITOR)
+    jpn.in_process = False  # the process's own JSON log lines are the point
     jpn.start()
     with jpn.client("jp") as jp:
         created = jp.post(

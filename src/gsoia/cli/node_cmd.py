@@ -97,6 +97,8 @@ def user_add(
         )
     except GsoiaError as e:
         refuse(e)
+    finally:
+        node.close()
     print(token)
     print("(shown once: only its hash is stored)", file=sys.stderr)
 
