@@ -185,7 +185,7 @@ def test_a_partner_that_showed_heads_cannot_stop(can: tuple[Node, Forker, User])
 @pytest.mark.parametrize(
     "change",
     [
-        lambda h: h.update(signature=h["signature"][:-2] + "00"),
+        lambda h: h.update(signature=f"{int(h['signature'][:2], 16) ^ 1:02x}" + h["signature"][2:]),
         lambda h: h.update(size=h["size"] + 1),
         lambda h: h.update(root="00" * 32),
         lambda h: h.update(size="3"),

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from gsoia.audit import proofs
 from gsoia.audit.anchor import check_anchor
@@ -216,12 +217,19 @@ class Witnesses:
             "seen_at": self.node.audit.now(),
             "pending": None if pending is None else json.dumps(pending.to_dict()),
         }
-        with self.node.engine.begin() as connection:
-            done = connection.execute(
-                update(witnessed_heads).where(witnessed_heads.c.nation == nation).values(**values)
-            ).rowcount
-            if not done:
-                connection.execute(insert(witnessed_heads).values(nation=nation, **values))
+        for _ in range(2):
+            try:
+                with self.node.engine.begin() as connection:
+                    done = connection.execute(
+                        update(witnessed_heads)
+                        .where(witnessed_heads.c.nation == nation)
+                        .values(**values)
+                    ).rowcount
+                    if not done:
+                        connection.execute(insert(witnessed_heads).values(nation=nation, **values))
+                return
+            except IntegrityError:  # another request kept the first head meanwhile: update it
+                continue
 
     def _raise_alarm(self, nation: str, reason: str, held: TreeHead, shown: TreeHead) -> None:
         alarm_id = str(uuid.uuid4())
