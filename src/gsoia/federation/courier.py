@@ -31,73 +31,67 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from typing import Any, Protocol
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import Connection, and_, bindparam, case, func, or_, select, update
+from sqlalchemy import Connection
 
 from gsoia.audit.log import AuditLog, AuditTransaction, TreeHead
 from gsoia.crypto.keys import NodeKeys
+from gsoia.federation.outbox import (
+    BY_ID,
+    BY_IDS,
+    CLAIM,
+    CLAIM_FOR,
+    CLAIM_SECONDS,
+    DUE,
+    HOLDERS,
+    MARK_DELIVERED,
+    MARK_FAILED,
+    MARK_RETRY,
+    MAX_BACKOFF,
+    NEXT_DUE,
+    NOT_BEFORE_NOW,
+    RELEASE_DEAD,
+    ROTATION_PENDING,
+    UNCLAIM,
+    Claim,
+    State,
+    backoff,
+    boot_id,
+    claim_period,
+    dead_here,
+    enqueue,
+    enqueue_many,
+    outbox_row,
+    tell_courier,
+)
 from gsoia.federation.packages import Kind, batch_bytes, make_package_bytes
 from gsoia.federation.peers import Peer
+from gsoia.federation.posting import (
+    BATCH_BYTES,
+    BATCH_PACKAGES,
+    JSON,
+    NDJSON,
+    Attempt,
+    Outcome,
+    already_received,
+    answered,
+    awaiting_rotation,
+    batch_answers,
+    chunks,
+    problem_of,
+    unpinned,
+    unreachable,
+)
 from gsoia.store.database import writing
-from gsoia.store.postgres import NOTIFY_OUTBOX
-from gsoia.store.schema import outbox
 
-MAX_BACKOFF = dt.timedelta(minutes=5)
-BATCH_PACKAGES = 250
-"""Packages posted to a peer's batch inbox in one request, at most."""
-BATCH_BYTES = 4 * 1024 * 1024
-"""Bytes posted to a peer's batch inbox in one request, at most (but for one package)."""
 SINGLE_ONLY = 600.0
 """Seconds a peer that has no batch inbox is sent each package alone before asking again."""
-CLAIM_FOR = dt.timedelta(minutes=2)
-"""How long a claim on a package holds: a process that died delivering it holds it no
-longer (``GSOIA_CLAIM_SECONDS`` in the environment of ``gsoia serve`` overrides it)."""
-CLAIM_SECONDS = "GSOIA_CLAIM_SECONDS"
 log = logging.getLogger("gsoia.courier")
-_JSON = {"content-type": "application/json"}
-_NDJSON = {"content-type": "application/x-ndjson"}
-
-
-class State:
-    PENDING = "pending"
-    DELIVERED = "delivered"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-
-@dataclass(frozen=True)
-class Attempt:
-    package_id: str
-    state: str
-    detail: str | None = None
-
-
-@dataclass(frozen=True)
-class _Outcome:
-    """What one attempt at an outbox row came to: delivered, failed (refused), or pending."""
-
-    row: Any
-    state: str
-    reason: str | None = None
-    unreachable: bool = False
-    """The peer did not answer at all (no point in posting it more now)."""
-
-
-@dataclass(frozen=True)
-class Claim:
-    """A claim on packages: who holds them (a token of its own) and until when."""
-
-    by: str
-    until: str
-
-    def columns(self) -> dict[str, str]:
-        """The outbox columns of a package put in the outbox already claimed."""
-        return {"claimed_by": self.by, "claimed_until": self.until}
 
 
 class Leader(Protocol):
@@ -118,225 +112,6 @@ LEADER_RETRY = 1.0
 IDLE = 5.0
 """Seconds the leading process waits at most for news when nothing is due before (a
 package set back to pending by hand, a notice lost while the lead changed hands)."""
-
-
-_BY_ID = select(outbox).where(outbox.c.package_id == bindparam("package_id"))
-_BY_IDS = select(outbox).where(outbox.c.package_id.in_(bindparam("ids", expanding=True)))
-_ROTATION_PENDING = (
-    select(outbox.c.package_id)
-    .where(outbox.c.peer == bindparam("peer"))
-    .where(outbox.c.kind == Kind.ROTATION.value)
-    .where(outbox.c.state == State.PENDING)
-    .limit(1)
-)
-_UNCLAIMED = or_(outbox.c.claimed_by.is_(None), outbox.c.claimed_until < bindparam("now"))
-"""No process holds the package now: never claimed, released, or its claim expired."""
-_CLAIM = (
-    update(outbox)
-    .where(outbox.c.package_id.in_(bindparam("ids", expanding=True)))
-    .where(outbox.c.state == State.PENDING)
-    .where(_UNCLAIMED)
-    .values(claimed_by=bindparam("by"), claimed_until=bindparam("until"))
-    .returning(outbox.c.package_id)
-)
-_UNCLAIM = (
-    update(outbox)
-    .where(outbox.c.package_id.in_(bindparam("ids", expanding=True)))
-    .where(outbox.c.claimed_by == bindparam("by"))
-    .values(claimed_by=None, claimed_until=None)
-)
-_MARK_DELIVERED = (  # only from pending: never a package cancelled, or settled by another
-    update(outbox)
-    .where(outbox.c.package_id.in_(bindparam("ids", expanding=True)))
-    .where(outbox.c.state == State.PENDING)
-    .values(
-        state=State.DELIVERED,
-        attempts=outbox.c.attempts + 1,
-        delivered_at=bindparam("at"),
-        last_error=None,
-        claimed_by=None,
-        claimed_until=None,
-    )
-    .returning(outbox.c.package_id)
-)
-_MARK_FAILED = (
-    update(outbox)
-    .where(outbox.c.package_id == bindparam("p"))
-    .where(outbox.c.state == State.PENDING)
-    .values(
-        state=State.FAILED,
-        attempts=outbox.c.attempts + 1,
-        last_error=bindparam("e"),
-        claimed_by=None,
-        claimed_until=None,
-    )
-    .returning(outbox.c.package_id)
-)
-_MARK_RETRY = (  # only by the claim's holder: another may hold it now (this one expired)
-    update(outbox)
-    .where(outbox.c.package_id == bindparam("p"))
-    .where(outbox.c.state == State.PENDING)
-    .where(outbox.c.claimed_by == bindparam("by"))
-    .values(
-        attempts=bindparam("n"),
-        next_attempt_at=bindparam("due"),
-        last_error=bindparam("e"),
-        claimed_by=None,
-        claimed_until=None,
-    )
-)
-_DUE = (
-    select(outbox.c.package_id)
-    .where(outbox.c.state == State.PENDING)
-    .where(outbox.c.next_attempt_at <= bindparam("now"))
-    .where(_UNCLAIMED)
-    .order_by(outbox.c.created_at)
-    .limit(500)
-)
-_HOLDERS = (
-    select(outbox.c.claimed_by)
-    .where(outbox.c.state == State.PENDING)
-    .where(outbox.c.claimed_by.is_not(None))
-    .where(outbox.c.claimed_until >= bindparam("now"))
-    .distinct()
-)
-_RELEASE_DEAD = (
-    update(outbox)
-    .where(outbox.c.state == State.PENDING)
-    .where(outbox.c.claimed_by.in_(bindparam("dead", expanding=True)))
-    .values(claimed_by=None, claimed_until=None)
-)
-_NEXT_DUE = select(
-    func.min(
-        case(
-            (
-                and_(outbox.c.claimed_by.is_not(None), outbox.c.claimed_until >= bindparam("now")),
-                outbox.c.claimed_until,
-            ),
-            else_=outbox.c.next_attempt_at,
-        )
-    )
-).where(outbox.c.state == State.PENDING)
-"""When the courier has something to try next: a package due, or a claim expiring."""
-_NOT_BEFORE_NOW = (
-    update(outbox)
-    .where(outbox.c.peer == bindparam("to_peer"))
-    .where(outbox.c.state == State.PENDING)
-    .where(outbox.c.next_attempt_at > bindparam("now"))
-    .values(next_attempt_at=bindparam("now"))
-)
-
-
-_INSERT = outbox.insert()
-
-
-def outbox_row(
-    *,
-    package_id: str,
-    kind: Kind,
-    peer: str,
-    body: dict[str, Any],
-    item_id: str | None,
-    now: str,
-) -> dict[str, Any]:
-    """A package as the outbox keeps it until it is delivered (``enqueue_many``)."""
-    return {
-        "package_id": package_id,
-        "peer": peer,
-        "kind": kind.value,
-        "item_id": item_id,
-        "payload": json.dumps(body, ensure_ascii=False, separators=(",", ":")),
-        "state": State.PENDING,
-        "attempts": 0,
-        "next_attempt_at": now,
-        "created_at": now,
-        "delivered_at": None,
-        "last_error": None,
-        "claimed_by": None,
-        "claimed_until": None,
-    }
-
-
-def enqueue(
-    connection: Connection,
-    *,
-    package_id: str,
-    kind: Kind,
-    peer: str,
-    body: dict[str, Any],
-    item_id: str | None,
-    now: str,
-) -> None:
-    """Put a package in the outbox (inside the caller's transaction)."""
-    enqueue_many(
-        connection,
-        [
-            outbox_row(
-                package_id=package_id, kind=kind, peer=peer, body=body, item_id=item_id, now=now
-            )
-        ],
-    )
-
-
-def enqueue_many(connection: Connection, rows: list[dict[str, Any]]) -> None:
-    """Put packages (``outbox_row``) in the outbox, in one statement (caller's transaction)."""
-    if rows:
-        connection.execute(_INSERT, rows)
-        if any(r["claimed_by"] is None for r in rows):
-            tell_courier(connection)
-
-
-def tell_courier(connection: Connection) -> None:
-    """Have the leading courier look at the outbox again once this transaction commits:
-    packages it may deliver, or whose time changed (PostgreSQL: it may run in another
-    process, on another host; SQLite: it looks every half second anyway)."""
-    if connection.dialect.name == "postgresql":
-        connection.exec_driver_sql(NOTIFY_OUTBOX)
-
-
-def _boot() -> str:
-    """This machine's boot, as Linux names it (so a claim's holder names its machine and
-    boot as well as its process); empty elsewhere."""
-    try:
-        with open("/proc/sys/kernel/random/boot_id") as f:
-            return f.read().strip().replace("-", "")[:8]
-    except OSError:
-        return ""
-
-
-def _dead_here(holder: str, owner: str) -> bool:
-    """A claim ``holder`` held by a process of this machine's boot that no longer runs."""
-    host, _, rest = holder.partition(":")
-    pid, _, rest = rest.partition(":")
-    boot = rest.partition(":")[0]
-    mine = owner.split(":")
-    if host != mine[0] or boot != mine[2] or not boot or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except OSError:
-        return False
-    return False
-
-
-def claim_period() -> dt.timedelta:
-    """``CLAIM_FOR``, or the seconds ``GSOIA_CLAIM_SECONDS`` says (a positive number)."""
-    given = os.environ.get(CLAIM_SECONDS)
-    if not given:
-        return CLAIM_FOR
-    try:
-        seconds = float(given)
-    except ValueError:
-        seconds = 0.0
-    if not 0 < seconds < 86_400:
-        raise ValueError(f"{CLAIM_SECONDS}: '{given}' is not a number of seconds (0 to 86400)")
-    return dt.timedelta(seconds=seconds)
-
-
-def backoff(attempts: int) -> dt.timedelta:
-    return min(dt.timedelta(seconds=2 ** min(attempts, 16)), MAX_BACKOFF)
 
 
 class Courier:
@@ -370,7 +145,7 @@ class Courier:
         self._http_lock = threading.Lock()
         self.claim_for = claim_for if claim_for is not None else claim_period()
         """How long a claim holds (``CLAIM_FOR``, or ``GSOIA_CLAIM_SECONDS``)."""
-        self._owner = f"{socket.gethostname()[:20]}:{os.getpid()}:{_boot()}"
+        self._owner = f"{socket.gethostname()[:20]}:{os.getpid()}:{boot_id()}"
         """Who claims: host, process and boot (``host:pid:boot``, then a claim's own id)."""
         self._held: dict[str, str] = {}
         """The packages this process claimed, and the claim's token ("": being claimed)."""
@@ -431,7 +206,7 @@ class Courier:
                     for start in range(0, len(free), 500):
                         won.update(
                             connection.execute(
-                                _CLAIM,
+                                CLAIM,
                                 {
                                     "ids": free[start : start + 500],
                                     "by": claim.by,
@@ -460,7 +235,7 @@ class Courier:
         if by_claim:
             with writing(self.audit.engine) as connection:
                 for token, ids in by_claim.items():
-                    connection.execute(_UNCLAIM, {"ids": ids, "by": token})
+                    connection.execute(UNCLAIM, {"ids": ids, "by": token})
                 tell_courier(connection)
 
     def _forget(self, package_ids: Iterable[str]) -> None:
@@ -480,7 +255,7 @@ class Courier:
         deadline = time.monotonic() + 30
         while not self.claim([package_id]):
             with self.audit.engine.connect() as connection:
-                row = connection.execute(_BY_ID, {"package_id": package_id}).first()
+                row = connection.execute(BY_ID, {"package_id": package_id}).first()
             if row is None or row.state != State.PENDING:
                 return Attempt(package_id, row.state if row else "unknown")
             if time.monotonic() > deadline:
@@ -495,17 +270,17 @@ class Courier:
 
     def _deliver(self, package_id: str) -> Attempt:
         with self.audit.engine.connect() as connection:
-            row = connection.execute(_BY_ID, {"package_id": package_id}).first()
+            row = connection.execute(BY_ID, {"package_id": package_id}).first()
         if row is None or row.state != State.PENDING:
             return Attempt(package_id, row.state if row else "unknown")
         return self._deliver_row(row)
 
     def _deliver_row(self, row: Any) -> Attempt:
         if row.kind != Kind.ROTATION.value and self._rotation_pending(row.peer):
-            return _waiting(row)
+            return awaiting_rotation(row)
         peer = self.peer(row.peer)
         if peer is None:
-            return self._settle([_unpinned(row)])[0]
+            return self._settle([unpinned(row)])[0]
         raw = self._wire(self._key_for(row.peer), row)
         return self._settle([self._post_one(peer, row, raw)])[0]
 
@@ -527,20 +302,20 @@ class Courier:
             head=None if latest is None else latest.to_dict(),
         )
 
-    def _post_one(self, peer: Peer, row: Any, raw: bytes) -> _Outcome:
+    def _post_one(self, peer: Peer, row: Any, raw: bytes) -> Outcome:
         try:
-            response = self.http.post(peer.inbox, content=raw, headers=_JSON)
+            response = self.http.post(peer.inbox, content=raw, headers=JSON)
         except httpx.HTTPError as e:
-            return _unreachable(row, peer, e)
-        if response.status_code in (200, 201) or _already_received(response):
-            return _Outcome(row, State.DELIVERED)
+            return unreachable(row, peer, e)
+        if response.status_code in (200, 201) or already_received(response):
+            return Outcome(row, State.DELIVERED)
         if 400 <= response.status_code < 500:
-            return _Outcome(row, State.FAILED, _problem(response))
-        return _Outcome(row, State.PENDING, f"HTTP {response.status_code} from {peer.url}")
+            return Outcome(row, State.FAILED, problem_of(response))
+        return Outcome(row, State.PENDING, f"HTTP {response.status_code} from {peer.url}")
 
     def _rotation_pending(self, peer: str) -> bool:
         with self.audit.engine.connect() as connection:
-            waiting = connection.execute(_ROTATION_PENDING, {"peer": peer}).first()
+            waiting = connection.execute(ROTATION_PENDING, {"peer": peer}).first()
         return waiting is not None
 
     # -- many packages --------------------------------------------------------------------
@@ -580,7 +355,7 @@ class Courier:
         with self.audit.engine.connect() as connection:
             for start in range(0, len(package_ids), 500):
                 chunk = package_ids[start : start + 500]
-                rows += connection.execute(_BY_IDS, {"ids": chunk}).all()
+                rows += connection.execute(BY_IDS, {"ids": chunk}).all()
         found = {row.package_id: row for row in rows}
         attempts = {p: Attempt(p, "unknown") for p in package_ids if p not in found}
         in_order = [found[p] for p in package_ids if p in found]  # as given, then by age
@@ -598,19 +373,19 @@ class Courier:
             if not rest:
                 continue
             if self._rotation_pending(nation):
-                attempts |= {row.package_id: _waiting(row) for row in rest}
+                attempts |= {row.package_id: awaiting_rotation(row) for row in rest}
                 continue
             peer = self.peer(nation)
-            outcomes = [_unpinned(row) for row in rest] if peer is None else self._send(peer, rest)
+            outcomes = [unpinned(row) for row in rest] if peer is None else self._send(peer, rest)
             attempts |= {a.package_id: a for a in self._settle(outcomes)}
         return attempts
 
-    def _send(self, peer: Peer, rows: list[Any]) -> list[_Outcome]:
+    def _send(self, peer: Peer, rows: list[Any]) -> list[Outcome]:
         key = self._key_for(peer.nation)
         head = self.audit.head()  # one head for the batch: its packages show the same
         wires = [(row, self._wire(key, row, head)) for row in rows]
-        outcomes: list[_Outcome] = []
-        for chunk in _chunks(wires):
+        outcomes: list[Outcome] = []
+        for chunk in chunks(wires):
             if outcomes and outcomes[-1].unreachable:  # not again now: it is down
                 outcomes += [replace(outcomes[-1], row=row) for row, _ in chunk]
             elif len(chunk) == 1 or self._single_only.get(peer.url, 0.0) > time.monotonic():
@@ -619,8 +394,8 @@ class Courier:
                 outcomes += self._post_batch(peer, chunk)
         return outcomes
 
-    def _post_each(self, peer: Peer, chunk: list[tuple[Any, bytes]]) -> list[_Outcome]:
-        outcomes: list[_Outcome] = []
+    def _post_each(self, peer: Peer, chunk: list[tuple[Any, bytes]]) -> list[Outcome]:
+        outcomes: list[Outcome] = []
         for row, raw in chunk:
             if outcomes and outcomes[-1].unreachable:
                 outcomes.append(replace(outcomes[-1], row=row))
@@ -628,31 +403,31 @@ class Courier:
                 outcomes.append(self._post_one(peer, row, raw))
         return outcomes
 
-    def _post_batch(self, peer: Peer, chunk: list[tuple[Any, bytes]]) -> list[_Outcome]:
+    def _post_batch(self, peer: Peer, chunk: list[tuple[Any, bytes]]) -> list[Outcome]:
         try:
             response = self.http.post(
-                peer.inbox_batch, content=batch_bytes(raw for _, raw in chunk), headers=_NDJSON
+                peer.inbox_batch, content=batch_bytes(raw for _, raw in chunk), headers=NDJSON
             )
         except httpx.HTTPError as e:
-            return [_unreachable(row, peer, e) for row, _ in chunk]
+            return [unreachable(row, peer, e) for row, _ in chunk]
         if response.status_code in (404, 405):  # a peer without a batch inbox
             self._single_only[peer.url] = time.monotonic() + SINGLE_ONLY
             return self._post_each(peer, chunk)
         if 400 <= response.status_code < 500:  # the batch as a whole (its size …): each alone
             return self._post_each(peer, chunk)
-        answers = _batch_answers(response, [row.package_id for row, _ in chunk])
+        answers = batch_answers(response, [row.package_id for row, _ in chunk])
         if answers is None:  # nothing to tell what was taken: all again (delivery is idempotent)
             reason = f"HTTP {response.status_code} from {peer.url}"
             if response.status_code == 200:
                 reason = f"an unreadable batch answer from {peer.url}"
-            return [_Outcome(row, State.PENDING, reason) for row, _ in chunk]
+            return [Outcome(row, State.PENDING, reason) for row, _ in chunk]
         return [
-            _answered(row, answer, peer) for (row, _), answer in zip(chunk, answers, strict=True)
+            answered(row, answer, peer) for (row, _), answer in zip(chunk, answers, strict=True)
         ]
 
     # -- what came of it ------------------------------------------------------------------
 
-    def _settle(self, outcomes: list[_Outcome]) -> list[Attempt]:
+    def _settle(self, outcomes: list[Outcome]) -> list[Attempt]:
         """Mark each package delivered, refused (one transaction, audited) or to retry.
 
         Each only if it is still pending: one settled meanwhile by another process (its
@@ -686,10 +461,10 @@ class Courier:
 
     def _states(self, package_ids: list[str]) -> dict[str, str]:
         with self.audit.engine.connect() as connection:
-            rows = connection.execute(_BY_IDS, {"ids": package_ids}).all()
+            rows = connection.execute(BY_IDS, {"ids": package_ids}).all()
         return {row.package_id: row.state for row in rows}
 
-    def _settled(self, tx: AuditTransaction, outcomes: list[_Outcome]) -> set[str]:
+    def _settled(self, tx: AuditTransaction, outcomes: list[Outcome]) -> set[str]:
         """Mark the packages still pending; those marked (and audited)."""
         now = self.audit.now()
         marked: set[str] = set()
@@ -699,7 +474,7 @@ class Courier:
             for start in range(0, len(ids), 500):
                 marked.update(
                     tx.connection.execute(
-                        _MARK_DELIVERED, {"ids": ids[start : start + 500], "at": now}
+                        MARK_DELIVERED, {"ids": ids[start : start + 500], "at": now}
                     ).scalars()
                 )
             delivered = [row for row in delivered if row.package_id in marked]
@@ -708,12 +483,12 @@ class Courier:
             # the peer answers again: what waits for it need not wait out its backoff
             # (only the packages still backing off: those already due are left as they are)
             for peer in dict.fromkeys(row.peer for row in delivered):
-                tx.connection.execute(_NOT_BEFORE_NOW, {"to_peer": peer, "now": now})
+                tx.connection.execute(NOT_BEFORE_NOW, {"to_peer": peer, "now": now})
             tx.on_commit(self.wake)
         for o in outcomes:
             if o.state == State.FAILED:
                 done = tx.connection.execute(
-                    _MARK_FAILED, {"p": o.row.package_id, "e": o.reason}
+                    MARK_FAILED, {"p": o.row.package_id, "e": o.reason}
                 ).first()
                 if done is not None:
                     marked.add(o.row.package_id)
@@ -727,7 +502,7 @@ class Courier:
                 tx.append("package.refused_by_peer", "courier", about | {"reason": o.reason})
         return marked
 
-    def _retry(self, outcomes: list[_Outcome]) -> None:
+    def _retry(self, outcomes: list[Outcome]) -> None:
         clock = self.clock()
         with self._held_lock:
             held = {o.row.package_id: self._held.get(o.row.package_id) for o in outcomes}
@@ -735,7 +510,7 @@ class Courier:
         if mine:
             with writing(self.audit.engine) as connection:
                 connection.execute(
-                    _MARK_RETRY,
+                    MARK_RETRY,
                     [
                         {
                             "p": o.row.package_id,
@@ -756,13 +531,13 @@ class Courier:
         """Pending packages due now that no process holds, oldest first (500 at most)."""
         now = self._stamp(self.clock())
         with self.audit.engine.connect() as connection:
-            return list(connection.execute(_DUE, {"now": now}).scalars())
+            return list(connection.execute(DUE, {"now": now}).scalars())
 
     def next_due_in(self) -> float:
         """Seconds until a package is due or a claim expires (``IDLE`` at most)."""
         now = self.clock()
         with self.audit.engine.connect() as connection:
-            first = connection.execute(_NEXT_DUE, {"now": self._stamp(now)}).scalar()
+            first = connection.execute(NEXT_DUE, {"now": self._stamp(now)}).scalar()
         if first is None:
             return IDLE
         seconds = (dt.datetime.fromisoformat(first) - now).total_seconds()
@@ -777,12 +552,12 @@ class Courier:
         """
         now = self._stamp(self.clock())
         with self.audit.engine.connect() as connection:
-            holders = list(connection.execute(_HOLDERS, {"now": now}).scalars())
-        dead = [h for h in holders if _dead_here(h, self._owner)]
+            holders = list(connection.execute(HOLDERS, {"now": now}).scalars())
+        dead = [h for h in holders if dead_here(h, self._owner)]
         if not dead:
             return 0
         with writing(self.audit.engine) as connection:
-            freed = connection.execute(_RELEASE_DEAD, {"dead": dead}).rowcount
+            freed = connection.execute(RELEASE_DEAD, {"dead": dead}).rowcount
         log.warning("courier: %d packages claimed by processes that died are free again", freed)
         return int(freed)
 
@@ -851,80 +626,20 @@ class Courier:
                 self._http.close()
 
 
-def _waiting(row: Any) -> Attempt:
-    # what follows a key rotation is bound with the new key: the peer must learn it first
-    # (not an attempt: no backoff; the loop tries again on its next round)
-    return Attempt(row.package_id, State.PENDING, "waits for the key rotation notice")
-
-
-def _unpinned(row: Any) -> _Outcome:
-    return _Outcome(row, State.PENDING, f"{row.peer} is not a pinned peer")
-
-
-def _unreachable(row: Any, peer: Peer, error: httpx.HTTPError) -> _Outcome:
-    return _Outcome(
-        row, State.PENDING, f"{peer.url} unreachable: {type(error).__name__}", unreachable=True
-    )
-
-
-def _chunks(wires: list[tuple[Any, bytes]]) -> Iterator[list[tuple[Any, bytes]]]:
-    """Consecutive runs of at most ``BATCH_PACKAGES`` packages and ``BATCH_BYTES`` bytes."""
-    chunk: list[tuple[Any, bytes]] = []
-    size = 0
-    for row, raw in wires:
-        if chunk and (len(chunk) >= BATCH_PACKAGES or size + len(raw) + 1 > BATCH_BYTES):
-            yield chunk
-            chunk, size = [], 0
-        chunk.append((row, raw))
-        size += len(raw) + 1
-    if chunk:
-        yield chunk
-
-
-def _batch_answers(response: httpx.Response, package_ids: list[str]) -> list[dict[str, Any]] | None:
-    """The peer's answer for each package of a batch, in order; None if it is not that."""
-    if response.status_code != 200:
-        return None
-    try:
-        answers = response.json().get("results")
-    except (ValueError, AttributeError):
-        return None
-    if not isinstance(answers, list) or len(answers) != len(package_ids):
-        return None
-    for answer, package_id in zip(answers, package_ids, strict=True):
-        if (
-            not isinstance(answer, dict)
-            or answer.get("package") != package_id
-            or not isinstance(answer.get("status"), int)
-        ):
-            return None
-    return answers
-
-
-def _answered(row: Any, answer: dict[str, Any], peer: Peer) -> _Outcome:
-    """What the peer's answer for one package of a batch means, as for a package alone."""
-    status = answer["status"]
-    if status in (200, 201) or (status == 409 and answer.get("reason") == "REPLAY"):
-        return _Outcome(row, State.DELIVERED)
-    if 400 <= status < 500:
-        reason = f"{answer.get('reason', '')}: {answer.get('detail', '')}".strip(": ")
-        return _Outcome(row, State.FAILED, reason[:500] or f"HTTP {status}")
-    return _Outcome(row, State.PENDING, f"HTTP {status} from {peer.url}")
-
-
-def _problem(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-        return f"{body.get('reason', '')}: {body.get('detail', '')}".strip(": ")[:500]
-    except ValueError:
-        return f"HTTP {response.status_code}"
-
-
-def _already_received(response: httpx.Response) -> bool:
-    """The peer holds this package already: delivered, not refused (delivery is idempotent)."""
-    if response.status_code != 409:
-        return False
-    try:
-        return bool(response.json().get("reason") == "REPLAY")
-    except ValueError:
-        return False
+__all__ = [
+    "BATCH_BYTES",
+    "BATCH_PACKAGES",
+    "CLAIM_FOR",
+    "CLAIM_SECONDS",
+    "MAX_BACKOFF",
+    "Attempt",
+    "Claim",
+    "Courier",
+    "Leader",
+    "State",
+    "backoff",
+    "enqueue",
+    "enqueue_many",
+    "outbox_row",
+    "tell_courier",
+]
