@@ -48,7 +48,8 @@ from typing import Any
 import httpx
 
 import processes
-from gsoia.api.federation import MAX_RELEASES, batch_answer
+from gsoia.api.federation import batch_answer
+from gsoia.api.releases import MAX_RELEASES
 from gsoia.federation.packages import PackageRejected
 from gsoia.federation.peers import INBOX_BATCH, Peer
 from gsoia.node.service import Node

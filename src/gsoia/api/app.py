@@ -12,7 +12,7 @@ import datetime as dt
 import logging
 import os
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
@@ -27,6 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Scope
 
 from gsoia import __version__
+from gsoia.api.audit import audit_router
 from gsoia.api.auth import Caller, authenticate, authorized
 from gsoia.api.federation import federation_router
 from gsoia.api.hot import HotRoutes
@@ -37,7 +38,6 @@ from gsoia.api.problems import declare_problems, problem, problem_for
 from gsoia.api.taxii import install_taxii
 from gsoia.api.users import users_router
 from gsoia.errors import GsoiaError, InputError, Problem, RequestError
-from gsoia.node import audit_proofs
 from gsoia.node.errors import NodeError
 from gsoia.node.floods import Flusher, client_address
 from gsoia.node.holdings import MAX_CURSOR
@@ -47,6 +47,7 @@ from gsoia.node.users import User
 from gsoia.web import web_router
 
 MAX_BODY = 12 * 1024 * 1024
+ErrorAnswer = Callable[[Request, Any], Awaitable[JSONResponse]]
 MULTIPROCESS_METRICS = "PROMETHEUS_MULTIPROC_DIR"
 """Where the workers of ``gsoia serve --workers`` keep their counts (prometheus_client)."""
 log = logging.getLogger("gsoia.api")
@@ -69,12 +70,6 @@ class IncidentIn(_In):
     item: str = Field(min_length=1, max_length=64)
     kind: str = Field(description="loss, compromise, possible_loss or possible_compromise")
     description: str = Field(default="", max_length=10_000)
-
-
-class AcknowledgeIn(_In):
-    note: str = Field(
-        min_length=1, max_length=10_000, description="What the officer found and decided"
-    )
 
 
 class JSONBody(JSONResponse):
@@ -116,6 +111,145 @@ def create_app(node: Node) -> FastAPI:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+    gsoia_error, crash = answer_errors(app, node)
+
+    # The item routes' work, for their FastAPI routes below and for HotRoutes.
+    def make_item(caller: User, body: ItemIn) -> JSONResponse:
+        view = node.create_item(caller, body.label, body.title, _content(body))
+        return JSONBody(view, status_code=201)
+
+    listed = ListingJson()
+
+    def listing(caller: User, limit: int, cursor: int, filters: ListFilter) -> JSONResponse:
+        page = node.list_page(caller, filters, cursor=cursor, limit=limit)
+        return JSONBody(listed.page(page))  # msgspec: takes the items given as JSON already
+
+    def reading(caller: User, item_id: str) -> JSONResponse:
+        return JSONBody(node.read_item(caller, item_id))
+
+    app.add_middleware(  # innermost: next to the router
+        HotRoutes,
+        caller=lambda request, action: authorized(node, request, action),
+        body_model=ItemIn,
+        make_item=make_item,
+        list_items=listing,
+        read_item=reading,
+        refused=gsoia_error,
+        crashed=crash,
+    )
+    app.add_middleware(BodyGuard, limit=MAX_BODY, refused=guard_refusal(node))
+    app.include_router(federation_router(node))
+    install_taxii(app, node, guard_refusal(node))  # TAXII 2.1 under /taxii2/, its body limit
+    app.add_middleware(RequestLog, metrics=node.metrics)  # outermost: sees every answer
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics(caller: Caller) -> Response:
+        """Prometheus metrics: counts and latencies only, nothing classified; to a
+        monitor's, an officer's or an admin's token."""
+        registry = node.metrics.registry
+        if os.environ.get(MULTIPROCESS_METRICS):  # gsoia serve --workers: every worker's
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok", "nation": node.nation}
+
+    item_routes(app, make_item, listing, reading)
+    desk_routes(app, node)
+    app.include_router(audit_router(node))
+    app.include_router(users_router(node))
+    app.include_router(web_router(node))
+    return app
+
+
+def item_routes(
+    app: FastAPI,
+    make_item: Callable[[User, ItemIn], JSONResponse],
+    listing: Callable[[User, int, int, ListFilter], JSONResponse],
+    reading: Callable[[User, str], JSONResponse],
+) -> None:
+    """Create, list and read items (their work shared with ``HotRoutes``)."""
+
+    @app.post(
+        "/api/v1/items",
+        status_code=201,
+        summary="Create an item of this node's nation",
+        response_model=dict[str, Any],
+    )
+    def create_item(body: ItemIn, caller: Caller) -> JSONResponse:
+        return make_item(caller, body)
+
+    @app.get(
+        "/api/v1/items",
+        summary="The items the caller may see, with their markings",
+        response_model=dict[str, Any],
+    )
+    def list_items(
+        caller: Caller,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        cursor: Annotated[
+            str | None, Query(max_length=32, description="`next` of the previous page")
+        ] = None,
+        area: Annotated[str | None, Query(max_length=64)] = None,
+        originator: Annotated[str | None, Query(max_length=32)] = None,
+        level: Annotated[str | None, Query(max_length=64)] = None,
+        q: Annotated[str | None, Query(max_length=200, description="Text in the title")] = None,
+    ) -> JSONResponse:
+        if cursor is not None and not (
+            re.fullmatch(r"[0-9]{1,16}", cursor) and int(cursor) <= MAX_CURSOR
+        ):
+            raise InputError.of(
+                "query.cursor",
+                f"must be the `next` value of a previous page (a whole number to {MAX_CURSOR})",
+            )
+        filters = ListFilter(area=area, originator=originator, level=level, q=q)
+        return listing(caller, limit, int(cursor or 0), filters)
+
+    @app.get(
+        "/api/v1/items/{item_id}",
+        summary="One item, or 403 with the decision",
+        response_model=dict[str, Any],
+    )
+    def read_item(item_id: str, caller: Caller) -> JSONResponse:
+        return reading(caller, item_id)
+
+
+def desk_routes(app: FastAPI, node: Node) -> None:
+    """The signed-in user, incidents, the agreements, and a decision on any request."""
+
+    @app.get("/api/v1/me", summary="The signed-in user")
+    def me(caller: Caller) -> dict[str, Any]:
+        return caller.to_dict()
+
+    # The hot endpoints answer with JSONResponse: their dicts are built by the node and
+    # need no second validation on the way out.
+    @app.post("/api/v1/incidents", status_code=201, summary="Report a loss or compromise")
+    def report_incident(body: IncidentIn, caller: Caller) -> dict[str, Any]:
+        return node.exchange.report_incident(caller, body.item, body.kind, body.description)
+
+    @app.get("/api/v1/incidents", summary="Incidents and their deadlines (officer)")
+    def list_incidents(caller: Caller) -> list[dict[str, Any]]:
+        return node.incidents(caller)
+
+    @app.get("/api/v1/agreements", summary="The agreements and their status on a date")
+    def agreements(
+        caller: Caller, at: Annotated[dt.date | None, Query(description="YYYY-MM-DD")] = None
+    ) -> list[dict[str, Any]]:
+        return node.agreements(at)
+
+    @app.post("/api/v1/decide", summary="Decide a request (docs/decision.md §2 -> §4)")
+    def decide(body: dict[str, Any], caller: Caller) -> dict[str, Any]:
+        return node.decide(caller, body).to_dict()
+
+
+def answer_errors(app: FastAPI, node: Node) -> tuple[ErrorAnswer, ErrorAnswer]:
+    """Every error as problem+json (``gsoia.api.problems``), each refusal audited: gsoia's
+    own errors, FastAPI's validation (422, credentials checked first), Starlette's HTTP
+    errors, and anything else (500, logged). Returns the answers to gsoia's errors and to
+    crashes, for the routes that answer outside FastAPI (``HotRoutes``)."""
 
     def _refused(request: Request, error: GsoiaError | str) -> None:
         if getattr(request.state, "answered", False):  # the body guard refused and audited it
@@ -163,167 +297,7 @@ def create_app(node: Node) -> FastAPI:
         )
         return problem(error.status_code, slug, detail, detail, request)
 
-    # The item routes' work, for their FastAPI routes below and for HotRoutes.
-    def make_item(caller: User, body: ItemIn) -> JSONResponse:
-        view = node.create_item(caller, body.label, body.title, _content(body))
-        return JSONBody(view, status_code=201)
-
-    listed = ListingJson()
-
-    def listing(caller: User, limit: int, cursor: int, filters: ListFilter) -> JSONResponse:
-        page = node.list_page(caller, filters, cursor=cursor, limit=limit)
-        return JSONBody(listed.page(page))  # msgspec: takes the items given as JSON already
-
-    def reading(caller: User, item_id: str) -> JSONResponse:
-        return JSONBody(node.read_item(caller, item_id))
-
-    app.add_middleware(  # innermost: next to the router
-        HotRoutes,
-        caller=lambda request, action: authorized(node, request, action),
-        body_model=ItemIn,
-        make_item=make_item,
-        list_items=listing,
-        read_item=reading,
-        refused=gsoia_error,
-        crashed=crash,
-    )
-    app.add_middleware(BodyGuard, limit=MAX_BODY, refused=guard_refusal(node))
-    app.include_router(federation_router(node))
-    install_taxii(app, node, guard_refusal(node))  # TAXII 2.1 under /taxii2/, its body limit
-    app.add_middleware(RequestLog, metrics=node.metrics)  # outermost: sees every answer
-
-    @app.get("/metrics", include_in_schema=False)
-    def metrics(caller: Caller) -> Response:
-        """Prometheus metrics: counts and latencies only, nothing classified; to a
-        monitor's, an officer's or an admin's token."""
-        registry = node.metrics.registry
-        if os.environ.get(MULTIPROCESS_METRICS):  # gsoia serve --workers: every worker's
-            registry = CollectorRegistry()
-            MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
-
-    @app.get("/healthz", include_in_schema=False)
-    def healthz() -> dict[str, str]:
-        return {"status": "ok", "nation": node.nation}
-
-    @app.get("/api/v1/me", summary="The signed-in user")
-    def me(caller: Caller) -> dict[str, Any]:
-        return caller.to_dict()
-
-    # The hot endpoints answer with JSONResponse: their dicts are built by the node and
-    # need no second validation on the way out.
-    @app.post(
-        "/api/v1/items",
-        status_code=201,
-        summary="Create an item of this node's nation",
-        response_model=dict[str, Any],
-    )
-    def create_item(body: ItemIn, caller: Caller) -> JSONResponse:
-        return make_item(caller, body)
-
-    @app.get(
-        "/api/v1/items",
-        summary="The items the caller may see, with their markings",
-        response_model=dict[str, Any],
-    )
-    def list_items(
-        caller: Caller,
-        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-        cursor: Annotated[
-            str | None, Query(max_length=32, description="`next` of the previous page")
-        ] = None,
-        area: Annotated[str | None, Query(max_length=64)] = None,
-        originator: Annotated[str | None, Query(max_length=32)] = None,
-        level: Annotated[str | None, Query(max_length=64)] = None,
-        q: Annotated[str | None, Query(max_length=200, description="Text in the title")] = None,
-    ) -> JSONResponse:
-        if cursor is not None and not (
-            re.fullmatch(r"[0-9]{1,16}", cursor) and int(cursor) <= MAX_CURSOR
-        ):
-            raise InputError.of(
-                "query.cursor",
-                f"must be the `next` value of a previous page (a whole number to {MAX_CURSOR})",
-            )
-        filters = ListFilter(area=area, originator=originator, level=level, q=q)
-        return listing(caller, limit, int(cursor or 0), filters)
-
-    @app.get(
-        "/api/v1/items/{item_id}",
-        summary="One item, or 403 with the decision",
-        response_model=dict[str, Any],
-    )
-    def read_item(item_id: str, caller: Caller) -> JSONResponse:
-        return reading(caller, item_id)
-
-    @app.post("/api/v1/incidents", status_code=201, summary="Report a loss or compromise")
-    def report_incident(body: IncidentIn, caller: Caller) -> dict[str, Any]:
-        return node.exchange.report_incident(caller, body.item, body.kind, body.description)
-
-    @app.get("/api/v1/incidents", summary="Incidents and their deadlines (officer)")
-    def list_incidents(caller: Caller) -> list[dict[str, Any]]:
-        return node.incidents(caller)
-
-    @app.get("/api/v1/agreements", summary="The agreements and their status on a date")
-    def agreements(
-        caller: Caller, at: Annotated[dt.date | None, Query(description="YYYY-MM-DD")] = None
-    ) -> list[dict[str, Any]]:
-        return node.agreements(at)
-
-    @app.get("/api/v1/audit", summary="Audit entries and the signed tree head (officer)")
-    def audit(
-        caller: Caller,
-        after: Annotated[int, Query(ge=-1, le=MAX_CURSOR)] = -1,
-        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    ) -> dict[str, Any]:
-        return node.audit_entries(caller, after=after, limit=limit)
-
-    @app.get("/api/v1/audit/head", summary="The audit log's latest signed tree head (officer)")
-    def audit_head(caller: Caller) -> dict[str, Any]:
-        return audit_proofs.head(node, caller)
-
-    @app.get(
-        "/api/v1/audit/proof/inclusion",
-        summary="Entry seq's inclusion in the tree of size entries, RFC 9162 (officer)",
-    )
-    def audit_inclusion(
-        caller: Caller,
-        seq: Annotated[int, Query(ge=0, le=MAX_CURSOR)],
-        size: Annotated[int, Query(ge=1, le=MAX_CURSOR)],
-    ) -> dict[str, Any]:
-        return audit_proofs.inclusion(node, caller, seq, size)
-
-    @app.get(
-        "/api/v1/audit/proof/consistency",
-        summary="How the tree of first entries grew into second's, RFC 9162 (officer)",
-    )
-    def audit_consistency(
-        caller: Caller,
-        first: Annotated[int, Query(ge=1, le=MAX_CURSOR)],
-        second: Annotated[int, Query(ge=1, le=MAX_CURSOR)],
-    ) -> dict[str, Any]:
-        return audit_proofs.consistency(node, caller, first, second)
-
-    @app.get(
-        "/api/v1/witness",
-        summary="The head held of each partner's audit log, and the alarms (officer)",
-    )
-    def witness(caller: Caller) -> dict[str, Any]:
-        return node.exchange.witnesses.view(caller)
-
-    @app.post(
-        "/api/v1/witness/alarms/{alarm_id}/acknowledge",
-        summary="Acknowledge an alarm: packages from that partner are accepted again (officer)",
-    )
-    def acknowledge(alarm_id: str, body: AcknowledgeIn, caller: Caller) -> dict[str, Any]:
-        return node.exchange.witnesses.acknowledge(caller, alarm_id, body.note)
-
-    @app.post("/api/v1/decide", summary="Decide a request (docs/decision.md §2 -> §4)")
-    def decide(body: dict[str, Any], caller: Caller) -> dict[str, Any]:
-        return node.decide(caller, body).to_dict()
-
-    app.include_router(users_router(node))
-    app.include_router(web_router(node))
-    return app
+    return gsoia_error, crash
 
 
 def guard_refusal(node: Node) -> Callable[[Scope, str, str], None]:

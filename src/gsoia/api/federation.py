@@ -1,19 +1,17 @@
-"""Federation over HTTP: the node's identity, its inbox, and the release and consent API."""
+"""Federation over HTTP: the node's identity, its inbox, and what partners ask of its audit
+log (the REST API of releases and consents: ``gsoia.api.releases``)."""
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from gsoia.api.auth import Caller
-from gsoia.api.problems import problem, problem_for
-from gsoia.errors import GsoiaError
+from gsoia.api.problems import problem
+from gsoia.api.releases import releases_router
 from gsoia.federation.packages import MAX_BATCH, PackageRejected, Rejection
 from gsoia.federation.peers import INBOX_BATCH
 from gsoia.federation.witnessing import CONSISTENCY, HELD_HEAD
@@ -39,53 +37,6 @@ _REJECTION_STATUS = {
     Rejection.BAD_HEAD: 403,
     Rejection.WITNESS_ALARM: 503,  # the sender keeps it, until an officer acknowledges
 }
-
-
-class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class ReleaseIn(_In):
-    to: str = Field(min_length=1, max_length=32, description="The partner nation")
-
-
-MAX_RELEASES = 1000
-"""Items in one bulk release, at most."""
-
-
-class ReleasesIn(_In):
-    to: str = Field(min_length=1, max_length=32, description="The partner nation")
-    items: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
-        min_length=1,
-        max_length=MAX_RELEASES,
-        description=f"The ids of the items to release, each once (at most {MAX_RELEASES})",
-    )
-
-    @field_validator("items")
-    @classmethod
-    def _each_once(cls, value: list[str]) -> list[str]:
-        if len(set(value)) != len(value):
-            raise ValueError("each item once")
-        return value
-
-
-class ConsentIn(_In):
-    to: str = Field(min_length=1, max_length=32, description="The third party consented to")
-    custodian: str | None = Field(
-        default=None, max_length=32, description="A custodian to tell (besides those who asked)"
-    )
-
-
-class ConsentRequestIn(_In):
-    to: str = Field(min_length=1, max_length=32, description="The third party to release to")
-
-
-class ConsentDecisionIn(_In):
-    grant: bool
-
-
-class ClassificationIn(_In):
-    classification: str = Field(min_length=1, max_length=64)
 
 
 def federation_router(node: Node) -> APIRouter:
@@ -163,99 +114,7 @@ def federation_router(node: Node) -> APIRouter:
             return _refused(e, request)
         return JSONResponse({"results": [batch_answer(p, r) for p, r in results]})
 
-    @router.get("/api/v1/peers", summary="The pinned peers")
-    def list_peers(caller: Caller) -> list[dict[str, Any]]:
-        return exchange.peers()
-
-    @router.get(
-        "/api/v1/items/{item_id}/releases/preview",
-        summary="What a release to a partner would decide (rules 1-5), nothing sent",
-    )
-    def preview(
-        item_id: str, caller: Caller, to: str = Query(min_length=1, max_length=32)
-    ) -> dict[str, Any]:
-        return exchange.preview(caller, item_id, to).to_dict()
-
-    @router.post(
-        "/api/v1/items/{item_id}/releases",
-        status_code=201,
-        summary="Release an item to a partner node: decide, seal, deliver",
-    )
-    def release(item_id: str, body: ReleaseIn, caller: Caller) -> dict[str, Any]:
-        return exchange.release(caller, item_id, body.to)
-
-    @router.post(
-        "/api/v1/releases",
-        summary="Release several items to a partner node: each decided, sealed, delivered",
-        description=(
-            "Each item is decided for the partner and released exactly as"
-            " `POST /api/v1/items/{item_id}/releases` would release it, or refused for the"
-            " reason that would give (each refusal audited); the packages then go to the"
-            " partner's node together. `results` follows the order of `items`: a released"
-            " item as the single release answers it, with `released: true`; a refused one"
-            " with `released: false` and the `problem` the single release would answer."
-        ),
-        response_model=dict[str, Any],
-    )
-    def release_many(body: ReleasesIn, caller: Caller, request: Request) -> JSONResponse:
-        outcomes = exchange.release_many(caller, body.to, body.items)
-        results: list[dict[str, Any]] = []
-        for item_id, outcome in zip(body.items, outcomes, strict=True):
-            if isinstance(outcome, GsoiaError):
-                answer = json.loads(bytes(problem_for(outcome, request).body))
-                results.append({"item": item_id, "released": False, "problem": answer})
-            else:
-                results.append(outcome | {"released": True})
-        released = sum(r["released"] for r in results)
-        return JSONResponse(
-            {
-                "to": body.to,
-                "released": released,
-                "refused": len(results) - released,
-                "results": results,
-            }
-        )
-
-    @router.post(
-        "/api/v1/items/{item_id}/consents",
-        status_code=201,
-        summary="The originator's consent to a third-party release (officer)",
-    )
-    def consent(item_id: str, body: ConsentIn, caller: Caller) -> dict[str, Any]:
-        return exchange.consent(caller, item_id, body.to, body.custodian)
-
-    @router.post(
-        "/api/v1/items/{item_id}/consent-requests",
-        status_code=201,
-        summary="Ask the originator for consent to release to a third party",
-    )
-    def request_consent(item_id: str, body: ConsentRequestIn, caller: Caller) -> dict[str, Any]:
-        return exchange.request_consent(caller, item_id, body.to)
-
-    @router.get("/api/v1/consent-requests", summary="Consent requests from custodians (officer)")
-    def consent_requests(caller: Caller) -> list[dict[str, Any]]:
-        return exchange.consent_requests(caller)
-
-    @router.post(
-        "/api/v1/consent-requests/{request_id}", summary="Grant or refuse a request (officer)"
-    )
-    def decide_request(request_id: str, body: ConsentDecisionIn, caller: Caller) -> dict[str, Any]:
-        return exchange.decide_request(caller, request_id, grant=body.grant)
-
-    @router.post(
-        "/api/v1/items/{item_id}/classification",
-        summary="Downgrade or upgrade an item (its originator's officer); custodians re-mark",
-    )
-    def reclassify(item_id: str, body: ClassificationIn, caller: Caller) -> dict[str, Any]:
-        return exchange.reclassify(caller, item_id, body.classification)
-
-    @router.get("/api/v1/outbox", summary="Deliveries to partner nodes (officer)")
-    def outbox(caller: Caller) -> list[dict[str, Any]]:
-        return exchange.outbox(caller)
-
-    @router.post("/api/v1/outbox/{package_id}/cancel", summary="Cancel a delivery (officer)")
-    def cancel(package_id: str, caller: Caller) -> dict[str, Any]:
-        return exchange.cancel(caller, package_id)
+    router.include_router(releases_router(node))
 
     @router.get(
         CONSISTENCY,
