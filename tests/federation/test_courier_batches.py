@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import select
 
 from gsoia.crypto.keys import NodeKeys
-from gsoia.federation import courier as courier_module
+from gsoia.federation import posting
 from gsoia.federation.courier import State, enqueue
 from gsoia.federation.packages import (
     Kind,
@@ -211,7 +211,7 @@ def test_batches_are_bounded(
     jpn: tuple[Node, User, FakePeer], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     node, user, peer = jpn
-    monkeypatch.setattr(courier_module, "BATCH_PACKAGES", 2)
+    monkeypatch.setattr(posting, "BATCH_PACKAGES", 2)
     results = released(node, user, items(node, user, 5))
     assert [len(packages) for _, packages in peer.requests] == [2, 2, 1]
     assert [path for path, _ in peer.requests] == [INBOX_BATCH, INBOX_BATCH, INBOX]
