@@ -35,7 +35,7 @@ from gsoia.api.limits import BodyGuard
 from gsoia.api.listing_json import ListingJson
 from gsoia.api.observe import RequestLog
 from gsoia.api.problems import declare_problems, problem, problem_for
-from gsoia.api.taxii import install_taxii
+from gsoia.api.taxii_served import install_taxii
 from gsoia.api.users import users_router
 from gsoia.errors import GsoiaError, InputError, Problem, RequestError
 from gsoia.node.errors import NodeError

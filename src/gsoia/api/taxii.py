@@ -30,12 +30,12 @@ import json
 import re
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gsoia import __version__
 from gsoia.api.auth import authenticate
@@ -257,14 +257,35 @@ def _envelope(page: Page, objects: list[bytes]) -> Response:
 # -- the router ---------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class TaxiiSite:
+    """What every TAXII route uses: the node's STIX store, the API root's path, how a
+    request is handled (negotiated, authenticated, admitted, refusals audited), and the
+    collections."""
+
+    store: TaxiiStore
+    root: str
+    handle: Callable[[Request, Callable[[User], Response]], Response]
+    collection_of: Callable[[str], Collection]
+    collection_resource: Callable[[Collection, User], dict[str, Any]]
+
+
 def taxii_router(node: Node) -> APIRouter:
     """The TAXII 2.1 endpoints of one node."""
-    store = TaxiiStore(node)
     router = APIRouter(
         prefix=PREFIX,
         tags=["TAXII 2.1"],
         default_response_class=TaxiiJSONResponse,
     )
+    site = taxii_site(node)
+    server_routes(router, node, site)
+    object_routes(router, node, site)
+    single_object_routes(router, node, site)
+    return router
+
+
+def taxii_site(node: Node) -> TaxiiSite:
+    store = TaxiiStore(node)
     root = f"{PREFIX}/{API_ROOT}"
 
     def handle(request: Request, action: Callable[[User], Response]) -> Response:
@@ -304,6 +325,14 @@ def taxii_router(node: Node) -> APIRouter:
             "can_write": node.authority.admits(user, Action.CREATE).allowed,
             "media_types": [stix.STIX_MEDIA_TYPE],
         }
+
+    return TaxiiSite(store, root, handle, collection_of, collection_resource)
+
+
+def server_routes(router: APIRouter, node: Node, site: TaxiiSite) -> None:
+    """Discovery, the API root, status resources, the collections, the extension."""
+    store, root, handle = site.store, site.root, site.handle
+    collection_of, collection_resource = site.collection_of, site.collection_resource
 
     @router.get("/", summary="TAXII 2.1 discovery", responses=_ERRORS)
     def discovery(request: Request) -> Response:
@@ -364,6 +393,23 @@ def taxii_router(node: Node) -> APIRouter:
             return _taxii(collection_resource(collection_of(collection_id), user))
 
         return handle(request, act)
+
+    @router.get(
+        "/extension-definition",
+        summary="The STIX 2.1 extension-definition of the confidentiality label",
+        response_class=StixJSONResponse,
+    )
+    def extension_definition(request: Request) -> Response:
+        if request.query_params.get("bundle") in ("1", "true"):
+            body = stix.definitions_bundle(f"bundle--{uuid.uuid4()}")
+        else:
+            body = stix.EXTENSION_DEFINITION
+        return StixJSONResponse(body)
+
+
+def object_routes(router: APIRouter, node: Node, site: TaxiiSite) -> None:
+    """A collection's manifest, its objects read and added."""
+    store, handle, collection_of = site.store, site.handle, site.collection_of
 
     @router.get(
         f"/{API_ROOT}/collections/{{collection_id}}/manifest/",
@@ -430,6 +476,11 @@ def taxii_router(node: Node) -> APIRouter:
 
         return await run_in_threadpool(handle, request, act)
 
+
+def single_object_routes(router: APIRouter, node: Node, site: TaxiiSite) -> None:
+    """One object of a collection: read, deleted, its versions."""
+    store, handle, collection_of = site.store, site.handle, site.collection_of
+
     @router.get(
         f"/{API_ROOT}/collections/{{collection_id}}/objects/{{object_id}}/",
         summary="TAXII 2.1 an object: its versions the caller may see",
@@ -492,20 +543,6 @@ def taxii_router(node: Node) -> APIRouter:
 
         return handle(request, act)
 
-    @router.get(
-        "/extension-definition",
-        summary="The STIX 2.1 extension-definition of the confidentiality label",
-        response_class=StixJSONResponse,
-    )
-    def extension_definition(request: Request) -> Response:
-        if request.query_params.get("bundle") in ("1", "true"):
-            body = stix.definitions_bundle(f"bundle--{uuid.uuid4()}")
-        else:
-            body = stix.EXTENSION_DEFINITION
-        return StixJSONResponse(body)
-
-    return router
-
 
 def _quiet_actor(node: Node, request: Request) -> str:
     """Who made a request refused before it was authenticated (checked quietly)."""
@@ -533,74 +570,3 @@ def _envelope_objects(body: bytes) -> list[Any]:
     if "more" in envelope and not isinstance(envelope["more"], bool):
         raise TaxiiError(400, "Bad request", "the envelope's 'more' must be true or false")
     return objects
-
-
-class TaxiiBodyLimit:
-    """ASGI middleware: a TAXII request body over ``limit`` bytes gets 413 (§3.6), as a
-    TAXII error message, before it is read whole."""
-
-    def __init__(
-        self,
-        app: ASGIApp,
-        limit: int = MAX_CONTENT_LENGTH,
-        refused: Callable[[Scope, str, str], None] | None = None,
-    ) -> None:
-        self.app = app
-        self.limit = limit
-        self.refused = refused
-        """Called with the scope, the action and the reason of each refusal (the audit log)."""
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not str(scope.get("path", "")).startswith(PREFIX + "/"):
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope.get("headers", [])).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
-            await self._too_large(scope, receive, send)
-            return
-        received = 0
-        started = False
-
-        async def counting_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.limit:
-                    raise _TooLarge
-            return message
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, counting_receive, tracking_send)
-        except _TooLarge:
-            if not started:
-                await self._too_large(scope, receive, send)
-
-    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.refused is not None:
-            action = f"{scope.get('method', '')} {scope.get('path', '')}"
-            reason = f"413 the body is larger than {self.limit} bytes"
-            await run_in_threadpool(self.refused, scope, action, reason)
-        response = error_response(
-            413, "Payload too large", f"the body is larger than {self.limit} bytes"
-        )
-        await response(scope, receive, send)
-
-
-class _TooLarge(Exception):
-    pass
-
-
-def install_taxii(
-    app: FastAPI, node: Node, refused: Callable[[Scope, str, str], None] | None = None
-) -> None:
-    """Serve TAXII 2.1 from ``app`` (one line in ``create_app``); ``refused``: how its body
-    limit has a refusal audited."""
-    app.include_router(taxii_router(node))
-    app.add_middleware(TaxiiBodyLimit, limit=MAX_CONTENT_LENGTH, refused=refused)
