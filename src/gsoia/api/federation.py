@@ -49,17 +49,7 @@ def federation_router(node: Node) -> APIRouter:
         return exchange.identity()
 
     def too_many(request: Request) -> JSONResponse | None:
-        """429 when the client's address has spent its budget of refusals (nothing read)."""
-        source = client_address(request.scope)
-        wait = node.floods.retry_after(source) if source is not None else None
-        if source is None or wait is None:
-            return None
-        action = f"{request.method} {request.url.path}"
-        node.count_refusal(source, floods.too_many(action, wait), spend=False)
-        detail = f"too many refused packages from this address: retry in {wait} s"
-        answer = problem(429, "too-many-refusals", "Too many refusals", detail, request)
-        answer.headers["Retry-After"] = str(wait)
-        return answer
+        return refusing(node, request)
 
     @router.post(
         "/federation/v1/inbox",
@@ -116,6 +106,16 @@ def federation_router(node: Node) -> APIRouter:
 
     router.include_router(releases_router(node))
 
+    witness_routes(router, node)
+
+    return router
+
+
+def witness_routes(router: APIRouter, node: Node) -> None:
+    """What a pinned peer asks of this node's audit log, and of the head it holds of the
+    peer's (``gsoia.node.exchange.witnesses``); each request signed by the peer."""
+    exchange = node.exchange
+
     @router.get(
         CONSISTENCY,
         summary="A consistency proof of this node's audit log, for a pinned peer",
@@ -130,7 +130,7 @@ def federation_router(node: Node) -> APIRouter:
         first: Annotated[int, Query(ge=1, le=MAX_CURSOR)],
         second: Annotated[int, Query(ge=1, le=MAX_CURSOR)],
     ) -> JSONResponse:
-        limited = await run_in_threadpool(too_many, request)
+        limited = await run_in_threadpool(refusing, node, request)
         if limited is not None:
             return limited
         try:
@@ -151,7 +151,7 @@ def federation_router(node: Node) -> APIRouter:
         description="Signed by a pinned peer as a consistency request is (`what`: held-head).",
     )
     async def held_head(request: Request) -> JSONResponse:
-        limited = await run_in_threadpool(too_many, request)
+        limited = await run_in_threadpool(refusing, node, request)
         if limited is not None:
             return limited
         try:
@@ -162,7 +162,19 @@ def federation_router(node: Node) -> APIRouter:
             return _refused(e, request)
         return JSONResponse(result)
 
-    return router
+
+def refusing(node: Node, request: Request) -> JSONResponse | None:
+    """429 when the client's address has spent its budget of refusals (nothing read)."""
+    source = client_address(request.scope)
+    wait = node.floods.retry_after(source) if source is not None else None
+    if source is None or wait is None:
+        return None
+    action = f"{request.method} {request.url.path}"
+    node.count_refusal(source, floods.too_many(action, wait), spend=False)
+    detail = f"too many refused packages from this address: retry in {wait} s"
+    answer = problem(429, "too-many-refusals", "Too many refusals", detail, request)
+    answer.headers["Retry-After"] = str(wait)
+    return answer
 
 
 def _refused(error: PackageRejected, request: Request) -> JSONResponse:

@@ -120,6 +120,23 @@ def releases_router(node: Node) -> APIRouter:
             }
         )
 
+    consent_routes(router, node)
+
+    @router.get("/api/v1/outbox", summary="Deliveries to partner nodes (officer)")
+    def outbox(caller: Caller) -> list[dict[str, Any]]:
+        return exchange.outbox(caller)
+
+    @router.post("/api/v1/outbox/{package_id}/cancel", summary="Cancel a delivery (officer)")
+    def cancel(package_id: str, caller: Caller) -> dict[str, Any]:
+        return exchange.cancel(caller, package_id)
+
+    return router
+
+
+def consent_routes(router: APIRouter, node: Node) -> None:
+    """Consents to third-party releases: given, asked for, and answered."""
+    exchange = node.exchange
+
     @router.post(
         "/api/v1/items/{item_id}/consents",
         status_code=201,
@@ -152,13 +169,3 @@ def releases_router(node: Node) -> APIRouter:
     )
     def reclassify(item_id: str, body: ClassificationIn, caller: Caller) -> dict[str, Any]:
         return exchange.reclassify(caller, item_id, body.classification)
-
-    @router.get("/api/v1/outbox", summary="Deliveries to partner nodes (officer)")
-    def outbox(caller: Caller) -> list[dict[str, Any]]:
-        return exchange.outbox(caller)
-
-    @router.post("/api/v1/outbox/{package_id}/cancel", summary="Cancel a delivery (officer)")
-    def cancel(package_id: str, caller: Caller) -> dict[str, Any]:
-        return exchange.cancel(caller, package_id)
-
-    return router
