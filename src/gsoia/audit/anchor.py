@@ -7,9 +7,10 @@ verify`` can tell that the log is shorter than it was, or no longer the log it w
 
 Heads are offered as transactions commit (``Anchor.offer``); a writer thread keeps the
 largest offered, written to a temporary file, fsynced, renamed over the anchor and the
-directory fsynced, so the file always holds a whole head: one write per burst of commits,
-never in the way of a commit. The anchor lags the log by at most the write in flight, and
-never leads it: a head is offered only once its transaction has committed.
+directory fsynced, so the file always holds a whole head: at most one write every
+``EVERY`` seconds, never in the way of a commit. The anchor lags the log by at most that
+and the write in flight, and never leads it: a head is offered only once its transaction
+has committed.
 
 On several hosts over one PostgreSQL database, each host keeps its own anchor: the last
 head its processes committed. Each is a head of the one log, so each must be consistent
@@ -21,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -30,6 +32,9 @@ from gsoia.crypto.errors import BadSignature
 from gsoia.crypto.signing import verify
 
 ANCHOR_FILE = "audit-head.json"
+EVERY = 0.25
+"""Seconds at least between two writes of the anchor (the heads of a burst of commits are
+one write: fsyncs at commit speed would cost the commits a sixth of their rate)."""
 PRIVATE_FILE = 0o600
 
 
@@ -53,6 +58,9 @@ class Anchor:
         self._failure: OSError | None = None
         self._writer: threading.Thread | None = None
         self._closed = False
+        self._flushing = 0
+        """Callers of ``flush`` waiting: the writer does not pause for them."""
+        self._wrote_at = 0.0
 
     # -- reading ------------------------------------------------------------------------
 
@@ -101,12 +109,17 @@ class Anchor:
     def flush(self) -> None:
         """Wait until the largest head offered is in the file; raise what writing raised."""
         with self._lock:
-            while (
-                self._failure is None
-                and self._offered is not None
-                and self._written < self._offered.size
-            ):
-                self._lock.wait()
+            self._flushing += 1
+            self._lock.notify_all()
+            try:
+                while (
+                    self._failure is None
+                    and self._offered is not None
+                    and self._written < self._offered.size
+                ):
+                    self._lock.wait()
+            finally:
+                self._flushing -= 1
             if self._failure is not None:
                 raise AnchorError(self.path, f"cannot be written ({self._failure.strerror})")
 
@@ -132,6 +145,9 @@ class Anchor:
                     return
                 head = self._offered
             assert head is not None
+            self._pause()
+            with self._lock:  # the largest offered while it paused
+                head = self._offered if self._offered is not None else head
             try:
                 self._replace(head)
             except OSError as e:
@@ -141,7 +157,18 @@ class Anchor:
                 return
             with self._lock:
                 self._written = head.size
+                self._wrote_at = time.monotonic()
                 self._lock.notify_all()
+
+    def _pause(self) -> None:
+        """Let ``EVERY`` seconds pass since the last write, unless someone waits for this
+        one (``flush``, ``close``): a burst of commits is one write, not one each."""
+        with self._lock:
+            while not self._closed and not self._flushing:
+                left = self._wrote_at + EVERY - time.monotonic()
+                if left <= 0:
+                    return
+                self._lock.wait(left)
 
     def _replace(self, head: TreeHead) -> None:
         """Write ``head`` whole: a temporary file, fsynced, renamed over the anchor."""
