@@ -271,23 +271,7 @@ class Witnesses:
         counted for ``source`` when no pinned peer signed it) otherwise, ``InputError``
         when the log holds no such trees."""
         node = self.node
-        self.peers.load()
-        try:
-            check_request(
-                headers,
-                me=node.nation,
-                peer_keys=self.peers.signing_keys_of(),
-                first=first,
-                second=second,
-                now=node.clock(),
-            )
-        except PackageRejected as e:
-            data = {"action": f"GET {CONSISTENCY}", "reason": f"{e.reason.value}: {e.detail}"[:500]}
-            if e.anonymous and source is not None:
-                node.count_refusal(source, Refusal("refused", "federation", data))
-            else:
-                node.audit.record("refused", "federation", data)
-            raise
+        self._signed_by_a_peer(headers, source, CONSISTENCY, first, second, "consistency")
         try:
             proof = proofs.consistency(node.audit, first, second)
         except ProofError as e:
@@ -302,26 +286,40 @@ class Witnesses:
         """The head this node holds of the log of the pinned peer that asked in a signed
         request (``GET /federation/v1/witness/head``; ``gsoia audit verify --witness``)."""
         node = self.node
+        sender = self._signed_by_a_peer(headers, source, HELD_HEAD, 0, 0, "held-head")
+        held = self.held(sender)
+        return {"nation": node.nation, "head": None if held is None else held.to_dict()}
+
+    def _signed_by_a_peer(
+        self,
+        headers: Mapping[str, str],
+        source: str | None,
+        path: str,
+        first: int,
+        second: int,
+        what: str,
+    ) -> str:
+        """The pinned peer that signed a request to ``path``; its refusal audited (or
+        counted for ``source`` when no pinned peer signed it) and raised."""
+        node = self.node
         self.peers.load()
         try:
-            sender = check_request(
+            return check_request(
                 headers,
                 me=node.nation,
                 peer_keys=self.peers.signing_keys_of(),
-                first=0,
-                second=0,
+                first=first,
+                second=second,
                 now=node.clock(),
-                what="held-head",
+                what=what,
             )
         except PackageRejected as e:
-            data = {"action": f"GET {HELD_HEAD}", "reason": f"{e.reason.value}: {e.detail}"[:500]}
+            data = {"action": f"GET {path}", "reason": f"{e.reason.value}: {e.detail}"[:500]}
             if e.anonymous and source is not None:
                 node.count_refusal(source, Refusal("refused", "federation", data))
             else:
                 node.audit.record("refused", "federation", data)
             raise
-        held = self.held(sender)
-        return {"nation": node.nation, "head": None if held is None else held.to_dict()}
 
     def heads_held_of_me(self, fetch: FetchHeld) -> list[HeldOfMe]:
         """What each pinned peer holds of this node's log, checked against it."""
