@@ -6,7 +6,7 @@ import pytest
 
 from gsoia.audit.log import TreeHead
 from gsoia.audit.merkle import consistency_proof, leaf_hash, root
-from gsoia.audit.witness import Seen, judge
+from gsoia.audit.witness import NotAHead, Seen, judge, read_head
 
 LOG = [leaf_hash(f"entry {i}".encode()) for i in range(40)]
 OTHER = LOG[:20] + [leaf_hash(f"another {i}".encode()) for i in range(20, 40)]
@@ -65,3 +65,34 @@ def test_a_history_rewritten_after_the_head_held_is_a_fork(held: int, shown: int
 def test_a_malformed_proof_is_a_fork_not_an_error() -> None:
     judged = judge(head(3), head(8), [b"\x00" * 32])
     assert judged.seen is Seen.FORKED
+
+
+GOOD = {"size": 3, "root": "ab" * 32, "signature": "cd" * 64, "at": "2026-12-07T00:00:00Z"}
+
+
+def test_a_head_is_read_from_its_four_fields() -> None:
+    assert read_head(GOOD) == TreeHead(3, b"\xab" * 32, b"\xcd" * 64, GOOD["at"])
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        None,
+        [],
+        GOOD | {"nation": "JPN"},
+        {k: v for k, v in GOOD.items() if k != "at"},
+        GOOD | {"size": 0},
+        GOOD | {"size": True},
+        GOOD | {"size": "3"},
+        GOOD | {"at": 7},
+        GOOD | {"at": "x" * 41},
+        GOOD | {"at": "t\n"},
+        GOOD | {"root": "zz" * 32},
+        GOOD | {"root": "ab" * 31},
+        GOOD | {"signature": "cd" * 63},
+        GOOD | {"signature": None},
+    ],
+)
+def test_what_is_not_a_head_is_said(data: object) -> None:
+    with pytest.raises(NotAHead):
+        read_head(data)

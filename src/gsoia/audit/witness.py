@@ -16,6 +16,7 @@ from enum import StrEnum
 
 from gsoia.audit.log import TreeHead
 from gsoia.audit.merkle import ProofError, verify_consistency
+from gsoia.errors import GsoiaError
 
 
 class Seen(StrEnum):
@@ -76,3 +77,26 @@ def judge(
             f" {large.size} ({large.at}): {e}",
         )
     return Judgement(Seen.EXTENDS if large is shown else Seen.OLDER)
+
+
+class NotAHead(GsoiaError):
+    """What was shown as a signed tree head does not have its shape."""
+
+
+def read_head(data: object) -> TreeHead:
+    """The signed tree head ``data`` spells (``size``, ``root``, ``signature``, ``at``, and
+    nothing else; its signature not checked); ``NotAHead`` otherwise."""
+    if not isinstance(data, dict) or sorted(data) != ["at", "root", "signature", "size"]:
+        raise NotAHead("not the four fields of a signed tree head")
+    size, at = data["size"], data["at"]
+    if not isinstance(size, int) or isinstance(size, bool) or size <= 0:
+        raise NotAHead("its size is not a whole number above 0")
+    if not isinstance(at, str) or len(at) > 40 or not at.isprintable():
+        raise NotAHead("its time is not a short printable text")
+    try:
+        root, signature = bytes.fromhex(data["root"]), bytes.fromhex(data["signature"])
+    except (TypeError, ValueError) as e:
+        raise NotAHead("its root or signature is not hex") from e
+    if len(root) != 32 or len(signature) != 64:
+        raise NotAHead("its root or signature has the wrong length")
+    return TreeHead(size, root, signature, at)
