@@ -11,7 +11,8 @@ log of the node that took it.
 One module per kind of package, each sending and receiving it: ``release`` and
 ``receipt``, ``consent``, ``incidents``, ``reclassify``, ``rotated`` (a peer's new keys);
 ``inbox`` opens what arrives and hands it to its kind; ``peers`` keeps the pinned peers;
-``outbox`` is what the officers see of what is sent. ``Exchange`` puts them together.
+``outbox`` is what the officers see of what is sent; ``witnesses`` and ``gossip``
+witness the partners' audit logs, ``heads`` sends heads to them. ``Exchange`` puts them together.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ from gsoia.federation.witnessing import (
 from gsoia.node import rotation
 from gsoia.node.errors import NodeError
 from gsoia.node.exchange.consent import Consents
-from gsoia.node.exchange.heads import HeadRounds, receive_head
+from gsoia.node.exchange.gossip import Gossip
+from gsoia.node.exchange.heads import HeadRounds
 from gsoia.node.exchange.inbox import Inbox
 from gsoia.node.exchange.incidents import IncidentNotices
 from gsoia.node.exchange.outbox import Outbox
@@ -73,6 +75,7 @@ class Exchange:
         self.incidents = IncidentNotices(node, book, courier)
         self.reclassifications = Reclassifications(node, book, courier)
         self.witnesses = Witnesses(node, book, self.fetch_proof)
+        self.gossip = Gossip(node, book, self.witnesses)
         self.inbox = Inbox(
             node,
             book,
@@ -84,10 +87,10 @@ class Exchange:
                 Kind.INCIDENT: self.incidents.receive,
                 Kind.RECLASSIFY: self.reclassifications.receive,
                 Kind.ROTATION: lambda package: receive_rotation(node, book, package),
-                Kind.HEAD: receive_head,
+                Kind.HEAD: self.gossip.receive,
             },
         )
-        self.head_rounds = HeadRounds(node, book, self.courier)
+        self.head_rounds = HeadRounds(node, book, self.courier, self.gossip.body_for)
 
     # -- peers ------------------------------------------------------------------------------
 

@@ -1,11 +1,12 @@
-"""Heads for the partners this node sent nothing to lately: idle nodes are witnessed too.
+"""Heads for every partner, on a timer: idle nodes are witnessed too, and gossip travels.
 
 Every package carries the sender's signed tree head, so partners that exchange packages
-witness each other as they go. A partner this node sent nothing to for
-``witness_interval_seconds`` (a node setting; 0: never) is sent a ``head`` package, whose
-only content is the head every package carries; the courier delivers it as any other. It
-is not written to the audit log (its delivery is), and a partner that receives it changes
-nothing but the head it holds.
+witness each other as they go. Each partner this node sent no ``head`` package to for
+``witness_interval_seconds`` (a node setting; 0: never) is sent one, busy or idle: it
+carries the head every package carries, and its body the heads this node holds of its
+other partners (``gossip``), for the partner to compare with its own. The courier
+delivers it as any other. It is not written to the audit log (its delivery is), and a
+partner that receives it changes nothing but the heads it holds (or raises an alarm).
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ import datetime as dt
 import logging
 import threading
 import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
 from gsoia.federation.courier import Courier, State, enqueue_many, outbox_row
-from gsoia.federation.packages import Kind, Package
+from gsoia.federation.packages import Kind
 from gsoia.node.exchange.peers import PeerBook
 from gsoia.store.schema import outbox
 
@@ -31,25 +33,33 @@ LONGEST_WAIT = 60.0
 """Seconds at most between two looks at which partners are due a head."""
 
 
-class HeadRounds:
-    """Sends a ``head`` package to each partner idle for the node's interval."""
+Gossiped = Callable[[str], dict[str, Any]]
+"""``body(nation)``: the body of a ``head`` package to ``nation`` (``Gossip.body_for``)."""
 
-    def __init__(self, node: Node, peers: PeerBook, courier: Courier) -> None:
+
+class HeadRounds:
+    """Sends a ``head`` package to each partner sent none for the node's interval."""
+
+    def __init__(self, node: Node, peers: PeerBook, courier: Courier, body: Gossiped) -> None:
         self.node = node
         self.peers = peers
         self.courier = courier
+        self.body = body
         self.interval = node.config.witness_interval_seconds
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def due(self) -> list[str]:
-        """The pinned partners no package was put in the outbox for within the interval,
-        and none still waits for (a partner that is down gets one head, not one a round)."""
+        """The pinned partners no ``head`` package was put in the outbox for within the
+        interval, and none still waits for (a partner that is down gets one head, not one a
+        round)."""
         since = self.node.clock() - dt.timedelta(seconds=self.interval)
         with self.node.engine.connect() as connection:
             latest = dict(
                 connection.execute(
-                    select(outbox.c.peer, func.max(outbox.c.created_at)).group_by(outbox.c.peer)
+                    select(outbox.c.peer, func.max(outbox.c.created_at))
+                    .where(outbox.c.kind == Kind.HEAD.value)
+                    .group_by(outbox.c.peer)
                 ).all()
             )
             waiting = set(
@@ -77,7 +87,7 @@ class HeadRounds:
                 package_id=str(uuid.uuid4()),
                 kind=Kind.HEAD,
                 peer=nation,
-                body={},
+                body=self.body(nation),
                 item_id=None,
                 now=now,
             )
@@ -110,8 +120,3 @@ class HeadRounds:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
-
-
-def receive_head(package: Package) -> dict[str, Any]:
-    """A ``head`` package: its head was witnessed as it was opened; nothing else to do."""
-    return {"package": package.id, "head": "witnessed"}

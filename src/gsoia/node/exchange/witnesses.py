@@ -34,7 +34,7 @@ from gsoia.audit import proofs
 from gsoia.audit.anchor import check_anchor
 from gsoia.audit.log import AuditVerifyError, TreeHead, head_message
 from gsoia.audit.merkle import ProofError
-from gsoia.audit.witness import Judgement, Seen, judge
+from gsoia.audit.witness import Judgement, NotAHead, Seen, judge, read_head
 from gsoia.crypto.errors import BadSignature
 from gsoia.crypto.signing import verify_any
 from gsoia.errors import InputError
@@ -54,6 +54,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("gsoia.exchange")
 
+PROVEN = 4096
+"""Pairs of heads proven consistent kept in memory at most (then forgotten, all)."""
 FetchProof = Callable[[str, int, int], list[bytes]]
 """``fetch(nation, first, second)``: the partner's consistency proof, or ProofUnavailable."""
 FetchHeld = Callable[[str], dict[str, Any] | None]
@@ -99,6 +101,9 @@ class Witnesses:
         self.node = node
         self.peers = peers
         self.fetch = fetch
+        self._proven: set[tuple[str, int, bytes, int, bytes]] = set()
+        """Pairs of heads proven consistent (nation, then size and root of the smaller
+        and of the larger): a proof is fetched once per pair."""
 
     # -- receiving --------------------------------------------------------------------------
 
@@ -136,13 +141,13 @@ class Witnesses:
             self._store(sender, shown, None)
             return
         for candidate in ([pending] if pending is not None else []) + [shown]:
-            judgement = self._judge(sender, held, candidate)
+            judgement = self.judged(sender, held, candidate)
             if judgement is None:  # not now: the first head unchecked waits
                 self._store(sender, held, pending or candidate)
                 log.warning("witness: %s's head of %d entries unchecked", sender, candidate.size)
                 return
             if judgement.seen is Seen.FORKED:
-                self._raise_alarm(sender, judgement.reason, held, candidate)
+                self.raise_alarm(sender, judgement.reason, held, candidate)
                 raise PackageRejected(
                     Rejection.WITNESS_ALARM,
                     f"{sender} showed two histories of its audit log: {judgement.reason}",
@@ -154,15 +159,18 @@ class Witnesses:
         if witnessed is not None:
             witnessed.add(shown_as)
 
-    def _judge(self, sender: str, held: TreeHead, shown: TreeHead) -> Judgement | None:
-        """``shown`` judged against ``held``, with the sender's proof if one is needed;
-        None if it cannot be had now."""
+    def judged(self, sender: str, held: TreeHead, shown: TreeHead) -> Judgement | None:
+        """``shown`` (a head ``sender`` signed) judged against ``held``, with ``sender``'s
+        proof if one is needed; None if it cannot be had now."""
         judgement = judge(held, shown)
         if judgement.seen is not Seen.NEEDS_PROOF:
             return judgement
-        small, large = sorted((held.size, shown.size))
+        small, large = (held, shown) if held.size < shown.size else (shown, held)
+        pair = (sender, small.size, small.root, large.size, large.root)
+        if pair in self._proven:
+            return Judgement(Seen.EXTENDS if large is shown else Seen.OLDER)
         try:
-            proof = self.fetch(sender, small, large)
+            proof = self.fetch(sender, small.size, large.size)
         except ProofUnavailable as e:
             if not e.refused:
                 log.warning("witness: no proof from %s: %s", sender, e)
@@ -172,27 +180,20 @@ class Witnesses:
                 f"{sender} signed heads of {held.size} and {shown.size} entries and cannot"
                 f" prove one a prefix of the other: {e}",
             )
-        return judge(held, shown, proof)
+        judgement = judge(held, shown, proof)
+        if judgement.seen is not Seen.FORKED:
+            if len(self._proven) >= PROVEN:
+                self._proven.clear()
+            self._proven.add(pair)
+        return judgement
 
     def _signed_head(self, package: Package) -> TreeHead:
-        data = package.head or {}
         try:
-            size, at = data["size"], data["at"]
-            head = TreeHead(size, bytes.fromhex(data["root"]), bytes.fromhex(data["signature"]), at)
-            valid = (
-                isinstance(size, int)
-                and not isinstance(size, bool)
-                and size > 0
-                and isinstance(at, str)
-                and len(head.root) == 32
-                and sorted(data) == ["at", "root", "signature", "size"]
-            )
-        except (KeyError, TypeError, ValueError):
-            valid = False
-        if not valid:
+            head = read_head(package.head)
+        except NotAHead as e:
             raise PackageRejected(
                 Rejection.BAD_HEAD, "its head is not a signed tree head", package.id
-            )
+            ) from e
         pinned = self.peers.known(package.sender)
         keys = [] if pinned is None else [pinned.keys.signing]
         keys += self.peers.retired.get(package.sender, [])
@@ -231,9 +232,19 @@ class Witnesses:
             except IntegrityError:  # another request kept the first head meanwhile: update it
                 continue
 
-    def _raise_alarm(self, nation: str, reason: str, held: TreeHead, shown: TreeHead) -> None:
+    def raise_alarm(
+        self,
+        nation: str,
+        reason: str,
+        held: TreeHead,
+        shown: TreeHead,
+        gossiped_by: str | None = None,
+    ) -> None:
+        """Alarm: ``nation`` signed ``held`` and ``shown``, two histories (``shown``
+        gossiped by the partner ``gossiped_by``, or shown by ``nation`` itself)."""
         alarm_id = str(uuid.uuid4())
         node = self.node
+        shown_as = shown.to_dict() | ({} if gossiped_by is None else {"gossiped_by": gossiped_by})
 
         def raised(tx: Any) -> None:
             tx.connection.execute(
@@ -242,21 +253,20 @@ class Witnesses:
                     nation=nation,
                     reason=reason,
                     held=json.dumps(held.to_dict()),
-                    shown=json.dumps(shown.to_dict()),
+                    shown=json.dumps(shown_as),
                     raised_at=node.audit.now(),
                 )
             )
-            tx.append(
-                "witness.alarm",
-                "inbox",
-                {
-                    "alarm": alarm_id,
-                    "peer": nation,
-                    "reason": reason,
-                    "held": held.to_dict(),
-                    "shown": shown.to_dict(),
-                },
-            )
+            data = {
+                "alarm": alarm_id,
+                "peer": nation,
+                "reason": reason,
+                "held": held.to_dict(),
+                "shown": shown.to_dict(),
+            }
+            if gossiped_by is not None:
+                data["gossiped_by"] = gossiped_by
+            tx.append("witness.alarm", "inbox", data)
 
         node.audit.batched(raised)
         node.metrics.witness_alarms.inc()
@@ -365,6 +375,50 @@ class Witnesses:
         held = TreeHead(int(row.size), bytes(row.root), bytes(row.signature), row.at)
         return held, None if row.pending is None else _head(json.loads(row.pending))
 
+    def held_heads(self) -> dict[str, TreeHead]:
+        """The head held of each partner that showed one (what this node gossips)."""
+        with self.node.engine.connect() as connection:
+            rows = connection.execute(select(witnessed_heads)).all()
+        return {
+            row.nation: TreeHead(int(row.size), bytes(row.root), bytes(row.signature), row.at)
+            for row in rows
+        }
+
+    def advance(self, nation: str, held: TreeHead, newer: TreeHead) -> bool:
+        """Hold ``newer`` (proven to extend ``held``) of ``nation``, if ``held`` is still
+        the head held (what waits unchecked is kept); whether it was."""
+        with self.node.engine.begin() as connection:
+            done = connection.execute(
+                update(witnessed_heads)
+                .where(
+                    witnessed_heads.c.nation == nation,
+                    witnessed_heads.c.size == held.size,
+                    witnessed_heads.c.root == held.root,
+                )
+                .values(
+                    size=newer.size,
+                    root=newer.root,
+                    signature=newer.signature,
+                    at=newer.at,
+                    seen_at=self.node.audit.now(),
+                )
+            ).rowcount
+        return bool(done)
+
+    def alarmed_before(self, nation: str, held: TreeHead, shown: TreeHead) -> bool:
+        """Whether an alarm (open or acknowledged) about ``nation`` names these two heads."""
+        with self.node.engine.connect() as connection:
+            rows = connection.execute(
+                select(witness_alarms.c.held, witness_alarms.c.shown).where(
+                    witness_alarms.c.nation == nation
+                )
+            ).all()
+        pair = {_named(held), _named(shown)}
+        return any(
+            {_named(_head(json.loads(r.held))), _named(_head(json.loads(r.shown)))} == pair
+            for r in rows
+        )
+
     def open_alarm(self, nation: str) -> Alarm | None:
         with self.node.engine.connect() as connection:
             row = connection.execute(
@@ -434,18 +488,19 @@ class Witnesses:
                 .values(acknowledged_by=user.id, acknowledged_at=at, note=note)
             )
             shown = json.loads(row.shown)
-            tx.connection.execute(
-                update(witnessed_heads)
-                .where(witnessed_heads.c.nation == row.nation)
-                .values(
-                    size=shown["size"],
-                    root=bytes.fromhex(shown["root"]),
-                    signature=bytes.fromhex(shown["signature"]),
-                    at=shown["at"],
-                    seen_at=at,
-                    pending=None,
+            if "gossiped_by" not in shown:  # a head another partner holds is not shown here
+                tx.connection.execute(
+                    update(witnessed_heads)
+                    .where(witnessed_heads.c.nation == row.nation)
+                    .values(
+                        size=shown["size"],
+                        root=bytes.fromhex(shown["root"]),
+                        signature=bytes.fromhex(shown["signature"]),
+                        at=shown["at"],
+                        seen_at=at,
+                        pending=None,
+                    )
                 )
-            )
             tx.append(
                 "witness.acknowledged",
                 user.id,
@@ -465,6 +520,10 @@ def _head(data: dict[str, Any]) -> TreeHead:
     return TreeHead(
         data["size"], bytes.fromhex(data["root"]), bytes.fromhex(data["signature"]), data["at"]
     )
+
+
+def _named(head: TreeHead) -> tuple[int, bytes]:
+    return head.size, head.root
 
 
 def _alarm(row: Any) -> Alarm:
