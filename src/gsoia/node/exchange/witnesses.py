@@ -15,6 +15,8 @@ later head as soon as a proof can be had.
 
 A package without a head is refused from a partner that showed heads before (a partner
 cannot stop being witnessed by leaving them out); one that never did is not witnessed.
+The heads held are also compared with those other partners hold (``gossip``), which
+raise the same alarm about the node that showed the two.
 """
 
 from __future__ import annotations
