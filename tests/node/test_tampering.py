@@ -795,3 +795,23 @@ def test_without_its_anchor_a_truncated_log_verifies_only_against_an_earlier_hea
     result = cli_verify(audited)
     assert result.returncode == 0, result.stderr
     assert "anchor: none in the data directory" in result.stdout
+
+
+def test_the_middle_of_the_log_deleted_is_named(audited: Filed) -> None:
+    """Entries deleted in the middle of the log, the newest kept: the log is as long as its
+    anchor and ends with the root the anchor signed, so the node opens (it checks only
+    that at start); verifying the log names the missing range."""
+    rows = entries(audited)
+    first = MIDDLE(rows)
+    last = first + 4
+    assert last < len(rows) - 1
+    audited.edit(
+        lambda c: c.execute(delete(audit_entries).where(audit_entries.c.seq.between(first, last)))
+    )
+    missing = f"entries {first} to {last} are missing (the next stored entry is {last + 1})"
+    failed_at, message = first_bad_entry(audited)
+    assert (failed_at, message) == (first, f"audit entry {first}: {missing}")
+    result = cli_verify(audited)
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert result.stdout == ""
+    assert result.stderr.splitlines()[-1] == f"gsoia: audit entry {first}: {missing}"

@@ -405,7 +405,12 @@ def _verify_rows(
     expected = -1
     for expected, row in enumerate(rows):
         if row.seq != expected:
-            raise AuditVerifyError(expected, f"missing (the next stored entry is {row.seq})")
+            gone = (
+                "missing"
+                if row.seq <= expected + 1
+                else f"entries {expected} to {row.seq - 1} are missing"
+            )
+            raise AuditVerifyError(expected, f"{gone} (the next stored entry is {row.seq})")
         body = str(row.body).encode("utf-8")
         _check_body(expected, body, row)
         leaf = leaf_hash(body)
