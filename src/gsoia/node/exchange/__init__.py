@@ -11,7 +11,7 @@ log of the node that took it.
 One module per kind of package, each sending and receiving it: ``release`` and
 ``receipt``, ``consent``, ``incidents``, ``reclassify``, ``rotated`` (a peer's new keys);
 ``inbox`` opens what arrives and hands it to its kind; ``peers`` keeps the pinned peers;
-``outbox`` is what the officers see of what is sent; ``witnesses`` and ``gossip``
+``outbox`` is what the officers see of what is sent; ``witnesses``, ``gossip`` and ``alarms``
 witness the partners' audit logs, ``heads`` sends heads to them. ``Exchange`` puts them together.
 """
 

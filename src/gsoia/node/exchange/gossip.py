@@ -143,7 +143,7 @@ class Gossip:
 
     def _alarm(self, gossiper: str, nation: str, held: TreeHead, shown: TreeHead, why: str) -> None:
         witnesses = self.witnesses
-        if witnesses.alarmed_before(nation, held, shown):
+        if witnesses.alarms.raised_before(nation, held, shown):
             return
         me = self.node.nation
         reason = (
@@ -152,7 +152,7 @@ class Gossip:
             f" {_entries(shown)}): {why}"
         )
         log.error("gossip: %s", reason)
-        witnesses.raise_alarm(nation, reason, held, shown, gossiped_by=gossiper)
+        witnesses.alarms.raise_alarm(nation, reason, held, shown, gossiped_by=gossiper)
 
     def _audit_refused(self, package: Package, bad: list[BadGossip]) -> None:
         """One audit entry for the heads refused in a package; the same refusals from the

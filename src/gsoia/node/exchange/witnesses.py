@@ -6,10 +6,10 @@ pinned key (or a key it retired), and the head judged against the one held
 (``audit.witness.judge``), asking the partner for a consistency proof when the sizes
 differ (``federation.witnessing``). A larger head proven to extend the one held replaces
 it. Two histories — a root that differs at the same size, a proof that fails, a partner
-that cannot prove a head it signed — raise an alarm: an audit entry (``witness.alarm``),
-a metric, a banner for officers, and every package from that partner refused
-(``WITNESS_ALARM``, answered 503 so the sender keeps it) until an officer acknowledges
-the alarm (``acknowledge``). A head that cannot be checked now (the partner does not
+that cannot prove a head it signed — raise an alarm (``alarms``): an audit entry
+(``witness.alarm``), a metric, a banner for officers, and every package from that partner
+refused (``WITNESS_ALARM``, answered 503 so the sender keeps it) until an officer
+acknowledges the alarm (``acknowledge``). A head that cannot be checked now (the partner does not
 answer for a proof) does not hold its package back: it waits, and is checked before any
 later head as soon as a proof can be had.
 
@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import logging
-import uuid
 from collections.abc import Callable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
@@ -43,13 +42,12 @@ from gsoia.errors import InputError
 from gsoia.federation.packages import Kind, Package, PackageRejected, Rejection, check_rotation
 from gsoia.federation.witnessing import CONSISTENCY, HELD_HEAD, ProofUnavailable, check_request
 from gsoia.node.authority import Action
-from gsoia.node.errors import NotFound
+from gsoia.node.exchange.alarms import Alarm, Alarms
 from gsoia.node.exchange.peers import PeerBook
-from gsoia.node.exchange.received import usable_id
 from gsoia.node.floods import Refusal
 from gsoia.node.rotation import own_signing_keys
 from gsoia.node.users import User
-from gsoia.store.schema import witness_alarms, witnessed_heads
+from gsoia.store.schema import witnessed_heads
 
 if TYPE_CHECKING:
     from gsoia.node.service import Node
@@ -74,28 +72,6 @@ class HeldOfMe:
     failure: str | None
 
 
-@dataclass(frozen=True)
-class Alarm:
-    id: str
-    nation: str
-    reason: str
-    raised_at: str
-    acknowledged_by: str | None
-    acknowledged_at: str | None
-    note: str | None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "nation": self.nation,
-            "reason": self.reason,
-            "raised_at": self.raised_at,
-            "acknowledged_by": self.acknowledged_by,
-            "acknowledged_at": self.acknowledged_at,
-            "note": self.note,
-        }
-
-
 class Witnesses:
     """The heads held of each partner, checked as packages arrive."""
 
@@ -103,6 +79,7 @@ class Witnesses:
         self.node = node
         self.peers = peers
         self.fetch = fetch
+        self.alarms = Alarms(node)
         self._proven: set[tuple[str, int, bytes, int, bytes]] = set()
         """Pairs of heads proven consistent (nation, then size and root of the smaller
         and of the larger): a proof is fetched once per pair."""
@@ -149,7 +126,7 @@ class Witnesses:
                 log.warning("witness: %s's head of %d entries unchecked", sender, candidate.size)
                 return
             if judgement.seen is Seen.FORKED:
-                self.raise_alarm(sender, judgement.reason, held, candidate)
+                self.alarms.raise_alarm(sender, judgement.reason, held, candidate)
                 raise PackageRejected(
                     Rejection.WITNESS_ALARM,
                     f"{sender} showed two histories of its audit log: {judgement.reason}",
@@ -234,44 +211,16 @@ class Witnesses:
             except IntegrityError:  # another request kept the first head meanwhile: update it
                 continue
 
-    def raise_alarm(
-        self,
-        nation: str,
-        reason: str,
-        held: TreeHead,
-        shown: TreeHead,
-        gossiped_by: str | None = None,
-    ) -> None:
-        """Alarm: ``nation`` signed ``held`` and ``shown``, two histories (``shown``
-        gossiped by the partner ``gossiped_by``, or shown by ``nation`` itself)."""
-        alarm_id = str(uuid.uuid4())
-        node = self.node
-        shown_as = shown.to_dict() | ({} if gossiped_by is None else {"gossiped_by": gossiped_by})
+    # -- alarms (kept by ``alarms``; these for the routes and pages) -------------------------
 
-        def raised(tx: Any) -> None:
-            tx.connection.execute(
-                insert(witness_alarms).values(
-                    id=alarm_id,
-                    nation=nation,
-                    reason=reason,
-                    held=json.dumps(held.to_dict()),
-                    shown=json.dumps(shown_as),
-                    raised_at=node.audit.now(),
-                )
-            )
-            data = {
-                "alarm": alarm_id,
-                "peer": nation,
-                "reason": reason,
-                "held": held.to_dict(),
-                "shown": shown.to_dict(),
-            }
-            if gossiped_by is not None:
-                data["gossiped_by"] = gossiped_by
-            tx.append("witness.alarm", "inbox", data)
+    def open_alarm(self, nation: str) -> Alarm | None:
+        return self.alarms.open_for(nation)
 
-        node.audit.batched(raised)
-        node.metrics.witness_alarms.inc()
+    def open_alarms(self) -> list[Alarm]:
+        return self.alarms.open()
+
+    def acknowledge(self, user: User, alarm_id: str, note: str) -> dict[str, Any]:
+        return self.alarms.acknowledge(user, alarm_id, note)
 
     # -- answering a witness ----------------------------------------------------------------
 
@@ -407,41 +356,6 @@ class Witnesses:
             ).rowcount
         return bool(done)
 
-    def alarmed_before(self, nation: str, held: TreeHead, shown: TreeHead) -> bool:
-        """Whether an alarm (open or acknowledged) about ``nation`` names these two heads."""
-        with self.node.engine.connect() as connection:
-            rows = connection.execute(
-                select(witness_alarms.c.held, witness_alarms.c.shown).where(
-                    witness_alarms.c.nation == nation
-                )
-            ).all()
-        pair = {_named(held), _named(shown)}
-        return any(
-            {_named(_head(json.loads(r.held))), _named(_head(json.loads(r.shown)))} == pair
-            for r in rows
-        )
-
-    def open_alarm(self, nation: str) -> Alarm | None:
-        with self.node.engine.connect() as connection:
-            row = connection.execute(
-                select(witness_alarms)
-                .where(
-                    witness_alarms.c.nation == nation, witness_alarms.c.acknowledged_at.is_(None)
-                )
-                .limit(1)
-            ).first()
-        return None if row is None else _alarm(row)
-
-    def open_alarms(self) -> list[Alarm]:
-        """Alarms no officer acknowledged yet (for the officers' banner)."""
-        with self.node.engine.connect() as connection:
-            rows = connection.execute(
-                select(witness_alarms)
-                .where(witness_alarms.c.acknowledged_at.is_(None))
-                .order_by(witness_alarms.c.raised_at)
-            )
-            return [_alarm(row) for row in rows]
-
     def view(self, user: User) -> dict[str, Any]:
         """The heads held of each partner and every alarm (``GET /api/v1/witness``)."""
         self.node.require(user, Action.AUDIT)
@@ -457,84 +371,10 @@ class Witnesses:
                 }
                 for row in heads
             ]
-            alarms = [
-                _alarm(row).to_dict()
-                for row in connection.execute(
-                    select(witness_alarms).order_by(witness_alarms.c.raised_at)
-                )
-            ]
-        return {"heads": held, "alarms": alarms}
-
-    # -- acknowledging ----------------------------------------------------------------------
-
-    def acknowledge(self, user: User, alarm_id: str, note: str) -> dict[str, Any]:
-        """An officer acknowledges an alarm: packages from that partner are accepted again,
-        and the head it showed last becomes the one held (audited, with the note)."""
-        node = self.node
-        node.require(user, Action.ACKNOWLEDGE)
-        if not usable_id(alarm_id):
-            raise NotFound(f"no open alarm '{alarm_id[:64]}'")
-        if "\x00" in note:
-            raise InputError.of("note", "NUL characters are not accepted")
-
-        def acknowledged(tx: Any) -> dict[str, Any]:
-            row = tx.connection.execute(
-                select(witness_alarms).where(witness_alarms.c.id == alarm_id)
-            ).first()
-            if row is None or row.acknowledged_at is not None:
-                raise NotFound(f"no open alarm '{alarm_id}'")
-            at = node.audit.now()
-            tx.connection.execute(
-                update(witness_alarms)
-                .where(witness_alarms.c.id == alarm_id)
-                .values(acknowledged_by=user.id, acknowledged_at=at, note=note)
-            )
-            shown = json.loads(row.shown)
-            if "gossiped_by" not in shown:  # a head another partner holds is not shown here
-                tx.connection.execute(
-                    update(witnessed_heads)
-                    .where(witnessed_heads.c.nation == row.nation)
-                    .values(
-                        size=shown["size"],
-                        root=bytes.fromhex(shown["root"]),
-                        signature=bytes.fromhex(shown["signature"]),
-                        at=shown["at"],
-                        seen_at=at,
-                        pending=None,
-                    )
-                )
-            tx.append(
-                "witness.acknowledged",
-                user.id,
-                {"alarm": alarm_id, "peer": row.nation, "note": note, "head": shown},
-            )
-            return _alarm(row).to_dict() | {
-                "acknowledged_by": user.id,
-                "acknowledged_at": at,
-                "note": note,
-            }
-
-        result: dict[str, Any] = node.audit.batched(acknowledged)
-        return result
+        return {"heads": held, "alarms": [a.to_dict() for a in self.alarms.listed()]}
 
 
 def _head(data: dict[str, Any]) -> TreeHead:
     return TreeHead(
         data["size"], bytes.fromhex(data["root"]), bytes.fromhex(data["signature"]), data["at"]
-    )
-
-
-def _named(head: TreeHead) -> tuple[int, bytes]:
-    return head.size, head.root
-
-
-def _alarm(row: Any) -> Alarm:
-    return Alarm(
-        row.id,
-        row.nation,
-        row.reason,
-        row.raised_at,
-        row.acknowledged_by,
-        row.acknowledged_at,
-        row.note,
     )
