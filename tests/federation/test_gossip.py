@@ -7,7 +7,8 @@ United States are real nodes; the United States' ``head`` package (as its head r
 it in the outbox) carries the head it holds of Japan, and Canada finds the fork: at once
 for two roots of one size, by a proof Japan cannot give otherwise. A forged head of Japan
 raises nothing about Japan and is audited once; honest gossip raises nothing and asks for
-a proof once.
+a proof once. Served (SQLite): a real Japanese node's data directory copied, each copy
+going on alone towards one partner, is found by those partners' head rounds.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,11 +34,14 @@ from gsoia.federation.gossip import MAX_GOSSIP, Gossiped, gossip_body, read_goss
 from gsoia.federation.packages import Kind, PackageRejected, Rejection, make_package_bytes
 from gsoia.federation.peers import Peer
 from gsoia.federation.witnessing import ProofUnavailable
+from gsoia.node.config import NodeConfig
 from gsoia.node.service import Node
 from gsoia.node.users import Role
 from gsoia.store.schema import audit_entries, outbox
 from tests.attacks.simulator import PeerSimulator
-from tests.node.conftest import fresh_database
+from tests.federation.conftest import pin
+from tests.federation.test_exchange import wait_for
+from tests.node.conftest import Database, RunningNode, fresh_database, make_node
 
 A = [leaf_hash(f"entry {i}".encode()) for i in range(40)]
 B = A[:10] + [leaf_hash(f"other {i}".encode()) for i in range(10, 40)]
@@ -293,3 +298,68 @@ def test_what_is_gossiped_and_to_whom(three: Three) -> None:
     answer = gossip(usa, can, gossip_body({"KOR": kor.head(3, A), "CAN": jpn.head(3, A)}))
     assert answer["gossip"] == {"ignored": 2}
     assert entries(can, "gossip.refused") == []
+
+
+# -- served nodes --------------------------------------------------------------------------
+
+
+def _every_second(node: RunningNode) -> None:
+    """Head rounds every second (``witness_interval_seconds`` 1)."""
+    path = node.data / "node.json"
+    config = json.loads(path.read_text())
+    path.write_text(json.dumps(config | {"witness_interval_seconds": 1}))
+
+
+def _copy(jpn: RunningNode, tmp_path: Path) -> RunningNode:
+    """A second data directory of ``jpn`` (its keys, its log so far) on its own database."""
+    data = tmp_path / "jpn-b"
+    shutil.copytree(jpn.data, data)
+    path = data / "node.json"
+    config = json.loads(path.read_text())
+    path.write_text(json.dumps(config | {"database": NodeConfig.default_database(data)}))
+    return RunningNode(data, "JPN", jpn.database)
+
+
+def _alarms(node: RunningNode) -> list[dict[str, Any]]:
+    with node.client(f"{node.nation.lower()}-officer") as client:
+        response = client.get("/api/v1/witness")
+    assert response.status_code == 200, response.text
+    alarms: list[dict[str, Any]] = response.json()["alarms"]
+    return alarms
+
+
+def test_served_partners_find_a_split_view_by_their_head_rounds(tmp_path: Path) -> None:
+    """JPN's data directory copied, each copy going on alone: one talks to CAN only, the
+    other to USA only. CAN and USA, whose head rounds gossip every second, find it."""
+    sqlite = Database("sqlite", None)
+    running = {n: make_node(tmp_path, sqlite, n) for n in ("JPN", "CAN", "USA")}
+    for node in running.values():
+        _every_second(node)
+    jpn, can, usa = running["JPN"], running["CAN"], running["USA"]
+    copy = _copy(jpn, tmp_path)
+    jpn.add_user("jpn-a", "JPN", "KIMITSU")  # the two histories part here
+    for user in ("jpn-b", "jpn-c"):
+        copy.add_user(user, "JPN", "KIMITSU")
+    can.add_user("can-officer", "CAN", "TS", role=Role.OFFICER)
+    usa.add_user("usa-officer", "USA", "TS", role=Role.OFFICER)
+    running["JPN-B"] = copy
+    try:
+        for node in running.values():
+            node.start()
+        pin(can, usa)
+        pin(usa, can)
+        pin(can, jpn)  # CAN knows JPN where the first copy serves
+        pin(usa, copy)  # USA where the second does
+        pin(jpn, can)
+        pin(copy, usa)
+        wait_for(lambda: bool(_alarms(can)) or bool(_alarms(usa)), timeout=60)
+        for witness, other in ((can, usa), (usa, can)):
+            for alarm in _alarms(witness):  # the one, or both, that compared first
+                assert alarm["nation"] == "JPN"
+                assert (
+                    f"JPN showed two histories of its audit log, one to {witness.nation} and"
+                    f" one to {other.nation}"
+                ) in alarm["reason"]
+    finally:
+        for node in running.values():
+            node.stop()
