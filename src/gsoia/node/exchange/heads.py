@@ -38,7 +38,7 @@ class HeadRounds:
         self.node = node
         self.peers = peers
         self.courier = courier
-        self.interval = node.config.witness_interval_seconds
+        self.interval = node.config.witness_interval_seconds if node.config.witnessing else 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
