@@ -13,6 +13,10 @@ outbox and delivered to CAN's inbox (JPN's courier posts the packages of a reque
 to CAN's batch inbox), which verifies, decides, stores and audits each. The clock runs from
 the first release until CAN's database holds every item. Target: >= 1,000 items/s.
 
+``--witnessing both`` (the default) makes that run twice: first with both nodes' setting
+``witnessing`` off (no anchor kept, no head sent or checked), then on; the ratio of the
+two rates is what witnessing costs (target >= 0.90).
+
 Exit status: 0 whether the target is met or missed (it is a benchmark); 1 if a release
 failed or CAN does not end up holding exactly the items released, each once, with JPN's
 outbox all delivered and both audit logs verifying (a correctness failure).
@@ -56,6 +60,8 @@ from gsoia.node.service import Node
 from gsoia.node.users import Role, User
 
 TARGET_PER_S = 1_000.0
+WITNESSING_RATIO = 0.90
+"""Federation with witnessing (heads sent and checked, the anchor kept) over without it."""
 DEFAULT_BATCH = 100
 GSOIA = str(Path(sys.executable).parent / "gsoia")
 TOPICS = ("maritime", "missile", "cyber", "space")
@@ -93,6 +99,13 @@ def _options(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--profile-items", type=int, default=1_000, help="releases profiled under --profile"
+    )
+    parser.add_argument(
+        "--witnessing",
+        choices=("on", "off", "both"),
+        default="both",
+        help="the nodes' witnessing setting; both (default): a run without it, then one with"
+        " it, and the ratio (target >= 0.90)",
     )
     args = parser.parse_args(argv)
     args.items = args.items or (2_000 if args.quick else 10_000)
@@ -369,7 +382,14 @@ def percentile(values: Sequence[float], p: float) -> float:
 # -- the run ---------------------------------------------------------------------------------
 
 
-def run(args: argparse.Namespace, work: Path) -> int:
+def witnessing(data: Path, on: bool) -> None:
+    """Set a node's ``witnessing`` (its anchor, heads sent and checked) in its node.json."""
+    config = data / "node.json"
+    config.write_text(json.dumps(json.loads(config.read_text()) | {"witnessing": on}))
+
+
+def run(args: argparse.Namespace, work: Path, witnessed: bool = True) -> tuple[int, float | None]:
+    """One run: (1 on a correctness failure else 0, items/s end to end or None)."""
     rng = random.Random(args.seed)
     failures: list[str] = []
     jpn_node = Node.init(work / "jpn", "JPN")
@@ -385,6 +405,9 @@ def run(args: argparse.Namespace, work: Path) -> int:
     print(f"    {total:,} items in {took:.2f} s ({total / took:,.0f} items/s)")
     jpn_node.close()
     can_node.close()
+    for data in (work / "jpn", work / "can"):
+        witnessing(data, witnessed)
+    print(f"[witnessing] {'on' if witnessed else 'off'} on both nodes")
     warm, timed = ids[: args.warmup], ids[args.warmup :]
 
     jpn, can = Served("JPN", work / "jpn"), Served("CAN", work / "can")
@@ -474,9 +497,7 @@ def run(args: argparse.Namespace, work: Path) -> int:
     for failure in failures:
         print(f"    {failure}")
 
-    if args.profile:
-        profile(args, work / "profile", rng)
-    return 1 if failures else 0
+    return (1 if failures else 0), rate
 
 
 def http_floor(jpn: Served, can: Served, token: str, n: int) -> None:
@@ -795,8 +816,26 @@ def _workdir() -> Iterator[Path]:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _options(argv)
     _describe()
-    with _workdir() as work:
-        status = run(args, work)
+    modes = {"on": [True], "off": [False], "both": [False, True]}[args.witnessing]
+    status, rates = 0, {}
+    for on in modes:
+        with _workdir() as work:
+            failed, rates[on] = run(args, work, on)
+            status |= failed
+        print()
+    if len(modes) == 2:
+        with_it, without = rates[True], rates[False]
+        if with_it is not None and without is not None:
+            ratio = with_it / without
+            verdict = "PASS" if ratio >= WITNESSING_RATIO else "MISS"
+            print(
+                f"witnessing cost: {with_it:,.0f} items/s with it, {without:,.0f} without:"
+                f" {ratio:.2f} (target >= {WITNESSING_RATIO:.2f}): {verdict}"
+                f" (load average {os.getloadavg()[0]:.2f})"
+            )
+    if args.profile:
+        with _workdir() as work:
+            profile(args, work / "profile", random.Random(args.seed))
     print(f"load average at the end: {os.getloadavg()[0]:.2f}")
     return status
 

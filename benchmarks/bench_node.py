@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
+import json
 import math
 import os
 import platform
@@ -50,6 +51,8 @@ from keepalive import ERRORS, KeepAlive
 
 TARGET_CREATED_PER_S = 500
 TARGET_PAGE_P99_MS = 30.0
+WITNESSING_RATIO = 0.90
+"""Creation with witnessing (the anchor kept) over without it."""
 
 PG_SERVER = os.environ.get("GSOIA_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 GSOIA = str(Path(sys.executable).parent / "gsoia")
@@ -132,6 +135,12 @@ def _options(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--profile-items", type=int, default=2_000, help="items created under --profile"
+    )
+    parser.add_argument(
+        "--no-witnessing-cost",
+        dest="witnessing_cost",
+        action="store_false",
+        help="skip the creation runs without and with witnessing (its cost, target >= 0.90)",
     )
     args = parser.parse_args(argv)
     quick = bool(args.quick)
@@ -263,8 +272,11 @@ class Served:
         return [] if self.process is None else processes.connections(self.process.pid, self.port)
 
 
-def init_node(data: Path, url: str | None, workers: int) -> Served:
+def init_node(data: Path, url: str | None, workers: int, *, witnessing: bool = True) -> Served:
     node = Node.init(data, NATION, database=url)
+    if not witnessing:  # the node's setting: no anchor kept (no partners here to witness)
+        config = data / "node.json"
+        config.write_text(json.dumps(json.loads(config.read_text()) | {"witnessing": False}))
     served = Served(data, url, workers=workers)
     try:
         for person in (CREATOR, *READERS):
@@ -452,11 +464,40 @@ def _check(out: Walked, walk_no: int, seen: list[str], allowed_ids: set[str]) ->
 # -- one backend ------------------------------------------------------------------------
 
 
+def witnessing_cost(
+    backend: str, args: argparse.Namespace, labels: list[dict[str, Any]]
+) -> tuple[float, float] | None:
+    """Items created per second on a fresh node with witnessing off, then on one with it
+    on (same labels, clients, workers); None if a run had errors."""
+    rates: dict[bool, float] = {}
+    for on in (False, True):
+        with ExitStack() as stack:
+            url = stack.enter_context(database(backend, args.pg_url))
+            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gsoia-bench-w-")))
+            served = init_node(tmp / "jpn", url, args.workers, witnessing=on)
+            stack.callback(served.stop)
+            served.start()
+            created = create_all(served, labels, args.clients, args.content_bytes)
+            if created.errors:
+                print(f"    witnessing {'on' if on else 'off'}: {len(created.errors)} errors")
+                return None
+            rates[on] = created.rate
+    with_it, without = rates[True], rates[False]
+    print(
+        f"\n  [witnessing cost] creation, {len(labels):,} items on fresh nodes:"
+        f" {without:,.0f} items/s without, {with_it:,.0f} with: {with_it / without:.2f}"
+        f" (target >= {WITNESSING_RATIO:.2f}; load average {_load()})"
+    )
+    return with_it, without
+
+
 @dataclass
 class Result:
     backend: str
     skipped: str | None = None
     created: Created | None = None
+    witnessing: tuple[float, float] | None = None
+    """Creation rates with and without witnessing (``witnessing_cost``)."""
     walked: list[Walked] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
 
@@ -480,6 +521,9 @@ def run_backend(backend: str, args: argparse.Namespace, labels: list[dict[str, A
             stack.callback(served.stop)
             served.start()
             _run_served(served, args, labels, result, init_s)
+            served.stop()
+            if args.witnessing_cost:
+                result.witnessing = witnessing_cost(backend, args, labels)
         except Exception as e:
             result.failures.append(f"{type(e).__name__}: {e}")
             print(f"  FAILED: {type(e).__name__}: {e}")
@@ -675,6 +719,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                     f"{created.rate:,.0f} ({len(created.ids):,} in {created.wall_s:.1f} s)",
                     f">= {TARGET_CREATED_PER_S}",
                     created.rate >= TARGET_CREATED_PER_S,
+                )
+            )
+        if result.witnessing is not None:
+            with_it, without = result.witnessing
+            checks.append(
+                (
+                    f"{name} creation with/without witnessing",
+                    f"{with_it / without:.2f} ({with_it:,.0f} / {without:,.0f} items/s)",
+                    f">= {WITNESSING_RATIO:.2f}",
+                    with_it / without >= WITNESSING_RATIO,
                 )
             )
         for walked in result.walked:

@@ -1,5 +1,5 @@
 """The federation benchmark keeps working: a tiny run, no release errors, CAN holds exactly the
-items released, the in-process profile runs (no timing checks)."""
+items released, with and without witnessing, the in-process profile runs (no timing checks)."""
 
 import re
 import subprocess
@@ -28,3 +28,9 @@ def test_bench_federation_runs_without_errors() -> None:
     assert "JPN outbox: {'delivered': 55}" in run.stdout, out
     assert re.search(r"release end to end: [\d,]+ items/s .*: (PASS|MISS)$", run.stdout, re.M), out
     assert "Exchange.receive (CAN, all)" in run.stdout, out
+    # a run without witnessing, then one with it, and the ratio
+    assert "[witnessing] off on both nodes" in run.stdout, out
+    assert "[witnessing] on on both nodes" in run.stdout, out
+    assert re.search(r"^witnessing cost: .* \(target >= 0\.90\): (PASS|MISS)", run.stdout, re.M), (
+        out
+    )

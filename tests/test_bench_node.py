@@ -28,6 +28,9 @@ def test_bench_node_runs_without_errors() -> None:
     assert sum(int(n) for n in split.group(1).split(" + ")) == 4, out  # the clients, each once
     walks = re.findall(r"items seen per walk: ([\d, ]+) \(expected ([\d,]+)\)", run.stdout)
     assert len(walks) == 2, out  # two readers
+    assert re.search(
+        r"\[witnessing cost\] creation, 200 items on fresh nodes: [\d,]+ items/s", run.stdout
+    ), out
     for seen, expected in walks:
         assert expected != "0", out
         assert set(seen.split(", ")) == {expected}, out

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 from sqlalchemy import select
@@ -298,6 +299,24 @@ def test_what_is_gossiped_and_to_whom(three: Three) -> None:
     answer = gossip(usa, can, gossip_body({"KOR": kor.head(3, A), "CAN": jpn.head(3, A)}))
     assert answer["gossip"] == {"ignored": 2}
     assert entries(can, "gossip.refused") == []
+
+
+def test_witnessing_off_compares_no_gossip(tmp_path: Path) -> None:
+    data = tmp_path / "can"
+    Node.init(data, "CAN").close()
+    config = json.loads((data / "node.json").read_text())
+    (data / "node.json").write_text(json.dumps(config | {"witnessing": False}))
+    can, usa = Node.open(data), Node.init(tmp_path / "usa", "USA")
+    try:
+        jpn = SplitView()
+        can.exchange.add_peer(Peer("JPN", "http://jpn.invalid", jpn.keys.public()))
+        can.exchange.add_peer(Peer("USA", "http://usa.invalid", usa.public))
+        forged = gossip_body({"JPN": _flipped(jpn.head(12, A))})
+        assert gossip(usa, can, forged) == {"package": ANY, "head": "witnessed"}
+        assert entries(can, "gossip.refused") == []
+    finally:
+        can.close()
+        usa.close()
 
 
 # -- served nodes --------------------------------------------------------------------------

@@ -355,3 +355,33 @@ def test_an_idle_partner_is_sent_a_head_it_witnesses(tmp_path: Path) -> None:
     finally:
         jpn.close()
         can.close()
+
+
+def test_witnessing_off_keeps_no_anchor_sends_and_checks_no_head(
+    tmp_path: Path, database: Database
+) -> None:
+    """The ``witnessing`` setting, there to measure what witnessing costs, turns off all of
+    it: heads shown are not checked (two histories pass), packages carry no head, and the
+    anchor is not written."""
+    data = tmp_path / "can"
+    Node.init(data, "CAN", database=database.url).close()
+    config = json.loads((data / "node.json").read_text())
+    (data / "node.json").write_text(json.dumps(config | {"witnessing": False}))
+    node = Node.open(data)
+    try:
+        forker = Forker(node)
+        node.exchange.add_peer(Peer("JPN", "http://jpn.invalid", forker.simulator.public))
+        node.exchange.witnesses.fetch = forker.fetch
+        assert receive(node, forker.package(forker.head(12, A))) is None
+        assert receive(node, forker.package(forker.head(12, B))) is None
+        assert node.exchange.witnesses.held("JPN") is None
+        assert node.exchange.witnesses.open_alarms() == []
+        assert forker.asked == []
+        courier = node.exchange.courier
+        row = type("Row", (), {"kind": "head", "peer": "JPN", "payload": "{}", "package_id": "p"})
+        package = json.loads(courier._wire(node.keys.signing, row()))
+        assert package.get("head") is None
+        assert node.exchange.head_rounds.interval == 0
+    finally:
+        node.close()
+    assert not (data / "audit-head.json").exists()

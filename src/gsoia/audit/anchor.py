@@ -49,8 +49,11 @@ class AnchorError(AuditError):
 class Anchor:
     """The latest signed tree head of this node, in ``path``."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, keeping: bool = True) -> None:
         self.path = path
+        self.keeping = keeping
+        """False: heads offered are not written (the node's ``witnessing`` set off); the
+        file is still read and checked."""
         self._lock = threading.Condition()
         self._offered: TreeHead | None = None
         self._written = 0
@@ -94,7 +97,7 @@ class Anchor:
     def offer(self, head: TreeHead) -> None:
         """Keep ``head`` if it is larger than any offered before (a committed head)."""
         with self._lock:
-            if self._closed:
+            if self._closed or not self.keeping:
                 return
             if self._offered is not None and head.size <= self._offered.size:
                 return

@@ -97,6 +97,19 @@ def tell(data: Path | None, serve: bool) -> None:
 
 
 def _story(console: Console, cluster: dict[str, DemoNode]) -> None:
+    """The scenes, in order, on the three nodes."""
+    jpn, can, usa = cluster["JPN"], cluster["CAN"], cluster["USA"]
+    _set_up(console, cluster)
+    item = _released_when(console, jpn)
+    _read_at_equivalent(console, can, item)
+    _third_party(console, jpn, can, usa, item)
+    _compromise(console, jpn, can, item)
+    _survival(console)
+    _verified(console, cluster)
+
+
+def _set_up(console: Console, cluster: dict[str, DemoNode]) -> None:
+    """Three nodes, their users, their pinned peers."""
     jpn, can, usa = cluster["JPN"], cluster["CAN"], cluster["USA"]
     console.rule("Setting up: three nodes, their users, their pinned peers")
     for node in cluster.values():
@@ -118,6 +131,9 @@ def _story(console: Console, cluster: dict[str, DemoNode]) -> None:
                 node.pin(peer)
     console.print("  each node pinned the others' keys from /.well-known/gsoia")
 
+
+def _released_when(console: Console, jpn: DemoNode) -> str:
+    """Japan files an item and releases it to Canada before and after the agreement: its id."""
     console.rule("1. Talks, signature, entry into force: when may Japan release to Canada?")
     created = jpn.call(
         "jpn-analyst",
@@ -125,7 +141,7 @@ def _story(console: Console, cluster: dict[str, DemoNode]) -> None:
         "/api/v1/items",
         json={"label": ITEM, "title": "East China Sea patrol assessment", "content": CONTENT},
     )
-    item = created.json()["id"]
+    item = str(created.json()["id"])
     console.print(
         f"  Japan files a 極秘 maritime assessment, releasable to CAN and USA ({item[:8]}…)"
     )
@@ -140,7 +156,11 @@ def _story(console: Console, cluster: dict[str, DemoNode]) -> None:
             "jpn-analyst", "POST", f"/api/v1/items/{item}/releases", json={"to": "CAN"}
         )
         _verdict(console, f"[bold]{when}[/] {label}: Japan releases to Canada", response)
+    return item
 
+
+def _read_at_equivalent(console: Console, can: DemoNode, item: str) -> None:
+    """Canada's analysts read it at the equivalent level, if cleared."""
     console.rule("2. Canada reads it at its equivalent level — if cleared (Art. 7)")
     _verdict(
         console,
@@ -153,6 +173,9 @@ def _story(console: Console, cluster: dict[str, DemoNode]) -> None:
         can.call("can-analyst-c", "GET", f"/api/v1/items/{item}"),
     )
 
+
+def _third_party(console: Console, jpn: DemoNode, can: DemoNode, usa: DemoNode, item: str) -> None:
+    """Canada passes it on to the USA only with Japan's written consent."""
     console.rule("3. The third-party rule: Canada may not pass Japan's item on without consent")
     _verdict(
         console,
@@ -183,6 +206,9 @@ def _story(console: Console, cluster: dict[str, DemoNode]) -> None:
         usa.call("usa-analyst", "GET", f"/api/v1/items/{item}"),
     )
 
+
+def _compromise(console: Console, jpn: DemoNode, can: DemoNode, item: str) -> None:
+    """A compromise reported by Canada reaches Japan's officers."""
     console.rule("4. A compromise is reported to the originator at once (Art. 17)")
     can.call(
         "can-analyst-s",
@@ -208,6 +234,9 @@ def _story(console: Console, cluster: dict[str, DemoNode]) -> None:
     else:
         console.print("  → [red]the notice has not reached Japan yet (see the CAN outbox)[/]")
 
+
+def _survival(console: Console) -> None:
+    """Protection outlives the agreement (a what-if on the catalogue)."""
     console.rule("5. Protection outlives the agreement (survival, a what-if on the catalogue)")
     cat = load_catalogue()
     what_if = _terminated(cat.catalogue, "JPN-CAN", dt.date(2030, 1, 1))
@@ -223,6 +252,9 @@ def _story(console: Console, cluster: dict[str, DemoNode]) -> None:
         what_if.decide(_request(ANALYST, ITEM, after, custodian="CAN")),
     )
 
+
+def _verified(console: Console, cluster: dict[str, DemoNode]) -> None:
+    """Every node's audit log verifies."""
     console.rule("6. Every node proves what happened: its audit log verifies")
     for node in cluster.values():
         console.print(f"  {node.nation}: {node.verify_audit()}")

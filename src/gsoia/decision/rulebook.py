@@ -97,49 +97,24 @@ class Rulebook:
         held = subject.get("need_to_know", ())
         missing = [t for t in needed if t not in held] if needed else []
 
-        if nation == originator:
-            if clearance_rank < original_rank:  # same nation, rule 1
-                return _deny(
-                    Reason.CLEARANCE,
-                    1,
-                    None,
-                    lambda: (
-                        f"Rule 1 (CLEARANCE): the item is {original.described()};"
-                        f" {_clearance_text(subject, clearance, day)}, and a {nation}"
-                        f" clearance of {original.id} or higher is needed."
-                    ),
-                )
-            if missing:  # same nation, rule 2
-                return _deny(Reason.NEED_TO_KNOW, 2, None, lambda: _need_text(subject, missing))
-            return Decision(
-                True,
-                Reason.ALLOW,
-                3,
-                None,
-                self._own_markings[originator][original_rank],
-                lambda: (
-                    f"Rule 3 (ALLOW): {_who(subject)} is cleared for {original.described()}"
-                    " and holds the need-to-know."
-                ),
-            )
+        if nation == originator:  # rules 1-3
+            return self._decide_own(subject, original_rank, clearance, clearance_rank, missing, day)
 
         # foreign rule 1
         if not catalogue.names(releasable_to, nation):
-
-            def not_releasable() -> str:
-                listed = ", ".join(releasable_to)
-                to = (
-                    f"releasable only to {listed}"
-                    if listed
-                    else "NOFORN (releasable to no foreign nation)"
-                )
-                return cited(
-                    f"Rule 1 (NOT_RELEASABLE): the {originator} item is {to}, not to {nation}.",
-                    Reason.NOT_RELEASABLE,
+            return Decision(
+                False,
+                Reason.NOT_RELEASABLE,
+                1,
+                None,
+                None,
+                lambda: _not_releasable_text(
+                    originator,
+                    releasable_to,
+                    nation,
                     self._citing(Reason.NOT_RELEASABLE, originator, nation),
-                )
-
-            return Decision(False, Reason.NOT_RELEASABLE, 1, None, None, not_releasable)
+                ),
+            )
         # foreign rule 2: the third-party rule
         if holder not in (originator, nation) and not catalogue.names(consented_to, nation):
             return Decision(
@@ -148,11 +123,8 @@ class Rulebook:
                 2,
                 None,
                 None,
-                lambda: cited(
-                    f"Rule 2 (THIRD_PARTY): {holder} holds this {originator} item and may not"
-                    f" release it to {nation} without {originator}'s prior written consent.",
-                    Reason.THIRD_PARTY,
-                    self._citing(Reason.THIRD_PARTY, originator, holder),
+                lambda: _third_party_text(
+                    originator, holder, nation, self._citing(Reason.THIRD_PARTY, originator, holder)
                 ),
             )
         # foreign rules 3-5, from the shared tables
@@ -193,26 +165,52 @@ class Rulebook:
             )
         marking = cell.marking
         assert marking is not None  # INVARIANT: a governed cell carries its marking
+        marked = marking.text
+        return Decision(
+            True,
+            Reason.ALLOW,
+            8,
+            agreement.id,
+            marking,
+            lambda: _allowed_text(subject, protected, marked, agreement, day),
+        )
 
-        governing, text = agreement, marking.text
-
-        def allowed() -> str:
-            survived = ""
-            status = governing.status_on(day)
-            if status is not None and status is not Status.IN_FORCE:
-                survived = (
-                    f" {governing.id} is {status.value}, but information already exchanged"
-                    " stays protected (survival)."
-                )
-                article = governing.articles.get("SURVIVAL")
-                if article:
-                    survived = survived[:-1] + f", {governing.id} {article})."
-            return (
-                f"Rule 8 (ALLOW): {protected}; {_who(subject)} is cleared and holds the"
-                f" need-to-know; marked {text}.{survived}"
+    def _decide_own(
+        self,
+        subject: Subject,
+        original_rank: int,
+        clearance: str | None,
+        clearance_rank: int,
+        missing: list[str],
+        day: dt.date,
+    ) -> Decision:
+        """Rules 1-3 for a subject of the originator's nation, on its own levels."""
+        nation = subject["nation"]
+        original = self._levels[nation][original_rank]
+        if clearance_rank < original_rank:  # same nation, rule 1
+            return _deny(
+                Reason.CLEARANCE,
+                1,
+                None,
+                lambda: (
+                    f"Rule 1 (CLEARANCE): the item is {original.described()};"
+                    f" {_clearance_text(subject, clearance, day)}, and a {nation}"
+                    f" clearance of {original.id} or higher is needed."
+                ),
             )
-
-        return Decision(True, Reason.ALLOW, 8, agreement.id, marking, allowed)
+        if missing:  # same nation, rule 2
+            return _deny(Reason.NEED_TO_KNOW, 2, None, lambda: _need_text(subject, missing))
+        return Decision(
+            True,
+            Reason.ALLOW,
+            3,
+            None,
+            self._own_markings[nation][original_rank],
+            lambda: (
+                f"Rule 3 (ALLOW): {_who(subject)} is cleared for {original.described()}"
+                " and holds the need-to-know."
+            ),
+        )
 
     def _citing(self, reason: Reason, party: str, other: str) -> Agreement | None:
         """The agreement between two parties whose text is cited for ``reason``, if any.
@@ -322,6 +320,49 @@ def cited(text: str, reason: Reason, agreement: Agreement | None) -> str:
     if agreement is not None and article:
         return f"{text[:-1]} ({agreement.id} {article})."
     return text
+
+
+def _not_releasable_text(
+    originator: str, releasable_to: Collection[str], nation: str, agreement: Agreement | None
+) -> str:
+    listed = ", ".join(releasable_to)
+    to = f"releasable only to {listed}" if listed else "NOFORN (releasable to no foreign nation)"
+    return cited(
+        f"Rule 1 (NOT_RELEASABLE): the {originator} item is {to}, not to {nation}.",
+        Reason.NOT_RELEASABLE,
+        agreement,
+    )
+
+
+def _third_party_text(
+    originator: str, holder: str, nation: str, agreement: Agreement | None
+) -> str:
+    return cited(
+        f"Rule 2 (THIRD_PARTY): {holder} holds this {originator} item and may not"
+        f" release it to {nation} without {originator}'s prior written consent.",
+        Reason.THIRD_PARTY,
+        agreement,
+    )
+
+
+def _allowed_text(
+    subject: Subject, protected: str, marked: str, agreement: Agreement, day: dt.date
+) -> str:
+    """Rule 8's sentence; an agreement no longer in force still protects (survival)."""
+    survived = ""
+    status = agreement.status_on(day)
+    if status is not None and status is not Status.IN_FORCE:
+        survived = (
+            f" {agreement.id} is {status.value}, but information already exchanged"
+            " stays protected (survival)."
+        )
+        article = agreement.articles.get("SURVIVAL")
+        if article:
+            survived = survived[:-1] + f", {agreement.id} {article})."
+    return (
+        f"Rule 8 (ALLOW): {protected}; {_who(subject)} is cleared and holds the"
+        f" need-to-know; marked {marked}.{survived}"
+    )
 
 
 def _who(subject: Subject) -> str:

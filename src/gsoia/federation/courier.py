@@ -130,8 +130,11 @@ class Courier:
         timeout: float = 10.0,
         signer: Callable[[str], Ed25519PrivateKey] | None = None,
         claim_for: dt.timedelta | None = None,
+        heads: bool = True,
     ) -> None:
         self.counted = counted
+        self.heads = heads
+        """Whether packages carry this node's head (off: the node's ``witnessing`` setting)."""
         self.signer = signer
         """The key to sign a package for a peer; default: the node's (see key rotation)."""
         self.nation = nation
@@ -290,7 +293,7 @@ class Courier:
     def _wire(self, key: Ed25519PrivateKey, row: Any, head: TreeHead | None = None) -> bytes:
         """The package of an outbox row, signed now, as it is posted, with this node's
         latest signed tree head (``head``, or read now) for the peer to witness."""
-        latest = head if head is not None else self.audit.head()
+        latest = None if not self.heads else head if head is not None else self.audit.head()
         return make_package_bytes(
             key,
             Kind(row.kind),
@@ -382,7 +385,7 @@ class Courier:
 
     def _send(self, peer: Peer, rows: list[Any]) -> list[Outcome]:
         key = self._key_for(peer.nation)
-        head = self.audit.head()  # one head for the batch: its packages show the same
+        head = self.audit.head() if self.heads else None  # one for the batch, shown by each
         wires = [(row, self._wire(key, row, head)) for row in rows]
         outcomes: list[Outcome] = []
         for chunk in chunks(wires):

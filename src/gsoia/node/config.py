@@ -44,6 +44,9 @@ class NodeConfig:
     """Hours within which the originator must be told of a loss or compromise (Art. 17)."""
     witness_interval_seconds: int = 300
     """A partner sent nothing for this long is sent this node's head (0: never)."""
+    witnessing: bool = True
+    """False: this node neither keeps its anchor, nor sends its head to partners, nor checks
+    theirs. Only for measuring what witnessing costs: a node so set can be rolled back unseen."""
 
     @staticmethod
     def default_database(data: Path) -> str:
@@ -76,4 +79,6 @@ class NodeConfig:
         interval = config.witness_interval_seconds
         if not isinstance(interval, int) or isinstance(interval, bool) or interval < 0:
             raise ConfigError(f"{path}: witness_interval_seconds must be a whole number >= 0")
+        if not isinstance(config.witnessing, bool):
+            raise ConfigError(f"{path}: witnessing must be true or false")
         return config

@@ -124,7 +124,7 @@ class Node:
         config.save(data)
         node = cls(config, keys, rulebook, clock=clock)
         node.keys_dir = data / KEYS_DIR
-        node.audit.anchor = Anchor(data / ANCHOR_FILE)
+        node.audit.anchor = Anchor(data / ANCHOR_FILE, keeping=config.witnessing)
         return node
 
     @classmethod
@@ -152,7 +152,7 @@ class Node:
         rulebook = Rulebook(read_catalogue(config.catalogue), today=lambda: today or clock().date())
         node = cls(config, keys, rulebook, database=database, clock=clock, today=today)
         node.keys_dir = data / KEYS_DIR
-        anchor = Anchor(data / ANCHOR_FILE)
+        anchor = Anchor(data / ANCHOR_FILE, keeping=config.witnessing)
         try:
             held = anchor.read() if anchored else None
             if held is not None:

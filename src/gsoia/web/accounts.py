@@ -73,15 +73,19 @@ def _changes(form: FormData) -> Changes:
     )
 
 
-def add_routes(router: APIRouter, site: Site) -> None:
-    node = site.node
-    accounts = node.accounts
+class AccountsPage:
+    """The accounts page and what its forms do, for ``add_routes``."""
 
-    def page(request: Request, admin: User, status: int = 200, **extra: Any) -> Response:
+    def __init__(self, site: Site) -> None:
+        self.site = site
+        self.node = site.node
+        self.accounts = site.node.accounts
+
+    def page(self, request: Request, admin: User, status: int = 200, **extra: Any) -> Response:
         """The accounts page; ``extra``: a token shown once, a form's problems."""
         done = request.query_params.get("done", "")
         values: dict[str, Any] = {
-            "records": accounts.list(admin),
+            "records": self.accounts.list(admin),
             "roles": [r.value for r in Role],
             "done": DONE.get(done, ""),
             "done_id": request.query_params.get("user", "")[:MAX_ID] if done in DONE else "",
@@ -91,27 +95,22 @@ def add_routes(router: APIRouter, site: Site) -> None:
             "problem_for": None,
             "kept": {},
         }
-        return site.page(request, "users.html", status, nav="users", **(values | extra))
+        return self.site.page(request, "users.html", status, nav="users", **(values | extra))
 
     def refused(
-        request: Request, admin: User, error: InputError, about: str | None, form: FormData
+        self, request: Request, admin: User, error: InputError, about: str | None, form: FormData
     ) -> Response:
         """The page again, saying what was wrong with the form about ``about`` (None: the
         new account's); the refusal audited as the error pages' are."""
-        node.refuse(admin.id, f"{request.method} {request.url.path}", error.diagnostics())
+        self.node.refuse(admin.id, f"{request.method} {request.url.path}", error.diagnostics())
         kept = {name: _text(form, name) for name in KEPT} if about is None else {}
-        return page(
+        return self.page(
             request, admin, 422, problems=error.problems, problem_for=about or "", kept=kept
         )
 
-    def finished(done: str, user_id: str) -> Response:
-        return RedirectResponse(
-            f"/web/users?done={done}&user={quote(user_id, safe='')}#notice", status_code=303
-        )
-
-    def adding(request: Request, admin: User, form: FormData) -> Response:
+    def adding(self, request: Request, admin: User, form: FormData) -> Response:
         try:
-            record, token = accounts.add(
+            record, token = self.accounts.add(
                 admin,
                 _text(form, "id", MAX_ID + 1),
                 _text(form, "nation", 32),
@@ -121,35 +120,47 @@ def add_routes(router: APIRouter, site: Site) -> None:
                 role=_role(form),
             )
         except InputError as error:
-            return refused(request, admin, error, None, form)
-        return page(request, admin, token=token, token_for=record.id)
+            return self.refused(request, admin, error, None, form)
+        return self.page(request, admin, token=token, token_for=record.id)
 
-    def changing(request: Request, admin: User, user_id: str, form: FormData) -> Response:
+    def changing(self, request: Request, admin: User, user_id: str, form: FormData) -> Response:
         try:
-            accounts.set(admin, user_id, _changes(form))
+            self.accounts.set(admin, user_id, _changes(form))
         except InputError as error:
-            return refused(request, admin, error, user_id, form)
+            return self.refused(request, admin, error, user_id, form)
         return finished("changed", user_id)
 
-    def rotating(request: Request, admin: User, user_id: str) -> Response:
-        record, token = accounts.rotate_token(admin, user_id)
-        return page(request, admin, token=token, token_for=record.id)
+    def rotating(self, request: Request, admin: User, user_id: str) -> Response:
+        record, token = self.accounts.rotate_token(admin, user_id)
+        return self.page(request, admin, token=token, token_for=record.id)
+
+
+def finished(done: str, user_id: str) -> Response:
+    """Back to the page, saying what was done to which account."""
+    return RedirectResponse(
+        f"/web/users?done={done}&user={quote(user_id, safe='')}#notice", status_code=303
+    )
+
+
+def add_routes(router: APIRouter, site: Site) -> None:
+    accounts = site.node.accounts
+    pages = AccountsPage(site)
 
     @router.get("/web/users")
     def users_page(request: Request) -> Response:
-        return page(request, site.user(request))
+        return pages.page(request, site.user(request))
 
     @router.post("/web/users")
     async def add(request: Request) -> Response:
         form = await request.form()
         admin = site.check_form(request, form)
-        return await run_in_threadpool(adding, request, admin, form)
+        return await run_in_threadpool(pages.adding, request, admin, form)
 
     @router.post("/web/users/{user_id}")
     async def change(request: Request, user_id: str) -> Response:
         form = await request.form()
         admin = site.check_form(request, form)
-        return await run_in_threadpool(changing, request, admin, user_id[: MAX_ID + 1], form)
+        return await run_in_threadpool(pages.changing, request, admin, user_id[: MAX_ID + 1], form)
 
     @router.post("/web/users/{user_id}/disable")
     async def disable(request: Request, user_id: str) -> Response:
@@ -169,7 +180,7 @@ def add_routes(router: APIRouter, site: Site) -> None:
     async def rotate(request: Request, user_id: str) -> Response:
         form = await request.form()
         admin = site.check_form(request, form)
-        return await run_in_threadpool(rotating, request, admin, user_id[: MAX_ID + 1])
+        return await run_in_threadpool(pages.rotating, request, admin, user_id[: MAX_ID + 1])
 
     @router.post("/web/users/{user_id}/remove")
     async def remove(request: Request, user_id: str) -> Response:

@@ -98,6 +98,34 @@ def web_router(node: Node) -> APIRouter:
             body, media_type=STATIC[name], headers={"Cache-Control": "public, max-age=3600"}
         )
 
+    _add_sign_in_routes(router, site)
+    add_item_routes(router, site)
+    add_release_routes(router, site)
+    add_officer_routes(router, site)
+    add_queue_routes(router, site)
+    add_agreement_routes(router, site)
+    add_account_routes(router, site)
+
+    @router.get("/web/{rest:path}")
+    def unknown(request: Request, rest: str) -> Response:
+        site.maybe_user(request)
+        return site.page(
+            request,
+            "error.html",
+            404,
+            status_code=404,
+            title="Not found",
+            message=f"There is no page /web/{rest[:200]}.",
+            problems=[],
+        )
+
+    return router
+
+
+def _add_sign_in_routes(router: APIRouter, site: Site) -> None:
+    """Sign in with a token (a session cookie), and sign out."""
+    node = site.node
+
     @router.get("/web/sign-in")
     def sign_in_form(request: Request) -> Response:
         return _sign_in_page(site, request, request.query_params.get("next"))
@@ -150,28 +178,6 @@ def web_router(node: Node) -> APIRouter:
         response = RedirectResponse("/web/sign-in?signed_out=1", status_code=303)
         response.delete_cookie(COOKIE, path="/web")
         return response
-
-    add_item_routes(router, site)
-    add_release_routes(router, site)
-    add_officer_routes(router, site)
-    add_queue_routes(router, site)
-    add_agreement_routes(router, site)
-    add_account_routes(router, site)
-
-    @router.get("/web/{rest:path}")
-    def unknown(request: Request, rest: str) -> Response:
-        site.maybe_user(request)
-        return site.page(
-            request,
-            "error.html",
-            404,
-            status_code=404,
-            title="Not found",
-            message=f"There is no page /web/{rest[:200]}.",
-            problems=[],
-        )
-
-    return router
 
 
 def _sign_in_page(

@@ -68,6 +68,7 @@ class Exchange:
             on_delivered=self.outbox_view.delivered,
             counted=lambda state: node.metrics.deliveries.labels(state).inc(),
             signer=self.announcer.signer,
+            heads=node.config.witnessing,
         )
         book, courier = self.peers_book, self.courier
         self.releases = Releases(node, book, courier)

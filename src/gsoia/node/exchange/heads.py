@@ -45,7 +45,7 @@ class HeadRounds:
         self.peers = peers
         self.courier = courier
         self.body = body
-        self.interval = node.config.witness_interval_seconds
+        self.interval = node.config.witness_interval_seconds if node.config.witnessing else 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 

@@ -95,6 +95,8 @@ class Witnesses:
         any later head, as soon as a proof can be had. ``witnessed``: (sender, head) pairs
         found consistent earlier in the same batch, not checked again.
         """
+        if not self.node.config.witnessing:
+            return
         sender = package.sender
         shown_as = (sender, json.dumps(package.head, sort_keys=True))
         if witnessed is not None and package.head is not None and shown_as in witnessed:
