@@ -43,7 +43,8 @@ class NodeConfig:
     incident_deadline_hours: int = 24
     """Hours within which the originator must be told of a loss or compromise (Art. 17)."""
     witness_interval_seconds: int = 300
-    """A partner sent nothing for this long is sent this node's head (0: never)."""
+    """A partner sent no ``head`` package for this long, busy or idle, is sent one: this
+    node's head, and the heads it holds of its other partners (0: never)."""
     witnessing: bool = True
     """False: this node neither keeps its anchor, nor sends its head to partners, nor checks
     theirs. Only for measuring what witnessing costs: a node so set can be rolled back unseen."""
