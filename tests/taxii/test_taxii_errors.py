@@ -221,7 +221,8 @@ def test_a_status_resource_and_its_audit_entry_are_bounded(taxii_node: RunningNo
     """An envelope of many refused objects: the status keeps every count and the first
     ``STATUS_DETAILS`` failures, the same when fetched again; the audit entry names a few
     reasons and counts them all."""
-    from gsoia.node.taxii_store import AUDITED_REFUSALS, MAX_ENVELOPE, STATUS_DETAILS
+    from gsoia.node.taxii_envelope import STATUS_DETAILS
+    from gsoia.node.taxii_store import AUDITED_REFUSALS, MAX_ENVELOPE
 
     bad = [indicator(n, extensions={}) for n in range(MAX_ENVELOPE - 1)]
     envelope = json.dumps({"objects": [indicator(1), *bad]}).encode()

@@ -59,7 +59,8 @@ from gsoia.node.stix_index import (
     decode_cursor,
     find_collection,
 )
-from gsoia.node.taxii_store import MAX_ENVELOPE, STATUS_DETAILS, Page, TaxiiStore
+from gsoia.node.taxii_envelope import STATUS_DETAILS
+from gsoia.node.taxii_store import MAX_ENVELOPE, Page, TaxiiStore
 from gsoia.node.users import User
 
 TAXII_MEDIA_TYPE = "application/taxii+json;version=2.1"

@@ -36,7 +36,6 @@ import datetime as dt
 import json
 import re
 import threading
-import uuid
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -45,11 +44,11 @@ from sqlalchemy import Connection, bindparam, delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from gsoia.audit.log import AuditTransaction
-from gsoia.errors import GsoiaError, InputError
+from gsoia.errors import InputError
 from gsoia.node import stix
 from gsoia.node.authority import Action, Target
 from gsoia.node.errors import Conflict, NotFound
-from gsoia.node.item import Draft, item_of
+from gsoia.node.item import item_of
 from gsoia.node.recent import Recent
 from gsoia.node.stix_index import (
     INTEL,
@@ -62,6 +61,7 @@ from gsoia.node.stix_index import (
     decode_cursor,
     encode_cursor,
 )
+from gsoia.node.taxii_envelope import sort_objects, status_resource, stix_rows
 from gsoia.node.users import User
 from gsoia.store.database import reading
 from gsoia.store.schema import items, stix_deletions, stix_objects, taxii_status
@@ -71,8 +71,6 @@ if TYPE_CHECKING:
 
 MAX_ENVELOPE = 10_000
 """Objects in one envelope, at most (more is refused whole, before any object is read)."""
-STATUS_DETAILS = 100
-"""Success and failure details a status resource keeps, each (its counts are complete)."""
 AUDITED_REFUSALS = 20
 """Refusal reasons a ``taxii.added`` entry names (its count is complete)."""
 _LAST_STIX_SEQ = select(func.max(stix_objects.c.seq))
@@ -170,12 +168,12 @@ class TaxiiStore:
     ) -> Added:
         """Store an envelope's objects: what came of each, and the status resource.
 
-        Each object is accepted (stored) or refused (reported, never stored) on its own;
-        every accepted one is stored in one transaction. ``InputError`` for an envelope
-        of more than ``MAX_ENVELOPE`` objects (nothing of it read).
+        Each object is accepted (stored) or refused (reported, never stored) on its own
+        (``taxii_envelope``); every accepted one is stored in one transaction.
+        ``InputError`` for an envelope of more than ``MAX_ENVELOPE`` objects (nothing of
+        it read).
         """
         node = self.node
-        request_timestamp = request_timestamp or _now(node)
         node.require(user, Action.CREATE)
         if len(objects) > MAX_ENVELOPE:
             raise InputError.of(
@@ -183,82 +181,14 @@ class TaxiiStore:
             )
         with reading(node.engine) as connection:
             self.index.refresh(connection)
-        successes: list[dict[str, Any]] = []
-        failures: list[dict[str, Any]] = []
-        accepted: list[tuple[stix.Accepted, Draft]] = []
-        seen: set[tuple[str, str]] = set()
-        repeats: list[stix.Accepted] = []  # again in this envelope: as the first copy fares
-        decided: dict[str, Draft] = {}  # the envelope's labels, each checked and decided once
-        for i, obj in enumerate(objects):
-            try:
-                found = stix.check_object(obj)
-                key = (found.stix_id, found.version or "")
-                if key in seen:
-                    repeats.append(found)
-                    continue
-                # the label first: an object the writer may not read is refused as an
-                # unknown object with that label is, never answered "already present"
-                draft = node.prepare_item(
-                    user,
-                    found.label,
-                    found.title,
-                    found.content,
-                    place=f"objects[{i}].extensions.{stix.EXTENSION_ID}",
-                    decided=decided,
-                )
-                if (collection.id, *key) in self.index.keys:
-                    successes.append(_detail(found.stix_id, found.version or "", "already present"))
-                    continue
-            except stix.Refused as e:
-                failures.append(_failure(obj, e.message))
-                continue
-            except GsoiaError as e:
-                failures.append(_failure(obj, e.diagnostics()))
-                continue
-            seen.add(key)
-            accepted.append((found, draft))
-        # the costly check last, on what the node would otherwise store
-        errors = stix.validate_many([found for found, _ in accepted])
-        refused: dict[tuple[str, str], str] = {}
-        for (found, _), error in zip(accepted, errors, strict=True):
-            if error is not None:
-                failures.append(_failure(found.object, error))
-                refused[(found.stix_id, found.version or "")] = error
-        accepted = [pair for pair, error in zip(accepted, errors, strict=True) if error is None]
-        for found in repeats:
-            error = refused.get((found.stix_id, found.version or ""))
-            if error is None:
-                successes.append(_detail(found.stix_id, found.version or "", "already present"))
-            else:
-                failures.append(_failure(found.object, error))
-        status_id = str(uuid.uuid4())
-        status_body = {
-            "id": status_id,
-            "status": "complete",
-            "request_timestamp": request_timestamp,
-            "total_count": len(successes) + len(failures) + len(accepted),
-            "success_count": len(successes) + len(accepted),
-            "failure_count": len(failures),
-            "pending_count": 0,
-        }
-        present = len(successes)
+        held = self.index.keys
+        envelope = sort_objects(node, user, objects, lambda key: (collection.id, *key) in held)
+        accepted = envelope.accepted
         added = self._next_added(len(accepted))
-        for (found, _), added_us in zip(accepted, added, strict=True):
-            if len(successes) < STATUS_DETAILS:
-                version = found.version or stix.format_us(added_us)
-                successes.append(_detail(found.stix_id, version))
-        if successes:
-            status_body["successes"] = successes[:STATUS_DETAILS]
-        if failures:
-            status_body["failures"] = failures[:STATUS_DETAILS]
-        status_row = {
-            "id": status_id,
-            "owner": user.id,
-            "collection": collection.id,
-            "request_timestamp": request_timestamp,
-            "body": json.dumps(status_body, ensure_ascii=False),
-        }
-
+        status, status_row = status_resource(
+            envelope, added, user.id, collection.id, request_timestamp or _now(node)
+        )
+        failures = envelope.failures
         reasons = [
             {"id": str(f["id"])[:100], "reason": str(f["message"])[:200]}
             for f in failures[:AUDITED_REFUSALS]
@@ -270,7 +200,7 @@ class TaxiiStore:
                 "taxii.added",
                 user.id,
                 {
-                    "status": status_id,
+                    "status": status["id"],
                     "collection": collection.id,
                     "stored": len(accepted),
                     "refused": reasons,
@@ -279,23 +209,7 @@ class TaxiiStore:
             )
 
         def on_stored(tx: AuditTransaction, stored: list[tuple[str, int]]) -> None:
-            rows = []
-            for (found, _), (item_id, seq), added_us in zip(accepted, stored, added, strict=True):
-                date_added = stix.format_us(added_us)
-                rows.append(
-                    {
-                        "item_id": item_id,
-                        "item_seq": seq,
-                        "collection": collection.id,
-                        "stix_id": found.stix_id,
-                        "type": found.type,
-                        "spec_version": found.spec_version,
-                        "version": found.version or date_added,
-                        "version_us": added_us if found.version_us is None else found.version_us,
-                        "date_added": date_added,
-                        "added_us": added_us,
-                    }
-                )
+            rows = stix_rows(accepted, stored, added, collection.id)
             if rows:
                 connection = tx.connection
                 after = connection.execute(_LAST_STIX_SEQ).scalar() or 0
@@ -306,7 +220,7 @@ class TaxiiStore:
                     tx.on_commit(lambda: self.index.take(taken, after))
             audited(tx)  # in the items' own transaction
 
-        outcome = Added(status_body, len(accepted), present, failures)
+        outcome = Added(status, len(accepted), len(envelope.successes), failures)
         if not accepted:
             node.audit.batched(audited)  # group-committed with concurrent requests
             return outcome
@@ -619,21 +533,3 @@ def _taken(rows: Sequence[dict[str, Any]], found: Sequence[Any]) -> list[tuple[A
 
 def _now(node: Node) -> str:
     return node.clock().astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _detail(stix_id: str, version: str, message: str | None = None) -> dict[str, Any]:
-    detail = {"id": stix_id, "version": version}
-    if message:
-        detail["message"] = message[:500]
-    return detail
-
-
-def _failure(obj: Any, message: str) -> dict[str, Any]:
-    stix_id, version = "", ""
-    if isinstance(obj, dict):
-        if isinstance(obj.get("id"), str):
-            stix_id = obj["id"][:300]
-        found = obj.get("modified", obj.get("created"))
-        if isinstance(found, str):
-            version = found[:64]
-    return _detail(stix_id, version, message)
