@@ -30,6 +30,7 @@ from gsoia.errors import RequestError
 from gsoia.federation.courier import Courier, enqueue_many, outbox_row
 from gsoia.federation.packages import Kind, b64
 from gsoia.federation.peers import Peer
+from gsoia.federation.posting import Attempt
 from gsoia.node import origin
 from gsoia.node.authority import Action
 from gsoia.node.errors import Conflict, Denied, IntegrityFailure, NodeError, NotFound
@@ -128,17 +129,7 @@ class Releases:
         """
         node = self.node
         self._may_release(user, to)
-        with self._planning:  # CPU-bound: one plan at a time gains nothing but switches
-            with node.engine.connect() as connection:
-                rows = items_by_id(connection, item_ids)
-            peer = self.peers.known(to)
-            today = node.today()
-            planned: list[Sealed | NodeError] = []
-            for item_id in item_ids:
-                try:
-                    planned.append(self._plan(user, rows.get(item_id), item_id, to, peer, today))
-                except NodeError as e:
-                    planned.append(e)
+        planned = self._plans(user, to, item_ids)
         sealed = [p for p in planned if isinstance(p, Sealed)]
         claim = self.courier.new_claim()  # put in the outbox as this caller's: not the loop's
 
@@ -160,18 +151,7 @@ class Releases:
                 ],
             )
             _record_releases(tx.connection, user, to, sealed, now)
-            for item_id, entry in zip(item_ids, planned, strict=True):
-                if isinstance(entry, Sealed):
-                    tx.append("item.released", user.id, entry.audited(to))
-                elif isinstance(entry, Denied) and entry.audited:  # the partner's decision
-                    tx.append(
-                        "release.refused",
-                        user.id,
-                        {"item": item_id, "to": to, "reason": entry.decision.reason.value},
-                    )
-                elif not alone:  # what the HTTP layer audits for a release refused alone
-                    reason = f"item {item_id}: {entry.diagnostics()}"
-                    tx.append("refused", user.id, {"action": BULK, "reason": reason[:500]})
+            _audit_releases(tx, user, to, item_ids, planned, alone)
 
         node.audit.batched(write)
         package_ids = [s.package_id for s in sealed]
@@ -181,23 +161,26 @@ class Releases:
                 if isinstance(entry, NodeError):
                     entry.audited = True
         attempts = self.courier.deliver_many(package_ids, claimed=True) if package_ids else {}
-        results: list[dict[str, Any] | NodeError] = []
-        for entry in planned:
-            if isinstance(entry, NodeError):
-                results.append(entry)
-                continue
-            attempt = attempts[entry.package_id]
-            results.append(
-                {
-                    "package": entry.package_id,
-                    "item": entry.item_id,
-                    "to": to,
-                    "state": attempt.state,
-                    "detail": attempt.detail,
-                    "decision": entry.decision.to_dict(),
-                }
-            )
-        return results
+        return [
+            entry if isinstance(entry, NodeError) else _sent(entry, to, attempts[entry.package_id])
+            for entry in planned
+        ]
+
+    def _plans(self, user: User, to: str, item_ids: Sequence[str]) -> list[Sealed | NodeError]:
+        """Each item checked and sealed for ``to``, or the error refusing it."""
+        node = self.node
+        with self._planning:  # CPU-bound: one plan at a time gains nothing but switches
+            with node.engine.connect() as connection:
+                rows = items_by_id(connection, item_ids)
+            peer = self.peers.known(to)
+            today = node.today()
+            planned: list[Sealed | NodeError] = []
+            for item_id in item_ids:
+                try:
+                    planned.append(self._plan(user, rows.get(item_id), item_id, to, peer, today))
+                except NodeError as e:
+                    planned.append(e)
+        return planned
 
     def _may_release(self, user: User, to: str) -> None:
         node = self.node
@@ -250,6 +233,41 @@ class Releases:
             # unchanged from the originator, whoever releases: a third node checks it
             "origin_seal": origin.close_with_content_key(key, bytes(row.origin_seal), package_id),
         }
+
+
+def _audit_releases(
+    tx: AuditTransaction,
+    user: User,
+    to: str,
+    item_ids: Sequence[str],
+    planned: Sequence[Sealed | NodeError],
+    alone: bool,
+) -> None:
+    """Each release, and each refusal, in the release's transaction."""
+    for item_id, entry in zip(item_ids, planned, strict=True):
+        if isinstance(entry, Sealed):
+            tx.append("item.released", user.id, entry.audited(to))
+        elif isinstance(entry, Denied) and entry.audited:  # the partner's decision
+            tx.append(
+                "release.refused",
+                user.id,
+                {"item": item_id, "to": to, "reason": entry.decision.reason.value},
+            )
+        elif not alone:  # what the HTTP layer audits for a release refused alone
+            reason = f"item {item_id}: {entry.diagnostics()}"
+            tx.append("refused", user.id, {"action": BULK, "reason": reason[:500]})
+
+
+def _sent(entry: Sealed, to: str, attempt: Attempt) -> dict[str, Any]:
+    """What was sent for one item, and how its delivery went."""
+    return {
+        "package": entry.package_id,
+        "item": entry.item_id,
+        "to": to,
+        "state": attempt.state,
+        "detail": attempt.detail,
+        "decision": entry.decision.to_dict(),
+    }
 
 
 def _record_releases(
