@@ -41,6 +41,7 @@ from gsoia.node.metrics import Metrics
 from gsoia.node.sessions import WebSessions
 from gsoia.node.users import Role, User
 from gsoia.node.vault import Vault
+from gsoia.node.versions import RowVersions
 from gsoia.store.database import migrate, open_engine, writing
 from gsoia.store.schema import meta
 
@@ -82,7 +83,9 @@ class Node:
         self.metrics = Metrics()
         self.floods = Floods()
         """This process's counts and budgets of unauthenticated refusals, by source."""
-        self.vault = Vault(self.engine, self.nation, keys, rulebook.codes)
+        self.versions = RowVersions(self.engine)
+        """The latest version of each item, user and peer the audit log records."""
+        self.vault = Vault(self.engine, self.nation, keys, rulebook.codes, self.versions)
         """The items table and its crypto (``gsoia.node.vault``)."""
         self.listing = Listing(self.vault, rulebook, self.today)
         """The label columns and the listings' caches (``gsoia.node.listing``)."""
