@@ -4,7 +4,10 @@ Each test makes the node change a row through its own use cases (a reclassificat
 account change, a re-pin), keeps the row as it was before, and puts it back with
 SQLAlchemy on the node's engine, behind its back: every column as the node once wrote and
 signed it. The audit log recorded a later version, so the row is refused: an item is not
-read (``IntegrityFailure``, audited) nor listed.
+read (``IntegrityFailure``, audited) nor listed; a user's token authenticates no one; a
+peer is not pinned. Edits of a user's or a peer's security fields in SQL (unsigned until
+now) are refused the same way. The last tests run the node as normal and see nothing
+refused, across a restart and across two processes.
 """
 
 from __future__ import annotations
@@ -13,12 +16,18 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import Table, select, update
+from sqlalchemy import Table, insert, select, update
 
-from gsoia.node.errors import IntegrityFailure
+from gsoia.api import create_app
+from gsoia.crypto.keys import NodeKeys
+from gsoia.federation.peers import Peer
+from gsoia.node.accounts import Changes, Disabled
+from gsoia.node.authority import OPERATOR
+from gsoia.node.errors import Conflict, IntegrityFailure, TamperedAccount
 from gsoia.node.service import Node
 from gsoia.node.users import Role, User
-from gsoia.store.schema import audit_entries, items
+from gsoia.store.schema import audit_entries, items, peers, users
+from tests import loopback
 from tests.node.conftest import RunningNode
 
 LOW = {
@@ -104,3 +113,130 @@ def test_an_item_in_a_version_the_log_never_recorded_is_refused(node: Node) -> N
         connection.execute(update(items).where(items.c.id == item_id).values(version=7))
     with pytest.raises(IntegrityFailure):
         node.read_item(officer, item_id)
+
+
+# -- users --------------------------------------------------------------------------------
+
+
+def test_a_clearance_raised_in_sql_authenticates_no_one(node: Node) -> None:
+    _, token = node.add_user("jp-h", "JPN", clearance="HI")
+    assert node.authenticate(token).clearance == "HI"
+    with node.engine.begin() as connection:
+        connection.execute(update(users).where(users.c.id == "jp-h").values(clearance="KIMITSU"))
+    node.accounts._forget()
+    with pytest.raises(TamperedAccount):
+        node.authenticate(token)
+    app = create_app(node)
+    with loopback.client(
+        transport=loopback.InProcess(app),
+        base_url="http://node.test",
+        headers={"Authorization": f"Bearer {token}"},
+    ) as client:
+        answer = client.get("/api/v1/items")
+    assert answer.status_code == 401
+    assert answer.json()["type"].endswith("/problems/integrity")
+    assert kinds(node).count("integrity") == 2
+
+
+def test_a_disabled_users_earlier_row_put_back_is_refused(jpn: RunningNode, node: Node) -> None:
+    _, token = node.add_user("jp-h", "JPN", clearance="HI")
+    where = users.c.id == "jp-h"
+    enabled = row_of(node, users, where)
+    node.accounts.disable(OPERATOR, "jp-h")
+    with pytest.raises(Disabled):
+        node.authenticate(token)
+    put_back(node, users, where, enabled)
+    with pytest.raises(TamperedAccount):
+        node.authenticate(token)
+    restarted = reopened(jpn, node)
+    try:
+        with pytest.raises(TamperedAccount):
+            restarted.authenticate(token)
+        with pytest.raises(IntegrityFailure):  # nor is it changed, and so signed again
+            restarted.accounts.enable(OPERATOR, "jp-h")
+    finally:
+        restarted.close()
+
+
+def test_a_removed_users_row_put_back_is_refused(node: Node) -> None:
+    _, token = node.add_user("jp-h", "JPN", clearance="HI")
+    removed = row_of(node, users, users.c.id == "jp-h")
+    node.accounts.remove(OPERATOR, "jp-h")
+    with node.engine.begin() as connection:
+        connection.execute(insert(users).values(**removed))
+    with pytest.raises(TamperedAccount):
+        node.authenticate(token)
+
+
+def test_accounts_changed_as_normal_are_served_across_a_restart(
+    jpn: RunningNode, node: Node
+) -> None:
+    _, token = node.add_user("jp-h", "JPN", clearance="HI")
+    node.accounts.set(OPERATOR, "jp-h", Changes(clearance="GOKUHI"))
+    node.accounts.disable(OPERATOR, "jp-h")
+    node.accounts.enable(OPERATOR, "jp-h")
+    _, token = node.accounts.rotate_token(OPERATOR, "jp-h")
+    assert node.authenticate(token).clearance == "GOKUHI"
+    node.accounts.remove(OPERATOR, "jp-h")
+    _, again = node.add_user("jp-h", "JPN", clearance="KIMITSU")  # the same id, once more
+    assert node.authenticate(again).clearance == "KIMITSU"
+    restarted = reopened(jpn, node)
+    try:
+        assert restarted.authenticate(again).clearance == "KIMITSU"
+        assert restarted.accounts.set(OPERATOR, "jp-h", Changes(clearance="HI")).user.clearance
+    finally:
+        restarted.close()
+
+
+# -- peers --------------------------------------------------------------------------------
+
+
+def kor(url: str = "http://kor.test") -> Peer:
+    return Peer("KOR", url, NodeKeys.generate().public())
+
+
+def test_a_peers_keys_repinned_in_sql_are_refused(jpn: RunningNode, node: Node) -> None:
+    node.exchange.add_peer(kor())
+    attacker = NodeKeys.generate().public()
+    with node.engine.begin() as connection:
+        connection.execute(
+            update(peers)
+            .where(peers.c.nation == "KOR")
+            .values(
+                signing_key=attacker.signing,
+                sealing_key=attacker.sealing,
+                fingerprint=attacker.fingerprint(),
+            )
+        )
+    restarted = reopened(jpn, node)
+    try:
+        assert restarted.exchange.known_peer("KOR") is None
+        officer = add(restarted, "jp-o", "KIMITSU", Role.OFFICER)
+        item_id = restarted.create_item(officer, {**LOW, "releasable_to": ["KOR"]}, "T", b"C")
+        with pytest.raises(Conflict):  # nothing is sealed to the keys put in
+            restarted.exchange.release(officer, item_id["id"], "KOR")
+        restarted.exchange.peers_book.report()
+        assert "integrity" in kinds(restarted)
+    finally:
+        restarted.close()
+
+
+def test_a_peers_earlier_pin_put_back_is_refused(jpn: RunningNode, node: Node) -> None:
+    first = node.exchange.add_peer(kor())
+    where = peers.c.nation == "KOR"
+    earlier = row_of(node, peers, where)
+    second = node.exchange.add_peer(kor("http://kor.example"))  # the operator pins anew
+    assert node.exchange.known_peer("KOR") == second != first
+    put_back(node, peers, where, earlier)
+    restarted = reopened(jpn, node)
+    try:
+        assert restarted.exchange.known_peer("KOR") is None
+        again = restarted.exchange.add_peer(kor())  # pinned anew by the operator: it holds
+        assert restarted.exchange.known_peer("KOR") == again
+    finally:
+        restarted.close()
+    third = jpn.open()
+    try:
+        assert third.exchange.known_peer("KOR") == again
+    finally:
+        third.close()

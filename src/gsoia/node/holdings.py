@@ -175,7 +175,6 @@ class Holdings:
         ``views=False``).
         """
         node, vault = self.node, self.vault
-        note = vault.versions.note
         prepared = []
         for draft in drafts:
             fields = self._fields(str(uuid.uuid4()), draft.label, draft.title)
@@ -217,8 +216,7 @@ class Holdings:
                 columns.add_topics(new_topics)
                 columns.append(appended)
                 for _, stored in prepared:  # signed here, just now: intact as written
-                    vault.remember(stored)
-                    note(item_subject(stored["id"]), 1)
+                    vault.remember(stored)  # in version 1: nothing to note (``versions``)
 
             tx.on_commit(publish)
             if not views:
@@ -301,7 +299,6 @@ class Holdings:
         def publish() -> None:
             columns.add_topics(new_topics)
             columns.append([found])
-            vault.versions.note(subject, 1)
 
         tx.on_commit(publish)
         return found

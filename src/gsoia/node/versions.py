@@ -8,10 +8,14 @@ only in the latest version the log records for it (``RowVersions.is_latest``). A
 restored to an earlier version, or in a version the log never recorded (a row the log
 never saw, an account it recorded as removed), is refused.
 
-The versions are kept in memory, per process: filled as this process commits changes
-(``note``) and caught up from the log's tail, the entries past the last one read, on a
-version this process does not know (a row another process changed, or the first read
-after a start). The hot path is one dictionary lookup. An entry is taken only if its body
+The versions are kept in memory, per process: read from the whole log at the first check
+after a start, noted as this process commits changes (``note``), and caught up from the
+log's tail, the entries past the last one read, on a version this process does not know
+(a row another process changed). The hot path is one dictionary lookup. Only versions
+past the first are kept: every row is made in version 1, signed, and recorded so in the
+same transaction, so a signed row in version 1 of a subject the log records no later
+version of is the latest (a million items cost no memory, and the entries of their
+creation are not read). An entry is taken only if its body
 still matches its leaf hash; that the log itself was not rewritten is the work of its
 signed heads, its anchor and its witnesses (``gsoia audit verify``, ``audit.anchor``).
 """
@@ -30,6 +34,10 @@ from gsoia.store.schema import audit_entries
 
 SUBJECT = '"subject":'
 """What the body of an entry recording a version holds (canonical JSON: no spaces)."""
+FIRST = '"version":1},"kind":'
+"""What the body of an entry recording a first version holds: ``version`` is the last key
+of its data, ``kind`` the next key of the entry (canonical JSON: keys sorted). Such entries
+are not read (``_TAIL``); one that were read anyway would change nothing."""
 
 _LAST = select(func.max(audit_entries.c.seq))
 _TAIL = (
@@ -38,9 +46,11 @@ _TAIL = (
         audit_entries.c.seq > bindparam("after"),
         audit_entries.c.seq <= bindparam("last"),
         audit_entries.c.body.contains(SUBJECT, autoescape=True),
+        ~audit_entries.c.body.contains(FIRST, autoescape=True),
     )
     .order_by(audit_entries.c.seq)
 )
+_ANY = select(audit_entries.c.seq).where(audit_entries.c.body.contains(SUBJECT)).limit(1)
 
 
 def item_subject(item_id: str) -> str:
@@ -76,27 +86,43 @@ class RowVersions:
         A version higher than the one known, or none known, sends this process to the
         log's tail first: another process may have written it.
         """
-        known = self._latest.get(subject)
+        if self._read < 0:
+            self.catch_up()  # the first check since the start: the whole log
+        known = self._latest.get(subject, 1)
         if known == version:
             return True
-        if known is not None and version < known:
+        if version < known:
             return False
         self.catch_up()
-        return self._latest.get(subject) == version
+        return self._latest.get(subject, 1) == version
 
     def latest(self, subject: str) -> int:
         """The latest version the log records for ``subject`` (0: none), caught up first.
 
-        For a change that makes a new version: call it holding the log's lock, so that
-        no other process records one meanwhile.
+        For a row made anew (an account added, a peer pinned): call it holding the log's
+        lock, so that no other process records one meanwhile. A subject without a later
+        version is looked for in the whole log (rare: each account and pin once).
         """
         self.catch_up()
-        return self._latest.get(subject, 0)
+        known = self._latest.get(subject)
+        if known is not None:
+            return known
+        recorded = audit_entries.c.body.contains(
+            f"{SUBJECT}{json.dumps(subject, ensure_ascii=False)},", autoescape=True
+        )
+        with peeking(self.engine) as connection:
+            found = connection.execute(select(audit_entries.c.seq).where(recorded).limit(1))
+            return 0 if found.first() is None else 1
+
+    def recorded_any(self) -> bool:
+        """Whether the log records any version at all, the first included."""
+        with peeking(self.engine) as connection:
+            return connection.execute(_ANY).first() is not None
 
     def note(self, subject: str, version: int) -> None:
         """A version this process has just committed, with its audit entry."""
         with self._lock:
-            if version > self._latest.get(subject, 0):
+            if version > self._latest.get(subject, 1):
                 self._latest[subject] = version
 
     def catch_up(self) -> None:
@@ -122,6 +148,6 @@ class RowVersions:
         if (
             isinstance(subject, str)
             and isinstance(version, int)
-            and version > self._latest.get(subject, 0)
+            and version > self._latest.get(subject, 1)
         ):
             self._latest[subject] = version

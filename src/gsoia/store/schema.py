@@ -47,7 +47,7 @@ users = Table(
     Column("created_at", String(32), nullable=False),
     Column("disabled", Boolean, nullable=False, server_default=false()),  # migration 0007
     # migration 0010: the row's version, recorded in the audit log at every change, and the
-    # node's Ed25519 signature over its security fields with it (``node.account_rows``)
+    # node's Ed25519 signature over its security fields with it (``node.signed_rows``)
     Column("version", Integer, nullable=False, server_default="1"),
     Column("signature", LargeBinary),
 )
@@ -179,7 +179,7 @@ peers = Table(
     Column("fingerprint", String(64), nullable=False),
     Column("added_at", String(32), nullable=False),
     # migration 0010: the pin's version, recorded in the audit log at every change, and the
-    # node's Ed25519 signature over the pin with it (``node.exchange.peer_rows``)
+    # node's Ed25519 signature over the pin with it (``node.signed_rows``)
     Column("version", Integer, nullable=False, server_default="1"),
     Column("signature", LargeBinary),
 )
