@@ -6,8 +6,8 @@ SQLAlchemy on the node's engine, behind its back: every column as the node once 
 signed it. The audit log recorded a later version, so the row is refused: an item is not
 read (``IntegrityFailure``, audited) nor listed; a user's token authenticates no one; a
 peer is not pinned. Edits of a user's or a peer's security fields in SQL (unsigned until
-now) are refused the same way. The last tests run the node as normal and see nothing
-refused, across a restart and across two processes.
+now) are refused the same way. Rows changed as normal are served, across a restart; rows
+from before versions are adopted once.
 """
 
 from __future__ import annotations
@@ -16,17 +16,21 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, delete, insert, select, update
 
 from gsoia.api import create_app
 from gsoia.crypto.keys import NodeKeys
+from gsoia.crypto.signing import binding_message, sign
 from gsoia.federation.peers import Peer
 from gsoia.node.accounts import Changes, Disabled
+from gsoia.node.adoption import PENDING
 from gsoia.node.authority import OPERATOR
 from gsoia.node.errors import Conflict, IntegrityFailure, TamperedAccount
+from gsoia.node.item import held_label, label_columns, signed_fields, stored_item
 from gsoia.node.service import Node
 from gsoia.node.users import Role, User
-from gsoia.store.schema import audit_entries, items, peers, users
+from gsoia.node.vault import encoded_columns
+from gsoia.store.schema import audit_entries, items, meta, peers, users
 from tests import loopback
 from tests.node.conftest import RunningNode
 
@@ -240,3 +244,59 @@ def test_a_peers_earlier_pin_put_back_is_refused(jpn: RunningNode, node: Node) -
         assert third.exchange.known_peer("KOR") == again
     finally:
         third.close()
+
+
+# -- rows from before versions ------------------------------------------------------------
+
+
+def test_rows_from_before_versions_are_adopted_once(jpn: RunningNode, node: Node) -> None:
+    """A database migrated to 0010: its rows, signed before versions, are signed and
+    recorded as the node first opens it; marking it again later adopts nothing.
+
+    The database from before versions is made here: a log without versions (the entry
+    adding the account, the last, is cut off: the log is opened without its anchor), an
+    account without signature, an item signed without its version."""
+    node.audit.record("node.started", "cli", {})  # a log from before versions: no version
+    keys, vault = node.keys, node.vault
+    fields = {
+        "id": "old-item",
+        "title": "Filed before versions",
+        **label_columns(LOW),  # type: ignore[arg-type]
+        "custodian": "JPN",
+        "consented_to": "[]",
+        "created_at": "2026-01-01T00:00:00+00:00",
+        "created_by": "jp-o",
+        "version": 1,
+    }
+    stored = vault.sealed(fields, b"OLD")
+    unversioned = {k: v for k, v in signed_fields(stored_item(stored)).items() if k != "version"}
+    stored["signature"] = sign(keys.signing, binding_message(unversioned, stored["content_digest"]))
+    encoded = vault.encode(held_label(stored_item(stored)), {})
+    _, token = node.add_user("jp-o", "JPN", clearance="KIMITSU", role=Role.OFFICER)
+    with node.engine.begin() as connection:
+        connection.execute(delete(audit_entries).where(audit_entries.c.kind == "user.added"))
+        connection.execute(update(users).values(signature=None))
+        connection.execute(insert(items).values(**stored, **encoded_columns(encoded)))
+        connection.execute(insert(meta).values(name=PENDING, value="1"))
+    node.close()
+    adopting = jpn.open(anchored=False)
+    try:
+        officer = adopting.authenticate(token)
+        assert adopting.read_item(officer, "old-item")["content"] == "OLD"
+        assert "rows.adopted" in kinds(adopting)
+    finally:
+        adopting.close()
+    again = jpn.open(anchored=False)
+    try:
+        with again.engine.begin() as connection:
+            connection.execute(update(users).values(clearance="GOKUHI", signature=None))
+            connection.execute(insert(meta).values(name=PENDING, value="1"))
+    finally:
+        again.close()
+    marked_again = jpn.open(anchored=False)
+    try:
+        with pytest.raises(TamperedAccount):
+            marked_again.authenticate(token)
+        assert kinds(marked_again).count("rows.adopted") == 1
+    finally:
+        marked_again.close()

@@ -24,9 +24,18 @@ def upgrade() -> None:
         with op.batch_alter_table(table) as batch:
             batch.add_column(sa.Column("version", sa.Integer, nullable=False, server_default="1"))
             batch.add_column(sa.Column("signature", sa.LargeBinary))
+    held = op.get_bind().execute(
+        sa.text(
+            "SELECT 1 FROM items UNION ALL SELECT 1 FROM users UNION ALL SELECT 1 FROM peers"
+            " LIMIT 1"
+        )
+    )
+    if held.first() is not None:  # rows to adopt (``node.adoption``): the node signs them
+        op.execute("INSERT INTO meta (name, value) VALUES ('rows_unversioned', '1')")
 
 
 def downgrade() -> None:
+    op.execute("DELETE FROM meta WHERE name = 'rows_unversioned'")
     for table in ("peers", "users"):
         with op.batch_alter_table(table) as batch:
             batch.drop_column("signature")
