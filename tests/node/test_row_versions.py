@@ -246,6 +246,28 @@ def test_a_peers_earlier_pin_put_back_is_refused(jpn: RunningNode, node: Node) -
         third.close()
 
 
+def test_a_second_process_serves_the_rows_the_first_changed(jpn: RunningNode, node: Node) -> None:
+    """Two processes of one node (two workers): each serves the versions the other
+    recorded (it catches up with the log on a version it does not know)."""
+    officer = add(node, "jp-o", "KIMITSU", Role.OFFICER)
+    item_id = node.create_item(officer, LOW, "Low, for now", b"C")["id"]
+    other = jpn.open()
+    try:
+        assert other.read_item(officer, item_id)["content"] == "C"
+        node.exchange.reclassify(officer, item_id, "GOKUHI")
+        _, token = node.add_user("jp-h", "JPN", clearance="HI")
+        node.accounts.set(OPERATOR, "jp-h", Changes(clearance="GOKUHI"))
+        node.exchange.add_peer(kor())
+        repinned = node.exchange.add_peer(kor("http://kor.example"))
+        assert other.read_item(officer, item_id)["label"]["classification"] == "GOKUHI"
+        assert [i["id"] for i in other.list_items(officer)["items"]] == [item_id]
+        assert other.authenticate(token).clearance == "GOKUHI"
+        assert other.exchange.known_peer("KOR") == repinned
+        assert "integrity" not in kinds(other)
+    finally:
+        other.close()
+
+
 # -- rows from before versions ------------------------------------------------------------
 
 
