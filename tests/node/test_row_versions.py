@@ -12,6 +12,7 @@ from before versions are adopted once.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,6 +22,7 @@ from sqlalchemy import Table, delete, insert, select, update
 from gsoia.api import create_app
 from gsoia.crypto.keys import NodeKeys
 from gsoia.crypto.signing import binding_message, sign
+from gsoia.federation.packages import PackageRejected, Rejection
 from gsoia.federation.peers import Peer
 from gsoia.node.accounts import Changes, Disabled
 from gsoia.node.adoption import PENDING
@@ -32,6 +34,7 @@ from gsoia.node.users import Role, User
 from gsoia.node.vault import encoded_columns
 from gsoia.store.schema import audit_entries, items, meta, peers, users
 from tests import loopback
+from tests.attacks.simulator import PeerSimulator
 from tests.node.conftest import RunningNode
 
 LOW = {
@@ -223,6 +226,35 @@ def test_a_peers_keys_repinned_in_sql_are_refused(jpn: RunningNode, node: Node) 
         assert "integrity" in kinds(restarted)
     finally:
         restarted.close()
+
+
+def test_packages_signed_with_keys_pinned_in_sql_are_not_opened(node: Node) -> None:
+    genuine = PeerSimulator("KOR", "JPN", node.public)
+    node.exchange.add_peer(Peer("KOR", "http://kor.test", genuine.public))
+    assert opened(node, genuine)  # refused later, for naming no item
+    attacker = PeerSimulator("KOR", "JPN", node.public)
+    with node.engine.begin() as connection:
+        connection.execute(
+            update(peers)
+            .where(peers.c.nation == "KOR")
+            .values(
+                signing_key=attacker.public.signing,
+                sealing_key=attacker.public.sealing,
+                fingerprint=attacker.public.fingerprint(),
+            )
+        )
+    assert not opened(node, attacker)
+    assert not opened(node, genuine)  # nor the peer's own: its pin no longer holds
+    assert "integrity" in kinds(node)
+
+
+def opened(node: Node, sender: PeerSimulator) -> bool:
+    """Whether the node opened an incident notice of ``sender`` (one of no item: refused
+    once opened, for that)."""
+    raw = json.dumps(sender.incident("no-such-item").signed()).encode()
+    with pytest.raises(PackageRejected) as refused:
+        node.exchange.receive(raw)
+    return refused.value.reason is Rejection.UNKNOWN_ITEM
 
 
 def test_a_peers_earlier_pin_put_back_is_refused(jpn: RunningNode, node: Node) -> None:
