@@ -300,6 +300,27 @@ def test_a_second_process_serves_the_rows_the_first_changed(jpn: RunningNode, no
         other.close()
 
 
+def test_a_second_process_learns_a_relabel_at_its_next_listing(
+    jpn: RunningNode, node: Node
+) -> None:
+    """A process that knew an item in version 1 learns of version 2, written by another,
+    when it next lists (a relabel another worker made): the row put back is refused."""
+    officer = add(node, "jp-o", "KIMITSU", Role.OFFICER)
+    analyst = add(node, "jp-h", "HI")
+    item_id = node.create_item(officer, LOW, "Low, for now", b"C")["id"]
+    other = jpn.open()
+    try:
+        assert other.read_item(analyst, item_id)["content"] == "C"
+        where = items.c.id == item_id
+        earlier = row_of(node, items, where)
+        node.exchange.reclassify(officer, item_id, "GOKUHI")
+        put_back(node, items, where, earlier)
+        other.list_items(officer)
+        refused_by(other, analyst, item_id)
+    finally:
+        other.close()
+
+
 # -- rows from before versions ------------------------------------------------------------
 
 
