@@ -139,7 +139,7 @@ class Accounts:
                 row = connection.execute(_USER_BY_TOKEN, {"hashed": hashed}).first()
             if row is None or not same_hash(row.token_hash, hashed):
                 raise Unauthorized("unknown or revoked token")
-            if not self.seal.holds(dict(row._mapping)):
+            if not self.seal.holds_now(dict(row._mapping)):
                 self.node.audit.record(
                     "integrity", "node", {"user": row.id, "where": "authenticate"}
                 )
@@ -311,7 +311,7 @@ class Accounts:
         self.node.require(actor, Action.USERS)
         with self.node.audit.transaction() as tx:
             row = _found_row(tx.connection, user_id)
-            if intact and not self.seal.holds(row):
+            if intact and not self.seal.holds_now(row):
                 raise IntegrityFailure(
                     f"the account '{user_id}' no longer matches its signature: remove it"
                 )

@@ -151,7 +151,7 @@ class WebSessions:
             if row is None:
                 self._found.discard(sid)
                 return None
-            if not self.node.accounts.seal.holds(dict(row._mapping)):  # edited in SQL
+            if not self.node.accounts.seal.holds_now(dict(row._mapping)):  # edited in SQL
                 self._found.discard(sid)
                 self.node.audit.record("integrity", "node", {"user": row.id, "where": "session"})
                 return None

@@ -5,7 +5,8 @@ token's hash decide what it is served; a peer's keys decide whose packages are o
 to whom items are sealed. Each row carries the node's Ed25519 signature over those fields
 and its ``version``, which the audit log records at every change (``gsoia.node.versions``):
 a row edited in SQL no longer matches its signature, and an older row put back is not in
-the latest version; either is refused (``RowSeal.holds``), not served.
+the latest version; either is refused (``RowSeal.holds``), not served. These rows are read
+seldom, so the versions are caught up with the log each time (``holds_now``).
 """
 
 from __future__ import annotations
@@ -82,6 +83,13 @@ class RowSeal:
         """The row's signature by ``key`` (a key rotation), or None if the row does not hold
         (it stays refused)."""
         return sign(key, row_message(self.kind, self.fields, row)) if self.holds(row) else None
+
+    def holds_now(self, row: Mapping[str, Any]) -> bool:
+        """``holds``, the versions caught up with the log first: an account or a pin is read
+        seldom (once a second per token, per session, per load of the peers), so a row put
+        back to a version another process has since changed is refused at once."""
+        self.versions.catch_up()
+        return self.holds(row)
 
     def holds(self, row: Mapping[str, Any]) -> bool:
         """The row matches the node's signature and is the latest version the log records."""

@@ -57,6 +57,7 @@ class PeerBook:
         with self.node.engine.connect() as connection:
             rows = [dict(row._mapping) for row in connection.execute(select(peers))]
             retired = load_retired(connection)
+        self.seal.versions.catch_up()
         holds = self.seal.holds
         pinned = {row["nation"]: pinned_peer(row) for row in rows if holds(row)}
         self.refused = {

@@ -35,7 +35,7 @@ def receive_rotation(node: Node, book: PeerBook, package: Package) -> dict[str, 
             .one()
             ._mapping
         )
-        if not seal.holds(row):  # edited since it was loaded: not signed again as it is
+        if not seal.holds_now(row):  # edited since it was loaded: not signed again as it is
             raise IntegrityFailure(f"the pin of {package.sender} no longer matches its signature")
         renewed_pin = row | {
             "signing_key": new.signing,
