@@ -5,8 +5,8 @@ every change of such a row is audited with ``{"subject": ..., "version": N}`` in
 entry's data (``versioned``). The signature stops a row from being edited in SQL; it does
 not stop an older row, signed too, from being put back. The log does: a row is served
 only in the latest version the log records for it (``RowVersions.is_latest``). A row
-restored to an earlier version, or in a version the log never recorded (a row the log
-never saw, an account it recorded as removed), is refused.
+restored to an earlier version (an account put back after the log recorded its removal
+included), or in a later version than the log records, is refused.
 
 The versions are kept in memory, per process: read from the whole log at the first check
 after a start, noted as this process commits changes (``note``), and caught up from the
@@ -15,9 +15,9 @@ log's tail, the entries past the last one read, on a version this process does n
 past the first are kept: every row is made in version 1, signed, and recorded so in the
 same transaction, so a signed row in version 1 of a subject the log records no later
 version of is the latest (a million items cost no memory, and the entries of their
-creation are not read). An entry is taken only if its body
-still matches its leaf hash; that the log itself was not rewritten is the work of its
-signed heads, its anchor and its witnesses (``gsoia audit verify``, ``audit.anchor``).
+creation are not read). An entry is taken only if its body still matches its leaf hash;
+that the log itself was not cut or rewritten is the work of its signed heads, its anchor
+and its witnesses (``gsoia audit verify``, ``audit.anchor``).
 """
 
 from __future__ import annotations
@@ -57,14 +57,6 @@ def item_subject(item_id: str) -> str:
     return f"item:{item_id}"
 
 
-def user_subject(user_id: str) -> str:
-    return f"user:{user_id}"
-
-
-def peer_subject(nation: str) -> str:
-    return f"peer:{nation}"
-
-
 def versioned(data: dict[str, Any], subject: str, version: int) -> dict[str, Any]:
     """An audit entry's data recording that ``subject`` is now in ``version``."""
     return data | {"subject": subject, "version": version}
@@ -83,8 +75,9 @@ class RowVersions:
     def is_latest(self, subject: str, version: int) -> bool:
         """Whether ``version`` is the latest the log records for ``subject``.
 
-        A version higher than the one known, or none known, sends this process to the
-        log's tail first: another process may have written it.
+        A version higher than the one known (1 for a subject the log records no later
+        version of) sends this process to the log's tail first: another process may have
+        written it.
         """
         if self._read < 0:
             self.catch_up()  # the first check since the start: the whole log
