@@ -294,7 +294,7 @@ class Holdings:
         )
         found = EncodedLabel(seq, *encoded)
         subject = item_subject(fields["id"])
-        tx.append("item.version", sender, versioned({"item": fields["id"]}, subject, 1))
+        tx.append("item.version", "node", versioned({"item": fields["id"]}, subject, 1))
 
         def publish() -> None:
             columns.add_topics(new_topics)
