@@ -257,7 +257,8 @@ class Holdings:
 
         The content is encrypted afresh under this node's keys; the original label is kept
         as the originator wrote it, the custodian's own marking next to it, and the
-        originator's seal (checked by the caller) with it, to pass on.
+        originator's seal (checked by the caller) with it, to pass on. The copy is in
+        version 1, which the caller's entry records (``package.received``).
         """
         vault = self.vault
         fields: dict[str, Any] = {
@@ -293,8 +294,6 @@ class Holdings:
             | encoded_columns(encoded),
         )
         found = EncodedLabel(seq, *encoded)
-        subject = item_subject(fields["id"])
-        tx.append("item.version", "node", versioned({"item": fields["id"]}, subject, 1))
 
         def publish() -> None:
             columns.add_topics(new_topics)

@@ -451,11 +451,13 @@ class TaxiiStore:
         return self.index.visible(seqs, allowed)
 
     def _rows(self, connection: Connection, seqs: list[int]) -> list[Any]:
+        """The items of these STIX objects with the objects' metadata, in ``seqs`` order:
+        the item's columns first (``item_of``), ``version`` the object's."""
         if not seqs:
             return []
         found = connection.execute(
             select(
-                items,
+                *_ITEM_COLUMNS,
                 stix_objects.c.seq.label("stix_seq"),
                 stix_objects.c.stix_id,
                 stix_objects.c.version,
@@ -637,3 +639,10 @@ def _failure(obj: Any, message: str) -> dict[str, Any]:
         if isinstance(found, str):
             version = found[:64]
     return _detail(stix_id, version, message)
+
+
+_ITEM_COLUMNS = [
+    column.label("item_version") if column.name == "version" else column for column in items.c
+]
+"""Every column of items, in order (``item_of``), its version named apart from the STIX
+object's ``version``."""
