@@ -87,7 +87,10 @@ def test_every_change_is_audited_with_its_actor_and_no_secret(node: Node) -> Non
         "user": "a1",
         "before": {"clearance": "HI", "clearance_expires": None},
         "after": {"clearance": "GOKUHI", "clearance_expires": "2030-01-01"},
+        "subject": "user:a1",  # the account's version, for its row (``node.versions``)
+        "version": 5,
     }
+    assert log[6]["data"]["version"] == 6  # its removal too: the row put back is refused
     text = json.dumps(log)
     for secret in (first, second, token_hash(first), token_hash(second)):
         assert secret not in text

@@ -9,10 +9,12 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import delete, update
+from sqlalchemy import delete
 
+from gsoia.node import accounts
+from gsoia.node.authority import OPERATOR
 from gsoia.node.errors import Unauthorized
-from gsoia.node.users import SIGNED_IN_FOR, Role, token_hash
+from gsoia.node.users import SIGNED_IN_FOR, Role
 from gsoia.store.schema import users
 from tests import loopback
 from tests.node.conftest import RunningNode
@@ -171,7 +173,7 @@ def test_credentials_are_checked_before_the_body(jpn: RunningNode) -> None:
 
 
 def test_a_token_found_is_trusted_for_a_moment_and_one_not_found_never(
-    jpn: RunningNode,
+    jpn: RunningNode, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``Node.authenticate`` keeps a token it found for ``SIGNED_IN_FOR`` seconds: a row
     removed behind the node's back (as a revocation would) stops working after that; a
@@ -191,10 +193,12 @@ def test_a_token_found_is_trusted_for_a_moment_and_one_not_found_never(
         unknown = "gsoia_" + "x" * 43
         with pytest.raises(Unauthorized):
             node.authenticate(unknown)
-        with node.engine.begin() as connection:
-            connection.execute(
-                update(users).where(users.c.id == "jp-later").values(token_hash=token_hash(unknown))
-            )
+        other = jpn.open()  # another process gives jp-later that very token
+        try:
+            monkeypatch.setattr(accounts, "new_token", lambda: unknown)
+            other.accounts.rotate_token(OPERATOR, "jp-later")
+        finally:
+            other.close()
         assert node.authenticate(unknown).id == "jp-later"
         with pytest.raises(Unauthorized):
             node.authenticate(later)  # never found before: asked, and gone

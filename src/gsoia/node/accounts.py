@@ -7,6 +7,11 @@ which names the actor and never holds a token or a hash. A change that takes the
 away from its holder (disable, rotate-token, remove) deletes its web sessions in the same
 transaction (``gsoia.node.sessions``).
 
+Each account's row carries the node's signature over its security fields and its version,
+which the change's audit entry records (``gsoia.node.signed_rows``): a row edited or put
+back in SQL authenticates no one (``TamperedAccount``, audited), and is changed no more
+(``IntegrityFailure``) until an admin removes it.
+
 A token found is trusted for ``SIGNED_IN_FOR`` seconds without asking the store again (a
 query is a third of a small request's CPU), and so is a web session: a change committed by
 any process, on any host sharing the database, holds on every worker within that bound. The
@@ -18,10 +23,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from enum import Enum
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
@@ -30,10 +36,18 @@ from sqlalchemy.exc import IntegrityError
 from gsoia.audit.log import AuditTransaction
 from gsoia.errors import Problem, RequestError
 from gsoia.node.authority import Account, Action, Actor, Target
-from gsoia.node.errors import Conflict, NotFound, Unauthorized
+from gsoia.node.errors import (
+    Conflict,
+    IntegrityFailure,
+    NotFound,
+    TamperedAccount,
+    Unauthorized,
+)
 from gsoia.node.recent import Recent
 from gsoia.node.sessions import end_all
+from gsoia.node.signed_rows import USER_FIELDS, RowSeal
 from gsoia.node.users import SIGNED_IN_FOR, Role, User, new_token, same_hash, token_hash
+from gsoia.node.versions import versioned
 from gsoia.store.database import peeking
 from gsoia.store.schema import users
 
@@ -100,6 +114,10 @@ class Accounts:
 
     def __init__(self, node: Node) -> None:
         self.node = node
+        self.seal = RowSeal(
+            "user", USER_FIELDS, node.keys.signing, node.public.signing, node.versions
+        )
+        """Signs each account's row as it is written, checks it as it is read."""
         self._signed_in: Recent[str, tuple[User, float]] = Recent(1_000)
         """Users found by token hash, and when (``authenticate``)."""
 
@@ -121,6 +139,13 @@ class Accounts:
                 row = connection.execute(_USER_BY_TOKEN, {"hashed": hashed}).first()
             if row is None or not same_hash(row.token_hash, hashed):
                 raise Unauthorized("unknown or revoked token")
+            if not self.seal.holds_now(dict(row._mapping)):
+                self.node.audit.record(
+                    "integrity", "node", {"user": row.id, "where": "authenticate"}
+                )
+                raise TamperedAccount(
+                    f"the account '{row.id}' no longer matches its signature", audited=True
+                )
             if row.disabled:
                 raise Disabled(f"the account '{row.id}' is disabled")
             user = User.from_row(row)
@@ -166,22 +191,32 @@ class Accounts:
         record = UserRecord(user, False, self.node.audit.now())
         self.node.require(actor, Action.USERS, Target(account=_account(user)))
         token = new_token()
+        seal = self.seal
         try:
             with self.node.audit.transaction() as tx:
+                values: dict[str, Any] = {
+                    "id": user_id,
+                    "nation": nation,
+                    "clearance": clearance,
+                    "clearance_expires": clearance_expires,
+                    "need_to_know": json.dumps(list(user.need_to_know)),
+                    "role": role.value,
+                    "token_hash": token_hash(token),
+                    "created_at": record.created_at,
+                    "disabled": False,
+                }
+                # an id used before (removed since) goes on from its last version
+                subject = seal.subject(values)
+                values["version"] = version = seal.versions.latest(subject) + 1
                 tx.connection.execute(
-                    insert(users).values(
-                        id=user_id,
-                        nation=nation,
-                        clearance=clearance,
-                        clearance_expires=clearance_expires,
-                        need_to_know=json.dumps(list(user.need_to_know)),
-                        role=role.value,
-                        token_hash=token_hash(token),
-                        created_at=record.created_at,
-                        disabled=False,
-                    )
+                    insert(users).values(**values, signature=seal.signature(values))
                 )
-                tx.append("user.added", _actor_id(actor), {"user": user.to_dict()})
+                tx.append(
+                    "user.added",
+                    _actor_id(actor),
+                    versioned({"user": user.to_dict()}, subject, version),
+                )
+                tx.on_commit(lambda: seal.versions.note(subject, version))
         except IntegrityError as e:
             raise Conflict(f"id: a user '{user_id}' already exists") from e
         return record, token
@@ -189,31 +224,34 @@ class Accounts:
     def disable(self, actor: Actor, user_id: str) -> UserRecord:
         """Disable an account: its token and web sessions stop working (a disabled account
         disabled again is left as it is)."""
-        with self._changing(actor, user_id) as (tx, record):
+        with self._changing(actor, user_id) as (tx, record, row):
             if record.disabled:
                 return record
-            _update(tx.connection, user_id, disabled=True)
+            version = self._write(tx, row, disabled=True)
             ended = end_all(tx.connection, user_id)
-            tx.append("user.disabled", _actor_id(actor), {"user": user_id, "sessions": ended})
+            data = {"user": user_id, "sessions": ended}
+            tx.append("user.disabled", _actor_id(actor), self._versioned(data, row, version))
         return replace(record, disabled=True)
 
     def enable(self, actor: Actor, user_id: str) -> UserRecord:
         """Enable a disabled account: its token works again (its old sessions do not)."""
-        with self._changing(actor, user_id) as (tx, record):
+        with self._changing(actor, user_id) as (tx, record, row):
             if not record.disabled:
                 return record
-            _update(tx.connection, user_id, disabled=False)
-            tx.append("user.enabled", _actor_id(actor), {"user": user_id})
+            version = self._write(tx, row, disabled=False)
+            data = {"user": user_id}
+            tx.append("user.enabled", _actor_id(actor), self._versioned(data, row, version))
         return replace(record, disabled=False)
 
     def rotate_token(self, actor: Actor, user_id: str) -> tuple[UserRecord, str]:
         """A new token for the account (shown once, stored hashed); the old one and the web
         sessions opened with it stop working."""
         token = new_token()
-        with self._changing(actor, user_id) as (tx, record):
-            _update(tx.connection, user_id, token_hash=token_hash(token))
+        with self._changing(actor, user_id) as (tx, record, row):
+            version = self._write(tx, row, token_hash=token_hash(token))
             ended = end_all(tx.connection, user_id)
-            tx.append("user.token_rotated", _actor_id(actor), {"user": user_id, "sessions": ended})
+            data = {"user": user_id, "sessions": ended}
+            tx.append("user.token_rotated", _actor_id(actor), self._versioned(data, row, version))
         return record, token
 
     def set(self, actor: Actor, user_id: str, changes: Changes) -> UserRecord:
@@ -221,62 +259,90 @@ class Accounts:
         given = changes.given()
         if not given:
             raise RequestError.of("changes", "give at least one of " + ", ".join(vars(changes)))
-        with self._changing(actor, user_id, changes) as (tx, record):
+        with self._changing(actor, user_id, changes) as (tx, record, row):
             after = _changed(record.user, changes)
             if after == record.user:
                 return record
             before_view, after_view = record.user.to_dict(), after.to_dict()
-            _update(
-                tx.connection,
-                user_id,
+            version = self._write(
+                tx,
+                row,
                 clearance=after.clearance,
                 clearance_expires=after.clearance_expires,
                 need_to_know=json.dumps(list(after.need_to_know)),
                 role=after.role.value,
             )
-            tx.append(
-                "user.changed",
-                _actor_id(actor),
-                {
-                    "user": user_id,
-                    "before": {k: before_view[k] for k in given},
-                    "after": {k: after_view[k] for k in given},
-                },
-            )
+            data = {
+                "user": user_id,
+                "before": {k: before_view[k] for k in given},
+                "after": {k: after_view[k] for k in given},
+            }
+            tx.append("user.changed", _actor_id(actor), self._versioned(data, row, version))
         return replace(record, user=after)
 
     def remove(self, actor: Actor, user_id: str) -> UserRecord:
         """Remove an account: its token and web sessions stop working; what it did stays in
         the audit log under its id."""
-        with self._changing(actor, user_id) as (tx, record):
+        with self._changing(actor, user_id, intact=False) as (tx, record, row):
             ended = end_all(tx.connection, user_id)
             tx.connection.execute(delete(users).where(users.c.id == user_id))
-            tx.append(
-                "user.removed",
-                _actor_id(actor),
-                {"user": record.to_dict(), "sessions": ended},
-            )
+            # the removal is a version of its own: the row put back is an older one
+            subject, versions = self.seal.subject(row), self.seal.versions
+            version = max(int(row["version"]), versions.latest(subject)) + 1
+            data = {"user": record.to_dict(), "sessions": ended}
+            tx.append("user.removed", _actor_id(actor), versioned(data, subject, version))
+            tx.on_commit(lambda: versions.note(subject, version))
         return record
 
     # -- the parts of every change -------------------------------------------------------------
 
     @contextmanager
     def _changing(
-        self, actor: Actor, user_id: str, changes: Changes | None = None
-    ) -> Iterator[tuple[AuditTransaction, UserRecord]]:
-        """A transaction holding the account ``user_id`` as stored, once the authority has
-        allowed ``actor`` to change it (as ``changes`` would leave it); what this process
-        trusted of any account is forgotten as it commits."""
+        self, actor: Actor, user_id: str, changes: Changes | None = None, *, intact: bool = True
+    ) -> Iterator[tuple[AuditTransaction, UserRecord, Mapping[str, Any]]]:
+        """A transaction holding the account ``user_id`` as stored (and its row), once the
+        authority has allowed ``actor`` to change it (as ``changes`` would leave it); what
+        this process trusted of any account is forgotten as it commits.
+
+        ``intact``: the row must match its signature and be the latest version, else
+        ``IntegrityFailure`` (a change would sign what was edited behind the node's back);
+        a removal takes it as it is.
+        """
         self.node.require(actor, Action.USERS)
         with self.node.audit.transaction() as tx:
-            record = _found(tx.connection, user_id)
+            row = _found_row(tx.connection, user_id)
+            if intact and not self.seal.holds_now(row):
+                raise IntegrityFailure(
+                    f"the account '{user_id}' no longer matches its signature: remove it"
+                )
+            record = UserRecord.from_row(SimpleNamespace(**row))
             after = record.user
             if changes is not None:
                 after = _changed(record.user, changes)
                 self._check(after.nation, after.clearance, after.need_to_know)
             self.node.require(actor, Action.USERS, Target(account=_account(after)))
             tx.on_commit(self._forget)
-            yield tx, record
+            yield tx, record, row
+
+    def _write(self, tx: AuditTransaction, row: Mapping[str, Any], **values: Any) -> int:
+        """Change an account's row: its next version, signed; the version (for the entry,
+        ``_versioned``), which this process knows as the transaction commits."""
+        changed = {**row, **values, "version": int(row["version"]) + 1}
+        version = int(changed["version"])
+        tx.connection.execute(
+            update(users)
+            .where(users.c.id == row["id"])
+            .values(**values, version=version, signature=self.seal.signature(changed))
+        )
+        subject, versions = self.seal.subject(row), self.seal.versions
+        tx.on_commit(lambda: versions.note(subject, version))
+        return version
+
+    def _versioned(
+        self, data: dict[str, Any], row: Mapping[str, Any], version: int
+    ) -> dict[str, Any]:
+        """An entry's data recording the account's new version."""
+        return versioned(data, self.seal.subject(row), version)
 
     def _forget(self) -> None:
         self._signed_in = Recent(self._signed_in.size)
@@ -314,16 +380,17 @@ def _well_formed(user_id: str) -> bool:
 
 def _found(connection: Connection, user_id: str) -> UserRecord:
     """The account ``user_id``; ``NotFound`` if there is none (or the id could be none)."""
+    return UserRecord.from_row(SimpleNamespace(**_found_row(connection, user_id)))
+
+
+def _found_row(connection: Connection, user_id: str) -> Mapping[str, Any]:
+    """The row of the account ``user_id``; ``NotFound`` if there is none."""
     row = None
     if _well_formed(user_id):
         row = connection.execute(select(users).where(users.c.id == user_id)).first()
     if row is None:
         raise NotFound(f"no user '{user_id[:MAX_ID]}'")
-    return UserRecord.from_row(row)
-
-
-def _update(connection: Connection, user_id: str, **values: Any) -> None:
-    connection.execute(update(users).where(users.c.id == user_id).values(**values))
+    return dict(row._mapping)
 
 
 def _changed(user: User, changes: Changes) -> User:

@@ -26,6 +26,11 @@ class Unauthorized(NodeError):
     """No valid credentials."""
 
 
+class TamperedAccount(Unauthorized):
+    """The credentials are an account's whose row no longer matches the node's signature or
+    its latest version: edited or put back behind the node's back, so trusted by no one."""
+
+
 class Forbidden(NodeError):
     """The caller's role (or nation) does not permit this action.
 
@@ -71,6 +76,7 @@ class Answer:
 
 ANSWERS: list[tuple[type[GsoiaError], Answer]] = [
     (InputError, Answer(422, "invalid", "Invalid request", 400, "Bad request")),
+    (TamperedAccount, Answer(401, "integrity", "Integrity failure", 401, "Unauthorized")),
     (Unauthorized, Answer(401, "unauthorized", "Not signed in", 401, "Unauthorized")),
     (Denied, Answer(403, "denied", "Refused by the release decision", 403, "Forbidden")),
     (Forbidden, Answer(403, "forbidden", "Not permitted", 403, "Forbidden")),

@@ -41,6 +41,7 @@ from gsoia.node.item import (
 from gsoia.node.listing import ListFilter, Page
 from gsoia.node.users import User
 from gsoia.node.vault import encoded_columns
+from gsoia.node.versions import item_subject, versioned
 from gsoia.store.database import reading
 from gsoia.store.schema import consents
 
@@ -201,15 +202,12 @@ class Holdings:
             for (draft, stored), encoded, seq in zip(prepared, encodings, seqs, strict=True):
                 appended.append(EncodedLabel(seq, *encoded))
                 stored_ids.append((stored["id"], seq))
-                tx.append(
-                    "item.created",
-                    user.id,
-                    {
-                        "item": stored["id"],
-                        "label": dict(draft.label),
-                        "content_sha384": stored["content_digest"].hex(),
-                    },
-                )
+                data = {
+                    "item": stored["id"],
+                    "label": dict(draft.label),
+                    "content_sha384": stored["content_digest"].hex(),
+                }
+                tx.append("item.created", user.id, versioned(data, item_subject(stored["id"]), 1))
             new_topics = vault.register_topics(tx.connection, registered, topic_bit)
             if on_stored is not None:
                 on_stored(tx, stored_ids)
@@ -218,7 +216,7 @@ class Holdings:
                 columns.add_topics(new_topics)
                 columns.append(appended)
                 for _, stored in prepared:  # signed here, just now: intact as written
-                    vault.remember(stored)
+                    vault.remember(stored)  # in version 1: nothing to note (``versions``)
 
             tx.on_commit(publish)
             if not views:
@@ -241,6 +239,7 @@ class Holdings:
             **label_columns(label),
             "custodian": self.node.nation,
             "consented_to": "[]",
+            "version": 1,
         }
 
     def store_received(
@@ -258,7 +257,8 @@ class Holdings:
 
         The content is encrypted afresh under this node's keys; the original label is kept
         as the originator wrote it, the custodian's own marking next to it, and the
-        originator's seal (checked by the caller) with it, to pass on.
+        originator's seal (checked by the caller) with it, to pass on. The copy is in
+        version 1, which the caller's entry records (``package.received``).
         """
         vault = self.vault
         fields: dict[str, Any] = {
@@ -273,6 +273,7 @@ class Holdings:
             "consented_to": "[]",
             "created_at": item["created_at"],
             "created_by": item["created_by"],
+            "version": 1,
         }
         stored = vault.sealed(fields, content)
         columns = self.listing.columns
@@ -422,13 +423,21 @@ class Holdings:
         return {"item": item_id, "to": to, "granted_by": user.id, "granted_at": granted_at}
 
     def rewrite(self, tx: AuditTransaction, item: StoredItem, changes: dict[str, Any]) -> None:
-        """Change an item's label or custody: checked, signed again, encoded again.
+        """Change an item's label or custody: checked, signed again, encoded again, in its
+        next version, which an ``item.version`` entry records (the caller's entry says why).
 
-        The listing's columns follow once the transaction commits.
+        The listing's columns and the versions known follow once the transaction commits.
         """
-        columns = self.listing.columns
+        columns, versions = self.listing.columns, self.vault.versions
         updated = self.vault.rewrite(tx.connection, item, changes, columns.topics)
-        tx.on_commit(lambda: columns.update(updated))
+        subject, version = item_subject(item.id), item.version + 1
+        tx.append("item.version", "node", versioned({"item": item.id}, subject, version))
+
+        def publish() -> None:
+            columns.update(updated)
+            versions.note(subject, version)
+
+        tx.on_commit(publish)
 
 
 __all__ = ["MAX_CURSOR", "MAX_PAGE", "Holdings"]

@@ -64,6 +64,8 @@ class StoredItem(NamedTuple):
     custodian_marking: str | None
     grants: str | None
     origin_seal: bytes | None
+    version: int
+    """The copy's version: 1 as stored, one more at each change (``gsoia.node.versions``)."""
 
 
 assert StoredItem._fields == tuple(items.c.keys())  # INVARIANT: one order, the table's
@@ -79,9 +81,11 @@ SIGNED = (
     *CUSTODY,
     "created_at",
     "created_by",
+    "version",
 )
-"""The columns the node's signature binds to the content digest (``signed_fields``)."""
-WRITTEN = tuple(name for name in SIGNED if name not in CUSTODY)
+"""The columns the node's signature binds to the content digest (``signed_fields``); the
+version too, so that a row is served only in the version the audit log last recorded."""
+WRITTEN = tuple(name for name in SIGNED if name not in (*CUSTODY, "version"))
 """The columns as the originator wrote them: what travels to a partner (``travelling``)."""
 LISTS = frozenset({"releasable_to", "need_to_know", "consented_to"})
 """The columns holding a JSON list of names."""

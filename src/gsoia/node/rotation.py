@@ -4,7 +4,8 @@
 
 1. new signing and sealing keys are staged in ``keys/next/`` (mode 0600);
 2. one transaction: every stored item is re-bound (its custody signature, checked with
-   the old key, is made again with the new), the old public keys join ``retired_keys``,
+   the old key, is made again with the new), and so is every account's and every pin's
+   that still holds (``gsoia.node.signed_rows``), the old public keys join ``retired_keys``,
    ``meta.signing_key`` names the new key, a rotation package for every pinned peer is
    put in the outbox (its body carries the new keys and the new key's proof; the courier
    signs the package itself with the *old* key), and the ``keys.rotated`` audit entry,
@@ -27,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, Table, insert, select, update
 
 from gsoia.audit.log import ROTATED
 from gsoia.crypto.keys import (
@@ -42,8 +43,9 @@ from gsoia.crypto.keys import (
 from gsoia.federation.courier import State, enqueue
 from gsoia.federation.packages import Kind, make_rotation_body
 from gsoia.node.errors import Conflict
+from gsoia.node.signed_rows import RowSeal
 from gsoia.store.database import open_engine
-from gsoia.store.schema import meta, outbox, peers, retired_keys
+from gsoia.store.schema import meta, outbox, peers, retired_keys, users
 
 if TYPE_CHECKING:
     from gsoia.node.service import Node
@@ -109,6 +111,8 @@ def rotate(node: Node, keys_dir: Path, actor: str = "cli") -> dict[str, Any]:
             connection = tx.connection
             now = node.audit.now()
             rebound = node.vault.resign(connection, new)
+            _resign_rows(connection, users, node.accounts.seal, new.signing)
+            _resign_rows(connection, peers, node.exchange.peers_book.seal, new.signing)
             notices = []
             for nation in sorted(connection.execute(select(peers.c.nation)).scalars()):
                 package_id = str(uuid.uuid4())
@@ -169,6 +173,19 @@ def rotate(node: Node, keys_dir: Path, actor: str = "cli") -> dict[str, Any]:
         "items_rebound": rebound,
         "notices": notices,
     }
+
+
+def _resign_rows(
+    connection: Connection, table: Table, seal: RowSeal, key: Ed25519PrivateKey
+) -> None:
+    """Sign again with ``key`` each row of ``table`` that holds (``RowSeal.resigned``)."""
+    primary = table.c[seal.fields[0]]
+    for row in [dict(r._mapping) for r in connection.execute(select(table))]:
+        signature = seal.resigned(row, key)
+        if signature is not None:
+            connection.execute(
+                update(table).where(primary == row[seal.fields[0]]).values(signature=signature)
+            )
 
 
 def settle(keys_dir: Path, engine: Any) -> None:

@@ -28,6 +28,7 @@ from gsoia.decision import Decision, Rulebook
 from gsoia.decision.request import Subject
 from gsoia.errors import GsoiaError
 from gsoia.node.accounts import Accounts
+from gsoia.node.adoption import PENDING, adopt
 from gsoia.node.audit_view import audit_page
 from gsoia.node.authority import OPERATOR, Action, Actor, Authority, Target, Verdict
 from gsoia.node.columns import EncodedLabel, LabelColumns
@@ -41,6 +42,7 @@ from gsoia.node.metrics import Metrics
 from gsoia.node.sessions import WebSessions
 from gsoia.node.users import Role, User
 from gsoia.node.vault import Vault
+from gsoia.node.versions import RowVersions
 from gsoia.store.database import migrate, open_engine, writing
 from gsoia.store.schema import meta
 
@@ -82,7 +84,9 @@ class Node:
         self.metrics = Metrics()
         self.floods = Floods()
         """This process's counts and budgets of unauthenticated refusals, by source."""
-        self.vault = Vault(self.engine, self.nation, keys, rulebook.codes)
+        self.versions = RowVersions(self.engine)
+        """The latest version of each item, user and peer the audit log records."""
+        self.vault = Vault(self.engine, self.nation, keys, rulebook.codes, self.versions)
         """The items table and its crypto (``gsoia.node.vault``)."""
         self.listing = Listing(self.vault, rulebook, self.today)
         """The label columns and the listings' caches (``gsoia.node.listing``)."""
@@ -93,6 +97,8 @@ class Node:
         """The items as users create, list, read and consent to them."""
         self.keys_dir: Path | None = None
         """Where the key files are (set by ``open``/``init``; key rotation needs it)."""
+        if self._unversioned:  # rows from before versions (migration 0010)
+            adopt(self)
 
     # -- opening ------------------------------------------------------------------------
 
@@ -169,6 +175,7 @@ class Node:
         with writing(self.engine) as connection:
             rows = connection.execute(select(meta.c.name, meta.c.value))
             stored: dict[str, str] = {name: value for name, value in rows}  # noqa: C416
+            self._unversioned = PENDING in stored
             if not stored:
                 connection.execute(
                     insert(meta),

@@ -151,6 +151,10 @@ class WebSessions:
             if row is None:
                 self._found.discard(sid)
                 return None
+            if not self.node.accounts.seal.holds_now(dict(row._mapping)):  # edited in SQL
+                self._found.discard(sid)
+                self.node.audit.record("integrity", "node", {"user": row.id, "where": "session"})
+                return None
             found = _Found(row.secret_hash, User.from_row(row), row.expires_at, now)
             self._found.put(sid, found)
         if not same_hash(found.secret_hash, secret_hash(secret)):

@@ -365,11 +365,13 @@ class TaxiiStore:
         return self.index.visible(seqs, allowed)
 
     def _rows(self, connection: Connection, seqs: list[int]) -> list[Any]:
+        """The items of these STIX objects with the objects' metadata, in ``seqs`` order:
+        the item's columns first (``item_of``), ``version`` the object's."""
         if not seqs:
             return []
         found = connection.execute(
             select(
-                items,
+                *_ITEM_COLUMNS,
                 stix_objects.c.seq.label("stix_seq"),
                 stix_objects.c.stix_id,
                 stix_objects.c.version,
@@ -533,3 +535,10 @@ def _taken(rows: Sequence[dict[str, Any]], found: Sequence[Any]) -> list[tuple[A
 
 def _now(node: Node) -> str:
     return node.clock().astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+_ITEM_COLUMNS = [
+    column.label("item_version") if column.name == "version" else column for column in items.c
+]
+"""Every column of items, in order (``item_of``), its version named apart from the STIX
+object's ``version``."""

@@ -1,9 +1,10 @@
 """The item vault: the only code that reads or writes the items table and its crypto.
 
 It encrypts and signs items as they are stored, checks a stored item against the node's
-signature (``intact``), decrypts its content, rewrites its label or custody (signed
-again), signs every item again under a new key (``resign``), and reads what the listing
-needs: the encoded labels, the items of a page, what changed since a listing last looked.
+signature and the audit log's latest version of it (``intact``), decrypts its content,
+rewrites its label or custody (signed again, in its next version), signs every item again
+under a new key (``resign``), and reads what the listing needs: the encoded labels, the
+items of a page, what changed since a listing last looked.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from gsoia.node.item import (
 )
 from gsoia.node.origin import make_seal, origin_fields
 from gsoia.node.recent import Recent
+from gsoia.node.versions import RowVersions, item_subject
 from gsoia.store.postgres import compiled, driver_rows, insert_one
 from gsoia.store.schema import items, relabels, topics
 
@@ -150,8 +152,12 @@ class Vault:
     """This node's items, encrypted at rest and signed: the items table's only reader
     and writer."""
 
-    def __init__(self, engine: Engine, nation: str, keys: NodeKeys, codes: Codes) -> None:
+    def __init__(
+        self, engine: Engine, nation: str, keys: NodeKeys, codes: Codes, versions: RowVersions
+    ) -> None:
         self.engine = engine
+        self.versions = versions
+        """The latest version of each item the audit log records (``intact``)."""
         self.nation = nation
         self.keys = keys
         self.codes = codes
@@ -165,14 +171,18 @@ class Vault:
     # -- crypto ---------------------------------------------------------------------------
 
     def intact(self, item: StoredItem) -> bool:
-        """Label, custody and ciphertext still match the node's signature and columns.
+        """Label, custody and ciphertext still match the node's signature and columns, in
+        the latest version the audit log records of the item (``gsoia.node.versions``).
 
         An item found intact is remembered: its signed columns (the ciphertext by its
         digest, recomputed each time), by its signature. The same columns need no second
-        signature check; any edit makes them differ from those remembered.
+        signature check; any edit makes them differ from those remembered. The version is
+        asked every time: an older row put back is signed, and was once remembered.
         """
         try:
             if item.custodian != self.nation:
+                return False
+            if not self.versions.is_latest(item_subject(item.id), item.version):
                 return False
             if digest(bytes(item.ciphertext)) != bytes(item.content_digest):
                 return False
@@ -275,10 +285,12 @@ class Vault:
         changes: dict[str, Any],
         known_topics: list[str],
     ) -> EncodedLabel:
-        """Change an item's label or custody: checked, signed again, encoded again; a
-        ``relabels`` row tells the other workers. Returns its new encoded label."""
+        """Change an item's label or custody: checked, signed again in its next version,
+        encoded again; a ``relabels`` row tells the other workers. Returns its new encoded
+        label (the caller records the new version, ``item.version + 1``, in the log)."""
         if not self.intact(item):
             raise IntegrityFailure(f"item {item.id}: no longer matches its signature")
+        changes = changes | {"version": item.version + 1}
         changed = item._replace(**changes)
         signature = sign(
             self.keys.signing,
@@ -383,6 +395,10 @@ class Vault:
             seq: (self._verified.get(RowVersion(seq, version)), version)
             for seq, version in versions
         }
+        latest = self.versions.is_latest
+        for seq, (item, version) in known.items():  # found intact, and still the latest?
+            if item is not None and not latest(item_subject(item.id), item.version):
+                known[seq] = (None, version)
         missing = [seq for seq, (item, _) in known.items() if item is None]
         checked: dict[int, tuple[StoredItem, int | None]] = {}
         if missing:

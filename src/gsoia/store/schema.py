@@ -46,6 +46,10 @@ users = Table(
     Column("token_hash", String(64), nullable=False, unique=True),
     Column("created_at", String(32), nullable=False),
     Column("disabled", Boolean, nullable=False, server_default=false()),  # migration 0007
+    # migration 0010: the row's version, recorded in the audit log at every change, and the
+    # node's Ed25519 signature over its security fields with it (``node.signed_rows``)
+    Column("version", Integer, nullable=False, server_default="1"),
+    Column("signature", LargeBinary),
 )
 
 sessions = Table(  # migration 0007: web sessions, checked on every request
@@ -106,6 +110,9 @@ items = Table(
     # the originator's seal (migration 0004): its node's Ed25519 signature over the item
     # as the originator wrote it and the plaintext's SHA-384; travels with every copy
     Column("origin_seal", LargeBinary),
+    # migration 0010: the copy's version, covered by the signature and recorded in the audit
+    # log at every change (``node.versions``): an older row put back is refused
+    Column("version", Integer, nullable=False, server_default="1"),
 )
 Index("items_originator", items.c.originator)
 
@@ -171,6 +178,10 @@ peers = Table(
     Column("sealing_key", LargeBinary, nullable=False),  # X25519, raw 32 bytes
     Column("fingerprint", String(64), nullable=False),
     Column("added_at", String(32), nullable=False),
+    # migration 0010: the pin's version, recorded in the audit log at every change, and the
+    # node's Ed25519 signature over the pin with it (``node.signed_rows``)
+    Column("version", Integer, nullable=False, server_default="1"),
+    Column("signature", LargeBinary),
 )
 
 witnessed_heads = Table(

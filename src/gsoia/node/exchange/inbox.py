@@ -65,6 +65,7 @@ class Inbox:
         package: Package | None = None
         try:
             self.peers.load()
+            self.peers.report()
             package = open_package(
                 raw, me=node.nation, peer_keys=self.peers.signing_keys_of(), now=node.clock()
             )
@@ -107,6 +108,7 @@ class Inbox:
             self._refused(e, source)
             raise
         self.peers.load()
+        self.peers.report()
         keys = self.peers.signing_keys_of()
         results: list[tuple[str | None, Outcome]] = []
         opened: list[Package | PackageRejected] = []  # releases, checked and stored together

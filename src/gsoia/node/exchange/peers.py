@@ -1,5 +1,10 @@
 """The partner nodes this node has pinned, and the signing keys each has retired.
 
+Each pin carries the node's signature over the peer's nation, address and keys and its
+version, which the pin's audit entry records (``gsoia.node.signed_rows``): a pin edited or
+put back in SQL is refused, so the peer is no peer (its packages are not opened, none are
+sealed to it) until the operator pins it again; the refusal is audited (``report``).
+
 Read from the store and kept: a pin that ``gsoia peer add`` (another process) makes or
 changes takes effect within ``PEERS_FRESH`` seconds for sending; the inbox reads them
 again for every package it opens.
@@ -17,6 +22,8 @@ from gsoia.crypto.keys import PublicKeys
 from gsoia.errors import RequestError
 from gsoia.federation.peers import Peer, identity
 from gsoia.node.errors import Conflict
+from gsoia.node.signed_rows import PEER_FIELDS, RowSeal
+from gsoia.node.versions import versioned
 from gsoia.store.schema import peers, retired_keys
 
 if TYPE_CHECKING:
@@ -31,6 +38,13 @@ class PeerBook:
 
     def __init__(self, node: Node) -> None:
         self.node = node
+        self.seal = RowSeal(
+            "peer", PEER_FIELDS, node.keys.signing, node.public.signing, node.versions
+        )
+        """Signs each pin as it is written, checks it as it is read."""
+        self.refused: dict[str, bytes | None] = {}
+        """The pins refused at the last load, by nation: their signature."""
+        self._reported: set[tuple[str, bytes | None]] = set()
         self._pinned: dict[str, Peer] = {}
         self._read = 0.0  # time.monotonic() when they were read
         self.retired: dict[str, list[bytes]] = {}
@@ -41,9 +55,23 @@ class PeerBook:
         """The pinned peers read again (replaced whole: readers iterate the old dicts)."""
         read_at = time.monotonic()
         with self.node.engine.connect() as connection:
-            pinned = {row.nation: pinned_peer(row) for row in connection.execute(select(peers))}
+            rows = [dict(row._mapping) for row in connection.execute(select(peers))]
             retired = load_retired(connection)
+        self.seal.versions.catch_up()
+        holds = self.seal.holds
+        pinned = {row["nation"]: pinned_peer(row) for row in rows if holds(row)}
+        self.refused = {
+            row["nation"]: row["signature"] for row in rows if row["nation"] not in pinned
+        }
         self._pinned, self.retired, self._read = pinned, retired, read_at
+
+    def report(self) -> None:
+        """Audit the pins refused at the last load, each once (a load may run inside a
+        transaction, which holds the log's lock: this runs outside one)."""
+        for nation, signature in list(self.refused.items()):
+            if (nation, signature) not in self._reported:
+                self.node.audit.record("integrity", "node", {"peer": nation, "where": "pinned"})
+                self._reported.add((nation, signature))
 
     def identity(self) -> dict[str, Any]:
         """This node's nation and public keys (``/.well-known/gsoia``)."""
@@ -60,26 +88,33 @@ class PeerBook:
             raise RequestError.of("nation", f"unknown policy '{peer.nation}'")
         if peer.nation == node.nation:
             raise RequestError.of("nation", "a node is not its own peer")
+        seal = self.seal
         with node.audit.transaction() as tx:
             existing = tx.connection.execute(
                 select(peers).where(peers.c.nation == peer.nation)
             ).first()
-            values = {
+            values: dict[str, Any] = {
+                "nation": peer.nation,
                 "url": peer.url,
                 "signing_key": peer.keys.signing,
                 "sealing_key": peer.keys.sealing,
                 "fingerprint": peer.keys.fingerprint(),
             }
+            # the next version of the pin, past any row put back (the operator pins anew)
+            subject = seal.subject(values)
+            stored = 0 if existing is None else int(existing.version)
+            values["version"] = version = max(stored, seal.versions.latest(subject)) + 1
+            values["signature"] = seal.signature(values)
             if existing is None:
-                tx.connection.execute(
-                    insert(peers).values(nation=peer.nation, added_at=node.audit.now(), **values)
-                )
+                tx.connection.execute(insert(peers).values(added_at=node.audit.now(), **values))
             else:
                 tx.connection.execute(
                     update(peers).where(peers.c.nation == peer.nation).values(**values)
                 )
-            tx.append("peer.pinned", "cli", peer.to_dict())
+            tx.append("peer.pinned", "cli", versioned(peer.to_dict(), subject, version))
+            tx.on_commit(lambda: seal.versions.note(subject, version))
         self._pinned = {**self._pinned, peer.nation: peer}
+        self.refused = {n: s for n, s in self.refused.items() if n != peer.nation}
         return peer
 
     def repin(self, peer: Peer, retired: list[bytes]) -> None:
@@ -129,8 +164,14 @@ class PeerBook:
 
 
 def pinned_peer(row: Any) -> Peer:
-    """A peer as its row in ``peers`` pins it."""
-    return Peer(row.nation, row.url, PublicKeys(bytes(row.signing_key), bytes(row.sealing_key)))
+    """A peer as its row in ``peers`` pins it (a row, or its mapping)."""
+    if not isinstance(row, dict):
+        row = row._mapping
+    return Peer(
+        row["nation"],
+        row["url"],
+        PublicKeys(bytes(row["signing_key"]), bytes(row["sealing_key"])),
+    )
 
 
 def load_retired(connection: Connection) -> dict[str, list[bytes]]:

@@ -37,6 +37,7 @@ from gsoia.node.exchange.peers import PeerBook
 from gsoia.node.exchange.received import INSERT_INBOX, inbox_row, record, refusal, replay
 from gsoia.node.partners import partner_decision
 from gsoia.node.taxii_store import record_received
+from gsoia.node.versions import item_subject, versioned
 
 if TYPE_CHECKING:
     from gsoia.audit.log import AuditTransaction
@@ -247,12 +248,16 @@ class Receipts:
         tx.append(
             "package.received",
             package.sender,
-            {
-                "package": package.id,
-                "item": item["id"],
-                "status": "stored",
-                "agreement": receipt.decision.agreement,
-                "marking": receipt.marking,
-            },
+            versioned(
+                {
+                    "package": package.id,
+                    "item": item["id"],
+                    "status": "stored",
+                    "agreement": receipt.decision.agreement,
+                    "marking": receipt.marking,
+                },
+                item_subject(item["id"]),
+                1,  # the copy's first version (``gsoia.node.versions``)
+            ),
         )
         return {"status": "stored", "item": item["id"], "marking": receipt.marking}
