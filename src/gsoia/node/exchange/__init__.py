@@ -4,8 +4,9 @@ Japan's node releases an item to Canada's: it decides for the partner nation (ru
 of the release decision, for the partner's cleared readers), seals the item for that node
 and sends it through the outbox. Canada's node checks the package (``intake``), decides
 again for itself, marks the item with its own equivalent level next to the original,
-stores it with itself as custodian, and answers with a signed receipt (``acknowledge``).
-Nothing reaches a third country without the originator's signed consent (``consent``). Every
+stores it with itself as custodian, and answers with a signed receipt (``acknowledge``),
+which Japan's node checks and keeps with the release (``acknowledgements``). Nothing
+reaches a third country without the originator's signed consent (``consent``). Every
 step, and every refusal, is in the audit log of the node that took it.
 
 One module per kind of package, each sending and receiving it: ``release`` and
@@ -21,6 +22,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from gsoia.decision import Decision
+from gsoia.federation.acknowledgements import Acknowledgements
 from gsoia.federation.courier import Courier, Leader
 from gsoia.federation.packages import Kind
 from gsoia.federation.peers import Peer
@@ -32,6 +34,7 @@ from gsoia.federation.witnessing import (
 from gsoia.node import rotation
 from gsoia.node.errors import NodeError
 from gsoia.node.exchange.acknowledge import Acknowledger
+from gsoia.node.exchange.acknowledged import release_history
 from gsoia.node.exchange.consent import Consents
 from gsoia.node.exchange.heads import HeadRounds, receive_head
 from gsoia.node.exchange.inbox import Inbox
@@ -67,6 +70,7 @@ class Exchange:
             on_delivered=self.outbox_view.delivered,
             counted=lambda state: node.metrics.deliveries.labels(state).inc(),
             signer=self.announcer.signer,
+            acknowledgements=Acknowledgements(lambda peer: list(book.signing_keys(peer))),
         )
         courier = self.courier
         self.releases = Releases(node, book, courier)
@@ -124,6 +128,9 @@ class Exchange:
         self, user: User, to: str, item_ids: Sequence[str]
     ) -> list[dict[str, Any] | NodeError]:
         return self.releases.release_many(user, to, item_ids)
+
+    def release_history(self, user: User, item_id: str) -> list[dict[str, Any]]:
+        return release_history(self.node, user, item_id)
 
     def request_consent(self, user: User, item_id: str, to: str) -> dict[str, Any]:
         return self.consents.request(user, item_id, to)
