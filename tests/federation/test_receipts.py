@@ -20,13 +20,18 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import select, update
+from typer.testing import CliRunner
 
 from gsoia.api.federation import batch_answer
 from gsoia.audit.acknowledgement import Acknowledgement, check
+from gsoia.audit.evidence import EvidenceError, check_bundle
+from gsoia.cli.app import app
 from gsoia.crypto.signing import sign
 from gsoia.federation.courier import State
 from gsoia.federation.packages import PackageRejected
 from gsoia.federation.peers import INBOX_BATCH, Peer
+from gsoia.node.authority import OPERATOR
+from gsoia.node.evidence import prove
 from gsoia.node.service import Node
 from gsoia.node.users import Role, User
 from gsoia.store.schema import acknowledgements, audit_entries, outbox
@@ -336,3 +341,60 @@ def test_a_receipt_left_out_is_asked_for_again(pair: Pair) -> None:
     pair.due_now(released["package"])
     pair.jpn.exchange.courier.run_due()
     assert pair.history(item)[0]["state"] == "delivered"
+
+
+def bundle_of(pair: Pair, item: str, tmp_path: Path) -> Path:
+    out = tmp_path / "evidence.json"
+    out.write_text(json.dumps(prove(pair.jpn, OPERATOR, item=item)), encoding="utf-8")
+    return out
+
+
+def test_the_evidence_bundle_carries_the_receipts(pair: Pair, tmp_path: Path) -> None:
+    [item] = pair.items(1)
+    pair.release(item)
+    out = bundle_of(pair, item, tmp_path)
+    [carried] = json.loads(out.read_text())["receipts"]
+    assert carried["partner"] == "CAN"
+    assert carried["signing_keys"] == [pair.can.public.signing.hex()]
+    assert carried["receipt"]["seq"] == pair.history(item)[0]["receipt"]["seq"]
+    result = CliRunner().invoke(app, ["audit", "check", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "1 partners' receipts, each signed by the partner" in result.output
+
+
+def _flip(text: str, at: int = 0) -> str:
+    """``text`` with one character changed (a hex digit, or a letter)."""
+    old = text[at]
+    new = "0" if old != "0" else "1"
+    return text[:at] + new + text[at + 1 :]
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (lambda r: r | {"signature": _flip(r["signature"])}, "its signature is not CAN's"),
+        (
+            lambda r: (
+                r | {"inclusion_path": [_flip(r["inclusion_path"][0]), *r["inclusion_path"][1:]]}
+            ),
+            "its entry is not proven in its head",  # the path is not signed: it is proven
+        ),
+        (lambda r: r | {"marking": _flip(r["marking"], 4)}, "its signature is not CAN's"),
+        (lambda r: r | {"entry": r["entry"].replace('"stored"', '"storeD"')}, "not proven"),
+    ],
+)
+def test_one_byte_of_a_receipt_changed_fails_the_check(
+    pair: Pair, tmp_path: Path, change: Callable[[dict[str, Any]], dict[str, Any]], reason: str
+) -> None:
+    [item] = pair.items(1)
+    pair.release(item)
+    out = bundle_of(pair, item, tmp_path)
+    bundle = json.loads(out.read_text())
+    bundle["receipts"][0]["receipt"] = change(bundle["receipts"][0]["receipt"])
+    out.write_text(json.dumps(bundle), encoding="utf-8")
+    result = CliRunner().invoke(app, ["audit", "check", str(out)])
+    assert result.exit_code == 1, result.output
+    assert "receipts[0] (CAN)" in result.output
+    assert reason in result.output
+    with pytest.raises(EvidenceError, match="receipts"):
+        check_bundle(out.read_bytes())
