@@ -44,6 +44,8 @@ def signed_receipt(
     head = SignedHead(size, top, sign(key, head_message(size, top)), AT)
     receipt = issue(
         key,
+        package=package,
+        item=item,
         receiver=receiver,
         marking=marking,
         seq=before,

@@ -144,6 +144,8 @@ def _number(value: object) -> int:
 def issue(
     key: Ed25519PrivateKey,
     *,
+    package: str,
+    item: str,
     receiver: str,
     marking: str,
     seq: int,
@@ -151,12 +153,9 @@ def issue(
     head: SignedHead,
     path: Sequence[bytes],
 ) -> Acknowledgement:
-    """The receipt of entry ``seq`` (a ``package.received`` entry, its body ``entry``),
-    proven in ``head`` by ``path``, signed with ``key``."""
-    data = json.loads(entry)["data"]
-    unsigned = Acknowledgement(
-        data["package"], data["item"], receiver, marking, seq, entry, head, tuple(path), b""
-    )
+    """The receipt of entry ``seq`` (the ``package.received`` entry of ``package``, item
+    ``item``, its body ``entry``), proven in ``head`` by ``path``, signed with ``key``."""
+    unsigned = Acknowledgement(package, item, receiver, marking, seq, entry, head, tuple(path), b"")
     return replace(unsigned, signature=sign(key, unsigned.message()))
 
 
@@ -167,13 +166,13 @@ def check(
     receiver: str,
     package: str | None = None,
     item: str | None = None,
-    heads: set[tuple[bytes, bytes]] | None = None,
+    heads: set[SignedHead] | None = None,
 ) -> None:
     """Return only if ``receipt`` proves ``receiver`` stored ``package`` (item ``item``;
     None: the receipt's own) with a marking of its own; ``ReceiptRefused`` names the
     first check that fails. ``keys``: the receiver's signing keys (current, then retired).
-    ``heads``: the heads (message, signature) verified already with these keys, for the
-    receipts of a batch, which share one; those verified here join it.
+    ``heads``: the heads verified already with these keys, for the receipts of a batch,
+    which share one; those verified here join it.
     """
     keys = list(keys)
     if receipt.receiver != receiver:
@@ -188,14 +187,14 @@ def check(
         raise ReceiptRefused(f"its signature is not {receiver}'s") from e
     if receipt.marking.split(" ", 1)[0] != receiver:
         raise ReceiptRefused(f"its marking '{receipt.marking[:80]}' is not {receiver}'s")
-    signed = (receipt.head.message(), receipt.head.signature)
-    if heads is None or signed not in heads:
+    head = receipt.head
+    if heads is None or head not in heads:
         try:
-            verify_any(keys, *signed)
+            verify_any(keys, head.message(), head.signature)
         except BadSignature as e:
             raise ReceiptRefused(f"its tree head is not signed by {receiver}") from e
         if heads is not None:
-            heads.add(signed)
+            heads.add(head)
     _check_entry(receipt)
     try:
         verify_inclusion(
@@ -210,15 +209,13 @@ def check(
 
 
 def _check_entry(receipt: Acknowledgement) -> None:
-    """The entry says what the receipt says: this package, this item, this marking."""
+    """The entry says what the receipt says: this package, this item, this marking (its
+    bytes are what the receiver's log holds: the inclusion proof is of their hash)."""
     try:
         body = json.loads(receipt.entry)
-        fits = canonical_json(body) == receipt.entry.encode("utf-8")
         data = body["data"]
         said = (body["seq"], body["kind"], data["package"], data["item"], data["marking"])
     except (ValueError, KeyError, TypeError) as e:
         raise ReceiptRefused("its entry is not a receipt's entry") from e
-    if not fits:
-        raise ReceiptRefused("its entry is not in canonical form")
     if said != (receipt.seq, RECEIVED, receipt.package, receipt.item, receipt.marking):
         raise ReceiptRefused("its entry says another package, item or marking")

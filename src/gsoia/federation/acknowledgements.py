@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, insert
 
-from gsoia.audit.acknowledgement import Acknowledgement, ReceiptRefused, check
+from gsoia.audit.acknowledgement import Acknowledgement, ReceiptRefused, SignedHead, check
 from gsoia.federation.outbox import State
 from gsoia.federation.packages import Kind
 from gsoia.federation.posting import Outcome
@@ -43,7 +43,7 @@ class Acknowledgements:
         with it (``acknowledgement``), or ``unacknowledged`` with the reason. A release
         delivered before (unacknowledged) that the peer now refuses stays unacknowledged:
         a refusal of a package it holds undoes nothing."""
-        heads: dict[str, set[tuple[bytes, bytes]]] = {}  # per peer, verified in this batch
+        heads: dict[str, set[SignedHead]] = {}  # per peer, verified in this batch
         result: list[Outcome] = []
         for outcome in outcomes:
             row = outcome.row
@@ -57,7 +57,7 @@ class Acknowledgements:
                 result.append(outcome)
         return result
 
-    def _verified(self, outcome: Outcome, heads: set[tuple[bytes, bytes]]) -> Outcome:
+    def _verified(self, outcome: Outcome, heads: set[SignedHead]) -> Outcome:
         row = outcome.row
         try:
             if outcome.receipt is None:

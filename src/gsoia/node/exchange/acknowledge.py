@@ -13,6 +13,7 @@ the answer, never failing a release stored: the sender asks again.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Sequence
@@ -43,6 +44,19 @@ class Unacknowledged:
     and the entry the receipt proves."""
 
     outcome: dict[str, Any]
+    package: str
+    item: str
+    seq: int
+    entry: str
+    marking: str
+
+
+@dataclass(frozen=True)
+class Proven:
+    """An entry a receipt proves, and what it names."""
+
+    package: str
+    item: str
     seq: int
     entry: str
     marking: str
@@ -61,8 +75,10 @@ class Ledger:
         self.stored = []
         return transaction
 
-    def add(self, outcome: dict[str, Any], seq: int, entry: str, marking: str) -> None:
-        self.stored.append(Unacknowledged(outcome, seq, entry, marking))
+    def add(
+        self, outcome: dict[str, Any], package: str, seq: int, entry: str, marking: str
+    ) -> None:
+        self.stored.append(Unacknowledged(outcome, package, outcome["item"], seq, entry, marking))
 
     @property
     def head(self) -> TreeHead | None:
@@ -81,7 +97,7 @@ class Acknowledger:
         head = ledger.head
         if not ledger.stored or head is None:
             return
-        entries = [(u.seq, u.entry, u.marking) for u in ledger.stored]
+        entries = [Proven(u.package, u.item, u.seq, u.entry, u.marking) for u in ledger.stored]
         for unacknowledged, receipt in zip(ledger.stored, self._issued(entries, head), strict=True):
             if receipt is not None:
                 unacknowledged.outcome["receipt"] = receipt.to_dict()
@@ -100,28 +116,24 @@ class Acknowledger:
         if head is None:
             return {}
         wanted = [p for p in package_ids if p in seqs and seqs[p] in bodies]
-        entries = [(seqs[p], bodies[seqs[p]], _marking(bodies[seqs[p]])) for p in wanted]
+        entries = [_proven(seqs[p], bodies[seqs[p]]) for p in wanted]
         return {
             package_id: receipt.to_dict()
             for package_id, receipt in zip(wanted, self._issued(entries, head), strict=True)
             if receipt is not None
         }
 
-    def _issued(
-        self, entries: list[tuple[int, str, str]], head: TreeHead
-    ) -> list[Acknowledgement | None]:
-        """The receipts of ``(seq, entry, marking)``, proven in ``head``; None for one
-        that cannot be made (logged)."""
+    def _issued(self, entries: list[Proven], head: TreeHead) -> list[Acknowledgement | None]:
+        """The receipts of ``entries``, proven in ``head``; None for one that cannot be
+        made (logged)."""
         node = self.node
         size = head.size
 
         def paths(levels: Levels) -> list[list[bytes] | None]:
             if levels.size < size:
                 return [None] * len(entries)
-            return [
-                inclusion_path(seq, size, levels.mth) if seq < size else None
-                for seq, _, _ in entries
-            ]
+            mth = functools.cache(levels.mth)  # the right edge: shared by a batch's paths
+            return [inclusion_path(e.seq, size, mth) if e.seq < size else None for e in entries]
 
         try:
             proofs = node.audit.with_subtrees(size, paths)
@@ -130,18 +142,20 @@ class Acknowledger:
             return [None] * len(entries)
         signed = SignedHead(head.size, head.root, head.signature, head.at)
         receipts: list[Acknowledgement | None] = []
-        for (seq, entry, marking), path in zip(entries, proofs, strict=True):
-            if path is None or not marking:
-                log.warning("receipts: entry %d cannot be proven in %d entries", seq, size)
+        for entry, path in zip(entries, proofs, strict=True):
+            if path is None or not entry.marking:
+                log.warning("receipts: entry %d cannot be proven in %d entries", entry.seq, size)
                 receipts.append(None)
                 continue
             receipts.append(
                 issue(
                     node.audit.key,
+                    package=entry.package,
+                    item=entry.item,
                     receiver=node.nation,
-                    marking=marking,
-                    seq=seq,
-                    entry=entry,
+                    marking=entry.marking,
+                    seq=entry.seq,
+                    entry=entry.entry,
                     head=signed,
                     path=path,
                 )
@@ -149,7 +163,11 @@ class Acknowledger:
         return receipts
 
 
-def _marking(entry: str) -> str:
-    """The marking a ``package.received`` entry names (empty if none)."""
-    marking = json.loads(entry).get("data", {}).get("marking")
-    return marking if isinstance(marking, str) else ""
+def _proven(seq: int, entry: str) -> Proven:
+    """A ``package.received`` entry, as its receipt names it (its marking empty if the
+    entry names none)."""
+    data = json.loads(entry).get("data", {})
+    marking = data.get("marking")
+    return Proven(
+        data["package"], data["item"], seq, entry, marking if isinstance(marking, str) else ""
+    )

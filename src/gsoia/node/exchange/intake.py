@@ -271,5 +271,5 @@ class Intake:
             tx.connection.execute(INSERT_INBOX, row)
         else:
             inbox.append(row)
-        ledger.add(outcome, seq, tx.appended(seq), arrival.marking)
+        ledger.add(outcome, package.id, seq, tx.appended(seq), arrival.marking)
         return outcome
