@@ -52,6 +52,7 @@ from gsoia.federation.packages import (
 )
 from gsoia.federation.peers import INBOX, WELL_KNOWN, identity
 from gsoia.node import origin
+from tests.receipts import receipt_for_package
 
 Edit = Callable[[dict[str, Any]], object]
 
@@ -138,6 +139,8 @@ class PeerSimulator:
         """Where ``SimulatorServer`` serves this node (set when it is served)."""
         self.received: list[bytes] = []
         """The packages the real node posted to this simulator's inbox."""
+        self.answer: Callable[[bytes], tuple[int, dict[str, Any]]] = self.stored
+        """How its inbox answers a package posted to it (default: ``stored``)."""
         self.originated: dict[str, tuple[dict[str, Any], bytes]] = {}
         """The items this simulator released as their originator, and their content."""
 
@@ -353,6 +356,16 @@ class PeerSimulator:
 
     # -- what the real node sends -----------------------------------------------------------
 
+    def stored(self, raw: bytes) -> tuple[int, dict[str, Any]]:
+        """The inbox's answer to a package it takes: a release with its receipt."""
+        if json.loads(raw).get("kind") != Kind.RELEASE.value:
+            return 200, {"status": "stored"}
+        return 200, {"status": "stored", "receipt": self.receipt(raw)}
+
+    def receipt(self, raw: bytes) -> dict[str, Any]:
+        """This node's signed receipt for a release posted to it (``tests.receipts``)."""
+        return receipt_for_package(self.keys.signing, raw, self.nation)
+
     def open(self, raw: bytes, sender_signing: bytes) -> tuple[Package, bytes | None]:
         """Check a package from the real node as a peer would; a release's content too."""
         package = open_package(
@@ -408,7 +421,7 @@ class SimulatorServer:
                     return
                 with server._lock:
                     simulator.received.append(raw)
-                self._reply(200, {"status": "stored"})
+                self._reply(*simulator.answer(raw))
 
             def _reply(self, status: int, document: dict[str, Any]) -> None:
                 payload = json.dumps(document).encode()

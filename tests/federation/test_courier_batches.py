@@ -34,6 +34,7 @@ from gsoia.federation.peers import INBOX, INBOX_BATCH, Peer
 from gsoia.node.service import Node
 from gsoia.node.users import Role, User
 from gsoia.store.schema import audit_entries, outbox
+from tests.receipts import signed_receipt
 
 LABEL = {
     "originator": "JPN",
@@ -46,11 +47,20 @@ Answer = Callable[[httpx.Request], httpx.Response]
 
 
 class FakePeer:
-    """Canada's node as the courier sees it: the requests it gets, the answers it gives."""
+    """Canada's node as the courier sees it: the requests it gets, the answers it gives
+    (a release stored answered with its receipt, signed with Canada's ``keys``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, keys: NodeKeys) -> None:
+        self.keys = keys
         self.requests: list[tuple[str, list[dict[str, Any]]]] = []
         self.answer: Answer = self.all_stored
+
+    def receipt(self, package: dict[str, Any]) -> dict[str, Any] | None:
+        """Canada's receipt for a release (None for another kind)."""
+        if package["kind"] != Kind.RELEASE.value:
+            return None
+        item = package["body"]["item"]["id"]
+        return signed_receipt(self.keys.signing, package=package["id"], item=item)
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         lines = split_batch(request.content) if request.url.path == INBOX_BATCH else None
@@ -61,20 +71,24 @@ class FakePeer:
     def all_stored(self, request: httpx.Request) -> httpx.Response:
         packages = self.requests[-1][1]
         if request.url.path == INBOX:
-            return httpx.Response(200, json={"status": "stored"})
-        return httpx.Response(
-            200, json={"results": [{"package": p["id"], "status": 200} for p in packages]}
-        )
+            return httpx.Response(200, json=self.stored(packages[0]))
+        results = [{"package": p["id"], "status": 200, "result": self.stored(p)} for p in packages]
+        return httpx.Response(200, json={"results": results})
+
+    def stored(self, package: dict[str, Any]) -> dict[str, Any]:
+        """The inbox's answer to a package it stored."""
+        return {"status": "stored", "receipt": self.receipt(package)}
 
 
 @pytest.fixture
 def jpn(tmp_path: Path) -> Iterator[tuple[Node, User, FakePeer]]:
     node = Node.init(tmp_path / "jpn", "JPN")
-    node.exchange.add_peer(Peer("CAN", "http://can.invalid", NodeKeys.generate().public()))
+    can = NodeKeys.generate()
+    node.exchange.add_peer(Peer("CAN", "http://can.invalid", can.public()))
     user, _ = node.add_user(
         "jpn-analyst", "JPN", clearance="KIMITSU", need_to_know=["maritime"], role=Role.ANALYST
     )
-    peer = FakePeer()
+    peer = FakePeer(can)
     courier = node.exchange.courier
     courier.http.close()
     courier.http = httpx.Client(transport=httpx.MockTransport(peer))
@@ -122,6 +136,8 @@ def test_each_package_is_marked_as_the_peer_answered_for_it(
     def answer(request: httpx.Request) -> httpx.Response:
         packages = peer.requests[-1][1]
         results = [{"package": p["id"]} | s for p, s in zip(packages, statuses, strict=True)]
+        results[0]["result"] = peer.stored(packages[0])  # stored now, and held already:
+        results[1]["receipt"] = peer.receipt(packages[1])  # each with its receipt
         return httpx.Response(200, json={"results": results})
 
     peer.answer = answer
@@ -152,7 +168,7 @@ def test_a_peer_without_a_batch_inbox_gets_each_package_alone(
     def no_batch_inbox(request: httpx.Request) -> httpx.Response:
         if request.url.path == INBOX_BATCH:
             return httpx.Response(404, json={"detail": "Not Found"})
-        return httpx.Response(200, json={"status": "stored"})
+        return httpx.Response(200, json=peer.stored(peer.requests[-1][1][0]))
 
     peer.answer = no_batch_inbox
     first = released(node, user, items(node, user, 3))

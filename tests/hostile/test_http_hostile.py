@@ -217,6 +217,7 @@ def _paths(ids: dict[str, str]) -> list[tuple[str, str, str, dict[str, Any]]]:
     return [
         ("GET", "/api/v1/items/{item_id}", "item_id", {}),
         ("GET", "/api/v1/items/{item_id}/releases/preview", "item_id", {"params": {"to": "CAN"}}),
+        ("GET", "/api/v1/items/{item_id}/releases", "item_id", {}),
         ("POST", "/api/v1/items/{item_id}/releases", "item_id", {"json": {"to": "CAN"}}),
         ("POST", "/api/v1/items/{item_id}/consents", "item_id", {"json": {"to": "USA"}}),
         ("POST", "/api/v1/items/{item_id}/consent-requests", "item_id", {"json": {"to": "USA"}}),

@@ -178,6 +178,7 @@ def refusing(node: Node, request: Request) -> JSONResponse | None:
 
 
 def _refused(error: PackageRejected, request: Request) -> JSONResponse:
+    receipt = {} if error.receipt is None else {"receipt": error.receipt}  # received before
     return problem(
         _REJECTION_STATUS.get(error.reason, 422),
         "package-refused",
@@ -186,18 +187,22 @@ def _refused(error: PackageRejected, request: Request) -> JSONResponse:
         request,
         reason=error.reason.value,
         package=error.package_id,
+        **receipt,
     )
 
 
 def batch_answer(package: str | None, outcome: dict[str, Any] | Exception) -> dict[str, Any]:
     """One package's answer in a batch: what the inbox answers for it alone."""
     if isinstance(outcome, PackageRejected):
-        return {
+        answer: dict[str, Any] = {
             "package": package,
             "status": _REJECTION_STATUS.get(outcome.reason, 422),
             "reason": outcome.reason.value,
             "detail": outcome.detail.splitlines()[0] if outcome.detail else "",
         }
+        if outcome.receipt is not None:  # a release received before: its receipt again
+            answer["receipt"] = outcome.receipt
+        return answer
     if isinstance(outcome, Exception):
         return {"package": package, "status": 500, "detail": "the node could not do this"}
     return {"package": package, "status": 200, "result": outcome}

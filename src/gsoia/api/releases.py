@@ -80,6 +80,21 @@ def releases_router(node: Node) -> APIRouter:
     ) -> dict[str, Any]:
         return exchange.preview(caller, item_id, to).to_dict()
 
+    @router.get(
+        "/api/v1/items/{item_id}/releases",
+        summary="Where the item was released, each release with its partner's receipt",
+        description=(
+            "Oldest first. `state`: `delivered` once the partner's signed receipt verified"
+            " (`receipt`: `verified`, the partner's audit entry `seq`, the `tree_size` and"
+            " `root` of its signed head the entry is proven in, the `marking` the partner"
+            " gave the item); `unacknowledged` while it was delivered without a receipt"
+            " that verifies (asked for again, `last_error` says why); else the delivery's"
+            " state (`pending`, `failed`, `cancelled`), `receipt` null."
+        ),
+    )
+    def release_history(item_id: str, caller: Caller) -> list[dict[str, Any]]:
+        return exchange.release_history(caller, item_id)
+
     @router.post(
         "/api/v1/items/{item_id}/releases",
         status_code=201,

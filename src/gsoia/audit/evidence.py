@@ -7,7 +7,13 @@ A bundle is one JSON object::
      "entries": [{"seq": N, "body": "<the entry's canonical JSON>",
                   "inclusion_path": [hex, ...]}, ...],
      "about": {"item": ID} | {"from": DATE, "to": DATE},
+     "receipts": [{"partner": NATION, "signing_keys": [hex, ...],
+                   "receipt": {...}}, ...],
      "signature": hex}
+
+``receipts`` (a bundle about an item; optional): the receipts the node's partners signed
+for its releases of the item (``audit.acknowledgement``), each with the partner's signing
+keys as the node pinned them (its current one first, then those it retired).
 
 ``signature``: Ed25519 by the node's signing key over ``b"gsoia-evidence-v1\n"`` and the
 canonical JSON (RFC 8785) of the rest, so nothing in the bundle — what it says it is
@@ -15,11 +21,12 @@ about included — changes unseen.
 
 ``check_bundle`` needs nothing but the bundle: the head's signature by one of the node's
 signing keys (every key it used, oldest first, its current one last), the bundle's by the
-same key, then each entry's
-leaf (RFC 9162: ``H(0x00 || body)``) proven in that head by its inclusion path, its
-``seq`` the one its body says. It proves that each entry is in the log the node signed;
-it cannot prove that no entry about the item was left out (only the whole log shows
-that: ``gsoia audit verify``).
+same key, then each entry's leaf (RFC 9162: ``H(0x00 || body)``) proven in that head by
+its inclusion path, its ``seq`` the one its body says, and each receipt as the node
+checked it when it came: signed by the partner, for the item, its entry proven in the
+partner's signed head. It proves that each entry is in the log the node signed; it cannot
+prove that no entry about the item was left out (only the whole log shows that: ``gsoia
+audit verify``).
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from gsoia.audit.acknowledgement import Acknowledgement, ReceiptRefused, check
 from gsoia.audit.log import TreeHead, head_message
 from gsoia.audit.merkle import AuditError, ProofError, inclusion_proof, leaf_hash, verify_inclusion
 from gsoia.crypto.canonical import canonical_json
@@ -39,6 +47,7 @@ from gsoia.crypto.signing import sign, verify, verify_any
 
 EVIDENCE_VERSION = 1
 FIELDS = {"gsoia_evidence", "node", "signing_keys", "head", "entries", "about", "signature"}
+OPTIONAL = {"receipts"}
 
 
 def bundle_message(unsigned: dict[str, Any]) -> bytes:
@@ -64,6 +73,8 @@ class Checked:
     head: TreeHead
     key: bytes
     """The key that signed the head."""
+    receipts: int = 0
+    """The partners' receipts checked."""
 
 
 def make_bundle(
@@ -74,9 +85,11 @@ def make_bundle(
     leaves: Sequence[bytes],
     entries: Sequence[tuple[int, str]],
     about: dict[str, str],
+    receipts: Sequence[dict[str, Any]] = (),
 ) -> dict[str, Any]:
     """The bundle of ``entries`` (``(seq, body)``), proven in ``head`` (``leaves``: the
-    leaf hashes of its first ``head.size`` entries), signed with ``key``."""
+    leaf hashes of its first ``head.size`` entries), with the partners' ``receipts``
+    (``{"partner", "signing_keys", "receipt"}``), signed with ``key``."""
     if len(leaves) != head.size:
         raise AuditError(f"{len(leaves)} leaves for a head of {head.size} entries")
     bundle = {
@@ -94,6 +107,8 @@ def make_bundle(
         ],
         "about": about,
     }
+    if receipts:
+        bundle["receipts"] = list(receipts)
     return {**bundle, "signature": sign(key, bundle_message(bundle)).hex()}
 
 
@@ -112,8 +127,8 @@ def check_bundle(raw: bytes, key: bytes | None = None) -> Checked:
         raise EvidenceError(
             "bundle", f"is not a gsoia evidence bundle (version {EVIDENCE_VERSION})"
         )
-    if set(bundle) != FIELDS:
-        unknown = sorted(set(bundle) ^ FIELDS)
+    if not FIELDS <= set(bundle) <= FIELDS | OPTIONAL:
+        unknown = sorted((set(bundle) - OPTIONAL) ^ FIELDS)
         raise EvidenceError("bundle", f"has other fields than a bundle's: {', '.join(unknown)}")
     node = _text(bundle, "node", "node")
     keys = [_hex(k, f"signing_keys[{i}]") for i, k in enumerate(_list(bundle, "signing_keys"))]
@@ -128,13 +143,17 @@ def check_bundle(raw: bytes, key: bytes | None = None) -> Checked:
     entries = _list(bundle, "entries")
     for i, entry in enumerate(entries):
         _check_entry(i, entry, head)
+    receipts = _list(bundle, "receipts") if "receipts" in bundle else []
+    item = bundle["about"].get("item") if isinstance(bundle["about"], dict) else None
+    for i, receipt in enumerate(receipts):
+        _check_receipt(i, receipt, item)
     # each entry proven, the rest of the bundle (what it is about, its node) as signed
     unsigned = {k: v for k, v in bundle.items() if k != "signature"}
     try:
         verify(signer, bundle_message(unsigned), _hex(bundle["signature"], "signature"))
     except BadSignature as e:
         raise EvidenceError("signature", "the bundle is not as its node signed it") from e
-    return Checked(node, len(entries), head, signer)
+    return Checked(node, len(entries), head, signer, len(receipts))
 
 
 def _check_entry(i: int, entry: Any, head: TreeHead) -> None:
@@ -160,6 +179,20 @@ def _check_entry(i: int, entry: Any, head: TreeHead) -> None:
         raise EvidenceError(
             f"{place} (entry {seq})", f"not proven in the head of {head.size} entries: {e}"
         ) from e
+
+
+def _check_receipt(i: int, value: Any, item: Any) -> None:
+    """A partner's receipt for the item, checked with the partner's keys."""
+    place = f"receipts[{i}]"
+    if not isinstance(value, dict):
+        raise EvidenceError(place, "is not an object")
+    partner = _text(value, "partner", f"{place}.partner")
+    keys = [_hex(k, f"{place}.signing_keys") for k in _list(value, "signing_keys", place)]
+    try:
+        receipt = Acknowledgement.from_dict(value.get("receipt"))
+        check(receipt, keys, receiver=partner, item=item if isinstance(item, str) else None)
+    except ReceiptRefused as e:
+        raise EvidenceError(f"{place} ({partner})", e.reason) from e
 
 
 def _head(value: Any) -> TreeHead:

@@ -166,6 +166,13 @@ class AuditTransaction:
         self._rows.append(row)
         return seq
 
+    def appended(self, seq: int) -> str:
+        """The canonical JSON body of entry ``seq``, appended in this transaction."""
+        row = self._rows[seq - self._rows[0]["seq"]]
+        if row["seq"] != seq:
+            raise AuditError(f"entry {seq} was not appended in this transaction")
+        return str(row["body"])
+
     def mark(self) -> Mark:
         """The entries and actions held now, for ``drop_since``."""
         return Mark(self._tree.copy(), len(self._rows), len(self.committed))

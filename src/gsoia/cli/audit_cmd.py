@@ -123,7 +123,8 @@ def audit_check(
     ] = None,
 ) -> None:
     """Verify an evidence bundle with nothing but itself: the head's signature, each
-    entry's inclusion proof. Exit 0, or 1 naming the first failure."""
+    entry's inclusion proof, each partner's receipt. Exit 0, or 1 naming the first
+    failure."""
     from gsoia.audit.evidence import check_bundle
 
     try:
@@ -144,3 +145,8 @@ def audit_check(
         f" signed head of {head.size} entries ({head.at})"
     )
     print(f"signed by {checked.key.hex()}" + (" (the key given)" if known else ""))
+    if checked.receipts:
+        print(
+            f"{checked.receipts} partners' receipts, each signed by the partner and its entry"
+            " proven in the partner's signed head"
+        )

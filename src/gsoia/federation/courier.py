@@ -41,7 +41,9 @@ from sqlalchemy import Connection
 
 from gsoia.audit.log import AuditLog, AuditTransaction, TreeHead
 from gsoia.crypto.keys import NodeKeys
+from gsoia.federation.acknowledgements import Acknowledgements, keep, proven
 from gsoia.federation.outbox import (
+    ACTIVE,
     BY_ID,
     BY_IDS,
     CLAIM,
@@ -52,6 +54,7 @@ from gsoia.federation.outbox import (
     MARK_DELIVERED,
     MARK_FAILED,
     MARK_RETRY,
+    MARK_UNACKNOWLEDGED,
     MAX_BACKOFF,
     NEXT_DUE,
     NOT_BEFORE_NOW,
@@ -78,11 +81,11 @@ from gsoia.federation.posting import (
     NDJSON,
     Attempt,
     Outcome,
-    already_received,
     answered,
     awaiting_rotation,
     batch_answers,
     chunks,
+    delivered,
     problem_of,
     unpinned,
     unreachable,
@@ -131,10 +134,13 @@ class Courier:
         signer: Callable[[str], Ed25519PrivateKey] | None = None,
         claim_for: dt.timedelta | None = None,
         heads: bool = True,
+        acknowledgements: Acknowledgements | None = None,
     ) -> None:
         self.counted = counted
         self.heads = heads
         """Whether packages carry this node's head (off: the node's ``witnessing`` setting)."""
+        self.acknowledgements = acknowledgements
+        """Checks the receipts of releases (None: a release the peer takes is delivered)."""
         self.signer = signer
         """The key to sign a package for a peer; default: the node's (see key rotation)."""
         self.nation = nation
@@ -259,7 +265,7 @@ class Courier:
         while not self.claim([package_id]):
             with self.audit.engine.connect() as connection:
                 row = connection.execute(BY_ID, {"package_id": package_id}).first()
-            if row is None or row.state != State.PENDING:
+            if row is None or row.state not in ACTIVE:
                 return Attempt(package_id, row.state if row else "unknown")
             if time.monotonic() > deadline:
                 return Attempt(package_id, State.PENDING, "being delivered")
@@ -274,7 +280,7 @@ class Courier:
     def _deliver(self, package_id: str) -> Attempt:
         with self.audit.engine.connect() as connection:
             row = connection.execute(BY_ID, {"package_id": package_id}).first()
-        if row is None or row.state != State.PENDING:
+        if row is None or row.state not in ACTIVE:
             return Attempt(package_id, row.state if row else "unknown")
         return self._deliver_row(row)
 
@@ -310,8 +316,9 @@ class Courier:
             response = self.http.post(peer.inbox, content=raw, headers=JSON)
         except httpx.HTTPError as e:
             return unreachable(row, peer, e)
-        if response.status_code in (200, 201) or already_received(response):
-            return Outcome(row, State.DELIVERED)
+        taken = delivered(response)
+        if taken is not None:
+            return replace(taken, row=row)
         if 400 <= response.status_code < 500:
             return Outcome(row, State.FAILED, problem_of(response))
         return Outcome(row, State.PENDING, f"HTTP {response.status_code} from {peer.url}")
@@ -364,7 +371,7 @@ class Courier:
         in_order = [found[p] for p in package_ids if p in found]  # as given, then by age
         by_peer: dict[str, list[Any]] = {}
         for row in sorted(in_order, key=lambda r: r.created_at):
-            if row.state != State.PENDING:
+            if row.state not in ACTIVE:
                 attempts[row.package_id] = Attempt(row.package_id, row.state)
             else:
                 by_peer.setdefault(row.peer, []).append(row)
@@ -431,11 +438,16 @@ class Courier:
     # -- what came of it ------------------------------------------------------------------
 
     def _settle(self, outcomes: list[Outcome]) -> list[Attempt]:
-        """Mark each package delivered, refused (one transaction, audited) or to retry.
+        """Mark each package delivered, unacknowledged, refused (one transaction, audited)
+        or to retry; a release the peer took is delivered only with a receipt that verifies
+        (``federation.acknowledgements``), kept in that transaction.
 
-        Each only if it is still pending: one settled meanwhile by another process (its
-        claim had expired), or cancelled, keeps its state, and is reported as it is.
+        Each only if it is still pending (or unacknowledged): one settled meanwhile by
+        another process (its claim had expired), or cancelled, keeps its state, and is
+        reported as it is.
         """
+        if self.acknowledgements is not None:
+            outcomes = self.acknowledgements.checked(outcomes)
         final = [o for o in outcomes if o.state != State.PENDING]
         marked: set[str] = set()
         if final:
@@ -468,42 +480,62 @@ class Courier:
         return {row.package_id: row.state for row in rows}
 
     def _settled(self, tx: AuditTransaction, outcomes: list[Outcome]) -> set[str]:
-        """Mark the packages still pending; those marked (and audited)."""
+        """Mark the packages still pending (or unacknowledged); those marked (and audited)."""
         now = self.audit.now()
         marked: set[str] = set()
-        delivered = [o.row for o in outcomes if o.state == State.DELIVERED]
+        delivered = [o for o in outcomes if o.state == State.DELIVERED]
         if delivered:
-            ids = [row.package_id for row in delivered]
+            ids = [o.row.package_id for o in delivered]
             for start in range(0, len(ids), 500):
                 marked.update(
                     tx.connection.execute(
                         MARK_DELIVERED, {"ids": ids[start : start + 500], "at": now}
                     ).scalars()
                 )
-            delivered = [row for row in delivered if row.package_id in marked]
-            for row in delivered:
-                self.on_delivered(tx.connection, row)
+            delivered = [o for o in delivered if o.row.package_id in marked]
+            keep(tx.connection, delivered, now)
             # the peer answers again: what waits for it need not wait out its backoff
             # (only the packages still backing off: those already due are left as they are)
-            for peer in dict.fromkeys(row.peer for row in delivered):
+            for peer in dict.fromkeys(o.row.peer for o in delivered):
                 tx.connection.execute(NOT_BEFORE_NOW, {"to_peer": peer, "now": now})
             tx.on_commit(self.wake)
+        clock = self.clock()
         for o in outcomes:
-            if o.state == State.FAILED:
+            if o.state == State.UNACKNOWLEDGED:
+                due = self._stamp(clock + backoff(o.row.attempts + 1))
+                about = {"p": o.row.package_id, "at": now, "due": due, "e": o.reason}
+                done = tx.connection.execute(MARK_UNACKNOWLEDGED, about).first()
+            elif o.state == State.FAILED:
                 done = tx.connection.execute(
                     MARK_FAILED, {"p": o.row.package_id, "e": o.reason}
                 ).first()
-                if done is not None:
-                    marked.add(o.row.package_id)
-        for o in outcomes:
-            if o.row.package_id not in marked:
-                continue
-            about = {"package": o.row.package_id, "kind": o.row.kind, "to": o.row.peer}
-            if o.state == State.DELIVERED:
-                tx.append("package.delivered", "courier", about)
             else:
-                tx.append("package.refused_by_peer", "courier", about | {"reason": o.reason})
+                continue
+            if done is not None:
+                marked.add(o.row.package_id)
+        for o in outcomes:
+            if o.row.package_id in marked:
+                self._audited(tx, o)
         return marked
+
+    def _audited(self, tx: AuditTransaction, o: Outcome) -> None:
+        """A package marked: on its first delivery, what that settles; its entries."""
+        row = o.row
+        about: dict[str, Any] = {"package": row.package_id, "kind": row.kind, "to": row.peer}
+        first = row.state == State.PENDING  # delivered now (unacknowledged: before)
+        if first and o.state in (State.DELIVERED, State.UNACKNOWLEDGED):
+            self.on_delivered(tx.connection, row)
+        receipt = {} if o.acknowledgement is None else {"receipt": proven(o.acknowledgement)}
+        if o.state == State.DELIVERED:
+            tx.append(
+                "package.delivered" if first else "package.acknowledged", "courier", about | receipt
+            )
+        elif o.state == State.UNACKNOWLEDGED:
+            if first:
+                tx.append("package.delivered", "courier", about)
+            tx.append("package.unacknowledged", "courier", about | {"reason": o.reason})
+        else:
+            tx.append("package.refused_by_peer", "courier", about | {"reason": o.reason})
 
     def _retry(self, outcomes: list[Outcome]) -> None:
         clock = self.clock()

@@ -5,7 +5,10 @@ A package is put in the outbox (``enqueue``, ``enqueue_many``) in the same trans
 the action that sends it. Every process and host of a node may deliver it: it is claimed
 first (``CLAIM``: a conditional UPDATE only one process wins; ``claimed_by`` names the
 host, process and boot), and marked delivered, refused or due again only from pending
-(``MARK_DELIVERED``, ``MARK_FAILED``) or by the claim's holder (``MARK_RETRY``). A claim
+(``MARK_DELIVERED``, ``MARK_FAILED``) or by the claim's holder (``MARK_RETRY``). A release
+the peer took without a receipt this node could verify is ``unacknowledged``
+(``MARK_UNACKNOWLEDGED``): delivered, and posted again, with backoff, for its receipt
+(the peer answers a package it holds with its receipt again) until one verifies. A claim
 expires (``CLAIM_FOR``): a process killed while it delivered holds its packages no longer.
 """
 
@@ -33,8 +36,14 @@ CLAIM_SECONDS = "GSOIA_CLAIM_SECONDS"
 class State:
     PENDING = "pending"
     DELIVERED = "delivered"
+    UNACKNOWLEDGED = "unacknowledged"
+    """A release delivered, without a verified receipt yet: posted again for it."""
     FAILED = "failed"
     CANCELLED = "cancelled"
+
+
+ACTIVE = (State.PENDING, State.UNACKNOWLEDGED)
+"""The states the courier posts a package in: to deliver, or for its receipt."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +58,8 @@ class Claim:
         return {"claimed_by": self.by, "claimed_until": self.until}
 
 
+IS_ACTIVE = or_(*(outbox.c.state == state for state in ACTIVE))
+"""A package in one of the ``ACTIVE`` states (no expanding IN: executemany takes it)."""
 BY_ID = select(outbox).where(outbox.c.package_id == bindparam("package_id"))
 BY_IDS = select(outbox).where(outbox.c.package_id.in_(bindparam("ids", expanding=True)))
 ROTATION_PENDING = (
@@ -63,7 +74,7 @@ UNCLAIMED = or_(outbox.c.claimed_by.is_(None), outbox.c.claimed_until < bindpara
 CLAIM = (
     update(outbox)
     .where(outbox.c.package_id.in_(bindparam("ids", expanding=True)))
-    .where(outbox.c.state == State.PENDING)
+    .where(IS_ACTIVE)
     .where(UNCLAIMED)
     .values(claimed_by=bindparam("by"), claimed_until=bindparam("until"))
     .returning(outbox.c.package_id)
@@ -74,14 +85,15 @@ UNCLAIM = (
     .where(outbox.c.claimed_by == bindparam("by"))
     .values(claimed_by=None, claimed_until=None)
 )
-MARK_DELIVERED = (  # only from pending: never a package cancelled, or settled by another
+MARK_DELIVERED = (  # only from pending or unacknowledged: never a package cancelled, or
+    # settled by another
     update(outbox)
     .where(outbox.c.package_id.in_(bindparam("ids", expanding=True)))
-    .where(outbox.c.state == State.PENDING)
+    .where(IS_ACTIVE)
     .values(
         state=State.DELIVERED,
         attempts=outbox.c.attempts + 1,
-        delivered_at=bindparam("at"),
+        delivered_at=func.coalesce(outbox.c.delivered_at, bindparam("at")),
         last_error=None,
         claimed_by=None,
         claimed_until=None,
@@ -101,10 +113,25 @@ MARK_FAILED = (
     )
     .returning(outbox.c.package_id)
 )
+MARK_UNACKNOWLEDGED = (  # delivered, its receipt missing or refused: due again for it
+    update(outbox)
+    .where(outbox.c.package_id == bindparam("p"))
+    .where(IS_ACTIVE)
+    .values(
+        state=State.UNACKNOWLEDGED,
+        attempts=outbox.c.attempts + 1,
+        delivered_at=func.coalesce(outbox.c.delivered_at, bindparam("at")),
+        next_attempt_at=bindparam("due"),
+        last_error=bindparam("e"),
+        claimed_by=None,
+        claimed_until=None,
+    )
+    .returning(outbox.c.package_id)
+)
 MARK_RETRY = (  # only by the claim's holder: another may hold it now (this one expired)
     update(outbox)
     .where(outbox.c.package_id == bindparam("p"))
-    .where(outbox.c.state == State.PENDING)
+    .where(IS_ACTIVE)
     .where(outbox.c.claimed_by == bindparam("by"))
     .values(
         attempts=bindparam("n"),
@@ -116,7 +143,7 @@ MARK_RETRY = (  # only by the claim's holder: another may hold it now (this one 
 )
 DUE = (
     select(outbox.c.package_id)
-    .where(outbox.c.state == State.PENDING)
+    .where(IS_ACTIVE)
     .where(outbox.c.next_attempt_at <= bindparam("now"))
     .where(UNCLAIMED)
     .order_by(outbox.c.created_at)
@@ -124,14 +151,14 @@ DUE = (
 )
 HOLDERS = (
     select(outbox.c.claimed_by)
-    .where(outbox.c.state == State.PENDING)
+    .where(IS_ACTIVE)
     .where(outbox.c.claimed_by.is_not(None))
     .where(outbox.c.claimed_until >= bindparam("now"))
     .distinct()
 )
 RELEASE_DEAD = (
     update(outbox)
-    .where(outbox.c.state == State.PENDING)
+    .where(IS_ACTIVE)
     .where(outbox.c.claimed_by.in_(bindparam("dead", expanding=True)))
     .values(claimed_by=None, claimed_until=None)
 )
@@ -145,7 +172,7 @@ NEXT_DUE = select(
             else_=outbox.c.next_attempt_at,
         )
     )
-).where(outbox.c.state == State.PENDING)
+).where(IS_ACTIVE)
 """When the courier has something to try next: a package due, or a claim expiring."""
 NOT_BEFORE_NOW = (
     update(outbox)

@@ -109,6 +109,8 @@ class PackageRejected(GsoiaError):
         self.detail = _unicode(detail)
         self.package_id = None if package_id is None else _unicode(package_id)
         self.anonymous = anonymous
+        self.receipt: dict[str, Any] | None = None
+        """A release received before: its receipt, answered again with the refusal."""
         super().__init__(f"package refused ({reason.value}): {self.detail}")
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+from gsoia.audit.acknowledgement import Acknowledgement
 from gsoia.federation.outbox import State
 from gsoia.federation.peers import Peer
 
@@ -36,6 +37,10 @@ class Outcome:
     reason: str | None = None
     unreachable: bool = False
     """The peer did not answer at all (no point in posting it more now)."""
+    receipt: Any = None
+    """The receipt the peer answered a release with (its JSON, unchecked), if any."""
+    acknowledgement: Acknowledgement | None = None
+    """That receipt, verified (``federation.acknowledgements``)."""
 
 
 def awaiting_rotation(row: Any) -> Attempt:
@@ -91,12 +96,32 @@ def batch_answers(response: httpx.Response, package_ids: list[str]) -> list[dict
 def answered(row: Any, answer: dict[str, Any], peer: Peer) -> Outcome:
     """What the peer's answer for one package of a batch means, as for a package alone."""
     status = answer["status"]
-    if status in (200, 201) or (status == 409 and answer.get("reason") == "REPLAY"):
-        return Outcome(row, State.DELIVERED)
+    if status in (200, 201):
+        result = answer.get("result")
+        return Outcome(row, State.DELIVERED, receipt=receipt_in(result))
+    if status == 409 and answer.get("reason") == "REPLAY":
+        return Outcome(row, State.DELIVERED, receipt=answer.get("receipt"))
     if 400 <= status < 500:
         reason = f"{answer.get('reason', '')}: {answer.get('detail', '')}".strip(": ")
         return Outcome(row, State.FAILED, reason[:500] or f"HTTP {status}")
     return Outcome(row, State.PENDING, f"HTTP {status} from {peer.url}")
+
+
+def receipt_in(answer: object) -> Any:
+    """The receipt an answer (a JSON object) carries; None if none."""
+    return answer.get("receipt") if isinstance(answer, dict) else None
+
+
+def delivered(response: httpx.Response) -> Outcome | None:
+    """What an answer to a package posted alone says if the peer took it (stored now, or
+    held already: delivery is idempotent), with the receipt it carries; None else."""
+    if response.status_code not in (200, 201) and not already_received(response):
+        return None
+    try:
+        receipt = receipt_in(response.json())
+    except ValueError:
+        receipt = None
+    return Outcome(None, State.DELIVERED, receipt=receipt)
 
 
 def problem_of(response: httpx.Response) -> str:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from gsoia.audit.evidence import make_bundle
 from gsoia.errors import InputError
 from gsoia.node.authority import Action, Actor, entry_item
+from gsoia.node.exchange.acknowledged import receipts_of
 from gsoia.node.rotation import own_signing_keys
 
 if TYPE_CHECKING:
@@ -47,9 +48,33 @@ def prove(
     about = {"item": item} if item is not None else {}
     about.update({k: str(v) for k, v in (("from", start), ("to", end)) if v is not None})
     leaves = node.audit.leaves(head.size)
+    receipts = [] if item is None else _receipts(node, item)
     return make_bundle(
-        node.keys.signing, node.nation, own_signing_keys(node), head, leaves, chosen, about
+        node.keys.signing,
+        node.nation,
+        own_signing_keys(node),
+        head,
+        leaves,
+        chosen,
+        about,
+        receipts,
     )
+
+
+def _receipts(node: Node, item: str) -> list[dict[str, Any]]:
+    """The partners' receipts for the releases of ``item``, each with the partner's keys."""
+    with node.engine.connect() as connection:
+        receipts = receipts_of(connection, item)
+    book = node.exchange.peers_book
+    book.load()
+    return [
+        {
+            "partner": receipt["receiver"],
+            "signing_keys": [k.hex() for k in book.signing_keys(receipt["receiver"])],
+            "receipt": receipt,
+        }
+        for receipt in receipts
+    ]
 
 
 def _about(

@@ -40,6 +40,7 @@ ROUTES: Mapping[tuple[str, str], Action] = {
     ("GET", "/api/v1/items"): Action.LIST,
     ("GET", "/api/v1/items/{item_id}"): Action.READ,
     ("GET", "/api/v1/items/{item_id}/releases/preview"): Action.RELEASE,
+    ("GET", "/api/v1/items/{item_id}/releases"): Action.READ,
     ("POST", "/api/v1/items/{item_id}/releases"): Action.RELEASE,
     ("POST", "/api/v1/releases"): Action.RELEASE,
     ("POST", "/api/v1/items/{item_id}/consents"): Action.CONSENT,

@@ -243,7 +243,25 @@ inbox = Table(
     Column("kind", String(32), nullable=False),
     Column("item_id", String(64)),
     Column("received_at", String(32), nullable=False),
+    # a release's ``package.received`` entry (migration 0011): what its receipt proves
+    Column("audit_seq", BigInteger),
 )
+
+# -- receipts (migration 0011) -----------------------------------------------------------
+# The signed receipt a partner answered a release with, verified (``audit.acknowledgement``)
+
+acknowledgements = Table(
+    "acknowledgements",
+    metadata,
+    Column("package_id", String(64), primary_key=True),
+    Column("item_id", String(64), nullable=False),
+    Column("peer", String(32), nullable=False),
+    Column("seq", BigInteger, nullable=False),  # the receiver's entry the receipt proves
+    Column("tree_size", BigInteger, nullable=False),  # the receiver's head it is proven in
+    Column("receipt", Text, nullable=False),  # the receipt as the receiver signed it (JSON)
+    Column("verified_at", String(32), nullable=False),
+)
+Index("acknowledgements_item", acknowledgements.c.item_id)
 
 consent_requests = Table(
     "consent_requests",

@@ -217,6 +217,8 @@ def add_routes(router: APIRouter, site: Site) -> None:
         )
         shown = readers(site, label, view["custodian"], view["consented_to"])
         marking = view["marking"]
+        own = user.nation == node.nation
+        sent = node.exchange.release_history(user, view["id"]) if own else []
         return site.page(
             request,
             "item.html",
@@ -224,7 +226,8 @@ def add_routes(router: APIRouter, site: Site) -> None:
             item=view,
             decision=decision,
             banner=site.band(marking["level"]["policy"], marking["level"]["id"]),
-            readers=shown if user.nation == node.nation else [],
+            readers=shown if own else [],
+            releases=sent,
             partners=(
                 release_partners(site, label["originator"]) if user.nation == node.nation else []
             ),

@@ -2,14 +2,15 @@
 
 Japan's node releases an item to Canada's: it decides for the partner nation (rules 1-5
 of the release decision, for the partner's cleared readers), seals the item for that node
-and sends it through the outbox. Canada's node checks the package (``receipt``), decides
-again for itself, marks the item with its own equivalent level next to the original, and
-stores it with itself as custodian. Nothing reaches a third country without the
-originator's signed consent (``consent``). Every step, and every refusal, is in the audit
-log of the node that took it.
+and sends it through the outbox. Canada's node checks the package (``intake``), decides
+again for itself, marks the item with its own equivalent level next to the original,
+stores it with itself as custodian, and answers with a signed receipt (``acknowledge``),
+which Japan's node checks and keeps with the release (``acknowledgements``). Nothing
+reaches a third country without the originator's signed consent (``consent``). Every
+step, and every refusal, is in the audit log of the node that took it.
 
 One module per kind of package, each sending and receiving it: ``release`` and
-``receipt``, ``consent``, ``incidents``, ``reclassify``, ``rotated`` (a peer's new keys);
+``intake``, ``consent``, ``incidents``, ``reclassify``, ``rotated`` (a peer's new keys);
 ``inbox`` opens what arrives and hands it to its kind; ``peers`` keeps the pinned peers;
 ``outbox`` is what the officers see of what is sent; ``witnesses``, ``gossip`` and ``alarms``
 witness the partners' audit logs, ``heads`` sends heads to them. ``Exchange`` puts them together.
@@ -22,6 +23,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from gsoia.decision import Decision
+from gsoia.federation.acknowledgements import Acknowledgements
 from gsoia.federation.courier import Courier, Leader
 from gsoia.federation.packages import Kind
 from gsoia.federation.peers import Peer
@@ -32,14 +34,16 @@ from gsoia.federation.witnessing import (
 )
 from gsoia.node import rotation
 from gsoia.node.errors import NodeError
+from gsoia.node.exchange.acknowledge import Acknowledger
+from gsoia.node.exchange.acknowledged import release_history
 from gsoia.node.exchange.consent import Consents
 from gsoia.node.exchange.gossip import Gossip
 from gsoia.node.exchange.heads import HeadRounds
 from gsoia.node.exchange.inbox import Inbox
 from gsoia.node.exchange.incidents import IncidentNotices
+from gsoia.node.exchange.intake import Intake, Outcome
 from gsoia.node.exchange.outbox import Outbox
 from gsoia.node.exchange.peers import PeerBook
-from gsoia.node.exchange.receipt import Outcome, Receipts
 from gsoia.node.exchange.reclassify import Reclassifications
 from gsoia.node.exchange.release import Releases
 from gsoia.node.exchange.rotated import receive_rotation
@@ -56,7 +60,7 @@ class Exchange:
 
     def __init__(self, node: Node) -> None:
         self.node = node
-        self.peers_book = PeerBook(node)
+        self.peers_book = book = PeerBook(node)
         self.announcer = rotation.Announcer(node, node.keys_dir)
         self.outbox_view = Outbox(node, self.announcer)
         self.courier = Courier(
@@ -69,8 +73,9 @@ class Exchange:
             counted=lambda state: node.metrics.deliveries.labels(state).inc(),
             signer=self.announcer.signer,
             heads=node.config.witnessing,
+            acknowledgements=Acknowledgements(lambda peer: list(book.signing_keys(peer))),
         )
-        book, courier = self.peers_book, self.courier
+        courier = self.courier
         self.releases = Releases(node, book, courier)
         self.consents = Consents(node, book, courier)
         self.incidents = IncidentNotices(node, book, courier)
@@ -81,7 +86,7 @@ class Exchange:
             node,
             book,
             self.witnesses,
-            Receipts(node, book),
+            Intake(node, book, Acknowledger(node)),
             {
                 Kind.CONSENT_REQUEST: self.consents.receive_request,
                 Kind.CONSENT_REPLY: self.consents.receive_reply,
@@ -127,6 +132,9 @@ class Exchange:
         self, user: User, to: str, item_ids: Sequence[str]
     ) -> list[dict[str, Any] | NodeError]:
         return self.releases.release_many(user, to, item_ids)
+
+    def release_history(self, user: User, item_id: str) -> list[dict[str, Any]]:
+        return release_history(self.node, user, item_id)
 
     def request_consent(self, user: User, item_id: str, to: str) -> dict[str, Any]:
         return self.consents.request(user, item_id, to)

@@ -25,8 +25,9 @@ from gsoia.federation.packages import (
     open_package,
     split_batch,
 )
+from gsoia.node.exchange.acknowledge import Ledger
+from gsoia.node.exchange.intake import Arrival, Intake, Outcome
 from gsoia.node.exchange.peers import PeerBook
-from gsoia.node.exchange.receipt import Outcome, Receipt, Receipts
 from gsoia.node.exchange.received import refusal, replay, seen
 from gsoia.node.exchange.witnesses import Witnesses
 from gsoia.node.floods import Refusal
@@ -46,14 +47,14 @@ class Inbox:
         node: Node,
         peers: PeerBook,
         witnesses: Witnesses,
-        receipts: Receipts,
+        intake: Intake,
         handlers: Mapping[Kind, Handler],
     ) -> None:
         self.node = node
         self.peers = peers
         self.witnesses = witnesses
-        self.receipts = receipts
-        self.handlers = dict(handlers) | {Kind.RELEASE: receipts.receive}
+        self.intake = intake
+        self.handlers = dict(handlers) | {Kind.RELEASE: intake.receive}
 
     def receive(self, raw: bytes, *, source: str | None = None) -> dict[str, Any]:
         """Check and apply a package from a peer; ``PackageRejected`` (audited) otherwise.
@@ -72,7 +73,7 @@ class Inbox:
             self.witnesses.observe(package)
             with node.engine.connect() as connection:
                 if seen(connection, [package.id]):
-                    raise replay(package)
+                    raise self._replayed([package])[0]
             return self._apply(package)
         except PackageRejected as e:
             if e.package_id is None and package is not None:
@@ -156,15 +157,17 @@ class Inbox:
         with self.node.engine.connect() as connection:
             received = seen(connection, [p.id for p in opened if isinstance(p, Package)])
         results: list[tuple[str | None, Outcome]] = []
-        run: list[Receipt | PackageRejected] = []
+        run: list[Arrival | PackageRejected] = []
+        again = self._replayed([p for p in opened if isinstance(p, Package) and p.id in received])
+        replays = {e.package_id: e for e in again}
         for package in opened:
             if isinstance(package, PackageRejected):
                 run.append(package)
             elif package.id in received:
-                run.append(replay(package))
+                run.append(replays[package.id])
             else:
                 try:
-                    run.append(self.receipts.check(package))
+                    run.append(self.intake.check(package))
                 except PackageRejected as e:
                     e.package_id = e.package_id or package.id
                     run.append(e)
@@ -174,6 +177,17 @@ class Inbox:
                     results.append((package.id, self._failed(package, e)))
         results += self._store_run(run, source)
         return results
+
+    def _replayed(self, packages: list[Package]) -> list[PackageRejected]:
+        """The refusals of packages received before; a release's carries its receipt."""
+        releases = [p.id for p in packages if p.kind is Kind.RELEASE]
+        receipts = self.intake.acknowledger.again(releases) if releases else {}
+        refusals = []
+        for package in packages:
+            refused = replay(package)
+            refused.receipt = receipts.get(package.id)
+            refusals.append(refused)
+        return refusals
 
     def _receive_alone(self, package: Package) -> Outcome:
         """A package of a batch applied as ``receive`` applies it (its refusal audited)."""
@@ -195,20 +209,24 @@ class Inbox:
         return error
 
     def _store_run(
-        self, run: list[Receipt | PackageRejected], source: str | None
+        self, run: list[Arrival | PackageRejected], source: str | None
     ) -> list[tuple[str | None, Outcome]]:
         """Store checked releases and audit refusals in one transaction, in their order
         (the refusals no pinned peer signed counted for ``source``, once it committed)."""
         if not run:
             return []
         counted = source is not None
+        ledger = Ledger()
         try:
             outcomes = self.node.audit.batched(
-                lambda tx: self.receipts.stored_together(tx, run, counted=counted)
+                lambda tx: self.intake.stored_together(
+                    ledger.begin(tx), run, ledger, counted=counted
+                )
             )
         except Exception:  # e.g. a package another request stored meanwhile: each alone
             outcomes = [self._stored_alone(entry, source) for entry in run]
         else:
+            self.intake.acknowledger.acknowledge(ledger)
             for entry in run:
                 if isinstance(entry, PackageRejected) and entry.anonymous and counted:
                     self._refused(entry, source)
@@ -217,14 +235,19 @@ class Inbox:
             for entry, out in zip(run, outcomes, strict=True)
         ]
 
-    def _stored_alone(self, entry: Receipt | PackageRejected, source: str | None) -> Outcome:
+    def _stored_alone(self, entry: Arrival | PackageRejected, source: str | None) -> Outcome:
         node = self.node
         if isinstance(entry, PackageRejected):
             self._refused(entry, source)
             return entry
         try:
+            ledger = Ledger()
             try:
-                return node.audit.batched(lambda tx: self.receipts.store_alone(tx, entry))
+                outcome = node.audit.batched(
+                    lambda tx: self.intake.store_alone(ledger.begin(tx), entry, ledger)
+                )
+                self.intake.acknowledger.acknowledge(ledger)
+                return outcome
             except IntegrityError as e:  # the same package, received twice at once
                 raise PackageRejected(
                     Rejection.REPLAY, "this package is being received", entry.package.id

@@ -17,16 +17,25 @@ _SEEN_ANY = select(inbox.c.package_id).where(
     inbox.c.package_id.in_(bindparam("ids", expanding=True))
 )
 INSERT_INBOX = insert(inbox)
+_ENTRIES = (
+    select(inbox.c.package_id, inbox.c.audit_seq)
+    .where(inbox.c.package_id.in_(bindparam("ids", expanding=True)))
+    .where(inbox.c.audit_seq.is_not(None))
+)
 
 
-def inbox_row(package: Package, item_id: str | None, now: str) -> dict[str, Any]:
-    """The inbox's row of a package received ``now``, about ``item_id``."""
+def inbox_row(
+    package: Package, item_id: str | None, now: str, seq: int | None = None
+) -> dict[str, Any]:
+    """The inbox's row of a package received ``now``, about ``item_id``; ``seq``: the audit
+    entry a release's receipt proves."""
     return {
         "package_id": package.id,
         "sender": package.sender,
         "kind": package.kind.value,
         "item_id": item_id,
         "received_at": now,
+        "audit_seq": seq,
     }
 
 
@@ -41,6 +50,17 @@ def seen(connection: Connection, package_ids: Sequence[str]) -> set[str]:
     for start in range(0, len(package_ids), 500):
         chunk = list(package_ids[start : start + 500])
         found.update(connection.execute(_SEEN_ANY, {"ids": chunk}).scalars())
+    return found
+
+
+def receipt_entries(connection: Connection, package_ids: Sequence[str]) -> dict[str, int]:
+    """The audit entry (its seq) each of the releases ``package_ids`` received was stored
+    with, for those received with one."""
+    found: dict[str, int] = {}
+    for start in range(0, len(package_ids), 500):
+        chunk = list(package_ids[start : start + 500])
+        rows = connection.execute(_ENTRIES, {"ids": chunk})
+        found.update({row.package_id: int(row.audit_seq) for row in rows})
     return found
 
 

@@ -8,7 +8,8 @@ originator's signed consent to release to this node; this node decides for itsel
 opens with this node's sealing key; and the originator's seal, checked with the
 originator's keys, covers the label and the plaintext. Then the copy is stored with this
 node as custodian and its own marking next to the original, and the package joins the
-inbox. The releases of a batch are stored together, in one transaction, in their order.
+inbox. The releases of a batch are stored together, in one transaction, in their order;
+once it commits, each is answered with its signed receipt (``acknowledge``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from gsoia.audit.acknowledgement import RECEIVED
 from gsoia.crypto import aead
 from gsoia.crypto.errors import BadSignature, CryptoError, DecryptionFailed
 from gsoia.crypto.seal import unseal
@@ -32,9 +34,10 @@ from gsoia.federation.packages import (
     unb64,
 )
 from gsoia.node import origin
+from gsoia.node.exchange.acknowledge import Acknowledger, Ledger
 from gsoia.node.exchange.bodies import ReleaseBody, read_body
 from gsoia.node.exchange.peers import PeerBook
-from gsoia.node.exchange.received import INSERT_INBOX, inbox_row, record, refusal, replay
+from gsoia.node.exchange.received import INSERT_INBOX, inbox_row, refusal, replay
 from gsoia.node.partners import partner_decision
 from gsoia.node.taxii_store import record_received
 from gsoia.node.versions import item_subject, versioned
@@ -47,8 +50,8 @@ Outcome = dict[str, Any] | Exception
 
 
 @dataclass(frozen=True)
-class Receipt:
-    """A release that passed every check (``Receipts.check``), ready to store."""
+class Arrival:
+    """A release that passed every check (``Intake.check``), ready to store."""
 
     package: Package
     item: dict[str, Any]
@@ -58,19 +61,25 @@ class Receipt:
     origin_seal: bytes
 
 
-class Receipts:
+class Intake:
     """Checking and storing the releases this node receives."""
 
-    def __init__(self, node: Node, peers: PeerBook) -> None:
+    def __init__(self, node: Node, peers: PeerBook, acknowledger: Acknowledger) -> None:
         self.node = node
         self.peers = peers
+        self.acknowledger = acknowledger
 
     def receive(self, package: Package) -> dict[str, Any]:
         """A release posted alone: checked, then stored in a transaction of its own."""
-        receipt = self.check(package)
-        return self.node.audit.batched(lambda tx: self.store_alone(tx, receipt))
+        arrival = self.check(package)
+        ledger = Ledger()
+        outcome = self.node.audit.batched(
+            lambda tx: self.store_alone(ledger.begin(tx), arrival, ledger)
+        )
+        self.acknowledger.acknowledge(ledger)
+        return outcome
 
-    def check(self, package: Package) -> Receipt:
+    def check(self, package: Package) -> Arrival:
         """Every check of a release, in order (nothing stored); ``PackageRejected`` else."""
         node = self.node
         body = read_body(ReleaseBody, package)
@@ -143,7 +152,7 @@ class Receipts:
             package.id,
         )
         assert decision.marking is not None  # an allowed release is marked
-        return Receipt(package, item, content, decision, decision.marking.text, origin_seal)
+        return Arrival(package, item, content, decision, decision.marking.text, origin_seal)
 
     def _consents_for_me(
         self, grants: list[dict[str, Any]], item_id: str, originator: str, package: Package
@@ -176,20 +185,21 @@ class Receipts:
     def stored_together(
         self,
         tx: AuditTransaction,
-        run: list[Receipt | PackageRejected],
+        run: list[Arrival | PackageRejected],
+        ledger: Ledger,
         *,
         counted: bool,
     ) -> list[Outcome]:
         """Store the checked releases of a run and audit its refusals, in their order, in
         ``tx``; ``counted``: the refusals no pinned peer signed are counted by the caller,
-        not audited here."""
-        receipts = [entry for entry in run if isinstance(entry, Receipt)]
-        held = self.node.vault.held(tx.connection, [r.item["id"] for r in receipts])
+        not audited here. Each release stored joins ``ledger``, to be acknowledged."""
+        arrivals = [entry for entry in run if isinstance(entry, Arrival)]
+        held = self.node.vault.held(tx.connection, [a.item["id"] for a in arrivals])
         received: list[dict[str, Any]] = []  # the inbox's rows, written together
         stored: set[str] = set()
         outcomes: list[Outcome] = []
         for entry in run:
-            if isinstance(entry, Receipt) and entry.package.id in stored:  # twice in the batch
+            if isinstance(entry, Arrival) and entry.package.id in stored:  # twice in the batch
                 entry = replay(entry.package)
             if isinstance(entry, PackageRejected):
                 if not (entry.anonymous and counted):
@@ -197,67 +207,74 @@ class Receipts:
                 outcomes.append(entry)
                 continue
             item_id = entry.item["id"]
-            outcomes.append(self._store(tx, entry, held=item_id in held, inbox=received))
+            outcomes.append(self._store(tx, entry, ledger, held=item_id in held, inbox=received))
             stored.add(entry.package.id)
             held.add(item_id)
         if received:  # a package stored meanwhile by another request: this fails, all undone
             tx.connection.execute(INSERT_INBOX, received)
         return outcomes
 
-    def store_alone(self, tx: AuditTransaction, receipt: Receipt) -> dict[str, Any]:
-        held = self.node.vault.held(tx.connection, [receipt.item["id"]])
-        return self._store(tx, receipt, held=bool(held))
+    def store_alone(self, tx: AuditTransaction, arrival: Arrival, ledger: Ledger) -> dict[str, Any]:
+        held = self.node.vault.held(tx.connection, [arrival.item["id"]])
+        return self._store(tx, arrival, ledger, held=bool(held))
 
     def _store(
         self,
         tx: AuditTransaction,
-        receipt: Receipt,
+        arrival: Arrival,
+        ledger: Ledger,
         *,
         held: bool,
         inbox: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
-        """Store a checked release (unless the item is ``held`` already) and audit it.
+        """Store a checked release (unless the item is ``held`` already) and audit it; its
+        entry joins ``ledger`` (the receipt proves it).
 
-        The package joins the inbox now, or joins ``inbox`` for the caller to write.
+        The package joins the inbox now, or joins ``inbox`` for the caller to write, with
+        the seq of its entry (a package posted again is answered with its receipt again).
         """
         node = self.node
-        package, item = receipt.package, receipt.item
-        if inbox is None:
-            record(tx.connection, package, item["id"], node.audit.now())
-        else:
-            inbox.append(inbox_row(package, item["id"], node.audit.now()))
+        package, item = arrival.package, arrival.item
+        about = {"package": package.id, "item": item["id"]}
         if held:
-            tx.append(
-                "package.received",
+            seq = tx.append(
+                RECEIVED,
                 package.sender,
-                {"package": package.id, "item": item["id"], "status": "already held"},
+                about | {"status": "already held", "marking": arrival.marking},
             )
-            return {"status": "already held", "item": item["id"]}
-        stored = node.store_received(
-            tx,
-            item,
-            receipt.content,
-            sender=package.sender,
-            package_id=package.id,
-            marking=receipt.marking,
-            origin_seal=receipt.origin_seal,
-        )
-        # a STIX object joins this node's TAXII collection, with the custodian's marking
-        added = int(node.clock().timestamp() * 1_000_000)
-        record_received(tx.connection, item["id"], stored.seq, receipt.content, added)
-        tx.append(
-            "package.received",
-            package.sender,
-            versioned(
-                {
-                    "package": package.id,
-                    "item": item["id"],
-                    "status": "stored",
-                    "agreement": receipt.decision.agreement,
-                    "marking": receipt.marking,
-                },
-                item_subject(item["id"]),
-                1,  # the copy's first version (``gsoia.node.versions``)
-            ),
-        )
-        return {"status": "stored", "item": item["id"], "marking": receipt.marking}
+            outcome = {"status": "already held", "item": item["id"]}
+        else:
+            stored = node.store_received(
+                tx,
+                item,
+                arrival.content,
+                sender=package.sender,
+                package_id=package.id,
+                marking=arrival.marking,
+                origin_seal=arrival.origin_seal,
+            )
+            # a STIX object joins this node's TAXII collection, with the custodian's marking
+            added = int(node.clock().timestamp() * 1_000_000)
+            record_received(tx.connection, item["id"], stored.seq, arrival.content, added)
+            seq = tx.append(
+                RECEIVED,
+                package.sender,
+                versioned(
+                    about
+                    | {
+                        "status": "stored",
+                        "agreement": arrival.decision.agreement,
+                        "marking": arrival.marking,
+                    },
+                    item_subject(item["id"]),
+                    1,  # the copy's first version (``gsoia.node.versions``)
+                ),
+            )
+            outcome = {"status": "stored", "item": item["id"], "marking": arrival.marking}
+        row = inbox_row(package, item["id"], node.audit.now(), seq)
+        if inbox is None:
+            tx.connection.execute(INSERT_INBOX, row)
+        else:
+            inbox.append(row)
+        ledger.add(outcome, package.id, seq, tx.appended(seq), arrival.marking)
+        return outcome

@@ -1,0 +1,221 @@
+"""The receipt a node signs for a release it accepted, and how anyone checks it offline.
+
+A receipt (``Acknowledgement``) says: the receiver stored package ``package`` (item
+``item``) with its marking ``marking``, and its audit log holds the entry that says so.
+It carries that entry (its canonical JSON body, at ``seq``), the receiver's signed tree
+head after storing it, and the entry's inclusion proof in that head (RFC 9162 §2.1.3);
+the receiver signs the whole with its signing key (``message``). The sender checks it
+against the receiver's pinned keys (``check``): the signature, the package and item it
+names, a marking of the receiver's, the head's signature, the entry's body and its
+inclusion in the head. ``gsoia audit check`` runs the same checks on the receipts an
+evidence bundle carries.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from gsoia.audit.merkle import ProofError, leaf_hash, verify_inclusion
+from gsoia.crypto.canonical import canonical_json
+from gsoia.crypto.errors import BadSignature
+from gsoia.crypto.signing import sign, verify_any
+from gsoia.errors import GsoiaError
+
+RECEIVED = "package.received"
+"""The kind of the receiver's audit entry a receipt proves."""
+_CONTEXT = b"gsoia-receipt-v1\n"
+_HEAD_CONTEXT = b"gsoia-tree-head-v1\n"  # as ``audit.log.head_message``
+
+
+class ReceiptRefused(GsoiaError):
+    """A receipt that does not prove what it must: ``reason`` says which check failed."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"receipt refused: {reason}")
+
+
+@dataclass(frozen=True)
+class SignedHead:
+    """The receiver's signed tree head a receipt's entry is proven in."""
+
+    size: int
+    root: bytes
+    signature: bytes
+    at: str
+
+    def message(self) -> bytes:
+        return _HEAD_CONTEXT + canonical_json({"size": self.size, "root": self.root.hex()})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "tree_size": self.size,
+            "root": self.root.hex(),
+            "signature": self.signature.hex(),
+            "at": self.at,
+        }
+
+
+@dataclass(frozen=True)
+class Acknowledgement:
+    """A signed receipt for one release (see the module's docstring)."""
+
+    package: str
+    item: str
+    receiver: str
+    marking: str
+    seq: int
+    entry: str
+    """The receiver's audit entry at ``seq``, its canonical JSON body."""
+    head: SignedHead
+    path: tuple[bytes, ...]
+    signature: bytes
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "package": self.package,
+            "item": self.item,
+            "receiver": self.receiver,
+            "marking": self.marking,
+            "seq": self.seq,
+            "entry": self.entry,
+            "head": self.head.to_dict(),
+            "inclusion_path": [h.hex() for h in self.path],
+            "signature": self.signature.hex(),
+        }
+
+    @classmethod
+    def from_dict(cls, value: object) -> Acknowledgement:
+        """A receipt as its JSON says it; ``ReceiptRefused`` when it is not one."""
+        try:
+            if not isinstance(value, dict):
+                raise TypeError("not an object")
+            head = value["head"]
+            texts = [value[k] for k in ("package", "item", "receiver", "marking", "entry")]
+            if not all(isinstance(t, str) for t in texts) or not isinstance(head, dict):
+                raise TypeError("a field of the wrong type")
+            if not isinstance(head["at"], str) or not isinstance(value["inclusion_path"], list):
+                raise TypeError("a field of the wrong type")
+            return cls(
+                package=value["package"],
+                item=value["item"],
+                receiver=value["receiver"],
+                marking=value["marking"],
+                seq=_number(value["seq"]),
+                entry=value["entry"],
+                head=SignedHead(
+                    _number(head["tree_size"]),
+                    bytes.fromhex(head["root"]),
+                    bytes.fromhex(head["signature"]),
+                    head["at"],
+                ),
+                path=tuple(bytes.fromhex(h) for h in value["inclusion_path"]),
+                signature=bytes.fromhex(value["signature"]),
+            )
+        except (KeyError, TypeError, ValueError) as e:
+            raise ReceiptRefused(f"not a receipt ({type(e).__name__}: {e})") from e
+
+    def message(self) -> bytes:
+        """The bytes the receiver signs."""
+        return _CONTEXT + canonical_json(
+            {
+                "package": self.package,
+                "item": self.item,
+                "receiver": self.receiver,
+                "marking": self.marking,
+                "seq": self.seq,
+                "tree_size": self.head.size,
+                "root": self.head.root.hex(),
+            }
+        )
+
+
+def _number(value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise TypeError(f"{value!r} is not a count")
+    return value
+
+
+def issue(
+    key: Ed25519PrivateKey,
+    *,
+    package: str,
+    item: str,
+    receiver: str,
+    marking: str,
+    seq: int,
+    entry: str,
+    head: SignedHead,
+    path: Sequence[bytes],
+) -> Acknowledgement:
+    """The receipt of entry ``seq`` (the ``package.received`` entry of ``package``, item
+    ``item``, its body ``entry``), proven in ``head`` by ``path``, signed with ``key``."""
+    unsigned = Acknowledgement(package, item, receiver, marking, seq, entry, head, tuple(path), b"")
+    return replace(unsigned, signature=sign(key, unsigned.message()))
+
+
+def check(
+    receipt: Acknowledgement,
+    keys: Iterable[bytes],
+    *,
+    receiver: str,
+    package: str | None = None,
+    item: str | None = None,
+    heads: set[SignedHead] | None = None,
+) -> None:
+    """Return only if ``receipt`` proves ``receiver`` stored ``package`` (item ``item``;
+    None: the receipt's own) with a marking of its own; ``ReceiptRefused`` names the
+    first check that fails. ``keys``: the receiver's signing keys (current, then retired).
+    ``heads``: the heads verified already with these keys, for the receipts of a batch,
+    which share one; those verified here join it.
+    """
+    keys = list(keys)
+    if receipt.receiver != receiver:
+        raise ReceiptRefused(f"it is signed for {receipt.receiver}, not {receiver}")
+    if package is not None and receipt.package != package:
+        raise ReceiptRefused(f"it is for package {receipt.package}, not {package}")
+    if item is not None and receipt.item != item:
+        raise ReceiptRefused(f"it is for item {receipt.item}, not {item}")
+    try:
+        verify_any(keys, receipt.message(), receipt.signature)
+    except BadSignature as e:
+        raise ReceiptRefused(f"its signature is not {receiver}'s") from e
+    if receipt.marking.split(" ", 1)[0] != receiver:
+        raise ReceiptRefused(f"its marking '{receipt.marking[:80]}' is not {receiver}'s")
+    head = receipt.head
+    if heads is None or head not in heads:
+        try:
+            verify_any(keys, head.message(), head.signature)
+        except BadSignature as e:
+            raise ReceiptRefused(f"its tree head is not signed by {receiver}") from e
+        if heads is not None:
+            heads.add(head)
+    _check_entry(receipt)
+    try:
+        verify_inclusion(
+            receipt.seq,
+            receipt.head.size,
+            leaf_hash(receipt.entry.encode("utf-8")),
+            receipt.path,
+            receipt.head.root,
+        )
+    except ProofError as e:
+        raise ReceiptRefused(f"its entry is not proven in its head ({e})") from e
+
+
+def _check_entry(receipt: Acknowledgement) -> None:
+    """The entry says what the receipt says: this package, this item, this marking (its
+    bytes are what the receiver's log holds: the inclusion proof is of their hash)."""
+    try:
+        body = json.loads(receipt.entry)
+        data = body["data"]
+        said = (body["seq"], body["kind"], data["package"], data["item"], data["marking"])
+    except (ValueError, KeyError, TypeError) as e:
+        raise ReceiptRefused("its entry is not a receipt's entry") from e
+    if said != (receipt.seq, RECEIVED, receipt.package, receipt.item, receipt.marking):
+        raise ReceiptRefused("its entry says another package, item or marking")
