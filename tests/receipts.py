@@ -43,7 +43,6 @@ def signed_receipt(
     size, top = len(leaves), root(leaves)
     head = SignedHead(size, top, sign(key, head_message(size, top)), AT)
     receipt = issue(
-        key,
         package=package,
         item=item,
         receiver=receiver,

@@ -46,9 +46,10 @@ def lying(can: PeerSimulator, change: Callable[[bytes, dict[str, Any]], dict[str
 
 
 def forged(raw: bytes, receipt: dict[str, Any]) -> dict[str, Any]:
-    signature = bytearray.fromhex(receipt["signature"])
+    """The receipt with its head's signature (the receipt's) changed."""
+    signature = bytearray.fromhex(receipt["head"]["signature"])
     signature[0] ^= 1
-    return receipt | {"signature": signature.hex()}
+    return receipt | {"head": receipt["head"] | {"signature": signature.hex()}}
 
 
 def releases(receiver: Receiver, item_id: str) -> list[dict[str, Any]]:
@@ -75,8 +76,9 @@ def test_a_forged_receipt_is_refused_then_a_true_one_taken(
     assert released["state"] == "unacknowledged", released
     [shown] = releases(receiver, item_id)
     assert (shown["state"], shown["receipt"]) == ("unacknowledged", None)
-    assert shown["last_error"] == "its signature is not CAN's"
-    assert unacknowledged_because(receiver, released["package"]) == ["its signature is not CAN's"]
+    assert shown["last_error"] == "its tree head is not signed by CAN"
+    why = unacknowledged_because(receiver, released["package"])
+    assert why == ["its tree head is not signed by CAN"]
 
     can.answer = can.stored  # the courier's loop posts it again (2 s of backoff)
     deadline = time.monotonic() + 20
@@ -96,7 +98,7 @@ def test_a_forged_receipt_is_refused_then_a_true_one_taken(
             lambda sims, raw, r: signed_receipt(
                 sims["USA"].keys.signing, package=r["package"], item=r["item"]
             ),
-            "its signature is not CAN's",
+            "its tree head is not signed by CAN",
         ),
         (  # Canada's own, true, for another package
             lambda sims, raw, r: signed_receipt(

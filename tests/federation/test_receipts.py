@@ -26,7 +26,6 @@ from gsoia.api.federation import batch_answer
 from gsoia.audit.acknowledgement import Acknowledgement, check
 from gsoia.audit.evidence import EvidenceError, check_bundle
 from gsoia.cli.app import app
-from gsoia.crypto.signing import sign
 from gsoia.federation.courier import State
 from gsoia.federation.packages import PackageRejected
 from gsoia.federation.peers import INBOX_BATCH, Peer
@@ -155,11 +154,11 @@ def pair(tmp_path: Path, database: Database) -> Iterator[Pair]:
 
 
 def resigned(pair: Pair, change: Callable[[Acknowledgement], Acknowledgement]) -> Tamper:
-    """A lying partner: the receipt changed by ``change``, then signed with its own key."""
+    """A lying partner: the receipt changed by ``change`` (its head, signed by the partner,
+    kept)."""
 
     def tamper(receipt: dict[str, Any]) -> dict[str, Any]:
-        changed = change(Acknowledgement.from_dict(receipt))
-        return replace(changed, signature=sign(pair.can.keys.signing, changed.message())).to_dict()
+        return change(Acknowledgement.from_dict(receipt)).to_dict()
 
     return tamper
 
@@ -211,9 +210,10 @@ def test_the_releases_of_a_batch_share_one_head(pair: Pair) -> None:
 
 
 def flipped_signature(receipt: dict[str, Any]) -> dict[str, Any]:
-    signature = bytearray.fromhex(receipt["signature"])
+    """The receipt with its head's signature (the receipt's) changed."""
+    signature = bytearray.fromhex(receipt["head"]["signature"])
     signature[0] ^= 1
-    return receipt | {"signature": signature.hex()}
+    return receipt | {"head": receipt["head"] | {"signature": signature.hex()}}
 
 
 def test_a_forged_receipt_is_refused_and_asked_for_again(pair: Pair) -> None:
@@ -225,13 +225,13 @@ def test_a_forged_receipt_is_refused_and_asked_for_again(pair: Pair) -> None:
 
     [shown] = pair.history(item)
     assert (shown["state"], shown["receipt"]) == ("unacknowledged", None)
-    assert "signature" in shown["last_error"]
+    assert "not signed by CAN" in shown["last_error"]
     row = pair.outbox_row(package)
     assert row.delivered_at is not None  # delivered: Canada holds it
     assert row.next_attempt_at > dt.datetime.now(dt.UTC).isoformat()  # backing off
     [why] = pair.audited("package.unacknowledged")
     assert why["package"] == package
-    assert why["reason"] == "its signature is not CAN's"
+    assert why["reason"] == "its tree head is not signed by CAN"
     assert pair.audited("package.delivered")[0]["package"] == package
 
     # the loop posts it again once due; Canada answers with its receipt again
@@ -359,7 +359,8 @@ def test_the_evidence_bundle_carries_the_receipts(pair: Pair, tmp_path: Path) ->
     assert carried["receipt"]["seq"] == pair.history(item)[0]["receipt"]["seq"]
     result = CliRunner().invoke(app, ["audit", "check", str(out)])
     assert result.exit_code == 0, result.output
-    assert "1 partners' receipts, each signed by the partner" in result.output
+    said = "1 partners' receipts, each for the item, its entry proven in the partner's signed head"
+    assert said in result.output
 
 
 def _flip(text: str, at: int = 0) -> str:
@@ -372,14 +373,20 @@ def _flip(text: str, at: int = 0) -> str:
 @pytest.mark.parametrize(
     ("change", "reason"),
     [
-        (lambda r: r | {"signature": _flip(r["signature"])}, "its signature is not CAN's"),
+        (
+            lambda r: r | {"head": r["head"] | {"signature": _flip(r["head"]["signature"])}},
+            "its tree head is not signed by CAN",
+        ),
         (
             lambda r: (
                 r | {"inclusion_path": [_flip(r["inclusion_path"][0]), *r["inclusion_path"][1:]]}
             ),
             "its entry is not proven in its head",  # the path is not signed: it is proven
         ),
-        (lambda r: r | {"marking": _flip(r["marking"], 4)}, "its signature is not CAN's"),
+        (
+            lambda r: r | {"marking": _flip(r["marking"], 4)},
+            "its entry says another package, item or marking",
+        ),
         (lambda r: r | {"entry": r["entry"].replace('"stored"', '"storeD"')}, "not proven"),
     ],
 )

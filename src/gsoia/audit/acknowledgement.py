@@ -1,34 +1,33 @@
-"""The receipt a node signs for a release it accepted, and how anyone checks it offline.
+"""The receipt a node gives for a release it accepted, and how anyone checks it offline.
 
 A receipt (``Acknowledgement``) says: the receiver stored package ``package`` (item
 ``item``) with its marking ``marking``, and its audit log holds the entry that says so.
 It carries that entry (its canonical JSON body, at ``seq``), the receiver's signed tree
-head after storing it, and the entry's inclusion proof in that head (RFC 9162 §2.1.3);
-the receiver signs the whole with its signing key (``message``). The sender checks it
-against the receiver's pinned keys (``check``): the signature, the package and item it
-names, a marking of the receiver's, the head's signature, the entry's body and its
-inclusion in the head. ``gsoia audit check`` runs the same checks on the receipts an
-evidence bundle carries.
+head after storing it, and the entry's inclusion proof in that head (RFC 9162 §2.1.3).
+The head's signature is the receipt's: it signs the tree, the tree holds the entry, and
+the entry names the package, the item and the marking, so a second signature over the
+same facts would prove nothing more (and cost a signature and a verification a release;
+the receipts of a batch share one head, verified once). The sender checks a receipt
+against the receiver's pinned keys (``check``): the package and item it names, a marking
+of the receiver's, the head's signature, the entry's body and its inclusion in the head.
+``gsoia audit check`` runs the same checks on the receipts an evidence bundle carries.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
-
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from gsoia.audit.merkle import ProofError, leaf_hash, verify_inclusion
 from gsoia.crypto.canonical import canonical_json
 from gsoia.crypto.errors import BadSignature
-from gsoia.crypto.signing import sign, verify_any
+from gsoia.crypto.signing import verify_any
 from gsoia.errors import GsoiaError
 
 RECEIVED = "package.received"
 """The kind of the receiver's audit entry a receipt proves."""
-_CONTEXT = b"gsoia-receipt-v1\n"
 _HEAD_CONTEXT = b"gsoia-tree-head-v1\n"  # as ``audit.log.head_message``
 
 
@@ -63,7 +62,7 @@ class SignedHead:
 
 @dataclass(frozen=True)
 class Acknowledgement:
-    """A signed receipt for one release (see the module's docstring)."""
+    """A receipt for one release, signed by its head (see the module's docstring)."""
 
     package: str
     item: str
@@ -74,7 +73,6 @@ class Acknowledgement:
     """The receiver's audit entry at ``seq``, its canonical JSON body."""
     head: SignedHead
     path: tuple[bytes, ...]
-    signature: bytes
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -86,7 +84,6 @@ class Acknowledgement:
             "entry": self.entry,
             "head": self.head.to_dict(),
             "inclusion_path": [h.hex() for h in self.path],
-            "signature": self.signature.hex(),
         }
 
     @classmethod
@@ -115,24 +112,9 @@ class Acknowledgement:
                     head["at"],
                 ),
                 path=tuple(bytes.fromhex(h) for h in value["inclusion_path"]),
-                signature=bytes.fromhex(value["signature"]),
             )
         except (KeyError, TypeError, ValueError) as e:
             raise ReceiptRefused(f"not a receipt ({type(e).__name__}: {e})") from e
-
-    def message(self) -> bytes:
-        """The bytes the receiver signs."""
-        return _CONTEXT + canonical_json(
-            {
-                "package": self.package,
-                "item": self.item,
-                "receiver": self.receiver,
-                "marking": self.marking,
-                "seq": self.seq,
-                "tree_size": self.head.size,
-                "root": self.head.root.hex(),
-            }
-        )
 
 
 def _number(value: object) -> int:
@@ -142,7 +124,6 @@ def _number(value: object) -> int:
 
 
 def issue(
-    key: Ed25519PrivateKey,
     *,
     package: str,
     item: str,
@@ -154,9 +135,8 @@ def issue(
     path: Sequence[bytes],
 ) -> Acknowledgement:
     """The receipt of entry ``seq`` (the ``package.received`` entry of ``package``, item
-    ``item``, its body ``entry``), proven in ``head`` by ``path``, signed with ``key``."""
-    unsigned = Acknowledgement(package, item, receiver, marking, seq, entry, head, tuple(path), b"")
-    return replace(unsigned, signature=sign(key, unsigned.message()))
+    ``item``, its body ``entry``), proven in the signed ``head`` by ``path``."""
+    return Acknowledgement(package, item, receiver, marking, seq, entry, head, tuple(path))
 
 
 def check(
@@ -176,15 +156,11 @@ def check(
     """
     keys = list(keys)
     if receipt.receiver != receiver:
-        raise ReceiptRefused(f"it is signed for {receipt.receiver}, not {receiver}")
+        raise ReceiptRefused(f"it is given by {receipt.receiver}, not {receiver}")
     if package is not None and receipt.package != package:
         raise ReceiptRefused(f"it is for package {receipt.package}, not {package}")
     if item is not None and receipt.item != item:
         raise ReceiptRefused(f"it is for item {receipt.item}, not {item}")
-    try:
-        verify_any(keys, receipt.message(), receipt.signature)
-    except BadSignature as e:
-        raise ReceiptRefused(f"its signature is not {receiver}'s") from e
     if receipt.marking.split(" ", 1)[0] != receiver:
         raise ReceiptRefused(f"its marking '{receipt.marking[:80]}' is not {receiver}'s")
     head = receipt.head

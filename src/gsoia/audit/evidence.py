@@ -23,10 +23,9 @@ about included — changes unseen.
 signing keys (every key it used, oldest first, its current one last), the bundle's by the
 same key, then each entry's leaf (RFC 9162: ``H(0x00 || body)``) proven in that head by
 its inclusion path, its ``seq`` the one its body says, and each receipt as the node
-checked it when it came: signed by the partner, for the item, its entry proven in the
-partner's signed head. It proves that each entry is in the log the node signed; it cannot
-prove that no entry about the item was left out (only the whole log shows that: ``gsoia
-audit verify``).
+checked it when it came: for the item, its entry proven in the partner's signed head.
+It proves that each entry is in the log the node signed; it cannot prove that no entry
+about the item was left out (only the whole log shows that: ``gsoia audit verify``).
 """
 
 from __future__ import annotations

@@ -147,6 +147,6 @@ def audit_check(
     print(f"signed by {checked.key.hex()}" + (" (the key given)" if known else ""))
     if checked.receipts:
         print(
-            f"{checked.receipts} partners' receipts, each signed by the partner and its entry"
-            " proven in the partner's signed head"
+            f"{checked.receipts} partners' receipts, each for the item, its entry proven in the"
+            " partner's signed head"
         )

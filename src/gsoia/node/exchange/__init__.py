@@ -73,7 +73,11 @@ class Exchange:
             counted=lambda state: node.metrics.deliveries.labels(state).inc(),
             signer=self.announcer.signer,
             heads=node.config.witnessing,
-            acknowledgements=Acknowledgements(lambda peer: list(book.signing_keys(peer))),
+            acknowledgements=(
+                Acknowledgements(lambda peer: list(book.signing_keys(peer)))
+                if node.config.witnessing
+                else None
+            ),
         )
         courier = self.courier
         self.releases = Releases(node, book, courier)

@@ -1,4 +1,4 @@
-"""The receipts this node signs for the releases it accepts (``audit.acknowledgement``).
+"""The receipts this node gives for the releases it accepts (``audit.acknowledgement``).
 
 A release is stored with its ``package.received`` entry; once the transaction commits,
 its receipt proves that entry in the signed head the transaction ended with. The releases
@@ -87,15 +87,16 @@ class Ledger:
 
 
 class Acknowledger:
-    """Signs the receipts of the releases this node stored."""
+    """Makes the receipts of the releases this node stored."""
 
     def __init__(self, node: Node) -> None:
         self.node = node
 
     def acknowledge(self, ledger: Ledger) -> None:
-        """Each release of a committed ``ledger`` answered with its receipt (``receipt``)."""
+        """Each release of a committed ``ledger`` answered with its receipt (``receipt``);
+        none while the node's ``witnessing`` is off."""
         head = ledger.head
-        if not ledger.stored or head is None:
+        if not ledger.stored or head is None or not self.node.config.witnessing:
             return
         entries = [Proven(u.package, u.item, u.seq, u.entry, u.marking) for u in ledger.stored]
         for unacknowledged, receipt in zip(ledger.stored, self._issued(entries, head), strict=True):
@@ -106,6 +107,8 @@ class Acknowledger:
         """The receipts of releases received before, proven in the latest head, by package
         (those stored without an entry to prove are left out)."""
         node = self.node
+        if not node.config.witnessing:
+            return {}
         with node.engine.connect() as connection:
             seqs = receipt_entries(connection, package_ids)
             if not seqs:
@@ -149,7 +152,6 @@ class Acknowledger:
                 continue
             receipts.append(
                 issue(
-                    node.audit.key,
                     package=entry.package,
                     item=entry.item,
                     receiver=node.nation,

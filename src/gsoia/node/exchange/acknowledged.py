@@ -76,7 +76,7 @@ def _shown(row: Any) -> dict[str, Any]:
             "tree_size": signed["head"]["tree_size"],
             "root": signed["head"]["root"],
             "marking": signed["marking"],
-            "signature": signed["signature"],
+            "signature": signed["head"]["signature"],  # the head's: it signs the receipt
             "verified_at": row.verified_at,
         }
     return {
