@@ -140,38 +140,10 @@ class ItemForm:
 
 def add_routes(router: APIRouter, site: Site) -> None:
     node = site.node
-    catalogue = site.catalogue
 
     @router.get("/web/items")
     def list_page(request: Request) -> Response:
-        user = site.user(request)
-        query = request.query_params
-        q, area = _text(query.get("q")), _text(query.get("area"), 64)
-        originator, level = _text(query.get("originator"), 32), _text(query.get("level"), 100)
-        level_policy, _, level_id = level.rpartition(":")
-        filters = ListFilter(
-            area=area or None,
-            originator=originator or level_policy or None,
-            level=level_id or None,
-            q=q or None,
-        )
-        cursor = _cursor(query.get("cursor"))
-        found = node.list_items(user, filters, cursor=cursor, limit=PAGE)
-        return site.page(
-            request,
-            "items.html",
-            nav="items",
-            items=found["items"],
-            total=found["total"],
-            next_cursor=found["next"],
-            cursor=cursor,
-            q=q,
-            area=area,
-            originator=originator,
-            level=level,
-            areas=_areas(catalogue),
-            filtered=any((q, area, originator, level)),
-        )
+        return _list_page(site, request)
 
     @router.get("/web/items/new")
     def new_form(request: Request) -> Response:
@@ -205,37 +177,7 @@ def add_routes(router: APIRouter, site: Site) -> None:
 
     @router.get("/web/items/{item_id}")
     def item_page(request: Request, item_id: str) -> Response:
-        user = site.user(request)
-        view = node.read_item(user, item_id[:64])
-        label: Label = view["label"]
-        decision = node.rulebook.decide_parsed(
-            user.subject(),
-            label,
-            custodian=view["custodian"],
-            consented_to=view["consented_to"],
-            at=node.today(),
-        )
-        shown = readers(site, label, view["custodian"], view["consented_to"])
-        marking = view["marking"]
-        own = user.nation == node.nation
-        sent = node.exchange.release_history(user, view["id"]) if own else []
-        return site.page(
-            request,
-            "item.html",
-            nav="items",
-            item=view,
-            decision=decision,
-            banner=site.band(marking["level"]["policy"], marking["level"]["id"]),
-            readers=shown if own else [],
-            releases=sent,
-            partners=(
-                release_partners(site, label["originator"]) if user.nation == node.nation else []
-            ),
-            looks=LOOKS,
-            kinds=INCIDENT_KINDS,
-            created=request.query_params.get("created") == "1",
-            incident=request.query_params.get("incident"),
-        )
+        return _item_page(site, request, item_id)
 
     @router.post("/web/items/{item_id}/incidents")
     async def report(request: Request, item_id: str) -> Response:
@@ -251,6 +193,75 @@ def add_routes(router: APIRouter, site: Site) -> None:
         return RedirectResponse(
             f"/web/items/{item_id}?incident={incident['id']}#incident", status_code=303
         )
+
+
+def _list_page(site: Site, request: Request) -> Response:
+    """The items the user may see, a page at a time, filtered."""
+    node, catalogue = site.node, site.catalogue
+    user = site.user(request)
+    query = request.query_params
+    q, area = _text(query.get("q")), _text(query.get("area"), 64)
+    originator, level = _text(query.get("originator"), 32), _text(query.get("level"), 100)
+    level_policy, _, level_id = level.rpartition(":")
+    filters = ListFilter(
+        area=area or None,
+        originator=originator or level_policy or None,
+        level=level_id or None,
+        q=q or None,
+    )
+    cursor = _cursor(query.get("cursor"))
+    found = node.list_items(user, filters, cursor=cursor, limit=PAGE)
+    return site.page(
+        request,
+        "items.html",
+        nav="items",
+        items=found["items"],
+        total=found["total"],
+        next_cursor=found["next"],
+        cursor=cursor,
+        q=q,
+        area=area,
+        originator=originator,
+        level=level,
+        areas=_areas(catalogue),
+        filtered=any((q, area, originator, level)),
+    )
+
+
+def _item_page(site: Site, request: Request, item_id: str) -> Response:
+    """One item: its marking, the decision, who may read it, where it was released."""
+    node = site.node
+    user = site.user(request)
+    view = node.read_item(user, item_id[:64])
+    label: Label = view["label"]
+    decision = node.rulebook.decide_parsed(
+        user.subject(),
+        label,
+        custodian=view["custodian"],
+        consented_to=view["consented_to"],
+        at=node.today(),
+    )
+    shown = readers(site, label, view["custodian"], view["consented_to"])
+    marking = view["marking"]
+    own = user.nation == node.nation
+    sent = node.exchange.release_history(user, view["id"]) if own else []
+    return site.page(
+        request,
+        "item.html",
+        nav="items",
+        item=view,
+        decision=decision,
+        banner=site.band(marking["level"]["policy"], marking["level"]["id"]),
+        readers=shown if own else [],
+        releases=sent,
+        partners=(
+            release_partners(site, label["originator"]) if user.nation == node.nation else []
+        ),
+        looks=LOOKS,
+        kinds=INCIDENT_KINDS,
+        created=request.query_params.get("created") == "1",
+        incident=request.query_params.get("incident"),
+    )
 
 
 def _areas(catalogue: Catalogue) -> list[str]:
