@@ -33,6 +33,8 @@ from sqlalchemy import Connection, Table, insert, select, update
 from gsoia.audit.log import ROTATED
 from gsoia.crypto.keys import (
     NEXT_DIR,
+    NodeKeys,
+    PublicKeys,
     discard_staged,
     drop_retiring,
     finish_rotation,
@@ -113,27 +115,7 @@ def rotate(node: Node, keys_dir: Path, actor: str = "cli") -> dict[str, Any]:
             rebound = node.vault.resign(connection, new)
             _resign_rows(connection, users, node.accounts.seal, new.signing)
             _resign_rows(connection, peers, node.exchange.peers_book.seal, new.signing)
-            notices = []
-            for nation in sorted(connection.execute(select(peers.c.nation)).scalars()):
-                package_id = str(uuid.uuid4())
-                body = make_rotation_body(
-                    new.signing,
-                    nation=node.nation,
-                    package_id=package_id,
-                    old=old_public,
-                    new=new_public,
-                    rotated_at=now,
-                )
-                enqueue(
-                    connection,
-                    package_id=package_id,
-                    kind=Kind.ROTATION,
-                    peer=nation,
-                    body=body,
-                    item_id=None,
-                    now=now,
-                )
-                notices.append({"peer": nation, "package": package_id})
+            notices = _announce(connection, node.nation, new, old_public, now)
             connection.execute(
                 update(meta)
                 .where(meta.c.name == "signing_key")
@@ -173,6 +155,36 @@ def rotate(node: Node, keys_dir: Path, actor: str = "cli") -> dict[str, Any]:
         "items_rebound": rebound,
         "notices": notices,
     }
+
+
+def _announce(
+    connection: Connection, nation: str, new: NodeKeys, old_public: PublicKeys, now: str
+) -> list[dict[str, str]]:
+    """A rotation package for every pinned peer, signed with the new key, in the outbox:
+    the notices, by peer."""
+    new_public = new.public()
+    notices = []
+    for peer in sorted(connection.execute(select(peers.c.nation)).scalars()):
+        package_id = str(uuid.uuid4())
+        body = make_rotation_body(
+            new.signing,
+            nation=nation,
+            package_id=package_id,
+            old=old_public,
+            new=new_public,
+            rotated_at=now,
+        )
+        enqueue(
+            connection,
+            package_id=package_id,
+            kind=Kind.ROTATION,
+            peer=peer,
+            body=body,
+            item_id=None,
+            now=now,
+        )
+        notices.append({"peer": peer, "package": package_id})
+    return notices
 
 
 def _resign_rows(
