@@ -20,15 +20,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from gsoia.audit.log import head_message
 from gsoia.audit.merkle import ProofError, leaf_hash, verify_inclusion
-from gsoia.crypto.canonical import canonical_json
 from gsoia.crypto.errors import BadSignature
 from gsoia.crypto.signing import verify_any
 from gsoia.errors import GsoiaError
 
 RECEIVED = "package.received"
 """The kind of the receiver's audit entry a receipt proves."""
-_HEAD_CONTEXT = b"gsoia-tree-head-v1\n"  # as ``audit.log.head_message``
 
 
 class ReceiptRefused(GsoiaError):
@@ -49,7 +48,7 @@ class SignedHead:
     at: str
 
     def message(self) -> bytes:
-        return _HEAD_CONTEXT + canonical_json({"size": self.size, "root": self.root.hex()})
+        return head_message(self.size, self.root)
 
     def to_dict(self) -> dict[str, Any]:
         return {
