@@ -2,25 +2,30 @@
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 
 import pytest
 
+from gsoia.federation.peers import fetch_identity
+from gsoia.node.authority import OPERATOR, Action
 from gsoia.node.users import Role
-from tests.node.conftest import GSOIA, Database, RunningNode, database, make_node
+from tests.node.conftest import Database, RunningNode, database, make_node
 
 __all__ = ["database", "pin", "restart"]
 
 
 def pin(node: RunningNode, peer: RunningNode) -> None:
-    """`gsoia peer add` on ``node`` for ``peer`` (both must be running)."""
-    args = [GSOIA, "peer", "add", "--data", str(node.data), "--nation", peer.nation]
-    args += ["--url", peer.url]
-    if node.database.url:
-        args += ["--database", node.database.url]
-    done = subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
-    assert done.returncode == 0, done.stderr
+    """What `gsoia peer add` does, on ``node`` for ``peer`` (both must be running): fetch the
+    peer's identity over HTTP and pin it, in this process (the command itself, a process
+    of its own, is run by tests/attacks' ``_pin_with_cli``)."""
+    opened = node.open()
+    try:
+        opened.require(OPERATOR, Action.PEERS_MANAGE)
+        identity = fetch_identity(peer.url)
+        assert identity.nation == peer.nation, identity
+        opened.exchange.add_peer(identity)
+    finally:
+        opened.close()
 
 
 def restart(node: RunningNode) -> None:
