@@ -60,10 +60,10 @@ class Pair:
         assert response.status_code == 201, response.text
         return str(response.json()["id"])
 
-    def visit(self, visitors: list[str], **extra: Any) -> httpx.Response:
+    def visit(self, assured: list[str], **extra: Any) -> httpx.Response:
         body = {
             "to": "JPN",
-            "visitors": visitors,
+            "visitors": assured,
             "purpose": "maritime liaison",
             "place": "Ichigaya",
             "first_day": TODAY.isoformat(),
