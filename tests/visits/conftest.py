@@ -102,3 +102,39 @@ def pair(
             keys = found.store(peer).public
             found.store(node).exchange.add_peer(Peer(peer.nation, peer.url, keys))
         yield found
+
+
+def signed(
+    sender: Node, to: str, kind: Any, body: dict[str, Any], key: Any = None, package_id: Any = None
+) -> bytes:
+    """A package as ``sender``'s courier posts it (with its head, for the receiver to
+    witness), signed by ``key`` (default: the sender's)."""
+    from gsoia.federation.packages import make_package_bytes
+
+    head = sender.audit.head()
+    assert head is not None
+    return make_package_bytes(
+        key or sender.keys.signing,
+        kind,
+        sender.nation,
+        to,
+        body,
+        sender.clock(),
+        package_id,
+        head.to_dict(),
+    )
+
+
+def refused_at(pair: Pair, runner: RunningNode, raw: bytes, status: int, reason: str) -> None:
+    """Post ``raw`` to ``runner``'s inbox: refused with ``reason``, only that audited."""
+    from tests import loopback
+
+    size = pair.audit_size(runner)
+    with loopback.client_from(loopback.fresh_source(), base_url=runner.url) as client:
+        response = client.post(
+            "/federation/v1/inbox", content=raw, headers={"content-type": "application/json"}
+        )
+    assert response.status_code == status, response.text
+    assert response.json()["reason"] == reason
+    entries = pair.audit_since(runner, size)
+    assert [(e["kind"], e["data"]["reason"]) for e in entries] == [("package.refused", reason)]

@@ -32,6 +32,7 @@ from gsoia.node import personal
 from gsoia.node.authority import Action
 from gsoia.node.errors import Conflict, NotFound
 from gsoia.node.exchange.bodies import read_body
+from gsoia.node.exchange.erasure import erase_personal
 from gsoia.node.exchange.peers import PeerBook
 from gsoia.node.exchange.received import record, usable_id
 from gsoia.node.exchange.visit_bodies import AssuranceBody, AssuranceWithdrawnBody, Person
@@ -286,10 +287,12 @@ class Assurances:
     # -- shown to officers ---------------------------------------------------------------------
 
     def listed(self, user: User) -> list[dict[str, Any]]:
-        """Every assurance issued here or received, with the person's details and the
-        equivalent level in the other party's scheme (officer)."""
+        """Every assurance issued here or received, with the person's details (what is past
+        its retention erased first: ``erasure``) and the equivalent level in the other
+        party's scheme (officer)."""
         node = self.node
         node.require(user, Action.ASSURANCES)
+        erase_personal(node)
         with node.engine.connect() as connection:
             rows = connection.execute(select(assurances).order_by(assurances.c.issued_at)).all()
         return [self.view(row) for row in rows]

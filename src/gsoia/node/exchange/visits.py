@@ -29,6 +29,7 @@ from gsoia.node.authority import Action
 from gsoia.node.errors import Conflict, NotFound
 from gsoia.node.exchange.assurances import VALID, Assurances, found_assurance, mapped
 from gsoia.node.exchange.bodies import read_body
+from gsoia.node.exchange.erasure import erase_personal
 from gsoia.node.exchange.peers import PeerBook
 from gsoia.node.exchange.received import record, usable_id
 from gsoia.node.exchange.visit_bodies import VisitCancelledBody, VisitRequestBody
@@ -309,6 +310,7 @@ class Visits:
         (officer)."""
         node = self.node
         node.require(user, Action.VISITS)
+        erase_personal(node)
         with node.engine.connect() as connection:
             rows = connection.execute(select(visits).order_by(visits.c.first_day)).all()
             held = {
