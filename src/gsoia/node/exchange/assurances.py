@@ -29,7 +29,7 @@ from gsoia.errors import RequestError
 from gsoia.federation.courier import Courier, enqueue
 from gsoia.federation.packages import Kind, Package, PackageRejected, Rejection, b64, unb64
 from gsoia.node import personal
-from gsoia.node.authority import Action
+from gsoia.node.authority import Action, Operator
 from gsoia.node.errors import Conflict, NotFound
 from gsoia.node.exchange.bodies import read_body
 from gsoia.node.exchange.erasure import erase_personal
@@ -71,7 +71,7 @@ class Assurances:
 
     def issue(
         self,
-        user: User,
+        user: User | Operator,
         to: str,
         person_id: str,
         person: Person,
@@ -151,7 +151,7 @@ class Assurances:
             )
         return found
 
-    def withdraw(self, user: User, assurance_id: str) -> dict[str, Any]:
+    def withdraw(self, user: User | Operator, assurance_id: str) -> dict[str, Any]:
         """Withdraw an assurance this node issued; the partner is told at once (officer)."""
         node = self.node
         node.require(user, Action.ASSURANCES)
@@ -286,7 +286,7 @@ class Assurances:
 
     # -- shown to officers ---------------------------------------------------------------------
 
-    def listed(self, user: User) -> list[dict[str, Any]]:
+    def listed(self, user: User | Operator) -> list[dict[str, Any]]:
         """Every assurance issued here or received, with the person's details (what is past
         its retention erased first: ``erasure``) and the equivalent level in the other
         party's scheme (officer)."""

@@ -25,7 +25,7 @@ from gsoia.errors import RequestError
 from gsoia.federation.courier import Courier, enqueue
 from gsoia.federation.packages import Kind, Package, PackageRejected, Rejection, b64, unb64
 from gsoia.node import personal
-from gsoia.node.authority import Action
+from gsoia.node.authority import Action, Operator
 from gsoia.node.errors import Conflict, NotFound
 from gsoia.node.exchange.assurances import VALID, found_assurance, mapped
 from gsoia.node.exchange.bodies import read_body
@@ -57,7 +57,7 @@ class VisitAnswers:
     # -- the host answers ----------------------------------------------------------------------
 
     def decide(
-        self, user: User, visit_id: str, *, approve: bool, note: str, level: str | None
+        self, user: User | Operator, visit_id: str, *, approve: bool, note: str, level: str | None
     ) -> dict[str, Any]:
         """Approve (at ``level`` or the level asked) or refuse a visit requested to this
         node (officer); the answer travels back."""
@@ -117,7 +117,7 @@ class VisitAnswers:
     def _admit(
         self,
         tx: AuditTransaction,
-        user: User,
+        user: User | Operator,
         row: Any,
         level: str,
         sealing: bytes,
@@ -245,7 +245,7 @@ class VisitAnswers:
             rows[person_id] = {"visit_id": row.id, "person_id": person_id, "sealed": closed}
         return rows
 
-    def tokens(self, user: User, visit_id: str) -> dict[str, Any]:
+    def tokens(self, user: User | Operator, visit_id: str) -> dict[str, Any]:
         """The visitors' tokens of an approved visit this node requested, each shown once
         (officer)."""
         node = self.node

@@ -25,7 +25,7 @@ from sqlalchemy import Connection, insert, select, update
 from gsoia.errors import Problem, RequestError
 from gsoia.federation.courier import Courier, enqueue
 from gsoia.federation.packages import Kind, Package, PackageRejected, Rejection
-from gsoia.node.authority import Action
+from gsoia.node.authority import Action, Operator
 from gsoia.node.errors import Conflict, NotFound
 from gsoia.node.exchange.assurances import VALID, Assurances, found_assurance, mapped
 from gsoia.node.exchange.bodies import read_body
@@ -87,7 +87,7 @@ class Visits:
 
     # -- the visiting party asks ---------------------------------------------------------------
 
-    def request(self, user: User, asked: VisitRequest) -> dict[str, Any]:
+    def request(self, user: User | Operator, asked: VisitRequest) -> dict[str, Any]:
         """Request a visit to a partner for people assured to it (officer)."""
         node = self.node
         node.require(user, Action.VISITS)
@@ -248,7 +248,7 @@ class Visits:
 
     # -- cancelled --------------------------------------------------------------------------------
 
-    def cancel(self, user: User, visit_id: str) -> dict[str, Any]:
+    def cancel(self, user: User | Operator, visit_id: str) -> dict[str, Any]:
         """Cancel a visit this node requested; the host ends the accounts at once (officer)."""
         node = self.node
         node.require(user, Action.VISITS)
@@ -305,7 +305,7 @@ class Visits:
 
     # -- shown to officers ---------------------------------------------------------------------
 
-    def listed(self, user: User) -> list[dict[str, Any]]:
+    def listed(self, user: User | Operator) -> list[dict[str, Any]]:
         """Every visit requested here or to this node, each visitor with its assurance
         (officer)."""
         node = self.node
