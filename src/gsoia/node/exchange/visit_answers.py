@@ -26,13 +26,20 @@ from gsoia.federation.courier import Courier, enqueue
 from gsoia.federation.packages import Kind, Package, PackageRejected, Rejection, b64, unb64
 from gsoia.node import personal
 from gsoia.node.authority import Action, Operator
-from gsoia.node.errors import Conflict, NotFound
+from gsoia.node.errors import Conflict
 from gsoia.node.exchange.assurances import VALID, found_assurance, mapped
 from gsoia.node.exchange.bodies import read_body
 from gsoia.node.exchange.peers import PeerBook
 from gsoia.node.exchange.received import record
 from gsoia.node.exchange.visit_bodies import VisitAnswerBody
-from gsoia.node.exchange.visits import APPROVED, REFUSED, REQUESTED, found_visit, rank
+from gsoia.node.exchange.visits import (
+    APPROVED,
+    REFUSED,
+    REQUESTED,
+    rank,
+    visit_here,
+    visit_told,
+)
 from gsoia.node.users import Role, User
 from gsoia.node.visitors import visitor_id
 from gsoia.store.schema import visit_tokens, visitor_accounts, visits
@@ -65,9 +72,7 @@ class VisitAnswers:
         node.require(user, Action.VISITS)
         package_id = str(uuid.uuid4())
         with node.audit.transaction() as tx:
-            row = found_visit(tx.connection, visit_id)
-            if row is None or row.host != node.nation:
-                raise NotFound(f"no visit {visit_id} requested to {node.nation}")
+            row = visit_here(tx.connection, visit_id, host=node.nation)
             if row.state != REQUESTED:
                 raise Conflict(f"visit {visit_id} is already {row.state}")
             peer = self.peers.required(row.visitor_nation)
@@ -183,13 +188,7 @@ class VisitAnswers:
         node = self.node
         body = read_body(VisitAnswerBody, package)
         with node.audit.transaction() as tx:
-            row = found_visit(tx.connection, body.visit)
-            if row is None or row.host != package.sender or row.visitor_nation != node.nation:
-                raise PackageRejected(
-                    Rejection.UNKNOWN_VISIT,
-                    f"{node.nation} requested no visit {body.visit} of {package.sender}",
-                    package.id,
-                )
+            row = visit_told(tx.connection, package, body.visit, host=package.sender)
             if row.state != REQUESTED:
                 raise PackageRejected(
                     Rejection.REPLAY, f"visit {body.visit} is already {row.state}", package.id
@@ -251,9 +250,7 @@ class VisitAnswers:
         node = self.node
         node.require(user, Action.VISITS)
         with node.audit.transaction() as tx:
-            row = found_visit(tx.connection, visit_id)
-            if row is None or row.visitor_nation != node.nation:
-                raise NotFound(f"no visit {visit_id} requested by {node.nation}")
+            row = visit_here(tx.connection, visit_id, visiting=node.nation)
             if row.state != APPROVED:
                 raise Conflict(f"visit {visit_id} is {row.state}, not approved")
             waiting = tx.connection.execute(

@@ -70,6 +70,30 @@ def found_visit(connection: Connection, visit_id: str) -> Any:
     return connection.execute(select(visits).where(visits.c.id == visit_id)).first()
 
 
+def visit_here(
+    connection: Connection, visit_id: str, *, visiting: str | None = None, host: str | None = None
+) -> Any:
+    """A visit, as an officer names it, of ``visiting`` or to ``host``; ``NotFound`` else."""
+    row = found_visit(connection, visit_id)
+    if row is None or visiting not in (None, row.visitor_nation) or host not in (None, row.host):
+        raise NotFound(f"no visit {visit_id} of {visiting or 'a partner'} to {host or 'a partner'}")
+    return row
+
+
+def visit_told(connection: Connection, package: Package, visit_id: str, *, host: str) -> Any:
+    """The visit a package is about, between its sender and this node (the visiting party
+    or the ``host``); ``UNKNOWN_VISIT`` else."""
+    row = found_visit(connection, visit_id)
+    parties = None if row is None else {row.visitor_nation, row.host}
+    if row is None or row.host != host or parties != {package.sender, package.to}:
+        raise PackageRejected(
+            Rejection.UNKNOWN_VISIT,
+            f"no visit {visit_id} between {package.sender} and {package.to}",
+            package.id,
+        )
+    return row
+
+
 def rank(node: Node, nation: str, level: str) -> int:
     found = node.rulebook.catalogue.policies[nation].rank(level)
     assert found is not None  # INVARIANT: levels stored were checked against the catalogue
@@ -254,9 +278,7 @@ class Visits:
         node.require(user, Action.VISITS)
         package_id = str(uuid.uuid4())
         with node.audit.transaction() as tx:
-            row = found_visit(tx.connection, visit_id)
-            if row is None or row.visitor_nation != node.nation:
-                raise NotFound(f"no visit {visit_id} requested by {node.nation}")
+            row = visit_here(tx.connection, visit_id, visiting=node.nation)
             if row.state in (REFUSED, CANCELLED):
                 raise Conflict(f"visit {visit_id} is {row.state}")
             now = node.audit.now()
@@ -284,13 +306,7 @@ class Visits:
         node = self.node
         body = read_body(VisitCancelledBody, package)
         with node.audit.transaction() as tx:
-            row = found_visit(tx.connection, body.visit)
-            if row is None or row.visitor_nation != package.sender or row.host != node.nation:
-                raise PackageRejected(
-                    Rejection.UNKNOWN_VISIT,
-                    f"{package.sender} requested no visit {body.visit}",
-                    package.id,
-                )
+            row = visit_told(tx.connection, package, body.visit, host=node.nation)
             if row.state == CANCELLED:
                 raise PackageRejected(
                     Rejection.REPLAY, f"visit {body.visit} is cancelled", package.id
