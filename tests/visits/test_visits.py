@@ -115,23 +115,24 @@ def test_a_visitor_reads_within_the_visit_and_it_is_audited_as_theirs(pair: Pair
     assert actors == {f"visitor:{visit}:v-2001"}
 
 
-def test_a_withdrawn_assurance_ends_the_account_at_once(pair: Pair) -> None:
-    assurance, _, token = _approved(pair, "v-3001")
+@pytest.mark.parametrize(
+    ("person", "ending"),
+    [
+        ("v-3001", "/api/v1/assurances/{assurance}/withdraw"),  # the assurance withdrawn
+        ("v-4001", "/api/v1/visits/{visit}/cancel"),  # the visit cancelled
+    ],
+)
+def test_the_account_ends_at_once(pair: Pair, person: str, ending: str) -> None:
+    assurance, visit, token = _approved(pair, person)
     assert _as_visitor(pair, token, "/api/v1/me").status_code == 200
     with pair.can.client("can-officer") as client:
-        withdrawn = client.post(f"/api/v1/assurances/{assurance}/withdraw")
-    assert withdrawn.json()["delivery"] == "delivered", withdrawn.text
-    assert _as_visitor(pair, token, "/api/v1/me").status_code == 401
-
-
-def test_a_cancelled_visit_ends_the_account_at_once(pair: Pair) -> None:
-    _, visit, token = _approved(pair, "v-4001")
-    assert _as_visitor(pair, token, "/api/v1/me").status_code == 200
-    with pair.can.client("can-officer") as client:
-        cancelled = client.post(f"/api/v1/visits/{visit}/cancel")
-    assert cancelled.json()["delivery"] == "delivered", cancelled.text
-    assert _as_visitor(pair, token, "/api/v1/me").status_code == 401
-    assert _listed(pair, "JPN", visit)["state"] == "cancelled"
+        ended = client.post(ending.format(assurance=assurance, visit=visit))
+    assert ended.json()["delivery"] == "delivered", ended.text
+    refused = _as_visitor(pair, token, "/api/v1/me")
+    assert refused.status_code == 401
+    with pair.store(pair.jpn).engine.connect() as connection:
+        held = select(visitor_accounts).where(visitor_accounts.c.visit_id == visit)
+        assert connection.execute(held).first() is None
 
 
 def test_a_token_before_the_first_day_is_refused(pair: Pair) -> None:
