@@ -154,7 +154,7 @@ class Accounts:
             user = User.from_row(row)
             self._signed_in.put(hashed, (user, now, window))
         if window is not None:
-            window.check(user.id, self.node.clock().date())
+            window.check(user.id, self.node.today())
         if user_id is not None and user_id != user.id:
             raise Unauthorized("the token does not belong to that user")
         return user
