@@ -114,3 +114,7 @@ def refused(pair: Pair, runner: Any, user: str, change: dict[str, Any], said: st
     entries = pair.audit_since(runner, size)
     assert [e["kind"] for e in entries] == ["refused"], entries
     assert "Nobody" not in str(entries)
+
+
+def test_a_nul_character_is_refused_before_anything_is_stored(pair: Pair) -> None:
+    refused(pair, pair.can, "can-officer", {"person": {"id": "a\x00b", "name": "x"}}, "NUL")

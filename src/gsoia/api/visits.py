@@ -4,10 +4,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from gsoia.api.auth import Caller
 from gsoia.node.exchange.visit_bodies import Person
@@ -19,12 +19,30 @@ Topic = Annotated[str, Field(min_length=1, max_length=64)]
 Words = Annotated[str, Field(max_length=2000)]
 
 
+def _without_nul(value: Any, place: str) -> None:
+    """``ValueError`` naming the first text under ``value`` that holds a NUL character."""
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError(f"{place}: NUL characters are not accepted")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _without_nul(item, f"{place}.{key}" if place else str(key))
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            _without_nul(item, f"{place}[{i}]")
+
+
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="after")
+    def _no_nul(self) -> Self:
+        _without_nul(self.model_dump(mode="json"), "")
+        return self
 
 
 class PersonIn(Person):
     id: Short
+    # (its text is checked for NUL with the body that holds it)
 
 
 class AssuranceIn(_In):

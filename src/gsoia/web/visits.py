@@ -26,7 +26,11 @@ MAX_TEXT = 2000
 
 def _text(form: FormData, name: str) -> str:
     value = form.get(name)
-    return value.strip()[:MAX_TEXT] if isinstance(value, str) else ""
+    if not isinstance(value, str):
+        return ""
+    if "\x00" in value:
+        raise RequestError.of(name, "NUL characters are not accepted")
+    return value.strip()[:MAX_TEXT]
 
 
 def _day(form: FormData, name: str) -> dt.date:
@@ -40,6 +44,8 @@ def asked(form: FormData) -> VisitRequest:
     """A request for a visit as the form gives it."""
     areas = [a.strip() for a in _text(form, "areas").split(",") if a.strip()]
     visitors = [v[:MAX_ID] for v in form.getlist("visitors") if isinstance(v, str)]
+    if any("\x00" in v for v in visitors):
+        raise RequestError.of("visitors", "NUL characters are not accepted")
     return VisitRequest(
         to=_text(form, "to"),
         visitors=visitors,
