@@ -117,4 +117,5 @@ def refused(pair: Pair, runner: Any, user: str, change: dict[str, Any], said: st
 
 
 def test_a_nul_character_is_refused_before_anything_is_stored(pair: Pair) -> None:
-    refused(pair, pair.can, "can-officer", {"person": {"id": "a\x00b", "name": "x"}}, "NUL")
+    refused(pair, pair.can, "can-officer", {"person": {"id": "a\x00b", "name": "x"}}, "person.id")
+    refused(pair, pair.can, "can-officer", {"person": {"id": "a", "name": "x\x00"}}, "NUL")

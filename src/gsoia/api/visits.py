@@ -10,7 +10,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from gsoia.api.auth import Caller
-from gsoia.node.exchange.visit_bodies import Person
+from gsoia.node.exchange.visit_bodies import Person, PersonId
 from gsoia.node.exchange.visits import VisitRequest
 from gsoia.node.service import Node
 
@@ -41,7 +41,7 @@ class _In(BaseModel):
 
 
 class PersonIn(Person):
-    id: Short
+    id: PersonId
     # (its text is checked for NUL with the body that holds it)
 
 

@@ -15,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 _FORBID = ConfigDict(extra="forbid")
 Name = Annotated[StrictStr, Field(min_length=1, max_length=64)]
 Topic = Annotated[StrictStr, Field(min_length=1, max_length=64)]
+PersonId = Annotated[StrictStr, Field(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")]
+"""A person's id: printable (it names the visitor's account, ``gsoia.node.visitors``)."""
 Text = Annotated[StrictStr, Field(max_length=2000)]
 VisitKind = Literal["one-time", "recurring", "emergency", "amendment"]
 
@@ -31,7 +33,7 @@ class Person(BaseModel):
 class AssuranceBody(BaseModel):
     model_config = _FORBID
     assurance: Name
-    person_id: Name
+    person_id: PersonId
     sealed_person: StrictStr
     clearance: Name
     expires: dt.date
