@@ -257,6 +257,8 @@ def _paths(ids: dict[str, str]) -> list[tuple[str, str, str, dict[str, Any]]]:
         ("GET", "/web/items/{item_id}", "item_id", {}),
         ("GET", "/web/agreements/{agreement_id}", "agreement_id", {}),
         ("POST", "/api/v1/assurances/{assurance_id}/withdraw", "assurance_id", {}),
+        ("POST", "/api/v1/assurances/{assurance_id}/amend", "assurance_id",
+         {"json": {"expires": "2099-01-01"}}),
         ("POST", "/api/v1/visits/{visit_id}/approve", "visit_id", {"json": {"note": "ok"}}),
         ("POST", "/api/v1/visits/{visit_id}/refuse", "visit_id", {"json": {"note": "no"}}),
         ("POST", "/api/v1/visits/{visit_id}/cancel", "visit_id", {}),

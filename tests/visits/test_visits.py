@@ -268,3 +268,29 @@ def test_an_answer_to_a_partner_down_waits_in_the_outbox(pair: Pair) -> None:
     assert jpn.exchange.courier.deliver(waiting.package_id).state == "delivered"
     assert _listed(pair, "CAN", visit)["state"] == "approved"
     assert list(_tokens(pair, visit)) == ["v-8001"]
+
+
+def test_an_amended_assurance_is_told_and_ends_what_it_no_longer_covers(pair: Pair) -> None:
+    assurance, _, token = _approved(pair, "v-9501", "TS")
+    with pair.can.client("can-officer") as client:
+        kept = client.post(
+            f"/api/v1/assurances/{assurance}/amend", json={"need_to_know": ["maritime", "air"]}
+        )
+        assert kept.json()["delivery"] == "delivered", kept.text
+        assert _as_visitor(pair, token, "/api/v1/me").status_code == 200  # still covered
+        unmapped = client.post(f"/api/v1/assurances/{assurance}/amend", json={"clearance": "X"})
+        assert unmapped.status_code == 422, unmapped.text
+        lowered = client.post(f"/api/v1/assurances/{assurance}/amend", json={"clearance": "C"})
+    assert lowered.json()["delivery"] == "delivered", lowered.text
+    seen = next(a for a in _listed_assurances(pair) if a["id"] == assurance)
+    assert (seen["clearance"], seen["equivalent"], seen["need_to_know"]) == (
+        "C",
+        "HI",
+        ["maritime", "air"],
+    )
+    assert _as_visitor(pair, token, "/api/v1/me").status_code == 401  # approved at S, now C
+
+
+def _listed_assurances(pair: Pair) -> list[dict[str, Any]]:
+    with pair.jpn.client("jpn-officer") as client:
+        return list(client.get("/api/v1/assurances").json())

@@ -10,6 +10,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from gsoia.api.auth import Caller
+from gsoia.node.exchange.amendments import Amendment
 from gsoia.node.exchange.visit_bodies import Person, PersonId
 from gsoia.node.exchange.visits import VisitRequest
 from gsoia.node.service import Node
@@ -51,6 +52,12 @@ class AssuranceIn(_In):
     clearance: Short = Field(description="The person's clearance, in this nation's scheme")
     expires: dt.date
     need_to_know: Annotated[list[Topic], Field(max_length=100)] = []
+
+
+class AmendmentIn(_In):
+    clearance: Short | None = None
+    expires: dt.date | None = None
+    need_to_know: Annotated[list[Topic], Field(max_length=100)] | None = None
 
 
 class VisitIn(_In):
@@ -104,6 +111,11 @@ def visits_router(node: Node) -> APIRouter:
     )
     def withdraw(assurance_id: str, caller: Caller) -> dict[str, Any]:
         return exchange.assurances.withdraw(caller, assurance_id)
+
+    @router.post("/api/v1/assurances/{assurance_id}/amend", summary="Amend an assurance (officer)")
+    def amend(assurance_id: str, body: AmendmentIn, caller: Caller) -> dict[str, Any]:
+        change = Amendment(body.clearance, body.expires, body.need_to_know)
+        return exchange.amendments.amend(caller, assurance_id, change)
 
     @router.post("/api/v1/visits", status_code=201, summary="Request a visit (officer)")
     def request(body: VisitIn, caller: Caller) -> dict[str, Any]:

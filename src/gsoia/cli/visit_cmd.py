@@ -104,6 +104,24 @@ def assurance_withdraw(data: Data, assurance_id: Id, database: Database = None) 
     _run(data, database, lambda x, cli: x.assurances.withdraw(cli, assurance_id))
 
 
+@assurance_app.command("amend")
+def assurance_amend(
+    data: Data,
+    assurance_id: Id,
+    clearance: Annotated[str | None, typer.Option("--clearance", help="The new level.")] = None,
+    expires: Annotated[str | None, typer.Option("--expires", help="YYYY-MM-DD")] = None,
+    need_to_know: Annotated[
+        list[str] | None, typer.Option("--need-to-know", help="An area (repeat); replaces all.")
+    ] = None,
+    database: Database = None,
+) -> None:
+    """Amend an assurance; the partner is told at once and ends what it no longer covers."""
+    from gsoia.node.exchange.amendments import Amendment
+
+    change = Amendment(clearance, parse_day(expires, "--expires"), need_to_know)
+    _run(data, database, lambda x, cli: x.amendments.amend(cli, assurance_id, change))
+
+
 @visit_app.command("request")
 def visit_request(
     data: Data,

@@ -60,6 +60,7 @@ class Kind(StrEnum):
     HEAD = "head"
     """Only the sender's signed tree head, for a partner it sent nothing to lately."""
     ASSURANCE = "assurance"
+    ASSURANCE_AMENDED = "assurance_amended"
     ASSURANCE_WITHDRAWN = "assurance_withdrawn"
     VISIT_REQUEST = "visit_request"
     VISIT_ANSWER = "visit_answer"

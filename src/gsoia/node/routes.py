@@ -69,6 +69,7 @@ ROUTES: Mapping[tuple[str, str], Action] = {
     ("POST", "/api/v1/assurances"): Action.ASSURANCES,
     ("GET", "/api/v1/assurances"): Action.ASSURANCES,
     ("POST", "/api/v1/assurances/{assurance_id}/withdraw"): Action.ASSURANCES,
+    ("POST", "/api/v1/assurances/{assurance_id}/amend"): Action.ASSURANCES,
     ("POST", "/api/v1/visits"): Action.VISITS,
     ("GET", "/api/v1/visits"): Action.VISITS,
     ("POST", "/api/v1/visits/{visit_id}/approve"): Action.VISITS,

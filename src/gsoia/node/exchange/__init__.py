@@ -38,6 +38,7 @@ from gsoia.node import rotation
 from gsoia.node.errors import NodeError
 from gsoia.node.exchange.acknowledge import Acknowledger
 from gsoia.node.exchange.acknowledged import release_history
+from gsoia.node.exchange.amendments import Amendments
 from gsoia.node.exchange.assurances import Assurances
 from gsoia.node.exchange.consent import Consents
 from gsoia.node.exchange.gossip import Gossip
@@ -90,6 +91,7 @@ class Exchange:
         self.incidents = IncidentNotices(node, book, courier)
         self.reclassifications = Reclassifications(node, book, courier)
         self.assurances = Assurances(node, book, courier)
+        self.amendments = Amendments(node, courier, self.assurances)
         self.visits = Visits(node, book, courier, self.assurances)
         self.visit_answers = VisitAnswers(node, book, courier)
         self.witnesses = Witnesses(node, book, self.fetch_proof)
@@ -107,6 +109,7 @@ class Exchange:
                 Kind.ROTATION: lambda package: receive_rotation(node, book, package),
                 Kind.HEAD: self.gossip.receive,
                 Kind.ASSURANCE: self.assurances.receive,
+                Kind.ASSURANCE_AMENDED: self.amendments.receive,
                 Kind.ASSURANCE_WITHDRAWN: self.assurances.receive_withdrawal,
                 Kind.VISIT_REQUEST: self.visits.receive_request,
                 Kind.VISIT_ANSWER: self.visit_answers.receive,

@@ -42,6 +42,14 @@ class AssuranceBody(BaseModel):
     issued_at: Annotated[StrictStr, Field(max_length=40)]
 
 
+class AssuranceAmendedBody(BaseModel):
+    model_config = _FORBID
+    assurance: Name
+    clearance: Name
+    expires: dt.date
+    need_to_know: Annotated[list[Topic], Field(max_length=100)]
+
+
 class AssuranceWithdrawnBody(BaseModel):
     model_config = _FORBID
     assurance: Name
