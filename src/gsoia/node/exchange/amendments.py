@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select, update
 
 from gsoia.errors import RequestError
-from gsoia.federation.courier import Courier, enqueue
+from gsoia.federation.courier import Courier
 from gsoia.federation.packages import Kind, Package, PackageRejected, Rejection
 from gsoia.node.authority import Action, Operator
 from gsoia.node.errors import Conflict, NotFound
-from gsoia.node.exchange.assurances import VALID, Assurances, found_assurance, mapped
+from gsoia.node.exchange.assurances import VALID, Assurances, found_assurance, mapped, tell
 from gsoia.node.exchange.bodies import read_body
 from gsoia.node.exchange.received import record
 from gsoia.node.exchange.visit_bodies import AssuranceAmendedBody
@@ -81,14 +81,13 @@ class Amendments:
         package_id = str(uuid.uuid4())
         with node.audit.transaction() as tx:
             self._apply(tx, body)
-            enqueue(
+            tell(
                 tx.connection,
-                package_id=package_id,
-                kind=Kind.ASSURANCE_AMENDED,
-                peer=row.receiver,
-                body=body,
-                item_id=None,
-                now=node.audit.now(),
+                package_id,
+                Kind.ASSURANCE_AMENDED,
+                row.receiver,
+                body,
+                node.audit.now(),
             )
             data = {"assurance": assurance_id, "to": row.receiver, "package": package_id}
             tx.append("assurance.amended", user.id, data)

@@ -52,6 +52,16 @@ def context(assurance_id: str) -> str:
     return f"assurance:{assurance_id}"
 
 
+def tell(
+    connection: Connection, package_id: str, kind: Kind, peer: str, body: Any, now: str
+) -> None:
+    """Put a package about assurances or visits (no item) in the outbox, in the caller's
+    transaction."""
+    enqueue(
+        connection, package_id=package_id, kind=kind, peer=peer, body=body, item_id=None, now=now
+    )
+
+
 def mapped(node: Node, source: str, to: str, day: dt.date) -> Pairing | None:
     """How ``source``'s levels map into ``to``'s under the agreement in force, if any."""
     if source == to:
@@ -107,12 +117,12 @@ class Assurances:
         }
         with node.audit.transaction() as tx:
             tx.connection.execute(insert(assurances).values(**row))
-            enqueue(
+            tell(
                 tx.connection,
-                package_id=package_id,
-                kind=Kind.ASSURANCE,
-                peer=to,
-                body={
+                package_id,
+                Kind.ASSURANCE,
+                to,
+                {
                     "assurance": assurance_id,
                     "person_id": person_id,
                     "sealed_person": b64(sealed),
@@ -122,8 +132,7 @@ class Assurances:
                     "issued_by": user.id,
                     "issued_at": now,
                 },
-                item_id=None,
-                now=now,
+                now,
             )
             tx.append(
                 "assurance.issued",
@@ -168,14 +177,13 @@ class Assurances:
                 .where(assurances.c.id == assurance_id)
                 .values(state=WITHDRAWN, withdrawn_at=now)
             )
-            enqueue(
+            tell(
                 tx.connection,
-                package_id=package_id,
-                kind=Kind.ASSURANCE_WITHDRAWN,
-                peer=row.receiver,
-                body={"assurance": assurance_id},
-                item_id=None,
-                now=now,
+                package_id,
+                Kind.ASSURANCE_WITHDRAWN,
+                row.receiver,
+                {"assurance": assurance_id},
+                now,
             )
             tx.append(
                 "assurance.withdrawn",

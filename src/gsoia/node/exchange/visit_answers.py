@@ -22,12 +22,12 @@ from sqlalchemy import insert, select, update
 from gsoia.crypto.errors import CryptoError
 from gsoia.crypto.seal import seal, unseal
 from gsoia.errors import RequestError
-from gsoia.federation.courier import Courier, enqueue
+from gsoia.federation.courier import Courier
 from gsoia.federation.packages import Kind, Package, PackageRejected, Rejection, b64, unb64
 from gsoia.node import personal
 from gsoia.node.authority import Action, Operator
 from gsoia.node.errors import Conflict
-from gsoia.node.exchange.assurances import VALID, found_assurance, mapped
+from gsoia.node.exchange.assurances import VALID, found_assurance, mapped, tell
 from gsoia.node.exchange.bodies import read_body
 from gsoia.node.exchange.peers import PeerBook
 from gsoia.node.exchange.received import record
@@ -95,20 +95,19 @@ class VisitAnswers:
                     decided_at=now,
                 )
             )
-            enqueue(
+            tell(
                 tx.connection,
-                package_id=package_id,
-                kind=Kind.VISIT_ANSWER,
-                peer=row.visitor_nation,
-                body={
+                package_id,
+                Kind.VISIT_ANSWER,
+                row.visitor_nation,
+                {
                     "visit": visit_id,
                     "approved": approve,
                     "note": note,
                     "level": granted if approve else None,
                     "tokens": tokens,
                 },
-                item_id=None,
-                now=now,
+                now,
             )
             tx.append(
                 "visit.approved" if approve else "visit.refused",

@@ -23,11 +23,11 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, insert, select, update
 
 from gsoia.errors import Problem, RequestError
-from gsoia.federation.courier import Courier, enqueue
+from gsoia.federation.courier import Courier
 from gsoia.federation.packages import Kind, Package, PackageRejected, Rejection
 from gsoia.node.authority import Action, Operator
 from gsoia.node.errors import Conflict, NotFound
-from gsoia.node.exchange.assurances import VALID, Assurances, found_assurance, mapped
+from gsoia.node.exchange.assurances import VALID, Assurances, found_assurance, mapped, tell
 from gsoia.node.exchange.bodies import read_body
 from gsoia.node.exchange.erasure import erase_personal
 from gsoia.node.exchange.peers import PeerBook
@@ -148,15 +148,7 @@ class Visits:
         }
         with node.audit.transaction() as tx:
             tx.connection.execute(insert(visits).values(**_row(body, node.nation, asked.to, now)))
-            enqueue(
-                tx.connection,
-                package_id=package_id,
-                kind=Kind.VISIT_REQUEST,
-                peer=asked.to,
-                body=body,
-                item_id=None,
-                now=now,
-            )
+            tell(tx.connection, package_id, Kind.VISIT_REQUEST, asked.to, body, now)
             tx.append(
                 "visit.requested",
                 user.id,
@@ -288,14 +280,8 @@ class Visits:
             tx.connection.execute(
                 update(visit_tokens).where(visit_tokens.c.visit_id == visit_id).values(sealed=None)
             )
-            enqueue(
-                tx.connection,
-                package_id=package_id,
-                kind=Kind.VISIT_CANCELLED,
-                peer=row.host,
-                body={"visit": visit_id},
-                item_id=None,
-                now=now,
+            tell(
+                tx.connection, package_id, Kind.VISIT_CANCELLED, row.host, {"visit": visit_id}, now
             )
             tx.append("visit.cancelled", user.id, {"visit": visit_id, "package": package_id})
         attempt = self.courier.deliver(package_id)
