@@ -24,7 +24,12 @@ def test_demo_tells_the_story_through_live_nodes(run_script: Runner) -> None:
     us_marking = out.index("USA SECRET // JPN 極秘 // JPN-USA")
     assert allowed < clearance < third_party < us_marking
 
-    # The compromise reaches Japan; survival holds; every audit log verifies.
+    # The compromise reaches Japan; a Canadian analyst visits Japan, reads the item during
+    # the visit, is refused the day after; survival holds; every audit log verifies.
     assert "reached Japan's officers" in out
+    visit = out.index("visits Japan")
+    during, after = out.index("during the visit", visit), out.index("the day after", visit)
+    assert out.index(MARKING_TEXT, during) < after
+    assert "held until" in out[after:]
     assert "survival" in out[us_marking:]
     assert out.count("entries verified") == 3

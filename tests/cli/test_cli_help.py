@@ -38,6 +38,19 @@ HELP = [
         id="uset",
     ),
     pytest.param(("user", "remove"), ["remove an account", "--id", "--database"], id="urm"),
+    pytest.param(("assurance",), ["issue", "list", "withdraw"], id="assurance"),
+    pytest.param(
+        ("assurance", "issue"),
+        ["assure a person", "--to", "--person-id", "--clearance", "--expires"],
+        id="aiss",
+    ),
+    pytest.param(
+        ("visit",), ["request", "list", "approve", "refuse", "cancel", "tokens"], id="visit"
+    ),
+    pytest.param(
+        ("visit", "request"), ["request a visit", "--visitor", "--first-day", "--kind"], id="vreq"
+    ),
+    pytest.param(("visit", "tokens"), ["shown once", "--id"], id="vtok"),
 ]
 
 

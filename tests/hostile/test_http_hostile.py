@@ -256,6 +256,13 @@ def _paths(ids: dict[str, str]) -> list[tuple[str, str, str, dict[str, Any]]]:
         ("GET", "/web/static/{name}", "name", {}),
         ("GET", "/web/items/{item_id}", "item_id", {}),
         ("GET", "/web/agreements/{agreement_id}", "agreement_id", {}),
+        ("POST", "/api/v1/assurances/{assurance_id}/withdraw", "assurance_id", {}),
+        ("POST", "/api/v1/assurances/{assurance_id}/amend", "assurance_id",
+         {"json": {"expires": "2099-01-01"}}),
+        ("POST", "/api/v1/visits/{visit_id}/approve", "visit_id", {"json": {"note": "ok"}}),
+        ("POST", "/api/v1/visits/{visit_id}/refuse", "visit_id", {"json": {"note": "no"}}),
+        ("POST", "/api/v1/visits/{visit_id}/cancel", "visit_id", {}),
+        ("GET", "/api/v1/visits/{visit_id}/tokens", "visit_id", {}),
     ]  # fmt: skip
 
 
@@ -266,6 +273,7 @@ ALARM = "6f1c0d57-8c65-4b0e-9a55-3c1f4f1e2a77"
 def test_path_traversal_in_every_id(probe: Probe) -> None:
     world = probe.world
     ids = world.ids | {"name": "gsoia.css", "agreement_id": "JPN-CAN", "alarm_id": ALARM}
+    ids |= {"assurance_id": ALARM, "visit_id": ALARM}  # none has it: refused whatever it holds
     with loopback.client(base_url=world.node.url, timeout=30) as client:
         document = client.get("/openapi.json").json()
     with_ids = {

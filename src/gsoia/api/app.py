@@ -37,6 +37,7 @@ from gsoia.api.observe import RequestLog
 from gsoia.api.problems import declare_problems, problem, problem_for
 from gsoia.api.taxii_served import install_taxii
 from gsoia.api.users import users_router
+from gsoia.api.visits import visits_router
 from gsoia.errors import GsoiaError, InputError, Problem, RequestError
 from gsoia.node.errors import NodeError
 from gsoia.node.floods import Flusher, client_address
@@ -161,6 +162,7 @@ def create_app(node: Node) -> FastAPI:
     desk_routes(app, node)
     app.include_router(audit_router(node))
     app.include_router(users_router(node))
+    app.include_router(visits_router(node))
     app.include_router(web_router(node))
     return app
 

@@ -36,6 +36,7 @@ _REJECTION_STATUS = {
     Rejection.UNKNOWN_ITEM: 404,
     Rejection.BAD_HEAD: 403,
     Rejection.WITNESS_ALARM: 503,  # the sender keeps it, until an officer acknowledges
+    Rejection.UNKNOWN_VISIT: 404,
 }
 
 

@@ -16,6 +16,7 @@ from gsoia.cli import (
     node_cmd,
     stix_cmd,
     user_cmd,
+    visit_cmd,
 )
 
 app = typer.Typer(
@@ -36,6 +37,8 @@ app.add_typer(keys_cmd.app, name="keys")
 app.command("serve")(node_cmd.serve)
 app.add_typer(audit_cmd.app, name="audit")
 app.add_typer(stix_cmd.app, name="stix")
+app.add_typer(visit_cmd.assurance_app, name="assurance")
+app.add_typer(visit_cmd.visit_app, name="visit")
 
 
 def main() -> None:

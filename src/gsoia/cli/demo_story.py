@@ -22,6 +22,7 @@ from gsoia import Rulebook, load_catalogue
 from gsoia.catalogue import Catalogue
 from gsoia.catalogue.load import catalogue_from_document
 from gsoia.cli.demo_cluster import DemoNode
+from gsoia.cli.demo_visit import visit_scene
 from gsoia.decision import Decision
 from gsoia.node.users import Role
 
@@ -104,6 +105,7 @@ def _story(console: Console, cluster: dict[str, DemoNode]) -> None:
     _read_at_equivalent(console, can, item)
     _third_party(console, jpn, can, usa, item)
     _compromise(console, jpn, can, item)
+    visit_scene(console, jpn, can, item, _verdict)
     _survival(console)
     _verified(console, cluster)
 
@@ -237,7 +239,7 @@ def _compromise(console: Console, jpn: DemoNode, can: DemoNode, item: str) -> No
 
 def _survival(console: Console) -> None:
     """Protection outlives the agreement (a what-if on the catalogue)."""
-    console.rule("5. Protection outlives the agreement (survival, a what-if on the catalogue)")
+    console.rule("6. Protection outlives the agreement (survival, a what-if on the catalogue)")
     cat = load_catalogue()
     what_if = _terminated(cat.catalogue, "JPN-CAN", dt.date(2030, 1, 1))
     after = dt.date(2031, 1, 1)
@@ -255,7 +257,7 @@ def _survival(console: Console) -> None:
 
 def _verified(console: Console, cluster: dict[str, DemoNode]) -> None:
     """Every node's audit log verifies."""
-    console.rule("6. Every node proves what happened: its audit log verifies")
+    console.rule("7. Every node proves what happened: its audit log verifies")
     for node in cluster.values():
         console.print(f"  {node.nation}: {node.verify_audit()}")
 

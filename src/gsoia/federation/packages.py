@@ -59,6 +59,12 @@ class Kind(StrEnum):
     ROTATION = "key_rotation"
     HEAD = "head"
     """Only the sender's signed tree head, for a partner it sent nothing to lately."""
+    ASSURANCE = "assurance"
+    ASSURANCE_AMENDED = "assurance_amended"
+    ASSURANCE_WITHDRAWN = "assurance_withdrawn"
+    VISIT_REQUEST = "visit_request"
+    VISIT_ANSWER = "visit_answer"
+    VISIT_CANCELLED = "visit_cancelled"
 
 
 class Rejection(StrEnum):
@@ -85,6 +91,8 @@ class Rejection(StrEnum):
     WITNESS_ALARM = "WITNESS_ALARM"
     """The sender showed two histories of its log; nothing is accepted from it until an
     officer acknowledges the alarm."""
+    UNKNOWN_VISIT = "UNKNOWN_VISIT"
+    """An assurance or a visit the sender has no part in here (or none of that id)."""
 
 
 class PackageRejected(GsoiaError):

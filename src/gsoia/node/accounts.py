@@ -48,6 +48,7 @@ from gsoia.node.sessions import end_all
 from gsoia.node.signed_rows import USER_FIELDS, RowSeal
 from gsoia.node.users import SIGNED_IN_FOR, Role, User, new_token, same_hash, token_hash
 from gsoia.node.versions import versioned
+from gsoia.node.visitors import Window, visiting_window
 from gsoia.store.database import peeking
 from gsoia.store.schema import users
 
@@ -118,7 +119,7 @@ class Accounts:
             "user", USER_FIELDS, node.keys.signing, node.public.signing, node.versions
         )
         """Signs each account's row as it is written, checks it as it is read."""
-        self._signed_in: Recent[str, tuple[User, float]] = Recent(1_000)
+        self._signed_in: Recent[str, tuple[User, float, Window | None]] = Recent(1_000)
         """Users found by token hash, and when (``authenticate``)."""
 
     # -- who holds a token -------------------------------------------------------------------
@@ -127,16 +128,18 @@ class Accounts:
         """The enabled user holding ``token`` (and, for HTTP Basic, named ``user_id``).
 
         A token found is trusted for ``SIGNED_IN_FOR`` seconds (module docstring); a token
-        not found, or a disabled user's, is asked about every time.
+        not found, or a disabled user's, is asked about every time. A visitor's account
+        (``gsoia.node.visitors``) holds only within its visit's days.
         """
         hashed = token_hash(token)
         now = time.monotonic()
         known = self._signed_in.get(hashed)
         if known is not None and now - known[1] < SIGNED_IN_FOR:
-            user = known[0]
+            user, window = known[0], known[2]
         else:
             with peeking(self.node.engine) as connection:
                 row = connection.execute(_USER_BY_TOKEN, {"hashed": hashed}).first()
+                window = visiting_window(connection, row.id) if row is not None else None
             if row is None or not same_hash(row.token_hash, hashed):
                 raise Unauthorized("unknown or revoked token")
             if not self.seal.holds_now(dict(row._mapping)):
@@ -149,10 +152,27 @@ class Accounts:
             if row.disabled:
                 raise Disabled(f"the account '{row.id}' is disabled")
             user = User.from_row(row)
-            self._signed_in.put(hashed, (user, now))
+            self._signed_in.put(hashed, (user, now, window))
+        if window is not None:
+            window.check(user.id, self.node.today())
         if user_id is not None and user_id != user.id:
             raise Unauthorized("the token does not belong to that user")
         return user
+
+    # -- visitors' accounts (``gsoia.node.visitors``) --------------------------------------------
+
+    def admit_visitor(self, tx: AuditTransaction, actor_id: str, user: User) -> str:
+        """Add a visitor's account in ``tx`` (its id is no user's: it holds a ':'); its token."""
+        token = new_token()
+        self._insert(tx, actor_id, user, token, self.node.audit.now())
+        return token
+
+    def end_visitor(self, tx: AuditTransaction, actor_id: str, user_id: str) -> None:
+        """Remove a visitor's account in ``tx`` (if it is still there)."""
+        row = tx.connection.execute(select(users).where(users.c.id == user_id)).first()
+        if row is not None:
+            self._delete(tx, actor_id, dict(row._mapping))
+            tx.on_commit(self._forget)
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -191,35 +211,35 @@ class Accounts:
         record = UserRecord(user, False, self.node.audit.now())
         self.node.require(actor, Action.USERS, Target(account=_account(user)))
         token = new_token()
-        seal = self.seal
         try:
             with self.node.audit.transaction() as tx:
-                values: dict[str, Any] = {
-                    "id": user_id,
-                    "nation": nation,
-                    "clearance": clearance,
-                    "clearance_expires": clearance_expires,
-                    "need_to_know": json.dumps(list(user.need_to_know)),
-                    "role": role.value,
-                    "token_hash": token_hash(token),
-                    "created_at": record.created_at,
-                    "disabled": False,
-                }
-                # an id used before (removed since) goes on from its last version
-                subject = seal.subject(values)
-                values["version"] = version = seal.versions.latest(subject) + 1
-                tx.connection.execute(
-                    insert(users).values(**values, signature=seal.signature(values))
-                )
-                tx.append(
-                    "user.added",
-                    _actor_id(actor),
-                    versioned({"user": user.to_dict()}, subject, version),
-                )
-                tx.on_commit(lambda: seal.versions.note(subject, version))
+                self._insert(tx, _actor_id(actor), user, token, record.created_at)
         except IntegrityError as e:
             raise Conflict(f"id: a user '{user_id}' already exists") from e
         return record, token
+
+    def _insert(
+        self, tx: AuditTransaction, actor_id: str, user: User, token: str, created_at: str
+    ) -> None:
+        """Write a new account's row, signed, in its next version, with its entry."""
+        seal = self.seal
+        values: dict[str, Any] = {
+            "id": user.id,
+            "nation": user.nation,
+            "clearance": user.clearance,
+            "clearance_expires": user.clearance_expires,
+            "need_to_know": json.dumps(list(user.need_to_know)),
+            "role": user.role.value,
+            "token_hash": token_hash(token),
+            "created_at": created_at,
+            "disabled": False,
+        }
+        # an id used before (removed since) goes on from its last version
+        subject = seal.subject(values)
+        values["version"] = version = seal.versions.latest(subject) + 1
+        tx.connection.execute(insert(users).values(**values, signature=seal.signature(values)))
+        tx.append("user.added", actor_id, versioned({"user": user.to_dict()}, subject, version))
+        tx.on_commit(lambda: seal.versions.note(subject, version))
 
     def disable(self, actor: Actor, user_id: str) -> UserRecord:
         """Disable an account: its token and web sessions stop working (a disabled account
@@ -284,15 +304,21 @@ class Accounts:
         """Remove an account: its token and web sessions stop working; what it did stays in
         the audit log under its id."""
         with self._changing(actor, user_id, intact=False) as (tx, record, row):
-            ended = end_all(tx.connection, user_id)
-            tx.connection.execute(delete(users).where(users.c.id == user_id))
-            # the removal is a version of its own: the row put back is an older one
-            subject, versions = self.seal.subject(row), self.seal.versions
-            version = max(int(row["version"]), versions.latest(subject)) + 1
-            data = {"user": record.to_dict(), "sessions": ended}
-            tx.append("user.removed", _actor_id(actor), versioned(data, subject, version))
-            tx.on_commit(lambda: versions.note(subject, version))
+            self._delete(tx, _actor_id(actor), row)
         return record
+
+    def _delete(self, tx: AuditTransaction, actor_id: str, row: Mapping[str, Any]) -> None:
+        """Delete an account's row and its sessions, the removal a version of its own (the
+        row put back is an older one), with its entry."""
+        user_id = str(row["id"])
+        record = UserRecord.from_row(SimpleNamespace(**row))
+        ended = end_all(tx.connection, user_id)
+        tx.connection.execute(delete(users).where(users.c.id == user_id))
+        subject, versions = self.seal.subject(row), self.seal.versions
+        version = max(int(row["version"]), versions.latest(subject)) + 1
+        data = {"user": record.to_dict(), "sessions": ended}
+        tx.append("user.removed", actor_id, versioned(data, subject, version))
+        tx.on_commit(lambda: versions.note(subject, version))
 
     # -- the parts of every change -------------------------------------------------------------
 

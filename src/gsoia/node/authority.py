@@ -62,6 +62,8 @@ class Action(StrEnum):
     METRICS = "metrics.view"
     WITNESS = "audit.witness"
     ACKNOWLEDGE = "witness.acknowledge"
+    ASSURANCES = "assurance.manage"
+    VISITS = "visit.manage"
 
 
 class Refusal(StrEnum):
@@ -254,6 +256,18 @@ TABLE: Mapping[Action, Rule] = {
         ("ABOVE_OWN_CLEARANCE", "OWN_ACCOUNT"),
     ),
     Action.PEERS_MANAGE: Rule(frozenset(), True, "the operator at the CLI only"),
+    Action.ASSURANCES: Rule(
+        OFFICERS,
+        True,
+        "the node's personnel security assurances: issued to a partner, withdrawn, and those"
+        " partners issued to it (with the people's names)",
+    ),
+    Action.VISITS: Rule(
+        OFFICERS,
+        True,
+        "requests for visits: made to a partner (and the visitors' tokens, each shown once),"
+        " and those partners made to it, approved or refused",
+    ),
     Action.METRICS: Rule(
         frozenset({Role.MONITOR, Role.OFFICER, Role.ADMIN}),
         False,

@@ -42,6 +42,11 @@ class NodeConfig:
     """A catalogue file; None: the bundled catalogue."""
     incident_deadline_hours: int = 24
     """Hours within which the originator must be told of a loss or compromise (Art. 17)."""
+    visit_lead_days: int = 20
+    """Days a request for a visit must come before its first day (an emergency may be
+    sooner, with its reason)."""
+    personal_retention_days: int = 30
+    """Days after a visit (or an assurance's end) until its personal data is erased."""
     witness_interval_seconds: int = 300
     """A partner sent no ``head`` package for this long, busy or idle, is sent one: this
     node's head, and the heads it holds of its other partners (0: never)."""
@@ -82,4 +87,8 @@ class NodeConfig:
             raise ConfigError(f"{path}: witness_interval_seconds must be a whole number >= 0")
         if not isinstance(config.witnessing, bool):
             raise ConfigError(f"{path}: witnessing must be true or false")
+        for name in ("visit_lead_days", "personal_retention_days"):
+            days = getattr(config, name)
+            if not isinstance(days, int) or isinstance(days, bool) or days < 0:
+                raise ConfigError(f"{path}: {name} must be a whole number of days >= 0")
         return config

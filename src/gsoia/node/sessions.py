@@ -30,6 +30,7 @@ from sqlalchemy import Connection, and_, bindparam, delete, false, insert, selec
 from gsoia.node.errors import Unauthorized
 from gsoia.node.recent import Recent
 from gsoia.node.users import SIGNED_IN_FOR, User, same_hash
+from gsoia.node.visitors import PREFIX as VISITOR
 from gsoia.store.database import peeking
 from gsoia.store.schema import sessions, users
 
@@ -104,8 +105,11 @@ class WebSessions:
         the session and its secret (for the cookie only; the store keeps its hash).
 
         The user is read again in the transaction: one disabled or given another token
-        since the token was checked gets no session. Expired sessions are deleted.
+        since the token was checked gets no session, nor does a visitor (``gsoia.node.
+        visitors``). Expired sessions are deleted.
         """
+        if user.id.startswith(VISITOR):  # its days are checked with its token, on each request
+            raise Unauthorized("a visitor's token is used at the REST API, not for a web session")
         now = self._now()
         expires_at = _iso(now + dt.timedelta(seconds=self.lifetime))
         sid, secret = _random(16), _random(32)

@@ -366,3 +366,72 @@ taxii_status = Table(  # TAXII status resources, readable by whoever posted the 
     Column("request_timestamp", String(32), nullable=False),
     Column("body", Text, nullable=False),  # the status resource, JSON
 )
+
+# -- personnel security assurances and visits (migration 0013) ----------------------------
+# An assurance of a person's clearance, issued here (``sender`` this node's nation) or
+# received from a partner; the person's name and birth data encrypted (``personal``), erased
+# a set time after the visits (``gsoia.node.visits``).
+
+assurances = Table(
+    "assurances",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("sender", String(32), nullable=False),
+    Column("receiver", String(32), nullable=False),
+    Column("person_id", String(64), nullable=False),
+    Column("personal", LargeBinary),  # encrypted JSON: name, birth data; NULL once erased
+    Column("clearance", String(64), nullable=False),  # in the sender's scheme
+    Column("expires", String(10), nullable=False),
+    Column("need_to_know", Text, nullable=False),  # JSON list
+    Column("state", String(16), nullable=False),  # valid | withdrawn
+    Column("issued_by", String(160), nullable=False),
+    Column("issued_at", String(32), nullable=False),
+    Column("withdrawn_at", String(32)),
+)
+
+visits = Table(
+    "visits",
+    metadata,
+    Column("id", String(64), primary_key=True),  # the same on both nodes
+    Column("visitor_nation", String(32), nullable=False),
+    Column("host", String(32), nullable=False),
+    Column("visitors", Text, nullable=False),  # JSON list of assurance ids
+    Column("purpose", Text),  # NULL once erased
+    Column("place", Text),
+    Column("first_day", String(10), nullable=False),
+    Column("last_day", String(10), nullable=False),
+    Column("areas", Text, nullable=False),  # JSON list
+    Column("kind", String(16), nullable=False),  # one-time | recurring | emergency | amendment
+    Column("reason", Text),
+    Column("amends", String(64)),
+    Column("level", String(64), nullable=False),  # asked, in the visiting party's scheme
+    Column("state", String(16), nullable=False),  # requested | approved | refused | cancelled
+    Column("note", Text),
+    Column("approved_level", String(64)),
+    Column("requested_by", String(160), nullable=False),
+    Column("requested_at", String(32), nullable=False),
+    Column("decided_by", String(160)),
+    Column("decided_at", String(32)),
+)
+
+visit_tokens = Table(  # the visiting node: each visitor's token, encrypted, shown once
+    "visit_tokens",
+    metadata,
+    Column("visit_id", String(64), primary_key=True),
+    Column("person_id", String(64), primary_key=True),
+    Column("sealed", LargeBinary),  # NULL once shown
+    Column("shown_at", String(32)),
+)
+
+visitor_accounts = Table(  # the host: the account of each visitor of an approved visit
+    "visitor_accounts",
+    metadata,
+    Column("user_id", String(128), primary_key=True),
+    Column("visit_id", String(64), nullable=False),
+    Column("person_id", String(64), nullable=False),
+    Column("assurance_id", String(64), nullable=False),
+    Column("valid_from", String(10), nullable=False),
+    Column("valid_until", String(10), nullable=False),
+)
+Index("visitor_accounts_visit", visitor_accounts.c.visit_id)
+Index("visitor_accounts_assurance", visitor_accounts.c.assurance_id)

@@ -34,6 +34,7 @@ from gsoia.web.queues import add_routes as add_queue_routes
 from gsoia.web.release import add_routes as add_release_routes
 from gsoia.web.session import COOKIE, LIFETIME, PRE_COOKIE, Sessions
 from gsoia.web.site import SECURITY_HEADERS, SignInRequired, Site, safe_next
+from gsoia.web.visits import add_routes as add_visit_routes
 
 STATIC = {
     "gsoia.css": "text/css; charset=utf-8",
@@ -103,6 +104,7 @@ def web_router(node: Node) -> APIRouter:
     add_release_routes(router, site)
     add_officer_routes(router, site)
     add_queue_routes(router, site)
+    add_visit_routes(router, site)
     add_agreement_routes(router, site)
     add_account_routes(router, site)
 

@@ -12,8 +12,10 @@ step, and every refusal, is in the audit log of the node that took it.
 One module per kind of package, each sending and receiving it: ``release`` and
 ``intake``, ``consent``, ``incidents``, ``reclassify``, ``rotated`` (a peer's new keys);
 ``inbox`` opens what arrives and hands it to its kind; ``peers`` keeps the pinned peers;
-``outbox`` is what the officers see of what is sent; ``witnesses``, ``gossip`` and ``alarms``
-witness the partners' audit logs, ``heads`` sends heads to them. ``Exchange`` puts them together.
+``assurances``, ``visits`` and ``visit_answers`` the personnel security assurances and
+requests for visits; ``outbox`` is what the officers see of what is sent; ``witnesses``,
+``gossip`` and ``alarms`` witness the partners' audit logs, ``heads`` sends heads to them.
+``Exchange`` puts them together.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ from gsoia.node import rotation
 from gsoia.node.errors import NodeError
 from gsoia.node.exchange.acknowledge import Acknowledger
 from gsoia.node.exchange.acknowledged import release_history
+from gsoia.node.exchange.amendments import Amendments
+from gsoia.node.exchange.assurances import Assurances
 from gsoia.node.exchange.consent import Consents
 from gsoia.node.exchange.gossip import Gossip
 from gsoia.node.exchange.heads import HeadRounds
@@ -47,6 +51,8 @@ from gsoia.node.exchange.peers import PeerBook
 from gsoia.node.exchange.reclassify import Reclassifications
 from gsoia.node.exchange.release import Releases
 from gsoia.node.exchange.rotated import receive_rotation
+from gsoia.node.exchange.visit_answers import VisitAnswers
+from gsoia.node.exchange.visits import Visits
 from gsoia.node.exchange.witnesses import Witnesses
 from gsoia.node.item import StoredItem
 from gsoia.node.users import User
@@ -84,6 +90,10 @@ class Exchange:
         self.consents = Consents(node, book, courier)
         self.incidents = IncidentNotices(node, book, courier)
         self.reclassifications = Reclassifications(node, book, courier)
+        self.assurances = Assurances(node, book, courier)
+        self.amendments = Amendments(node, courier, self.assurances)
+        self.visits = Visits(node, book, courier, self.assurances)
+        self.visit_answers = VisitAnswers(node, book, courier)
         self.witnesses = Witnesses(node, book, self.fetch_proof)
         self.gossip = Gossip(node, book, self.witnesses)
         self.inbox = Inbox(
@@ -98,6 +108,12 @@ class Exchange:
                 Kind.RECLASSIFY: self.reclassifications.receive,
                 Kind.ROTATION: lambda package: receive_rotation(node, book, package),
                 Kind.HEAD: self.gossip.receive,
+                Kind.ASSURANCE: self.assurances.receive,
+                Kind.ASSURANCE_AMENDED: self.amendments.receive,
+                Kind.ASSURANCE_WITHDRAWN: self.assurances.receive_withdrawal,
+                Kind.VISIT_REQUEST: self.visits.receive_request,
+                Kind.VISIT_ANSWER: self.visit_answers.receive,
+                Kind.VISIT_CANCELLED: self.visits.receive_cancel,
             },
         )
         self.head_rounds = HeadRounds(node, book, self.courier, self.gossip.body_for)
