@@ -13,6 +13,7 @@ from gsoia.cli import (
     decide_cmd,
     demo_cmd,
     keys_cmd,
+    labels_cmd,
     node_cmd,
     stix_cmd,
     user_cmd,
@@ -36,6 +37,8 @@ app.add_typer(keys_cmd.app, name="keys")
 app.command("serve")(node_cmd.serve)
 app.add_typer(audit_cmd.app, name="audit")
 app.add_typer(stix_cmd.app, name="stix")
+app.add_typer(labels_cmd.spif_app, name="spif")
+app.add_typer(labels_cmd.label_app, name="label")
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from typing import Annotated
-from xml.etree.ElementTree import Element, SubElement, register_namespace, tostring
+from xml.etree.ElementTree import Element, SubElement, indent, register_namespace, tostring
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 
@@ -156,4 +156,5 @@ def write_label(label: LabelDocument) -> bytes:
             SubElement(element, q(LABEL_4774, "GenericValue")).text = value
     if label.created is not None:
         SubElement(root, q(LABEL_4774, "CreationDateTime")).text = label.created
+    indent(root)
     return b'<?xml version="1.0" encoding="UTF-8"?>\n' + tostring(root, encoding="unicode").encode()

@@ -20,6 +20,7 @@ from gsoia.catalogue.categories import (
     QualifierKind,
 )
 from gsoia.catalogue.model import Policy
+from gsoia.labels_xml.label4774 import LabelDocument
 from gsoia.labels_xml.label_check import CheckedLabel
 
 _PAGE = {MarkingCode.PAGE_TOP, MarkingCode.PAGE_BOTTOM, MarkingCode.PAGE_TOP_BOTTOM}
@@ -113,3 +114,11 @@ def _categories(chosen: list[tuple[CategoryTag, CategoryValue]], lang: str | Non
             text += separator
         text += phrase
     return text + suffix
+
+
+def plain_marking(label: LabelDocument) -> str:
+    """A label's marking without its SPIF: policy, classification, then each tag's
+    categories joined by ``/`` (``NATO SECRET Releasable To: CAN/JPN``)."""
+    parts = [label.policy, label.classification]
+    parts += [f"{c.tag}: {'/'.join(c.values)}" for c in label.categories if c.values]
+    return " ".join(parts)

@@ -11,7 +11,7 @@ from its id.
 from __future__ import annotations
 
 import uuid
-from xml.etree.ElementTree import Element, SubElement, register_namespace, tostring
+from xml.etree.ElementTree import Element, SubElement, indent, register_namespace, tostring
 
 from gsoia.catalogue.categories import CategoryKind, CategoryTag, Marking, Qualifier
 from gsoia.catalogue.model import Policy
@@ -71,6 +71,7 @@ def write_spif(policy_id: str, policy: Policy) -> bytes:
         if level.latin is not None:
             attributes["latin"] = level.latin
         SubElement(own, q(GSOIA, "level"), attributes)
+    indent(root)
     return b'<?xml version="1.0" encoding="UTF-8"?>\n' + tostring(root, encoding="unicode").encode()
 
 
