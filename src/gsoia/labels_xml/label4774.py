@@ -141,6 +141,13 @@ def _category(element: Element) -> dict[str, object]:
 
 def write_label(label: LabelDocument) -> bytes:
     """The label's XML (UTF-8, with an XML declaration)."""
+    root = label_element(label)
+    indent(root)
+    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + tostring(root, encoding="unicode").encode()
+
+
+def label_element(label: LabelDocument) -> Element:
+    """The label as an element, to write alone or inside another document."""
     root = Element(q(LABEL_4774, label.kind.value))
     info = SubElement(root, q(LABEL_4774, "ConfidentialityInformation"))
     policy = SubElement(info, q(LABEL_4774, "PolicyIdentifier"))
@@ -156,5 +163,4 @@ def write_label(label: LabelDocument) -> bytes:
             SubElement(element, q(LABEL_4774, "GenericValue")).text = value
     if label.created is not None:
         SubElement(root, q(LABEL_4774, "CreationDateTime")).text = label.created
-    indent(root)
-    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + tostring(root, encoding="unicode").encode()
+    return root
