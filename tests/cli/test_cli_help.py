@@ -23,6 +23,9 @@ HELP = [
     pytest.param(("label", "parse"), ["json label", "--spif"], id="label-parse"),
     pytest.param(("label", "render"), ["--format", "--spif", "--lang"], id="label-render"),
     pytest.param(("label", "marking"), ["display marking", "--spif", "--lang"], id="label-mark"),
+    pytest.param(("item",), ["export", "import", "4778"], id="item"),
+    pytest.param(("item", "export"), ["binding", "--format", "--user", "--data"], id="item-export"),
+    pytest.param(("item", "import"), ["signature", "--user", "--data"], id="item-import"),
     pytest.param(
         ("user",),
         ["add", "list", "disable", "enable", "rotate-token", "set", "remove"],

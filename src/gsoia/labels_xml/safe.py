@@ -23,10 +23,13 @@ MAX_ATTRIBUTE = 4096
 MAX_ELEMENTS = 100_000
 
 
-def read_xml(data: bytes, what: str) -> Element:
-    """The document's root element, or a ``LabelXmlError`` placed at ``what``."""
-    if len(data) > MAX_BYTES:
-        raise LabelXmlError.of(what, f"larger than {MAX_BYTES} bytes")
+def read_xml(
+    data: bytes, what: str, *, max_bytes: int = MAX_BYTES, max_text: int = MAX_ATTRIBUTE
+) -> Element:
+    """The document's root element, or a ``LabelXmlError`` placed at ``what``; a document
+    carrying data (a binding) may allow more bytes and a longer text."""
+    if len(data) > max_bytes:
+        raise LabelXmlError.of(what, f"larger than {max_bytes} bytes")
     try:
         root = fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except DefusedXmlException as e:
@@ -35,11 +38,11 @@ def read_xml(data: bytes, what: str) -> Element:
         raise LabelXmlError.of(what, f"not well-formed XML: {e}") from e
     except RecursionError as e:  # pragma: no cover - expat builds iteratively
         raise LabelXmlError.of(what, "nested too deeply") from e
-    _check_bounds(root, what)
+    _check_bounds(root, what, max_text)
     return root
 
 
-def _check_bounds(root: Element, what: str) -> None:
+def _check_bounds(root: Element, what: str, max_text: int) -> None:
     count = 0
     stack: list[tuple[Element, int]] = [(root, 1)]
     while stack:
@@ -55,9 +58,9 @@ def _check_bounds(root: Element, what: str) -> None:
                     f"{what}: {local(element.tag)}@{local(name)}",
                     f"attribute longer than {MAX_ATTRIBUTE} characters",
                 )
-        if element.text is not None and len(element.text) > MAX_ATTRIBUTE:
+        if element.text is not None and len(element.text) > max_text:
             raise LabelXmlError.of(
-                f"{what}: {local(element.tag)}", f"text longer than {MAX_ATTRIBUTE} characters"
+                f"{what}: {local(element.tag)}", f"text longer than {max_text} characters"
             )
         stack.extend((child, depth + 1) for child in element)
 

@@ -35,11 +35,19 @@ def label_from_xml(catalogue: Catalogue, text: str, place: str) -> dict[str, Any
         raise InputError.of(place, f"longer than {MAX_LABEL_XML} characters")
     try:
         label = read_label(text.encode("utf-8"))
+    except UnicodeEncodeError as e:
+        raise InputError.of(place, "not valid Unicode text") from e
+    except LabelXmlError as e:
+        raise InputError([Problem(f"{place}: {p.place}", p.reason) for p in e.problems]) from e
+    return label_from_document(catalogue, label, place)
+
+
+def label_from_document(catalogue: Catalogue, label: LabelDocument, place: str) -> dict[str, Any]:
+    """The item label a read 4774 label stands for (see ``label_from_xml``)."""
+    try:
         policy_id, policy = _policy_of(catalogue, label)
         named = policy.model_copy(update={"oid": policy_oid(policy_id, policy)})
         checked = check_label(label, named)
-    except UnicodeEncodeError as e:
-        raise InputError.of(place, "not valid Unicode text") from e
     except LabelXmlError as e:
         raise InputError([Problem(f"{place}: {p.place}", p.reason) for p in e.problems]) from e
     if any(values for values in checked.categories.values()):
@@ -59,8 +67,9 @@ def _policy_of(catalogue: Catalogue, label: LabelDocument) -> tuple[str, Policy]
     raise LabelXmlError.of("PolicyIdentifier", f"no policy {named} in the catalogue")
 
 
-def item_label_xml(catalogue: Catalogue, item: Mapping[str, Any]) -> bytes:
-    """The labels of an item as a reader sees it (``read_item``'s view) bound to it."""
+def item_labels(catalogue: Catalogue, item: Mapping[str, Any]) -> list[LabelDocument]:
+    """The originator's label of an item (``read_item``'s view) and, for a copy held by
+    another nation, the alternative label in the holder's policy."""
     label = item["label"]
     originator, level_id = label["originator"], label["classification"]
     labels = [_label(catalogue, LabelKind.ORIGINATOR, originator, level_id)]
@@ -69,6 +78,12 @@ def item_label_xml(catalogue: Catalogue, item: Mapping[str, Any]) -> bytes:
         held = _equivalent(catalogue, originator, level_id, holder)
         if held is not None:
             labels.append(_label(catalogue, LabelKind.ALTERNATIVE, holder, held))
+    return labels
+
+
+def item_label_xml(catalogue: Catalogue, item: Mapping[str, Any]) -> bytes:
+    """The labels of an item as a reader sees it (``read_item``'s view) bound to it."""
+    labels = item_labels(catalogue, item)
     container = Element(q(BINDING_4778, "MetadataBindingContainer"))
     binding = SubElement(container, q(BINDING_4778, "MetadataBinding"))
     for document in labels:
