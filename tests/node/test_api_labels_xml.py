@@ -109,23 +109,11 @@ def test_an_item_made_from_a_4774_label_answers_it_back(served: Served) -> None:
 def test_a_copy_held_here_carries_the_alternative_label(served: Served) -> None:
     item_id = str(uuid.uuid4())
     with served.node.audit.transaction() as tx:
+        received = {"id": item_id, "title": "Canada's report", "need_to_know": [], "area": None}
+        received |= {"originator": "CAN", "classification": "S", "releasable_to": ["JPN"]}
+        received |= {"created_at": "2026-03-01T00:00:00+00:00", "created_by": "can-1"}
         served.node.store_received(
-            tx,
-            {
-                "id": item_id,
-                "title": "Canada S",
-                "originator": "CAN",
-                "classification": "S",
-                "area": "maritime",
-                "releasable_to": ["JPN"],
-                "need_to_know": [],
-                "created_at": "2026-01-01T00:00:00+00:00",
-                "created_by": "can-analyst",
-            },
-            b"text",
-            sender="CAN",
-            package_id=str(uuid.uuid4()),
-            marking="CAN S",
+            tx, received, b"report", sender="CAN", package_id=item_id, marking="CAN S"
         )
     labels = _labels(served.http.get(f"/api/v1/items/{item_id}/label.xml"))
     kinds = [(x.kind.value, x.policy, x.classification) for x in labels]  # type: ignore[attr-defined]

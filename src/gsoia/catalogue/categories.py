@@ -63,11 +63,13 @@ class CategoryKind(StrEnum):
         return self.value.removeprefix("enumerated-")
 
 
-class _Strict(BaseModel):
+class Strict(BaseModel):
+    """A model of a document: frozen, and any attribute it does not define refused."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Marking(_Strict):
+class Marking(Strict):
     """One ``markingData``: a phrase (absent: the name itself) in a language, shown where
     its codes say (no code: at the page bottom)."""
 
@@ -76,7 +78,7 @@ class Marking(_Strict):
     codes: list[MarkingCode] = []
 
 
-class Qualifier(_Strict):
+class Qualifier(Strict):
     """One ``qualifier`` of a tag's ``markingQualifier``: text put before, after or between
     the tag's categories in a marking."""
 
@@ -87,7 +89,7 @@ class Qualifier(_Strict):
     """The ``markingCode`` of the ``markingQualifier`` that holds it."""
 
 
-class CategoryValue(_Strict):
+class CategoryValue(Strict):
     """One category of a tag (``JPN`` of Releasable To), with the levels it cannot appear at."""
 
     name: Text
@@ -98,7 +100,7 @@ class CategoryValue(_Strict):
     obsolete: StrictBool = False
 
 
-class CategoryTag(_Strict):
+class CategoryTag(Strict):
     """A SPIF ``securityCategoryTag``: a kind of category (its ``name`` is the ``TagName`` of
     a STANAG 4774 label) and its categories."""
 
@@ -113,7 +115,7 @@ class CategoryTag(_Strict):
     qualifiers: list[Qualifier] = []
 
 
-class TagSet(_Strict):
+class TagSet(Strict):
     """A SPIF ``securityCategoryTagSet``: tags under one object identifier."""
 
     name: Text

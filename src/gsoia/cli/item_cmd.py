@@ -5,15 +5,22 @@ and back in. Both act in-process on the node's store as one of its users."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
 from gsoia.cli.node_cmd import Data, Database, acting_user, open_node
 from gsoia.cli.refusal import refuse
 from gsoia.errors import GsoiaError
+
+if TYPE_CHECKING:
+    from gsoia.node.service import Node
+    from gsoia.node.users import User
+
+T = TypeVar("T")
 
 app = typer.Typer(
     help="Export and import items as signed ADatP-4778 bindings.", no_args_is_help=True
@@ -41,13 +48,7 @@ def export_item(
     the node (verifiable with its public signing key)."""
     from gsoia.node.binding4778 import export_item as export
 
-    node = open_node(data, database)
-    try:
-        xml = export(node, acting_user(node, user_id), item_id)
-    except GsoiaError as e:
-        refuse(e)
-    finally:
-        node.close()
+    xml = _as_user(data, database, user_id, lambda node, user: export(node, user, item_id))
     if out is None:
         sys.stdout.write(xml.decode() + "\n")
     else:
@@ -69,11 +70,16 @@ def import_item(
         content = file.read_bytes()
     except OSError as e:
         refuse(f"{file}: cannot be read: {e.strerror}")
+    view = _as_user(data, database, user_id, lambda node, user: load(node, user, content))
+    print(view["id"])
+
+
+def _as_user(data: Path, database: str | None, user_id: str, work: Callable[[Node, User], T]) -> T:
+    """``work`` done on the node as the user; a refusal is one line and exit 2 (or 1)."""
     node = open_node(data, database)
     try:
-        view = load(node, acting_user(node, user_id), content)
+        return work(node, acting_user(node, user_id))
     except GsoiaError as e:
         refuse(e)
     finally:
         node.close()
-    print(view["id"])

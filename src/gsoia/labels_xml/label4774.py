@@ -13,8 +13,9 @@ from enum import StrEnum
 from typing import Annotated
 from xml.etree.ElementTree import Element, SubElement, indent, register_namespace, tostring
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
+from pydantic import Field, StrictStr, ValidationError
 
+from gsoia.catalogue.categories import Strict
 from gsoia.labels_xml.errors import LabelXmlError
 from gsoia.labels_xml.names import LABEL_4774, q
 from gsoia.labels_xml.safe import local, namespace, read_xml
@@ -33,16 +34,14 @@ class LabelKind(StrEnum):
 
 
 class CategoryType(StrEnum):
+    """A 4774 category's ``Type``: how a reader's holdings are matched against it."""
+
     PERMISSIVE = "PERMISSIVE"
     RESTRICTIVE = "RESTRICTIVE"
     INFORMATIVE = "INFORMATIVE"
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class LabelCategory(_Strict):
+class LabelCategory(Strict):
     """One ``Category``: a tag and the categories of it the label carries."""
 
     tag: Text
@@ -50,7 +49,7 @@ class LabelCategory(_Strict):
     values: Annotated[list[Text], Field(max_length=1000)]
 
 
-class LabelDocument(_Strict):
+class LabelDocument(Strict):
     """A STANAG 4774 label as JSON (what ``gsoia label parse`` prints)."""
 
     kind: LabelKind = LabelKind.ORIGINATOR
@@ -58,7 +57,7 @@ class LabelDocument(_Strict):
     policy_uri: Text | None = None
     """``urn:oid:1.3.26.1.3.1``: the policy by its object identifier."""
     classification: Text
-    categories: Annotated[list[LabelCategory], Field(max_length=100)] = []
+    categories: Annotated[list[LabelCategory], Field(max_length=100)] = Field(default_factory=list)
     created: Text | None = None
     """``CreationDateTime`` as written (ISO 8601)."""
 
