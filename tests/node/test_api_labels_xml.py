@@ -158,18 +158,20 @@ def test_a_bad_4774_label_is_refused_naming_the_element_and_nothing_stored(
 
 
 def test_label_and_label_xml_together_or_neither_are_refused(served: Served) -> None:
-    for body in (
-        {"title": "t", "content": "x"},
-        {
+    neither = served.http.post("/api/v1/items", json={"title": "t", "content": "x"})
+    assert neither.status_code == 422, neither.text
+    assert [e["place"] for e in neither.json()["errors"]] == ["body.label"]
+    both = served.http.post(
+        "/api/v1/items",
+        json={
             "label": {"originator": "JPN", "classification": "HI"},
             "label_xml": _label_xml("Japan", "秘"),
             "title": "t",
             "content": "x",
         },
-    ):
-        response = served.http.post("/api/v1/items", json=body)
-        assert response.status_code == 422, response.text
-        assert "give exactly one of label and label_xml" in response.json()["detail"]
+    )
+    assert both.status_code == 422, both.text
+    assert "give exactly one of label and label_xml" in both.json()["detail"]
 
 
 def test_the_label_of_an_unknown_item_is_not_found(served: Served) -> None:

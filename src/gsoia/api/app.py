@@ -14,7 +14,7 @@ import os
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import msgspec
 from fastapi import FastAPI, Query, Request
@@ -22,7 +22,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Scope
 
@@ -64,6 +72,26 @@ class ItemIn(_In):
     label_xml: str | None = Field(
         default=None, description="Or a STANAG 4774 label (XML), in place of label"
     )
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _one_label(cls, data: Any, handler: ModelWrapValidatorHandler[ItemIn]) -> ItemIn:
+        """A body with neither ``label`` nor ``label_xml`` names ``label`` among its faults."""
+        missing = isinstance(data, dict) and "label" not in data and "label_xml" not in data
+        try:
+            body = handler(data)
+        except ValidationError as e:
+            if not missing:
+                raise
+            label = InitErrorDetails(type="missing", loc=("label",), input=data)
+            errors = [label, *(cast(InitErrorDetails, x) for x in e.errors(include_url=False))]
+            raise ValidationError.from_exception_data(e.title, errors) from None
+        if missing:
+            raise ValidationError.from_exception_data(
+                cls.__name__, [InitErrorDetails(type="missing", loc=("label",), input=data)]
+            )
+        return body
+
     title: str = Field(min_length=1, max_length=1000)
     content: str | None = Field(default=None, description="The content as text")
     content_b64: str | None = Field(default=None, description="Or the content as base64")
