@@ -22,6 +22,7 @@ from gsoia.labels_xml.names import BINDING_4778, LABEL_4774
 from gsoia.node.service import Node
 from gsoia.node.users import Role
 from tests import loopback
+from tests.node.conftest import fresh_database
 
 SLAB = f"{{{LABEL_4774}}}"
 MB = f"{{{BINDING_4778}}}"
@@ -53,9 +54,16 @@ class Served:
         )
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    node = Node.init(Path(tmp_path_factory.mktemp("labels")) / "jpn", "JPN")
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def served(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Served]:
+    with fresh_database(request.param) as database:
+        yield from _served(Path(tmp_path_factory.mktemp("labels")) / "jpn", database.url)
+
+
+def _served(data: Path, url: str | None) -> Iterator[Served]:
+    node = Node.init(data, "JPN", database=url)
     _, token = node.add_user("analyst", "JPN", clearance="KIMITSU", role=Role.ANALYST)
     _, officer_token = node.add_user("officer", "JPN", clearance="KIMITSU", role=Role.OFFICER)
     transport = loopback.InProcess(create_app(node))
