@@ -43,7 +43,7 @@ ROOT = "gsoia"
 
 _CORE = frozenset({"catalogue", "decision"})
 _KEEP = _CORE | {"crypto", "store", "audit"}
-_BELOW_NODE = _KEEP | {"federation"}
+_BELOW_NODE = _KEEP | {"federation", "labels_xml"}
 _BELOW_TOP = _BELOW_NODE | {"node", ""}  # "": gsoia/__init__.py, the library's face
 
 LAYERS: dict[str, frozenset[str]] = {
@@ -54,6 +54,7 @@ LAYERS: dict[str, frozenset[str]] = {
     "crypto": _CORE | {"store"},  # one row: crypto, store and audit may use crypto and store
     "store": _CORE | {"crypto"},
     "audit": _CORE | {"crypto", "store"},  # the log is stored and signed
+    "labels_xml": _CORE,  # SPIF and STANAG 4774 XML read into catalogue policies
     "federation": _KEEP,  # packages, outbox/inbox, peers, delivery
     "node": _BELOW_NODE,  # the use cases
     "web": _BELOW_TOP,  # server-rendered pages

@@ -16,6 +16,16 @@ HELP = [
         ("catalogue", "show"), ["agreement matrix", "--at", "--json"], id="catalogue-show"
     ),
     pytest.param(("demo",), ["japan", "canada"], id="demo"),
+    pytest.param(("spif",), ["import", "export", "spif"], id="spif"),
+    pytest.param(("spif", "import"), ["catalogue yaml", "--nation"], id="spif-import"),
+    pytest.param(("spif", "export"), ["as a spif", "--policy", "--catalogue"], id="spif-export"),
+    pytest.param(("label",), ["parse", "render", "marking"], id="label"),
+    pytest.param(("label", "parse"), ["json label", "--spif"], id="label-parse"),
+    pytest.param(("label", "render"), ["--format", "--spif", "--lang"], id="label-render"),
+    pytest.param(("label", "marking"), ["display marking", "--spif", "--lang"], id="label-mark"),
+    pytest.param(("item",), ["export", "import", "4778"], id="item"),
+    pytest.param(("item", "export"), ["binding", "--format", "--user", "--data"], id="item-export"),
+    pytest.param(("item", "import"), ["signature", "--user", "--data"], id="item-import"),
     pytest.param(
         ("user",),
         ["add", "list", "disable", "enable", "rotate-token", "set", "remove"],

@@ -155,9 +155,42 @@ def _rows(
     return draw(st.permutations(rows))
 
 
+TAG_NAMES = ("T0", "T1", "T2")
+CATEGORY_NAMES = ("c0", "c1", "c2")
+CATEGORY_KINDS = (
+    "restrictive",
+    "permissive",
+    "enumerated-restrictive",
+    "enumerated-permissive",
+    "informative",
+)
+
+
 @st.composite
-def worlds(draw: st.DrawFn) -> World:
-    """A valid catalogue, loaded."""
+def _tag_sets(draw: st.DrawFn, size: int) -> list[dict[str, Any]]:
+    """A policy's category tags (docs/decision.md, "Categories"): 1-3 tags named from
+    ``TAG_NAMES`` (so that policies share tag names, not always of one kind), each with the
+    categories ``CATEGORY_NAMES``, some excluded at some of the ``size`` levels."""
+    tags = []
+    for name in draw(st.lists(st.sampled_from(TAG_NAMES), min_size=1, max_size=3, unique=True)):
+        values = []
+        for i, category in enumerate(CATEGORY_NAMES):
+            value: dict[str, Any] = {"name": category, "lacv": i + 1}
+            if _weighted_bool(draw, 1, 3):
+                value["excluded"] = draw(
+                    st.lists(st.sampled_from([f"L{r}" for r in range(size)]), unique=True)
+                )
+            values.append(value)
+        tag = {"name": name, "kind": draw(st.sampled_from(CATEGORY_KINDS)), "values": values}
+        if _weighted_bool(draw, 1, 4):
+            tag["single"] = True
+        tags.append(tag)
+    return [{"name": "Categories", "oid": "1.2.3.4", "tags": tags}]
+
+
+@st.composite
+def worlds(draw: st.DrawFn, *, categories: bool = False) -> World:
+    """A valid catalogue, loaded; with ``categories``, most policies have category tags."""
     count = draw(st.integers(2, len(POLICY_IDS)))
     policy_ids = draw(st.permutations(POLICY_IDS[:count]))  # dict order = policy codes
     sizes = {p: draw(st.integers(1, 4)) for p in policy_ids}
@@ -171,6 +204,9 @@ def worlds(draw: st.DrawFn) -> World:
         }
         for p in policy_ids
     }
+    for p in policy_ids if categories else ():
+        if _weighted_bool(draw, 3, 4):
+            policies[p]["categories"] = draw(_tag_sets(sizes[p]))
     groups = {
         g: draw(st.lists(st.sampled_from(policy_ids), max_size=4, unique=True))
         for g in GROUP_IDS[: draw(st.integers(0, len(GROUP_IDS)))]
@@ -267,6 +303,14 @@ def subjects(
     topics += [t for t in covering if t not in topics]
     if topics or draw(st.booleans()):
         subject["need_to_know"] = topics
+    tags = sorted({tag for policy in catalogue.policies.values() for tag in policy.tags})
+    if tags and _weighted_bool(draw, 2, 3):
+        subject["categories"] = draw(
+            st.dictionaries(
+                st.sampled_from(tags),
+                st.lists(st.sampled_from(CATEGORY_NAMES), max_size=3, unique=True),
+            )
+        )
     return subject
 
 
@@ -295,7 +339,27 @@ def labels(
         label["releasable_to"] = releasable
     if _weighted_bool(draw, 1, 2):
         label["need_to_know"] = draw(st.lists(st.sampled_from(TOPICS), max_size=2, unique=True))
+    tags = catalogue.policies[originator].tags
+    if tags and _weighted_bool(draw, 3, 4):
+        label["categories"] = draw(_label_categories(tags, label["classification"]))
     return label
+
+
+@st.composite
+def _label_categories(draw: st.DrawFn, tags: Any, classification: str) -> dict[str, list[str]]:
+    """Categories valid under the policy at ``classification``."""
+    chosen: dict[str, list[str]] = {}
+    for name in draw(st.lists(st.sampled_from(sorted(tags)), unique=True)):
+        tag = tags[name]
+        allowed = [v.name for v in tag.values if classification not in v.excluded]
+        values = draw(
+            st.lists(st.sampled_from(allowed), max_size=1 if tag.single else 3, unique=True)
+            if allowed
+            else st.just([])
+        )
+        if values or tag.kind.rule != "restrictive":
+            chosen[name] = values
+    return chosen
 
 
 @st.composite

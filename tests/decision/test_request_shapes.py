@@ -38,6 +38,7 @@ NAMES = st.sampled_from(
     ["JPN", "CAN", "USA", "FVEY", "GOKUHI", "S", "maritime", "t-1", "海上", "JP\ud800N"]
 )
 DAYS = st.one_of(st.dates().map(dt.date.isoformat), st.dates())
+CATEGORIES = st.dictionaries(NAMES, st.lists(NAMES, max_size=2), max_size=2)
 
 SUBJECT_FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "id": st.sampled_from(["", "s-1", "分析官", "s\udc00"]),
@@ -45,6 +46,7 @@ SUBJECT_FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "clearance": st.one_of(st.none(), NAMES),
     "clearance_expires": st.one_of(st.none(), DAYS),
     "need_to_know": st.lists(NAMES, max_size=3),
+    "categories": CATEGORIES,
 }
 LABEL_FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "originator": NAMES,
@@ -52,6 +54,7 @@ LABEL_FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "area": st.one_of(st.none(), NAMES),
     "releasable_to": st.lists(NAMES, max_size=3),
     "need_to_know": st.lists(NAMES, max_size=3),
+    "categories": CATEGORIES,
 }
 REQUEST_FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "custodian": st.one_of(st.none(), NAMES),
@@ -85,8 +88,14 @@ def requests(draw: st.DrawFn) -> Any:
 
 def _filled(request: dict[str, Any]) -> dict[str, Any]:
     """A schema-parsed request with every optional field at its meaning when absent."""
-    subject = {"id": "", "clearance": None, "clearance_expires": None, "need_to_know": []}
-    label = {"area": None, "releasable_to": [], "need_to_know": []}
+    subject = {
+        "id": "",
+        "clearance": None,
+        "clearance_expires": None,
+        "need_to_know": [],
+        "categories": {},
+    }
+    label = {"area": None, "releasable_to": [], "need_to_know": [], "categories": {}}
     return {
         "subject": subject | request["subject"],
         "label": label | request["label"],
@@ -116,6 +125,13 @@ def _optional(fields: dict[str, st.SearchStrategy[Any]]) -> dict[str, st.SearchS
     return {k: v for k, v in fields.items() if k not in REQUIRED}
 
 
+def _texts(value: Any) -> list[Any]:
+    """A field's texts: the value, a list's items, a mapping's keys and items."""
+    if isinstance(value, dict) and all(isinstance(v, list) for v in value.values()):
+        return [*value, *(v for values in value.values() for v in values)]
+    return value if isinstance(value, list) else [value]
+
+
 def _well_formed(text: Any) -> bool:
     return not isinstance(text, str) or (
         "\ud800" not in text and "\udc00" not in text and ("\udfff" not in text)
@@ -138,7 +154,7 @@ def test_a_well_formed_request_takes_the_quick_path(data: dict[str, Any]) -> Non
         v
         for part in (data, data["subject"], data["label"])
         for value in part.values()
-        for v in (value if isinstance(value, list) else [value])
+        for v in _texts(value)
     ]
     assume(all(_well_formed(t) for t in texts))  # lone surrogates go to pydantic, refused
     assert quick_request(data) is not None

@@ -216,6 +216,7 @@ def _paths(ids: dict[str, str]) -> list[tuple[str, str, str, dict[str, Any]]]:
     envelope = json.dumps({"objects": [indicator(9)]}).encode()
     return [
         ("GET", "/api/v1/items/{item_id}", "item_id", {}),
+        ("GET", "/api/v1/items/{item_id}/label.xml", "item_id", {}),
         ("GET", "/api/v1/items/{item_id}/releases/preview", "item_id", {"params": {"to": "CAN"}}),
         ("GET", "/api/v1/items/{item_id}/releases", "item_id", {}),
         ("POST", "/api/v1/items/{item_id}/releases", "item_id", {"json": {"to": "CAN"}}),

@@ -14,7 +14,7 @@ import os
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import msgspec
 from fastapi import FastAPI, Query, Request
@@ -22,7 +22,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Scope
 
@@ -59,9 +67,32 @@ class _In(BaseModel):
 
 
 class ItemIn(_In):
-    label: dict[str, Any] = Field(
-        description="A label (docs/decision.md §2); originator = this node"
+    label: dict[str, Any] | None = Field(
+        default=None, description="A label (docs/decision.md §2); originator = this node"
     )
+    label_xml: str | None = Field(
+        default=None, description="Or a STANAG 4774 label (XML), in place of label"
+    )
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _one_label(cls, data: Any, handler: ModelWrapValidatorHandler[ItemIn]) -> ItemIn:
+        """A body with neither ``label`` nor ``label_xml`` names ``label`` among its faults."""
+        missing = isinstance(data, dict) and "label" not in data and "label_xml" not in data
+        try:
+            body = handler(data)
+        except ValidationError as e:
+            if not missing:
+                raise
+            label = InitErrorDetails(type="missing", loc=("label",), input=data)
+            errors = [label, *(cast(InitErrorDetails, x) for x in e.errors(include_url=False))]
+            raise ValidationError.from_exception_data(e.title, errors) from None
+        if missing:
+            raise ValidationError.from_exception_data(
+                cls.__name__, [InitErrorDetails(type="missing", loc=("label",), input=data)]
+            )
+        return body
+
     title: str = Field(min_length=1, max_length=1000)
     content: str | None = Field(default=None, description="The content as text")
     content_b64: str | None = Field(default=None, description="Or the content as base64")
@@ -117,7 +148,7 @@ def create_app(node: Node) -> FastAPI:
 
     # The item routes' work, for their FastAPI routes below and for HotRoutes.
     def make_item(caller: User, body: ItemIn) -> JSONResponse:
-        view = node.create_item(caller, body.label, body.title, _content(body))
+        view = node.create_item(caller, _label(node, body), body.title, _content(body))
         return JSONBody(view, status_code=201)
 
     listed = ListingJson()
@@ -217,6 +248,19 @@ def item_routes(
     )
     def read_item(item_id: str, caller: Caller) -> JSONResponse:
         return reading(caller, item_id)
+
+    @app.get(
+        "/api/v1/items/{item_id}/label.xml",
+        summary="The item's STANAG 4774 labels (originator's, and the holder's alternative)",
+        response_class=Response,
+    )
+    def read_label_xml(item_id: str, caller: Caller) -> Response:
+        from gsoia.node.labels4774 import item_label_xml
+
+        node: Node = app.state.node
+        view = node.read_item(caller, item_id)
+        xml = item_label_xml(node.rulebook.catalogue, view)
+        return Response(xml, media_type="application/xml")
 
 
 def desk_routes(app: FastAPI, node: Node) -> None:
@@ -322,6 +366,18 @@ def _actor(node: Node, request: Request) -> str:
         return authenticate(node, request).id
     except GsoiaError:
         return ANONYMOUS
+
+
+def _label(node: Node, body: ItemIn) -> dict[str, Any]:
+    """The item's label: ``label``, or the one ``label_xml`` stands for (docs/labels.md)."""
+    if (body.label is None) == (body.label_xml is None):
+        raise InputError.of("body.label", "give exactly one of label and label_xml")
+    if body.label is not None:
+        return body.label
+    assert body.label_xml is not None
+    from gsoia.node.labels4774 import label_from_xml
+
+    return label_from_xml(node.rulebook.catalogue, body.label_xml, "body.label_xml")
 
 
 def _content(body: ItemIn) -> bytes:

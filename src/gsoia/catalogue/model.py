@@ -16,6 +16,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
+from gsoia.catalogue.categories import CategoryTag, Lacv, Marking, Oid, TagSet
+
 Identifier = Annotated[StrictStr, Field(pattern=r"^[A-Z][A-Z0-9_-]{0,31}$")]
 """A policy, group or level id: upper-case letters and digits (``JPN``, ``NATO``, ``GOKUHI``)."""
 
@@ -43,6 +45,10 @@ class Level(_Strict):
     id: Identifier
     name: Annotated[StrictStr, Field(min_length=1)]
     latin: StrictStr | None = None
+    lacv: Lacv | None = None
+    """The level's LACV in the policy's SPIF; absent: its position, counting from 1."""
+    markings: list[Marking] = []
+    """Its SPIF marking data: phrases per language (absent: the name is the marking)."""
 
 
 class Policy(_Strict):
@@ -51,6 +57,12 @@ class Policy(_Strict):
     name: Annotated[StrictStr, Field(min_length=1)]
     levels: Annotated[list[Level], Field(min_length=1)]
     source: StrictStr | None = None
+    oid: Oid | None = None
+    """The policy's object identifier in its SPIF (``securityPolicyId``)."""
+    markings: list[Marking] = []
+    """The SPIF's policy-wide marking data (``securityClassifications``' own)."""
+    categories: list[TagSet] = []
+    """Its security category tag sets (docs/decision.md, "Categories")."""
 
     @cached_property
     def ranks(self) -> dict[str, int]:
@@ -60,6 +72,11 @@ class Policy(_Strict):
     def rank(self, level_id: str) -> int | None:
         """The level's rank (0 = lowest), or None if the policy has no such level."""
         return self.ranks.get(level_id)
+
+    @cached_property
+    def tags(self) -> dict[str, CategoryTag]:
+        """Each category tag of the policy by its name."""
+        return {tag.name: tag for tag_set in self.categories for tag in tag_set.tags}
 
 
 class Event(_Strict):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from itertools import combinations
 
-from gsoia.catalogue.model import ROW_SOURCE, Agreement, Catalogue
+from gsoia.catalogue.model import ROW_SOURCE, Agreement, Catalogue, Policy
 from gsoia.errors import Problem
 
 ARTICLE_KEYS = frozenset(
@@ -66,6 +66,36 @@ def _policy_problems(catalogue: Catalogue) -> list[Problem]:
                     )
                 )
             first.setdefault(level.id, j)
+        found += _category_problems(f"policies.{policy_id}", policy)
+    return found
+
+
+def _category_problems(place: str, policy: Policy) -> list[Problem]:
+    """A tag named twice in the policy, a category named twice (or a LACV used twice) in a
+    tag, an excluded level the policy does not have or names twice."""
+    found = []
+    tags_seen: set[str] = set()
+    for i, tag_set in enumerate(policy.categories):
+        for j, tag in enumerate(tag_set.tags):
+            at = f"{place}.categories[{i}].tags[{j}]"
+            if tag.name in tags_seen:
+                found.append(Problem(f"{at}.name", f"tag '{tag.name}' is named twice"))
+            tags_seen.add(tag.name)
+            names: set[str] = set()
+            lacvs: set[int] = set()
+            for k, value in enumerate(tag.values):
+                here = f"{at}.values[{k}]"
+                if value.name in names:
+                    found.append(Problem(here, f"category '{value.name}' is named twice"))
+                if value.lacv in lacvs:
+                    found.append(Problem(here, f"lacv {value.lacv} is used twice"))
+                names.add(value.name)
+                lacvs.add(value.lacv)
+                for m, level in enumerate(value.excluded):
+                    if policy.rank(level) is None:
+                        found.append(Problem(f"{here}.excluded[{m}]", f"unknown level '{level}'"))
+                    elif level in value.excluded[:m]:
+                        found.append(Problem(f"{here}.excluded[{m}]", f"'{level}' is listed twice"))
     return found
 
 

@@ -12,7 +12,9 @@ from gsoia.cli import (
     catalogue_cmd,
     decide_cmd,
     demo_cmd,
+    item_cmd,
     keys_cmd,
+    labels_cmd,
     node_cmd,
     stix_cmd,
     user_cmd,
@@ -39,6 +41,9 @@ app.add_typer(audit_cmd.app, name="audit")
 app.add_typer(stix_cmd.app, name="stix")
 app.add_typer(visit_cmd.assurance_app, name="assurance")
 app.add_typer(visit_cmd.visit_app, name="visit")
+app.add_typer(labels_cmd.spif_app, name="spif")
+app.add_typer(labels_cmd.label_app, name="label")
+app.add_typer(item_cmd.app, name="item")
 
 
 def main() -> None:

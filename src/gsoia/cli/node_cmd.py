@@ -16,6 +16,7 @@ from gsoia.node.users import Role
 
 if TYPE_CHECKING:  # the node's dependencies load only for the commands that use them
     from gsoia.node.service import Node
+    from gsoia.node.users import User
 
 
 Data = Annotated[Path, typer.Option("--data", help="The node's data directory.")]
@@ -41,6 +42,17 @@ def open_node(
         return Node.open(data, database=database, today=today, anchored=anchored)
     except GsoiaError as e:
         refuse(e)
+
+
+def acting_user(node: Node, user_id: str) -> User:
+    """The user a command acts as (``--user``), or exit 2 naming the option."""
+    from gsoia.node.authority import OPERATOR
+    from gsoia.node.errors import NotFound
+
+    try:
+        return node.accounts.get(OPERATOR, user_id).user
+    except NotFound:
+        refuse(f"--user: no user '{user_id}' on this node")
 
 
 def init(

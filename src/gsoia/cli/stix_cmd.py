@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from gsoia.cli.node_cmd import Data, Database, open_node
+from gsoia.cli.node_cmd import Data, Database, acting_user, open_node
 from gsoia.cli.refusal import refuse
 from gsoia.errors import GsoiaError
 
@@ -33,13 +33,7 @@ CollectionName = Annotated[str, typer.Option("--collection", help="A collection 
 
 
 def _user(node: Node, user_id: str) -> User:
-    from gsoia.node.authority import OPERATOR
-    from gsoia.node.errors import NotFound
-
-    try:
-        return node.accounts.get(OPERATOR, user_id).user
-    except NotFound:
-        refuse(f"--user: no user '{user_id}' on this node")
+    return acting_user(node, user_id)
 
 
 def _collection(name: str) -> Any:

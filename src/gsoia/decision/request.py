@@ -25,6 +25,7 @@ from typing_extensions import TypedDict
 
 from gsoia.catalogue.load import problems_from_validation
 from gsoia.catalogue.model import Catalogue
+from gsoia.decision.categories import category_problems, held_problems
 from gsoia.errors import Problem, RequestError
 
 Name = Annotated[StrictStr, Field(min_length=1, max_length=64)]
@@ -59,17 +60,27 @@ class Subject(TypedDict):
     clearance: NotRequired[Name | None]
     clearance_expires: NotRequired[Day | None]
     need_to_know: NotRequired[list[Name]]
+    categories: NotRequired[dict[Name, list[Name]]]
+    """The security categories it holds, by tag name (docs/decision.md, "Categories")."""
 
 
 @with_config(_FORBID)
 class Label(TypedDict):
-    """An item's confidentiality label, set by its originator."""
+    """An item's confidentiality label, set by its originator (as a node stores it)."""
 
     originator: Name
     classification: Name
     area: NotRequired[Name | None]
     releasable_to: NotRequired[list[Name]]
     need_to_know: NotRequired[list[Name]]
+
+
+@with_config(_FORBID)
+class CategorizedLabel(Label):
+    """A label of a decision request: it may carry security categories by tag name
+    (docs/decision.md, "Categories"); a node stores none yet."""
+
+    categories: NotRequired[dict[Name, list[Name]]]
 
 
 @with_config(_FORBID)
@@ -81,9 +92,16 @@ class HeldLabel(Label):
 
 
 @with_config(_FORBID)
+class BatchLabel(HeldLabel):
+    """A label of ``decide_many``: a held label that may carry categories."""
+
+    categories: NotRequired[dict[Name, list[Name]]]
+
+
+@with_config(_FORBID)
 class Request(TypedDict):
     subject: Subject
-    label: Label
+    label: CategorizedLabel
     custodian: NotRequired[Name | None]
     consented_to: NotRequired[list[Name]]
     at: NotRequired[Day | None]
@@ -103,6 +121,7 @@ class _QuickSubject(msgspec.Struct, forbid_unknown_fields=True):
     clearance: _QuickName | None = None
     clearance_expires: dt.date | None = None
     need_to_know: list[_QuickName] = []
+    categories: dict[_QuickName, list[_QuickName]] = {}
 
 
 class _QuickLabel(msgspec.Struct, forbid_unknown_fields=True):
@@ -111,6 +130,7 @@ class _QuickLabel(msgspec.Struct, forbid_unknown_fields=True):
     area: _QuickName | None = None
     releasable_to: list[_QuickName] = []
     need_to_know: list[_QuickName] = []
+    categories: dict[_QuickName, list[_QuickName]] = {}
 
 
 class _QuickRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -127,6 +147,15 @@ def _encodable(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def categories_of(label: Mapping[str, Any]) -> dict[str, list[str]] | None:
+    """A label's categories, if it may carry them and does."""
+    return label.get("categories")
+
+
+def _names(categories: dict[str, list[str]]) -> list[str]:
+    return [*categories, *(value for values in categories.values() for value in values)]
 
 
 def quick_request(data: Any) -> Request | None:
@@ -151,6 +180,8 @@ def quick_request(data: Any) -> Request | None:
             *label.need_to_know,
             quick.custodian or "",
             *quick.consented_to,
+            *_names(subject.categories),
+            *_names(label.categories),
         )
     )
     if not text.isascii() and not _encodable(text):  # pydantic refuses lone surrogates
@@ -176,6 +207,7 @@ def clearance_on(subject: Subject, day: dt.date) -> str | None:
 _REQUEST = TypeAdapter(Request)
 _SUBJECT = TypeAdapter(Subject)
 _HELD_LABEL = TypeAdapter(HeldLabel)
+_BATCH_LABEL = TypeAdapter(BatchLabel)
 
 T = TypeVar("T")
 
@@ -204,6 +236,10 @@ def parse_held_label(data: Any, place: str) -> HeldLabel:
     return _parse(_HELD_LABEL, data, place)
 
 
+def parse_batch_label(data: Any, place: str) -> BatchLabel:
+    return _parse(_BATCH_LABEL, data, place)
+
+
 def subject_problems(catalogue: Catalogue, subject: Subject, place: str) -> list[Problem]:
     nation, clearance = subject["nation"], subject.get("clearance")
     policy = catalogue.policies.get(nation)
@@ -211,7 +247,7 @@ def subject_problems(catalogue: Catalogue, subject: Subject, place: str) -> list
         return [Problem(f"{place}.nation", f"unknown policy '{nation}'")]
     if clearance is not None and clearance not in policy.ranks:
         return [Problem(f"{place}.clearance", f"unknown level '{clearance}' of {nation}")]
-    return []
+    return held_problems(catalogue, subject.get("categories") or {}, f"{place}.categories")
 
 
 def label_problems(
@@ -235,6 +271,9 @@ def label_problems(
                 f"unknown level '{classification}' of {originator}",
             )
         )
+    else:
+        categories = categories_of(label) or {}
+        found += category_problems(policy, classification, categories, f"{place}.categories")
     for field, names in (
         (f"{place}.releasable_to", label.get("releasable_to", [])),
         (f"{custody_place}consented_to", consented_to),
@@ -255,7 +294,9 @@ def _knows_all(catalogue: Catalogue, request: Request) -> bool:
     source = policies.get(label["originator"])
     clearance, custodian = subject.get("clearance"), request.get("custodian")
     return (
-        own is not None
+        not categories_of(label)
+        and not subject.get("categories")
+        and own is not None
         and (clearance is None or clearance in own.ranks)
         and source is not None
         and label["classification"] in source.ranks

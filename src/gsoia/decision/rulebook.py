@@ -22,10 +22,12 @@ import numpy as np
 import numpy.typing as npt
 
 from gsoia.catalogue.model import Agreement, Catalogue, Status
+from gsoia.decision.categories import lacking
 from gsoia.decision.labels import LabelTable, build_label_table
 from gsoia.decision.request import (
     Label,
     Subject,
+    categories_of,
     check_request,
     clearance_on,
     parse_request,
@@ -96,9 +98,17 @@ class Rulebook:
         needed = label.get("need_to_know")
         held = subject.get("need_to_know", ())
         missing = [t for t in needed if t not in held] if needed else []
+        categories = categories_of(label)  # decided with the need-to-know (rules 2, 7)
+        lacks = (
+            lacking(catalogue.policies[originator], categories, subject.get("categories") or {})
+            if categories
+            else []
+        )
 
         if nation == originator:  # rules 1-3
-            return self._decide_own(subject, original_rank, clearance, clearance_rank, missing, day)
+            return self._decide_own(
+                subject, original_rank, clearance, clearance_rank, (missing, lacks), day
+            )
 
         # foreign rule 1
         if not catalogue.names(releasable_to, nation):
@@ -155,12 +165,12 @@ class Rulebook:
                 ),
                 agreement,
             )
-        if missing:  # foreign rule 7
+        if missing or lacks:  # foreign rule 7
             return _deny(
                 Reason.NEED_TO_KNOW,
                 7,
                 agreement.id,
-                lambda: _need_text(subject, missing, 7),
+                lambda: _need_text(subject, (missing, lacks), 7),
                 agreement,
             )
         marking = cell.marking
@@ -181,7 +191,7 @@ class Rulebook:
         original_rank: int,
         clearance: str | None,
         clearance_rank: int,
-        missing: list[str],
+        missing: tuple[list[str], list[str]],
         day: dt.date,
     ) -> Decision:
         """Rules 1-3 for a subject of the originator's nation, on its own levels."""
@@ -198,7 +208,7 @@ class Rulebook:
                     f" clearance of {original.id} or higher is needed."
                 ),
             )
-        if missing:  # same nation, rule 2
+        if missing[0] or missing[1]:  # same nation, rule 2
             return _deny(Reason.NEED_TO_KNOW, 2, None, lambda: _need_text(subject, missing))
         return Decision(
             True,
@@ -299,6 +309,21 @@ class Rulebook:
             lacking = np.uint64(~mask & (2**64 - 1))  # need-to-know: topics not held
             if lacking:
                 allowed &= (word & lacking) == 0
+        held_categories = subject.get("categories") or {}
+        for word, mask in zip(
+            table.restricted, table.restricted_mask(held_categories), strict=True
+        ):
+            lacking = np.uint64(~mask & (2**64 - 1))  # restrictive categories not held
+            if lacking:
+                allowed &= (word & lacking) == 0
+        for column in table.permitted:  # permissive: none of the tag, or one held
+            present = np.zeros(len(table), dtype=np.bool_)
+            hit = np.zeros(len(table), dtype=np.bool_)
+            held_mask = column.mask(held_categories.get(column.tag, ()))
+            for word, mask in zip(column.masks, held_mask, strict=True):
+                present |= word != 0
+                hit |= (word & np.uint64(mask)) != 0
+            allowed &= ~present | hit
         return allowed
 
 
@@ -382,8 +407,15 @@ def _clearance_text(subject: Subject, clearance: str | None, day: dt.date) -> st
     return f"{who} holds no clearance"
 
 
-def _need_text(subject: Subject, missing: list[str], rule: int = 2) -> str:
+def _need_text(subject: Subject, missing: tuple[list[str], list[str]], rule: int = 2) -> str:
+    """What the subject lacks: need-to-know topics, then categories."""
+    topics, categories = missing
+    lacks = []
+    if topics:
+        lacks.append(f"the need-to-know in {', '.join(topics)}")
+    if categories:
+        lacks.append(f"the categories {'; '.join(categories)}")
     return (
-        f"Rule {rule} (NEED_TO_KNOW): {_who(subject)} lacks the need-to-know in"
-        f" {', '.join(missing)}, which the item requires."
+        f"Rule {rule} (NEED_TO_KNOW): {_who(subject)} lacks {' and '.join(lacks)},"
+        " which the item requires."
     )

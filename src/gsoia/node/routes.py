@@ -39,6 +39,7 @@ ROUTES: Mapping[tuple[str, str], Action] = {
     ("POST", "/api/v1/items"): Action.CREATE,
     ("GET", "/api/v1/items"): Action.LIST,
     ("GET", "/api/v1/items/{item_id}"): Action.READ,
+    ("GET", "/api/v1/items/{item_id}/label.xml"): Action.READ,
     ("GET", "/api/v1/items/{item_id}/releases/preview"): Action.RELEASE,
     ("GET", "/api/v1/items/{item_id}/releases"): Action.READ,
     ("POST", "/api/v1/items/{item_id}/releases"): Action.RELEASE,

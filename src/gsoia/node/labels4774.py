@@ -1,0 +1,119 @@
+"""An item's label as STANAG 4774 XML, and a 4774 label taken as an item's label.
+
+Out: the originator's label (``originatorConfidentialityLabel``: the originator's policy
+by name and OID, the classification by name) and, for a copy held by another nation under
+an agreement, the alternative label in the holder's policy (its equivalent level), bound
+to the item in an ADatP-4778 ``MetadataBindingContainer``. In: a 4774 label naming a
+policy of the catalogue (by OID, name or id), checked against that policy; categories
+are refused, since a node's items carry none yet (docs/labels.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from xml.etree.ElementTree import Element, SubElement, indent, register_namespace, tostring
+
+from gsoia.catalogue.model import Catalogue, Policy
+from gsoia.errors import InputError, Problem
+from gsoia.labels_xml import LabelXmlError
+from gsoia.labels_xml.label4774 import LabelDocument, LabelKind, label_element, read_label
+from gsoia.labels_xml.label_check import check_label
+from gsoia.labels_xml.names import BINDING_4778, q
+from gsoia.labels_xml.spif_write import policy_oid
+
+register_namespace("mb", BINDING_4778)
+
+MAX_LABEL_XML = 64 * 1024
+"""The largest ``label_xml`` taken with an item."""
+
+
+def label_from_xml(catalogue: Catalogue, text: str, place: str) -> dict[str, Any]:
+    """The item label (docs/decision.md §2) a 4774 label stands for, or an ``InputError``
+    placed under ``place`` naming the element."""
+    if len(text) > MAX_LABEL_XML:
+        raise InputError.of(place, f"longer than {MAX_LABEL_XML} characters")
+    try:
+        label = read_label(text.encode("utf-8"))
+    except UnicodeEncodeError as e:
+        raise InputError.of(place, "not valid Unicode text") from e
+    except LabelXmlError as e:
+        raise InputError([Problem(f"{place}: {p.place}", p.reason) for p in e.problems]) from e
+    return label_from_document(catalogue, label, place)
+
+
+def label_from_document(catalogue: Catalogue, label: LabelDocument, place: str) -> dict[str, Any]:
+    """The item label a read 4774 label stands for (see ``label_from_xml``)."""
+    try:
+        policy_id, policy = _policy_of(catalogue, label)
+        named = policy.model_copy(update={"oid": policy_oid(policy_id, policy)})
+        checked = check_label(label, named)
+    except LabelXmlError as e:
+        raise InputError([Problem(f"{place}: {p.place}", p.reason) for p in e.problems]) from e
+    if any(values for values in checked.categories.values()):
+        raise InputError.of(f"{place}: Category", "a node's items carry no categories yet")
+    return {"originator": policy_id, "classification": checked.level.id}
+
+
+def _policy_of(catalogue: Catalogue, label: LabelDocument) -> tuple[str, Policy]:
+    oid = label.policy_oid
+    for policy_id, policy in catalogue.policies.items():
+        if oid is not None:
+            if policy_oid(policy_id, policy) == oid:
+                return policy_id, policy
+        elif label.policy in (policy.name, policy_id):
+            return policy_id, policy
+    named = f"OID {oid}" if oid is not None else f"'{label.policy}'"
+    raise LabelXmlError.of("PolicyIdentifier", f"no policy {named} in the catalogue")
+
+
+def item_labels(catalogue: Catalogue, item: Mapping[str, Any]) -> list[LabelDocument]:
+    """The originator's label of an item (``read_item``'s view) and, for a copy held by
+    another nation, the alternative label in the holder's policy."""
+    label = item["label"]
+    originator, level_id = label["originator"], label["classification"]
+    labels = [_label(catalogue, LabelKind.ORIGINATOR, originator, level_id)]
+    holder = item.get("custodian") or originator
+    if holder != originator:
+        held = _equivalent(catalogue, originator, level_id, holder)
+        if held is not None:
+            labels.append(_label(catalogue, LabelKind.ALTERNATIVE, holder, held))
+    return labels
+
+
+def item_label_xml(catalogue: Catalogue, item: Mapping[str, Any]) -> bytes:
+    """The labels of an item as a reader sees it (``read_item``'s view) bound to it."""
+    labels = item_labels(catalogue, item)
+    container = Element(q(BINDING_4778, "MetadataBindingContainer"))
+    binding = SubElement(container, q(BINDING_4778, "MetadataBinding"))
+    for document in labels:
+        SubElement(binding, q(BINDING_4778, "Metadata")).append(label_element(document))
+    SubElement(binding, q(BINDING_4778, "DataReference"), {"URI": f"urn:gsoia:item:{item['id']}"})
+    indent(container)
+    return (
+        b'<?xml version="1.0" encoding="UTF-8"?>\n'
+        + tostring(container, encoding="unicode").encode()
+    )
+
+
+def _label(catalogue: Catalogue, kind: LabelKind, policy_id: str, level_id: str) -> LabelDocument:
+    policy = catalogue.policies[policy_id]
+    level = policy.levels[policy.ranks[level_id]]
+    return LabelDocument(
+        kind=kind,
+        policy=policy.name,
+        policy_uri=f"urn:oid:{policy_oid(policy_id, policy)}",
+        classification=level.name,
+    )
+
+
+def _equivalent(catalogue: Catalogue, originator: str, level_id: str, holder: str) -> str | None:
+    """The holder's level equal to the originator's under the agreement with the fewest
+    parties, then the smallest id, among those with a row for it, whatever its status or
+    scope: a held copy stays protected after its agreement ends."""
+    shared = [a for a in catalogue.agreements if {originator, holder} <= set(a.parties)]
+    for agreement in sorted(shared, key=lambda a: (len(a.parties), a.id)):
+        found = agreement.equivalent(originator, level_id, holder)
+        if found is not None:
+            return found
+    return None
