@@ -220,6 +220,10 @@ def _paths(ids: dict[str, str]) -> list[tuple[str, str, str, dict[str, Any]]]:
         ("GET", "/api/v1/items/{item_id}/releases", "item_id", {}),
         ("POST", "/api/v1/items/{item_id}/releases", "item_id", {"json": {"to": "CAN"}}),
         ("POST", "/api/v1/items/{item_id}/consents", "item_id", {"json": {"to": "USA"}}),
+        ("GET", "/api/v1/items/{item_id}/consents", "item_id", {}),
+        ("GET", "/api/v1/items/{item_id}/custody", "item_id", {}),
+        ("POST", "/api/v1/items/{item_id}/consents/{party}/withdraw", "item_id", {}),
+        ("POST", "/api/v1/items/{item_id}/consents/{party}/withdraw", "party", {}),
         ("POST", "/api/v1/items/{item_id}/consent-requests", "item_id", {"json": {"to": "USA"}}),
         ("POST", "/api/v1/consent-requests/{request_id}", "request_id", {"json": {"grant": False}}),
         ("POST", "/api/v1/items/{item_id}/classification", "item_id",
@@ -265,7 +269,12 @@ ALARM = "6f1c0d57-8c65-4b0e-9a55-3c1f4f1e2a77"
 
 def test_path_traversal_in_every_id(probe: Probe) -> None:
     world = probe.world
-    ids = world.ids | {"name": "gsoia.css", "agreement_id": "JPN-CAN", "alarm_id": ALARM}
+    ids = world.ids | {
+        "name": "gsoia.css",
+        "agreement_id": "JPN-CAN",
+        "alarm_id": ALARM,
+        "party": "USA",
+    }
     with loopback.client(base_url=world.node.url, timeout=30) as client:
         document = client.get("/openapi.json").json()
     with_ids = {

@@ -59,6 +59,8 @@ class Kind(StrEnum):
     ROTATION = "key_rotation"
     HEAD = "head"
     """Only the sender's signed tree head, for a partner it sent nothing to lately."""
+    ONWARD = "onward_release"
+    """A custodian's release of the originator's item to a third party, told to it."""
 
 
 class Rejection(StrEnum):

@@ -11,7 +11,8 @@ step, and every refusal, is in the audit log of the node that took it.
 
 One module per kind of package, each sending and receiving it: ``release`` and
 ``intake``, ``consent``, ``incidents``, ``reclassify``, ``rotated`` (a peer's new keys);
-``inbox`` opens what arrives and hands it to its kind; ``peers`` keeps the pinned peers;
+``onward`` (a custodian's release told to the originator); ``custody`` shows where an item
+is held; ``inbox`` opens what arrives and hands it to its kind; ``peers`` keeps the pinned peers;
 ``outbox`` is what the officers see of what is sent; ``witnesses``, ``gossip`` and ``alarms``
 witness the partners' audit logs, ``heads`` sends heads to them. ``Exchange`` puts them together.
 """
@@ -37,11 +38,14 @@ from gsoia.node.errors import NodeError
 from gsoia.node.exchange.acknowledge import Acknowledger
 from gsoia.node.exchange.acknowledged import release_history
 from gsoia.node.exchange.consent import Consents
+from gsoia.node.exchange.consents_given import consents_listed, withdraw
+from gsoia.node.exchange.custody import custody
 from gsoia.node.exchange.gossip import Gossip
 from gsoia.node.exchange.heads import HeadRounds
 from gsoia.node.exchange.inbox import Inbox
 from gsoia.node.exchange.incidents import IncidentNotices
 from gsoia.node.exchange.intake import Intake, Outcome
+from gsoia.node.exchange.onward import receive_onward
 from gsoia.node.exchange.outbox import Outbox
 from gsoia.node.exchange.peers import PeerBook
 from gsoia.node.exchange.reclassify import Reclassifications
@@ -98,6 +102,7 @@ class Exchange:
                 Kind.RECLASSIFY: self.reclassifications.receive,
                 Kind.ROTATION: lambda package: receive_rotation(node, book, package),
                 Kind.HEAD: self.gossip.receive,
+                Kind.ONWARD: lambda package: receive_onward(node, package),
             },
         )
         self.head_rounds = HeadRounds(node, book, self.courier, self.gossip.body_for)
@@ -147,12 +152,30 @@ class Exchange:
         return self.consents.requests(user)
 
     def consent(
-        self, user: User, item_id: str, to: str, custodian: str | None = None
+        self,
+        user: User,
+        item_id: str,
+        to: str,
+        custodian: str | None = None,
+        note: str | None = None,
     ) -> dict[str, Any]:
-        return self.consents.consent(user, item_id, to, custodian)
+        return self.consents.consent(user, item_id, to, custodian, note)
 
-    def decide_request(self, user: User, request_id: str, *, grant: bool) -> dict[str, Any]:
-        return self.consents.decide(user, request_id, grant=grant)
+    def consents_of(self, user: User, item_id: str) -> list[dict[str, Any]]:
+        return consents_listed(self.node, user, item_id)
+
+    def withdraw_consent(
+        self, user: User, item_id: str, to: str, note: str | None = None
+    ) -> dict[str, Any]:
+        return withdraw(self.consents, user, item_id, to, note)
+
+    def decide_request(
+        self, user: User, request_id: str, *, grant: bool, note: str | None = None
+    ) -> dict[str, Any]:
+        return self.consents.decide(user, request_id, grant=grant, note=note)
+
+    def custody(self, user: User, item_id: str) -> dict[str, Any]:
+        return custody(self.node, user, item_id)
 
     def report_incident(
         self, user: User, item_id: str, kind: str, description: str
