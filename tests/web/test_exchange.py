@@ -317,3 +317,43 @@ def test_the_new_forms_refuse_a_post_without_the_csrf_token(
     with can.client("can-analyst") as client:
         held = client.get(f"/api/v1/items/{item}")
     assert held.json()["consented_to"] == []
+
+
+def test_the_item_page_draws_the_chain_of_custody(
+    peered: dict[str, RunningNode], open_on: NodeOpener
+) -> None:
+    """JPN releases to CAN (received) and GBR (stopped: retrying); CAN passes it on to USA
+    with JPN's consent given unasked, and tells JPN: the page draws and tables all three."""
+    jpn, can = peered["JPN"], peered["CAN"]
+    item = create(jpn, unique("Custody"), releasable_to=["CAN", "USA", "GBR"])
+    release_by_api(jpn, "jpn-analyst", item, "CAN")
+    release_by_api(jpn, "jpn-analyst", item, "GBR")
+    with jpn.client("jpn-officer") as client:
+        given = client.post(f"/api/v1/items/{item}/consents", json={"to": "USA"})
+    assert given.status_code == 201, given.text
+    # told to CAN, which holds it, and GBR, to which a release of it waits
+    assert [n["custodian"] for n in given.json()["notified"]] == ["CAN", "GBR"]
+    release_by_api(can, "can-analyst", item, "USA")
+
+    page = open_on(jpn, "jpn-analyst")
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(f"/web/items/{item}")
+    chain = page.locator("svg.chain")
+    for source, to, state in [("JPN", "CAN", "received"), ("JPN", "GBR", "retrying"),
+                              ("CAN", "USA", "reported")]:  # fmt: skip
+        link = chain.locator(f'g.link[data-from="{source}"][data-to="{to}"]')
+        expect(link).to_have_attribute("data-state", state)
+        expect(link.locator("text")).to_have_text(state)
+    expect(chain.locator("desc")).to_contain_text("CAN to USA: reported")
+    colour = chain.locator('g.link[data-to="CAN"] line').evaluate("e => getComputedStyle(e).stroke")
+    assert colour == "rgb(30, 107, 52)"
+    assert chain.locator("[style]").count() == 0
+    table = page.locator("table.custody")
+    expect(table.locator('tr[data-state="retrying"]')).to_contain_text("for GBR")
+    expect(table.locator('tr[data-state="received"]')).to_contain_text("marked CAN SECRET")
+    expect(table.locator('tr[data-state="reported"]')).to_contain_text("told by CAN")
+    page.locator("details.history summary").click()
+    expect(page.locator('table.events tr[data-event="consent given"]')).to_contain_text("USA")
+    shot(page, "custody-chain")
+    assert errors == []

@@ -19,6 +19,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from gsoia.errors import RequestError
 from gsoia.federation.courier import Courier, enqueue
+from gsoia.federation.outbox import State
 from gsoia.federation.packages import (
     Kind,
     Package,
@@ -34,7 +35,7 @@ from gsoia.node.exchange.peers import PeerBook
 from gsoia.node.exchange.received import held_by_sender, known_party, record, usable_id
 from gsoia.node.item import find_item
 from gsoia.node.users import User
-from gsoia.store.schema import consent_requests, onward_releases, releases
+from gsoia.store.schema import consent_requests, onward_releases, outbox, releases
 
 if TYPE_CHECKING:
     from gsoia.node.service import Node
@@ -72,9 +73,15 @@ class Reply:
 
 
 def custodians_of(connection: Connection, item_id: str) -> set[str]:
-    """The nations that hold this node's item: each it was released to, and each a
-    custodian told it released the item on to (``exchange.onward``)."""
-    released = select(releases.c.peer).where(releases.c.item_id == item_id)
+    """The nations that hold this node's item, or will: each a release of it went to (or
+    waits to go to: not refused, not cancelled), and each a custodian told it released the
+    item on to (``exchange.onward``)."""
+    released = (
+        select(releases.c.peer)
+        .select_from(releases.join(outbox, outbox.c.package_id == releases.c.package_id))
+        .where(releases.c.item_id == item_id)
+        .where(outbox.c.state.not_in([State.FAILED, State.CANCELLED]))
+    )
     onward = select(onward_releases.c.to_party).where(onward_releases.c.item_id == item_id)
     return set(connection.execute(released).scalars()) | set(connection.execute(onward).scalars())
 
