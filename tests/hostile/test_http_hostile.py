@@ -229,6 +229,9 @@ def _paths(ids: dict[str, str]) -> list[tuple[str, str, str, dict[str, Any]]]:
         ("POST", "/api/v1/items/{item_id}/classification", "item_id",
          {"json": {"classification": "HI"}}),
         ("POST", "/api/v1/outbox/{package_id}/cancel", "package_id", {}),
+        ("POST", "/api/v1/incidents/{incident_id}/steps", "incident_id",
+         {"json": {"state": "acknowledged", "note": "seen"}}),
+        ("POST", "/web/incidents/{incident_id}/steps", "incident_id", {}),
         ("POST", "/api/v1/witness/alarms/{alarm_id}/acknowledge", "alarm_id",
          {"json": {"note": "checked"}}),
         ("GET", f"{TAXII_ROOT}/status/{{status_id}}/", "status_id", {"headers": taxii}),
@@ -274,6 +277,7 @@ def test_path_traversal_in_every_id(probe: Probe) -> None:
         "agreement_id": "JPN-CAN",
         "alarm_id": ALARM,
         "party": "USA",
+        "incident_id": ALARM,
     }
     with loopback.client(base_url=world.node.url, timeout=30) as client:
         document = client.get("/openapi.json").json()

@@ -61,6 +61,8 @@ class Kind(StrEnum):
     """Only the sender's signed tree head, for a partner it sent nothing to lately."""
     ONWARD = "onward_release"
     """A custodian's release of the originator's item to a third party, told to it."""
+    INCIDENT_STEP = "incident_step"
+    """An incident acknowledged, under investigation or closed, told to the originator."""
 
 
 class Rejection(StrEnum):

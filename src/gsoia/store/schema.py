@@ -155,6 +155,7 @@ incidents = Table(
     Column("notified_at", String(32)),
     # migration 0014: reported | acknowledged | investigating | closed (``incident_steps``)
     Column("state", String(24), nullable=False, server_default="reported"),
+    Column("reported_from", String(32)),  # the nation whose node told this one (None: here)
 )
 
 incident_steps = Table(  # migration 0014: each step of an incident, by an officer, noted

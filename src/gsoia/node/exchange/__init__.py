@@ -43,6 +43,7 @@ from gsoia.node.exchange.custody import custody
 from gsoia.node.exchange.gossip import Gossip
 from gsoia.node.exchange.heads import HeadRounds
 from gsoia.node.exchange.inbox import Inbox
+from gsoia.node.exchange.incident_steps import IncidentSteps
 from gsoia.node.exchange.incidents import IncidentNotices
 from gsoia.node.exchange.intake import Intake, Outcome
 from gsoia.node.exchange.onward import receive_onward
@@ -87,6 +88,7 @@ class Exchange:
         self.releases = Releases(node, book, courier)
         self.consents = Consents(node, book, courier)
         self.incidents = IncidentNotices(node, book, courier)
+        self.incident_steps = IncidentSteps(node, book, courier)
         self.reclassifications = Reclassifications(node, book, courier)
         self.witnesses = Witnesses(node, book, self.fetch_proof)
         self.gossip = Gossip(node, book, self.witnesses)
@@ -103,6 +105,7 @@ class Exchange:
                 Kind.ROTATION: lambda package: receive_rotation(node, book, package),
                 Kind.HEAD: self.gossip.receive,
                 Kind.ONWARD: lambda package: receive_onward(node, package),
+                Kind.INCIDENT_STEP: self.incident_steps.receive,
             },
         )
         self.head_rounds = HeadRounds(node, book, self.courier, self.gossip.body_for)
@@ -181,6 +184,9 @@ class Exchange:
         self, user: User, item_id: str, kind: str, description: str
     ) -> dict[str, Any]:
         return self.incidents.report(user, item_id, kind, description)
+
+    def step_incident(self, user: User, incident_id: str, state: str, note: str) -> dict[str, Any]:
+        return self.incident_steps.step(user, incident_id, state, note)
 
     def reclassify(self, user: User, item_id: str, classification: str) -> dict[str, Any]:
         return self.reclassifications.reclassify(user, item_id, classification)

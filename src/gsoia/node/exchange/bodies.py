@@ -97,6 +97,16 @@ class IncidentBody(BaseModel):
         return value
 
 
+class IncidentStepBody(BaseModel):
+    model_config = _FORBID
+    incident: Name
+    item: Name
+    state: Literal["acknowledged", "investigating", "closed"]
+    note: Annotated[StrictStr, Field(min_length=1, max_length=2000)]
+    by: Person
+    at: Text
+
+
 class ReclassifyBody(BaseModel):
     model_config = _FORBID
     item: Name

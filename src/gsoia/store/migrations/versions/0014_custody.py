@@ -38,6 +38,7 @@ def upgrade() -> None:
         batch.add_column(
             sa.Column("state", sa.String(24), nullable=False, server_default="reported")
         )
+        batch.add_column(sa.Column("reported_from", sa.String(32)))
     op.create_table(
         "incident_steps",
         sa.Column(
@@ -59,6 +60,7 @@ def downgrade() -> None:
     op.drop_index("incident_steps_incident", "incident_steps")
     op.drop_table("incident_steps")
     with op.batch_alter_table("incidents") as batch:
+        batch.drop_column("reported_from")
         batch.drop_column("state")
     with op.batch_alter_table("consent_requests") as batch:
         batch.drop_column("note")
