@@ -230,13 +230,18 @@ def test_officer_grants_a_consent(peered: dict[str, RunningNode], open_on: NodeO
     row = officer.locator(f'table.pending tr[data-item="{item}"]')
     expect(row).to_contain_text("CAN/can-analyst")
     expect(row).to_contain_text("USA")
+    expect(row.locator(".item-named")).to_have_text(title)  # named: the officer may read it
+    expect(row.locator(".marking")).to_have_text("JPN 極秘")
+    expect(officer.locator("table.pending tbody tr").first).to_have_attribute("data-item", item)
     shot(officer, "consent-requests")
+    row.get_by_label("Note to CAN").fill("for the joint exercise only")
     row.get_by_role("button", name="Grant").click()
     expect(officer.locator("#decided-notice")).to_have_attribute("data-state", "granted")
     expect(officer.locator(f'table.pending tr[data-item="{item}"]')).to_have_count(0)
     decided = officer.locator(f'table.decided tr[data-item="{item}"]')
     expect(decided).to_have_attribute("data-state", "granted")
     expect(decided).to_contain_text("jpn-officer")
+    expect(decided).to_contain_text("for the joint exercise only")
     shot(officer, "consent-granted")
 
     analyst.goto(f"/web/items/{item}/release?to=USA")
@@ -254,10 +259,17 @@ def test_an_officer_cancels_a_delivery_to_a_stopped_peer(
     peered: dict[str, RunningNode], open_on: NodeOpener
 ) -> None:
     jpn = peered["JPN"]
-    item = create(jpn, unique("For London"), releasable_to=["GBR"], classification="HI")
-    sent = release_by_api(jpn, "jpn-analyst", item, "GBR")
-    assert sent["state"] == "pending", sent
-    package = sent["package"]
+    title = unique("For London")
+    item = create(jpn, title, releasable_to=["GBR"], classification="HI")
+    analyst = open_on(jpn, "jpn-analyst", javascript=False)
+    preview(analyst, item, "GBR")
+    analyst.get_by_role("button", name="Release to GBR", exact=True).click()
+    expect(analyst.locator("h1")).to_contain_text("Queued for GBR")  # not "released"
+    expect(analyst.locator("#sent")).to_have_attribute("data-state", "pending")
+    preview(analyst, item, "GBR")
+    expect(analyst.locator("#already")).to_contain_text("already waits in the outbox")
+    [sent] = outbox_of(jpn, "jpn-officer", item)
+    package = sent["package_id"]
 
     officer = open_on(jpn, "jpn-officer", javascript=False)
     officer.goto("/web/outbox")
@@ -265,7 +277,9 @@ def test_an_officer_cancels_a_delivery_to_a_stopped_peer(
     expect(row).to_have_attribute("data-state", re.compile("^(pending|retrying)$"))
     expect(row).to_contain_text("GBR")
     expect(row).to_contain_text("unreachable")
+    expect(row.locator(".item-named")).to_have_text(title)
     shot(officer, "outbox")
+    row.get_by_label("Why").fill("sent by mistake")
     row.get_by_role("button", name="Cancel").click()
     expect(officer.locator("#cancelled-notice")).to_contain_text("cancelled")
     expect(officer.locator(f'table.waiting tr[data-package="{package}"]')).to_have_count(0)
@@ -273,6 +287,28 @@ def test_an_officer_cancels_a_delivery_to_a_stopped_peer(
     expect(done).to_have_attribute("data-state", "cancelled")
     shot(officer, "outbox-cancelled")
     assert [r["state"] for r in outbox_of(jpn, "jpn-officer", item)] == ["cancelled"]
+    # the analyst who released it is told, on the items page
+    analyst.goto("/web/items")
+    told = analyst.locator(f'#unsent li[data-package="{package}"]')
+    expect(told).to_have_attribute("data-state", "cancelled")
+    expect(told).to_contain_text(f"Your release of {title} to GBR")
+    expect(told).to_contain_text("cancelled by an officer")
+
+
+def test_the_preview_warns_that_the_partner_already_holds_the_item(
+    peered: dict[str, RunningNode], open_on: NodeOpener
+) -> None:
+    jpn = peered["JPN"]
+    item = create(jpn, unique("Held twice"), releasable_to=["CAN"])
+    release_by_api(jpn, "jpn-analyst", item, "CAN")
+    analyst = open_on(jpn, "jpn-analyst", javascript=False)
+    preview(analyst, item, "CAN")
+    released = r"\(released 20\d\d-\d\d-\d\d \d\d:\d\d by jpn-analyst\)"
+    expect(analyst.locator("#already")).to_contain_text(
+        re.compile(r"CAN already holds this item " + released)
+    )
+    preview(analyst, item, "USA")
+    expect(analyst.locator("#already")).to_have_count(0)
 
 
 def test_the_new_forms_refuse_a_post_without_the_csrf_token(

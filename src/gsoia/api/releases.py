@@ -61,7 +61,7 @@ class ConsentIn(_In):
     note: str | None = Note
 
 
-class WithdrawalIn(_In):
+class NoteIn(_In):
     note: str | None = Note
 
 
@@ -172,9 +172,12 @@ def releases_router(node: Node) -> APIRouter:
     def outbox(caller: Caller) -> list[dict[str, Any]]:
         return exchange.outbox(caller)
 
-    @router.post("/api/v1/outbox/{package_id}/cancel", summary="Cancel a delivery (officer)")
-    def cancel(package_id: str, caller: Caller) -> dict[str, Any]:
-        return exchange.cancel(caller, package_id)
+    @router.post(
+        "/api/v1/outbox/{package_id}/cancel",
+        summary="Cancel a delivery (officer); an optional note says why, audited",
+    )
+    def cancel(package_id: str, caller: Caller, body: NoteIn | None = None) -> dict[str, Any]:
+        return exchange.cancel(caller, package_id, body.note if body is not None else None)
 
     return router
 
@@ -208,7 +211,7 @@ def consent_routes(router: APIRouter, node: Node) -> None:
         summary="Withdraw a consent (officer of the originator); every custodian is told",
     )
     def withdraw(
-        item_id: str, party: str, caller: Caller, body: WithdrawalIn | None = None
+        item_id: str, party: str, caller: Caller, body: NoteIn | None = None
     ) -> dict[str, Any]:
         note = body.note if body is not None else None
         return exchange.withdraw_consent(caller, item_id, party[:32], note)

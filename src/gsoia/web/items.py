@@ -226,6 +226,7 @@ def _list_page(site: Site, request: Request) -> Response:
         level=level,
         areas=_areas(catalogue),
         filtered=any((q, area, originator, level)),
+        unsent=node.exchange.unsent(user),
     )
 
 

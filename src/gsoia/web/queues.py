@@ -25,6 +25,7 @@ from gsoia.web.site import Site
 DONE_SHOWN = 50
 """The delivered and cancelled packages shown, newest first."""
 MAX_ID = 64
+MAX_NOTE = 1000
 WAITING = ("pending", "retrying", "failed")
 
 
@@ -50,6 +51,12 @@ def deliveries(rows: list[dict[str, Any]]) -> list[Delivery]:
             state = "retrying"
         found.append(Delivery(row, state))
     return found
+
+
+def _note(value: Any) -> str | None:
+    """An officer's optional note, as typed (at most ``MAX_NOTE`` characters)."""
+    text = str(value or "").strip()[:MAX_NOTE]
+    return text or None
 
 
 def add_routes(router: APIRouter, site: Site) -> None:
@@ -80,7 +87,9 @@ def add_routes(router: APIRouter, site: Site) -> None:
             raise RequestError.of("decision", "grant or refuse")
         request_id = request_id[:MAX_ID]
         await run_in_threadpool(
-            node.exchange.decide_request, user, request_id, grant=choice == "grant"
+            lambda: node.exchange.decide_request(
+                user, request_id, grant=choice == "grant", note=_note(form.get("note"))
+            )
         )
         return RedirectResponse(
             f"/web/consent-requests?decided={quote(request_id, safe='')}#decided-notice",
@@ -118,7 +127,7 @@ def add_routes(router: APIRouter, site: Site) -> None:
         form = await request.form()
         user = site.check_form(request, form)
         package_id = package_id[:MAX_ID]
-        await run_in_threadpool(node.exchange.cancel, user, package_id)
+        await run_in_threadpool(node.exchange.cancel, user, package_id, _note(form.get("note")))
         return RedirectResponse(
             f"/web/outbox?cancelled={quote(package_id, safe='')}#cancelled-notice", status_code=303
         )

@@ -39,7 +39,7 @@ from gsoia.node.exchange.acknowledge import Acknowledger
 from gsoia.node.exchange.acknowledged import release_history
 from gsoia.node.exchange.consent import Consents
 from gsoia.node.exchange.consents_given import consents_listed, withdraw
-from gsoia.node.exchange.custody import custody
+from gsoia.node.exchange.custody import custody, unsent_releases
 from gsoia.node.exchange.gossip import Gossip
 from gsoia.node.exchange.heads import HeadRounds
 from gsoia.node.exchange.inbox import Inbox
@@ -194,8 +194,11 @@ class Exchange:
     def outbox(self, user: User) -> list[dict[str, Any]]:
         return self.outbox_view.listed(user)
 
-    def cancel(self, user: User, package_id: str) -> dict[str, Any]:
-        return self.outbox_view.cancel(user, package_id)
+    def cancel(self, user: User, package_id: str, note: str | None = None) -> dict[str, Any]:
+        return self.outbox_view.cancel(user, package_id, note)
+
+    def unsent(self, user: User) -> list[dict[str, Any]]:
+        return unsent_releases(self.node, user)
 
     def courier_leader(self) -> Leader | None:
         """On PostgreSQL, the lead of the courier loop among every process of the node, on

@@ -34,6 +34,7 @@ from gsoia.node.exchange.bodies import ConsentReplyBody, ConsentRequestBody, rea
 from gsoia.node.exchange.peers import PeerBook
 from gsoia.node.exchange.received import held_by_sender, known_party, record, usable_id
 from gsoia.node.item import find_item
+from gsoia.node.naming import with_names
 from gsoia.node.users import User
 from gsoia.store.schema import consent_requests, onward_releases, outbox, releases
 
@@ -175,13 +176,15 @@ class Consents:
     # -- the originator's officer answers ----------------------------------------------------------
 
     def requests(self, user: User) -> list[dict[str, Any]]:
-        """The consent requests custodians sent this node (officers)."""
+        """The consent requests custodians sent this node, newest first, their items named
+        where the officer may read them (officers)."""
         self.node.require(user, Action.CONSENT_REQUESTS)
         with self.node.engine.connect() as connection:
             rows = connection.execute(
-                select(consent_requests).order_by(consent_requests.c.requested_at)
+                select(consent_requests).order_by(consent_requests.c.requested_at.desc())
             )
-            return [{k: v for k, v in r._mapping.items() if k != "grant"} for r in rows]
+            listed = [{k: v for k, v in r._mapping.items() if k != "grant"} for r in rows]
+        return with_names(self.node, user, listed)
 
     def consent(
         self,

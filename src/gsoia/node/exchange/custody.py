@@ -33,6 +33,7 @@ from gsoia.node.authority import Action
 from gsoia.node.errors import NotFound
 from gsoia.node.exchange.received import usable_id
 from gsoia.node.item import StoredItem, find_item
+from gsoia.node.naming import with_names
 from gsoia.node.users import User
 from gsoia.store.schema import (
     acknowledgements,
@@ -348,3 +349,40 @@ def _incidents(connection: Connection, item_id: str) -> Iterator[dict[str, Any]]
             "by": r.reported_by,
             "state": r.state,
         }
+
+
+UNSENT_SHOWN = 20
+
+
+def unsent_releases(node: Node, user: User) -> list[dict[str, Any]]:
+    """The user's own releases that did not reach their partner, newest first: refused by
+    the partner's node (``last_error``: its reason) or cancelled by an officer; each
+    item named where the user may still read it."""
+    query = (
+        select(
+            releases.c.item_id,
+            releases.c.peer,
+            releases.c.package_id,
+            releases.c.released_at,
+            outbox.c.state,
+            outbox.c.last_error,
+        )
+        .select_from(releases.join(outbox, outbox.c.package_id == releases.c.package_id))
+        .where(releases.c.released_by == user.id)
+        .where(outbox.c.state.in_([State.FAILED, State.CANCELLED]))
+        .order_by(releases.c.seq.desc())
+        .limit(UNSENT_SHOWN)
+    )
+    with node.engine.connect() as connection:
+        rows = [
+            {
+                "item_id": r.item_id,
+                "to": r.peer,
+                "package": r.package_id,
+                "released_at": r.released_at,
+                "state": package_state(r.state, 1, None),
+                "last_error": r.last_error,
+            }
+            for r in connection.execute(query)
+        ]
+    return with_names(node, user, rows)
