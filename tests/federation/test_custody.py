@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from gsoia.node.errors import Conflict, Denied
 from gsoia.node.exchange.custody import package_state
+from gsoia.node.users import Role
 from gsoia.store.schema import outbox
 from tests.federation.mesh import Mesh, mesh_of
 from tests.node.conftest import Database, database
@@ -230,3 +231,25 @@ def test_custody_and_consents_over_rest(mesh: Mesh) -> None:
         assert [n["custodian"] for n in withdrawn.json()["notified"]] == ["CAN"]
         unknown = client.post(f"/api/v1/items/{item}/consents/XXX/withdraw")
         assert unknown.status_code == 422
+
+
+def test_queues_name_the_item_only_to_who_may_read_it(mesh: Mesh) -> None:
+    jpn, can = mesh.nodes["JPN"], mesh.nodes["CAN"]
+    item = mesh.item("Sealed report")
+    jpn.exchange.release(mesh.analysts["JPN"], item, "CAN")
+    can.exchange.request_consent(mesh.analysts["CAN"], item, "USA")
+    low, _ = jpn.add_user("jpn-low", "JPN", clearance="HI", role=Role.OFFICER)
+    [named] = jpn.exchange.consent_requests(mesh.officers["JPN"])
+    assert named["item_title"] == "Sealed report"
+    assert named["item_marking"] == {"text": "JPN 極秘", "policy": "JPN", "level": "GOKUHI"}
+    [unnamed] = jpn.exchange.consent_requests(low)
+    assert (unnamed["item_id"], unnamed["item_title"], unnamed["item_marking"]) == (
+        item,
+        None,
+        None,
+    )
+    sent = [r for r in jpn.exchange.outbox(low) if r["item_id"] == item]
+    assert sent
+    assert all(r["item_title"] is None for r in sent)
+    told = [r for r in can.exchange.outbox(mesh.officers["CAN"]) if r["item_id"] == item]
+    assert [r["item_title"] for r in told] == ["Sealed report"]
