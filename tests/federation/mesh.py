@@ -7,6 +7,7 @@ done when the call that sent it returns, and runs the courier loop's work itself
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -17,19 +18,14 @@ import httpx
 
 from gsoia.api.app import create_app
 from gsoia.api.federation import batch_answer
-from gsoia.federation.packages import PackageRejected
+from gsoia.federation.courier import enqueue
+from gsoia.federation.packages import Kind, PackageRejected
 from gsoia.federation.peers import INBOX_BATCH, Peer
 from gsoia.node.service import Node
 from gsoia.node.users import Role, User
 from tests import loopback
+from tests.federation.test_exchange import LABEL
 
-LABEL = {
-    "originator": "JPN",
-    "classification": "GOKUHI",
-    "area": "maritime",
-    "releasable_to": ["CAN", "USA"],
-    "need_to_know": ["maritime"],
-}
 TOP = {"JPN": "KIMITSU", "CAN": "TS", "USA": "TS"}
 ANALYST = {"JPN": "KIMITSU", "CAN": "S", "USA": "S"}
 
@@ -62,6 +58,23 @@ class Mesh:
         jpn = self.nodes["JPN"]
         view = jpn.create_item(self.analysts["JPN"], label or LABEL, title, "東シナ海".encode())
         return str(view["id"])
+
+    def send(self, sender: str, kind: Kind, to: str, body: dict[str, Any], item: str) -> str:
+        """Put a package of ``kind`` in ``sender``'s outbox (as its node would) and deliver
+        it now: its delivery's state (``failed``: refused by ``to``)."""
+        node = self.nodes[sender]
+        package_id = f"sent-{uuid.uuid4()}"
+        with node.audit.transaction() as tx:
+            enqueue(
+                tx.connection,
+                package_id=package_id,
+                kind=kind,
+                peer=to,
+                body=body,
+                item_id=item,
+                now=node.audit.now(),
+            )
+        return node.exchange.courier.deliver(package_id).state
 
     def settle(self) -> None:
         """Every node's courier delivers what is due (as its loop would)."""

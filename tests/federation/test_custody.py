@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from gsoia.federation.packages import Kind
 from gsoia.node.errors import Conflict, Denied
 from gsoia.node.exchange.custody import package_state
 from gsoia.node.users import Role
@@ -176,38 +177,57 @@ def test_a_refusal_carries_the_officers_note(mesh: Mesh) -> None:
     assert heard["note"] == "source protection"
     [request] = jpn.exchange.consent_requests(mesh.officers["JPN"])
     assert (request["state"], request["note"]) == ("refused", "source protection")
+    [sent] = can.exchange.consent_requests_sent(mesh.officers["CAN"])
+    assert (sent["id"], sent["state"], sent["note"]) == (
+        asked["request"],
+        "refused",
+        "source protection",
+    )
+    assert (sent["originator"], sent["to_party"], sent["item_title"]) == (
+        "JPN",
+        "USA",
+        "Patrol report",
+    )
+
+
+def test_the_custodian_sees_its_request_waiting_then_granted(mesh: Mesh) -> None:
+    jpn, can = mesh.nodes["JPN"], mesh.nodes["CAN"]
+    item = mesh.item()
+    jpn.exchange.release(mesh.analysts["JPN"], item, "CAN")
+    asked = can.exchange.request_consent(mesh.analysts["CAN"], item, "USA")
+    [sent] = can.exchange.consent_requests_sent(mesh.officers["CAN"])
+    assert (sent["state"], sent["answered_at"]) == ("pending", None)
+    jpn.exchange.decide_request(
+        mesh.officers["JPN"], asked["request"], grant=True, note="exercise only"
+    )
+    [sent] = can.exchange.consent_requests_sent(mesh.officers["CAN"])
+    assert (sent["state"], sent["note"]) == ("granted", "exercise only")
+    assert sent["answered_at"] is not None
+    with mesh.client("CAN", "can-officer") as client:
+        listed = client.get("/api/v1/consent-requests/sent")
+        assert listed.status_code == 200, listed.text
+        assert [r["state"] for r in listed.json()] == ["granted"]
+    with mesh.client("CAN", "can-analyst") as client:
+        assert client.get("/api/v1/consent-requests/sent").status_code == 403
 
 
 def test_an_onward_notice_from_a_node_holding_no_copy_is_refused(mesh: Mesh) -> None:
     """USA holds nothing of JPN's: its notice of an onward release is refused, nothing kept."""
     jpn, usa = mesh.nodes["JPN"], mesh.nodes["USA"]
     item = mesh.item()
-    from gsoia.federation.courier import enqueue
-    from gsoia.federation.packages import Kind
-
-    with usa.audit.transaction() as tx:
-        enqueue(
-            tx.connection,
-            package_id="onward-forged",
-            kind=Kind.ONWARD,
-            peer="JPN",
-            body={
-                "item": item,
-                "to": "CAN",
-                "package": "p-forged",
-                "released_by": "usa-analyst",
-                "released_at": usa.audit.now(),
-            },
-            item_id=item,
-            now=usa.audit.now(),
-        )
-    attempt = usa.exchange.courier.deliver("onward-forged")
-    assert attempt.state == "failed"
+    body = {
+        "item": item,
+        "to": "CAN",
+        "package": "p-forged",
+        "released_by": "usa-analyst",
+        "released_at": usa.audit.now(),
+    }
+    assert mesh.send("USA", Kind.ONWARD, "JPN", body, item) == "failed"
     with usa.engine.connect() as connection:
-        row = connection.execute(
-            select(outbox.c.last_error).where(outbox.c.package_id == "onward-forged")
-        ).scalar_one()
-    assert "UNKNOWN_ITEM" in row
+        errors = connection.execute(
+            select(outbox.c.last_error).where(outbox.c.kind == Kind.ONWARD.value)
+        ).scalars()
+        assert ["UNKNOWN_ITEM" in e for e in errors] == [True]
     assert jpn.exchange.custody(mesh.analysts["JPN"], item)["chain"] == []
 
 

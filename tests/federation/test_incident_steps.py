@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 
 from gsoia.errors import RequestError
-from gsoia.federation.courier import enqueue
 from gsoia.federation.packages import Kind
 from gsoia.node.errors import Conflict, Forbidden
 from tests.federation.mesh import Mesh, mesh_of
@@ -96,24 +95,15 @@ def test_a_step_back_a_foreign_incident_and_an_analyst_are_refused(mesh: Mesh) -
 def test_a_step_from_a_node_that_did_not_report_the_incident_is_refused(mesh: Mesh) -> None:
     item, incident = reported(mesh)
     usa = mesh.nodes["USA"]
-    with usa.audit.transaction() as tx:
-        enqueue(
-            tx.connection,
-            package_id="step-forged",
-            kind=Kind.INCIDENT_STEP,
-            peer="JPN",
-            body={
-                "incident": incident,
-                "item": item,
-                "state": "closed",
-                "note": "nothing happened",
-                "by": "usa-officer",
-                "at": usa.audit.now(),
-            },
-            item_id=item,
-            now=usa.audit.now(),
-        )
-    assert usa.exchange.courier.deliver("step-forged").state == "failed"
+    body = {
+        "incident": incident,
+        "item": item,
+        "state": "closed",
+        "note": "nothing happened",
+        "by": "usa-officer",
+        "at": usa.audit.now(),
+    }
+    assert mesh.send("USA", Kind.INCIDENT_STEP, "JPN", body, item) == "failed"
     assert one(mesh, "JPN", incident)["state"] == "reported"
 
 

@@ -243,6 +243,13 @@ def test_officer_grants_a_consent(peered: dict[str, RunningNode], open_on: NodeO
     expect(decided).to_contain_text("jpn-officer")
     expect(decided).to_contain_text("for the joint exercise only")
     shot(officer, "consent-granted")
+    custodian = open_on(can, "can-officer")
+    custodian.goto("/web/consent-requests")
+    sent = custodian.locator(f'table.sent tr[data-item="{item}"]')
+    expect(sent).to_have_attribute("data-state", "granted")
+    expect(sent).to_contain_text("for the joint exercise only")
+    expect(sent.locator(".item-named")).to_have_count(0)  # no need-to-know: the id alone
+    expect(sent).to_contain_text(item[:8])
 
     analyst.goto(f"/web/items/{item}/release?to=USA")
     expect(analyst.locator("#decision")).to_have_attribute("data-allow", "true")

@@ -228,6 +228,17 @@ def consent_routes(router: APIRouter, node: Node) -> None:
     def consent_requests(caller: Caller) -> list[dict[str, Any]]:
         return exchange.consent_requests(caller)
 
+    @router.get(
+        "/api/v1/consent-requests/sent",
+        summary="The consent requests this node sent its originators, and their answers",
+        description=(
+            "Newest first: `state` `pending` until the originator's node answers, then"
+            " `granted` or `refused` with `answered_at` and the officer's `note` (officer)."
+        ),
+    )
+    def consent_requests_sent(caller: Caller) -> list[dict[str, Any]]:
+        return exchange.consent_requests_sent(caller)
+
     @router.post(
         "/api/v1/consent-requests/{request_id}", summary="Grant or refuse a request (officer)"
     )

@@ -49,6 +49,7 @@ ROUTES: Mapping[tuple[str, str], Action] = {
     ("POST", "/api/v1/items/{item_id}/consents"): Action.CONSENT,
     ("POST", "/api/v1/items/{item_id}/consent-requests"): Action.REQUEST_CONSENT,
     ("GET", "/api/v1/consent-requests"): Action.CONSENT_REQUESTS,
+    ("GET", "/api/v1/consent-requests/sent"): Action.CONSENT_REQUESTS,
     ("POST", "/api/v1/consent-requests/{request_id}"): Action.CONSENT,
     ("POST", "/api/v1/items/{item_id}/classification"): Action.RECLASSIFY,
     ("POST", "/api/v1/incidents"): Action.REPORT_INCIDENT,

@@ -302,6 +302,20 @@ consent_requests = Table(
     Column("note", Text),  # migration 0014: the officer's note on the answer
 )
 
+consents_asked = Table(  # migration 0014: the consent requests this node sent, answered
+    "consents_asked",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("item_id", String(64), nullable=False),
+    Column("originator", String(32), nullable=False),  # asked
+    Column("to_party", String(32), nullable=False),
+    Column("requested_by", String(128), nullable=False),
+    Column("requested_at", String(32), nullable=False),
+    Column("state", String(16), nullable=False),  # pending | granted | refused
+    Column("answered_at", String(32)),
+    Column("note", Text),  # the originator's officer's note on the answer
+)
+
 releases = Table(
     "releases",
     metadata,

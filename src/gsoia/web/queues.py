@@ -76,6 +76,7 @@ def add_routes(router: APIRouter, site: Site) -> None:
             pending=[r for r in requests if r["state"] == "pending"],
             decided=decided,
             just_decided=next((r for r in decided if r["id"] == decided_id), None),
+            sent=node.exchange.consent_requests_sent(user),
         )
 
     @router.post("/web/consent-requests/{request_id}")

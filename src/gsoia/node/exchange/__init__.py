@@ -154,6 +154,9 @@ class Exchange:
     def consent_requests(self, user: User) -> list[dict[str, Any]]:
         return self.consents.requests(user)
 
+    def consent_requests_sent(self, user: User) -> list[dict[str, Any]]:
+        return self.consents.asked(user)
+
     def consent(
         self,
         user: User,

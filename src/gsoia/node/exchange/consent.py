@@ -36,7 +36,13 @@ from gsoia.node.exchange.received import held_by_sender, known_party, record, us
 from gsoia.node.item import find_item
 from gsoia.node.naming import with_names
 from gsoia.node.users import User
-from gsoia.store.schema import consent_requests, onward_releases, outbox, releases
+from gsoia.store.schema import (
+    consent_requests,
+    consents_asked,
+    onward_releases,
+    outbox,
+    releases,
+)
 
 if TYPE_CHECKING:
     from gsoia.node.service import Node
@@ -128,6 +134,17 @@ class Consents:
                 item_id=item_id,
                 now=node.audit.now(),
             )
+            tx.connection.execute(
+                insert(consents_asked).values(
+                    id=request_id,
+                    item_id=item_id,
+                    originator=row.originator,
+                    to_party=to,
+                    requested_by=user.id,
+                    requested_at=node.audit.now(),
+                    state="pending",
+                )
+            )
             tx.append(
                 "consent.requested",
                 user.id,
@@ -184,6 +201,17 @@ class Consents:
                 select(consent_requests).order_by(consent_requests.c.requested_at.desc())
             )
             listed = [{k: v for k, v in r._mapping.items() if k != "grant"} for r in rows]
+        return with_names(self.node, user, listed)
+
+    def asked(self, user: User) -> list[dict[str, Any]]:
+        """The consent requests this node sent, newest first, each with its answer once
+        the originator's node gave it, its item named where the officer may read it."""
+        self.node.require(user, Action.CONSENT_REQUESTS)
+        with self.node.engine.connect() as connection:
+            rows = connection.execute(
+                select(consents_asked).order_by(consents_asked.c.requested_at.desc())
+            )
+            listed = [dict(r._mapping) for r in rows]
         return with_names(self.node, user, listed)
 
     def consent(
@@ -316,6 +344,18 @@ class Consents:
                 )
             record(tx.connection, package, body.item, node.audit.now())
             noted = {"note": body.note} if body.note else {}
+            if body.request is not None and not body.withdrawn:
+                tx.connection.execute(
+                    update(consents_asked)
+                    .where(consents_asked.c.id == body.request)
+                    .where(consents_asked.c.item_id == body.item)
+                    .where(consents_asked.c.state == "pending")
+                    .values(
+                        state="granted" if body.granted else "refused",
+                        answered_at=node.audit.now(),
+                        note=body.note,
+                    )
+                )
             if body.withdrawn and not body.granted:
                 consented = sorted(set(json.loads(row.consented_to)) - {body.to})
                 grants = [g for g in json.loads(row.grants or "[]") if g.get("to") != body.to]

@@ -17,6 +17,7 @@ from sqlalchemy import select, update
 from gsoia.errors import RequestError
 from gsoia.node.authority import Action
 from gsoia.node.errors import Conflict, NotFound
+from gsoia.node.exchange.acknowledged import read_item_row
 from gsoia.node.exchange.consent import Reply, custodians_of
 from gsoia.node.exchange.received import usable_id
 from gsoia.node.item import find_item
@@ -31,10 +32,7 @@ if TYPE_CHECKING:
 def consents_listed(node: Node, user: User, item_id: str) -> list[dict[str, Any]]:
     """The item's consents, newest first (readers of the item)."""
     with node.engine.connect() as connection:
-        row = find_item(connection, item_id) if usable_id(item_id) else None
-        if row is None:
-            raise NotFound(f"no item {item_id}")
-        node.on_item(user, Action.READ, row)
+        row = read_item_row(node, connection, user, item_id)
         given = connection.execute(
             select(consents).where(consents.c.item_id == item_id).order_by(consents.c.seq.desc())
         ).all()

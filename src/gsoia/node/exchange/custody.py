@@ -29,14 +29,11 @@ from sqlalchemy import Connection, select
 
 from gsoia.federation.outbox import State
 from gsoia.federation.packages import Kind
-from gsoia.node.authority import Action
-from gsoia.node.errors import NotFound
-from gsoia.node.exchange.received import usable_id
-from gsoia.node.item import StoredItem, find_item
+from gsoia.node.exchange.acknowledged import OF_ITEM, read_item_row
+from gsoia.node.item import StoredItem
 from gsoia.node.naming import with_names
 from gsoia.node.users import User
 from gsoia.store.schema import (
-    acknowledgements,
     consent_requests,
     consents,
     inbox,
@@ -121,10 +118,7 @@ def package_state(state: str | None, attempts: int, receipt: object) -> str:
 def custody(node: Node, user: User, item_id: str) -> dict[str, Any]:
     """Where the item is held and how it got there, in time order (readers of the item)."""
     with node.engine.connect() as connection:
-        row = find_item(connection, item_id) if usable_id(item_id) else None
-        if row is None:
-            raise NotFound(f"no item {item_id}")
-        node.on_item(user, Action.READ, row)
+        row = read_item_row(node, connection, user, item_id)
         links = sorted(
             [
                 *_received(connection, node.nation, item_id),
@@ -158,28 +152,7 @@ def _received(connection: Connection, nation: str, item_id: str) -> Iterator[Lin
 
 
 def _released(connection: Connection, nation: str, item_id: str) -> Iterator[Link]:
-    query = (
-        select(
-            releases.c.peer,
-            releases.c.package_id,
-            releases.c.released_by,
-            releases.c.released_at,
-            outbox.c.state,
-            outbox.c.attempts,
-            outbox.c.delivered_at,
-            outbox.c.last_error,
-            acknowledgements.c.receipt,
-            acknowledgements.c.seq,
-            acknowledgements.c.verified_at,
-        )
-        .select_from(
-            releases.outerjoin(outbox, outbox.c.package_id == releases.c.package_id).outerjoin(
-                acknowledgements, acknowledgements.c.package_id == releases.c.package_id
-            )
-        )
-        .where(releases.c.item_id == item_id)
-    )
-    for r in connection.execute(query):
+    for r in connection.execute(OF_ITEM, {"item": item_id}):
         state = package_state(r.state, r.attempts or 0, r.receipt)
         receipt = None
         if r.receipt is not None:

@@ -1,5 +1,6 @@
 """Custody: the onward releases custodians report, consents withdrawn and the notes on
-officers' answers, incidents as a workflow, and the outbox and inbox found by item.
+officers' answers, the consent requests a custodian sent and their answers, incidents as a
+workflow, and the outbox and inbox found by item.
 
 Revision ID: 0014
 Revises: 0011
@@ -54,9 +55,22 @@ def upgrade() -> None:
         sa.Column("note", sa.Text),
     )
     op.create_index("incident_steps_incident", "incident_steps", ["incident_id"])
+    op.create_table(
+        "consents_asked",
+        sa.Column("id", sa.String(64), primary_key=True),
+        sa.Column("item_id", sa.String(64), nullable=False),
+        sa.Column("originator", sa.String(32), nullable=False),
+        sa.Column("to_party", sa.String(32), nullable=False),
+        sa.Column("requested_by", sa.String(128), nullable=False),
+        sa.Column("requested_at", sa.String(32), nullable=False),
+        sa.Column("state", sa.String(16), nullable=False),
+        sa.Column("answered_at", sa.String(32)),
+        sa.Column("note", sa.Text),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("consents_asked")
     op.drop_index("incident_steps_incident", "incident_steps")
     op.drop_table("incident_steps")
     with op.batch_alter_table("incidents") as batch:
