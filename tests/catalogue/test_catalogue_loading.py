@@ -46,7 +46,10 @@ def test_unknown_attribute(
     err = refuse(document)
 
     assert err.problems[0].place == place
-    assert err.problems[0].reason == "unknown attribute"
+    if place.startswith("agreements"):  # the agreement named too: JPN-CAN is the first
+        assert err.problems[0].reason == "unknown attribute (agreement JPN-CAN)"
+    else:
+        assert err.problems[0].reason == "unknown attribute"
 
 
 def test_policy_levels_given_as_a_string(document: Document, refuse: Refuse) -> None:
@@ -364,3 +367,22 @@ def test_a_refused_file_yields_nothing_and_every_problem(
     ]
     assert str(err.value).startswith("agreements[0].colour: unknown attribute")
     assert "(and 1 more)" in str(err.value)
+
+
+def test_a_problem_in_an_agreement_names_it_and_echoes_the_value(
+    document: Document, refuse: Refuse
+) -> None:
+    document["agreements"][1]["events"][0]["status"] = "ratified"
+    err = refuse(document)
+    problem = err.problems[0]
+    agreement = document["agreements"][1]["id"]
+    assert problem.place == "agreements[1].events[0].status"
+    assert problem.reason.endswith(f"; given 'ratified' (agreement {agreement})")
+
+
+def test_a_bad_date_is_echoed(document: Document, refuse: Refuse) -> None:
+    document["agreements"][1]["events"][0]["date"] = "2013-13-01"
+    err = refuse(document)
+    [problem] = err.problems
+    assert problem.place == "agreements[1].events[0].date"
+    assert "given '2013-13-01'" in problem.reason

@@ -221,11 +221,18 @@ def _paths(ids: dict[str, str]) -> list[tuple[str, str, str, dict[str, Any]]]:
         ("GET", "/api/v1/items/{item_id}/releases", "item_id", {}),
         ("POST", "/api/v1/items/{item_id}/releases", "item_id", {"json": {"to": "CAN"}}),
         ("POST", "/api/v1/items/{item_id}/consents", "item_id", {"json": {"to": "USA"}}),
+        ("GET", "/api/v1/items/{item_id}/consents", "item_id", {}),
+        ("GET", "/api/v1/items/{item_id}/custody", "item_id", {}),
+        ("POST", "/api/v1/items/{item_id}/consents/{party}/withdraw", "item_id", {}),
+        ("POST", "/api/v1/items/{item_id}/consents/{party}/withdraw", "party", {}),
         ("POST", "/api/v1/items/{item_id}/consent-requests", "item_id", {"json": {"to": "USA"}}),
         ("POST", "/api/v1/consent-requests/{request_id}", "request_id", {"json": {"grant": False}}),
         ("POST", "/api/v1/items/{item_id}/classification", "item_id",
          {"json": {"classification": "HI"}}),
         ("POST", "/api/v1/outbox/{package_id}/cancel", "package_id", {}),
+        ("POST", "/api/v1/incidents/{incident_id}/steps", "incident_id",
+         {"json": {"state": "acknowledged", "note": "seen"}}),
+        ("POST", "/web/incidents/{incident_id}/steps", "incident_id", {}),
         ("POST", "/api/v1/witness/alarms/{alarm_id}/acknowledge", "alarm_id",
          {"json": {"note": "checked"}}),
         ("GET", f"{TAXII_ROOT}/status/{{status_id}}/", "status_id", {"headers": taxii}),
@@ -273,7 +280,13 @@ ALARM = "6f1c0d57-8c65-4b0e-9a55-3c1f4f1e2a77"
 
 def test_path_traversal_in_every_id(probe: Probe) -> None:
     world = probe.world
-    ids = world.ids | {"name": "gsoia.css", "agreement_id": "JPN-CAN", "alarm_id": ALARM}
+    ids = world.ids | {
+        "name": "gsoia.css",
+        "agreement_id": "JPN-CAN",
+        "alarm_id": ALARM,
+        "party": "USA",
+        "incident_id": ALARM,
+    }
     ids |= {"assurance_id": ALARM, "visit_id": ALARM}  # none has it: refused whatever it holds
     with loopback.client(base_url=world.node.url, timeout=30) as client:
         document = client.get("/openapi.json").json()

@@ -230,14 +230,28 @@ def test_officer_grants_a_consent(peered: dict[str, RunningNode], open_on: NodeO
     row = officer.locator(f'table.pending tr[data-item="{item}"]')
     expect(row).to_contain_text("CAN/can-analyst")
     expect(row).to_contain_text("USA")
+    expect(row.locator(".item-named")).to_have_text(title)  # named: the officer may read it
+    expect(row.locator(".marking")).to_have_text("JPN 極秘")
+    expect(officer.locator("table.pending tbody tr").first).to_have_attribute("data-item", item)
     shot(officer, "consent-requests")
+    expect(row.get_by_role("button", name="Grant")).to_be_hidden()  # one click answers nothing
+    row.locator("summary").click()
+    row.get_by_label("Note to CAN").fill("for the joint exercise only")
     row.get_by_role("button", name="Grant").click()
     expect(officer.locator("#decided-notice")).to_have_attribute("data-state", "granted")
     expect(officer.locator(f'table.pending tr[data-item="{item}"]')).to_have_count(0)
     decided = officer.locator(f'table.decided tr[data-item="{item}"]')
     expect(decided).to_have_attribute("data-state", "granted")
     expect(decided).to_contain_text("jpn-officer")
+    expect(decided).to_contain_text("for the joint exercise only")
     shot(officer, "consent-granted")
+    custodian = open_on(can, "can-officer")
+    custodian.goto("/web/consent-requests")
+    sent = custodian.locator(f'table.sent tr[data-item="{item}"]')
+    expect(sent).to_have_attribute("data-state", "granted")
+    expect(sent).to_contain_text("for the joint exercise only")
+    expect(sent.locator(".item-named")).to_have_count(0)  # no need-to-know: the id alone
+    expect(sent).to_contain_text(item[:8])
 
     analyst.goto(f"/web/items/{item}/release?to=USA")
     expect(analyst.locator("#decision")).to_have_attribute("data-allow", "true")
@@ -254,10 +268,17 @@ def test_an_officer_cancels_a_delivery_to_a_stopped_peer(
     peered: dict[str, RunningNode], open_on: NodeOpener
 ) -> None:
     jpn = peered["JPN"]
-    item = create(jpn, unique("For London"), releasable_to=["GBR"], classification="HI")
-    sent = release_by_api(jpn, "jpn-analyst", item, "GBR")
-    assert sent["state"] == "pending", sent
-    package = sent["package"]
+    title = unique("For London")
+    item = create(jpn, title, releasable_to=["GBR"], classification="HI")
+    analyst = open_on(jpn, "jpn-analyst", javascript=False)
+    preview(analyst, item, "GBR")
+    analyst.get_by_role("button", name="Release to GBR", exact=True).click()
+    expect(analyst.locator("h1")).to_contain_text("Queued for GBR")  # not "released"
+    expect(analyst.locator("#sent")).to_have_attribute("data-state", "pending")
+    preview(analyst, item, "GBR")
+    expect(analyst.locator("#already")).to_contain_text("already waits in the outbox")
+    [sent] = outbox_of(jpn, "jpn-officer", item)
+    package = sent["package_id"]
 
     officer = open_on(jpn, "jpn-officer", javascript=False)
     officer.goto("/web/outbox")
@@ -265,14 +286,39 @@ def test_an_officer_cancels_a_delivery_to_a_stopped_peer(
     expect(row).to_have_attribute("data-state", re.compile("^(pending|retrying)$"))
     expect(row).to_contain_text("GBR")
     expect(row).to_contain_text("unreachable")
+    expect(row.locator(".item-named")).to_have_text(title)
     shot(officer, "outbox")
-    row.get_by_role("button", name="Cancel").click()
+    row.locator("summary").click()
+    row.get_by_label("Why").fill("sent by mistake")
+    row.get_by_role("button", name="Cancel the delivery").click()
     expect(officer.locator("#cancelled-notice")).to_contain_text("cancelled")
     expect(officer.locator(f'table.waiting tr[data-package="{package}"]')).to_have_count(0)
     done = officer.locator(f'table.done tr[data-package="{package}"]')
     expect(done).to_have_attribute("data-state", "cancelled")
     shot(officer, "outbox-cancelled")
     assert [r["state"] for r in outbox_of(jpn, "jpn-officer", item)] == ["cancelled"]
+    # the analyst who released it is told, on the items page
+    analyst.goto("/web/items")
+    told = analyst.locator(f'#unsent li[data-package="{package}"]')
+    expect(told).to_have_attribute("data-state", "cancelled")
+    expect(told).to_contain_text(f"Your release of {title} to GBR")
+    expect(told).to_contain_text("cancelled by an officer")
+
+
+def test_the_preview_warns_that_the_partner_already_holds_the_item(
+    peered: dict[str, RunningNode], open_on: NodeOpener
+) -> None:
+    jpn = peered["JPN"]
+    item = create(jpn, unique("Held twice"), releasable_to=["CAN"])
+    release_by_api(jpn, "jpn-analyst", item, "CAN")
+    analyst = open_on(jpn, "jpn-analyst", javascript=False)
+    preview(analyst, item, "CAN")
+    released = r"\(released 20\d\d-\d\d-\d\d \d\d:\d\d by jpn-analyst\)"
+    expect(analyst.locator("#already")).to_contain_text(
+        re.compile(r"CAN already holds this item " + released)
+    )
+    preview(analyst, item, "USA")
+    expect(analyst.locator("#already")).to_have_count(0)
 
 
 def test_the_new_forms_refuse_a_post_without_the_csrf_token(
@@ -317,3 +363,74 @@ def test_the_new_forms_refuse_a_post_without_the_csrf_token(
     with can.client("can-analyst") as client:
         held = client.get(f"/api/v1/items/{item}")
     assert held.json()["consented_to"] == []
+
+
+def test_the_item_page_draws_the_chain_of_custody(
+    peered: dict[str, RunningNode], open_on: NodeOpener
+) -> None:
+    """JPN releases to CAN (received) and GBR (stopped: retrying); CAN passes it on to USA
+    with JPN's consent given unasked, and tells JPN: the page draws and tables all three."""
+    jpn, can = peered["JPN"], peered["CAN"]
+    item = create(jpn, unique("Custody"), releasable_to=["CAN", "USA", "GBR"])
+    release_by_api(jpn, "jpn-analyst", item, "CAN")
+    release_by_api(jpn, "jpn-analyst", item, "GBR")
+    with jpn.client("jpn-officer") as client:
+        given = client.post(f"/api/v1/items/{item}/consents", json={"to": "USA"})
+    assert given.status_code == 201, given.text
+    # told to CAN, which holds it, and GBR, to which a release of it waits
+    assert [n["custodian"] for n in given.json()["notified"]] == ["CAN", "GBR"]
+    release_by_api(can, "can-analyst", item, "USA")
+
+    page = open_on(jpn, "jpn-analyst")
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(f"/web/items/{item}")
+    chain = page.locator("svg.chain")
+    for source, to, state in [("JPN", "CAN", "received"), ("JPN", "GBR", "retrying"),
+                              ("CAN", "USA", "reported")]:  # fmt: skip
+        link = chain.locator(f'g.link[data-from="{source}"][data-to="{to}"]')
+        expect(link).to_have_attribute("data-state", state)
+        expect(link.locator("text")).to_have_text(state)
+    expect(chain.locator("desc")).to_contain_text("CAN to USA: reported")
+    colour = chain.locator('g.link[data-to="CAN"] line').evaluate("e => getComputedStyle(e).stroke")
+    assert colour == "rgb(30, 107, 52)"
+    assert chain.locator("[style]").count() == 0
+    table = page.locator("table.custody")
+    expect(table.locator('tr[data-state="retrying"]')).to_contain_text("for GBR")
+    expect(table.locator('tr[data-state="received"]')).to_contain_text("marked CAN SECRET")
+    expect(table.locator('tr[data-state="reported"]')).to_contain_text("told by CAN")
+    page.locator("details.history summary").click()
+    expect(page.locator('table.events tr[data-event="consent given"]')).to_contain_text("USA")
+    shot(page, "custody-chain")
+    assert errors == []
+
+
+WIDEST = """() => [...document.querySelectorAll('body *')]
+  .filter(e => e.getBoundingClientRect().right > 392).slice(0, 6)
+  .map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right))"""
+"""The first elements reaching past a phone's width (what to fix when the page is wider)."""
+
+
+def test_the_queues_fit_a_phone(peered: dict[str, RunningNode], browser: Any) -> None:
+    """On a 390-pixel screen the officer's queues and the item's custody scroll inside
+    their own boxes: the page itself is no wider than the screen."""
+    jpn = peered["JPN"]
+    item = create(jpn, unique("Phone-sized"), releasable_to=["CAN", "GBR"])
+    release_by_api(jpn, "jpn-analyst", item, "CAN")
+    release_by_api(jpn, "jpn-analyst", item, "GBR")
+    context = browser.new_context(base_url=jpn.url, viewport={"width": 390, "height": 844})
+    try:
+        page = context.new_page()
+        page.goto("/web/sign-in")
+        page.get_by_label("API token").fill(jpn.tokens["jpn-officer"])
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url("**/web/items")
+        for path in ("/web/outbox", "/web/consent-requests", "/web/incidents",
+                     f"/web/items/{item}"):  # fmt: skip
+            page.goto(path)
+            width = page.evaluate("document.documentElement.scrollWidth")
+            wide = page.evaluate(WIDEST)
+            assert width <= 390, f"{path} is {width} px wide: {wide}"
+        shot(page, "custody-phone")
+    finally:
+        context.close()

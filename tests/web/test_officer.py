@@ -72,6 +72,44 @@ def test_the_officer_sees_incidents_with_time_left_and_overdue_ones_highlighted(
     shot(officer, "incidents")
 
 
+def test_the_officer_takes_an_incident_through_its_steps_to_closed(
+    open_as: Opener, site: RunningNode
+) -> None:
+    title = unique("Compromised 漏洩")
+    label = {"originator": "JPN", "classification": "HI", "releasable_to": ["CAN"]}
+    item = create_by_api(site, "jpn-analyst", title, label)
+    analyst = open_as("jpn-analyst")
+    analyst.goto(f"/web/items/{item}")
+    analyst.get_by_label("Description").fill("USB stick missing")
+    analyst.get_by_role("button", name="Report the incident").click()
+    incident = analyst.locator("#incident-done").inner_text().split()[1]
+
+    officer = open_as("jpn-officer")
+    errors: list[str] = []
+    officer.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    officer.goto("/web/incidents")
+    row = officer.locator(f'tr[data-incident="{incident}"]')
+    expect(row).to_have_attribute("data-step", "reported")
+    expect(row.locator(".item-named")).to_have_text(title)  # named: the officer may read it
+    expect(row.locator(".marking")).to_have_text("JPN 秘")
+    opened = int(officer.locator(".open-count").inner_text().split()[0])
+    assert opened >= 1
+    for state, note in [("acknowledged", "seen at 09:00"), ("investigating", "asked IT"),
+                        ("closed", "found in the safe")]:  # fmt: skip
+        row = officer.locator(f'tr[data-incident="{incident}"]')
+        row.get_by_label("Next step").select_option(state)
+        row.get_by_label("Note (told to the originator)").fill(note)
+        row.get_by_role("button", name="Record the step").click()
+        expect(officer.locator("#stepped-notice")).to_have_attribute("data-state", state)
+        row = officer.locator(f'tr[data-incident="{incident}"]')
+        expect(row).to_have_attribute("data-step", state)
+        expect(row.locator("ol.steps li").last).to_contain_text(note)
+    expect(row.locator("form")).to_have_count(0)  # closed: no step left
+    expect(officer.locator(".open-count")).to_have_text(f"{opened - 1} open")
+    shot(officer, "incident-closed")
+    assert errors == []
+
+
 def test_the_officer_sees_the_audit_log_verified_with_its_signed_head(
     open_as: Opener, site: RunningNode
 ) -> None:

@@ -104,6 +104,11 @@ class IncidentIn(_In):
     description: str = Field(default="", max_length=10_000)
 
 
+class IncidentStepIn(_In):
+    state: str = Field(description="acknowledged, investigating or closed (in that order)")
+    note: str = Field(min_length=1, max_length=2000, description="What was done, or found")
+
+
 class JSONBody(JSONResponse):
     """A JSONResponse encoded by msgspec: the same compact UTF-8 JSON, a page of items
     encoded several times faster than by the standard library."""
@@ -276,9 +281,16 @@ def desk_routes(app: FastAPI, node: Node) -> None:
     def report_incident(body: IncidentIn, caller: Caller) -> dict[str, Any]:
         return node.exchange.report_incident(caller, body.item, body.kind, body.description)
 
-    @app.get("/api/v1/incidents", summary="Incidents and their deadlines (officer)")
+    @app.get("/api/v1/incidents", summary="Incidents, newest first, their deadlines and steps")
     def list_incidents(caller: Caller) -> list[dict[str, Any]]:
         return node.incidents(caller)
+
+    @app.post(
+        "/api/v1/incidents/{incident_id}/steps",
+        summary="Acknowledge, investigate or close an incident (officer); the originator is told",
+    )
+    def step_incident(incident_id: str, body: IncidentStepIn, caller: Caller) -> dict[str, Any]:
+        return node.exchange.step_incident(caller, incident_id, body.state, body.note)
 
     @app.get("/api/v1/agreements", summary="The agreements and their status on a date")
     def agreements(

@@ -44,11 +44,25 @@ class ReleasesIn(_In):
         return value
 
 
+Note = Field(
+    default=None,
+    max_length=1000,
+    description="The officer's note (conditions of consent, or the reason), told and audited",
+)
+
+
 class ConsentIn(_In):
     to: str = Field(min_length=1, max_length=32, description="The third party consented to")
     custodian: str | None = Field(
-        default=None, max_length=32, description="A custodian to tell (besides those who asked)"
+        default=None,
+        max_length=32,
+        description="A custodian to tell (besides those that asked and those holding the item)",
     )
+    note: str | None = Note
+
+
+class NoteIn(_In):
+    note: str | None = Note
 
 
 class ConsentRequestIn(_In):
@@ -57,6 +71,7 @@ class ConsentRequestIn(_In):
 
 class ConsentDecisionIn(_In):
     grant: bool
+    note: str | None = Note
 
 
 class ClassificationIn(_In):
@@ -94,6 +109,22 @@ def releases_router(node: Node) -> APIRouter:
     )
     def release_history(item_id: str, caller: Caller) -> list[dict[str, Any]]:
         return exchange.release_history(caller, item_id)
+
+    @router.get(
+        "/api/v1/items/{item_id}/custody",
+        summary="Where the item is held, each package that carried it, and what happened",
+        description=(
+            "`holders`: the originator, this node, and each nation a package reached;"
+            " `chain`: each package that carried the item (`from`, `to`, `state`: `queued`,"
+            " `retrying` with `last_error`, `delivered`, `received` with the partner's"
+            " verified `receipt`, `refused` with the partner's reason in `last_error`,"
+            " `cancelled`, or `reported`: an onward release a custodian told this node of);"
+            " `events`: creation, releases, receipts, consents, consent requests and their"
+            " answers, reclassifications and incidents, oldest first."
+        ),
+    )
+    def item_custody(item_id: str, caller: Caller) -> dict[str, Any]:
+        return exchange.custody(caller, item_id)
 
     @router.post(
         "/api/v1/items/{item_id}/releases",
@@ -141,9 +172,12 @@ def releases_router(node: Node) -> APIRouter:
     def outbox(caller: Caller) -> list[dict[str, Any]]:
         return exchange.outbox(caller)
 
-    @router.post("/api/v1/outbox/{package_id}/cancel", summary="Cancel a delivery (officer)")
-    def cancel(package_id: str, caller: Caller) -> dict[str, Any]:
-        return exchange.cancel(caller, package_id)
+    @router.post(
+        "/api/v1/outbox/{package_id}/cancel",
+        summary="Cancel a delivery (officer); an optional note says why, audited",
+    )
+    def cancel(package_id: str, caller: Caller, body: NoteIn | None = None) -> dict[str, Any]:
+        return exchange.cancel(caller, package_id, body.note if body is not None else None)
 
     return router
 
@@ -158,7 +192,29 @@ def consent_routes(router: APIRouter, node: Node) -> None:
         summary="The originator's consent to a third-party release (officer)",
     )
     def consent(item_id: str, body: ConsentIn, caller: Caller) -> dict[str, Any]:
-        return exchange.consent(caller, item_id, body.to, body.custodian)
+        return exchange.consent(caller, item_id, body.to, body.custodian, body.note)
+
+    @router.get(
+        "/api/v1/items/{item_id}/consents",
+        summary="The consents the item carries, newest first",
+        description=(
+            "On the originator's node: each consent its officers gave (`state`: `given` or"
+            " `withdrawn`, with `note`); on a custodian's: the originator's grants kept with"
+            " the copy (`state`: `received`)."
+        ),
+    )
+    def consents(item_id: str, caller: Caller) -> list[dict[str, Any]]:
+        return exchange.consents_of(caller, item_id)
+
+    @router.post(
+        "/api/v1/items/{item_id}/consents/{party}/withdraw",
+        summary="Withdraw a consent (officer of the originator); every custodian is told",
+    )
+    def withdraw(
+        item_id: str, party: str, caller: Caller, body: NoteIn | None = None
+    ) -> dict[str, Any]:
+        note = body.note if body is not None else None
+        return exchange.withdraw_consent(caller, item_id, party[:32], note)
 
     @router.post(
         "/api/v1/items/{item_id}/consent-requests",
@@ -172,11 +228,22 @@ def consent_routes(router: APIRouter, node: Node) -> None:
     def consent_requests(caller: Caller) -> list[dict[str, Any]]:
         return exchange.consent_requests(caller)
 
+    @router.get(
+        "/api/v1/consent-requests/sent",
+        summary="The consent requests this node sent its originators, and their answers",
+        description=(
+            "Newest first: `state` `pending` until the originator's node answers, then"
+            " `granted` or `refused` with `answered_at` and the officer's `note` (officer)."
+        ),
+    )
+    def consent_requests_sent(caller: Caller) -> list[dict[str, Any]]:
+        return exchange.consent_requests_sent(caller)
+
     @router.post(
         "/api/v1/consent-requests/{request_id}", summary="Grant or refuse a request (officer)"
     )
     def decide_request(request_id: str, body: ConsentDecisionIn, caller: Caller) -> dict[str, Any]:
-        return exchange.decide_request(caller, request_id, grant=body.grant)
+        return exchange.decide_request(caller, request_id, grant=body.grant, note=body.note)
 
     @router.post(
         "/api/v1/items/{item_id}/classification",

@@ -36,16 +36,44 @@ def place_of(loc: tuple[int | str, ...]) -> str:
     return text
 
 
-def problems_from_validation(error: ValidationError, prefix: str = "") -> list[Problem]:
-    """pydantic's errors as problems, each with its place, without pydantic's jargon."""
+def problems_from_validation(
+    error: ValidationError, prefix: str = "", *, echo: bool = False
+) -> list[Problem]:
+    """pydantic's errors as problems, each with its place, without pydantic's jargon;
+    ``echo``: each naming the value given where it is a scalar."""
     problems = []
     for err in error.errors(include_url=False):
         loc = tuple(part for part in err["loc"] if not _is_union_tag(part) and part != "[key]")
         place = place_of(loc)
         if prefix:
             place = f"{prefix}.{place}" if place and not place.startswith("[") else prefix + place
-        problems.append(Problem(place, _reason(err)))
+        reason = _reason(err)
+        given = err.get("input")
+        shown = err["type"] not in ("missing", "extra_forbidden")
+        if echo and shown and isinstance(given, str | int | float | bool):
+            reason += f"; given {given!r}"[:200]
+        problems.append(Problem(place, reason))
     return problems
+
+
+_AGREEMENT = re.compile(r"^agreements\[(\d+)\]")
+
+
+def with_agreement_ids(problems: list[Problem], document: dict[str, Any]) -> list[Problem]:
+    """Each problem placed in an agreement naming that agreement's id too (a place by index
+    alone, ``agreements[2].events[1].status``, sends the reader counting)."""
+    agreements = document.get("agreements")
+    entries = agreements if isinstance(agreements, list) else []
+    named = []
+    for problem in problems:
+        found = _AGREEMENT.match(problem.place)
+        index = int(found.group(1)) if found else -1
+        entry = entries[index] if 0 <= index < len(entries) else None
+        given = entry.get("id") if isinstance(entry, dict) else None
+        if isinstance(given, str) and given and f"'{given}'" not in problem.reason:
+            problem = Problem(problem.place, f"{problem.reason} (agreement {given})")
+        named.append(problem)
+    return named
 
 
 def _is_union_tag(part: int | str) -> bool:
@@ -126,7 +154,9 @@ def parse_document(text: str, *, is_json: bool = False) -> Any:
         line = _line_of_repeat(text, e.key)
         raise CatalogueError([Problem(f"line {line}", f"key '{e.key}' is repeated")]) from e
     except json.JSONDecodeError as e:
-        raise CatalogueError([Problem(f"line {e.lineno}", f"not JSON: {e.msg}")]) from e
+        raise CatalogueError(
+            [Problem(f"line {e.lineno}", f"not JSON: {e.msg} (column {e.colno})")]
+        ) from e
     except RecursionError as e:
         raise CatalogueError([Problem("", "nested too deeply")]) from e
     except ValueError as e:  # e.g. an integer of more than 4300 digits
@@ -148,10 +178,11 @@ def catalogue_from_document(document: Any) -> Catalogue:
     except RecursionError as e:
         raise CatalogueError([Problem("", "nested too deeply")]) from e
     except ValidationError as e:
-        raise CatalogueError(problems_from_validation(e)) from e
+        found = problems_from_validation(e, echo=True)
+        raise CatalogueError(with_agreement_ids(found, document)) from e
     problems = problems_of(catalogue)
     if problems:
-        raise CatalogueError(problems)
+        raise CatalogueError(with_agreement_ids(problems, document))
     return catalogue
 
 

@@ -16,6 +16,12 @@ from gsoia.errors import CatalogueError, InputError, RequestError
 
 def _read(source: str) -> str:
     if source == "-":
+        if sys.stdin.isatty():  # a person at a terminal: say what is awaited
+            print(
+                "gsoia: reading a request as JSON from standard input; end it with Ctrl-D"
+                " (or give a file: gsoia decide REQUEST.json)",
+                file=sys.stderr,
+            )
         return sys.stdin.read()
     try:
         return Path(source).read_text("utf-8")
@@ -29,7 +35,7 @@ def _json(text: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
-        raise RequestError.of("", f"not JSON: {e.msg} (column {e.colno})") from e
+        raise RequestError.of("", f"not JSON: {e.msg} (line {e.lineno}, column {e.colno})") from e
     except RecursionError as e:
         raise RequestError.of("", "not accepted: nested too deeply") from e
     except ValueError as e:  # e.g. an integer of more than 4300 digits

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import gc
+import socket
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -115,6 +117,33 @@ def user_add(
     print("(shown once: only its hash is stored)", file=sys.stderr)
 
 
+EXIT_ADDRESS = 3
+"""``gsoia serve``'s exit status when it cannot listen where it is told to."""
+
+
+def address_free(host: str, port: int) -> None:
+    """Exit with one ``gsoia:`` line (status 3) unless ``host:port`` can be listened on
+    (another server listens there, the address is not this machine's, or the port needs
+    privileges)."""
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as e:
+        print(f"gsoia: --host {host}: not an address to listen on ({e.strerror})", file=sys.stderr)
+        raise typer.Exit(EXIT_ADDRESS) from e
+    family, kind, proto, _, address = found[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind(address)
+        except OSError as e:
+            reason = "another server listens there" if e.errno == errno.EADDRINUSE else e.strerror
+            print(
+                f"gsoia: cannot listen on http://{host}:{port}/: {reason} (choose --port)",
+                file=sys.stderr,
+            )
+            raise typer.Exit(EXIT_ADDRESS) from e
+
+
 def serve(
     data: Data,
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
@@ -145,6 +174,7 @@ def serve(
 
     configure_logging()
     day = parse_day(today, "--today")
+    address_free(host, port)
     node = open_node(data, database, day)
     if workers > 1:
         nation = node.nation
@@ -154,7 +184,7 @@ def serve(
     app = create_app(node)
     node.exchange.courier.start(leader=node.exchange.courier_leader())
     node.exchange.head_rounds.start()
-    print(f"gsoia {node.nation} node on http://{host}:{port}/", file=sys.stderr)
+    print(f"gsoia {node.nation} node on http://{host}:{port}/ (Ctrl-C stops it)", file=sys.stderr)
     # What start-up built (the catalogue, its tables, the label columns, the app) lives as
     # long as the server: out of the cyclic collector's way, which would walk it again and
     # again while requests run.
@@ -195,7 +225,10 @@ def _serve_workers(
     os.environ[served.SERVE_DATABASE] = database or ""
     os.environ[served.SERVE_TODAY] = day.isoformat() if day else ""
     os.environ[served.SERVE_PARENT] = str(os.getpid())
-    print(f"gsoia {nation} node on http://{host}:{port}/ ({workers} workers)", file=sys.stderr)
+    print(
+        f"gsoia {nation} node on http://{host}:{port}/ ({workers} workers; Ctrl-C stops it)",
+        file=sys.stderr,
+    )
     uvicorn.run(
         "gsoia.api.served:app",
         factory=True,

@@ -278,9 +278,14 @@ class Rulebook:
         self,
         subject: Mapping[str, Any] | Subject,
         labels: LabelTable | Iterable[Mapping[str, Any]],
-        at: dt.date | None = None,
+        at: dt.date | str | None = None,
     ) -> npt.NDArray[np.bool_]:
-        """Whether ``subject`` may see each label: exactly ``decide(...).allow``, vectorised."""
+        """Whether ``subject`` may see each label: exactly ``decide(...).allow``, vectorised.
+
+        ``at``: the day to decide on (a ``datetime.date`` or an ISO 8601 date string, as a
+        request's ``at``); today if None. ``RequestError`` names ``at`` for anything else.
+        """
+        at = day_given(at)
         subject = parse_subject(subject)
         found = subject_problems(self.catalogue, subject, "subject")
         if found:
@@ -325,6 +330,22 @@ class Rulebook:
                 hit |= (word & np.uint64(mask)) != 0
             allowed &= ~present | hit
         return allowed
+
+
+def day_given(at: object) -> dt.date | None:
+    """``at`` as a day: a date (a datetime's date), an ISO 8601 date string, or None;
+    ``RequestError`` naming ``at`` and echoing the value otherwise."""
+    if at is None or (isinstance(at, dt.date) and not isinstance(at, dt.datetime)):
+        return at
+    if isinstance(at, dt.datetime):
+        return at.date()
+    if isinstance(at, str):
+        try:
+            return dt.date.fromisoformat(at)
+        except ValueError:
+            pass
+    shown = repr(at)[:60]
+    raise RequestError([Problem("at", f"a date (YYYY-MM-DD or datetime.date), not {shown}")])
 
 
 def _deny(

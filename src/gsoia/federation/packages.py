@@ -65,6 +65,10 @@ class Kind(StrEnum):
     VISIT_REQUEST = "visit_request"
     VISIT_ANSWER = "visit_answer"
     VISIT_CANCELLED = "visit_cancelled"
+    ONWARD = "onward_release"
+    """A custodian's release of the originator's item to a third party, told to it."""
+    INCIDENT_STEP = "incident_step"
+    """An incident acknowledged, under investigation or closed, told to the originator."""
 
 
 class Rejection(StrEnum):

@@ -53,6 +53,7 @@ class Action(StrEnum):
     CONSENT_REQUESTS = "consent.view"
     REPORT_INCIDENT = "incident.report"
     INCIDENTS = "incident.view"
+    HANDLE_INCIDENT = "incident.handle"
     AUDIT = "audit.view"
     OUTBOX = "outbox.view"
     CANCEL = "outbox.cancel"
@@ -221,6 +222,11 @@ TABLE: Mapping[Action, Rule] = {
         OFFICERS,
         True,
         "the node's incidents; the description withheld where the actor may not read the item",
+    ),
+    Action.HANDLE_INCIDENT: Rule(
+        OFFICERS,
+        True,
+        "an incident reported on this node: acknowledged, investigated, closed, in that order",
     ),
     Action.AUDIT: Rule(
         OFFICERS,

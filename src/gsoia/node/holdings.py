@@ -397,7 +397,9 @@ class Holdings:
 
     # -- changing -------------------------------------------------------------------------
 
-    def add_consent(self, user: User, item_id: str, to: str) -> dict[str, Any]:
+    def add_consent(
+        self, user: User, item_id: str, to: str, note: str | None = None
+    ) -> dict[str, Any]:
         """The originator's written consent to release its item to a third party (officer).
 
         Custodians learn of it through federation (``Exchange.consent``).
@@ -416,11 +418,22 @@ class Holdings:
             granted_at = node.audit.now()
             tx.connection.execute(
                 insert(consents).values(
-                    item_id=item_id, to_party=to, granted_by=user.id, granted_at=granted_at
+                    item_id=item_id,
+                    to_party=to,
+                    granted_by=user.id,
+                    granted_at=granted_at,
+                    note=note,
                 )
             )
-            tx.append("consent.granted", user.id, {"item": item_id, "to": to})
-        return {"item": item_id, "to": to, "granted_by": user.id, "granted_at": granted_at}
+            noted = {"note": note} if note else {}
+            tx.append("consent.granted", user.id, {"item": item_id, "to": to} | noted)
+        return {
+            "item": item_id,
+            "to": to,
+            "granted_by": user.id,
+            "granted_at": granted_at,
+            "note": note,
+        }
 
     def rewrite(self, tx: AuditTransaction, item: StoredItem, changes: dict[str, Any]) -> None:
         """Change an item's label or custody: checked, signed again, encoded again, in its

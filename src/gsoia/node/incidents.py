@@ -17,8 +17,9 @@ from gsoia.errors import RequestError
 from gsoia.node.authority import Action
 from gsoia.node.errors import NotFound
 from gsoia.node.item import find_item
+from gsoia.node.naming import with_names
 from gsoia.node.users import User
-from gsoia.store.schema import incidents
+from gsoia.store.schema import incident_steps, incidents
 
 if TYPE_CHECKING:
     from gsoia.node.service import Node
@@ -91,24 +92,38 @@ class Incidents:
         return self._view(incident)
 
     def shown(self, user: User) -> list[dict[str, Any]]:
-        """Every incident, with the time left before the originator must be told (officer)."""
+        """Every incident, newest first, with the time left before the originator must be
+        told, its steps, and its item's title and marking where the officer may read it."""
         node = self.node
         node.require(user, Action.INCIDENTS)
         with node.engine.connect() as connection:
-            rows = connection.execute(select(incidents).order_by(incidents.c.reported_at)).all()
+            rows = connection.execute(
+                select(incidents).order_by(incidents.c.reported_at.desc())
+            ).all()
             readable = node.holdings.readable(connection, user, {r.item_id for r in rows})
+            steps: dict[str, list[dict[str, Any]]] = {}
+            for step in connection.execute(select(incident_steps).order_by(incident_steps.c.seq)):
+                steps.setdefault(step.incident_id, []).append(
+                    {"state": step.state, "by": step.by, "at": step.at, "note": step.note}
+                )
         views = []
         for row in rows:
-            view = self._view(dict(row._mapping))
+            view = self._view(dict(row._mapping)) | {"steps": steps.get(row.id, [])}
             if row.item_id not in readable:  # what it says of an item the officer may not read
                 view["description"] = None
                 view["withheld"] = ["description"]
             views.append(view)
-        return views
+        return with_names(node, user, views)
 
     def _view(self, incident: dict[str, Any]) -> dict[str, Any]:
         clock = self.node.clock
         deadline = dt.datetime.fromisoformat(incident["notify_by"])
         overdue = incident["notified_at"] is None and clock() > deadline
         left = (deadline - clock()).total_seconds()
-        return incident | {"overdue": overdue, "seconds_left": max(0, int(left))}
+        state = incident.get("state") or "reported"
+        return incident | {
+            "overdue": overdue,
+            "seconds_left": max(0, int(left)),
+            "state": state,
+            "open": state != "closed",
+        }

@@ -408,9 +408,11 @@ class Node:
         """The item's content (``Vault.decrypt``)."""
         return self.vault.decrypt(item)
 
-    def add_consent(self, user: User, item_id: str, to: str) -> dict[str, Any]:
+    def add_consent(
+        self, user: User, item_id: str, to: str, note: str | None = None
+    ) -> dict[str, Any]:
         """The originator's written consent to release its item to a third party."""
-        return self.holdings.add_consent(user, item_id, to)
+        return self.holdings.add_consent(user, item_id, to, note)
 
     def rewrite(self, tx: AuditTransaction, item: StoredItem, changes: dict[str, Any]) -> None:
         """Change an item's label or custody, signed again (``Holdings.rewrite``)."""

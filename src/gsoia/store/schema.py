@@ -135,6 +135,10 @@ consents = Table(
     Column("to_party", String(32), nullable=False),
     Column("granted_by", String(128), nullable=False),
     Column("granted_at", String(32), nullable=False),
+    # migration 0014: the officer's note (conditions of consent), and its withdrawal
+    Column("note", Text),
+    Column("withdrawn_by", String(128)),
+    Column("withdrawn_at", String(32)),
 )
 Index("consents_item", consents.c.item_id)
 
@@ -149,7 +153,24 @@ incidents = Table(
     Column("reported_at", String(32), nullable=False),
     Column("notify_by", String(32), nullable=False),
     Column("notified_at", String(32)),
+    # migration 0014: reported | acknowledged | investigating | closed (``incident_steps``)
+    Column("state", String(24), nullable=False, server_default="reported"),
+    Column("reported_from", String(32)),  # the nation whose node told this one (None: here)
 )
+
+incident_steps = Table(  # migration 0014: each step of an incident, by an officer, noted
+    "incident_steps",
+    metadata,
+    Column(
+        "seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("incident_id", String(64), nullable=False),
+    Column("state", String(24), nullable=False),
+    Column("by", String(128), nullable=False),
+    Column("at", String(32), nullable=False),
+    Column("note", Text),
+)
+Index("incident_steps_incident", incident_steps.c.incident_id)
 
 audit_entries = Table(
     "audit_entries",
@@ -234,6 +255,7 @@ outbox = Table(
     Column("claimed_until", String(32)),
 )
 Index("outbox_due", outbox.c.state, outbox.c.next_attempt_at)
+Index("outbox_item", outbox.c.item_id)  # migration 0014: an item's custody
 
 inbox = Table(
     "inbox",
@@ -246,6 +268,7 @@ inbox = Table(
     # a release's ``package.received`` entry (migration 0011): what its receipt proves
     Column("audit_seq", BigInteger),
 )
+Index("inbox_item", inbox.c.item_id)  # migration 0014: an item's custody
 
 # -- receipts (migration 0011) -----------------------------------------------------------
 # The signed receipt a partner answered a release with, verified (``audit.acknowledgement``)
@@ -276,6 +299,21 @@ consent_requests = Table(
     Column("decided_by", String(128)),
     Column("decided_at", String(32)),
     Column("grant", Text),  # the originator's signed consent, JSON
+    Column("note", Text),  # migration 0014: the officer's note on the answer
+)
+
+consents_asked = Table(  # migration 0014: the consent requests this node sent, answered
+    "consents_asked",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("item_id", String(64), nullable=False),
+    Column("originator", String(32), nullable=False),  # asked
+    Column("to_party", String(32), nullable=False),
+    Column("requested_by", String(128), nullable=False),
+    Column("requested_at", String(32), nullable=False),
+    Column("state", String(16), nullable=False),  # pending | granted | refused
+    Column("answered_at", String(32)),
+    Column("note", Text),  # the originator's officer's note on the answer
 )
 
 releases = Table(
@@ -291,6 +329,19 @@ releases = Table(
     Column("released_at", String(32), nullable=False),
 )
 Index("releases_item", releases.c.item_id)
+
+onward_releases = Table(  # migration 0014: releases a custodian made with consent, as told
+    "onward_releases",
+    metadata,
+    Column("package_id", String(64), primary_key=True),  # the custodian's release package
+    Column("item_id", String(64), nullable=False),
+    Column("custodian", String(32), nullable=False),
+    Column("to_party", String(32), nullable=False),
+    Column("released_by", String(128), nullable=False),
+    Column("released_at", String(32), nullable=False),
+    Column("received_at", String(32), nullable=False),
+)
+Index("onward_releases_item", onward_releases.c.item_id)
 
 # -- key history (migration 0004) -----------------------------------------------------------
 # Keys retired by a rotation: this node's own (``nation`` = its nation; ``audit_size``: the

@@ -29,6 +29,7 @@ from gsoia.node.partners import partner_decision
 from gsoia.node.users import User
 from gsoia.web.bands import Band
 from gsoia.web.charts import LOOKS, pair_status
+from gsoia.web.custody import detail, drawing, who
 from gsoia.web.site import Site
 
 PAGE = 20
@@ -225,6 +226,7 @@ def _list_page(site: Site, request: Request) -> Response:
         level=level,
         areas=_areas(catalogue),
         filtered=any((q, area, originator, level)),
+        unsent=node.exchange.unsent(user),
     )
 
 
@@ -244,7 +246,7 @@ def _item_page(site: Site, request: Request, item_id: str) -> Response:
     shown = readers(site, label, view["custodian"], view["consented_to"])
     marking = view["marking"]
     own = user.nation == node.nation
-    sent = node.exchange.release_history(user, view["id"]) if own else []
+    custody = node.exchange.custody(user, view["id"]) if own else None
     return site.page(
         request,
         "item.html",
@@ -253,7 +255,10 @@ def _item_page(site: Site, request: Request, item_id: str) -> Response:
         decision=decision,
         banner=site.band(marking["level"]["policy"], marking["level"]["id"]),
         readers=shown if own else [],
-        releases=sent,
+        custody=custody,
+        chain=drawing(custody) if custody else None,
+        who=who,
+        detail=detail,
         partners=(
             release_partners(site, label["originator"]) if user.nation == node.nation else []
         ),

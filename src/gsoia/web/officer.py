@@ -9,11 +9,14 @@ import datetime as dt
 import json
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from gsoia.errors import GsoiaError
+from gsoia.node.exchange.incident_steps import STEPS
 from gsoia.web.site import Site
 
 AUDIT_PAGE = 50
@@ -44,7 +47,8 @@ class IncidentRow:
 
 
 def incident_rows(incidents: list[dict[str, Any]], now: dt.datetime) -> list[IncidentRow]:
-    """Overdue first, then the open ones by deadline, then those already told."""
+    """Those still open before the closed; among them overdue first, then those to tell,
+    then those told; newest first in each."""
     rows = []
     for incident in incidents:
         deadline = dt.datetime.fromisoformat(incident["notify_by"])
@@ -57,7 +61,16 @@ def incident_rows(incidents: list[dict[str, Any]], now: dt.datetime) -> list[Inc
             left = (deadline - now).total_seconds()
             rows.append(IncidentRow(incident, "open", f"{duration(left)} left"))
     order = {"overdue": 0, "open": 1, "told": 2}
-    return sorted(rows, key=lambda r: (order[r.state], r.incident["notify_by"]))
+    rows.sort(key=lambda r: r.incident["reported_at"], reverse=True)  # newest first
+    return sorted(rows, key=lambda r: (r.incident.get("state") == "closed", order[r.state]))
+
+
+def next_steps(incident: dict[str, Any]) -> list[str]:
+    """The states an officer of this node may take an incident to next (none for one told
+    by another node, which handles it)."""
+    if incident.get("reported_from"):
+        return []
+    return list(STEPS[STEPS.index(incident.get("state") or "reported") + 1 :])
 
 
 def add_routes(router: APIRouter, site: Site) -> None:
@@ -67,14 +80,34 @@ def add_routes(router: APIRouter, site: Site) -> None:
     def incidents_page(request: Request) -> Response:
         user = site.user(request)
         rows = incident_rows(node.incidents(user), node.clock())
+        stepped = request.query_params.get("stepped", "")[:64]
         return site.page(
             request,
             "incidents.html",
             nav="incidents",
             rows=rows,
             overdue=sum(r.state == "overdue" for r in rows),
-            open=sum(r.state == "open" for r in rows),
+            open=sum(bool(r.incident["open"]) for r in rows),
             hours=node.config.incident_deadline_hours,
+            next_steps=next_steps,
+            stepped=next((r.incident for r in rows if r.incident["id"] == stepped), None),
+        )
+
+    @router.post("/web/incidents/{incident_id}/steps")
+    async def step(request: Request, incident_id: str) -> Response:
+        form = await request.form()
+        user = site.check_form(request, form)
+        incident_id = incident_id[:64]
+        await run_in_threadpool(
+            node.exchange.step_incident,
+            user,
+            incident_id,
+            str(form.get("state") or "")[:32],
+            str(form.get("note") or "")[:2000],
+        )
+        return RedirectResponse(
+            f"/web/incidents?stepped={quote(incident_id, safe='')}#stepped-notice",
+            status_code=303,
         )
 
     @router.get("/web/audit")

@@ -25,6 +25,7 @@ from gsoia.web.site import Site
 DONE_SHOWN = 50
 """The delivered and cancelled packages shown, newest first."""
 MAX_ID = 64
+MAX_NOTE = 1000
 WAITING = ("pending", "retrying", "failed")
 
 
@@ -52,6 +53,12 @@ def deliveries(rows: list[dict[str, Any]]) -> list[Delivery]:
     return found
 
 
+def _note(value: Any) -> str | None:
+    """An officer's optional note, as typed (at most ``MAX_NOTE`` characters)."""
+    text = str(value or "").strip()[:MAX_NOTE]
+    return text or None
+
+
 def add_routes(router: APIRouter, site: Site) -> None:
     node = site.node
 
@@ -69,6 +76,7 @@ def add_routes(router: APIRouter, site: Site) -> None:
             pending=[r for r in requests if r["state"] == "pending"],
             decided=decided,
             just_decided=next((r for r in decided if r["id"] == decided_id), None),
+            sent=node.exchange.consent_requests_sent(user),
         )
 
     @router.post("/web/consent-requests/{request_id}")
@@ -80,7 +88,9 @@ def add_routes(router: APIRouter, site: Site) -> None:
             raise RequestError.of("decision", "grant or refuse")
         request_id = request_id[:MAX_ID]
         await run_in_threadpool(
-            node.exchange.decide_request, user, request_id, grant=choice == "grant"
+            lambda: node.exchange.decide_request(
+                user, request_id, grant=choice == "grant", note=_note(form.get("note"))
+            )
         )
         return RedirectResponse(
             f"/web/consent-requests?decided={quote(request_id, safe='')}#decided-notice",
@@ -118,7 +128,7 @@ def add_routes(router: APIRouter, site: Site) -> None:
         form = await request.form()
         user = site.check_form(request, form)
         package_id = package_id[:MAX_ID]
-        await run_in_threadpool(node.exchange.cancel, user, package_id)
+        await run_in_threadpool(node.exchange.cancel, user, package_id, _note(form.get("note")))
         return RedirectResponse(
             f"/web/outbox?cancelled={quote(package_id, safe='')}#cancelled-notice", status_code=303
         )

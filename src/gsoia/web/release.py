@@ -31,6 +31,16 @@ def _nation(value: Any) -> str:
     return str(value or "").strip()[:MAX_NATION]
 
 
+SENT_STATES = ("queued", "retrying", "delivered", "received", "reported")
+"""The states of a link to a nation that holds the item, or will."""
+
+
+def already_sent(custody: dict[str, Any], to: str) -> list[dict[str, Any]]:
+    """The packages that carried the item to ``to``, or wait to (newest first)."""
+    links = [link for link in custody["chain"] if link["to"] == to]
+    return [link for link in reversed(links) if link["state"] in SENT_STATES]
+
+
 def add_routes(router: APIRouter, site: Site) -> None:
     node = site.node
 
@@ -88,6 +98,7 @@ def _page(
     if to and decision is None and sent is None:
         decision = node.exchange.preview(user, item_id, to)
     pinned = bool(to) and node.exchange.known_peer(to) is not None
+    earlier = already_sent(node.exchange.custody(user, item_id), to) if to and not sent else []
     band = None
     if decision is not None and decision.marking is not None:
         band = site.band(decision.marking.level.policy, decision.marking.level.id)
@@ -108,6 +119,7 @@ def _page(
         refused=refused is not None,
         sent=sent,
         asked=asked,
+        earlier=earlier,
         may_ask=(
             decision is not None
             and decision.reason is Reason.THIRD_PARTY

@@ -11,11 +11,12 @@ step, and every refusal, is in the audit log of the node that took it.
 
 One module per kind of package, each sending and receiving it: ``release`` and
 ``intake``, ``consent``, ``incidents``, ``reclassify``, ``rotated`` (a peer's new keys);
-``inbox`` opens what arrives and hands it to its kind; ``peers`` keeps the pinned peers;
-``assurances``, ``visits`` and ``visit_answers`` the personnel security assurances and
-requests for visits; ``outbox`` is what the officers see of what is sent; ``witnesses``,
-``gossip`` and ``alarms`` witness the partners' audit logs, ``heads`` sends heads to them.
-``Exchange`` puts them together.
+``onward`` (a custodian's release told to the originator); ``custody`` shows where an item
+is held; ``inbox`` opens what arrives and hands it to its kind; ``peers`` keeps the pinned
+peers; ``assurances``, ``visits`` and ``visit_answers`` the personnel security assurances
+and requests for visits; ``outbox`` is what the officers see of what is sent;
+``witnesses``, ``gossip`` and ``alarms`` witness the partners' audit logs, ``heads`` sends
+heads to them. ``Exchange`` puts them together.
 """
 
 from __future__ import annotations
@@ -41,11 +42,15 @@ from gsoia.node.exchange.acknowledged import release_history
 from gsoia.node.exchange.amendments import Amendments
 from gsoia.node.exchange.assurances import Assurances
 from gsoia.node.exchange.consent import Consents
+from gsoia.node.exchange.consents_given import consents_listed, withdraw
+from gsoia.node.exchange.custody import custody, unsent_releases
 from gsoia.node.exchange.gossip import Gossip
 from gsoia.node.exchange.heads import HeadRounds
 from gsoia.node.exchange.inbox import Inbox
+from gsoia.node.exchange.incident_steps import IncidentSteps
 from gsoia.node.exchange.incidents import IncidentNotices
 from gsoia.node.exchange.intake import Intake, Outcome
+from gsoia.node.exchange.onward import receive_onward
 from gsoia.node.exchange.outbox import Outbox
 from gsoia.node.exchange.peers import PeerBook
 from gsoia.node.exchange.reclassify import Reclassifications
@@ -89,6 +94,7 @@ class Exchange:
         self.releases = Releases(node, book, courier)
         self.consents = Consents(node, book, courier)
         self.incidents = IncidentNotices(node, book, courier)
+        self.incident_steps = IncidentSteps(node, book, courier)
         self.reclassifications = Reclassifications(node, book, courier)
         self.assurances = Assurances(node, book, courier)
         self.amendments = Amendments(node, courier, self.assurances)
@@ -114,6 +120,8 @@ class Exchange:
                 Kind.VISIT_REQUEST: self.visits.receive_request,
                 Kind.VISIT_ANSWER: self.visit_answers.receive,
                 Kind.VISIT_CANCELLED: self.visits.receive_cancel,
+                Kind.ONWARD: lambda package: receive_onward(node, package),
+                Kind.INCIDENT_STEP: self.incident_steps.receive,
             },
         )
         self.head_rounds = HeadRounds(node, book, self.courier, self.gossip.body_for)
@@ -162,18 +170,42 @@ class Exchange:
     def consent_requests(self, user: User) -> list[dict[str, Any]]:
         return self.consents.requests(user)
 
-    def consent(
-        self, user: User, item_id: str, to: str, custodian: str | None = None
-    ) -> dict[str, Any]:
-        return self.consents.consent(user, item_id, to, custodian)
+    def consent_requests_sent(self, user: User) -> list[dict[str, Any]]:
+        return self.consents.asked(user)
 
-    def decide_request(self, user: User, request_id: str, *, grant: bool) -> dict[str, Any]:
-        return self.consents.decide(user, request_id, grant=grant)
+    def consent(
+        self,
+        user: User,
+        item_id: str,
+        to: str,
+        custodian: str | None = None,
+        note: str | None = None,
+    ) -> dict[str, Any]:
+        return self.consents.consent(user, item_id, to, custodian, note)
+
+    def consents_of(self, user: User, item_id: str) -> list[dict[str, Any]]:
+        return consents_listed(self.node, user, item_id)
+
+    def withdraw_consent(
+        self, user: User, item_id: str, to: str, note: str | None = None
+    ) -> dict[str, Any]:
+        return withdraw(self.consents, user, item_id, to, note)
+
+    def decide_request(
+        self, user: User, request_id: str, *, grant: bool, note: str | None = None
+    ) -> dict[str, Any]:
+        return self.consents.decide(user, request_id, grant=grant, note=note)
+
+    def custody(self, user: User, item_id: str) -> dict[str, Any]:
+        return custody(self.node, user, item_id)
 
     def report_incident(
         self, user: User, item_id: str, kind: str, description: str
     ) -> dict[str, Any]:
         return self.incidents.report(user, item_id, kind, description)
+
+    def step_incident(self, user: User, incident_id: str, state: str, note: str) -> dict[str, Any]:
+        return self.incident_steps.step(user, incident_id, state, note)
 
     def reclassify(self, user: User, item_id: str, classification: str) -> dict[str, Any]:
         return self.reclassifications.reclassify(user, item_id, classification)
@@ -181,8 +213,11 @@ class Exchange:
     def outbox(self, user: User) -> list[dict[str, Any]]:
         return self.outbox_view.listed(user)
 
-    def cancel(self, user: User, package_id: str) -> dict[str, Any]:
-        return self.outbox_view.cancel(user, package_id)
+    def cancel(self, user: User, package_id: str, note: str | None = None) -> dict[str, Any]:
+        return self.outbox_view.cancel(user, package_id, note)
+
+    def unsent(self, user: User) -> list[dict[str, Any]]:
+        return unsent_releases(self.node, user)
 
     def courier_leader(self) -> Leader | None:
         """On PostgreSQL, the lead of the courier loop among every process of the node, on

@@ -18,23 +18,25 @@ from sqlalchemy import Connection, bindparam, select
 from gsoia.node.authority import Action
 from gsoia.node.errors import NotFound
 from gsoia.node.exchange.received import usable_id
-from gsoia.node.item import find_item
+from gsoia.node.item import StoredItem, find_item
 from gsoia.node.users import User
 from gsoia.store.schema import acknowledgements, outbox, releases
 
 if TYPE_CHECKING:
     from gsoia.node.service import Node
 
-_OF_ITEM = (
+OF_ITEM = (
     select(
         releases.c.peer,
         releases.c.package_id,
         releases.c.released_by,
         releases.c.released_at,
         outbox.c.state,
+        outbox.c.attempts,
         outbox.c.delivered_at,
         outbox.c.last_error,
         acknowledgements.c.receipt,
+        acknowledgements.c.seq,
         acknowledgements.c.verified_at,
     )
     .select_from(
@@ -45,6 +47,7 @@ _OF_ITEM = (
     .where(releases.c.item_id == bindparam("item"))
     .order_by(releases.c.seq)
 )
+"""The releases of an item (``item``), oldest first, with their delivery and receipt."""
 _RECEIPTS = select(acknowledgements.c.receipt).where(
     acknowledgements.c.item_id == bindparam("item")
 )
@@ -53,11 +56,18 @@ _RECEIPTS = select(acknowledgements.c.receipt).where(
 def release_history(node: Node, user: User, item_id: str) -> list[dict[str, Any]]:
     """Each release of the item, oldest first, with its receipt (those who may read it)."""
     with node.engine.connect() as connection:
-        row = find_item(connection, item_id) if usable_id(item_id) else None
-        if row is None:
-            raise NotFound(f"no item {item_id}")
-        node.on_item(user, Action.READ, row)
-        return [_shown(r) for r in connection.execute(_OF_ITEM, {"item": item_id})]
+        read_item_row(node, connection, user, item_id)
+        return [_shown(r) for r in connection.execute(OF_ITEM, {"item": item_id})]
+
+
+def read_item_row(node: Node, connection: Connection, user: User, item_id: str) -> StoredItem:
+    """The stored item ``user`` may read (the authority's ``item.read``), its refusal
+    raised; ``NotFound`` for no such item."""
+    row = find_item(connection, item_id) if usable_id(item_id) else None
+    if row is None:
+        raise NotFound(f"no item {item_id}")
+    node.on_item(user, Action.READ, row)
+    return row
 
 
 def receipts_of(connection: Connection, item_id: str) -> list[dict[str, Any]]:

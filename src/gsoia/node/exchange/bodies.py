@@ -63,6 +63,21 @@ class ConsentReplyBody(BaseModel):
     to: Party
     granted: bool
     grant: dict[str, Any] | None
+    withdrawn: bool = False
+    """A consent given before, withdrawn (``granted`` false, no request)."""
+    note: Text | None = None
+    """The officer's note: conditions of consent, or the reason for refusing."""
+
+
+class OnwardBody(BaseModel):
+    """A custodian's release of the originator's item to a third party."""
+
+    model_config = _FORBID
+    item: Name
+    to: Party
+    package: Name
+    released_by: Person
+    released_at: Text
 
 
 class IncidentBody(BaseModel):
@@ -80,6 +95,16 @@ class IncidentBody(BaseModel):
         if value.tzinfo is None:
             raise ValueError("a timestamp with its time zone")
         return value
+
+
+class IncidentStepBody(BaseModel):
+    model_config = _FORBID
+    incident: Name
+    item: Name
+    state: Literal["acknowledged", "investigating", "closed"]
+    note: Annotated[StrictStr, Field(min_length=1, max_length=2000)]
+    by: Person
+    at: Text
 
 
 class ReclassifyBody(BaseModel):

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Connection, insert, select, update
 
 from gsoia.errors import RequestError
 from gsoia.federation.courier import Courier, enqueue
+from gsoia.federation.outbox import State
 from gsoia.federation.packages import (
     Kind,
     Package,
@@ -32,11 +34,63 @@ from gsoia.node.exchange.bodies import ConsentReplyBody, ConsentRequestBody, rea
 from gsoia.node.exchange.peers import PeerBook
 from gsoia.node.exchange.received import held_by_sender, known_party, record, usable_id
 from gsoia.node.item import find_item
+from gsoia.node.naming import with_names
 from gsoia.node.users import User
-from gsoia.store.schema import consent_requests
+from gsoia.store.schema import (
+    consent_requests,
+    consents_asked,
+    onward_releases,
+    outbox,
+    releases,
+)
 
 if TYPE_CHECKING:
     from gsoia.node.service import Node
+
+
+@dataclass(frozen=True)
+class Reply:
+    """The originator's answer about a third party, as it travels to a custodian."""
+
+    item: str
+    to: str
+    granted: bool
+    note: str | None = None
+    withdrawn: bool = False
+
+    @property
+    def audited(self) -> str:
+        if self.withdrawn:
+            return "consent.withdrawal_sent"
+        return "consent.granted" if self.granted else "consent.refused"
+
+    def body(self, request_id: str | None, grant: dict[str, Any] | None) -> dict[str, Any]:
+        body = {
+            "request": request_id,
+            "item": self.item,
+            "to": self.to,
+            "granted": self.granted,
+            "grant": grant,
+        }
+        if self.withdrawn:
+            body["withdrawn"] = True
+        if self.note:
+            body["note"] = self.note
+        return body
+
+
+def custodians_of(connection: Connection, item_id: str) -> set[str]:
+    """The nations that hold this node's item, or will: each a release of it went to (or
+    waits to go to: not refused, not cancelled), and each a custodian told it released the
+    item on to (``exchange.onward``)."""
+    released = (
+        select(releases.c.peer)
+        .select_from(releases.join(outbox, outbox.c.package_id == releases.c.package_id))
+        .where(releases.c.item_id == item_id)
+        .where(outbox.c.state.not_in([State.FAILED, State.CANCELLED]))
+    )
+    onward = select(onward_releases.c.to_party).where(onward_releases.c.item_id == item_id)
+    return set(connection.execute(released).scalars()) | set(connection.execute(onward).scalars())
 
 
 class Consents:
@@ -79,6 +133,17 @@ class Consents:
                 },
                 item_id=item_id,
                 now=node.audit.now(),
+            )
+            tx.connection.execute(
+                insert(consents_asked).values(
+                    id=request_id,
+                    item_id=item_id,
+                    originator=row.originator,
+                    to_party=to,
+                    requested_by=user.id,
+                    requested_at=node.audit.now(),
+                    state="pending",
+                )
             )
             tx.append(
                 "consent.requested",
@@ -128,22 +193,42 @@ class Consents:
     # -- the originator's officer answers ----------------------------------------------------------
 
     def requests(self, user: User) -> list[dict[str, Any]]:
-        """The consent requests custodians sent this node (officers)."""
+        """The consent requests custodians sent this node, newest first, their items named
+        where the officer may read them (officers)."""
         self.node.require(user, Action.CONSENT_REQUESTS)
         with self.node.engine.connect() as connection:
             rows = connection.execute(
-                select(consent_requests).order_by(consent_requests.c.requested_at)
+                select(consent_requests).order_by(consent_requests.c.requested_at.desc())
             )
-            return [{k: v for k, v in r._mapping.items() if k != "grant"} for r in rows]
+            listed = [{k: v for k, v in r._mapping.items() if k != "grant"} for r in rows]
+        return with_names(self.node, user, listed)
+
+    def asked(self, user: User) -> list[dict[str, Any]]:
+        """The consent requests this node sent, newest first, each with its answer once
+        the originator's node gave it, its item named where the officer may read it."""
+        self.node.require(user, Action.CONSENT_REQUESTS)
+        with self.node.engine.connect() as connection:
+            rows = connection.execute(
+                select(consents_asked).order_by(consents_asked.c.requested_at.desc())
+            )
+            listed = [dict(r._mapping) for r in rows]
+        return with_names(self.node, user, listed)
 
     def consent(
-        self, user: User, item_id: str, to: str, custodian: str | None = None
+        self,
+        user: User,
+        item_id: str,
+        to: str,
+        custodian: str | None = None,
+        note: str | None = None,
     ) -> dict[str, Any]:
-        """The originator's officer consents; custodians that asked (or ``custodian``) are told."""
+        """The originator's officer consents; every custodian of the item is told: those
+        that asked, those it was released to, those they passed it on to (and
+        ``custodian``); one that is no pinned peer is named in ``not_pinned``."""
         node = self.node
         if custodian is not None and custodian not in node.rulebook.catalogue.policies:
             raise RequestError.of("custodian", f"unknown policy '{custodian}'")
-        result = node.add_consent(user, item_id, to)
+        result = node.add_consent(user, item_id, to, note)
         with node.engine.connect() as connection:
             pending = connection.execute(
                 select(consent_requests)
@@ -151,13 +236,20 @@ class Consents:
                 .where(consent_requests.c.to_party == to)
                 .where(consent_requests.c.state == "pending")
             ).all()
+            holders = custodians_of(connection, item_id)
         targets: dict[str, str | None] = {r.custodian: r.id for r in pending}
         if custodian is not None:
             targets.setdefault(custodian, None)
-        sent = [self._reply(user, item_id, to, c, r, granted=True) for c, r in targets.items()]
-        return result | {"notified": sent}
+        for holder in holders - {node.nation, to}:
+            targets.setdefault(holder, None)
+        pinned = {c: r for c, r in targets.items() if self.peers.known(c) is not None}
+        reply = Reply(item_id, to, granted=True, note=note)
+        sent = [self.send_reply(user, reply, c, r) for c, r in sorted(pinned.items())]
+        return result | {"notified": sent, "not_pinned": sorted(set(targets) - set(pinned))}
 
-    def decide(self, user: User, request_id: str, *, grant: bool) -> dict[str, Any]:
+    def decide(
+        self, user: User, request_id: str, *, grant: bool, note: str | None = None
+    ) -> dict[str, Any]:
         """Grant or refuse a pending consent request (officer of the originator)."""
         node = self.node
         node.require(user, Action.CONSENT)
@@ -174,26 +266,18 @@ class Consents:
         if request.state != "pending":
             raise Conflict(f"consent request {request_id} is already {request.state}")
         if grant:
-            return self.consent(user, request.item_id, request.to_party, request.custodian)
+            return self.consent(user, request.item_id, request.to_party, request.custodian, note)
         with node.engine.connect() as connection:
             row = find_item(connection, request.item_id)
         if row is None:
             raise NotFound(f"no item {request.item_id}")
         node.on_item(user, Action.CONSENT, row)
-        sent = self._reply(
-            user, request.item_id, request.to_party, request.custodian, request_id, granted=False
-        )
-        return {"request": request_id, "state": "refused", "notified": [sent]}
+        reply = Reply(request.item_id, request.to_party, granted=False, note=note)
+        sent = self.send_reply(user, reply, request.custodian, request_id)
+        return {"request": request_id, "state": "refused", "notified": [sent], "note": note}
 
-    def _reply(
-        self,
-        user: User,
-        item_id: str,
-        to: str,
-        custodian: str,
-        request_id: str | None,
-        *,
-        granted: bool,
+    def send_reply(
+        self, user: User, reply: Reply, custodian: str, request_id: str | None
     ) -> dict[str, Any]:
         node = self.node
         self.peers.required(custodian)
@@ -201,14 +285,14 @@ class Consents:
         grant = (
             make_grant(
                 node.keys.signing,
-                item=item_id,
+                item=reply.item,
                 originator=node.nation,
                 custodian=custodian,
-                to=to,
+                to=reply.to,
                 granted_by=user.id,
                 granted_at=now,
             )
-            if granted
+            if reply.granted
             else None
         )
         package_id = str(uuid.uuid4())
@@ -218,14 +302,8 @@ class Consents:
                 package_id=package_id,
                 kind=Kind.CONSENT_REPLY,
                 peer=custodian,
-                body={
-                    "request": request_id,
-                    "item": item_id,
-                    "to": to,
-                    "granted": granted,
-                    "grant": grant,
-                },
-                item_id=item_id,
+                body=reply.body(request_id, grant),
+                item_id=reply.item,
                 now=now,
             )
             if request_id is not None:
@@ -233,16 +311,18 @@ class Consents:
                     update(consent_requests)
                     .where(consent_requests.c.id == request_id)
                     .values(
-                        state="granted" if granted else "refused",
+                        state="granted" if reply.granted else "refused",
                         decided_by=user.id,
                         decided_at=now,
                         grant=json.dumps(grant) if grant else None,
+                        note=reply.note,
                     )
                 )
             tx.append(
-                "consent.granted" if granted else "consent.refused",
+                reply.audited,
                 user.id,
-                {"item": item_id, "to": to, "custodian": custodian, "request": request_id},
+                {"item": reply.item, "to": reply.to, "custodian": custodian, "request": request_id}
+                | ({"note": reply.note} if reply.note else {}),
             )
         attempt = self.courier.deliver(package_id)
         return {"custodian": custodian, "package": package_id, "state": attempt.state}
@@ -263,11 +343,38 @@ class Consents:
                     package.id,
                 )
             record(tx.connection, package, body.item, node.audit.now())
+            noted = {"note": body.note} if body.note else {}
+            if body.request is not None and not body.withdrawn:
+                tx.connection.execute(
+                    update(consents_asked)
+                    .where(consents_asked.c.id == body.request)
+                    .where(consents_asked.c.item_id == body.item)
+                    .where(consents_asked.c.state == "pending")
+                    .values(
+                        state="granted" if body.granted else "refused",
+                        answered_at=node.audit.now(),
+                        note=body.note,
+                    )
+                )
+            if body.withdrawn and not body.granted:
+                consented = sorted(set(json.loads(row.consented_to)) - {body.to})
+                grants = [g for g in json.loads(row.grants or "[]") if g.get("to") != body.to]
+                node.rewrite(
+                    tx,
+                    row,
+                    {"consented_to": json.dumps(consented), "grants": json.dumps(grants)},
+                )
+                tx.append(
+                    "consent.withdrawal_received",
+                    package.sender,
+                    {"item": body.item, "to": body.to} | noted,
+                )
+                return {"status": "applied"}
             if not body.granted:
                 tx.append(
                     "consent.refusal_received",
                     package.sender,
-                    {"item": body.item, "to": body.to, "request": body.request},
+                    {"item": body.item, "to": body.to, "request": body.request} | noted,
                 )
                 return {"status": "noted"}
             grant = check_grant(body.grant, self.peers.signing_keys(package.sender))
@@ -290,6 +397,6 @@ class Consents:
             tx.append(
                 "consent.received",
                 package.sender,
-                {"item": body.item, "to": body.to, "request": body.request},
+                {"item": body.item, "to": body.to, "request": body.request} | noted,
             )
         return {"status": "applied"}

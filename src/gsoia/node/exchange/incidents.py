@@ -86,6 +86,7 @@ class IncidentNotices:
                     reported_at=reported.isoformat(timespec="seconds"),
                     notify_by=deadline.isoformat(timespec="seconds"),
                     notified_at=node.audit.now(),
+                    reported_from=package.sender,
                 )
             )
             tx.append(

@@ -12,6 +12,7 @@ from gsoia.federation.packages import Kind
 from gsoia.node.authority import Action
 from gsoia.node.errors import Conflict, NotFound
 from gsoia.node.exchange.received import usable_id
+from gsoia.node.naming import with_names
 from gsoia.node.rotation import Announcer
 from gsoia.node.users import User
 from gsoia.store.schema import incidents, outbox
@@ -31,14 +32,16 @@ class Outbox:
         self.announcer = announcer
 
     def listed(self, user: User) -> list[dict[str, Any]]:
-        """Every package, newest first, without its payload (officers)."""
+        """Every package, newest first, without its payload, its item named where the
+        officer may read it (officers)."""
         self.node.require(user, Action.OUTBOX)
         with self.node.engine.connect() as connection:
             rows = connection.execute(select(outbox).order_by(outbox.c.created_at.desc()))
-            return [{k: v for k, v in r._mapping.items() if k not in _UNLISTED} for r in rows]
+            listed = [{k: v for k, v in r._mapping.items() if k not in _UNLISTED} for r in rows]
+        return with_names(self.node, user, listed)
 
-    def cancel(self, user: User, package_id: str) -> dict[str, Any]:
-        """Cancel a delivery not yet made (officers)."""
+    def cancel(self, user: User, package_id: str, note: str | None = None) -> dict[str, Any]:
+        """Cancel a delivery not yet made (officers); ``note``: why, audited."""
         node = self.node
         node.require(user, Action.CANCEL)
         with node.audit.transaction() as tx:
@@ -63,10 +66,11 @@ class Outbox:
             )
             if cancelled.rowcount != 1:
                 raise Conflict(f"package {package_id} is being delivered: try again")
-            tx.append("package.cancelled", user.id, {"package": package_id, "to": row.peer})
+            noted = {"note": note} if note else {}
+            tx.append("package.cancelled", user.id, {"package": package_id, "to": row.peer} | noted)
             if row.kind == Kind.ROTATION.value:
                 tx.on_commit(lambda: self.announcer.settled(row.peer))
-        return {"package": package_id, "state": State.CANCELLED}
+        return {"package": package_id, "state": State.CANCELLED, "note": note}
 
     def delivered(self, connection: Connection, row: Any) -> None:
         """What a delivery settles: a rotation announced, an incident told."""

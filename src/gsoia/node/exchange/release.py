@@ -34,6 +34,7 @@ from gsoia.federation.posting import Attempt
 from gsoia.node import origin
 from gsoia.node.authority import Action
 from gsoia.node.errors import Conflict, Denied, IntegrityFailure, NodeError, NotFound
+from gsoia.node.exchange.onward import onward_notices
 from gsoia.node.exchange.peers import PeerBook
 from gsoia.node.item import StoredItem, find_item, item_label, items_by_id, travelling
 from gsoia.node.partners import partner_decision
@@ -57,6 +58,7 @@ class Sealed:
     package_id: str
     body: dict[str, Any]
     decision: Decision
+    originator: str
 
     def audited(self, to: str) -> dict[str, Any]:
         """The ``item.released`` entry's data."""
@@ -132,29 +134,30 @@ class Releases:
         planned = self._plans(user, to, item_ids)
         sealed = [p for p in planned if isinstance(p, Sealed)]
         claim = self.courier.new_claim()  # put in the outbox as this caller's: not the loop's
+        told: list[str] = []  # the onward notices to the originators (``exchange.onward``)
 
         def write(tx: AuditTransaction) -> None:
             now = node.audit.now()
-            enqueue_many(
-                tx.connection,
-                [
-                    outbox_row(
-                        package_id=s.package_id,
-                        kind=Kind.RELEASE,
-                        peer=to,
-                        body=s.body,
-                        item_id=s.item_id,
-                        now=now,
-                    )
-                    | claim.columns()
-                    for s in sealed
-                ],
-            )
+            rows = [
+                outbox_row(
+                    package_id=s.package_id,
+                    kind=Kind.RELEASE,
+                    peer=to,
+                    body=s.body,
+                    item_id=s.item_id,
+                    now=now,
+                )
+                for s in sealed
+            ]
+            released = [(s.item_id, s.originator, s.package_id) for s in sealed]
+            notices = onward_notices(self.peers, node.nation, to, released, user.id, now)
+            told[:] = [n["package_id"] for n in notices]
+            enqueue_many(tx.connection, [r | claim.columns() for r in rows + notices])
             _record_releases(tx.connection, user, to, sealed, now)
             _audit_releases(tx, user, to, item_ids, planned, alone)
 
         node.audit.batched(write)
-        package_ids = [s.package_id for s in sealed]
+        package_ids = [s.package_id for s in sealed] + told
         self.courier.hold(claim, package_ids)
         if not alone:
             for entry in planned:
@@ -210,7 +213,8 @@ class Releases:
         if peer is None:
             raise Conflict(f"{to} is not a peer of this node (gsoia peer add)")
         package_id = str(uuid.uuid4())
-        return Sealed(item_id, package_id, self._sealed_body(row, peer, package_id, to), decision)
+        body = self._sealed_body(row, peer, package_id, to)
+        return Sealed(item_id, package_id, body, decision, row.originator)
 
     def _sealed_body(self, row: StoredItem, peer: Peer, package_id: str, to: str) -> dict[str, Any]:
         node = self.node
