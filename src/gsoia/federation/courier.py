@@ -31,7 +31,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Protocol
 
@@ -42,6 +42,7 @@ from sqlalchemy import Connection
 from gsoia.audit.log import AuditLog, TreeHead
 from gsoia.crypto.keys import NodeKeys
 from gsoia.federation.acknowledgements import Acknowledgements
+from gsoia.federation.carried import HEADER, ShownHeads
 from gsoia.federation.claims import Claims, stamp
 from gsoia.federation.outbox import (
     ACTIVE,
@@ -154,6 +155,8 @@ class Courier:
             acknowledgements=acknowledgements,
         )
         """Marks what came of each posting."""
+        self.shown = ShownHeads(nation, audit)
+        """The head each peer holds of this node's log: the proof to it goes with a batch."""
         self._single_only: dict[str, float] = {}
         """Peers (by URL) without a batch inbox, until when (``time.monotonic``)."""
         self._stop = threading.Event()
@@ -265,9 +268,11 @@ class Courier:
             head=None if latest is None else latest.to_dict(),
         )
 
-    def _post_one(self, peer: Peer, row: Any, raw: bytes) -> Outcome:
+    def _post_one(
+        self, peer: Peer, row: Any, raw: bytes, extra: Mapping[str, str] | None = None
+    ) -> Outcome:
         try:
-            response = self.http.post(peer.inbox, content=raw, headers=JSON)
+            response = self.http.post(peer.inbox, content=raw, headers=JSON | dict(extra or {}))
         except httpx.HTTPError as e:
             return unreachable(row, peer, e)
         taken = delivered(response)
@@ -348,37 +353,56 @@ class Courier:
         key = self._key_for(peer.nation)
         head = self.audit.head() if self.heads else None  # one for the batch, shown by each
         wires = [(row, self._wire(key, row, head)) for row in rows]
+        if head is None:
+            return self._post_chunks(peer, wires, {})
+        with self.shown.turn(peer.nation):  # the head the peer holds is the one known here
+            carried = self.shown.proof_for(peer.nation, head)
+            extra = {} if carried is None else {HEADER: carried.header()}
+            outcomes = self._post_chunks(peer, wires, extra)
+            if any(o.state == State.DELIVERED for o in outcomes):
+                self.shown.taken(peer.nation, head)
+        return outcomes
+
+    def _post_chunks(
+        self, peer: Peer, wires: list[tuple[Any, bytes]], extra: Mapping[str, str]
+    ) -> list[Outcome]:
         outcomes: list[Outcome] = []
         for chunk in chunks(wires):
             if outcomes and outcomes[-1].unreachable:  # not again now: it is down
                 outcomes += [replace(outcomes[-1], row=row) for row, _ in chunk]
             elif len(chunk) == 1 or self._single_only.get(peer.url, 0.0) > time.monotonic():
-                outcomes += self._post_each(peer, chunk)
+                outcomes += self._post_each(peer, chunk, extra)
             else:
-                outcomes += self._post_batch(peer, chunk)
+                outcomes += self._post_batch(peer, chunk, extra)
         return outcomes
 
-    def _post_each(self, peer: Peer, chunk: list[tuple[Any, bytes]]) -> list[Outcome]:
+    def _post_each(
+        self, peer: Peer, chunk: list[tuple[Any, bytes]], extra: Mapping[str, str]
+    ) -> list[Outcome]:
         outcomes: list[Outcome] = []
         for row, raw in chunk:
             if outcomes and outcomes[-1].unreachable:
                 outcomes.append(replace(outcomes[-1], row=row))
             else:
-                outcomes.append(self._post_one(peer, row, raw))
+                outcomes.append(self._post_one(peer, row, raw, extra))
         return outcomes
 
-    def _post_batch(self, peer: Peer, chunk: list[tuple[Any, bytes]]) -> list[Outcome]:
+    def _post_batch(
+        self, peer: Peer, chunk: list[tuple[Any, bytes]], extra: Mapping[str, str]
+    ) -> list[Outcome]:
         try:
             response = self.http.post(
-                peer.inbox_batch, content=batch_bytes(raw for _, raw in chunk), headers=NDJSON
+                peer.inbox_batch,
+                content=batch_bytes(raw for _, raw in chunk),
+                headers=NDJSON | dict(extra),
             )
         except httpx.HTTPError as e:
             return [unreachable(row, peer, e) for row, _ in chunk]
         if response.status_code in (404, 405):  # a peer without a batch inbox
             self._single_only[peer.url] = time.monotonic() + SINGLE_ONLY
-            return self._post_each(peer, chunk)
+            return self._post_each(peer, chunk, extra)
         if 400 <= response.status_code < 500:  # the batch as a whole (its size …): each alone
-            return self._post_each(peer, chunk)
+            return self._post_each(peer, chunk, extra)
         answers = batch_answers(response, [row.package_id for row, _ in chunk])
         if answers is None:  # nothing to tell what was taken: all again (delivery is idempotent)
             reason = f"HTTP {response.status_code} from {peer.url}"
