@@ -25,6 +25,7 @@ from gsoia.federation.packages import PackageRejected, Rejection
 from gsoia.federation.peers import INBOX_BATCH, Peer
 from gsoia.node.service import Node
 from gsoia.node.users import Role, User
+from tests.federation.test_receipts import LABEL
 from tests.federation.test_witness import A, B, Forker, _head, can, entries, receive
 from tests.node.conftest import Database, database
 
@@ -184,16 +185,9 @@ def test_each_batch_carries_the_proof_its_receiver_needs(
     analyst, _ = jpn.add_user(
         "jpn-analyst", "JPN", clearance="KIMITSU", need_to_know=["maritime"], role=Role.ANALYST
     )
-    label = {
-        "originator": "JPN",
-        "classification": "GOKUHI",
-        "area": "maritime",
-        "releasable_to": ["CAN"],
-        "need_to_know": ["maritime"],
-    }
     sizes: list[int] = []
     for round_ in range(4):
-        drafts = [jpn.prepare_item(analyst, label, f"report {round_}.{k}", b"x") for k in range(3)]
+        drafts = [jpn.prepare_item(analyst, LABEL, f"report {round_}.{k}", b"x") for k in range(3)]
         ids = [view["id"] for view in jpn.store_items(analyst, drafts)]
         answers = jpn.exchange.release_many(analyst, "CAN", ids)
         assert [a["state"] for a in answers if isinstance(a, dict)] == ["delivered"] * 3, answers
