@@ -54,6 +54,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_decision.py
 	$(BIN)/python benchmarks/bench_node.py
 	$(BIN)/python benchmarks/bench_federation.py
+	$(BIN)/python benchmarks/bench_witnessing.py
 	$(BIN)/python benchmarks/bench_taxii.py
 	$(BIN)/python benchmarks/bench_flood.py
 	$(MAKE) bench-scale

@@ -180,7 +180,7 @@ def test_an_expired_claim_can_be_taken_over(two: tuple[Node, Node, Counting]) ->
     assert first.exchange.courier.claim([other]) == []
     # the first process "dies": its in-process hold is lost with it, and its claim in the
     # store holds until it expires (at once here): the loop of another process takes it
-    first.exchange.courier._held.clear()
+    first.exchange.courier.claims.held.clear()
     assert second.exchange.courier.due() == [package]
     assert second.exchange.courier.claim([package]) == [package]
     attempts = second.exchange.courier.deliver_many([package, other], claimed=True)
@@ -230,7 +230,7 @@ def test_the_claims_of_a_dead_process_of_this_machine_are_freed_at_once(
     [mine, elsewhere, alive] = put(first, 3)
     gone = subprocess.Popen([sys.executable, "-c", "pass"])  # a process that ended
     gone.wait()
-    host, _, boot = second.exchange.courier._owner.split(":")
+    host, _, boot = second.exchange.courier.claims.owner.split(":")
     until = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)).isoformat(timespec="microseconds")
     holders = {
         mine: f"{host}:{gone.pid}:{boot}:dead",

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 
 from gsoia.api.problems import problem
 from gsoia.api.releases import releases_router
+from gsoia.federation.carried import HEADER
 from gsoia.federation.packages import MAX_BATCH, PackageRejected, Rejection
 from gsoia.federation.peers import INBOX_BATCH
 from gsoia.federation.witnessing import CONSISTENCY, HELD_HEAD
@@ -68,7 +69,10 @@ def federation_router(node: Node) -> APIRouter:
         raw = await request.body()
         try:  # checking and storing is blocking work: off the event loop
             result = await run_in_threadpool(
-                exchange.receive, raw, source=client_address(request.scope)
+                exchange.receive,
+                raw,
+                source=client_address(request.scope),
+                carried=request.headers.get(HEADER),
             )
         except PackageRejected as e:
             return _refused(e, request)
@@ -100,7 +104,9 @@ def federation_router(node: Node) -> APIRouter:
                 limited = await run_in_threadpool(too_many, request)
                 if limited is not None:
                     return limited
-                results = await run_in_threadpool(exchange.receive_batch, raw, source=source)
+                results = await run_in_threadpool(
+                    exchange.receive_batch, raw, source=source, carried=request.headers.get(HEADER)
+                )
         except PackageRejected as e:
             return _refused(e, request)
         return JSONResponse({"results": [batch_answer(p, r) for p, r in results]})

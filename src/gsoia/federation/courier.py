@@ -19,6 +19,9 @@ never both post it while the claim holds, and a package cancelled is never marke
 delivered. A claim expires (``CLAIM_FOR``): a process killed while it delivered holds its
 packages no longer than that, then another posts them again (the receiver refuses a second
 copy as a replay, which counts as delivered).
+
+The claims are ``federation.claims``'s; what came of each posting is written down by
+``federation.settlement``; how the answers are read, by ``federation.posting``.
 """
 
 from __future__ import annotations
@@ -26,12 +29,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import os
-import socket
 import threading
 import time
-import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Protocol
 
@@ -39,34 +39,25 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Connection
 
-from gsoia.audit.log import AuditLog, AuditTransaction, TreeHead
+from gsoia.audit.log import AuditLog, TreeHead
 from gsoia.crypto.keys import NodeKeys
-from gsoia.federation.acknowledgements import Acknowledgements, keep, proven
+from gsoia.federation.acknowledgements import Acknowledgements
+from gsoia.federation.carried import HEADER, ShownHeads
+from gsoia.federation.claims import Claims, stamp
 from gsoia.federation.outbox import (
     ACTIVE,
     BY_ID,
     BY_IDS,
-    CLAIM,
     CLAIM_FOR,
     CLAIM_SECONDS,
     DUE,
-    HOLDERS,
-    MARK_DELIVERED,
-    MARK_FAILED,
-    MARK_RETRY,
-    MARK_UNACKNOWLEDGED,
     MAX_BACKOFF,
     NEXT_DUE,
-    NOT_BEFORE_NOW,
-    RELEASE_DEAD,
     ROTATION_PENDING,
-    UNCLAIM,
     Claim,
     State,
     backoff,
-    boot_id,
     claim_period,
-    dead_here,
     enqueue,
     enqueue_many,
     outbox_row,
@@ -90,7 +81,7 @@ from gsoia.federation.posting import (
     unpinned,
     unreachable,
 )
-from gsoia.store.database import writing
+from gsoia.federation.settlement import Settlement
 
 SINGLE_ONLY = 600.0
 """Seconds a peer that has no batch inbox is sent each package alone before asking again."""
@@ -139,8 +130,6 @@ class Courier:
         self.counted = counted
         self.heads = heads
         """Whether packages carry this node's head (off: the node's ``witnessing`` setting)."""
-        self.acknowledgements = acknowledgements
-        """Checks the receipts of releases (None: a release the peer takes is delivered)."""
         self.signer = signer
         """The key to sign a package for a peer; default: the node's (see key rotation)."""
         self.nation = nation
@@ -148,17 +137,26 @@ class Courier:
         self.audit = audit
         self.peer = peer
         self.clock = clock
-        self.on_delivered = on_delivered
         self._timeout = timeout
         self._http: httpx.Client | None = None
         self._http_lock = threading.Lock()
-        self.claim_for = claim_for if claim_for is not None else claim_period()
-        """How long a claim holds (``CLAIM_FOR``, or ``GSOIA_CLAIM_SECONDS``)."""
-        self._owner = f"{socket.gethostname()[:20]}:{os.getpid()}:{boot_id()}"
-        """Who claims: host, process and boot (``host:pid:boot``, then a claim's own id)."""
-        self._held: dict[str, str] = {}
-        """The packages this process claimed, and the claim's token ("": being claimed)."""
-        self._held_lock = threading.Lock()
+        self.claims = Claims(
+            audit.engine,
+            lambda: self.clock(),
+            claim_for if claim_for is not None else claim_period(),
+        )
+        """This process's claims on packages."""
+        self.settlement = Settlement(
+            audit=audit,
+            clock=lambda: self.clock(),
+            claims=self.claims,
+            on_delivered=on_delivered,
+            wake=self.wake,
+            acknowledgements=acknowledgements,
+        )
+        """Marks what came of each posting."""
+        self.shown = ShownHeads(nation, audit)
+        """The head each peer holds of this node's log: the proof to it goes with a batch."""
         self._single_only: dict[str, float] = {}
         """Peers (by URL) without a batch inbox, until when (``time.monotonic``)."""
         self._stop = threading.Event()
@@ -181,77 +179,36 @@ class Courier:
 
     # -- claims: one attempt at a time per package, across processes and hosts -----------
 
-    def _stamp(self, at: dt.datetime) -> str:
-        return at.astimezone(dt.UTC).isoformat(timespec="microseconds")
+    @property
+    def claim_for(self) -> dt.timedelta:
+        """How long a claim holds (``CLAIM_FOR``, or ``GSOIA_CLAIM_SECONDS``)."""
+        return self.claims.claim_for
+
+    @claim_for.setter
+    def claim_for(self, period: dt.timedelta) -> None:
+        self.claims.claim_for = period
 
     def new_claim(self) -> Claim:
-        """A claim of this process's, from now (for packages put in the outbox claimed:
-        ``Claim.columns`` in their rows, then ``hold``)."""
-        token = f"{self._owner}:{uuid.uuid4().hex[:12]}"
-        return Claim(token, self._stamp(self.clock() + self.claim_for))
+        """A claim of this process's, from now (``Claims.new_claim``)."""
+        return self.claims.new_claim()
 
     def hold(self, claim: Claim, package_ids: Iterable[str]) -> None:
         """Packages committed to the outbox with ``claim``: this caller's to deliver."""
-        with self._held_lock:
-            for package_id in package_ids:
-                self._held[package_id] = claim.by
+        self.claims.hold(claim, package_ids)
 
     def claim(self, package_ids: Iterable[str]) -> list[str]:
-        """Claim the pending packages no process holds; those claimed.
-
-        The database decides (a conditional UPDATE: pending, and no claim or an expired
-        one), so two processes never both win a package. A caller that claimed packages
-        delivers them (``deliver_many(claimed=True)``) or gives them back (``unclaim``).
-        """
-        with self._held_lock:  # within this process, without asking the database
-            free = [p for p in dict.fromkeys(package_ids) if p not in self._held]
-            self._held.update(dict.fromkeys(free, ""))
-        won: set[str] = set()
-        claim = self.new_claim()
-        try:
-            if free:
-                now = self._stamp(self.clock())
-                with writing(self.audit.engine) as connection:
-                    for start in range(0, len(free), 500):
-                        won.update(
-                            connection.execute(
-                                CLAIM,
-                                {
-                                    "ids": free[start : start + 500],
-                                    "by": claim.by,
-                                    "until": claim.until,
-                                    "now": now,
-                                },
-                            ).scalars()
-                        )
-        finally:
-            with self._held_lock:
-                for package_id in free:
-                    if package_id in won:
-                        self._held[package_id] = claim.by
-                    else:
-                        del self._held[package_id]
-        return [p for p in free if p in won]
+        """Claim the pending packages no process holds; those claimed (``Claims.claim``).
+        A caller that claimed packages delivers them (``deliver_many(claimed=True)``) or
+        gives them back (``unclaim``)."""
+        return self.claims.claim(package_ids)
 
     def unclaim(self, package_ids: Iterable[str]) -> None:
         """Give back this process's claims on these packages (those it still holds)."""
-        by_claim: dict[str, list[str]] = {}
-        with self._held_lock:
-            for package_id in dict.fromkeys(package_ids):
-                token = self._held.pop(package_id, None)
-                if token:
-                    by_claim.setdefault(token, []).append(package_id)
-        if by_claim:
-            with writing(self.audit.engine) as connection:
-                for token, ids in by_claim.items():
-                    connection.execute(UNCLAIM, {"ids": ids, "by": token})
-                tell_courier(connection)
+        self.claims.unclaim(package_ids)
 
-    def _forget(self, package_ids: Iterable[str]) -> None:
-        """Claims the database released already (with the package's new state)."""
-        with self._held_lock:
-            for package_id in package_ids:
-                self._held.pop(package_id, None)
+    def release_dead(self) -> int:
+        """Free the claims of this machine's processes that died (``Claims.release_dead``)."""
+        return self.claims.release_dead()
 
     # -- one package ----------------------------------------------------------------------
 
@@ -289,9 +246,9 @@ class Courier:
             return awaiting_rotation(row)
         peer = self.peer(row.peer)
         if peer is None:
-            return self._settle([unpinned(row)])[0]
+            return self.settlement.settle([unpinned(row)])[0]
         raw = self._wire(self._key_for(row.peer), row)
-        return self._settle([self._post_one(peer, row, raw)])[0]
+        return self.settlement.settle([self._post_one(peer, row, raw)])[0]
 
     def _key_for(self, peer: str) -> Ed25519PrivateKey:
         return self.keys.signing if self.signer is None else self.signer(peer)
@@ -311,9 +268,11 @@ class Courier:
             head=None if latest is None else latest.to_dict(),
         )
 
-    def _post_one(self, peer: Peer, row: Any, raw: bytes) -> Outcome:
+    def _post_one(
+        self, peer: Peer, row: Any, raw: bytes, extra: Mapping[str, str] | None = None
+    ) -> Outcome:
         try:
-            response = self.http.post(peer.inbox, content=raw, headers=JSON)
+            response = self.http.post(peer.inbox, content=raw, headers=JSON | dict(extra or {}))
         except httpx.HTTPError as e:
             return unreachable(row, peer, e)
         taken = delivered(response)
@@ -387,44 +346,63 @@ class Courier:
                 continue
             peer = self.peer(nation)
             outcomes = [unpinned(row) for row in rest] if peer is None else self._send(peer, rest)
-            attempts |= {a.package_id: a for a in self._settle(outcomes)}
+            attempts |= {a.package_id: a for a in self.settlement.settle(outcomes)}
         return attempts
 
     def _send(self, peer: Peer, rows: list[Any]) -> list[Outcome]:
         key = self._key_for(peer.nation)
         head = self.audit.head() if self.heads else None  # one for the batch, shown by each
         wires = [(row, self._wire(key, row, head)) for row in rows]
+        if head is None:
+            return self._post_chunks(peer, wires, {})
+        with self.shown.turn(peer.nation):  # the head the peer holds is the one known here
+            carried = self.shown.proof_for(peer.nation, head)
+            extra = {} if carried is None else {HEADER: carried.header()}
+            outcomes = self._post_chunks(peer, wires, extra)
+            if any(o.state == State.DELIVERED for o in outcomes):
+                self.shown.taken(peer.nation, head)
+        return outcomes
+
+    def _post_chunks(
+        self, peer: Peer, wires: list[tuple[Any, bytes]], extra: Mapping[str, str]
+    ) -> list[Outcome]:
         outcomes: list[Outcome] = []
         for chunk in chunks(wires):
             if outcomes and outcomes[-1].unreachable:  # not again now: it is down
                 outcomes += [replace(outcomes[-1], row=row) for row, _ in chunk]
             elif len(chunk) == 1 or self._single_only.get(peer.url, 0.0) > time.monotonic():
-                outcomes += self._post_each(peer, chunk)
+                outcomes += self._post_each(peer, chunk, extra)
             else:
-                outcomes += self._post_batch(peer, chunk)
+                outcomes += self._post_batch(peer, chunk, extra)
         return outcomes
 
-    def _post_each(self, peer: Peer, chunk: list[tuple[Any, bytes]]) -> list[Outcome]:
+    def _post_each(
+        self, peer: Peer, chunk: list[tuple[Any, bytes]], extra: Mapping[str, str]
+    ) -> list[Outcome]:
         outcomes: list[Outcome] = []
         for row, raw in chunk:
             if outcomes and outcomes[-1].unreachable:
                 outcomes.append(replace(outcomes[-1], row=row))
             else:
-                outcomes.append(self._post_one(peer, row, raw))
+                outcomes.append(self._post_one(peer, row, raw, extra))
         return outcomes
 
-    def _post_batch(self, peer: Peer, chunk: list[tuple[Any, bytes]]) -> list[Outcome]:
+    def _post_batch(
+        self, peer: Peer, chunk: list[tuple[Any, bytes]], extra: Mapping[str, str]
+    ) -> list[Outcome]:
         try:
             response = self.http.post(
-                peer.inbox_batch, content=batch_bytes(raw for _, raw in chunk), headers=NDJSON
+                peer.inbox_batch,
+                content=batch_bytes(raw for _, raw in chunk),
+                headers=NDJSON | dict(extra),
             )
         except httpx.HTTPError as e:
             return [unreachable(row, peer, e) for row, _ in chunk]
         if response.status_code in (404, 405):  # a peer without a batch inbox
             self._single_only[peer.url] = time.monotonic() + SINGLE_ONLY
-            return self._post_each(peer, chunk)
+            return self._post_each(peer, chunk, extra)
         if 400 <= response.status_code < 500:  # the batch as a whole (its size …): each alone
-            return self._post_each(peer, chunk)
+            return self._post_each(peer, chunk, extra)
         answers = batch_answers(response, [row.package_id for row, _ in chunk])
         if answers is None:  # nothing to tell what was taken: all again (delivery is idempotent)
             reason = f"HTTP {response.status_code} from {peer.url}"
@@ -435,136 +413,11 @@ class Courier:
             answered(row, answer, peer) for (row, _), answer in zip(chunk, answers, strict=True)
         ]
 
-    # -- what came of it ------------------------------------------------------------------
-
-    def _settle(self, outcomes: list[Outcome]) -> list[Attempt]:
-        """Mark each package delivered, unacknowledged, refused (one transaction, audited)
-        or to retry; a release the peer took is delivered only with a receipt that verifies
-        (``federation.acknowledgements``), kept in that transaction.
-
-        Each only if it is still pending (or unacknowledged): one settled meanwhile by
-        another process (its claim had expired), or cancelled, keeps its state, and is
-        reported as it is.
-        """
-        if self.acknowledgements is not None:
-            outcomes = self.acknowledgements.checked(outcomes)
-        final = [o for o in outcomes if o.state != State.PENDING]
-        marked: set[str] = set()
-        if final:
-            marked = self.audit.batched(lambda tx: self._settled(tx, final))
-            self._forget(o.row.package_id for o in final)
-        retries = [o for o in outcomes if o.state == State.PENDING]
-        if retries:
-            self._retry(retries)
-        attempts = [Attempt(o.row.package_id, o.state, o.reason) for o in outcomes]
-        unmarked = [o.row.package_id for o in final if o.row.package_id not in marked]
-        if unmarked:
-            states = self._states(unmarked)
-            for package_id in unmarked:
-                log.warning(
-                    "courier: package %s was posted but is %s already",
-                    package_id,
-                    states.get(package_id, "unknown"),
-                )
-            attempts = [
-                Attempt(a.package_id, states.get(a.package_id, "unknown"))
-                if a.package_id in unmarked
-                else a
-                for a in attempts
-            ]
-        return attempts
-
-    def _states(self, package_ids: list[str]) -> dict[str, str]:
-        with self.audit.engine.connect() as connection:
-            rows = connection.execute(BY_IDS, {"ids": package_ids}).all()
-        return {row.package_id: row.state for row in rows}
-
-    def _settled(self, tx: AuditTransaction, outcomes: list[Outcome]) -> set[str]:
-        """Mark the packages still pending (or unacknowledged); those marked (and audited)."""
-        now = self.audit.now()
-        marked: set[str] = set()
-        delivered = [o for o in outcomes if o.state == State.DELIVERED]
-        if delivered:
-            ids = [o.row.package_id for o in delivered]
-            for start in range(0, len(ids), 500):
-                marked.update(
-                    tx.connection.execute(
-                        MARK_DELIVERED, {"ids": ids[start : start + 500], "at": now}
-                    ).scalars()
-                )
-            delivered = [o for o in delivered if o.row.package_id in marked]
-            keep(tx.connection, delivered, now)
-            # the peer answers again: what waits for it need not wait out its backoff
-            # (only the packages still backing off: those already due are left as they are)
-            for peer in dict.fromkeys(o.row.peer for o in delivered):
-                tx.connection.execute(NOT_BEFORE_NOW, {"to_peer": peer, "now": now})
-            tx.on_commit(self.wake)
-        clock = self.clock()
-        for o in outcomes:
-            if o.state == State.UNACKNOWLEDGED:
-                due = self._stamp(clock + backoff(o.row.attempts + 1))
-                about = {"p": o.row.package_id, "at": now, "due": due, "e": o.reason}
-                done = tx.connection.execute(MARK_UNACKNOWLEDGED, about).first()
-            elif o.state == State.FAILED:
-                done = tx.connection.execute(
-                    MARK_FAILED, {"p": o.row.package_id, "e": o.reason}
-                ).first()
-            else:
-                continue
-            if done is not None:
-                marked.add(o.row.package_id)
-        for o in outcomes:
-            if o.row.package_id in marked:
-                self._audited(tx, o)
-        return marked
-
-    def _audited(self, tx: AuditTransaction, o: Outcome) -> None:
-        """A package marked: on its first delivery, what that settles; its entries."""
-        row = o.row
-        about: dict[str, Any] = {"package": row.package_id, "kind": row.kind, "to": row.peer}
-        first = row.state == State.PENDING  # delivered now (unacknowledged: before)
-        if first and o.state in (State.DELIVERED, State.UNACKNOWLEDGED):
-            self.on_delivered(tx.connection, row)
-        receipt = {} if o.acknowledgement is None else {"receipt": proven(o.acknowledgement)}
-        if o.state == State.DELIVERED:
-            tx.append(
-                "package.delivered" if first else "package.acknowledged", "courier", about | receipt
-            )
-        elif o.state == State.UNACKNOWLEDGED:
-            if first:
-                tx.append("package.delivered", "courier", about)
-            tx.append("package.unacknowledged", "courier", about | {"reason": o.reason})
-        else:
-            tx.append("package.refused_by_peer", "courier", about | {"reason": o.reason})
-
-    def _retry(self, outcomes: list[Outcome]) -> None:
-        clock = self.clock()
-        with self._held_lock:
-            held = {o.row.package_id: self._held.get(o.row.package_id) for o in outcomes}
-        mine = [o for o in outcomes if held[o.row.package_id]]
-        if mine:
-            with writing(self.audit.engine) as connection:
-                connection.execute(
-                    MARK_RETRY,
-                    [
-                        {
-                            "p": o.row.package_id,
-                            "by": held[o.row.package_id],
-                            "n": o.row.attempts + 1,
-                            "due": self._stamp(clock + backoff(o.row.attempts + 1)),
-                            "e": o.reason,
-                        }
-                        for o in mine
-                    ],
-                )
-                tell_courier(connection)  # when to try again: the loop's, wherever it runs
-        self._forget(o.row.package_id for o in mine)
-
     # -- the background loop ----------------------------------------------------------------
 
     def due(self) -> list[str]:
         """Pending packages due now that no process holds, oldest first (500 at most)."""
-        now = self._stamp(self.clock())
+        now = stamp(self.clock())
         with self.audit.engine.connect() as connection:
             return list(connection.execute(DUE, {"now": now}).scalars())
 
@@ -572,29 +425,11 @@ class Courier:
         """Seconds until a package is due or a claim expires (``IDLE`` at most)."""
         now = self.clock()
         with self.audit.engine.connect() as connection:
-            first = connection.execute(NEXT_DUE, {"now": self._stamp(now)}).scalar()
+            first = connection.execute(NEXT_DUE, {"now": stamp(now)}).scalar()
         if first is None:
             return IDLE
         seconds = (dt.datetime.fromisoformat(first) - now).total_seconds()
         return min(max(seconds, 0.05), IDLE)
-
-    def release_dead(self) -> int:
-        """Free the claims of this machine's processes that died (SIGKILL, a crash) before
-        they expire: a host restarted goes on at once. How many packages were freed.
-
-        Only processes of this machine and boot are known dead for sure; another host's
-        claims are left to expire.
-        """
-        now = self._stamp(self.clock())
-        with self.audit.engine.connect() as connection:
-            holders = list(connection.execute(HOLDERS, {"now": now}).scalars())
-        dead = [h for h in holders if dead_here(h, self._owner)]
-        if not dead:
-            return 0
-        with writing(self.audit.engine) as connection:
-            freed = connection.execute(RELEASE_DEAD, {"dead": dead}).rowcount
-        log.warning("courier: %d packages claimed by processes that died are free again", freed)
-        return int(freed)
 
     def run_due(self) -> int:
         """Attempt every package that is due (but those under way); how many were delivered."""

@@ -257,13 +257,15 @@ class Exchange:
 
     # -- what partner nodes send ------------------------------------------------------------------
 
-    def receive(self, raw: bytes, *, source: str | None = None) -> dict[str, Any]:
-        return self.inbox.receive(raw, source=source)
+    def receive(
+        self, raw: bytes, *, source: str | None = None, carried: str | None = None
+    ) -> dict[str, Any]:
+        return self.inbox.receive(raw, source=source, carried=carried)
 
     def receive_batch(
-        self, raw: bytes, *, source: str | None = None
+        self, raw: bytes, *, source: str | None = None, carried: str | None = None
     ) -> list[tuple[str | None, Outcome]]:
-        return self.inbox.receive_batch(raw, source=source)
+        return self.inbox.receive_batch(raw, source=source, carried=carried)
 
 
 __all__ = ["Exchange"]

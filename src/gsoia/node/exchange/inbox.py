@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import IntegrityError
 
+from gsoia.federation.carried import read_carried
 from gsoia.federation.packages import (
     Kind,
     Package,
@@ -56,21 +57,25 @@ class Inbox:
         self.intake = intake
         self.handlers = dict(handlers) | {Kind.RELEASE: intake.receive}
 
-    def receive(self, raw: bytes, *, source: str | None = None) -> dict[str, Any]:
+    def receive(
+        self, raw: bytes, *, source: str | None = None, carried: str | None = None
+    ) -> dict[str, Any]:
         """Check and apply a package from a peer; ``PackageRejected`` (audited) otherwise.
 
         ``source``: the client address it came from; a refusal of a package no pinned peer
         signed is then counted for it (``gsoia.node.floods``), not written alone.
+        ``carried``: the ``Gsoia-Consistency`` header it came with (``federation.carried``).
         """
         node = self.node
         package: Package | None = None
         try:
+            proof = read_carried(carried)
             self.peers.load()
             self.peers.report()
             package = open_package(
                 raw, me=node.nation, peer_keys=self.peers.signing_keys_of(), now=node.clock()
             )
-            self.witnesses.observe(package)
+            self.witnesses.observe(package, carried=proof)
             with node.engine.connect() as connection:
                 if seen(connection, [package.id]):
                     raise self._replayed([package])[0]
@@ -82,7 +87,7 @@ class Inbox:
             raise
 
     def receive_batch(
-        self, raw: bytes, *, source: str | None = None
+        self, raw: bytes, *, source: str | None = None, carried: str | None = None
     ) -> list[tuple[str | None, Outcome]]:
         """Check and apply the packages of a batch (one per line), in order, each on its own.
 
@@ -105,6 +110,7 @@ class Inbox:
         node = self.node
         try:
             lines = split_batch(raw)
+            proof = read_carried(carried)
         except PackageRejected as e:
             self._refused(e, source)
             raise
@@ -117,7 +123,7 @@ class Inbox:
         for line in lines:
             try:
                 package = open_package(line, me=node.nation, peer_keys=keys, now=node.clock())
-                self.witnesses.observe(package, witnessed)
+                self.witnesses.observe(package, witnessed, proof)
             except PackageRejected as e:
                 opened.append(e)
                 continue

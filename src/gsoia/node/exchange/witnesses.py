@@ -39,6 +39,7 @@ from gsoia.audit.witness import Judgement, NotAHead, Seen, judge, read_head
 from gsoia.crypto.errors import BadSignature
 from gsoia.crypto.signing import verify_any
 from gsoia.errors import InputError
+from gsoia.federation.carried import CarriedProof
 from gsoia.federation.packages import Kind, Package, PackageRejected, Rejection, check_rotation
 from gsoia.federation.witnessing import CONSISTENCY, HELD_HEAD, ProofUnavailable, check_request
 from gsoia.node.authority import Action
@@ -86,14 +87,22 @@ class Witnesses:
 
     # -- receiving --------------------------------------------------------------------------
 
-    def observe(self, package: Package, witnessed: set[tuple[str, str]] | None = None) -> None:
+    def observe(
+        self,
+        package: Package,
+        witnessed: set[tuple[str, str]] | None = None,
+        carried: CarriedProof | None = None,
+    ) -> None:
         """Check the head ``package`` carries; ``PackageRejected`` (the caller audits it)
         when it is bad or contradicts the head held, or its sender is under an alarm.
 
         A head that cannot be checked now (no proof could be fetched: the sender does not
         answer) does not hold the package back: it is kept as pending, and checked, before
         any later head, as soon as a proof can be had. ``witnessed``: (sender, head) pairs
-        found consistent earlier in the same batch, not checked again.
+        found consistent earlier in the same batch, not checked again. ``carried``: the
+        proof the sender sent with the package (``federation.carried``), used in place of
+        asking for it when it is the one needed and holds (one that fails accuses no one: it
+        is not signed, so the sender is asked for the proof, as without it).
         """
         if not self.node.config.witnessing:
             return
@@ -122,7 +131,7 @@ class Witnesses:
             self._store(sender, shown, None)
             return
         for candidate in ([pending] if pending is not None else []) + [shown]:
-            judgement = self.judged(sender, held, candidate)
+            judgement = self.judged(sender, held, candidate, carried)
             if judgement is None:  # not now: the first head unchecked waits
                 self._store(sender, held, pending or candidate)
                 log.warning("witness: %s's head of %d entries unchecked", sender, candidate.size)
@@ -140,9 +149,12 @@ class Witnesses:
         if witnessed is not None:
             witnessed.add(shown_as)
 
-    def judged(self, sender: str, held: TreeHead, shown: TreeHead) -> Judgement | None:
+    def judged(
+        self, sender: str, held: TreeHead, shown: TreeHead, carried: CarriedProof | None = None
+    ) -> Judgement | None:
         """``shown`` (a head ``sender`` signed) judged against ``held``, with ``sender``'s
-        proof if one is needed; None if it cannot be had now."""
+        proof if one is needed (``carried``, if it is that one; else asked for); None if it
+        cannot be had now."""
         judgement = judge(held, shown)
         if judgement.seen is not Seen.NEEDS_PROOF:
             return judgement
@@ -150,6 +162,12 @@ class Witnesses:
         pair = (sender, small.size, small.root, large.size, large.root)
         if pair in self._proven:
             return Judgement(Seen.EXTENDS if large is shown else Seen.OLDER)
+        if carried is not None and carried.proves(sender, small.size, large.size):
+            judgement = judge(held, shown, list(carried.path))
+            if judgement.seen is not Seen.FORKED:
+                return self._remembered(pair, judgement)
+            # not signed, so not trusted to accuse: the sender is asked, over its own URL
+            log.warning("witness: the proof carried for %s does not hold: asking it", sender)
         try:
             proof = self.fetch(sender, small.size, large.size)
         except ProofUnavailable as e:
@@ -161,7 +179,12 @@ class Witnesses:
                 f"{sender} signed heads of {held.size} and {shown.size} entries and cannot"
                 f" prove one a prefix of the other: {e}",
             )
-        judgement = judge(held, shown, proof)
+        return self._remembered(pair, judge(held, shown, proof))
+
+    def _remembered(
+        self, pair: tuple[str, int, bytes, int, bytes], judgement: Judgement
+    ) -> Judgement:
+        """A pair of heads judged with a proof: remembered if proven consistent."""
         if judgement.seen is not Seen.FORKED:
             if len(self._proven) >= PROVEN:
                 self._proven.clear()

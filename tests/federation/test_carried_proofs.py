@@ -1,0 +1,208 @@
+"""A consistency proof carried with a batch (``federation.carried``): used in place of
+asking the sender for it when it holds, and trusted for nothing else.
+
+In process (both databases), against the simulated Japanese node of ``test_witness`` (its
+two histories A and B): a carried proof that is the one needed spares the request; one that
+fails (of the other history, forged, empty) accuses no one: the sender is asked, and its
+answer judged (two histories still raise the alarm); one for other sizes or another sender
+is not used (the sender is asked); a header that is not a proof refuses the batch whole.
+Then two real nodes, Japan's courier posting to Canada's inbox: batch after batch carries
+the proof, and Canada never asks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from gsoia.api.federation import batch_answer
+from gsoia.audit.merkle import consistency_proof
+from gsoia.federation.carried import HEADER, CarriedProof, read_carried
+from gsoia.federation.packages import PackageRejected, Rejection
+from gsoia.federation.peers import INBOX_BATCH, Peer
+from gsoia.node.service import Node
+from gsoia.node.users import Role, User
+from tests.federation.test_receipts import LABEL
+from tests.federation.test_witness import A, B, Forker, _head, can, entries, receive
+from tests.node.conftest import Database, database
+
+__all__ = ["can", "database"]
+
+Can = tuple[Node, Forker, User]
+
+
+def carried(first: int, second: int, log: list[bytes], nation: str = "JPN") -> str:
+    """The header of ``nation``'s proof from ``first`` entries of ``log`` to ``second``."""
+    path = tuple(consistency_proof(first, log[:second]))
+    return CarriedProof(nation, first, second, path).header()
+
+
+def batch(node: Node, raw: bytes, header: str | None) -> Rejection | None:
+    """What became of a batch of one package (as ``receive``: None if the witness let it by)."""
+    [(_, outcome)] = node.exchange.receive_batch(raw, carried=header)
+    assert isinstance(outcome, PackageRejected), outcome
+    return None if outcome.reason is Rejection.UNKNOWN_ITEM else outcome.reason
+
+
+def test_a_carried_proof_spares_the_request(can: Can) -> None:
+    node, forker, _ = can
+    assert receive(node, forker.package(forker.head(5, A))) is None
+    forker.proofs_from = None  # it would not answer: only the carried proof can check it
+    assert batch(node, forker.package(forker.head(9, A)), carried(5, 9, A)) is None
+    assert node.exchange.witnesses.held_and_pending("JPN") == (_head(forker.head(9, A)), None)
+    # an older head, with the proof from it to the one held: nothing changes
+    assert batch(node, forker.package(forker.head(7, A)), carried(7, 9, A)) is None
+    assert node.exchange.witnesses.held("JPN") == _head(forker.head(9, A))
+    # a package posted alone may carry one too
+    alone = forker.package(forker.head(20, A))
+    with pytest.raises(PackageRejected) as refused:
+        node.exchange.receive(alone, carried=carried(9, 20, A))
+    assert refused.value.reason is Rejection.UNKNOWN_ITEM
+    assert node.exchange.witnesses.held("JPN") == _head(forker.head(20, A))
+    assert forker.asked == []
+    assert node.exchange.witnesses.open_alarms() == []
+
+
+def _forged(header: str) -> str:
+    """The header with the first hash of its proof changed."""
+    first = header.split(" ")[3][:64]
+    changed = f"{int(first[:2], 16) ^ 1:02x}" + first[2:]
+    return header.replace(first, changed, 1)
+
+
+@pytest.mark.parametrize(
+    "proof",
+    [
+        lambda: carried(12, 15, A),  # the proof of the other history
+        lambda: _forged(carried(12, 15, B)),  # the right one, a hash changed
+        lambda: "JPN 12 15 ",  # none at all
+    ],
+    ids=["other-history", "forged", "empty"],
+)
+def test_a_carried_proof_that_fails_accuses_no_one(can: Can, proof: Callable[[], str]) -> None:
+    # anyone who copied a signed package could post it again with a false header: the
+    # sender is asked, and its answer judged
+    node, forker, _ = can
+    forker.proofs_from = B
+    assert receive(node, forker.package(forker.head(12, B))) is None
+    assert batch(node, forker.package(forker.head(15, B)), proof()) is None
+    assert forker.asked == [(12, 15)]
+    assert node.exchange.witnesses.open_alarms() == []
+    assert node.exchange.witnesses.held("JPN") == _head(forker.head(15, B))
+
+
+def test_two_histories_are_found_whatever_proof_is_carried(can: Can) -> None:
+    node, forker, _ = can
+    assert receive(node, forker.package(forker.head(12, A))) is None
+    forker.proofs_from = B  # it now shows, and proves, the other history
+    header = carried(12, 15, B)  # a proof of B alone: it leads to no head of A
+    assert batch(node, forker.package(forker.head(15, B)), header) is Rejection.WITNESS_ALARM
+    assert forker.asked == [(12, 15)]
+    (alarm,) = node.exchange.witnesses.open_alarms()
+    assert alarm.nation == "JPN"
+    assert [e["data"]["alarm"] for e in entries(node, "witness.alarm")] == [alarm.id]
+    assert node.exchange.witnesses.held("JPN") == _head(forker.head(12, A))
+
+
+@pytest.mark.parametrize(
+    "header",
+    [carried(4, 9, A), carried(5, 10, A), carried(5, 9, A, nation="USA")],
+    ids=["other-first", "other-second", "other-sender"],
+)
+def test_a_carried_proof_not_the_one_needed_is_not_used(can: Can, header: str) -> None:
+    node, forker, _ = can
+    assert receive(node, forker.package(forker.head(5, A))) is None
+    assert batch(node, forker.package(forker.head(9, A)), header) is None
+    assert forker.asked == [(5, 9)]  # asked, as without it
+    assert node.exchange.witnesses.held("JPN") == _head(forker.head(9, A))
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "JPN 5",
+        "JPN 9 5 " + "00" * 32,  # first not below second
+        "JPN 0 9 " + "00" * 32,
+        "JPN 5 9 zz",
+        "JPN 5 9 " + "00" * 31,
+        "JPN 5 9 " + "00" * 64,  # two hashes without a comma
+        "JPN 5 9 " + ",".join(["00" * 32] * 65),  # longer than any proof
+        "J N 5 9 " + "00" * 32,
+    ],
+)
+def test_a_header_that_is_not_a_proof_refuses_the_batch(can: Can, header: str) -> None:
+    node, forker, _ = can
+    with pytest.raises(PackageRejected) as refused:
+        node.exchange.receive_batch(forker.package(forker.head(5, A)), carried=header)
+    assert refused.value.reason is Rejection.MALFORMED
+    assert HEADER in refused.value.detail
+    assert node.exchange.witnesses.held("JPN") is None  # nothing stored
+    [refusal] = entries(node, "package.refused")
+    assert refusal["data"]["reason"] == "MALFORMED"
+    with pytest.raises(PackageRejected):
+        read_carried(header)
+
+
+# -- two real nodes ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def pair(tmp_path: Path, database: Database) -> Iterator[tuple[Node, Node, list[str | None]]]:
+    """Japan's node (on ``database``) posting to Canada's (SQLite) in process; the headers
+    its batches came with; Canada's requests for proofs refused (counted in the test)."""
+    jpn = Node.init(tmp_path / "jpn", "JPN", database=database.url)
+    can = Node.init(tmp_path / "can", "CAN")
+    jpn.exchange.add_peer(Peer("CAN", "http://can.invalid", can.public))
+    can.exchange.add_peer(Peer("JPN", "http://jpn.invalid", jpn.public))
+    headers: list[str | None] = []
+
+    def inbox(request: httpx.Request) -> httpx.Response:
+        assert request.url.path == INBOX_BATCH
+        headers.append(request.headers.get(HEADER))
+        received = can.exchange.receive_batch(request.content, carried=headers[-1])
+        return httpx.Response(200, json={"results": [batch_answer(p, r) for p, r in received]})
+
+    def no_proof(request: httpx.Request) -> httpx.Response:
+        headers.append("asked")
+        return httpx.Response(503)
+
+    jpn.exchange.courier.http = httpx.Client(transport=httpx.MockTransport(inbox))
+    can.exchange.courier.http = httpx.Client(transport=httpx.MockTransport(no_proof))
+    try:
+        yield jpn, can, headers
+    finally:
+        can.close()
+        jpn.close()
+
+
+def test_each_batch_carries_the_proof_its_receiver_needs(
+    pair: tuple[Node, Node, list[str | None]],
+) -> None:
+    jpn, can, headers = pair
+    analyst, _ = jpn.add_user(
+        "jpn-analyst", "JPN", clearance="KIMITSU", need_to_know=["maritime"], role=Role.ANALYST
+    )
+    sizes: list[int] = []
+    for round_ in range(4):
+        drafts = [jpn.prepare_item(analyst, LABEL, f"report {round_}.{k}", b"x") for k in range(3)]
+        ids = [view["id"] for view in jpn.store_items(analyst, drafts)]
+        answers = jpn.exchange.release_many(analyst, "CAN", ids)
+        assert [a["state"] for a in answers if isinstance(a, dict)] == ["delivered"] * 3, answers
+        held, pending = can.exchange.witnesses.held_and_pending("JPN")
+        assert held is not None
+        assert pending is None
+        assert held.size == jpn.exchange.courier.shown.held("CAN")  # what Japan knows
+        sizes.append(held.size)
+    assert headers[0] is None  # nothing known of what Canada holds yet: it held nothing
+    assert "asked" not in headers
+    proofs = [read_carried(h) for h in headers[1:]]
+    assert all(p is not None and p.nation == "JPN" for p in proofs)
+    assert [p.second for p in proofs if p is not None] == sorted(
+        p.second for p in proofs if p is not None
+    )
+    assert can.exchange.witnesses.open_alarms() == []
+    assert sizes == sorted(set(sizes))  # a larger head held each time
+    assert [p.second for p in proofs if p is not None] == sizes[1:]
