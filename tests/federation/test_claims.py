@@ -159,7 +159,7 @@ def test_a_cancelled_package_is_never_marked_delivered(two: tuple[Node, Node, Co
     cancelled: list[dict[str, Any]] = []
     peer.during = lambda _: cancelled.append(second.exchange.cancel(officer, package))
     attempt = courier.deliver(package)
-    assert cancelled == [{"package": package, "state": State.CANCELLED}]
+    assert cancelled == [{"package": package, "state": State.CANCELLED, "note": None}]
     assert peer.posted == [package]
     assert attempt.state == State.CANCELLED
     assert row(first, package).state == State.CANCELLED
