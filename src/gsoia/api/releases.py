@@ -95,36 +95,7 @@ def releases_router(node: Node) -> APIRouter:
     ) -> dict[str, Any]:
         return exchange.preview(caller, item_id, to).to_dict()
 
-    @router.get(
-        "/api/v1/items/{item_id}/releases",
-        summary="Where the item was released, each release with its partner's receipt",
-        description=(
-            "Oldest first. `state`: `delivered` once the partner's signed receipt verified"
-            " (`receipt`: `verified`, the partner's audit entry `seq`, the `tree_size` and"
-            " `root` of its signed head the entry is proven in, the `marking` the partner"
-            " gave the item); `unacknowledged` while it was delivered without a receipt"
-            " that verifies (asked for again, `last_error` says why); else the delivery's"
-            " state (`pending`, `failed`, `cancelled`), `receipt` null."
-        ),
-    )
-    def release_history(item_id: str, caller: Caller) -> list[dict[str, Any]]:
-        return exchange.release_history(caller, item_id)
-
-    @router.get(
-        "/api/v1/items/{item_id}/custody",
-        summary="Where the item is held, each package that carried it, and what happened",
-        description=(
-            "`holders`: the originator, this node, and each nation a package reached;"
-            " `chain`: each package that carried the item (`from`, `to`, `state`: `queued`,"
-            " `retrying` with `last_error`, `delivered`, `received` with the partner's"
-            " verified `receipt`, `refused` with the partner's reason in `last_error`,"
-            " `cancelled`, or `reported`: an onward release a custodian told this node of);"
-            " `events`: creation, releases, receipts, consents, consent requests and their"
-            " answers, reclassifications and incidents, oldest first."
-        ),
-    )
-    def item_custody(item_id: str, caller: Caller) -> dict[str, Any]:
-        return exchange.custody(caller, item_id)
+    whereabouts_routes(router, node)
 
     @router.post(
         "/api/v1/items/{item_id}/releases",
@@ -168,6 +139,50 @@ def releases_router(node: Node) -> APIRouter:
 
     consent_routes(router, node)
 
+    outbox_routes(router, node)
+    return router
+
+
+def whereabouts_routes(router: APIRouter, node: Node) -> None:
+    """Where an item went: its releases with their receipts, and its custody."""
+    exchange = node.exchange
+
+    @router.get(
+        "/api/v1/items/{item_id}/releases",
+        summary="Where the item was released, each release with its partner's receipt",
+        description=(
+            "Oldest first. `state`: `delivered` once the partner's signed receipt verified"
+            " (`receipt`: `verified`, the partner's audit entry `seq`, the `tree_size` and"
+            " `root` of its signed head the entry is proven in, the `marking` the partner"
+            " gave the item); `unacknowledged` while it was delivered without a receipt"
+            " that verifies (asked for again, `last_error` says why); else the delivery's"
+            " state (`pending`, `failed`, `cancelled`), `receipt` null."
+        ),
+    )
+    def release_history(item_id: str, caller: Caller) -> list[dict[str, Any]]:
+        return exchange.release_history(caller, item_id)
+
+    @router.get(
+        "/api/v1/items/{item_id}/custody",
+        summary="Where the item is held, each package that carried it, and what happened",
+        description=(
+            "`holders`: the originator, this node, and each nation a package reached;"
+            " `chain`: each package that carried the item (`from`, `to`, `state`: `queued`,"
+            " `retrying` with `last_error`, `delivered`, `received` with the partner's"
+            " verified `receipt`, `refused` with the partner's reason in `last_error`,"
+            " `cancelled`, or `reported`: an onward release a custodian told this node of);"
+            " `events`: creation, releases, receipts, consents, consent requests and their"
+            " answers, reclassifications and incidents, oldest first."
+        ),
+    )
+    def item_custody(item_id: str, caller: Caller) -> dict[str, Any]:
+        return exchange.custody(caller, item_id)
+
+
+def outbox_routes(router: APIRouter, node: Node) -> None:
+    """What this node sends, and an officer's cancelling of it."""
+    exchange = node.exchange
+
     @router.get("/api/v1/outbox", summary="Deliveries to partner nodes (officer)")
     def outbox(caller: Caller) -> list[dict[str, Any]]:
         return exchange.outbox(caller)
@@ -178,8 +193,6 @@ def releases_router(node: Node) -> APIRouter:
     )
     def cancel(package_id: str, caller: Caller, body: NoteIn | None = None) -> dict[str, Any]:
         return exchange.cancel(caller, package_id, body.note if body is not None else None)
-
-    return router
 
 
 def consent_routes(router: APIRouter, node: Node) -> None:

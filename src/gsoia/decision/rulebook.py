@@ -110,33 +110,11 @@ class Rulebook:
                 subject, original_rank, clearance, clearance_rank, (missing, lacks), day
             )
 
-        # foreign rule 1
-        if not catalogue.names(releasable_to, nation):
-            return Decision(
-                False,
-                Reason.NOT_RELEASABLE,
-                1,
-                None,
-                None,
-                lambda: _not_releasable_text(
-                    originator,
-                    releasable_to,
-                    nation,
-                    self._citing(Reason.NOT_RELEASABLE, originator, nation),
-                ),
-            )
+        if not catalogue.names(releasable_to, nation):  # foreign rule 1
+            return self._not_releasable(originator, releasable_to, nation)
         # foreign rule 2: the third-party rule
         if holder not in (originator, nation) and not catalogue.names(consented_to, nation):
-            return Decision(
-                False,
-                Reason.THIRD_PARTY,
-                2,
-                None,
-                None,
-                lambda: _third_party_text(
-                    originator, holder, nation, self._citing(Reason.THIRD_PARTY, originator, holder)
-                ),
-            )
+            return self._third_party(originator, holder, nation)
         # foreign rules 3-5, from the shared tables
         resolution = self.codes.resolution(nation, day)
         key = self.codes.key(originator, label["classification"], label.get("area"))
@@ -154,17 +132,7 @@ class Rulebook:
         assert agreement is not None
         protected = cell.protected
         if clearance_rank < rank:  # foreign rule 6
-            return _deny(
-                Reason.CLEARANCE,
-                6,
-                agreement.id,
-                lambda: (
-                    f"Rule 6 (CLEARANCE): {protected};"
-                    f" {_clearance_text(subject, clearance, day)}, and a {nation}"
-                    f" clearance of {self._levels[nation][rank].id} or higher is needed."
-                ),
-                agreement,
-            )
+            return self._cleared_below(subject, clearance, rank, protected, agreement, day)
         if missing or lacks:  # foreign rule 7
             return _deny(
                 Reason.NEED_TO_KNOW,
@@ -183,6 +151,60 @@ class Rulebook:
             agreement.id,
             marking,
             lambda: _allowed_text(subject, protected, marked, agreement, day),
+        )
+
+    def _not_releasable(
+        self, originator: str, releasable_to: Collection[str], nation: str
+    ) -> Decision:
+        """Foreign rule 1: the label does not name the subject's nation."""
+        return Decision(
+            False,
+            Reason.NOT_RELEASABLE,
+            1,
+            None,
+            None,
+            lambda: _not_releasable_text(
+                originator,
+                releasable_to,
+                nation,
+                self._citing(Reason.NOT_RELEASABLE, originator, nation),
+            ),
+        )
+
+    def _third_party(self, originator: str, holder: str, nation: str) -> Decision:
+        """Foreign rule 2: a custodian's release to a third party without consent."""
+        return Decision(
+            False,
+            Reason.THIRD_PARTY,
+            2,
+            None,
+            None,
+            lambda: _third_party_text(
+                originator, holder, nation, self._citing(Reason.THIRD_PARTY, originator, holder)
+            ),
+        )
+
+    def _cleared_below(
+        self,
+        subject: Subject,
+        clearance: str | None,
+        rank: int,
+        protected: str,
+        agreement: Agreement,
+        day: dt.date,
+    ) -> Decision:
+        """Foreign rule 6: the subject's clearance is below the equivalent level."""
+        nation = subject["nation"]
+        return _deny(
+            Reason.CLEARANCE,
+            6,
+            agreement.id,
+            lambda: (
+                f"Rule 6 (CLEARANCE): {protected};"
+                f" {_clearance_text(subject, clearance, day)}, and a {nation}"
+                f" clearance of {self._levels[nation][rank].id} or higher is needed."
+            ),
+            agreement,
         )
 
     def _decide_own(
