@@ -143,3 +143,44 @@ def test_officer_pages_are_refused_to_analysts_with_a_reason(open_as: Opener) ->
         expect(page.locator("h1")).to_have_text("Not permitted")
         expect(page.locator(".alert")).to_contain_text(why)
     shot(page, "officer-only")
+
+
+def test_the_officer_reads_the_audit_log_as_sentences_and_narrows_it(
+    open_as: Opener, site: RunningNode
+) -> None:
+    title = unique("Harbour survey 港湾")
+    label = {"originator": "JPN", "classification": "HI", "releasable_to": ["CAN"]}
+    item = create_by_api(site, "jpn-analyst", title, label)
+    analyst = open_as("jpn-analyst")
+    assert visit(analyst, f"/web/items/{item}") == 200
+
+    officer = open_as("jpn-officer")
+    errors: list[str] = []
+    officer.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    officer.get_by_role("link", name="Audit log").click()
+    officer.get_by_label("Item id").fill(item)
+    officer.get_by_role("button", name="Show").click()
+    rows = officer.locator("table.entries tbody tr")
+    created = officer.locator('tr[data-kind="item.created"]')
+    expect(created).to_have_count(1)
+    expect(created.locator(".sentence")).to_contain_text(f"jpn-analyst created item {title}")
+    expect(officer.locator('tr[data-kind="item.read"] .sentence').first).to_contain_text(
+        f"jpn-analyst read item {title}"
+    )
+    seqs = [int(s) for s in rows.evaluate_all("rs => rs.map(r => r.dataset.seq)")]
+    assert seqs == sorted(seqs, reverse=True)  # newest first
+    shot(officer, "audit-item")
+
+    officer.get_by_label("Kind of entry").fill("item.read")
+    officer.get_by_role("button", name="Show").click()
+    expect(officer.locator('tr:not([data-kind="item.read"])')).to_have_count(1)  # the header
+    officer.get_by_label("From day").fill("2999-01-01")
+    officer.get_by_role("button", name="Show").click()
+    expect(officer.locator(".empty")).to_have_text("No entry matches.")
+    officer.get_by_role("link", name="All entries").click()
+    officer.locator("tr .actor", has_text="jpn-analyst").first.click()
+    expect(officer.locator("tbody .actor")).not_to_have_count(0)
+    assert set(officer.locator("tbody .actor").all_inner_texts()) == {"jpn-analyst"}
+    officer.locator(f'tbody a.item[href="/web/items/{item}"]').first.click()
+    expect(officer.locator("h1")).to_contain_text(title)
+    assert errors == []
