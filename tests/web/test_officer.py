@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from playwright.sync_api import expect
+from playwright.sync_api import Page, expect
 from sqlalchemy import insert
 
 from gsoia.store.schema import incidents
@@ -72,14 +72,20 @@ def test_the_officer_sees_incidents_with_time_left_and_overdue_ones_highlighted(
     shot(officer, "incidents")
 
 
+def _item_on_screen(open_as: Opener, site: RunningNode, title: str) -> tuple[str, Page]:
+    """A HI item of jpn-analyst's releasable to CAN, open on the analyst's item page."""
+    label = {"originator": "JPN", "classification": "HI", "releasable_to": ["CAN"]}
+    item = create_by_api(site, "jpn-analyst", title, label)
+    analyst = open_as("jpn-analyst")
+    assert visit(analyst, f"/web/items/{item}") == 200
+    return item, analyst
+
+
 def test_the_officer_takes_an_incident_through_its_steps_to_closed(
     open_as: Opener, site: RunningNode
 ) -> None:
     title = unique("Compromised 漏洩")
-    label = {"originator": "JPN", "classification": "HI", "releasable_to": ["CAN"]}
-    item = create_by_api(site, "jpn-analyst", title, label)
-    analyst = open_as("jpn-analyst")
-    analyst.goto(f"/web/items/{item}")
+    _, analyst = _item_on_screen(open_as, site, title)
     analyst.get_by_label("Description").fill("USB stick missing")
     analyst.get_by_role("button", name="Report the incident").click()
     incident = analyst.locator("#incident-done").inner_text().split()[1]
@@ -149,10 +155,7 @@ def test_the_officer_reads_the_audit_log_as_sentences_and_narrows_it(
     open_as: Opener, site: RunningNode
 ) -> None:
     title = unique("Harbour survey 港湾")
-    label = {"originator": "JPN", "classification": "HI", "releasable_to": ["CAN"]}
-    item = create_by_api(site, "jpn-analyst", title, label)
-    analyst = open_as("jpn-analyst")
-    assert visit(analyst, f"/web/items/{item}") == 200
+    item, _ = _item_on_screen(open_as, site, title)
 
     officer = open_as("jpn-officer")
     errors: list[str] = []
