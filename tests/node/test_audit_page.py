@@ -18,6 +18,7 @@ from gsoia.node.audit_search import AuditFilter, search
 from gsoia.node.errors import Forbidden
 from gsoia.node.service import Node
 from gsoia.node.users import Role, User
+from gsoia.web.audit_sentences import sentence
 from tests import loopback
 from tests.node.conftest import Database
 from tests.node.test_api_items import create, label
@@ -194,3 +195,33 @@ def test_a_bad_filter_is_refused_with_its_field_and_audited(log: Log) -> None:
     assert officer.get("/web/audit", params={"before": "-1"}).status_code == 422
     refused = search(log.node, log.users["officer"], AuditFilter(kind="refused", actor="officer"))
     assert any("/web/audit" in e["data"]["action"] for e in refused.entries)
+
+
+def test_entries_read_as_sentences() -> None:
+    released = {
+        "seq": 9,
+        "kind": "item.released",
+        "actor": "jpn-analyst",
+        "at": "2026-12-07T10:14:00+00:00",
+        "data": {"item": "i-1", "to": "CAN", "agreement": "JPN-CAN", "package": "p"},
+    }
+    said = sentence(released, {"i-1": "Harbour survey"})
+    assert (said.actor, said.verb, said.title, said.rest, said.why) == (
+        "jpn-analyst",
+        "released",
+        "Harbour survey",
+        "to CAN",
+        "ALLOW, JPN-CAN",
+    )
+    refused = {"kind": "refused", "actor": "x", "data": {"action": "GET /api/v1/items/i-2"}}
+    said = sentence(refused, {})
+    assert (said.verb, said.item, said.title, said.rest) == (
+        "was refused",
+        "i-2",
+        None,
+        "(GET /api/v1/items/i-2)",
+    )
+    signed_in = sentence({"kind": "session.opened", "actor": "x", "data": {}}, {})
+    assert (signed_in.verb, signed_in.item) == ("signed in", None)
+    odd = sentence({"kind": "rows.adopted", "actor": "cli", "data": {"rule": 3}}, {})
+    assert (odd.verb, odd.why) == ("rows.adopted", "rule 3")

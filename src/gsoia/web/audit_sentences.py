@@ -42,8 +42,26 @@ VERBS = {
     "integrity": "found an integrity failure on",
     "refused": "was refused",
 }
-"""What each kind of entry about an item says its actor did; other kinds read as
-``actor <kind>``."""
+"""What each kind of entry about an item says its actor did."""
+
+DEEDS = {
+    "session.opened": "signed in",
+    "session.ended": "signed out",
+    "items.listed": "listed items",
+    "decide": "asked for a decision",
+    "user.added": "added an account",
+    "user.changed": "changed an account",
+    "user.disabled": "disabled an account",
+    "user.enabled": "enabled an account",
+    "user.removed": "removed an account",
+    "user.token_rotated": "rotated an account's token",
+    "peer.pinned": "pinned a partner node",
+    "keys.rotated": "rotated the node's keys",
+    "witness.alarm": "raised a witness alarm",
+    "witness.acknowledged": "acknowledged a witness alarm",
+    "refused": "was refused",
+}
+"""What an entry about no item says its actor did; other kinds read as ``actor <kind>``."""
 
 
 @dataclass(frozen=True)
@@ -64,13 +82,13 @@ def sentence(entry: dict[str, Any], titles: dict[str, str]) -> Sentence:
     data = entry.get("data") or {}
     kind = str(entry.get("kind", ""))
     item = entry_item(entry)
-    verb = VERBS.get(kind, kind) if item else kind
+    verb = VERBS.get(kind, kind) if item else DEEDS.get(kind, kind)
     return Sentence(
         actor=str(entry.get("actor", "")),
         verb=verb,
         item=item,
         title=titles.get(item) if item else None,
-        rest=_rest(kind, data) if item else "",
+        rest=_rest(kind, data),
         why=_why(kind, data),
     )
 
