@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from playwright.sync_api import expect
+from playwright.sync_api import Page, expect
 from sqlalchemy import insert
 
 from gsoia.store.schema import incidents
@@ -72,14 +72,20 @@ def test_the_officer_sees_incidents_with_time_left_and_overdue_ones_highlighted(
     shot(officer, "incidents")
 
 
+def _item_on_screen(open_as: Opener, site: RunningNode, title: str) -> tuple[str, Page]:
+    """A HI item of jpn-analyst's releasable to CAN, open on the analyst's item page."""
+    label = {"originator": "JPN", "classification": "HI", "releasable_to": ["CAN"]}
+    item = create_by_api(site, "jpn-analyst", title, label)
+    analyst = open_as("jpn-analyst")
+    assert visit(analyst, f"/web/items/{item}") == 200
+    return item, analyst
+
+
 def test_the_officer_takes_an_incident_through_its_steps_to_closed(
     open_as: Opener, site: RunningNode
 ) -> None:
     title = unique("Compromised 漏洩")
-    label = {"originator": "JPN", "classification": "HI", "releasable_to": ["CAN"]}
-    item = create_by_api(site, "jpn-analyst", title, label)
-    analyst = open_as("jpn-analyst")
-    analyst.goto(f"/web/items/{item}")
+    _, analyst = _item_on_screen(open_as, site, title)
     analyst.get_by_label("Description").fill("USB stick missing")
     analyst.get_by_role("button", name="Report the incident").click()
     incident = analyst.locator("#incident-done").inner_text().split()[1]
@@ -143,3 +149,41 @@ def test_officer_pages_are_refused_to_analysts_with_a_reason(open_as: Opener) ->
         expect(page.locator("h1")).to_have_text("Not permitted")
         expect(page.locator(".alert")).to_contain_text(why)
     shot(page, "officer-only")
+
+
+def test_the_officer_reads_the_audit_log_as_sentences_and_narrows_it(
+    open_as: Opener, site: RunningNode
+) -> None:
+    title = unique("Harbour survey 港湾")
+    item, _ = _item_on_screen(open_as, site, title)
+
+    officer = open_as("jpn-officer")
+    errors: list[str] = []
+    officer.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    officer.get_by_role("link", name="Audit log").click()
+    officer.get_by_label("Item id").fill(item)
+    officer.get_by_role("button", name="Show").click()
+    rows = officer.locator("table.entries tbody tr")
+    created = officer.locator('tr[data-kind="item.created"]')
+    expect(created).to_have_count(1)
+    expect(created.locator(".sentence")).to_contain_text(f"jpn-analyst created item {title}")
+    expect(officer.locator('tr[data-kind="item.read"] .sentence').first).to_contain_text(
+        f"jpn-analyst read item {title}"
+    )
+    seqs = [int(s) for s in rows.evaluate_all("rs => rs.map(r => r.dataset.seq)")]
+    assert seqs == sorted(seqs, reverse=True)  # newest first
+    shot(officer, "audit-item")
+
+    officer.get_by_label("Kind of entry").fill("item.read")
+    officer.get_by_role("button", name="Show").click()
+    expect(officer.locator('tr:not([data-kind="item.read"])')).to_have_count(1)  # the header
+    officer.get_by_label("From day").fill("2999-01-01")
+    officer.get_by_role("button", name="Show").click()
+    expect(officer.locator(".empty")).to_have_text("No entry matches.")
+    officer.get_by_role("link", name="All entries").click()
+    officer.locator("tr .actor", has_text="jpn-analyst").first.click()
+    expect(officer.locator("tbody .actor")).not_to_have_count(0)
+    assert set(officer.locator("tbody .actor").all_inner_texts()) == {"jpn-analyst"}
+    officer.locator(f'tbody a.item[href="/web/items/{item}"]').first.click()
+    expect(officer.locator("h1")).to_contain_text(title)
+    assert errors == []

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
 from gsoia.node.authority import Action, entry_item, withheld, without_search
 from gsoia.node.users import User
@@ -29,9 +29,23 @@ def audit_page(node: Node, user: User, *, after: int = -1, limit: int = 100) -> 
             .order_by(audit_entries.c.seq)
             .limit(limit)
         ).all()
-        entries = [(json.loads(body), bytes(leaf)) for _, body, leaf in rows]
-        about = {e["seq"]: entry_item(e) for e, _ in entries}
-        readable = node.holdings.readable(connection, user, {i for i in about.values() if i})
+        shown = shown_entries(node, connection, user, [(body, leaf) for _, body, leaf in rows])
+    head = node.audit.head()
+    return {
+        "entries": shown,
+        "head": head.to_dict() if head else None,
+        "signing_key": node.public.signing.hex(),
+    }
+
+
+def shown_entries(
+    node: Node, connection: Connection, user: User, rows: list[tuple[str, bytes]]
+) -> list[dict[str, Any]]:
+    """Entries from their ``(body, leaf)`` rows as ``user`` may read them: those about an
+    item ``user`` may not read withheld (with their leaf), others' searches hidden."""
+    entries = [(json.loads(body), bytes(leaf)) for body, leaf in rows]
+    about = {e["seq"]: entry_item(e) for e, _ in entries}
+    readable = node.holdings.readable(connection, user, {i for i in about.values() if i})
     shown = []
     for entry, leaf in entries:
         item_id = about[entry["seq"]]
@@ -42,9 +56,4 @@ def audit_page(node: Node, user: User, *, after: int = -1, limit: int = 100) -> 
         if "withheld" in entry:  # its place in the tree still proven, by its leaf
             entry["leaf"] = leaf.hex()
         shown.append(entry)
-    head = node.audit.head()
-    return {
-        "entries": shown,
-        "head": head.to_dict() if head else None,
-        "signing_key": node.public.signing.hex(),
-    }
+    return shown

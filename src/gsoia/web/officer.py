@@ -1,12 +1,12 @@
-"""The security officer's pages: incidents with their deadlines, the audit log and its proof.
+"""The security officer's pages: incidents with their deadlines.
 
-Consent requests and the outbox are in ``gsoia.web.queues``.
+Consent requests and the outbox are in ``gsoia.web.queues``; the audit log in
+``gsoia.web.audit_log``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -15,11 +15,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from gsoia.errors import GsoiaError
 from gsoia.node.exchange.incident_steps import STEPS
 from gsoia.web.site import Site
-
-AUDIT_PAGE = 50
 
 
 def duration(seconds: float) -> str:
@@ -109,43 +106,3 @@ def add_routes(router: APIRouter, site: Site) -> None:
             f"/web/incidents?stepped={quote(incident_id, safe='')}#stepped-notice",
             status_code=303,
         )
-
-    @router.get("/web/audit")
-    def audit_page(request: Request) -> Response:
-        user = site.user(request)
-        head = node.audit.head()
-        size = head.size if head else 0
-        before_text = request.query_params.get("before", "")
-        before = int(before_text) if before_text.isdigit() and len(before_text) < 19 else size
-        before = max(0, min(before, size))
-        after = max(-1, before - AUDIT_PAGE - 1)
-        page = node.audit_entries(user, after=after, limit=max(1, before - after - 1))
-        entries = [
-            e | {"data_text": _short(e.get("data"))}
-            for e in reversed(page["entries"])
-            if e["seq"] < before
-        ]
-        try:
-            verified = node.verify_audit()
-            failure = None
-        except GsoiaError as e:
-            verified, failure = None, e.diagnostics()
-        return site.page(
-            request,
-            "audit.html",
-            nav="audit",
-            head=page["head"],
-            signing_key=page["signing_key"],
-            verified=verified,
-            failure=failure,
-            entries=entries,
-            size=size,
-            before=before,
-            older=after + 1 if after >= 0 else None,
-            newer=min(size, before + AUDIT_PAGE) if before < size else None,
-        )
-
-
-def _short(data: Any, limit: int = 240) -> str:
-    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
