@@ -26,8 +26,10 @@ def test_create_an_item_and_see_it_listed_with_its_banner(open_as: Opener) -> No
     shot(page, "items-empty-or-list")
     page.get_by_role("link", name="New item").click()
     expect(page).to_have_title("New item · gsoia JPN")
+    # the level offered first is the analyst's own clearance (KIMITSU), not the lowest
+    expect(page.get_by_label("Classification")).to_have_value("KIMITSU")
     page.get_by_label("CAN — Canada").check()  # a change: htmx redraws the preview at once
-    expect(page.locator('#preview tr[data-nation="CAN"]')).to_contain_text("CAN CONFIDENTIAL")
+    expect(page.locator('#preview tr[data-nation="CAN"]')).to_contain_text("CAN TOP SECRET")
     title = unique("大隅海峡 patrol report")
     page.get_by_label("Title").fill(title)
     page.get_by_label("Classification").select_option("GOKUHI")
@@ -139,7 +141,9 @@ def test_a_foreign_analyst_sees_the_dual_marking_and_is_told_why_not(
     expect(page.locator("h1")).to_have_text("You may not read this item")
     expect(page.locator(".why-not .reason")).to_have_text("NOT_RELEASABLE")
     expect(page.locator(".why-not")).to_contain_text("Rule 1 of the release decision")
-    expect(page.locator(".why-not .explanation")).to_contain_text("Rule 1 (NOT_RELEASABLE)")
+    # named by its reason code first: "Rule 2" means other rules for own and foreign readers
+    expect(page.locator(".why-not .explanation")).to_contain_text("NOT_RELEASABLE: the JPN item")
+    expect(page.locator(".why-not .explanation")).not_to_contain_text("Rule 1")
     expect(page.get_by_text(secret)).to_have_count(0)  # not even the title
     shot(page, "why-not-foreign")
 

@@ -8,8 +8,10 @@ import pytest
 
 import gsoia
 from gsoia.catalogue.model import Status
+from gsoia.decision import Rulebook
 from gsoia.web.bands import Band, level_bands
 from gsoia.web.charts import chapters, matrix, pair_status, span, summary, timeline
+from gsoia.web.reasons import reason_first
 from gsoia.web.session import Sessions
 from gsoia.web.site import safe_next
 
@@ -135,3 +137,25 @@ def test_csrf_tokens_are_the_sessions_and_the_nodes() -> None:
 )
 def test_sign_in_returns_only_to_these_pages(target: str | None, safe: str) -> None:
     assert safe_next(target) == safe
+
+
+def test_need_to_know_reads_the_same_for_own_and_foreign_readers() -> None:
+    """The core numbers the need-to-know rule 2 for a Japanese reader and 7 for a
+    Canadian one; the pages name it NEED_TO_KNOW for both and show no rule number."""
+    book = Rulebook(CATALOGUE, today=lambda: dt.date(2026, 1, 1))
+    label = {"originator": "JPN", "classification": "HI", "releasable_to": ["CAN"]}
+    label["need_to_know"] = ["maritime"]
+    shown = []
+    for nation, clearance in (("JPN", "KIMITSU"), ("CAN", "TS")):
+        subject = {"nation": nation, "clearance": clearance, "need_to_know": []}
+        decision = book.decide({"subject": subject, "label": label, "at": "2026-01-01"})
+        assert decision.reason.value == "NEED_TO_KNOW"
+        shown.append((decision.rule, reason_first(decision.explanation)))
+    assert shown[0][0] != shown[1][0]
+    for _, text in shown:
+        assert text.startswith("NEED_TO_KNOW: ")
+        assert "Rule" not in text
+
+
+def test_text_without_a_rule_prefix_is_left_as_it_is() -> None:
+    assert reason_first("no rule here (Rule 2 (X): y)") == "no rule here (Rule 2 (X): y)"

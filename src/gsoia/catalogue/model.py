@@ -181,6 +181,11 @@ class Catalogue(_Strict):
             return policy in names
         return not naming.isdisjoint(names)
 
+    @cached_property
+    def areas(self) -> tuple[str, ...]:
+        """The subject areas the agreements name, sorted; none if every one covers all."""
+        return tuple(sorted({s for a in self.agreements for s in a.scope if s != "*"}))
+
     def agreement(self, agreement_id: str) -> Agreement | None:
         return next((a for a in self.agreements if a.id == agreement_id), None)
 

@@ -250,6 +250,14 @@ def subject_problems(catalogue: Catalogue, subject: Subject, place: str) -> list
     return held_problems(catalogue, subject.get("categories") or {}, f"{place}.categories")
 
 
+def area_problems(catalogue: Catalogue, area: str | None, place: str) -> list[Problem]:
+    """A new item's subject area the catalogue does not name (when it names any)."""
+    named = catalogue.areas
+    if not area or not named or area in named:
+        return []
+    return [Problem(place, f"unknown area '{area}': one of {', '.join(named)}")]
+
+
 def label_problems(
     catalogue: Catalogue,
     label: Label,

@@ -17,7 +17,13 @@ from sqlalchemy import Connection, insert
 
 from gsoia.crypto.canonical import MAX_SAFE_INTEGER
 from gsoia.decision import Decision
-from gsoia.decision.request import HeldLabel, Subject, label_problems, parse_held_label
+from gsoia.decision.request import (
+    HeldLabel,
+    Subject,
+    area_problems,
+    label_problems,
+    parse_held_label,
+)
 from gsoia.errors import Problem, RequestError
 from gsoia.node.authority import Action, Copy, Target, Verdict
 from gsoia.node.columns import EncodedLabel
@@ -136,7 +142,9 @@ class Holdings:
             raise RequestError.of(
                 f"{place}.{sorted(extra)[0]}", "set by the node, not by the label"
             )
-        problems = label_problems(node.rulebook.catalogue, label, place, None, [], f"{place}.")
+        catalogue = node.rulebook.catalogue
+        problems = label_problems(catalogue, label, place, None, [], f"{place}.")
+        problems += area_problems(catalogue, label.get("area"), f"{place}.area")
         if label["originator"] != node.nation:
             problems.append(
                 Problem(f"{place}.originator", f"must be this node's nation {node.nation}")

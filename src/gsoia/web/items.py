@@ -19,7 +19,7 @@ from starlette.datastructures import FormData
 
 from gsoia.catalogue.model import Catalogue
 from gsoia.decision import Decision, Label
-from gsoia.decision.request import clearance_on, label_problems, parse_held_label
+from gsoia.decision.request import area_problems, clearance_on, label_problems, parse_held_label
 from gsoia.errors import InputError, Problem, RequestError
 from gsoia.node.errors import Denied
 from gsoia.node.holdings import MAX_CURSOR
@@ -224,7 +224,7 @@ def _list_page(site: Site, request: Request) -> Response:
         area=area,
         originator=originator,
         level=level,
-        areas=_areas(catalogue),
+        areas=catalogue.areas,
         filtered=any((q, area, originator, level)),
         unsent=node.exchange.unsent(user),
     )
@@ -269,10 +269,6 @@ def _item_page(site: Site, request: Request, item_id: str) -> Response:
     )
 
 
-def _areas(catalogue: Catalogue) -> list[str]:
-    return sorted({s for a in catalogue.agreements for s in a.scope if s != "*"})
-
-
 def _form_page(
     site: Site,
     request: Request,
@@ -294,6 +290,7 @@ def _form_page(
         try:
             label = parse_held_label(fields.label(node.nation), "label")
             found = label_problems(catalogue, label, "label", None, [], "label.")
+            found += area_problems(catalogue, label.get("area"), "label.area")
             if found:
                 raise RequestError(found)
             shown = readers(site, label)
@@ -316,7 +313,7 @@ def _form_page(
         levels=levels,
         partners=offered,
         groups=catalogue.groups,
-        areas=_areas(catalogue),
+        areas=catalogue.areas,
         problems=problems,
         errors=errors,
         denied=denied,

@@ -37,6 +37,7 @@ from gsoia.node.service import ANONYMOUS, Node
 from gsoia.node.sessions import WebSession
 from gsoia.node.users import User
 from gsoia.web.bands import Band, level_bands
+from gsoia.web.reasons import reason_first
 from gsoia.web.session import COOKIE, Sessions
 
 SECURITY_HEADERS = {
@@ -85,6 +86,7 @@ ENV = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+ENV.filters["reason_first"] = reason_first
 
 
 def safe_next(target: str | None) -> str:
