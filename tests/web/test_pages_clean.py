@@ -202,7 +202,10 @@ def test_creating_just_after_a_change_aborts_no_preview(
     page.page.wait_for_load_state("networkidle")
     page.page.route("**/web/items", hold_previews)
     page.page.locator("#rel-CAN").check()  # a change: its preview is held
-    page.page.wait_for_timeout(200)
+    for _ in range(100):  # until the preview reaches the route (a loaded machine is slow)
+        if held:
+            break
+        page.page.wait_for_timeout(100)
     assert len(held) == 1
     page.page.get_by_role("button", name="Create the item").click()
     page.page.wait_for_timeout(300)
