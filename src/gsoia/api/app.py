@@ -13,7 +13,7 @@ import logging
 import os
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Annotated, Any, cast
 
 import msgspec
@@ -123,6 +123,31 @@ def create_app(node: Node) -> FastAPI:
     While it is served (its lifespan), a thread writes the node's counted refusals every
     few seconds, and all of them as it stops (``gsoia.node.floods``).
     """
+    app = FastAPI(
+        title=f"gsoia node {node.nation}",
+        version=__version__,
+        description="Share classified items under security-of-information agreements.",
+        lifespan=flushing_refusals(node),
+    )
+    app.state.node = node
+    declare_problems_in_schema(app)
+    gsoia_error, crash = answer_errors(app, node)
+    items = ItemWork(node)
+    serve_items_hot(app, node, items, gsoia_error, crash)
+    app.add_middleware(BodyGuard, limit=MAX_BODY, refused=guard_refusal(node))
+    app.include_router(federation_router(node))
+    install_taxii(app, node, guard_refusal(node))  # TAXII 2.1 under /taxii2/, its body limit
+    app.add_middleware(RequestLog, metrics=node.metrics)  # outermost: sees every answer
+    monitor_routes(app, node)
+    item_routes(app, items)
+    desk_routes(app, node)
+    for router in (audit_router(node), users_router(node), visits_router(node), web_router(node)):
+        app.include_router(router)
+    return app
+
+
+def flushing_refusals(node: Node) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """The app's lifespan: a ``Flusher`` writes the node's counted refusals while served."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -133,13 +158,11 @@ def create_app(node: Node) -> FastAPI:
         finally:
             flusher.stop()
 
-    app = FastAPI(
-        title=f"gsoia node {node.nation}",
-        version=__version__,
-        description="Share classified items under security-of-information agreements.",
-        lifespan=lifespan,
-    )
-    app.state.node = node
+    return lifespan
+
+
+def declare_problems_in_schema(app: FastAPI) -> None:
+    """The OpenAPI document names every route's problem+json answers, built once."""
     plain_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -149,36 +172,46 @@ def create_app(node: Node) -> FastAPI:
 
     app.openapi = openapi  # type: ignore[method-assign]
 
-    gsoia_error, crash = answer_errors(app, node)
 
-    # The item routes' work, for their FastAPI routes below and for HotRoutes.
-    def make_item(caller: User, body: ItemIn) -> JSONResponse:
+class ItemWork:
+    """The item routes' work, for their FastAPI routes and for ``HotRoutes``."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.listed = ListingJson()
+
+    def create(self, caller: User, body: ItemIn) -> JSONResponse:
+        node = self.node
         view = node.create_item(caller, _label(node, body), body.title, _content(body))
         return JSONBody(view, status_code=201)
 
-    listed = ListingJson()
+    def listing(self, caller: User, limit: int, cursor: int, filters: ListFilter) -> JSONResponse:
+        page = self.node.list_page(caller, filters, cursor=cursor, limit=limit)
+        return JSONBody(self.listed.page(page))  # msgspec: takes the items given as JSON already
 
-    def listing(caller: User, limit: int, cursor: int, filters: ListFilter) -> JSONResponse:
-        page = node.list_page(caller, filters, cursor=cursor, limit=limit)
-        return JSONBody(listed.page(page))  # msgspec: takes the items given as JSON already
+    def read(self, caller: User, item_id: str) -> JSONResponse:
+        return JSONBody(self.node.read_item(caller, item_id))
 
-    def reading(caller: User, item_id: str) -> JSONResponse:
-        return JSONBody(node.read_item(caller, item_id))
 
-    app.add_middleware(  # innermost: next to the router
+def serve_items_hot(
+    app: FastAPI, node: Node, items: ItemWork, refused: ErrorAnswer, crashed: ErrorAnswer
+) -> None:
+    """The item routes answered past FastAPI's router (``HotRoutes``), innermost: next to
+    the router; ``refused`` and ``crashed`` answer as ``answer_errors`` does."""
+    app.add_middleware(
         HotRoutes,
         caller=lambda request, action: authorized(node, request, action),
         body_model=ItemIn,
-        make_item=make_item,
-        list_items=listing,
-        read_item=reading,
-        refused=gsoia_error,
-        crashed=crash,
+        make_item=items.create,
+        list_items=items.listing,
+        read_item=items.read,
+        refused=refused,
+        crashed=crashed,
     )
-    app.add_middleware(BodyGuard, limit=MAX_BODY, refused=guard_refusal(node))
-    app.include_router(federation_router(node))
-    install_taxii(app, node, guard_refusal(node))  # TAXII 2.1 under /taxii2/, its body limit
-    app.add_middleware(RequestLog, metrics=node.metrics)  # outermost: sees every answer
+
+
+def monitor_routes(app: FastAPI, node: Node) -> None:
+    """Prometheus metrics and the health check, outside the OpenAPI document."""
 
     @app.get("/metrics", include_in_schema=False)
     def metrics(caller: Caller) -> Response:
@@ -194,21 +227,8 @@ def create_app(node: Node) -> FastAPI:
     def healthz() -> dict[str, str]:
         return {"status": "ok", "nation": node.nation}
 
-    item_routes(app, make_item, listing, reading)
-    desk_routes(app, node)
-    app.include_router(audit_router(node))
-    app.include_router(users_router(node))
-    app.include_router(visits_router(node))
-    app.include_router(web_router(node))
-    return app
 
-
-def item_routes(
-    app: FastAPI,
-    make_item: Callable[[User, ItemIn], JSONResponse],
-    listing: Callable[[User, int, int, ListFilter], JSONResponse],
-    reading: Callable[[User, str], JSONResponse],
-) -> None:
+def item_routes(app: FastAPI, items: ItemWork) -> None:
     """Create, list and read items (their work shared with ``HotRoutes``)."""
 
     @app.post(
@@ -218,7 +238,7 @@ def item_routes(
         response_model=dict[str, Any],
     )
     def create_item(body: ItemIn, caller: Caller) -> JSONResponse:
-        return make_item(caller, body)
+        return items.create(caller, body)
 
     @app.get(
         "/api/v1/items",
@@ -244,7 +264,7 @@ def item_routes(
                 f"must be the `next` value of a previous page (a whole number to {MAX_CURSOR})",
             )
         filters = ListFilter(area=area, originator=originator, level=level, q=q)
-        return listing(caller, limit, int(cursor or 0), filters)
+        return items.listing(caller, limit, int(cursor or 0), filters)
 
     @app.get(
         "/api/v1/items/{item_id}",
@@ -252,7 +272,7 @@ def item_routes(
         response_model=dict[str, Any],
     )
     def read_item(item_id: str, caller: Caller) -> JSONResponse:
-        return reading(caller, item_id)
+        return items.read(caller, item_id)
 
     @app.get(
         "/api/v1/items/{item_id}/label.xml",
