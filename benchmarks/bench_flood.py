@@ -40,7 +40,7 @@ from typing import Any
 
 import httpx
 
-from bench_federation import Served, pin, users
+from federation_nodes import Served, pin, users
 from gsoia.federation.packages import MAX_BATCH
 from gsoia.federation.peers import INBOX_BATCH
 from gsoia.node.service import Node

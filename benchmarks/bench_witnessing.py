@@ -31,7 +31,7 @@ from urllib.parse import parse_qs
 
 import httpx
 
-from bench_federation import create_items, users, witnessing
+from federation_nodes import create_items, users, witnessing
 from gsoia.api.federation import batch_answer
 from gsoia.federation.packages import PackageRejected
 from gsoia.federation.peers import INBOX_BATCH, Peer
