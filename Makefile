@@ -48,16 +48,22 @@ demo: $(STAMP)
 	$(BIN)/gsoia demo
 
 # Each benchmark runs the peer it is compared with in the same run and prints the ratio.
-# The last, the scale benchmark (1,000,000 items: about an hour on 2 cores), runs alone as
-# `make bench-scale`.
+# The scale benchmark (1,000,000 items: about an hour on 2 cores) also runs alone as
+# `make bench-scale`. Each writes a row per target to $(BENCH_RESULTS); the last step prints
+# them as one table (the median of the federation's three runs) and writes it into
+# docs/performance.md.
+BENCH_RESULTS := benchmarks/out/results.jsonl
+bench: export GSOIA_BENCH_RESULTS := $(abspath $(BENCH_RESULTS))
 bench: $(STAMP)
+	rm -f $(BENCH_RESULTS)
 	$(BIN)/python benchmarks/bench_decision.py
 	$(BIN)/python benchmarks/bench_node.py
-	$(BIN)/python benchmarks/bench_federation.py
-	$(BIN)/python benchmarks/bench_witnessing.py
+	for run in 1 2 3; do $(BIN)/python benchmarks/bench_federation.py --quick || exit 1; done
+	for run in 1 2 3; do $(BIN)/python benchmarks/bench_witnessing.py || exit 1; done
 	$(BIN)/python benchmarks/bench_taxii.py
 	$(BIN)/python benchmarks/bench_flood.py
 	$(MAKE) bench-scale
+	$(BIN)/python benchmarks/summary.py $(BENCH_RESULTS) --docs docs/performance.md
 
 bench-scale: $(STAMP) wrk
 	$(BIN)/python benchmarks/bench_scale.py --generator wrk

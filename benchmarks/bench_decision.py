@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+import targets
 from casbin_engine import CasbinEngine
 from cedar_engine import CedarEngine
 from gsoia.catalogue.load import catalogue_from_document
@@ -346,12 +347,57 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name, value, target, ok in checks:
         mark = "" if ok is None else _verdict(ok)
         print(f"  {name:<30}{value:<34}{target:<30}{mark}")
+    record(bytes_per_label, many_rate, per_1m_ms, decide_median, vs_cedar, cedar_rate, mismatches)
 
     load = f"{_load()} on {_cpu_count()} CPUs"
     print(f"\n  load average at end: {load} (above the CPU count, timings are shared)")
     if args.profile:
         _profile(rulebook, requests)
     return 1 if mismatches else 0
+
+
+def record(
+    bytes_per_label: float,
+    many_rate: float,
+    per_1m_ms: float,
+    decide_median: float,
+    vs_cedar: float,
+    cedar_rate: float,
+    mismatches: int,
+) -> None:
+    """The targets' rows for ``make bench``'s table (``targets.py``)."""
+    targets.record(
+        f"`decide_many` ≥ {TARGET_DECISIONS_PER_S / 1e6:.0f} M decisions/s",
+        f"{many_rate / 1e6:,.0f} M/s ({per_1m_ms:.2f} ms per 1M labels)",
+        many_rate,
+        many_rate >= TARGET_DECISIONS_PER_S,
+    )
+    targets.record(
+        f"`decide_many` ≥ {TARGET_VS_CEDAR:,}× cedarpy's batch",
+        f"{many_rate / 1e6:,.0f} M/s",
+        vs_cedar,
+        vs_cedar >= TARGET_VS_CEDAR,
+        peer=f"cedarpy {cedar_rate:,.0f}/s",
+        ratio=vs_cedar,
+    )
+    targets.record(
+        f"LabelTable ≤ {TARGET_BYTES_PER_LABEL} bytes a label",
+        f"{bytes_per_label:.1f} bytes",
+        bytes_per_label,
+        bytes_per_label <= TARGET_BYTES_PER_LABEL,
+    )
+    targets.record(
+        f"`decide` median ≤ {TARGET_DECIDE_MEDIAN_US:g} µs",
+        f"{decide_median:.2f} µs",
+        decide_median,
+        decide_median <= TARGET_DECIDE_MEDIAN_US,
+    )
+    targets.record(
+        "engines agree with `decide`",
+        f"{mismatches} mismatches",
+        mismatches,
+        mismatches == 0,
+    )
 
 
 def world_groups(document: dict[str, Any]) -> dict[str, list[str]]:

@@ -45,6 +45,7 @@ from sqlalchemy import create_engine, text
 
 import gsoia
 import processes
+import targets
 from gsoia.node.service import Node
 from gsoia.node.users import User
 from keepalive import ERRORS, KeepAlive
@@ -721,6 +722,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                     created.rate >= TARGET_CREATED_PER_S,
                 )
             )
+            targets.record(
+                f"items created ≥ {TARGET_CREATED_PER_S}/s, {name}",
+                f"{created.rate:,.0f} items/s ({len(created.ids):,} items, {args.clients} clients)",
+                created.rate,
+                created.rate >= TARGET_CREATED_PER_S,
+            )
         if result.witnessing is not None:
             with_it, without = result.witnessing
             checks.append(
@@ -730,6 +737,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                     f">= {WITNESSING_RATIO:.2f}",
                     with_it / without >= WITNESSING_RATIO,
                 )
+            )
+            targets.record(
+                f"item creation with witnessing ≥ {WITNESSING_RATIO:.2f} × without, {name}",
+                f"{with_it:,.0f} items/s with witnessing",
+                with_it / without,
+                with_it / without >= WITNESSING_RATIO,
+                peer=f"{without:,.0f} items/s without",
+                ratio=with_it / without,
             )
         for walked in result.walked:
             times = sorted(walked.page_ms)
@@ -743,6 +758,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                     f"<= {TARGET_PAGE_P99_MS:.0f} ms",
                     p99 <= TARGET_PAGE_P99_MS,
                 )
+            )
+            targets.record(
+                f"page of {args.limit} over {args.items:,} items p99 ≤ {TARGET_PAGE_P99_MS:.0f}"
+                f" ms, {name}, {walked.reader.id}",
+                f"{p99:.1f} ms (p50 {_pct(times, 50):.1f})",
+                p99,
+                p99 <= TARGET_PAGE_P99_MS,
             )
         wrong = len(result.failures)
         checks.append((f"{name} correctness", f"{wrong} failures", "0", wrong == 0))

@@ -54,6 +54,7 @@ from sqlalchemy import create_engine, text
 
 import gsoia
 import processes
+import targets
 from gsoia.decision import Rulebook
 from gsoia.node.item import Draft
 from gsoia.node.service import Node
@@ -1084,6 +1085,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 r.p99_ms <= TARGET_P99_MS,
             )
         )
+        targets.record(
+            f"listing at {run.items:,} items, {args.connections} connections,"
+            f" {args.duration:.0f} s: p99 ≤ {TARGET_P99_MS:.0f} ms, 0 errors ({run.backend})",
+            f"p99 {r.p99_ms:.1f} ms, p50 {r.p50_ms:.1f} ms, {r.rate:,.1f} requests/s,"
+            f" {r.error_count} errors",
+            r.p99_ms,
+            r.p99_ms <= TARGET_P99_MS and r.error_count == 0,
+        )
     for backend in args.backends:
         done = {
             run.items: run.load_run
@@ -1101,6 +1110,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                     f"<= {TARGET_GROWTH:.0f}x",
                     growth <= TARGET_GROWTH,
                 )
+            )
+            targets.record(
+                f"p99 at {args.items:,} items ≤ {TARGET_GROWTH:g}× p99 at {args.small:,}"
+                f" ({backend})",
+                f"p99 {big.p99_ms:.1f} ms",
+                growth,
+                growth <= TARGET_GROWTH,
+                peer=f"p99 {small.p99_ms:.1f} ms at {args.small:,}",
+                ratio=growth,
             )
             if big.server_cpu_s and small.server_cpu_s and big.requests and small.requests:
                 cpu = (big.server_cpu_s / big.requests) / (small.server_cpu_s / small.requests)

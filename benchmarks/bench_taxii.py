@@ -44,6 +44,7 @@ from typing import Any
 import httpx
 from taxii2client.v21 import Collection, as_pages
 
+import targets
 from gsoia.node.service import Node
 from gsoia.node.stix import EXTENSION_ID
 
@@ -480,6 +481,7 @@ def summarise(
             + (f" [rounds: {each}]" if len(pairs) > 1 else ""),
             verdict(read_ratio >= 50),
         )
+        record_ratios(pairs)
         if all(m.write_cpu and g.write_cpu and g.read_cpu for m, g in pairs):
             m_write = sum(m.write_cpu for m, _ in pairs) / sum(m.written for m, _ in pairs)
             g_write = sum(g.write_cpu for _, g in pairs) / sum(g.written for _, g in pairs)
@@ -498,6 +500,36 @@ def summarise(
             f"  read at {large.written:,} vs {small.written:,}: {large.read_rate:,.0f} vs"
             f" {small.read_rate:,.0f} objects/s, {slow:.2f}x slower (target <= 2x)"
             f" {verdict(slow <= 2)}"
+        )
+        targets.record(
+            f"TAXII read at {large.written:,} objects ≤ 2× slower than at {small.written:,}",
+            f"{large.read_rate:,.0f} objects/s",
+            slow,
+            slow <= 2,
+            peer=f"{small.read_rate:,.0f} objects/s at {small.written:,}",
+            ratio=slow,
+        )
+
+
+def record_ratios(pairs: list[tuple[Run, Run]]) -> None:
+    """The write and read ratios for ``make bench``'s table: each the round of the median
+    ratio, with medallion's figure from that round."""
+    for kind, bound in (("write", 1.0), ("read", 50.0)):
+
+        def ratio(pair: tuple[Run, Run], kind: str = kind) -> float:
+            m, g = pair
+            return g.write_rate / m.write_rate if kind == "write" else g.read_rate / m.read_rate
+
+        m, g = sorted(pairs, key=ratio)[(len(pairs) - 1) // 2]
+        rate, peer = (g.write_rate, m.write_rate) if kind == "write" else (g.read_rate, m.read_rate)
+        targets.record(
+            f"TAXII {kind} ≥ {bound:g}× medallion",
+            f"{rate:,.0f} objects/s"
+            + (f" (median of {len(pairs)} rounds)" if len(pairs) > 1 else ""),
+            rate / peer,
+            rate / peer >= bound,
+            peer=f"medallion {peer:,.0f} objects/s",
+            ratio=rate / peer,
         )
 
 

@@ -31,7 +31,8 @@ from urllib.parse import parse_qs
 
 import httpx
 
-from federation_nodes import create_items, users, witnessing
+import targets
+from federation_nodes import WITNESSING_RATIO, create_items, users, witnessing
 from gsoia.api.federation import batch_answer
 from gsoia.federation.packages import PackageRejected
 from gsoia.federation.peers import INBOX_BATCH, Peer
@@ -129,6 +130,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             f" {args.batch}): {without * 1e6:,.0f} µs without witnessing,"
             f" {with_it * 1e6:,.0f} µs with it: {without / with_it:.2f}"
             f" (consistency proofs asked for: {on.asked})"
+        )
+        kept = without / with_it
+        targets.record(
+            f"federation with witnessing ≥ {WITNESSING_RATIO:.2f} × without, in CPU",
+            f"{with_it * 1e6:,.0f} µs a release with witnessing",
+            kept,
+            kept >= WITNESSING_RATIO,
+            peer=f"{without * 1e6:,.0f} µs without",
+            ratio=kept,
         )
     print(f"load average at the end: {os.getloadavg()[0]:.2f}")
     return 0

@@ -20,6 +20,8 @@ import processes
 from gsoia.node.service import Node
 from gsoia.node.users import Role, User
 
+WITNESSING_RATIO = 0.90
+"""Federation with witnessing (heads sent and checked, the anchor kept) over without it."""
 GSOIA = str(Path(sys.executable).parent / "gsoia")
 TOPICS = ("maritime", "missile", "cyber", "space")
 # Every label is releasable to CAN under JPN-CAN (scope "*"): levels with a Canadian
