@@ -43,6 +43,7 @@ def median_run(runs: Sequence[Row]) -> Row:
 
 
 def number(value: float) -> str:
+    """A value as the table shows it: whole above 100 (with thousands), else 3 digits."""
     if abs(value) >= 100:
         return f"{value:,.0f}"
     return f"{value:.1f}" if abs(value) >= 10 else f"{value:.2f}"
@@ -55,7 +56,7 @@ def line(runs: Sequence[Row]) -> str:
     if len(runs) > 1:
         values = ", ".join(number(r.value) for r in runs)
         figure += f" (median of {len(runs)} runs: {values})"
-    ratio = "" if chosen.ratio is None else f"{chosen.ratio:.2f}×"
+    ratio = "" if chosen.ratio is None else f"{number(chosen.ratio)}×"
     cells = (
         chosen.target,
         figure,
