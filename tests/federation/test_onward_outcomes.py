@@ -2,33 +2,21 @@
 holding Japan's item, releases it to the United States with Japan's consent; once that
 package is settled (taken with a verified receipt, refused by the United States' node, or
 cancelled by Canada's officer) Canada's node tells Japan's, and Japan's custody shows it.
-
-Three real nodes in this process (``tests.federation.mesh``): Japan's on SQLite or
-PostgreSQL, Canada's and the United States' on SQLite.
+The nodes are those of ``tests.federation.test_custody`` (Japan's on both backends).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 
 from gsoia.federation.packages import Kind
 from gsoia.store.schema import outbox, peers
-from tests.federation.mesh import Mesh, mesh_of
-from tests.federation.test_custody import links
-from tests.node.conftest import Database, database
+from tests.federation.mesh import Mesh
+from tests.federation.test_custody import database, links, mesh
 
-__all__ = ["database"]
-
-
-@pytest.fixture
-def mesh(tmp_path: Path, database: Database) -> Iterator[Mesh]:
-    with mesh_of(tmp_path, database.url) as built:
-        yield built
+__all__ = ["database", "mesh"]
 
 
 def consented(mesh: Mesh) -> str:
