@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select
 
 from gsoia.federation.packages import Kind
-from gsoia.store.schema import outbox, peers
+from gsoia.store.schema import audit_entries, outbox, peers
 from tests.federation.mesh import Mesh
 from tests.federation.test_custody import database, links, mesh
 
@@ -101,6 +101,11 @@ def test_a_release_cancelled_by_the_custodian_is_told_with_the_note(mesh: Mesh) 
     assert (link["state"], link["last_error"]) == ("cancelled", "sent too early")
     [told] = mesh.audited("CAN", "custody.onward_told")
     assert told["state"] == "cancelled"
+    with can.engine.connect() as connection:  # told by the officer who cancelled it
+        actors = connection.execute(
+            select(audit_entries.c.actor).where(audit_entries.c.kind == "custody.onward_told")
+        ).scalars()
+        assert list(actors) == ["can-officer"]
 
 
 def test_the_originators_own_release_tells_nobody(mesh: Mesh) -> None:

@@ -94,11 +94,14 @@ def settled_state(outcome: Outcome) -> str | None:
 
 
 def outcome_notices(
-    tx: AuditTransaction, settled: Sequence[tuple[Any, str, str | None]], now: str
+    tx: AuditTransaction,
+    settled: Sequence[tuple[Any, str, str | None]],
+    now: str,
+    actor: str = "courier",
 ) -> list[str]:
     """Tell each originator what came of the onward releases ``settled`` (outbox row, state,
-    reason): only the releases an originator was told of (``onward_notices``); audited.
-    The notices' package ids."""
+    reason): only the releases an originator was told of (``onward_notices``); audited as
+    ``actor``'s. The notices' package ids."""
     told = {_notice_id(row.package_id): (row, state, reason) for row, state, reason in settled}
     told = {k: v for k, v in told.items() if v[0].kind == Kind.RELEASE.value}
     if not told:
@@ -124,7 +127,7 @@ def outcome_notices(
         )
         tx.append(
             "custody.onward_told",
-            "courier",
+            actor,
             {"item": body["item"], "to": row.peer, "package": row.package_id}
             | {"originator": notice.peer, "state": state},
         )

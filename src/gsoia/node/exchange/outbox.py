@@ -69,7 +69,7 @@ class Outbox:
                 raise Conflict(f"package {package_id} is being delivered: try again")
             noted = {"note": note} if note else {}
             tx.append("package.cancelled", user.id, {"package": package_id, "to": row.peer} | noted)
-            outcome_notices(tx, [(row, "cancelled", note)], now)  # an onward release's
+            outcome_notices(tx, [(row, "cancelled", note)], now, user.id)  # if onward
             if row.kind == Kind.ROTATION.value:
                 tx.on_commit(lambda: self.announcer.settled(row.peer))
         return {"package": package_id, "state": State.CANCELLED, "note": note}
