@@ -9,10 +9,9 @@ unchanged. It checks that the last of them still has the leaf and root it verifi
 rewritten sends it back to the whole log), that the log is as long as the longest it
 verified in this process (a log cut short fails, also once verified again in whole), and
 the anchor as the node's start does (``check_anchor_quickly``); a change of the node's
-signing keys starts the walk again.
-Entries rewritten further back are found by the next whole verification: the page asks
-for one (``whole``), and says when the last was made. A failed verification is forgotten:
-the next opening verifies the whole log again.
+signing keys starts the walk again. Entries rewritten further back are found by the next
+whole verification: the page offers one (``whole``), and says when the last was made. A
+failed verification is forgotten: the next opening verifies the whole log again.
 """
 
 from __future__ import annotations

@@ -79,6 +79,10 @@ STATES = {"reported": 0, "delivered": 1, "received": 2, "refused": 2, "cancelled
 earlier state arriving after a later one changes nothing."""
 
 
+MAX_REASON = 1000
+"""The longest reason a notice carries (``bodies.OnwardBody``)."""
+
+
 def _notice_id(package_id: str, state: str | None = None) -> str:
     return f"onward-{package_id}" if state is None else f"onward-{package_id}-{state}"
 
@@ -112,9 +116,9 @@ def outcome_notices(
     rows = []
     for notice in tx.connection.execute(query):
         row, state, reason = told[notice.package_id]
-        body = json.loads(notice.payload) | {"state": state, "reason": reason, "at": now}
-        if reason is None:
-            del body["reason"]
+        body = json.loads(notice.payload) | {"state": state, "at": now}
+        if reason is not None:
+            body["reason"] = reason[:MAX_REASON]
         rows.append(
             outbox_row(
                 package_id=_notice_id(row.package_id, state),
@@ -158,7 +162,7 @@ def receive_onward(node: Node, package: Package) -> dict[str, Any]:
         if told is not None and (told.custodian, told.item_id) != (package.sender, body.item):
             raise PackageRejected(
                 Rejection.UNKNOWN_ITEM,
-                f"release {body.package} was told by {told.custodian} of item {told.item_id}",
+                f"release {body.package} is not one {package.sender} told of",
                 package.id,
             )
         if told is not None and told.state == state:
