@@ -36,7 +36,8 @@ def links(custody: dict[str, Any]) -> list[tuple[str, str, str]]:
 
 
 def passed_on(mesh: Mesh) -> str:
-    """A JPN item released to CAN, and by CAN to USA with JPN's consent given unasked."""
+    """A JPN item released to CAN, and by CAN to USA with JPN's consent given unasked, its
+    outcome told to JPN."""
     jpn, can = mesh.nodes["JPN"], mesh.nodes["CAN"]
     item = mesh.item()
     assert jpn.exchange.release(mesh.analysts["JPN"], item, "CAN")["state"] == "delivered"
@@ -44,6 +45,7 @@ def passed_on(mesh: Mesh) -> str:
     assert [(n["custodian"], n["state"]) for n in given["notified"]] == [("CAN", "delivered")]
     released = can.exchange.release(mesh.analysts["CAN"], item, "USA")
     assert released["state"] == "delivered", released
+    mesh.settle()  # what came of CAN's release, told to JPN
     return item
 
 
@@ -51,7 +53,7 @@ def test_the_originator_sees_every_holder_and_the_onward_release(mesh: Mesh) -> 
     item = passed_on(mesh)
     custody = mesh.nodes["JPN"].exchange.custody(mesh.analysts["JPN"], item)
 
-    assert links(custody) == [("JPN", "CAN", "received"), ("CAN", "USA", "reported")]
+    assert links(custody) == [("JPN", "CAN", "received"), ("CAN", "USA", "received")]
     holders = {h["nation"]: (h["role"], h["from"]) for h in custody["holders"]}
     assert holders == {
         "JPN": ("originator", None),
@@ -65,12 +67,12 @@ def test_the_originator_sees_every_holder_and_the_onward_release(mesh: Mesh) -> 
     assert events[0] == "created"
     for expected in ("released", "receipt verified", "consent given", "consent told"):
         assert expected in events, events
-    assert events[-1] == "released onward"
+    assert events[-2:] == ["released onward", "onward release received"]
     assert [e["at"] for e in custody["events"]] == sorted(e["at"] for e in custody["events"])
     [given] = [e for e in custody["events"] if e["event"] == "consent given"]
     assert (given["to"], given["note"]) == ("USA", "for the exercise")
-    [told] = mesh.audited("JPN", "custody.onward")
-    assert told["to"] == "USA"
+    told = mesh.audited("JPN", "custody.onward")
+    assert [(t["to"], t["state"]) for t in told] == [("USA", "reported"), ("USA", "received")]
 
 
 def test_the_custodian_sees_where_its_copy_came_from_and_went(mesh: Mesh) -> None:
@@ -236,7 +238,7 @@ def test_custody_and_consents_over_rest(mesh: Mesh) -> None:
     with mesh.client("JPN", "jpn-analyst") as client:
         custody = client.get(f"/api/v1/items/{item}/custody")
         assert custody.status_code == 200, custody.text
-        assert links(custody.json()) == [("JPN", "CAN", "received"), ("CAN", "USA", "reported")]
+        assert links(custody.json()) == [("JPN", "CAN", "received"), ("CAN", "USA", "received")]
         listed = client.get(f"/api/v1/items/{item}/consents")
         assert listed.status_code == 200, listed.text
         assert [(c["to"], c["state"]) for c in listed.json()] == [("USA", "given")]

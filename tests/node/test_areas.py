@@ -3,7 +3,8 @@ area must be one of them, at the REST API and at the web form alike.
 
 A node on a catalogue whose Japan-Canada agreement covers only ``maritime`` and ``cyber``:
 an item with another area is refused (422 naming the area, one refusal in the audit log,
-nothing stored); the web form offers the named areas and refuses the others the same way.
+nothing stored); the web form offers the named areas and refuses the others the same way
+(the form again, naming the area, and one refusal in the audit log).
 """
 
 from __future__ import annotations
@@ -132,7 +133,7 @@ def test_the_web_form_offers_the_named_areas_and_refuses_others(served: Served) 
         assert f'<option value="{area}">{area}</option>' in page
     # the form preselects the user's own clearance, not the lowest level
     assert re.search(r'<option value="KIMITSU" selected>', page), page
-    before = served.stored()
+    before, refused = served.stored(), len(served.refusals())
     form = {
         "csrf": csrf,
         "title": "Catch",
@@ -147,6 +148,10 @@ def test_the_web_form_offers_the_named_areas_and_refuses_others(served: Served) 
     assert 'id="area-error"' in response.text
     assert "unknown area &#39;fisheries&#39;" in response.text
     assert served.stored() == before
+    [*_, audited] = served.refusals()  # one refusal, audited as the REST API's is
+    assert len(served.refusals()) == refused + 1
+    assert (audited["actor"], audited["data"]["action"]) == ("analyst", "POST /web/items")
+    assert "unknown area 'fisheries'" in audited["data"]["reason"]
     response = served.web.post("/web/items", data=form | {"area": "cyber"})
     assert response.status_code == 303, response.text
     assert served.stored() == before + 1

@@ -170,7 +170,9 @@ def whereabouts_routes(router: APIRouter, node: Node) -> None:
             " `chain`: each package that carried the item (`from`, `to`, `state`: `queued`,"
             " `retrying` with `last_error`, `delivered`, `received` with the partner's"
             " verified `receipt`, `refused` with the partner's reason in `last_error`,"
-            " `cancelled`, or `reported`: an onward release a custodian told this node of);"
+            " `cancelled`; an onward release a custodian told this node of (`told_by`,"
+            " `told_at`) is `reported` until the custodian tells what came of it:"
+            " `delivered`, `received`, `refused` or `cancelled`, the reason in `last_error`);"
             " `events`: creation, releases, receipts, consents, consent requests and their"
             " answers, reclassifications and incidents, oldest first."
         ),

@@ -32,7 +32,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -396,21 +396,40 @@ def verify_log(
 
     Returns the last tree head, signed (None for an empty log).
     """
-    with store_for(engine).entries() as rows:
-        return _verify_rows(rows, public_key, progress)
+    check = LogCheck(public_key)
+    check.extend(engine, progress)
+    return check.finish()
 
 
-def _verify_rows(
-    rows: Iterable[Any],
-    public_key: bytes | Sequence[bytes],
-    progress: Callable[[int], None] | None,
-) -> TreeHead | None:
-    keys = [public_key] if isinstance(public_key, bytes) else list(public_key)
-    tree = CompactRange()
-    head: TreeHead | None = None
-    unsigned: int | None = None  # the first entry no signed head has covered yet
-    expected = -1
-    for expected, row in enumerate(rows):
+class LogCheck:
+    """``verify_log`` as a walk that can go on: the state after the entries checked so far
+    (``size`` of them), ready for the entries appended since (``extend``)."""
+
+    def __init__(self, public_key: bytes | Sequence[bytes]) -> None:
+        self.keys = [public_key] if isinstance(public_key, bytes) else list(public_key)
+        """The keys still to sign heads, the current one first."""
+        self.tree = CompactRange()
+        self.head: TreeHead | None = None
+        self.unsigned: int | None = None
+        """The first entry no signed head has covered yet."""
+        self.last: tuple[bytes, bytes] | None = None
+        """The leaf and the root of the last entry checked."""
+
+    @property
+    def size(self) -> int:
+        return self.tree.size
+
+    def extend(self, engine: Engine, progress: Callable[[int], None] | None = None) -> None:
+        """Check the entries from ``size`` on (``AuditVerifyError``)."""
+        with store_for(engine).entries(self.size) as rows:
+            for row in rows:
+                self.add(row)
+                if progress is not None and row.seq and row.seq % 10_000 == 0:
+                    progress(row.seq)
+
+    def add(self, row: Any) -> None:
+        """Check the entry ``size`` (``AuditVerifyError``)."""
+        expected = self.size
         if row.seq != expected:
             gone = (
                 "missing"
@@ -423,45 +442,50 @@ def _verify_rows(
         leaf = leaf_hash(body)
         if leaf != bytes(row.leaf):
             raise AuditVerifyError(expected, "its content does not match its leaf hash")
-        tree.append(leaf)
-        root = tree.root()
+        self.tree.append(leaf)
+        root = self.tree.root()
         if root != bytes(row.root):
             raise AuditVerifyError(
                 expected,
                 f"tree head mismatch: stored root {bytes(row.root).hex()[:16]}…,"
                 f" recomputed {root.hex()[:16]}…",
             )
+        self.last = (leaf, root)
         if row.signature is None:
             if row.kind == ROTATED:
                 raise AuditVerifyError(expected, "it rotates the keys but its head is not signed")
-            if unsigned is None:
-                unsigned = expected
+            if self.unsigned is None:
+                self.unsigned = expected
         else:
             try:
-                verify(keys[0], head_message(expected + 1, root), bytes(row.signature))
+                verify(self.keys[0], head_message(expected + 1, root), bytes(row.signature))
             except BadSignature as e:
+                unsigned = self.unsigned
                 covers = (
                     "" if unsigned is None else f" (it covers entries {unsigned} to {expected})"
                 )
                 raise AuditVerifyError(
                     expected, f"the signature of its tree head is bad{covers}"
                 ) from e
-            unsigned = None
-            head = TreeHead(expected + 1, root, bytes(row.signature), row.at)
+            self.unsigned = None
+            self.head = TreeHead(expected + 1, root, bytes(row.signature), row.at)
         if row.kind == ROTATED:  # the next entries are signed by the key it names
-            if len(keys) < 2 or json.loads(body)["data"].get("signing") != keys[1].hex():
+            if len(self.keys) < 2 or json.loads(body)["data"].get("signing") != self.keys[1].hex():
                 raise AuditVerifyError(expected, "it names another key than the next one")
-            keys = keys[1:]
-        if progress is not None and expected and expected % 10_000 == 0:
-            progress(expected)
-    if unsigned is not None:
-        raise AuditVerifyError(
-            unsigned,
-            f"no signed tree head covers it (the log's last entry, {expected}, is not signed)",
-        )
-    if len(keys) > 1:
-        raise AuditVerifyError(expected + 1, "the log does not record the rotation of its keys")
-    return head
+            self.keys = self.keys[1:]
+
+    def finish(self) -> TreeHead | None:
+        """The last signed head, once the log's last entry is signed and every rotation of
+        its keys recorded (``AuditVerifyError`` otherwise); the walk may go on after."""
+        if self.unsigned is not None:
+            raise AuditVerifyError(
+                self.unsigned,
+                f"no signed tree head covers it (the log's last entry, {self.size - 1},"
+                " is not signed)",
+            )
+        if len(self.keys) > 1:
+            raise AuditVerifyError(self.size, "the log does not record the rotation of its keys")
+        return self.head
 
 
 def _check_body(seq: int, body: bytes, row: Any) -> None:

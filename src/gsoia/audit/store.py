@@ -114,12 +114,14 @@ class AuditStore(ABC):
         return (0 if last is None else int(last) + 1), (None if stored is None else bytes(stored))
 
     @contextmanager
-    def entries(self) -> Iterator[Result[Any]]:
-        """Every entry, whole, in seq order, fetched a few thousand at a time."""
+    def entries(self, start: int = 0) -> Iterator[Result[Any]]:
+        """Every entry from ``start`` on, whole, in seq order, fetched a few thousand at a
+        time."""
+        query = select(audit_entries).order_by(audit_entries.c.seq)
+        if start:
+            query = query.where(audit_entries.c.seq >= start)
         with self.engine.connect() as connection:
-            rows = connection.execution_options(yield_per=5000).execute(
-                select(audit_entries).order_by(audit_entries.c.seq)
-            )
+            rows = connection.execution_options(yield_per=5000).execute(query)
             with rows:  # closes the server-side cursor however the caller's loop ends
                 yield rows
 

@@ -39,7 +39,7 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Connection
 
-from gsoia.audit.log import AuditLog, TreeHead
+from gsoia.audit.log import AuditLog, AuditTransaction, TreeHead
 from gsoia.crypto.keys import NodeKeys
 from gsoia.federation.acknowledgements import Acknowledgements
 from gsoia.federation.carried import HEADER, ShownHeads
@@ -126,6 +126,7 @@ class Courier:
         claim_for: dt.timedelta | None = None,
         heads: bool = True,
         acknowledgements: Acknowledgements | None = None,
+        on_settled: Callable[[AuditTransaction, list[Outcome], str], None] | None = None,
     ) -> None:
         self.counted = counted
         self.heads = heads
@@ -153,6 +154,7 @@ class Courier:
             on_delivered=on_delivered,
             wake=self.wake,
             acknowledgements=acknowledgements,
+            on_settled=on_settled,
         )
         """Marks what came of each posting."""
         self.shown = ShownHeads(nation, audit)

@@ -48,6 +48,7 @@ class Settlement:
         on_delivered: Callable[[Connection, Any], None],
         wake: Callable[[], None],
         acknowledgements: Acknowledgements | None,
+        on_settled: Callable[[AuditTransaction, list[Outcome], str], None] | None = None,
     ) -> None:
         self.audit = audit
         self.clock = clock
@@ -58,6 +59,9 @@ class Settlement:
         """Wakes the delivery loop: the peer answers again."""
         self.acknowledgements = acknowledgements
         """Checks the receipts of releases (None: a release the peer takes is delivered)."""
+        self.on_settled = on_settled
+        """What the packages marked settle (in the transaction that marks them, with its
+        time): a custodian's onward release told to the originator (``exchange.onward``)."""
 
     def settle(self, outcomes: list[Outcome]) -> list[Attempt]:
         """Mark each package delivered, unacknowledged, refused (one transaction, audited)
@@ -122,6 +126,8 @@ class Settlement:
         for o in outcomes:
             if o.row.package_id in marked:
                 self._audited(tx, o)
+        if self.on_settled is not None and marked:
+            self.on_settled(tx, [o for o in outcomes if o.row.package_id in marked], now)
         return marked
 
     def _delivered(self, tx: AuditTransaction, delivered: list[Outcome], now: str) -> set[str]:

@@ -47,6 +47,7 @@ from gsoia.store.database import migrate, open_engine, writing
 from gsoia.store.schema import meta
 
 if TYPE_CHECKING:
+    from gsoia.node.audit_checks import AuditChecks
     from gsoia.node.exchange import Exchange
 
 ANONYMOUS = "anonymous"
@@ -464,6 +465,13 @@ class Node:
     def audit_entries(self, user: User, *, after: int = -1, limit: int = 100) -> dict[str, Any]:
         """A page of the audit log as ``user`` may read it (``audit_view``)."""
         return audit_page(self, user, after=after, limit=limit)
+
+    @cached_property
+    def audit_checks(self) -> AuditChecks:
+        """The audit log verified for its page, from where the last verification ended."""
+        from gsoia.node.audit_checks import AuditChecks
+
+        return AuditChecks(self)
 
     def verify_audit(self, progress: Callable[[int], None] | None = None) -> TreeHead | None:
         from gsoia.node.rotation import own_signing_keys

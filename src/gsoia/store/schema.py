@@ -187,6 +187,10 @@ audit_entries = Table(
     # Ed25519 over the tree head: on the last entry of each transaction (migration 0005)
     Column("signature", LargeBinary, nullable=True),
 )
+# migration 0015: the audit page's filters by user, kind and day (``node.audit_search``)
+Index("audit_entries_actor", audit_entries.c.actor, audit_entries.c.seq)
+Index("audit_entries_kind", audit_entries.c.kind, audit_entries.c.seq)
+Index("audit_entries_at", audit_entries.c.at)
 
 # -- federation (migration 0002) ----------------------------------------------------------
 
@@ -340,6 +344,11 @@ onward_releases = Table(  # migration 0014: releases a custodian made with conse
     Column("released_by", String(128), nullable=False),
     Column("released_at", String(32), nullable=False),
     Column("received_at", String(32), nullable=False),
+    # migration 0015: as the custodian tells it (``exchange.onward``): reported (released),
+    # delivered, received, refused (``reason``: the third party's) or cancelled
+    Column("state", String(16), nullable=False, server_default="reported"),
+    Column("reason", Text),
+    Column("state_at", String(32)),
 )
 Index("onward_releases_item", onward_releases.c.item_id)
 

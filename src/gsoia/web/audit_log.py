@@ -1,6 +1,7 @@
 """The audit log page for people: entries newest first as sentences with links, narrowed by
 item, user, kind and day range (``gsoia.node.audit_search``), with the log's signed head and
-whether it verifies.
+whether it verifies: the entries appended since the page last verified it, the whole log
+the first time in a process and when asked (``?verify=whole``; ``gsoia.node.audit_checks``).
 
 What an officer may not read is withheld here exactly as the REST API withholds it: both go
 through ``gsoia.node.audit_view.shown_entries``."""
@@ -72,8 +73,9 @@ def add_routes(router: APIRouter, site: Site) -> None:
         wanted = audit_filter(request.query_params)
         before = _before(request.query_params)
         found = search(node, user, wanted, before=before)
-        try:
-            verified, failure = node.verify_audit(), None
+        whole = request.query_params.get("verify") == "whole"
+        try:  # from where the last verification ended (``node.audit_checks``)
+            verified, failure = node.audit_checks.verified(whole=whole), None
         except GsoiaError as e:
             verified, failure = None, e.diagnostics()
         head = node.audit.head()

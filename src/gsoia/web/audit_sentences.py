@@ -39,6 +39,8 @@ VERBS = {
     "incident.received": "was told of an incident on",
     "incident.step": "took an incident a step on for",
     "incident.step_received": "was told of an incident step on",
+    "custody.onward": "was told of an onward release of",
+    "custody.onward_told": "told the originator what came of its release of",
     "integrity": "found an integrity failure on",
     "refused": "was refused",
 }

@@ -166,13 +166,16 @@ def add_routes(router: APIRouter, site: Site) -> None:
                 fields.title,
                 fields.content.encode("utf-8"),
             )
-        except RequestError as e:
+        except (RequestError, Denied) as e:  # each refusal audited, as the REST API's is
+            if not (isinstance(e, Denied) and e.audited):
+                action = f"{request.method} {request.url.path}"
+                await run_in_threadpool(node.refuse, user.id, action, e.diagnostics())
+            if isinstance(e, Denied):
+                return await run_in_threadpool(
+                    _form_page, site, request, user, fields, False, [], e.decision, 403
+                )
             return await run_in_threadpool(
                 _form_page, site, request, user, fields, False, e.problems, None, 422
-            )
-        except Denied as e:
-            return await run_in_threadpool(
-                _form_page, site, request, user, fields, False, [], e.decision, 403
             )
         return RedirectResponse(f"/web/items/{view['id']}?created=1", status_code=303)
 

@@ -50,7 +50,7 @@ from gsoia.node.exchange.inbox import Inbox
 from gsoia.node.exchange.incident_steps import IncidentSteps
 from gsoia.node.exchange.incidents import IncidentNotices
 from gsoia.node.exchange.intake import Intake, Outcome
-from gsoia.node.exchange.onward import receive_onward
+from gsoia.node.exchange.onward import outcomes_settled, receive_onward
 from gsoia.node.exchange.outbox import Outbox
 from gsoia.node.exchange.peers import PeerBook
 from gsoia.node.exchange.reclassify import Reclassifications
@@ -81,6 +81,7 @@ class Exchange:
             peer=self.peers_book.known,
             clock=node.clock,
             on_delivered=self.outbox_view.delivered,
+            on_settled=outcomes_settled,
             counted=lambda state: node.metrics.deliveries.labels(state).inc(),
             signer=self.announcer.signer,
             heads=node.config.witnessing,

@@ -78,6 +78,13 @@ class OnwardBody(BaseModel):
     package: Name
     released_by: Person
     released_at: Text
+    state: Literal["delivered", "received", "refused", "cancelled"] | None = None
+    """What came of the release (none: it was made): the custodian's package to the third
+    party taken, stored with a verified receipt, refused by its node, or cancelled."""
+    reason: Text | None = None
+    """Why it was refused (the third party's reason) or cancelled (the officer's note)."""
+    at: Text | None = None
+    """When the custodian's node learnt it."""
 
 
 class IncidentBody(BaseModel):

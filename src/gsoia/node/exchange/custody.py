@@ -13,9 +13,12 @@ item here (a custodian's copy), and the onward releases custodians told this nod
 - ``refused``: the partner's node refused it (``last_error``: its reason);
 - ``cancelled``: an officer of this node cancelled it before it was delivered.
 
-A copy received here is ``received``; an onward release a custodian told of ``reported``.
-The item is held by its originator, by this node, and by each nation a link in one of
-the states ``delivered``, ``received`` or ``reported`` reached.
+A copy received here is ``received``. An onward release a custodian told of is in the
+state the custodian last told (``exchange.onward``): ``reported`` (made, not yet taken),
+then ``delivered``, ``received``, ``refused`` (``last_error``: the third party's reason)
+or ``cancelled`` (``last_error``: the custodian's officer's note). The item is held by its
+originator, by this node, and by each nation a link in the state ``delivered`` or
+``received`` reached.
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ from gsoia.store.schema import (
 if TYPE_CHECKING:
     from gsoia.node.service import Node
 
-HELD = ("delivered", "received", "reported")
+HELD = ("delivered", "received")
 """The states of a link whose nation holds the item."""
 
 
@@ -64,6 +67,8 @@ class Link:
     delivered_at: str | None = None
     receipt: dict[str, Any] | None = None
     told_by: str | None = None
+    told_at: str | None = None
+    """When the custodian's node learnt the state it told (an onward release)."""
 
     def to_dict(self) -> dict[str, Any]:
         shown = asdict(self)
@@ -180,12 +185,14 @@ def _onward(connection: Connection, item_id: str) -> Iterator[Link]:
         yield Link(
             r.custodian,
             r.to_party,
-            "reported",
+            r.state,
             r.released_at,
             r.package_id,
             by=r.released_by,
+            last_error=r.reason if r.state in ("refused", "cancelled") else None,
+            delivered_at=r.state_at if r.state in HELD else None,
             told_by=r.custodian,
-            delivered_at=r.received_at,
+            told_at=r.state_at or r.received_at,
         )
 
 
@@ -200,7 +207,7 @@ def _created(row: StoredItem) -> Iterator[dict[str, Any]]:
 
 def _link_events(link: Link) -> Iterator[dict[str, Any]]:
     event = "received" if link.state == "received" and link.by is None else "released"
-    if link.state == "reported":
+    if link.told_by is not None:
         event = "released onward"
     yield {
         "at": link.at,
@@ -211,6 +218,16 @@ def _link_events(link: Link) -> Iterator[dict[str, Any]]:
         "package": link.package,
         "state": link.state,
     }
+    if link.told_by is not None and link.state != "reported":
+        yield {
+            "at": link.told_at,
+            "event": f"onward release {link.state}",
+            "from": link.told_by,
+            "to": link.to,
+            "package": link.package,
+            "state": link.state,
+            "note": link.last_error,
+        }
     if link.receipt is not None:
         yield {
             "at": link.receipt["verified_at"],

@@ -11,6 +11,7 @@ from gsoia.federation.courier import State
 from gsoia.federation.packages import Kind
 from gsoia.node.authority import Action
 from gsoia.node.errors import Conflict, NotFound
+from gsoia.node.exchange.onward import outcome_notices
 from gsoia.node.exchange.received import usable_id
 from gsoia.node.naming import with_names
 from gsoia.node.rotation import Announcer
@@ -68,6 +69,7 @@ class Outbox:
                 raise Conflict(f"package {package_id} is being delivered: try again")
             noted = {"note": note} if note else {}
             tx.append("package.cancelled", user.id, {"package": package_id, "to": row.peer} | noted)
+            outcome_notices(tx, [(row, "cancelled", note)], now, user.id)  # if onward
             if row.kind == Kind.ROTATION.value:
                 tx.on_commit(lambda: self.announcer.settled(row.peer))
         return {"package": package_id, "state": State.CANCELLED, "note": note}
