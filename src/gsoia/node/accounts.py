@@ -393,13 +393,19 @@ class Accounts:
             raise RequestError.of("nation", f"unknown policy '{nation}'")
         if clearance is not None and clearance not in policy.ranks:
             raise RequestError.of("clearance", f"unknown level '{clearance}' of {nation}")
-        problems = [
-            Problem(f"need_to_know[{i}]", f"1 to {MAX_TOPIC} printable characters")
-            for i, topic in enumerate(topics)
-            if not (0 < len(topic) <= MAX_TOPIC and topic.isprintable())
-        ]
-        if problems:
-            raise RequestError(problems)
+        check_topics(topics)
+
+
+def check_topics(topics: Sequence[str]) -> None:
+    """``RequestError`` naming each need-to-know area that is not 1 to ``MAX_TOPIC``
+    printable characters."""
+    problems = [
+        Problem(f"need_to_know[{i}]", f"1 to {MAX_TOPIC} printable characters")
+        for i, topic in enumerate(topics)
+        if not (0 < len(topic) <= MAX_TOPIC and topic.isprintable())
+    ]
+    if problems:
+        raise RequestError(problems)
 
 
 def _actor_id(actor: Actor) -> str:

@@ -1,8 +1,9 @@
 """The officers' page of personnel security assurances: those this node issued (each with
 the forms to amend or withdraw it, the withdrawal ticked to confirm) and those partners
 issued to it, each with its equivalent level under the agreement in force; and the form to
-issue one (``gsoia.node.exchange.assurances``, ``amendments``). Every button is a POST
-form with the session's CSRF token; a bad field is refused with one line naming it.
+issue one to a partner with an agreement in force (``gsoia.node.exchange.assurances``,
+``amendments``). Every button is a POST form with the session's CSRF token; a bad field is
+refused with one line naming it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from starlette.datastructures import FormData
 
 from gsoia.errors import RequestError
 from gsoia.node.exchange.amendments import Amendment
+from gsoia.node.exchange.assurances import mapped
 from gsoia.node.exchange.visit_bodies import Person
 from gsoia.web.site import Site
 from gsoia.web.visits import MAX_ID, day_field, text_field
@@ -71,7 +73,11 @@ def add_routes(router: APIRouter, site: Site) -> None:
             nav="assurances",
             issued=[a for a in listed if a["direction"] == "issued"],
             received=[a for a in listed if a["direction"] == "received"],
-            partners=sorted(p for p in node.rulebook.catalogue.policies if p != node.nation),
+            partners=sorted(
+                p
+                for p in node.rulebook.catalogue.policies
+                if mapped(node, node.nation, p, node.today()) is not None
+            ),
             levels=[level.id for level in node.rulebook.catalogue.policies[node.nation].levels],
             tomorrow=(node.today() + dt.timedelta(days=1)).isoformat(),
             just_done=next((a for a in listed if a["id"] == done), None),
