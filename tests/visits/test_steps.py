@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
 from gsoia.node.authority import OPERATOR
+from gsoia.node.config import ConfigError, NodeConfig
 from gsoia.node.errors import Unauthorized
 from gsoia.node.exchange.erasure import erase_personal
 from gsoia.node.service import Node
+from gsoia.node.users import Role
 from gsoia.node.visitors import visitor_id
 from gsoia.store.schema import users, visitor_accounts, visits
 from tests.visits.conftest import TODAY, Pair
@@ -130,11 +134,18 @@ def test_an_admin_removes_a_visitors_account(pair: Pair) -> None:
     removed = pair.store(pair.jpn).accounts.remove(OPERATOR, account)
     assert removed.id == account
     assert _as_visitor(pair, token, "/api/v1/me").status_code == 401
-    entries = pair.audit_since(pair.jpn, size)
-    assert [(e["kind"], e["actor"]) for e in entries] == [("user.removed", "cli")]
+    entries = pair.audit_since(pair.jpn, size)  # then the token's refusal, anonymous
+    assert [(e["kind"], e["actor"]) for e in entries][:1] == [("user.removed", "cli")]
     with pair.store(pair.jpn).engine.connect() as connection:
         held = select(visitor_accounts).where(visitor_accounts.c.user_id == account)
         assert connection.execute(held).first() is None
+    _, visit, token = _approved(pair, "s-4002")
+    if "jpn-admin" not in pair.jpn.tokens:
+        pair.jpn.add_user("jpn-admin", "JPN", "KIMITSU", role=Role.ADMIN)
+    with pair.jpn.client("jpn-admin") as client:
+        assert client.delete(f"/api/v1/users/{visitor_id(visit, 's-4002')}").status_code == 204
+        assert client.delete(f"/api/v1/users/{visitor_id(visit, 's-4002')}").status_code == 404
+    assert _as_visitor(pair, token, "/api/v1/me").status_code == 401
 
 
 def test_the_lead_time_is_the_agreements(pair: Pair) -> None:
@@ -177,3 +188,28 @@ def test_the_accounts_of_a_visit_past_are_removed(pair: Pair) -> None:
         assert connection.execute(select(users).where(users.c.id == account)).first() is None
         gone = select(visitor_accounts).where(visitor_accounts.c.user_id == account)
         assert connection.execute(gone).first() is None
+
+
+@pytest.mark.parametrize(
+    ("leads", "ok"),
+    [({"JPN-CAN": 30}, True), ({"JPN-CAN": -1}, False), ({"JPN-CAN": "30"}, False), ([], False)],
+)
+def test_the_lead_times_setting_is_checked_as_the_node_opens(
+    tmp_path: Path, leads: Any, ok: bool
+) -> None:
+    config = NodeConfig("JPN", "sqlite://", visit_lead_days=10)
+    config.save(tmp_path)
+    path = tmp_path / "node.json"
+    path.write_text(
+        json.dumps(json.loads(path.read_text()) | {"visit_lead_days_by_agreement": leads})
+    )
+    if not ok:
+        with pytest.raises(ConfigError, match="visit_lead_days_by_agreement maps agreement ids"):
+            NodeConfig.load(tmp_path)
+        return
+    loaded = NodeConfig.load(tmp_path)
+    assert (loaded.lead_days("JPN-CAN"), loaded.lead_days("JPN-USA"), loaded.lead_days(None)) == (
+        30,
+        10,
+        10,
+    )
