@@ -13,7 +13,8 @@ back in SQL authenticates no one (``TamperedAccount``, audited), and is changed 
 (``IntegrityFailure``) until an admin removes it.
 
 A token found is trusted for ``SIGNED_IN_FOR`` seconds without asking the store again (a
-query is a third of a small request's CPU), and so is a web session: a change committed by
+query is a third of a small request's CPU; a visitor's token is asked about every time),
+and so is a web session: a change committed by
 any process, on any host sharing the database, holds on every worker within that bound. The
 process that made the change forgets what it trusted at once.
 """
