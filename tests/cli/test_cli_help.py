@@ -55,7 +55,9 @@ HELP = [
         id="aiss",
     ),
     pytest.param(
-        ("visit",), ["request", "list", "approve", "refuse", "cancel", "tokens"], id="visit"
+        ("visit",),
+        ["request", "list", "approve", "refuse", "ask", "end", "cancel", "tokens"],
+        id="visit",
     ),
     pytest.param(
         ("visit", "request"), ["request a visit", "--visitor", "--first-day", "--kind"], id="vreq"

@@ -270,6 +270,8 @@ def _paths(ids: dict[str, str]) -> list[tuple[str, str, str, dict[str, Any]]]:
         ("POST", "/api/v1/visits/{visit_id}/approve", "visit_id", {"json": {"note": "ok"}}),
         ("POST", "/api/v1/visits/{visit_id}/refuse", "visit_id", {"json": {"note": "no"}}),
         ("POST", "/api/v1/visits/{visit_id}/cancel", "visit_id", {}),
+        ("POST", "/api/v1/visits/{visit_id}/ask", "visit_id", {"json": {"note": "more"}}),
+        ("POST", "/api/v1/visits/{visit_id}/end", "visit_id", {"json": {"note": "over"}}),
         ("GET", "/api/v1/visits/{visit_id}/tokens", "visit_id", {}),
     ]  # fmt: skip
 

@@ -61,3 +61,43 @@ def test_bad_input_is_one_line(pair: Pair) -> None:
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == ["gsoia: clearance: unknown level 'GOKUHI' of CAN"]
     assert done.stdout == ""
+
+
+def test_the_host_asks_for_more_ends_a_visit_and_removes_an_account(pair: Pair) -> None:
+    expires = (TODAY + dt.timedelta(days=200)).isoformat()
+    day = TODAY.isoformat()
+
+    def requested(person: str) -> str:
+        issued = _gsoia(
+            pair.can, "assurance", "issue", "--to", "JPN", "--person-id", person, "--name",
+            "Command Line", "--clearance", "S", "--expires", expires,
+        )  # fmt: skip
+        asked = _gsoia(
+            pair.can, "visit", "request", "--to", "JPN", "--visitor", issued["id"], "--purpose",
+            "liaison", "--place", "Ichigaya", "--first-day", day, "--last-day", day, "--area",
+            "maritime", "--kind", "emergency", "--reason", "a ship in distress",
+        )  # fmt: skip
+        return str(asked["id"])
+
+    first = requested("cli-2")
+    more = _gsoia(pair.jpn, "visit", "ask", "--id", first, "--note", "which berth?")
+    assert (more["state"], more["delivery"]) == ("asked", "delivered")
+    second = requested("cli-3")
+    _gsoia(pair.jpn, "visit", "approve", "--id", second)
+    ended = _gsoia(pair.jpn, "visit", "end", "--id", second, "--note", "sailed")
+    assert ended["accounts"] == [f"visitor:{second}:cli-3"]
+    seen = {v["id"]: v["state"] for v in _gsoia(pair.can, "visit", "list")}
+    assert (seen[first], seen[second]) == ("asked", "ended")
+
+    third = requested("cli-4")
+    _gsoia(pair.jpn, "visit", "approve", "--id", third)
+    where = ["--data", str(pair.jpn.data)]
+    if pair.jpn.database.url:
+        where += ["--database", pair.jpn.database.url]
+    account = f"visitor:{third}:cli-4"
+    done = run_in_process("user", "remove", "--id", account, *where)
+    assert done.returncode == 0, done.stderr
+    assert f"{account}: removed" in done.stdout
+    again = run_in_process("user", "remove", "--id", account, *where)
+    assert again.returncode == 2
+    assert again.stderr.strip().splitlines() == [f"gsoia: --id: no user '{account}'"]

@@ -112,7 +112,7 @@ OFFICER_PAGES = [
     "/web/agreements?at=2015-01-01",
     "/web/agreements/JPN-CAN",
 ]
-ADMIN_PAGES = ["/web/users", "/web/visits"]
+ADMIN_PAGES = ["/web/users", "/web/visits", "/web/assurances"]
 
 
 @pytest.mark.parametrize("path", OFFICER_PAGES)

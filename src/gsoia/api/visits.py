@@ -137,6 +137,14 @@ def visits_router(node: Node) -> APIRouter:
             caller, visit_id, approve=False, note=body.note, level=None
         )
 
+    @router.post("/api/v1/visits/{visit_id}/ask", summary="Ask for more on a visit (host)")
+    def ask(visit_id: str, body: AnswerIn, caller: Caller) -> dict[str, Any]:
+        return exchange.visit_steps.ask(caller, visit_id, body.note)
+
+    @router.post("/api/v1/visits/{visit_id}/end", summary="End an approved visit now (host)")
+    def end(visit_id: str, body: AnswerIn, caller: Caller) -> dict[str, Any]:
+        return exchange.visit_steps.end(caller, visit_id, body.note)
+
     @router.post("/api/v1/visits/{visit_id}/cancel", summary="Cancel a visit (visiting officer)")
     def cancel(visit_id: str, caller: Caller) -> dict[str, Any]:
         return exchange.visits.cancel(caller, visit_id)

@@ -1,6 +1,7 @@
 """``gsoia assurance …`` and ``gsoia visit …``: the operator issues and withdraws
-personnel security assurances, requests, answers and cancels visits, and hands out the
-visitors' tokens (``gsoia.node.exchange``), each audited with the actor ``cli``.
+personnel security assurances, requests, answers (or asks for more on), cancels and ends
+visits, and hands out the visitors' tokens (``gsoia.node.exchange``), each audited with the
+actor ``cli``. ``gsoia user remove --id visitor:VISIT:PERSON`` removes a visitor's account.
 
 Each command prints what the node answers as JSON. Errors are one line on stderr: exit 2
 for what was given wrong (a level, a date, a visitor without an assurance), 1 for any
@@ -178,6 +179,18 @@ def visit_refuse(data: Data, visit_id: Id, note: Note = "", database: Database =
     """Refuse a visit; the partner is told."""
     _run(data, database, lambda x, cli: x.visit_answers.decide(
         cli, visit_id, approve=False, note=note, level=None))  # fmt: skip
+
+
+@visit_app.command("ask")
+def visit_ask(data: Data, visit_id: Id, note: Note, database: Database = None) -> None:
+    """Ask the visiting party for more on a request to this node; it may amend it."""
+    _run(data, database, lambda x, cli: x.visit_steps.ask(cli, visit_id, note))
+
+
+@visit_app.command("end")
+def visit_end(data: Data, visit_id: Id, note: Note = "", database: Database = None) -> None:
+    """End an approved visit to this node now: the visitors' tokens are refused at once."""
+    _run(data, database, lambda x, cli: x.visit_steps.end(cli, visit_id, note))
 
 
 @visit_app.command("cancel")

@@ -13,7 +13,8 @@ back in SQL authenticates no one (``TamperedAccount``, audited), and is changed 
 (``IntegrityFailure``) until an admin removes it.
 
 A token found is trusted for ``SIGNED_IN_FOR`` seconds without asking the store again (a
-query is a third of a small request's CPU), and so is a web session: a change committed by
+query is a third of a small request's CPU; a visitor's token is asked about every time),
+and so is a web session: a change committed by
 any process, on any host sharing the database, holds on every worker within that bound. The
 process that made the change forgets what it trusted at once.
 """
@@ -48,7 +49,8 @@ from gsoia.node.sessions import end_all
 from gsoia.node.signed_rows import USER_FIELDS, RowSeal
 from gsoia.node.users import SIGNED_IN_FOR, Role, User, new_token, same_hash, token_hash
 from gsoia.node.versions import versioned
-from gsoia.node.visitors import Window, visiting_window
+from gsoia.node.visitors import PREFIX as VISITOR
+from gsoia.node.visitors import Window, end_visits, visiting_window
 from gsoia.store.database import peeking
 from gsoia.store.schema import users
 
@@ -128,8 +130,8 @@ class Accounts:
         """The enabled user holding ``token`` (and, for HTTP Basic, named ``user_id``).
 
         A token found is trusted for ``SIGNED_IN_FOR`` seconds (module docstring); a token
-        not found, or a disabled user's, is asked about every time. A visitor's account
-        (``gsoia.node.visitors``) holds only within its visit's days.
+        not found, or a disabled user's, is asked about every time, and so is a visitor's
+        (``gsoia.node.visitors``), which holds only within its visit's days.
         """
         hashed = token_hash(token)
         now = time.monotonic()
@@ -152,7 +154,8 @@ class Accounts:
             if row.disabled:
                 raise Disabled(f"the account '{row.id}' is disabled")
             user = User.from_row(row)
-            self._signed_in.put(hashed, (user, now, window))
+            if window is None:  # a visitor's account is asked about every time: its removal
+                self._signed_in.put(hashed, (user, now, window))  # holds at once everywhere
         if window is not None:
             window.check(user.id, self.node.today())
         if user_id is not None and user_id != user.id:
@@ -302,7 +305,17 @@ class Accounts:
 
     def remove(self, actor: Actor, user_id: str) -> UserRecord:
         """Remove an account: its token and web sessions stop working; what it did stays in
-        the audit log under its id."""
+        the audit log under its id. A visitor's account (``visitor:VISIT:PERSON``) goes with
+        its row of days; the removal gives no clearance, so only the role is weighed."""
+        if user_id.startswith(VISITOR):
+            self.node.require(actor, Action.USERS)
+            with self.node.audit.transaction() as tx:
+                row = _found_row(tx.connection, user_id, visitor=True)
+                ended = end_visits(tx, user_id)
+                self._delete(tx, _actor_id(actor), row)
+                tx.on_commit(self._forget)
+            assert ended  # INVARIANT: a visitor's account is added with its row of days
+            return UserRecord.from_row(SimpleNamespace(**row))
         with self._changing(actor, user_id, intact=False) as (tx, record, row):
             self._delete(tx, _actor_id(actor), row)
         return record
@@ -381,13 +394,19 @@ class Accounts:
             raise RequestError.of("nation", f"unknown policy '{nation}'")
         if clearance is not None and clearance not in policy.ranks:
             raise RequestError.of("clearance", f"unknown level '{clearance}' of {nation}")
-        problems = [
-            Problem(f"need_to_know[{i}]", f"1 to {MAX_TOPIC} printable characters")
-            for i, topic in enumerate(topics)
-            if not (0 < len(topic) <= MAX_TOPIC and topic.isprintable())
-        ]
-        if problems:
-            raise RequestError(problems)
+        check_topics(topics)
+
+
+def check_topics(topics: Sequence[str]) -> None:
+    """``RequestError`` naming each need-to-know area that is not 1 to ``MAX_TOPIC``
+    printable characters."""
+    problems = [
+        Problem(f"need_to_know[{i}]", f"1 to {MAX_TOPIC} printable characters")
+        for i, topic in enumerate(topics)
+        if not (0 < len(topic) <= MAX_TOPIC and topic.isprintable())
+    ]
+    if problems:
+        raise RequestError(problems)
 
 
 def _actor_id(actor: Actor) -> str:
@@ -409,10 +428,11 @@ def _found(connection: Connection, user_id: str) -> UserRecord:
     return UserRecord.from_row(SimpleNamespace(**_found_row(connection, user_id)))
 
 
-def _found_row(connection: Connection, user_id: str) -> Mapping[str, Any]:
-    """The row of the account ``user_id``; ``NotFound`` if there is none."""
+def _found_row(connection: Connection, user_id: str, *, visitor: bool = False) -> Mapping[str, Any]:
+    """The row of the account ``user_id`` (a visitor's, if ``visitor``); ``NotFound`` if
+    there is none."""
     row = None
-    if _well_formed(user_id):
+    if _well_formed(user_id) or (visitor and _well_formed(user_id.replace(":", "-"))):
         row = connection.execute(select(users).where(users.c.id == user_id)).first()
     if row is None:
         raise NotFound(f"no user '{user_id[:MAX_ID]}'")

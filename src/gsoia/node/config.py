@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import stat
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from gsoia.errors import GsoiaError
@@ -44,7 +44,10 @@ class NodeConfig:
     """Hours within which the originator must be told of a loss or compromise (Art. 17)."""
     visit_lead_days: int = 20
     """Days a request for a visit must come before its first day (an emergency may be
-    sooner, with its reason)."""
+    sooner, with its reason), under an agreement ``visit_lead_days_by_agreement`` does not
+    name."""
+    visit_lead_days_by_agreement: dict[str, int] = field(default_factory=dict)
+    """The lead time of visits under each agreement named (its id, ``JPN-CAN``), in days."""
     personal_retention_days: int = 30
     """Days after a visit (or an assurance's end) until its personal data is erased."""
     witness_interval_seconds: int = 300
@@ -53,6 +56,10 @@ class NodeConfig:
     witnessing: bool = True
     """False: this node neither keeps its anchor, nor sends its head to partners, nor checks
     theirs. Only for measuring what witnessing costs: a node so set can be rolled back unseen."""
+
+    def lead_days(self, agreement: str | None) -> int:
+        """The lead time of a request for a visit under ``agreement`` (None: the default)."""
+        return self.visit_lead_days_by_agreement.get(agreement or "", self.visit_lead_days)
 
     @staticmethod
     def default_database(data: Path) -> str:
@@ -91,4 +98,13 @@ class NodeConfig:
             days = getattr(config, name)
             if not isinstance(days, int) or isinstance(days, bool) or days < 0:
                 raise ConfigError(f"{path}: {name} must be a whole number of days >= 0")
+        leads = config.visit_lead_days_by_agreement
+        if not isinstance(leads, dict) or not all(
+            isinstance(days, int) and not isinstance(days, bool) and days >= 0
+            for days in leads.values()
+        ):
+            raise ConfigError(
+                f"{path}: visit_lead_days_by_agreement maps agreement ids to whole numbers of"
+                " days >= 0"
+            )
         return config

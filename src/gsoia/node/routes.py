@@ -81,6 +81,8 @@ ROUTES: Mapping[tuple[str, str], Action] = {
     ("POST", "/api/v1/visits/{visit_id}/approve"): Action.VISITS,
     ("POST", "/api/v1/visits/{visit_id}/refuse"): Action.VISITS,
     ("POST", "/api/v1/visits/{visit_id}/cancel"): Action.VISITS,
+    ("POST", "/api/v1/visits/{visit_id}/ask"): Action.VISITS,
+    ("POST", "/api/v1/visits/{visit_id}/end"): Action.VISITS,
     ("GET", "/api/v1/visits/{visit_id}/tokens"): Action.VISITS,
     # TAXII 2.1
     ("GET", "/taxii2/"): Action.LIST,
@@ -124,6 +126,9 @@ ROUTES: Mapping[tuple[str, str], Action] = {
     ("POST", "/web/visits"): Action.VISITS,
     ("POST", "/web/visits/{visit_id}"): Action.VISITS,
     ("POST", "/web/visits/{visit_id}/tokens"): Action.VISITS,
+    ("GET", "/web/assurances"): Action.ASSURANCES,
+    ("POST", "/web/assurances"): Action.ASSURANCES,
+    ("POST", "/web/assurances/{assurance_id}"): Action.ASSURANCES,
     ("GET", "/web/users"): Action.USERS,
     ("POST", "/web/users"): Action.USERS,
     ("POST", "/web/users/{user_id}"): Action.USERS,

@@ -7,8 +7,10 @@ the level approved), the visit's areas as its need-to-know. Its id is
 so the users' routes leave it alone. Its row in ``visitor_accounts`` holds the days it is
 valid: from the visit's first day to its last, and never past the assurance's expiry.
 Outside them the token is refused (``Window.check``, on every sign-in and every request);
-a withdrawn assurance or a cancelled visit removes the account, which holds on every
-worker within ``SIGNED_IN_FOR``.
+a withdrawn assurance, a cancelled or ended visit, or an admin (``gsoia user remove``)
+removes the account, and a visit's last day past removes its accounts as the visits are
+next listed or erased (``remove_past``). A visitor's token is asked about in the store on
+every request, never trusted from memory, so a removal holds at once on every worker.
 """
 
 from __future__ import annotations
@@ -68,6 +70,27 @@ def visiting_window(connection: Connection, user_id: str) -> Window | None:
     if row is None:
         return Window(dt.date.max, dt.date.min)
     return Window(dt.date.fromisoformat(row.valid_from), dt.date.fromisoformat(row.valid_until))
+
+
+def end_visits(tx: AuditTransaction, user_id: str) -> bool:
+    """Delete a visitor's row of days in ``tx`` (its account removed beside it); whether
+    there was one."""
+    where = visitor_accounts.c.user_id == user_id
+    return bool(tx.connection.execute(delete(visitor_accounts).where(where)).rowcount)
+
+
+def remove_past(node: Node, today: dt.date) -> list[str]:
+    """Remove the visitors' accounts whose last day is before ``today``, audited
+    (``visit.accounts_past``); their ids."""
+    past = visitor_accounts.c.valid_until < today.isoformat()
+    with node.engine.connect() as connection:
+        if connection.execute(select(visitor_accounts.c.user_id).where(past)).first() is None:
+            return []
+    with node.audit.transaction() as tx:
+        ended = end_accounts(node, tx, "node", past)
+        if ended:
+            tx.append("visit.accounts_past", "node", {"accounts": ended})
+    return ended
 
 
 def end_accounts(node: Node, tx: AuditTransaction, actor: str, where: Any) -> list[str]:

@@ -465,7 +465,8 @@ visits = Table(
     Column("reason", Text),
     Column("amends", String(64)),
     Column("level", String(64), nullable=False),  # asked, in the visiting party's scheme
-    Column("state", String(16), nullable=False),  # requested | approved | refused | cancelled
+    # requested | asked (for more) | approved | refused | cancelled | ended | amended
+    Column("state", String(16), nullable=False),
     Column("note", Text),
     Column("approved_level", String(64)),
     Column("requested_by", String(160), nullable=False),

@@ -1,8 +1,10 @@
 """The officers' page of visits: the requests partners made to this node, each visitor
-with its assurance, approved or refused here; the calendar of approved visits; the
-requests this node made, with the form to make one and, once approved, the visitors'
-tokens, each shown once (``gsoia.node.exchange.visits``, ``visit_answers``). Every button
-is a POST form with the session's CSRF token.
+with its assurance, approved, refused or asked for more here; the calendar of approved
+visits, those to this node each with a button to end it now (ticked to confirm); the
+requests this node made, with the form to make one (or amend one waiting) and, once
+approved, the visitors' tokens, each shown once (``gsoia.node.exchange.visits``,
+``visit_answers``, ``visit_steps``). Every button is a POST form with the session's CSRF
+token.
 """
 
 from __future__ import annotations
@@ -17,14 +19,15 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from gsoia.errors import RequestError
-from gsoia.node.exchange.visits import KINDS, VisitRequest
+from gsoia.node.exchange.visits import KINDS, WAITING, VisitRequest
 from gsoia.web.site import Site
 
 MAX_ID = 64
 MAX_TEXT = 2000
 
 
-def _text(form: FormData, name: str) -> str:
+def text_field(form: FormData, name: str) -> str:
+    """A form's text field, stripped (at most ``MAX_TEXT`` characters); "" if absent."""
     value = form.get(name)
     if not isinstance(value, str):
         return ""
@@ -33,30 +36,32 @@ def _text(form: FormData, name: str) -> str:
     return value.strip()[:MAX_TEXT]
 
 
-def _day(form: FormData, name: str) -> dt.date:
+def day_field(form: FormData, name: str) -> dt.date:
+    """A form's date field; ``RequestError`` naming it unless it is YYYY-MM-DD."""
     try:
-        return dt.date.fromisoformat(_text(form, name))
+        return dt.date.fromisoformat(text_field(form, name))
     except ValueError as e:
         raise RequestError.of(name, "a date (YYYY-MM-DD)") from e
 
 
 def asked(form: FormData) -> VisitRequest:
     """A request for a visit as the form gives it."""
-    areas = [a.strip() for a in _text(form, "areas").split(",") if a.strip()]
+    areas = [a.strip() for a in text_field(form, "areas").split(",") if a.strip()]
     visitors = [v[:MAX_ID] for v in form.getlist("visitors") if isinstance(v, str)]
     if any("\x00" in v for v in visitors):
         raise RequestError.of("visitors", "NUL characters are not accepted")
     return VisitRequest(
-        to=_text(form, "to"),
+        to=text_field(form, "to"),
         visitors=visitors,
-        purpose=_text(form, "purpose"),
-        place=_text(form, "place"),
-        first_day=_day(form, "first_day"),
-        last_day=_day(form, "last_day"),
+        purpose=text_field(form, "purpose"),
+        place=text_field(form, "place"),
+        first_day=day_field(form, "first_day"),
+        last_day=day_field(form, "last_day"),
         areas=areas,
-        kind=_text(form, "kind"),
-        reason=_text(form, "reason") or None,
-        level=_text(form, "level") or None,
+        kind=text_field(form, "kind"),
+        reason=text_field(form, "reason") or None,
+        level=text_field(form, "level") or None,
+        amends=text_field(form, "amends")[:MAX_ID] or None,
     )
 
 
@@ -81,8 +86,12 @@ def add_routes(router: APIRouter, site: Site) -> None:
             assurable=[a for a in assured if a["direction"] == "issued" and a["state"] == "valid"],
             levels=[level.id for level in node.rulebook.catalogue.policies[node.nation].levels],
             kinds=KINDS,
+            amendable=[
+                v for v in visits if v["direction"] == "requested" and v["state"] in WAITING
+            ],
             just_done=next((v for v in visits if v["id"] == done), None),
             lead=node.config.visit_lead_days,
+            leads=node.config.visit_lead_days_by_agreement,
         )
 
     @router.post("/web/visits")
@@ -101,16 +110,25 @@ def add_routes(router: APIRouter, site: Site) -> None:
         form = await request.form()
         user = site.check_form(request, form)
         choice = form.get("decision")
-        if choice not in ("approve", "refuse"):
-            raise RequestError.of("decision", "approve or refuse")
-        visit_id = visit_id[:MAX_ID]
+        if choice not in ("approve", "refuse", "ask", "end"):
+            raise RequestError.of("decision", "approve, refuse, ask or end")
+        if choice == "end" and form.get("confirm") != "yes":
+            raise RequestError.of("confirm", "tick it to end the visit now")
+        visit_id, note = visit_id[:MAX_ID], text_field(form, "note")
+        steps = node.exchange.visit_steps
         await run_in_threadpool(
-            lambda: node.exchange.visit_answers.decide(
-                user,
-                visit_id,
-                approve=choice == "approve",
-                note=_text(form, "note"),
-                level=_text(form, "level") or None,
+            lambda: (
+                steps.ask(user, visit_id, note)
+                if choice == "ask"
+                else steps.end(user, visit_id, note)
+                if choice == "end"
+                else node.exchange.visit_answers.decide(
+                    user,
+                    visit_id,
+                    approve=choice == "approve",
+                    note=note,
+                    level=text_field(form, "level") or None,
+                )
             )
         )
         return RedirectResponse(

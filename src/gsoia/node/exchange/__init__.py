@@ -13,8 +13,8 @@ One module per kind of package, each sending and receiving it: ``release`` and
 ``intake``, ``consent``, ``incidents``, ``reclassify``, ``rotated`` (a peer's new keys);
 ``onward`` (a custodian's release told to the originator); ``custody`` shows where an item
 is held; ``inbox`` opens what arrives and hands it to its kind; ``peers`` keeps the pinned
-peers; ``assurances``, ``visits`` and ``visit_answers`` the personnel security assurances
-and requests for visits; ``outbox`` is what the officers see of what is sent;
+peers; ``assurances``, ``visits``, ``visit_answers`` and ``visit_steps`` the personnel
+security assurances and requests for visits; ``outbox`` is what the officers see of what is sent;
 ``witnesses``, ``gossip`` and ``alarms`` witness the partners' audit logs, ``heads`` sends
 heads to them. ``Exchange`` puts them together.
 """
@@ -57,6 +57,7 @@ from gsoia.node.exchange.reclassify import Reclassifications
 from gsoia.node.exchange.release import Releases
 from gsoia.node.exchange.rotated import receive_rotation
 from gsoia.node.exchange.visit_answers import VisitAnswers
+from gsoia.node.exchange.visit_steps import VisitSteps
 from gsoia.node.exchange.visits import Visits
 from gsoia.node.exchange.witnesses import Witnesses
 from gsoia.node.item import StoredItem
@@ -101,6 +102,7 @@ class Exchange:
         self.amendments = Amendments(node, courier, self.assurances)
         self.visits = Visits(node, book, courier, self.assurances)
         self.visit_answers = VisitAnswers(node, book, courier)
+        self.visit_steps = VisitSteps(node, courier)
         self.witnesses = Witnesses(node, book, self.fetch_proof)
         self.gossip = Gossip(node, book, self.witnesses)
         self.inbox = Inbox(
@@ -121,6 +123,8 @@ class Exchange:
                 Kind.VISIT_REQUEST: self.visits.receive_request,
                 Kind.VISIT_ANSWER: self.visit_answers.receive,
                 Kind.VISIT_CANCELLED: self.visits.receive_cancel,
+                Kind.VISIT_MORE_ASKED: self.visit_steps.receive,
+                Kind.VISIT_ENDED: self.visit_steps.receive,
                 Kind.ONWARD: lambda package: receive_onward(node, package),
                 Kind.INCIDENT_STEP: self.incident_steps.receive,
             },

@@ -23,7 +23,14 @@ from gsoia.federation.courier import Courier
 from gsoia.federation.packages import Kind, Package, PackageRejected, Rejection
 from gsoia.node.authority import Action, Operator
 from gsoia.node.errors import Conflict, NotFound
-from gsoia.node.exchange.assurances import VALID, Assurances, found_assurance, mapped, tell
+from gsoia.node.exchange.assurances import (
+    VALID,
+    Assurances,
+    check_topics,
+    found_assurance,
+    mapped,
+    tell,
+)
 from gsoia.node.exchange.bodies import read_body
 from gsoia.node.exchange.received import record
 from gsoia.node.exchange.visit_bodies import AssuranceAmendedBody
@@ -72,6 +79,7 @@ class Amendments:
         if expires <= today:
             raise RequestError.of("expires", f"{expires.isoformat()} is not after today")
         topics = list(change.need_to_know) if change.need_to_know is not None else None
+        check_topics(topics or [])
         body = {
             "assurance": assurance_id,
             "clearance": clearance,

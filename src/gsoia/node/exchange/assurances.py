@@ -29,6 +29,7 @@ from gsoia.errors import RequestError
 from gsoia.federation.courier import Courier, enqueue
 from gsoia.federation.packages import Kind, Package, PackageRejected, Rejection, b64, unb64
 from gsoia.node import personal
+from gsoia.node.accounts import check_topics
 from gsoia.node.authority import Action, Operator
 from gsoia.node.errors import Conflict, NotFound
 from gsoia.node.exchange.bodies import read_body
@@ -94,6 +95,7 @@ class Assurances:
         node.require(user, Action.ASSURANCES)
         today = node.today()
         self.check_level(to, clearance, today)
+        check_topics(need_to_know)
         if expires <= today:
             raise RequestError.of("expires", f"{expires.isoformat()} is not after today")
         peer = self.peers.required(to)
@@ -335,4 +337,4 @@ def found_assurance(connection: Connection, assurance_id: str) -> Any:
     return connection.execute(select(assurances).where(assurances.c.id == assurance_id)).first()
 
 
-__all__ = ["Assurances", "found_assurance", "mapped"]
+__all__ = ["Assurances", "check_topics", "found_assurance", "mapped"]

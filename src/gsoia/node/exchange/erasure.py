@@ -4,7 +4,8 @@ An assurance's personal data (the person's name and birth data) is erased from t
 tables once the retention has passed since the last day of the latest visit that named
 it, or, for an assurance no visit named, since it expired or was withdrawn. A visit's
 tokens not yet shown and its visitors' accounts go with it. What stays is what the audit
-log always held: ids. Each erasure is audited (``personal.erased``, the ids only).
+log always held: ids. Each erasure is audited (``personal.erased``, the ids only). The
+visitors' accounts past their visit's last day are removed first (``visitors.remove_past``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, select, update
 
-from gsoia.node.visitors import end_accounts
+from gsoia.node.visitors import end_accounts, remove_past
 from gsoia.store.schema import assurances, visit_tokens, visitor_accounts, visits
 
 if TYPE_CHECKING:
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 def erase_personal(node: Node, today: dt.date | None = None) -> dict[str, list[str]]:
     """Erase what is due on ``today`` (default: the node's today); what was erased."""
     day = today or node.today()
+    remove_past(node, day)
     cutoff = (day - dt.timedelta(days=node.config.personal_retention_days)).isoformat()
     with node.engine.connect() as connection:
         held = connection.execute(

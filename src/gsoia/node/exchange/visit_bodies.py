@@ -84,3 +84,12 @@ class VisitAnswerBody(BaseModel):
 class VisitCancelledBody(BaseModel):
     model_config = _FORBID
     visit: Name
+
+
+class VisitStepBody(BaseModel):
+    """The host asks for more on a request (``visit_more_asked``), or ends an approved visit
+    early (``visit_ended``), with its officer's note."""
+
+    model_config = _FORBID
+    visit: Name
+    note: Text

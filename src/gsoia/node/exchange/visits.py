@@ -4,8 +4,9 @@ multinational visit procedures of MISWG document 7).
 CAN's officer requests a visit to JPN for people CAN assured to JPN
 (``gsoia.node.exchange.assurances``): purpose, place, first and last day, the areas, the
 highest level of access asked (in CAN's scheme) and the kind — one-time, recurring (up to
-a year), emergency (sooner than the lead time, ``NodeConfig.visit_lead_days``, with its
-reason) or the amendment of an earlier request. The request travels to JPN's node under
+a year), emergency (sooner than the lead time of the agreement in force, ``NodeConfig.
+lead_days``, with its reason) or the amendment of an earlier request, which replaces it
+while it waits (``AMENDED``). The request travels to JPN's node under
 one id, the same on both; JPN's officers see it with each visitor's assurance and answer
 (``gsoia.node.exchange.visit_answers``). CAN's officer may cancel it; JPN's node then ends
 the visitors' accounts at once.
@@ -44,6 +45,11 @@ KINDS = ("one-time", "recurring", "emergency", "amendment")
 RECURRING_DAYS = 366
 """A recurring visit spans at most a year."""
 REQUESTED, APPROVED, REFUSED, CANCELLED = "requested", "approved", "refused", "cancelled"
+ASKED, ENDED, AMENDED = "asked", "ended", "amended"
+"""The host asked for more (``visit_steps``); the host ended it early; an amendment replaced
+it while it waited."""
+WAITING = (REQUESTED, ASKED)
+"""What an amendment replaces."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +98,17 @@ def visit_told(connection: Connection, package: Package, visit_id: str, *, host:
             package.id,
         )
     return row
+
+
+def replaced(connection: Connection, visit_id: str | None) -> None:
+    """An earlier request, while it waits, replaced by its amendment (in its transaction)."""
+    if visit_id is not None:
+        connection.execute(
+            update(visits)
+            .where(visits.c.id == visit_id)
+            .where(visits.c.state.in_(WAITING))
+            .values(state=AMENDED)
+        )
 
 
 def rank(node: Node, nation: str, level: str) -> int:
@@ -148,6 +165,7 @@ class Visits:
         }
         with node.audit.transaction() as tx:
             tx.connection.execute(insert(visits).values(**_row(body, node.nation, asked.to, now)))
+            replaced(tx.connection, asked.amends)
             tell(tx.connection, package_id, Kind.VISIT_REQUEST, asked.to, body, now)
             tx.append(
                 "visit.requested",
@@ -164,15 +182,17 @@ class Visits:
             raise RequestError.of("last_day", "before first_day")
         if asked.first_day < today:
             raise RequestError.of("first_day", f"before today ({today.isoformat()})")
-        lead = self.node.config.visit_lead_days
+        found = mapped(self.node, self.node.nation, asked.to, today)
+        agreement = found.agreement if found is not None else None
+        lead = self.node.config.lead_days(agreement)
         if asked.kind == "emergency":
             if not (asked.reason or "").strip():
                 raise RequestError.of("reason", "an emergency request says why")
         elif asked.first_day < today + dt.timedelta(days=lead):
             raise RequestError.of(
                 "first_day",
-                f"less than {lead} days ahead (an emergency request, with its reason, may be"
-                " sooner)",
+                f"less than {lead} days ahead, the lead time of {agreement or 'a visit'} (an"
+                " emergency request, with its reason, may be sooner)",
             )
         if asked.kind == "recurring" and (asked.last_day - asked.first_day).days > RECURRING_DAYS:
             raise RequestError.of(
@@ -248,6 +268,10 @@ class Visits:
             if found_visit(tx.connection, body.visit) is not None:
                 raise PackageRejected(Rejection.REPLAY, f"visit {body.visit} exists", package.id)
             record(tx.connection, package, None, node.audit.now())
+            if body.kind == "amendment":
+                earlier = found_visit(tx.connection, body.amends or "")
+                if earlier is not None and earlier.visitor_nation == package.sender:
+                    replaced(tx.connection, earlier.id)
             values = body.model_dump(mode="json")
             tx.connection.execute(
                 insert(visits).values(
@@ -271,7 +295,7 @@ class Visits:
         package_id = str(uuid.uuid4())
         with node.audit.transaction() as tx:
             row = visit_here(tx.connection, visit_id, visiting=node.nation)
-            if row.state in (REFUSED, CANCELLED):
+            if row.state in (REFUSED, CANCELLED, ENDED, AMENDED):
                 raise Conflict(f"visit {visit_id} is {row.state}")
             now = node.audit.now()
             tx.connection.execute(
