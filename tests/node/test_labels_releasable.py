@@ -47,7 +47,8 @@ _TAGS: dict[str, Any] = {
 }
 
 
-def _catalogue(path: Path) -> Path:
+def tagged_catalogue(path: Path) -> Path:
+    """The bundled catalogue with Japan's policy given ``_TAGS``, written to ``path``."""
     catalogue = yaml.safe_load((Path(data_init).parent / "default.yaml").read_text("utf-8"))
     catalogue["policies"]["JPN"]["categories"] = [_TAGS]
     path.write_text(yaml.safe_dump(catalogue, allow_unicode=True), "utf-8")
@@ -80,7 +81,7 @@ class Served:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     root = tmp_path_factory.mktemp("releasable")
-    node = Node.init(root / "jpn", "JPN", catalogue=str(_catalogue(root / "catalogue.yaml")))
+    node = Node.init(root / "jpn", "JPN", catalogue=str(tagged_catalogue(root / "catalogue.yaml")))
     user, token = node.add_user("analyst", "JPN", clearance="KIMITSU", role=Role.ANALYST)
     _, visitor_token = node.add_user("visitor", "USA", clearance="TS", role=Role.ANALYST)
     transport = loopback.InProcess(create_app(node))

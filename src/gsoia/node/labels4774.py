@@ -57,6 +57,31 @@ def label_from_xml(catalogue: Catalogue, text: str, place: str) -> dict[str, Any
     return label_from_document(catalogue, label, place)
 
 
+def label_with_xml(
+    catalogue: Catalogue, fields: Mapping[str, Any], text: str, place: str
+) -> dict[str, Any]:
+    """A label given both as fields and as a 4774 label (``text``): the fields, with what
+    the 4774 label stands for filled in where they lack it; a field it contradicts is
+    refused (releasability compared as a set, and only where the 4774 label carries it: a
+    policy without the ``Releasable To`` tag cannot say it)."""
+    from_xml = label_from_xml(catalogue, text, place)
+    label = dict(fields)
+    for key, value in from_xml.items():
+        given = label.setdefault(key, value)
+        same = set(given) == set(value) if key == "releasable_to" else given == value
+        if not same:
+            raise InputError.of(place, f"stands for {key} {value}, not {given}")
+    return label
+
+
+def originator_label_text(catalogue: Catalogue, label: Mapping[str, Any]) -> str:
+    """A checked label's originator label as 4774 XML text (no XML declaration)."""
+    originator, level_id = label["originator"], label["classification"]
+    released = _releasable(catalogue.policies[originator], level_id, label.get("releasable_to"))
+    document = _label(catalogue, LabelKind.ORIGINATOR, originator, level_id, released)
+    return tostring(label_element(document), encoding="unicode")
+
+
 def label_from_document(catalogue: Catalogue, label: LabelDocument, place: str) -> dict[str, Any]:
     """The item label a read 4774 label stands for (see ``label_from_xml``)."""
     try:
