@@ -5,6 +5,8 @@ binding; other categories, or a category that is no nation of the catalogue, ref
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +29,7 @@ from tests import loopback
 
 MB = f"{{{BINDING_4778}}}"
 
+JPN_OID = "1.2.392.200.9"
 _TAGS: dict[str, Any] = {
     "name": "Japan's categories",
     "oid": "1.2.392.200.1",
@@ -41,6 +44,10 @@ _TAGS: dict[str, Any] = {
                 {"name": "FVEY", "lacv": 1},
                 {"name": "ATLANTIS", "lacv": 2},
             ],
+            "qualifiers": [
+                {"kind": "prefix", "text": "REL TO "},
+                {"kind": "separator", "text": ", "},
+            ],
         },
         {"name": "Sensitivity", "kind": "restrictive", "values": [{"name": "CRYPTO", "lacv": 1}]},
     ],
@@ -48,9 +55,11 @@ _TAGS: dict[str, Any] = {
 
 
 def tagged_catalogue(path: Path) -> Path:
-    """The bundled catalogue with Japan's policy given ``_TAGS``, written to ``path``."""
+    """The bundled catalogue with Japan's policy given an OID and ``_TAGS``, written to
+    ``path``."""
     catalogue = yaml.safe_load((Path(data_init).parent / "default.yaml").read_text("utf-8"))
     catalogue["policies"]["JPN"]["categories"] = [_TAGS]
+    catalogue["policies"]["JPN"]["oid"] = JPN_OID  # Japan's policy has a SPIF
     path.write_text(yaml.safe_dump(catalogue, allow_unicode=True), "utf-8")
     return path
 
@@ -76,6 +85,8 @@ class Served:
     analyst: httpx.Client
     visitor: httpx.Client
     """A United States user of the node: reads what Japan releases to the USA."""
+    tokens: dict[str, str]
+    transport: httpx.BaseTransport
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +105,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         for t in (token, visitor_token)
     )
     try:
-        yield Served(node, user, analyst, visitor)
+        tokens = {"analyst": token, "visitor": visitor_token}
+        yield Served(node, user, analyst, visitor, tokens, transport)
     finally:
         analyst.close()
         visitor.close()
@@ -192,3 +204,35 @@ def test_a_category_excluded_at_the_level_is_refused(served: Served) -> None:
     response = _post(served, _label_xml("機密", _released("GBR")))
     assert response.status_code == 422, response.text
     assert "GenericValue[GBR]: excluded at 機密" in response.json()["detail"]
+
+
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+BANNER = re.compile(
+    r'<p class="banner [^"]* (?:top|bottom)"[^>]*>\s*<span class="visually-hidden">[^<]*</span>'
+    r'<span class="marking">([^<]*)</span>'
+)
+
+
+def _banners(served: Served, user: str, item_id: str) -> list[str]:
+    """The top and bottom banners of the item's page, as ``user`` sees them (signed in by
+    the form)."""
+    with httpx.Client(base_url="http://jpn.test", transport=served.transport) as web:
+        found = CSRF.search(web.get("/web/sign-in").text)
+        assert found
+        signed = web.post("/web/sign-in", data={"csrf": found[1], "token": served.tokens[user]})
+        assert signed.status_code == 303, signed.text
+        page = web.get(f"/web/items/{item_id}")
+        assert page.status_code == 200, page.text
+        return [html.unescape(text) for text in BANNER.findall(page.text)]
+
+
+def test_the_banners_use_the_spif_marking_where_the_policy_has_one(served: Served) -> None:
+    created = _post(served, _label_xml("極秘", _released("USA", "FVEY")))
+    assert created.status_code == 201, created.text
+    item_id = created.json()["id"]
+    assert created.json()["marking"]["text"] == "JPN 極秘"  # the API's marking as decided
+    # the SPIF's order: by LACV within the tag
+    assert _banners(served, "analyst", item_id) == ["Japan 極秘 REL TO FVEY, USA"] * 2
+    # the United States' policy has no SPIF: its level keeps the dual marking's form
+    foreign = "USA SECRET // Japan 極秘 REL TO FVEY, USA // JPN-USA"
+    assert _banners(served, "visitor", item_id) == [foreign] * 2

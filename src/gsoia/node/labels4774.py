@@ -19,8 +19,8 @@ from collections.abc import Mapping
 from typing import Any
 from xml.etree.ElementTree import Element, SubElement, indent, register_namespace, tostring
 
-from gsoia.catalogue.categories import CategoryKind, CategoryTag
-from gsoia.catalogue.model import Catalogue, Level, Policy
+from gsoia.catalogue.categories import CategoryKind
+from gsoia.catalogue.model import Catalogue, Policy
 from gsoia.errors import InputError, Problem
 from gsoia.labels_xml import LabelXmlError
 from gsoia.labels_xml.label4774 import (
@@ -33,14 +33,13 @@ from gsoia.labels_xml.label4774 import (
 )
 from gsoia.labels_xml.label_check import check_label
 from gsoia.labels_xml.names import BINDING_4778, q
+from gsoia.labels_xml.releasable import RELEASABLE_TO, releasable_values
 from gsoia.labels_xml.spif_write import policy_oid
 
 register_namespace("mb", BINDING_4778)
 
 MAX_LABEL_XML = 64 * 1024
 """The largest ``label_xml`` taken with an item."""
-RELEASABLE_TO = "Releasable To"
-"""The tag whose categories are the nations and groups an item is releasable to."""
 
 
 def label_from_xml(catalogue: Catalogue, text: str, place: str) -> dict[str, Any]:
@@ -170,17 +169,12 @@ def _label(
 
 
 def _releasable(policy: Policy, level_id: str, names: list[str] | None) -> list[LabelCategory]:
-    """An item's ``releasable_to`` as its policy's ``Releasable To`` category: none where
-    the policy lacks a permissive tag of that name, or where a name is not a category of it
-    allowed at the level (a label the policy's SPIF would refuse is not written)."""
-    tag: CategoryTag | None = policy.tags.get(RELEASABLE_TO)
-    if not names or tag is None or tag.kind.rule != CategoryKind.PERMISSIVE:
+    """An item's ``releasable_to`` as its policy's ``Releasable To`` category, if the
+    policy can say it (``releasable_values``)."""
+    values = releasable_values(policy, level_id, names)
+    if not values:
         return []
-    level: Level = policy.levels[policy.ranks[level_id]]
-    allowed = {value.name for value in tag.values if level.id not in value.excluded}
-    if not set(names) <= allowed or (tag.single and len(names) > 1):
-        return []
-    return [LabelCategory(tag=RELEASABLE_TO, type=CategoryType.PERMISSIVE, values=list(names))]
+    return [LabelCategory(tag=RELEASABLE_TO, type=CategoryType.PERMISSIVE, values=values)]
 
 
 def _equivalent(catalogue: Catalogue, originator: str, level_id: str, holder: str) -> str | None:
