@@ -106,6 +106,14 @@ def test_a_4774_label_sent_stands_for_the_fields_and_comes_back_as_sent(
             "label_4774: stands for releasable_to ['GBR'], not ['USA']",
         ),
         (
+            {
+                **label("HI", releasable_to=()),
+                "releasable_to": 5,
+                "label_4774": _xml("秘", ("GBR",)),
+            },
+            "label_4774: stands for releasable_to ['GBR'], not 5",
+        ),
+        (
             {"extension_type": "property-extension", "label_4774": _xml("TOP")},
             "label_4774: Classification: 'TOP' is not a classification of Japan",
         ),

@@ -67,10 +67,17 @@ def label_with_xml(
     label = dict(fields)
     for key, value in from_xml.items():
         given = label.setdefault(key, value)
-        same = set(given) == set(value) if key == "releasable_to" else given == value
+        same = _same_names(given, value) if key == "releasable_to" else given == value
         if not same:
-            raise InputError.of(place, f"stands for {key} {value}, not {given}")
+            raise InputError.of(place, f"stands for {key} {value}, not {str(given)[:100]}")
     return label
+
+
+def _same_names(given: Any, names: list[str]) -> bool:
+    """Whether ``given`` (as sent: any JSON) lists the same names as ``names``."""
+    if not isinstance(given, list) or not all(isinstance(name, str) for name in given):
+        return False
+    return set(given) == set(names)
 
 
 def originator_label_text(catalogue: Catalogue, label: Mapping[str, Any]) -> str:
