@@ -77,21 +77,24 @@ def test_an_object_stored_carries_its_originator_label_as_4774(node: Node, write
     assert extension == {k: v for k, v in label(releasable_to=("USA", "FVEY")).items() if v}
 
 
-def test_a_4774_label_sent_stands_for_the_fields_and_comes_back_as_sent(
+def test_a_4774_label_sent_stands_for_the_fields_and_comes_back_as_gsoia_writes_it(
     node: Node, writer: User
 ) -> None:
-    sent = _xml("秘", ("GBR",))
+    sent = _xml("秘", ("GBR",)).replace("<Classification>", "<!-- a note --><Classification>")
     obj = indicator(2, extension={"extension_type": "property-extension", "label_4774": sent})
     status = TaxiiStore(node).add(writer, INTEL, [obj])
     assert status["success_count"] == 1, status
     extension = _emitted(node, writer, obj["id"])
+    stored = extension.pop("label_4774")
     assert extension == {
         "extension_type": "property-extension",
         "originator": "JPN",
         "classification": "HI",
         "releasable_to": ["GBR"],
-        "label_4774": sent,
     }
+    assert _read(stored) == _read(sent)  # its creation time too
+    assert _read(stored).created == "2026-03-01T00:00:00Z"
+    assert "a note" not in stored  # only what gsoia understood
 
 
 @pytest.mark.parametrize(

@@ -45,32 +45,37 @@ MAX_LABEL_XML = 64 * 1024
 def label_from_xml(catalogue: Catalogue, text: str, place: str) -> dict[str, Any]:
     """The item label (docs/decision.md §2) a 4774 label stands for, or an ``InputError``
     placed under ``place`` naming the element."""
+    return label_from_document(catalogue, _read_text(text, place), place)
+
+
+def _read_text(text: str, place: str) -> LabelDocument:
     if len(text) > MAX_LABEL_XML:
         raise InputError.of(place, f"longer than {MAX_LABEL_XML} characters")
     try:
-        label = read_label(text.encode("utf-8"))
+        return read_label(text.encode("utf-8"))
     except UnicodeEncodeError as e:
         raise InputError.of(place, "not valid Unicode text") from e
     except LabelXmlError as e:
         raise InputError([Problem(f"{place}: {p.place}", p.reason) for p in e.problems]) from e
-    return label_from_document(catalogue, label, place)
 
 
 def label_with_xml(
     catalogue: Catalogue, fields: Mapping[str, Any], text: str, place: str
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], str]:
     """A label given both as fields and as a 4774 label (``text``): the fields, with what
     the 4774 label stands for filled in where they lack it; a field it contradicts is
     refused (releasability compared as a set, and only where the 4774 label carries it: a
-    policy without the ``Releasable To`` tag cannot say it)."""
-    from_xml = label_from_xml(catalogue, text, place)
+    policy without the ``Releasable To`` tag cannot say it). With it, the 4774 label as
+    gsoia writes it back: all it understood (its creation time too), nothing else."""
+    document = _read_text(text, place)
+    from_xml = label_from_document(catalogue, document, place)
     label = dict(fields)
     for key, value in from_xml.items():
         given = label.setdefault(key, value)
         same = _same_names(given, value) if key == "releasable_to" else given == value
         if not same:
             raise InputError.of(place, f"stands for {key} {value}, not {str(given)[:100]}")
-    return label
+    return label, tostring(label_element(document), encoding="unicode")
 
 
 def _same_names(given: Any, names: list[str]) -> bool:

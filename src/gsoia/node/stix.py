@@ -10,8 +10,9 @@ A STIX object carries its confidentiality label as a property extension (docs/in
         "label_4774": "<originatorConfidentialityLabel xmlns=...>...</...>"}}
 
 ``label_4774`` is the originator's label as a STANAG 4774 label (XML text, docs/labels.md):
-sent, it stands for (or must agree with) the label's fields; absent, the node writes it
-when it stores the object (``gsoia.node.taxii_envelope``).
+sent, it stands for (or must agree with) the label's fields and is stored as gsoia writes
+it back; absent, the node writes it when it stores the object
+(``gsoia.node.taxii_envelope``).
 
 ``check_object`` takes one object as sent and either accepts it (its label, title, version
 and the normalised object to store) or refuses it with one line that says why: not STIX
@@ -122,7 +123,7 @@ class Accepted:
     object: dict[str, Any]
     """The normalised object."""
     label_xml: str | None = None
-    """The label extension's ``label_4774``, as sent."""
+    """The label extension's ``label_4774``: as sent, then as stored (``with_label``)."""
 
 
 # -- timestamps ---------------------------------------------------------------------------

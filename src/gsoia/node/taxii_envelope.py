@@ -63,9 +63,9 @@ def sort_objects(
             # the label first: an object the writer may not read is refused as an
             # unknown object with that label is, never answered "already present"
             place = f"objects[{i}].extensions.{stix.EXTENSION_ID}"
-            label = found.label
+            label, written_back = found.label, None
             if found.label_xml is not None:
-                label = label_with_xml(
+                label, written_back = label_with_xml(
                     node.rulebook.catalogue, label, found.label_xml, f"{place}.{stix.LABEL_XML}"
                 )
             draft = node.prepare_item(
@@ -74,7 +74,7 @@ def sort_objects(
             if present(key):
                 envelope.successes.append(detail(*key, "already present"))
                 continue
-            found = _with_label(node, found, draft, written)
+            found = _with_label(node, found, draft, written_back, written)
             draft = replace(draft, content=found.content)
         except stix.Refused as e:
             envelope.failures.append(failure(obj, e.message))
@@ -89,12 +89,12 @@ def sort_objects(
 
 
 def _with_label(
-    node: Node, found: stix.Accepted, draft: Draft, written: dict[str, str]
+    node: Node, found: stix.Accepted, draft: Draft, text: str | None, written: dict[str, str]
 ) -> stix.Accepted:
     """The object as stored: its label extension with the fields as decided and the
-    originator's 4774 label, as sent or else as this node writes it (``written``: the
-    envelope's labels written so far, by their JSON)."""
-    text = found.label_xml
+    originator's 4774 label: ``text``, the one sent as gsoia writes it back, or else this
+    node's writing of the label (``written``: the envelope's labels written so far, by
+    their JSON)."""
     if text is None:
         key = json.dumps(draft.label, sort_keys=True)
         text = written.get(key)
