@@ -51,6 +51,36 @@ def test_spif_export_of_a_bundled_policy(run: Runner, tmp_path: Path) -> None:
     assert "id: GOKUHI\n      name: 極秘\n      latin: Gokuhi" in again.stdout
 
 
+def test_spif_import_with_a_catalogue_writes_the_equivalences_as_rows(
+    run: Runner, tmp_path: Path
+) -> None:
+    from gsoia.catalogue import read_catalogue
+
+    bundled = read_catalogue()
+    (tmp_path / "catalogue.yaml").write_text(
+        bundled.model_dump_json(exclude_defaults=True), "utf-8"
+    )
+    exported = run("spif", "export", "--policy", "USA")
+    assert 'applied="both"' in exported.stdout
+    (tmp_path / "usa.xml").write_text(exported.stdout, "utf-8")
+    alone = run("spif", "import", "usa.xml")
+    assert alone.returncode == 0, alone.stderr
+    assert "equivalentClassification[" in alone.stderr
+    assert "--catalogue writes it as an agreement's rows" in alone.stderr
+    merged = run("spif", "import", "usa.xml", "--catalogue", "catalogue.yaml")
+    assert merged.returncode == 0, merged.stderr
+    assert merged.stderr == ""
+    (tmp_path / "merged.yaml").write_text(merged.stdout, "utf-8")
+    assert run("catalogue", "check", "merged.yaml").returncode == 0
+    again = read_catalogue(tmp_path / "merged.yaml")
+    (before,) = [a for a in bundled.agreements if a.id == "JPN-USA"]
+    (after,) = [a for a in again.agreements if a.id == "JPN-USA"]
+    assert after.rows() == before.rows()
+    assert {row["source"] for row in after.equivalence} == {
+        "SPIF United States: equivalentClassification"
+    }
+
+
 def test_spif_export_of_an_unknown_policy_is_refused(run: Runner) -> None:
     assert_refused(run("spif", "export", "--policy", "XXX"), "--policy: no policy 'XXX'")
 

@@ -134,3 +134,23 @@ def test_the_commands(node: Node, analyst: User, data_dir: Path, tmp_path: Path)
     refused = run_in_process("item", "import", str(bad), "--data", data, "--user", "analyst")
     assert refused.returncode == 2
     assert refused.stderr.startswith("gsoia: binding.Signature.SignedInfo: does not match")
+
+
+def test_what_a_4774_label_cannot_say_travels_in_the_binding_signed(node: Node) -> None:
+    """Area, need-to-know, and a releasability Japan's policy has no category for."""
+    user = node.add_user("navy", "JPN", clearance="KIMITSU", need_to_know=["maritime"])[0]
+    label = {
+        "originator": "JPN",
+        "classification": "HI",
+        "area": "defence",
+        "releasable_to": ["CAN", "FVEY"],
+        "need_to_know": ["maritime"],
+    }
+    item_id = str(node.create_item(user, label, "patrols", b"x")["id"])
+    binding = export_item(node, user, item_id)
+    assert b"<gsoia:NeedToKnow>maritime</gsoia:NeedToKnow>" in binding
+    imported = import_item(node, user, binding)
+    assert imported["label"] == label
+    with pytest.raises(InputError) as caught:  # the handling is signed with the rest
+        import_item(node, user, binding.replace(b">maritime<", b">aviation<"))
+    assert caught.value.place == "binding.Signature.SignedInfo"

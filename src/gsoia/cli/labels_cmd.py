@@ -22,6 +22,7 @@ from gsoia.errors import GsoiaError
 if TYPE_CHECKING:
     from gsoia.catalogue.model import Policy
     from gsoia.labels_xml.label4774 import LabelDocument
+    from gsoia.labels_xml.spif_read import SpifPolicy
 
 spif_app = typer.Typer(
     help="Security policies as Open XML SPIFs, in and out of the catalogue.",
@@ -70,6 +71,14 @@ def import_spif(
         str | None,
         typer.Option("--nation", help="The policy's id in the catalogue (default: from the SPIF)."),
     ] = None,
+    catalogue: Annotated[
+        Path | None,
+        typer.Option(
+            "--catalogue",
+            help="Print this catalogue with the SPIF's policy in it and its equivalent"
+            " classifications as the rows of the agreements (default: the policy alone).",
+        ),
+    ] = None,
 ) -> None:
     """Print the catalogue YAML of a SPIF's policy. What the catalogue does not carry is
     named on stderr, one line each; what would change a decision refuses the whole SPIF."""
@@ -78,11 +87,37 @@ def import_spif(
 
     try:
         read = read_spif(_read(file), nation=nation)
+        if catalogue is not None:
+            text, notes = _merged(catalogue, read)
+        else:
+            text, notes = policy_yaml(read.policy_id, read.policy), _unwritten(read)
     except GsoiaError as e:
         refuse(e)
-    for note in read.notes:
+    for note in [*read.notes, *notes]:
         print(f"gsoia: {file}: {note}", file=sys.stderr)
-    sys.stdout.write(policy_yaml(read.policy_id, read.policy))
+    sys.stdout.write(text)
+
+
+def _merged(path: Path, read: SpifPolicy) -> tuple[str, list[str]]:
+    """The catalogue at ``path`` with the SPIF's policy and rows, as YAML, checked."""
+    import yaml
+
+    from gsoia.catalogue import read_catalogue
+    from gsoia.catalogue.load import catalogue_from_document
+    from gsoia.labels_xml.spif_equivalence import with_spif_policy
+
+    document, notes = with_spif_policy(read_catalogue(path), read)
+    catalogue_from_document(document)
+    text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=100)
+    return text, notes
+
+
+def _unwritten(read: SpifPolicy) -> list[str]:
+    """The equivalent classifications a policy alone cannot hold, one line each."""
+    return [
+        f"{equal.place}: not carried (--catalogue writes it as an agreement's rows)"
+        for equal in read.equivalents.classes
+    ]
 
 
 @spif_app.command("export")
@@ -93,17 +128,20 @@ def export_spif(
     ] = None,
 ) -> None:
     """Print a policy of the catalogue as a SPIF, which ``gsoia spif import`` reads back to
-    the same policy."""
+    the same policy; the rows of its agreements as its equivalent classifications."""
     from gsoia.catalogue import read_catalogue
+    from gsoia.labels_xml.spif_equivalence import equivalences
     from gsoia.labels_xml.spif_write import write_spif
 
     try:
-        found = read_catalogue(catalogue).policies.get(policy)
+        read = read_catalogue(catalogue)
     except GsoiaError as e:
         refuse(e)
+    found = read.policies.get(policy)
     if found is None:
         refuse(f"--policy: no policy '{policy}' in the catalogue")
-    sys.stdout.write(write_spif(policy, found).decode() + "\n")
+    written = write_spif(policy, found, equivalences(read, policy))
+    sys.stdout.write(written.decode() + "\n")
 
 
 @label_app.command("parse")

@@ -5,8 +5,10 @@ name and object identifier, its classifications in hierarchy order (name, LACV, 
 data per language), its category tag sets (tags, categories, excluded classifications,
 marking data and qualifiers). What would change a decision if it were dropped (a required
 category rule, an unknown tag type, an unknown element) refuses the whole SPIF; what only
-describes the document (its version, date, signer, colours, equivalent policies) is
-carried by nothing and named in ``notes``, one line each.
+describes the document (its version, date, signer, colours) is carried by nothing and
+named in ``notes``, one line each. Its equivalent policies and classifications are read
+into ``equivalents``, which ``spif_equivalence`` turns into the equivalence rows of the
+catalogue's agreements.
 """
 
 from __future__ import annotations
@@ -45,12 +47,45 @@ _TAG_KINDS = {
 
 
 @dataclass(frozen=True)
+class EquivalentPolicy:
+    """An ``equivalentPolicy`` of the SPIF: another policy, by object identifier and name."""
+
+    oid: str
+    name: str
+
+
+@dataclass(frozen=True)
+class EquivalentClass:
+    """An ``equivalentClassification``: a level of this policy equal to the level of LACV
+    ``lacv`` of the policy ``policy_ref`` names, applied when labelling (``encrypt``),
+    reading (``decrypt``) or both."""
+
+    level: str
+    """The level id, in this policy."""
+    policy_ref: str
+    lacv: int | None
+    applied: str
+    place: str
+    """Where it is in the SPIF: ``securityClassification[SECRET].equivalentClassification``."""
+
+
+@dataclass(frozen=True)
+class Equivalents:
+    """What a SPIF says of other policies' levels."""
+
+    policies: list[EquivalentPolicy] = field(default_factory=list)
+    classes: list[EquivalentClass] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class SpifPolicy:
-    """A SPIF as a catalogue policy: its id, the policy, and what was not carried."""
+    """A SPIF as a catalogue policy: its id, the policy, its equivalents, and what was not
+    carried."""
 
     policy_id: str
     policy: Policy
     notes: list[str] = field(default_factory=list)
+    equivalents: Equivalents = field(default_factory=Equivalents)
 
 
 def read_spif(data: bytes, *, nation: str | None = None) -> SpifPolicy:
@@ -68,6 +103,7 @@ class _Reader:
         self.problems: list[Problem] = []
         self.notes: list[str] = []
         self.level_ids: dict[str, str] = {}  # classification name -> level id
+        self.equivalents = Equivalents()
         self.extension = root.find(f"{q(SPIF, 'extensions')}/{q(GSOIA, 'catalogue')}")
 
     def read(self, nation: str | None) -> SpifPolicy:
@@ -96,7 +132,7 @@ class _Reader:
             )
         except ValueError as e:
             raise LabelXmlError.of("SPIF.securityPolicyId", _first_line(e)) from e
-        return SpifPolicy(policy_id, policy, self.notes)
+        return SpifPolicy(policy_id, policy, self.notes, self.equivalents)
 
     def _policy_id(self, ident: Element | None) -> str | None:
         if self.extension is not None and self.extension.get("policy"):
@@ -119,7 +155,9 @@ class _Reader:
             name = local(child.tag)
             if name in known or (name in {"markingData", "markingQualifier"} and place != "SPIF"):
                 continue
-            if name in {"extensions", "equivalentPolicies", "equivalentClassification"}:
+            if name == "equivalentPolicies" and place == "SPIF":
+                self._equivalent_policies(child)
+            elif name == "extensions":
                 self._note_extension(child, place, name)
             elif name == "securityCategoryTagSets" and place == "SPIF":
                 continue
@@ -127,14 +165,36 @@ class _Reader:
                 self.problems.append(Problem(f"{place}.{name}", "not understood by gsoia"))
 
     def _note_extension(self, child: Element, place: str, name: str) -> None:
-        for item in child if name != "equivalentClassification" else [child]:
+        for item in child:
             if item.tag == q(GSOIA, "catalogue"):
                 continue
-            what = item.get("policyRef") or item.get("name") or item.get("id") or ""
+            what = item.get("name") or item.get("id") or ""
             self.notes.append(
                 f"{place}.{name}.{local(item.tag)}{f'[{what}]' if what else ''}: not carried"
-                + (" (equivalence rows belong to agreements)" if name.startswith("equiv") else "")
             )
+
+    def _equivalent_policies(self, holder: Element) -> None:
+        for item in holder:
+            oid, name = item.get("id", ""), item.get("name", "")
+            if item.tag != q(SPIF, "equivalentPolicy") or not (oid or name):
+                where = f"SPIF.equivalentPolicies.{local(item.tag)}"
+                self.notes.append(
+                    f"{where}: not an equivalentPolicy with an id or name: not carried"
+                )
+                continue
+            self.equivalents.policies.append(EquivalentPolicy(oid, name))
+
+    def _equivalent_class(self, element: Element, level_id: str, place: str) -> None:
+        ref = element.get("policyRef", "")
+        self.equivalents.classes.append(
+            EquivalentClass(
+                level=level_id,
+                policy_ref=ref,
+                lacv=_int(element.get("lacv"), None),
+                applied=element.get("applied", "both"),
+                place=f"{place}.equivalentClassification[{ref}]",
+            )
+        )
 
     def _levels(self, classes: Element) -> list[Level]:
         own = {}
@@ -170,7 +230,7 @@ class _Reader:
             self.notes.append(f"{place}@color: not carried")
         self._others(element, place, {"equivalentClassification"})
         for child in element.findall(q(SPIF, "equivalentClassification")):
-            self._note_extension(child, place, "equivalentClassification")
+            self._equivalent_class(child, level_id, place)
         try:
             return Level(
                 id=level_id,

@@ -11,6 +11,8 @@ from its id.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from xml.etree.ElementTree import Element, SubElement, indent, register_namespace, tostring
 
 from gsoia.catalogue.categories import CategoryKind, CategoryTag, Marking, Qualifier
@@ -29,6 +31,16 @@ _TAG_TYPES = {
 }
 
 
+@dataclass(frozen=True)
+class PolicyEquivalence:
+    """The levels of another policy equal to each level of a policy, by level id (what the
+    SPIF's ``equivalentPolicies`` and ``equivalentClassification`` say)."""
+
+    policy_id: str
+    policy: Policy
+    levels: dict[str, list[str]]
+
+
 def policy_oid(policy_id: str, policy: Policy) -> str:
     """The policy's object identifier, or one derived from its id under ``2.25``."""
     if policy.oid is not None:
@@ -36,8 +48,11 @@ def policy_oid(policy_id: str, policy: Policy) -> str:
     return f"2.25.{uuid.uuid5(uuid.NAMESPACE_URL, f'urn:gsoia:policy:{policy_id}').int}"
 
 
-def write_spif(policy_id: str, policy: Policy) -> bytes:
-    """The SPIF of ``policy`` (UTF-8, with an XML declaration)."""
+def write_spif(
+    policy_id: str, policy: Policy, equivalents: Sequence[PolicyEquivalence] = ()
+) -> bytes:
+    """The SPIF of ``policy`` (UTF-8, with an XML declaration), with the levels of other
+    policies equal to its own (``spif_equivalence.equivalences``)."""
     root = Element(q(SPIF, "SPIF"), {"schemaVersion": "2.1"})
     SubElement(
         root,
@@ -53,6 +68,17 @@ def write_spif(policy_id: str, policy: Policy) -> bytes:
             {"name": level.name, "lacv": str(lacv), "hierarchy": str(position + 1)},
         )
         _write_markings(element, level.markings)
+        for equal in equivalents:
+            for other_level in equal.levels.get(level.id, []):
+                SubElement(
+                    element,
+                    q(SPIF, "equivalentClassification"),
+                    {
+                        "policyRef": policy_oid(equal.policy_id, equal.policy),
+                        "lacv": str(_lacv(equal.policy, other_level)),
+                        "applied": "both",
+                    },
+                )
     _write_markings(classes, policy.markings)
     if policy.categories:
         holder = SubElement(root, q(SPIF, "securityCategoryTagSets"))
@@ -62,6 +88,14 @@ def write_spif(policy_id: str, policy: Policy) -> bytes:
             )
             for tag in tag_set.tags:
                 _write_tag(element, tag, {level.id: level.name for level in policy.levels})
+    if equivalents:
+        holder = SubElement(root, q(SPIF, "equivalentPolicies"))
+        for equal in equivalents:
+            SubElement(
+                holder,
+                q(SPIF, "equivalentPolicy"),
+                {"id": policy_oid(equal.policy_id, equal.policy), "name": equal.policy.name},
+            )
     extensions = SubElement(root, q(SPIF, "extensions"))
     own = SubElement(extensions, q(GSOIA, "catalogue"), {"policy": policy_id})
     if policy.source is not None:
@@ -73,6 +107,12 @@ def write_spif(policy_id: str, policy: Policy) -> bytes:
         SubElement(own, q(GSOIA, "level"), attributes)
     indent(root)
     return b'<?xml version="1.0" encoding="UTF-8"?>\n' + tostring(root, encoding="unicode").encode()
+
+
+def _lacv(policy: Policy, level_id: str) -> int:
+    rank = policy.ranks[level_id]
+    lacv = policy.levels[rank].lacv
+    return lacv if lacv is not None else rank + 1
 
 
 def _write_tag(parent: Element, tag: CategoryTag, level_names: dict[str, str]) -> None:

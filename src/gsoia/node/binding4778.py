@@ -9,6 +9,9 @@ The document (namespace ``urn:nato:stanag:4778:bindinginformation:1:0``)::
         <mb:Metadata><slab:alternativeConfidentialityLabel>…</mb:Metadata>  (a held copy)
         <mb:DataReference URI="#data"/>
       </mb:MetadataBinding></mb:MetadataBindingContainer>
+      <gsoia:Handling area="…">                      (what a 4774 label cannot say)
+        <gsoia:NeedToKnow>…</gsoia:NeedToKnow> <gsoia:ReleasableTo>…</gsoia:ReleasableTo>
+      </gsoia:Handling>
       <gsoia:Data Id="data" item="…" title="…">base64 of the content</gsoia:Data>
       <ds:Signature>…</ds:Signature>
     </mb:BindingInformation>
@@ -41,6 +44,7 @@ from gsoia.crypto.signing import sign, verify_any
 from gsoia.errors import InputError
 from gsoia.labels_xml.label4774 import LabelDocument, LabelKind, label_element, label_from_element
 from gsoia.labels_xml.names import BINDING_4778, GSOIA, q
+from gsoia.labels_xml.releasable import RELEASABLE_TO
 from gsoia.labels_xml.safe import local, read_xml
 from gsoia.node.labels4774 import item_labels, label_from_document
 from gsoia.node.rotation import own_signing_keys
@@ -63,6 +67,17 @@ register_namespace("gsoia", GSOIA)
 
 
 @dataclass(frozen=True)
+class Handling:
+    """What an item's label says that its 4774 labels cannot: its subject area, its
+    need-to-know topics, and its releasability where the originator's policy has no
+    ``Releasable To`` tag that can say it."""
+
+    area: str | None = None
+    need_to_know: tuple[str, ...] = ()
+    releasable_to: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Binding:
     """A binding whose signature verified: who signed it, the item, its labels."""
 
@@ -71,6 +86,7 @@ class Binding:
     title: str
     content: bytes
     labels: list[LabelDocument]
+    handling: Handling = Handling()
 
 
 def write_binding(
@@ -80,14 +96,17 @@ def write_binding(
     content: bytes,
     signer: str,
     sign: Callable[[bytes], bytes],
+    handling: Handling | None = None,
 ) -> bytes:
-    """The signed binding of an item's content and labels."""
+    """The signed binding of an item's content and labels (and its ``handling``)."""
     root = Element(q(BINDING_4778, "BindingInformation"))
     container = SubElement(root, q(BINDING_4778, "MetadataBindingContainer"))
     binding = SubElement(container, q(BINDING_4778, "MetadataBinding"))
     for label in labels:
         SubElement(binding, q(BINDING_4778, "Metadata")).append(label_element(label))
     SubElement(binding, q(BINDING_4778, "DataReference"), {"URI": "#data"})
+    if handling is not None and handling != Handling():
+        _write_handling(root, handling)
     data = SubElement(root, q(GSOIA, "Data"), {"Id": "data", "item": item_id, "title": title})
     data.text = base64.b64encode(content).decode("ascii")
     indent(root)  # before the digest: the signature covers the document as written
@@ -147,7 +166,56 @@ def _contents(root: Element, signer: str) -> Binding:
     ]
     if not labels:
         raise InputError.of("binding.Metadata", "no confidentiality label")
-    return Binding(signer, element.get("item", ""), element.get("title", ""), content, labels)
+    handling = _read_handling(root.find(q(GSOIA, "Handling")))
+    item_id, title = element.get("item", ""), element.get("title", "")
+    return Binding(signer, item_id, title, content, labels, handling)
+
+
+_TOPIC, _RELEASED = "NeedToKnow", "ReleasableTo"
+
+
+def _handled(handling: Handling, label: dict[str, Any]) -> dict[str, Any]:
+    """The label's fields the binding's handling gives; releasability given by both the
+    originator label and the handling is refused."""
+    fields: dict[str, Any] = {"need_to_know": list(handling.need_to_know)}
+    if handling.area is not None:
+        fields["area"] = handling.area
+    if handling.releasable_to:
+        if label.get("releasable_to"):
+            raise InputError.of("binding.Handling.ReleasableTo", "the label says it already")
+        fields["releasable_to"] = list(handling.releasable_to)
+    return fields
+
+
+def _write_handling(root: Element, handling: Handling) -> None:
+    element = SubElement(root, q(GSOIA, "Handling"))
+    if handling.area is not None:
+        element.set("area", handling.area)
+    for name, values in ((_TOPIC, handling.need_to_know), (_RELEASED, handling.releasable_to)):
+        for value in values:
+            SubElement(element, q(GSOIA, name)).text = value
+
+
+def _read_handling(element: Element | None) -> Handling:
+    if element is None:
+        return Handling()
+    found: dict[str, list[str]] = {_TOPIC: [], _RELEASED: []}
+    for child in element:
+        name = local(child.tag)
+        if child.tag != q(GSOIA, name) or name not in found:
+            raise InputError.of(f"binding.Handling.{name}", "not understood by gsoia (refused)")
+        found[name].append((child.text or "").strip())
+    return Handling(element.get("area"), tuple(found[_TOPIC]), tuple(found[_RELEASED]))
+
+
+def _handling(label: dict[str, Any], labels: list[LabelDocument]) -> Handling:
+    """What the labels of an item (``label``: as a reader sees it) cannot say."""
+    said = any(c.tag == RELEASABLE_TO for c in labels[0].categories)
+    return Handling(
+        label.get("area"),
+        tuple(label.get("need_to_know") or ()),
+        () if said else tuple(label.get("releasable_to") or ()),
+    )
 
 
 def _digest(root: Element) -> str:
@@ -184,6 +252,7 @@ def export_item(node: Node, user: User, item_id: str) -> bytes:
         content,
         node.nation,
         lambda message: sign(node.keys.signing, message),
+        _handling(view["label"], labels),
     )
 
 
@@ -203,6 +272,7 @@ def import_item(node: Node, user: User, data: bytes) -> dict[str, Any]:
                 f"not an originator label of {node.nation}: another nation's items come"
                 " through the federation",
             )
+        label |= _handled(binding.handling, label)
     except InputError as e:
         node.refuse(user.id, "item.import", e.diagnostics())
         raise

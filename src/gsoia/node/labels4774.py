@@ -4,8 +4,13 @@ Out: the originator's label (``originatorConfidentialityLabel``: the originator'
 by name and OID, the classification by name) and, for a copy held by another nation under
 an agreement, the alternative label in the holder's policy (its equivalent level), bound
 to the item in an ADatP-4778 ``MetadataBindingContainer``. In: a 4774 label naming a
-policy of the catalogue (by OID, name or id), checked against that policy; categories
-are refused, since a node's items carry none yet (docs/labels.md).
+policy of the catalogue (by OID, name or id), checked against that policy.
+
+Releasability travels as the policy's permissive tag ``Releasable To`` (NATO's SPIF):
+its categories, nations and groups of the catalogue, are the item's ``releasable_to``,
+and an item's ``releasable_to`` is written back as that tag where the policy has it and
+every name is a category of it allowed at the item's level. Other categories are refused:
+a node's users hold none, so nobody could read such an item (docs/labels.md).
 """
 
 from __future__ import annotations
@@ -14,12 +19,21 @@ from collections.abc import Mapping
 from typing import Any
 from xml.etree.ElementTree import Element, SubElement, indent, register_namespace, tostring
 
+from gsoia.catalogue.categories import CategoryKind
 from gsoia.catalogue.model import Catalogue, Policy
 from gsoia.errors import InputError, Problem
 from gsoia.labels_xml import LabelXmlError
-from gsoia.labels_xml.label4774 import LabelDocument, LabelKind, label_element, read_label
+from gsoia.labels_xml.label4774 import (
+    CategoryType,
+    LabelCategory,
+    LabelDocument,
+    LabelKind,
+    label_element,
+    read_label,
+)
 from gsoia.labels_xml.label_check import check_label
 from gsoia.labels_xml.names import BINDING_4778, q
+from gsoia.labels_xml.releasable import RELEASABLE_TO, releasable_values
 from gsoia.labels_xml.spif_write import policy_oid
 
 register_namespace("mb", BINDING_4778)
@@ -31,15 +45,52 @@ MAX_LABEL_XML = 64 * 1024
 def label_from_xml(catalogue: Catalogue, text: str, place: str) -> dict[str, Any]:
     """The item label (docs/decision.md §2) a 4774 label stands for, or an ``InputError``
     placed under ``place`` naming the element."""
+    return label_from_document(catalogue, _read_text(text, place), place)
+
+
+def _read_text(text: str, place: str) -> LabelDocument:
     if len(text) > MAX_LABEL_XML:
         raise InputError.of(place, f"longer than {MAX_LABEL_XML} characters")
     try:
-        label = read_label(text.encode("utf-8"))
+        return read_label(text.encode("utf-8"))
     except UnicodeEncodeError as e:
         raise InputError.of(place, "not valid Unicode text") from e
     except LabelXmlError as e:
         raise InputError([Problem(f"{place}: {p.place}", p.reason) for p in e.problems]) from e
-    return label_from_document(catalogue, label, place)
+
+
+def label_with_xml(
+    catalogue: Catalogue, fields: Mapping[str, Any], text: str, place: str
+) -> tuple[dict[str, Any], str]:
+    """A label given both as fields and as a 4774 label (``text``): the fields, with what
+    the 4774 label stands for filled in where they lack it; a field it contradicts is
+    refused (releasability compared as a set, and only where the 4774 label carries it: a
+    policy without the ``Releasable To`` tag cannot say it). With it, the 4774 label as
+    gsoia writes it back: all it understood (its creation time too), nothing else."""
+    document = _read_text(text, place)
+    from_xml = label_from_document(catalogue, document, place)
+    label = dict(fields)
+    for key, value in from_xml.items():
+        given = label.setdefault(key, value)
+        same = _same_names(given, value) if key == "releasable_to" else given == value
+        if not same:
+            raise InputError.of(place, f"stands for {key} {value}, not {str(given)[:100]}")
+    return label, tostring(label_element(document), encoding="unicode")
+
+
+def _same_names(given: Any, names: list[str]) -> bool:
+    """Whether ``given`` (as sent: any JSON) lists the same names as ``names``."""
+    if not isinstance(given, list) or not all(isinstance(name, str) for name in given):
+        return False
+    return set(given) == set(names)
+
+
+def originator_label_text(catalogue: Catalogue, label: Mapping[str, Any]) -> str:
+    """A checked label's originator label as 4774 XML text (no XML declaration)."""
+    originator, level_id = label["originator"], label["classification"]
+    released = _releasable(catalogue.policies[originator], level_id, label.get("releasable_to"))
+    document = _label(catalogue, LabelKind.ORIGINATOR, originator, level_id, released)
+    return tostring(label_element(document), encoding="unicode")
 
 
 def label_from_document(catalogue: Catalogue, label: LabelDocument, place: str) -> dict[str, Any]:
@@ -50,9 +101,23 @@ def label_from_document(catalogue: Catalogue, label: LabelDocument, place: str) 
         checked = check_label(label, named)
     except LabelXmlError as e:
         raise InputError([Problem(f"{place}: {p.place}", p.reason) for p in e.problems]) from e
-    if any(values for values in checked.categories.values()):
-        raise InputError.of(f"{place}: Category", "a node's items carry no categories yet")
-    return {"originator": policy_id, "classification": checked.level.id}
+    item_label: dict[str, Any] = {"originator": policy_id, "classification": checked.level.id}
+    for tag_name, values in checked.categories.items():
+        at = f"{place}: Category[{tag_name}]"
+        if tag_name != RELEASABLE_TO:
+            if values:
+                raise InputError.of(at, "a node's items carry no categories but Releasable To")
+            continue
+        if policy.tags[tag_name].kind.rule != CategoryKind.PERMISSIVE:
+            raise InputError.of(at, "taken as releasability only when permissive")
+        for value in values:
+            if value not in catalogue.names_known:
+                raise InputError.of(
+                    f"{at}.GenericValue[{value}]", "not a nation or group of the catalogue"
+                )
+        if values:
+            item_label["releasable_to"] = list(values)
+    return item_label
 
 
 def _policy_of(catalogue: Catalogue, label: LabelDocument) -> tuple[str, Policy]:
@@ -72,7 +137,8 @@ def item_labels(catalogue: Catalogue, item: Mapping[str, Any]) -> list[LabelDocu
     another nation, the alternative label in the holder's policy."""
     label = item["label"]
     originator, level_id = label["originator"], label["classification"]
-    labels = [_label(catalogue, LabelKind.ORIGINATOR, originator, level_id)]
+    released = _releasable(catalogue.policies[originator], level_id, label.get("releasable_to"))
+    labels = [_label(catalogue, LabelKind.ORIGINATOR, originator, level_id, released)]
     holder = item.get("custodian") or originator
     if holder != originator:
         held = _equivalent(catalogue, originator, level_id, holder)
@@ -96,7 +162,13 @@ def item_label_xml(catalogue: Catalogue, item: Mapping[str, Any]) -> bytes:
     )
 
 
-def _label(catalogue: Catalogue, kind: LabelKind, policy_id: str, level_id: str) -> LabelDocument:
+def _label(
+    catalogue: Catalogue,
+    kind: LabelKind,
+    policy_id: str,
+    level_id: str,
+    categories: list[LabelCategory] | None = None,
+) -> LabelDocument:
     policy = catalogue.policies[policy_id]
     level = policy.levels[policy.ranks[level_id]]
     return LabelDocument(
@@ -104,7 +176,17 @@ def _label(catalogue: Catalogue, kind: LabelKind, policy_id: str, level_id: str)
         policy=policy.name,
         policy_uri=f"urn:oid:{policy_oid(policy_id, policy)}",
         classification=level.name,
+        categories=categories or [],
     )
+
+
+def _releasable(policy: Policy, level_id: str, names: list[str] | None) -> list[LabelCategory]:
+    """An item's ``releasable_to`` as its policy's ``Releasable To`` category, if the
+    policy can say it (``releasable_values``)."""
+    values = releasable_values(policy, level_id, names)
+    if not values:
+        return []
+    return [LabelCategory(tag=RELEASABLE_TO, type=CategoryType.PERMISSIVE, values=values)]
 
 
 def _equivalent(catalogue: Catalogue, originator: str, level_id: str, holder: str) -> str | None:

@@ -6,7 +6,13 @@ A STIX object carries its confidentiality label as a property extension (docs/in
     "extensions": {"extension-definition--f67a03a9-ae79-440c-b2ec-6d97c54cb09d": {
         "extension_type": "property-extension",
         "originator": "JPN", "classification": "GOKUHI", "area": "defence",
-        "releasable_to": ["CAN"], "need_to_know": []}}
+        "releasable_to": ["CAN"], "need_to_know": [],
+        "label_4774": "<originatorConfidentialityLabel xmlns=...>...</...>"}}
+
+``label_4774`` is the originator's label as a STANAG 4774 label (XML text, docs/labels.md):
+sent, it stands for (or must agree with) the label's fields and is stored as gsoia writes
+it back; absent, the node writes it when it stores the object
+(``gsoia.node.taxii_envelope``).
 
 ``check_object`` takes one object as sent and either accepts it (its label, title, version
 and the normalised object to store) or refuses it with one line that says why: not STIX
@@ -26,7 +32,7 @@ import functools
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import stix2  # type: ignore[import-untyped]
@@ -38,6 +44,8 @@ IDENTITY_ID = "identity--5f1d4c1e-8a47-4c55-9b0e-6f2d0a7c3b91"
 SPEC_VERSION = "2.1"
 STIX_MEDIA_TYPE = "application/stix+json;version=2.1"
 LABEL_FIELDS = ("originator", "classification", "area", "releasable_to", "need_to_know")
+LABEL_XML = "label_4774"
+"""The label extension's property holding the originator's STANAG 4774 label (XML text)."""
 EMITTED_FIELDS = ("custodian", "custodian_marking")
 """Set by the node on what it emits for a copy it holds for another originator."""
 _DEFINED = "2026-01-01T00:00:00.000Z"
@@ -60,7 +68,7 @@ EXTENSION_DEFINITION: dict[str, Any] = {
     "id": EXTENSION_ID,
     "created_by_ref": IDENTITY_ID,
     "created": _DEFINED,
-    "modified": "2026-12-06T00:00:00.000Z",  # the description now cites docs/decision.md
+    "modified": "2026-12-07T00:00:00.000Z",  # label_4774 in the schema
     "name": "gsoia confidentiality label",
     "description": (
         "The confidentiality label of a STIX object exchanged under a General Security of"
@@ -79,7 +87,9 @@ EXTENSION_DEFINITION: dict[str, Any] = {
         " topics a reader must all hold); custodian (string, set by the holding node: the"
         " policy id of the party holding this copy); custodian_marking (string, set by the"
         " holding node: the custodian's equivalent marking, e.g. 'CAN SECRET // JPN 極秘 //"
-        " JPN-CAN'). Decided by the rules of the gsoia release decision (docs/decision.md in the"
+        " JPN-CAN'); label_4774 (string, optional: the originator's label as a STANAG 4774"
+        " originatorConfidentialityLabel, XML text; written by the storing node when absent)."
+        " Decided by the rules of the gsoia release decision (docs/decision.md in the"
         " gsoia repository)."
     ),
     "version": "1.0.0",
@@ -112,6 +122,8 @@ class Accepted:
     """The normalised object as compact JSON, sorted keys: what the node stores."""
     object: dict[str, Any]
     """The normalised object."""
+    label_xml: str | None = None
+    """The label extension's ``label_4774``: as sent, then as stored (``with_label``)."""
 
 
 # -- timestamps ---------------------------------------------------------------------------
@@ -352,8 +364,8 @@ def check_object(obj: Any) -> Accepted:
     spec_version = obj.get("spec_version")
     if spec_version != SPEC_VERSION and not (spec_version is None and stix_type in _OBSERVABLES):
         raise Refused("only STIX 2.1 objects are stored (spec_version must be '2.1')")
-    label = _label(obj)
-    normal = _normalised(obj, label)
+    label, label_xml = _label(obj)
+    normal = _normalised(obj, label, label_xml)
     version = obj.get("modified", obj.get("created"))
     try:
         version_us = None if version is None else timestamp_us(version)
@@ -378,7 +390,18 @@ def check_object(obj: Any) -> Accepted:
         label=label,
         content=content.encode("utf-8"),
         object=normal,
+        label_xml=label_xml,
     )
+
+
+def with_label(accepted: Accepted, label: dict[str, Any], label_xml: str) -> Accepted:
+    """``accepted`` with its label extension rewritten: the label's fields as the node
+    decided them (``label``) and ``label_4774``, the originator's label as 4774 XML."""
+    extension = _normalised(accepted.object, label, label_xml)["extensions"][EXTENSION_ID]
+    extensions = {**accepted.object["extensions"], EXTENSION_ID: extension}
+    normal = {**accepted.object, "extensions": extensions}
+    content = json.dumps(normal, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return replace(accepted, object=normal, content=content.encode("utf-8"), label_xml=label_xml)
 
 
 def validate(accepted: Accepted) -> None:
@@ -388,7 +411,7 @@ def validate(accepted: Accepted) -> None:
         raise Refused(error)
 
 
-def _label(obj: dict[str, Any]) -> dict[str, Any]:
+def _label(obj: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
     extensions = obj.get("extensions")
     extension = extensions.get(EXTENSION_ID) if isinstance(extensions, dict) else None
     place = f"extensions.{EXTENSION_ID}"
@@ -401,23 +424,30 @@ def _label(obj: dict[str, Any]) -> dict[str, Any]:
     for key in extension:
         if key in EMITTED_FIELDS:
             raise Refused(f"'{place}.{key}' is set by the node that holds a copy, not sent")
-        if key not in LABEL_FIELDS and key != "extension_type":
+        if key not in LABEL_FIELDS and key not in ("extension_type", LABEL_XML):
             raise Refused(f"'{place}.{key}': not a property of the label")
     label = {k: extension[k] for k in LABEL_FIELDS if k in extension}
     for key, value in label.items():
         for text in value if isinstance(value, list) else [value]:
             if isinstance(text, str) and "\x00" in text:
                 raise Refused(f"'{place}.{key}': NUL is not allowed in a label")
-    return label
+    label_xml = extension.get(LABEL_XML)
+    if label_xml is not None and not isinstance(label_xml, str):
+        raise Refused(f"'{place}.{LABEL_XML}' must be a string (a STANAG 4774 label)")
+    return label, label_xml
 
 
-def _normalised(obj: dict[str, Any], label: dict[str, Any]) -> dict[str, Any]:
+def _normalised(
+    obj: dict[str, Any], label: dict[str, Any], label_xml: str | None
+) -> dict[str, Any]:
     """The object as stored: the label extension without empty lists or a null area."""
     extension: dict[str, Any] = {"extension_type": "property-extension"}
     for key, value in label.items():
         if value is None or value == []:
             continue
         extension[key] = value
+    if label_xml is not None:
+        extension[LABEL_XML] = label_xml
     return {**obj, "extensions": {**obj["extensions"], EXTENSION_ID: extension}}
 
 

@@ -14,12 +14,13 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from gsoia.errors import GsoiaError
 from gsoia.node import stix
 from gsoia.node.item import Draft
+from gsoia.node.labels4774 import label_with_xml, originator_label_text
 from gsoia.node.users import User
 
 if TYPE_CHECKING:
@@ -51,6 +52,7 @@ def sort_objects(
     seen: set[Key] = set()
     repeats: list[stix.Accepted] = []  # again in this envelope: as the first copy fares
     decided: dict[str, Draft] = {}  # the envelope's labels, each checked and decided once
+    written: dict[str, str] = {}  # the envelope's labels as 4774 XML, each written once
     for i, obj in enumerate(objects):
         try:
             found = stix.check_object(obj)
@@ -60,17 +62,20 @@ def sort_objects(
                 continue
             # the label first: an object the writer may not read is refused as an
             # unknown object with that label is, never answered "already present"
+            place = f"objects[{i}].extensions.{stix.EXTENSION_ID}"
+            label, written_back = found.label, None
+            if found.label_xml is not None:
+                label, written_back = label_with_xml(
+                    node.rulebook.catalogue, label, found.label_xml, f"{place}.{stix.LABEL_XML}"
+                )
             draft = node.prepare_item(
-                user,
-                found.label,
-                found.title,
-                found.content,
-                place=f"objects[{i}].extensions.{stix.EXTENSION_ID}",
-                decided=decided,
+                user, label, found.title, found.content, place=place, decided=decided
             )
             if present(key):
                 envelope.successes.append(detail(*key, "already present"))
                 continue
+            found = _with_label(node, found, draft, written_back, written)
+            draft = replace(draft, content=found.content)
         except stix.Refused as e:
             envelope.failures.append(failure(obj, e.message))
             continue
@@ -81,6 +86,21 @@ def sort_objects(
         envelope.accepted.append((found, draft))
     _validate(envelope, repeats)
     return envelope
+
+
+def _with_label(
+    node: Node, found: stix.Accepted, draft: Draft, text: str | None, written: dict[str, str]
+) -> stix.Accepted:
+    """The object as stored: its label extension with the fields as decided and the
+    originator's 4774 label: ``text``, the one sent as gsoia writes it back, or else this
+    node's writing of the label (``written``: the envelope's labels written so far, by
+    their JSON)."""
+    if text is None:
+        key = json.dumps(draft.label, sort_keys=True)
+        text = written.get(key)
+        if text is None:
+            text = written[key] = originator_label_text(node.rulebook.catalogue, draft.label)
+    return stix.with_label(found, dict(draft.label), text)
 
 
 def _validate(envelope: Sorted, repeats: list[stix.Accepted]) -> None:

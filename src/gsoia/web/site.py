@@ -23,6 +23,7 @@ from gsoia.catalogue.model import Catalogue
 from gsoia.decision import Decision, Reason
 from gsoia.decision.request import clearance_on
 from gsoia.errors import GsoiaError, InputError
+from gsoia.labels_xml.banner import banner_text
 from gsoia.node.authority import Action
 from gsoia.node.errors import (
     Denied,
@@ -158,6 +159,11 @@ class Site:
             return f"{entry.name} ({entry.latin})"
         return entry.name
 
+    def banner_text(self, item: Mapping[str, Any]) -> str:
+        """An item view's marking as its banner shows it: in the SPIF's display marking
+        where its policy has a SPIF (``gsoia.labels_xml.banner``), else as decided."""
+        return banner_text(self.catalogue, item)
+
     def policy_name(self, policy: str) -> str:
         found = self.catalogue.policies.get(policy)
         return found.name if found else policy
@@ -183,6 +189,7 @@ class Site:
             "nav": "",
             "band": self.band,
             "level_text": self.level_text,
+            "banner_text": self.banner_text,
             "policy_name": self.policy_name,
             "policies": [
                 self.node.nation,
