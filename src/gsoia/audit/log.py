@@ -261,10 +261,19 @@ class AuditLog:
     def _committed(self, transaction: AuditTransaction) -> None:
         """Follow a committed transaction: its tree, its actions, its head anchored."""
         self._tree = transaction._tree
+        self._follow(transaction._rows)
         for action in transaction.committed:
             action()
         if self.anchor is not None and transaction.head is not None:
             self.anchor.offer(transaction.head)
+
+    def _follow(self, rows: Sequence[Entry]) -> None:
+        """The subtree roots follow the entries just committed, when they were caught up to
+        them (proofs then read no leaf from the store)."""
+        if rows:
+            with self._levels_lock:
+                if self._levels.size == rows[0]["seq"]:
+                    self._levels.extend(row["leaf"] for row in rows)
 
     def _caught_up(self, begun: Begun) -> CompactRange:
         """The tree with the entries another process appended since (or reloaded, if they

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -82,25 +82,58 @@ def read_carried(value: str | None) -> CarriedProof | None:
     return CarriedProof(nation, first, second, path)
 
 
+@dataclass
+class Showing:
+    """The head the batches in flight to one peer show, and the proof the peer needs for it
+    (from the head it held when the first of them left)."""
+
+    head: TreeHead
+    carried: CarriedProof | None
+    batches: int = 1
+
+
 class ShownHeads:
     """The head of this node's log each peer holds, as far as this process knows: the
-    largest shown in a batch the peer took. A peer's batches are posted one at a time
-    (``turn``), so that the head it holds when the next arrives is the one known here."""
+    largest shown in a batch the peer took.
+
+    Batches posted to a peer at the same time show one head (``showing``): the first takes
+    this node's latest and the proof from the head the peer holds; those that leave while
+    it is in flight show the same head with the same proof. Whichever arrives first, the
+    peer then holds that head, and the others show it again (no proof needed). The next
+    batch, once one of them came back, shows a later head with the proof from it; a batch
+    of the earlier flight arriving after that shows a head the peer has just proven the
+    later one to extend (its witness keeps the pair). Batches are thus posted side by
+    side, not one at a time, and the peer seldom has to ask for a proof.
+    """
 
     def __init__(self, nation: str, audit: AuditLog) -> None:
         self.nation = nation
         self.audit = audit
         self._held: dict[str, int] = {}
-        self._turns: dict[str, threading.RLock] = {}
+        self._flights: dict[str, Showing] = {}
         self._lock = threading.Lock()
 
     @contextmanager
-    def turn(self, peer: str) -> Iterator[None]:
-        """Hold the turn to post to ``peer`` (one batch at a time, per process)."""
+    def showing(self, peer: str, latest: Callable[[], TreeHead | None]) -> Iterator[Showing | None]:
+        """The head (and proof) a batch to ``peer`` shows while it is posted: the flight's
+        if one is in the air, else ``latest()`` (None: an empty log, no head to show)."""
+        flight = self._flights.get(peer)
+        head = latest() if flight is None else None
         with self._lock:
-            lock = self._turns.setdefault(peer, threading.RLock())
-        with lock:
-            yield
+            flight = self._flights.get(peer)
+            if flight is not None:
+                flight.batches += 1
+            elif head is not None:
+                flight = Showing(head, self.proof_for(peer, head))
+                self._flights[peer] = flight
+        try:
+            yield flight
+        finally:
+            if flight is not None:
+                with self._lock:
+                    flight.batches -= 1
+                    if self._flights.get(peer) is flight:  # the next batch shows a later head
+                        del self._flights[peer]
 
     def proof_for(self, peer: str, head: TreeHead) -> CarriedProof | None:
         """The proof between the head ``peer`` holds and ``head`` (None: none known, the

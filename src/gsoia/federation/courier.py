@@ -353,16 +353,17 @@ class Courier:
 
     def _send(self, peer: Peer, rows: list[Any]) -> list[Outcome]:
         key = self._key_for(peer.nation)
-        head = self.audit.head() if self.heads else None  # one for the batch, shown by each
-        wires = [(row, self._wire(key, row, head)) for row in rows]
-        if head is None:
-            return self._post_chunks(peer, wires, {})
-        with self.shown.turn(peer.nation):  # the head the peer holds is the one known here
-            carried = self.shown.proof_for(peer.nation, head)
+        if not self.heads:
+            return self._post_chunks(peer, [(row, self._wire(key, row)) for row in rows], {})
+        with self.shown.showing(peer.nation, self.audit.head) as showing:  # one for the batch
+            if showing is None:  # an empty log: no head to show
+                return self._post_chunks(peer, [(row, self._wire(key, row)) for row in rows], {})
+            wires = [(row, self._wire(key, row, showing.head)) for row in rows]
+            carried = showing.carried
             extra = {} if carried is None else {HEADER: carried.header()}
             outcomes = self._post_chunks(peer, wires, extra)
             if any(o.state == State.DELIVERED for o in outcomes):
-                self.shown.taken(peer.nation, head)
+                self.shown.taken(peer.nation, showing.head)
         return outcomes
 
     def _post_chunks(
