@@ -123,12 +123,12 @@ def serve(node: RunningNode, port: int) -> None:
     node.port = port
     with open(node.data / "serve.log", "ab") as log:
         node.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120  # a node opening on a loaded machine takes its time
     while time.monotonic() < deadline:
         if node.process.poll() is not None:
             raise RuntimeError((node.data / "serve.log").read_text())
         try:
-            if loopback.get(f"{node.url}/healthz", timeout=1).status_code == 200:
+            if loopback.get(f"{node.url}/healthz", timeout=10).status_code == 200:
                 return
         except httpx.TransportError:
             time.sleep(0.1)
