@@ -82,14 +82,13 @@ def read_carried(value: str | None) -> CarriedProof | None:
     return CarriedProof(nation, first, second, path)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Showing:
     """The head the batches in flight to one peer show, and the proof the peer needs for it
     (from the head it held when the first of them left)."""
 
     head: TreeHead
     carried: CarriedProof | None
-    batches: int = 1
 
 
 class ShownHeads:
@@ -117,21 +116,20 @@ class ShownHeads:
     def showing(self, peer: str, latest: Callable[[], TreeHead | None]) -> Iterator[Showing | None]:
         """The head (and proof) a batch to ``peer`` shows while it is posted: the flight's
         if one is in the air, else ``latest()`` (None: an empty log, no head to show)."""
-        flight = self._flights.get(peer)
-        head = latest() if flight is None else None
         with self._lock:
             flight = self._flights.get(peer)
-            if flight is not None:
-                flight.batches += 1
-            elif head is not None:
-                flight = Showing(head, self.proof_for(peer, head))
-                self._flights[peer] = flight
+        if flight is None:
+            head = latest()  # read outside the lock: a query
+            with self._lock:
+                flight = self._flights.get(peer)  # another batch may have left meanwhile
+                if flight is None and head is not None:
+                    flight = Showing(head, self.proof_for(peer, head))
+                    self._flights[peer] = flight
         try:
             yield flight
         finally:
             if flight is not None:
                 with self._lock:
-                    flight.batches -= 1
                     if self._flights.get(peer) is flight:  # the next batch shows a later head
                         del self._flights[peer]
 
