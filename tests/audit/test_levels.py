@@ -17,19 +17,20 @@ from gsoia.audit.merkle import (
     leaf_hash,
     root,
 )
+from tests.budget import examples
 
 LEAVES = [leaf_hash(i.to_bytes(4, "big")) for i in range(300)]
 LEVELS = Levels(LEAVES)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.integers(0, 299), st.integers(1, 300))
 def test_any_range_has_the_root_of_its_leaves(lo: int, n: int) -> None:
     hi = min(lo + n, 300)
     assert LEVELS.mth(lo, hi) == root(LEAVES[lo:hi])
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.integers(1, 300), st.data())
 def test_proofs_from_the_levels_are_the_proofs_from_the_leaves(
     size: int, data: st.DataObject

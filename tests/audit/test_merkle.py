@@ -36,6 +36,7 @@ from gsoia.audit.merkle import (
     verify_inclusion,
 )
 from gsoia.errors import GsoiaError
+from tests.budget import examples
 
 # --- the reference: RFC 9162 §2.1, recursively, over entries ---------------------------
 
@@ -576,7 +577,9 @@ def test_the_module_is_pure() -> None:
 
 # --- properties -----------------------------------------------------------------------------
 
-PROPERTIES = settings(deadline=None, max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+PROPERTIES = settings(
+    deadline=None, max_examples=examples(200), suppress_health_check=[HealthCheck.too_slow]
+)
 
 
 @st.composite

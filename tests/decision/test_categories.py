@@ -15,9 +15,12 @@ from hypothesis import strategies as st
 from gsoia.catalogue.load import catalogue_from_document
 from gsoia.decision import Rulebook
 from gsoia.errors import RequestError
+from tests.budget import examples
 from tests.decision.strategies import TODAY, batches, requests, single_request, worlds
 
-FAST = settings(deadline=None, max_examples=40, suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(
+    deadline=None, max_examples=examples(40), suppress_health_check=[HealthCheck.too_slow]
+)
 
 LEVELS = [{"id": "R", "name": "RESTRICTED"}, {"id": "S", "name": "SECRET"}]
 

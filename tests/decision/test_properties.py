@@ -20,6 +20,7 @@ import gsoia
 from gsoia.catalogue.load import catalogue_from_document
 from gsoia.catalogue.model import Catalogue
 from gsoia.decision import Decision, Rulebook
+from tests.budget import examples
 from tests.decision.strategies import (
     TODAY,
     World,
@@ -30,8 +31,11 @@ from tests.decision.strategies import (
     worlds,
 )
 
-FAST = settings(deadline=None, max_examples=120, suppress_health_check=[HealthCheck.too_slow])
-"""Sized so that the whole file runs well under a minute on two cores."""
+FAST = settings(
+    deadline=None, max_examples=examples(120), suppress_health_check=[HealthCheck.too_slow]
+)
+"""Sized so that the whole file runs well under a minute on two cores (a third of it
+under ``make test``: ``tests/budget.py``)."""
 
 _BUNDLED = gsoia.load_catalogue()
 
@@ -382,14 +386,14 @@ def _generated_batches(draw: st.DrawFn) -> tuple[World, tuple[Any, list[Any], dt
     return world, draw(batches(world.catalogue))
 
 
-@settings(FAST, max_examples=100)
+@settings(FAST, max_examples=examples(100))
 @given(_generated_batches())
 def test_batch_equals_single(case: tuple[World, tuple[Any, list[Any], dt.date | None]]) -> None:
     world, batch = case
     _batch_equals_single(rulebook(world.document), batch)
 
 
-@settings(FAST, max_examples=100)
+@settings(FAST, max_examples=examples(100))
 @given(batches(_BUNDLED.catalogue, allow_no_date=False))
 def test_batch_equals_single_on_bundled_catalogue(
     case: tuple[Any, list[Any], dt.date | None],
@@ -450,7 +454,7 @@ def test_decision_matches_reference_reading(survival: bool, data: st.DataObject)
     assert found == expected, decision.to_dict()
 
 
-@settings(FAST, max_examples=50)
+@settings(FAST, max_examples=examples(50))
 @given(worlds(), st.data())
 def test_generated_catalogues_are_valid(world: World, data: st.DataObject) -> None:
     """The generator's promise: valid, reloadable, and its requests are decisions."""

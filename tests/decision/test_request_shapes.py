@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from gsoia.decision.request import _REQUEST, _parse, parse_request, quick_request
 from gsoia.errors import RequestError
+from tests.budget import examples
 
 # Values of every kind a JSON body or a Python caller could put in a field.
 ODD_VALUES = st.one_of(
@@ -105,7 +106,7 @@ def _filled(request: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@settings(max_examples=1000)
+@settings(max_examples=examples(1000))
 @given(requests())
 def test_what_the_quick_path_accepts_the_schema_accepts_alike(data: Any) -> None:
     quick = quick_request(data)

@@ -5,6 +5,10 @@ with four users (an admin among them), a simulated Canadian partner
 (``tests.attacks.simulator``) pinned as a peer, an item released to it, a consent request
 from it, and a TAXII object: so that every path parameter of the API has at least one id
 that exists, and hostile requests reach the code behind the "not found".
+
+One world per test module and database: the hostile tests add nothing a later test
+relies on the absence of (each compares the tables before and after its own requests),
+and each reads only the part of serve.log written since it began (``World.since``).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,7 +29,7 @@ from gsoia.node.users import Role
 from gsoia.store.schema import metadata
 from tests import loopback
 from tests.attacks.simulator import PeerSimulator, SimulatorServer
-from tests.node.conftest import Database, RunningNode, database, jpn
+from tests.node.conftest import Database, RunningNode, database, fresh_database, jpn, make_node
 from tests.taxii.support import INTEL, OBJECTS, TAXII, indicator
 
 __all__ = ["Database", "RunningNode", "World", "database", "jpn"]
@@ -78,9 +83,20 @@ class World:
             row = connection.execute(query).one()
         return {name: int(row._mapping[name]) for name in STORED}
 
-    def tracebacks(self) -> list[str]:
-        """The exception line of every traceback in serve.log (none expected)."""
-        log = (self.node.data / "serve.log").read_text(errors="replace")
+    @property
+    def log(self) -> Path:
+        return self.node.data / "serve.log"
+
+    def since(self) -> int:
+        """Where serve.log ends: ``tracebacks(since=...)`` reads what comes after."""
+        return self.log.stat().st_size
+
+    def tracebacks(self, since: int = 0) -> list[str]:
+        """The exception line of every traceback in serve.log after byte ``since`` (none
+        expected)."""
+        with self.log.open("rb") as file:
+            file.seek(since)
+            log = file.read().decode(errors="replace")
         found = []
         for chunk in log.split("Traceback (most recent call last):")[1:]:
             lines = chunk.splitlines()[1:]
@@ -95,8 +111,19 @@ def _check(response: httpx.Response, status: int) -> dict[str, Any]:
     return body
 
 
-@pytest.fixture
-def world(jpn: RunningNode) -> Iterator[World]:
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def world(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[World]:
+    with fresh_database(request.param) as database:
+        jpn = make_node(tmp_path_factory.mktemp("hostile"), database)
+        try:
+            yield from _world(jpn)
+        finally:
+            jpn.stop()
+
+
+def _world(jpn: RunningNode) -> Iterator[World]:
     for user_id, (nation, clearance, topics, role) in USERS.items():
         jpn.add_user(user_id, nation, clearance, topics, role=role)
     server = SimulatorServer()

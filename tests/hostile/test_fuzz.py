@@ -11,7 +11,8 @@ Each gets arbitrary input (text, bytes, JSON-like values), valid input mutated (
 catalogue, a package made by ``make_package``, a well-formed request), and the classics
 written out: 100,000 levels of nesting, invalid UTF-8, numbers too large for anything.
 
-The budget is ``EXAMPLES`` per property (``GSOIA_FUZZ_EXAMPLES`` to change it, for a soak
+The budget is ``EXAMPLES`` per property (300 with ``HYPOTHESIS_PROFILE=thorough``, a third
+under ``make test``: ``tests/budget.py``; ``GSOIA_FUZZ_EXAMPLES`` to set it, for a soak
 run), derandomized so that a run is reproducible; with ``GSOIA_FUZZ_EXAMPLES`` set, runs
 are random. ``atheris`` (coverage-guided) runs the same three targets at the end of this
 file, in subprocesses, for a fixed number of runs each.
@@ -54,11 +55,12 @@ from gsoia.federation.packages import (
     parse_package,
     signed_bytes,
 )
+from tests.budget import examples
 
 T = TypeVar("T")
 E = TypeVar("E", bound=Exception)
 
-EXAMPLES = int(os.environ.get("GSOIA_FUZZ_EXAMPLES", "300"))
+EXAMPLES = int(os.environ.get("GSOIA_FUZZ_EXAMPLES", str(examples(300))))
 FUZZ = settings(
     max_examples=EXAMPLES,
     deadline=None,

@@ -38,6 +38,7 @@ from hypothesis import strategies as st
 
 from gsoia.federation.packages import Kind
 from tests import loopback
+from tests.budget import examples
 from tests.hostile.conftest import LABEL, PROBLEM, World
 from tests.taxii.support import INTEL, TAXII, indicator
 
@@ -98,6 +99,8 @@ class Probe:
     world: World
     failures: list[str] = field(default_factory=list)
     cases: int = 0
+    log_start: int = 0
+    """Where serve.log ended when the test began (the world serves the whole module)."""
 
     def fail(self, case: str, why: str) -> None:
         self.failures.append(f"[{self.world.node.database.backend}] {case}: {why}")
@@ -152,8 +155,7 @@ class Probe:
         return response
 
     def finish(self) -> None:
-        self.world.node.stop()
-        for traceback in self.world.tracebacks():
+        for traceback in self.world.tracebacks(since=self.log_start):
             self.fail("serve.log", f"traceback: {traceback}")
         assert self.cases > 0
         assert not self.failures, (
@@ -198,7 +200,7 @@ def _error_shape(path: str, response: httpx.Response) -> str | None:
 
 @pytest.fixture
 def probe(world: World) -> Probe:
-    return Probe(world)
+    return Probe(world, log_start=world.since())
 
 
 def quote(text: str) -> str:
@@ -676,7 +678,7 @@ json_like = st.recursive(
     max_leaves=20,
 )
 INBOX_FUZZ = settings(
-    max_examples=40,
+    max_examples=examples(40),
     deadline=None,
     database=None,
     derandomize=True,

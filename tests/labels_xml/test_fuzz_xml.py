@@ -13,12 +13,15 @@ from gsoia.labels_xml.label4774 import read_label
 from gsoia.labels_xml.label_check import check_label
 from gsoia.labels_xml.spif_read import read_spif
 from gsoia.node.binding4778 import read_binding
+from tests.budget import examples
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "spif"
 SPIF = (FIXTURES / "nato-4774-policy.xml").read_bytes()
 NATO = read_spif(SPIF).policy
 LABELS = [(FIXTURES / f"nato-4774-17-{n}.nato").read_bytes() for n in range(1, 7)]
-FUZZ = settings(deadline=None, max_examples=150, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(
+    deadline=None, max_examples=examples(150), suppress_health_check=[HealthCheck.too_slow]
+)
 
 
 @st.composite
@@ -59,7 +62,7 @@ def test_mutated_labels_read_and_checked(data: bytes) -> None:
     _read_or_refuse(lambda d: check_label(read_label(d), NATO), data)
 
 
-@settings(FUZZ, max_examples=40)
+@settings(FUZZ, max_examples=examples(40))
 @given(_mutated([SPIF]))
 def test_mutated_spif(data: bytes) -> None:
     _read_or_refuse(read_spif, data)

@@ -37,6 +37,7 @@ from gsoia.node.service import Node
 from gsoia.node.users import Role, User
 from gsoia.web.site import status_of
 from tests import loopback
+from tests.budget import examples
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 TAXII = {"Accept": "application/taxii+json;version=2.1"}
@@ -532,7 +533,7 @@ ITEM_ROUTES.append(ItemRoute("POST", "/api/v1/items", 201, _create))
 
 
 @settings(
-    max_examples=400,
+    max_examples=examples(400),
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],

@@ -8,8 +8,11 @@ the field, that no row was added to the node's tables, and that exactly one audi
 of kind ``refused`` (``item.refused`` for reads) was appended. No bad input may yield a
 500, and the server's log holds no token and no traceback.
 
-Each test function starts one server and runs its whole list of cases against it,
-collecting every failure so that one run reports all of them.
+Each test function runs its whole list of cases against one server, collecting every
+failure so that one run reports all of them. The two tests that count what the node
+holds (``harness``) start a server of their own; the others share one per database
+(``shared``: each compares the tables and the audit log before and after its own
+requests, and reads serve.log from where it began).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from gsoia.node.service import Node
 from gsoia.node.users import Role
 from gsoia.store.schema import audit_entries, metadata
 from tests import loopback
-from tests.node.conftest import RunningNode
+from tests.node.conftest import RunningNode, fresh_database, make_node
 
 PROBLEM = "application/problem+json"
 JSON = {"content-type": "application/json"}
@@ -171,6 +174,10 @@ class Harness:
     store: Node
     failures: list[str] = field(default_factory=list)
     cases: int = 0
+    log_start: int = 0
+    """Where serve.log ended when the test began."""
+    shared: bool = False
+    """The server serves the whole module: ``finish`` leaves it running."""
 
     def client(self, user: str | None = "jp") -> httpx.Client:
         return self.node.client(user)
@@ -268,10 +275,14 @@ class Harness:
         return entries
 
     def finish(self) -> None:
-        """Stop the server, check its log, and report every failure found."""
-        self.node.stop()
-        self.store.close()
-        log = (self.node.data / "serve.log").read_text(errors="replace")
+        """Stop the server (unless shared), check its log since the test began, and report
+        every failure found."""
+        if not self.shared:
+            self.node.stop()
+            self.store.close()
+        with (self.node.data / "serve.log").open("rb") as file:
+            file.seek(self.log_start)
+            log = file.read().decode(errors="replace")
         for user, token in self.node.tokens.items():
             if token in log:
                 self.fail("serve.log", f"holds the token of {user}")
@@ -315,9 +326,9 @@ def _problem_shape(reply: Reply, statuses: set[int], fields: list[str]) -> list[
     return problems
 
 
-@pytest.fixture
-def harness(jpn: RunningNode) -> Iterator[Harness]:
-    """The Japanese node, started, with an analyst, an officer and a Canadian analyst."""
+def _started(jpn: RunningNode) -> Node:
+    """The Japanese node, started, with an analyst, two officers and a Canadian analyst;
+    its store opened for inspection."""
     topics_held = ["maritime", SQL_TOPIC, "100%", "a_b"]
     jpn.add_user("jp", "JPN", "KIMITSU", topics_held)
     jpn.add_user("off", "JPN", "KIMITSU", ["maritime"], role=Role.OFFICER)
@@ -325,11 +336,40 @@ def harness(jpn: RunningNode) -> Iterator[Harness]:
     jpn.add_user("ca", "CAN", "S", ["maritime"])
     jpn.in_process = False  # its serve.log is checked (no token, no traceback)
     jpn.start()
-    store = jpn.open()
+    return jpn.open()
+
+
+@pytest.fixture
+def harness(jpn: RunningNode) -> Iterator[Harness]:
+    """A node of the test's own (for the tests that count what it holds)."""
+    store = _started(jpn)
     try:
         yield Harness(jpn, store)
     finally:
         store.close()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def served(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[RunningNode, Node]]:
+    with fresh_database(request.param) as database:
+        jpn = make_node(tmp_path_factory.mktemp("bad-input"), database)
+        try:
+            store = _started(jpn)
+            try:
+                yield jpn, store
+            finally:
+                store.close()
+        finally:
+            jpn.stop()
+
+
+@pytest.fixture
+def shared(served: tuple[RunningNode, Node]) -> Harness:
+    """The module's node, for a test that compares before and after its own requests."""
+    node, store = served
+    return Harness(node, store, log_start=(node.data / "serve.log").stat().st_size, shared=True)
 
 
 def post_raw(
@@ -607,12 +647,12 @@ def test_sql_metacharacters_are_stored_verbatim_and_filtered_as_text(harness: Ha
 # -- control characters and lone surrogates -----------------------------------------------
 
 
-def test_nul_and_lone_surrogates_never_give_a_500(harness: Harness) -> None:
+def test_nul_and_lone_surrogates_never_give_a_500(shared: Harness) -> None:
     """A NUL is valid JSON (``\\u0000``) but PostgreSQL text cannot hold it; a lone
     surrogate (``\\ud800``) is valid JSON but not Unicode. Either the node refuses them
     (422 naming the field, or the 403/404 the request earns anyway), or it stores them
     and gives them back verbatim; never a 500."""
-    h = harness
+    h = shared
     item = h.create("Visible")["id"]
     nul = "a\x00b"
     valid = json.dumps(VALID)
@@ -712,8 +752,8 @@ def test_nul_and_lone_surrogates_never_give_a_500(harness: Harness) -> None:
 # -- oversize bodies and lying Content-Length ----------------------------------------------
 
 
-def test_oversize_bodies_and_lying_content_length(harness: Harness) -> None:
-    h = harness
+def test_oversize_bodies_and_lying_content_length(shared: Harness) -> None:
+    h = shared
     token = h.node.tokens["jp"]
     port = h.node.port
     big = 13 * MiB
@@ -829,8 +869,8 @@ BAD_QUERIES: list[tuple[str, dict[str, str], str]] = [
 ]
 
 
-def test_bad_query_parameters_are_refused(harness: Harness) -> None:
-    h = harness
+def test_bad_query_parameters_are_refused(shared: Harness) -> None:
+    h = shared
     h.create()
     for path, params, place in BAD_QUERIES:
         h.refused(
@@ -868,8 +908,8 @@ BAD_IDS: list[str] = [
 ]
 
 
-def test_bad_item_ids_are_not_found(harness: Harness) -> None:
-    h = harness
+def test_bad_item_ids_are_not_found(shared: Harness) -> None:
+    h = shared
     h.create()
     for bad in BAD_IDS:
         label = bad if len(bad) < 60 else f"{bad[:20]}…({len(bad)} chars)"
@@ -893,8 +933,8 @@ def test_bad_item_ids_are_not_found(harness: Harness) -> None:
 # -- consents, incidents, decide ------------------------------------------------------------
 
 
-def test_consents_incidents_and_decide_refuse_malformed_bodies(harness: Harness) -> None:
-    h = harness
+def test_consents_incidents_and_decide_refuse_malformed_bodies(shared: Harness) -> None:
+    h = shared
     item = h.create()["id"]
     consent_path = f"/api/v1/items/{item}/consents"
     consent_cases: list[tuple[str, bytes | Any, tuple[str, ...]]] = [
@@ -1020,8 +1060,8 @@ def _as(
 # -- credentials ----------------------------------------------------------------------------
 
 
-def test_bad_credentials_are_refused(harness: Harness) -> None:
-    h = harness
+def test_bad_credentials_are_refused(shared: Harness) -> None:
+    h = shared
     token = h.node.tokens["jp"]
 
     def basic(text: bytes) -> str:

@@ -45,6 +45,7 @@ from gsoia.decision.labels import encode_label
 from gsoia.node.columns import to_bits
 from gsoia.store.schema import audit_entries, items, topics
 from tests import loopback
+from tests.cli.cli_support import run_in_process
 from tests.node.conftest import RunningNode
 
 GSOIA = str(Path(sys.executable).parent / "gsoia")
@@ -662,11 +663,16 @@ LOG_TAMPERS = [
 ]
 
 
-def cli_verify(filed: Filed) -> subprocess.CompletedProcess[str]:
-    args = [GSOIA, "audit", "verify", "--data", str(filed.node.data)]
+def cli_verify(filed: Filed, *, process: bool = False) -> subprocess.CompletedProcess[str]:
+    """``gsoia audit verify`` on the node: the command run in this process (Typer's runner),
+    or with ``process`` the installed script (its exit status and streams as a shell sees
+    them; a few tests keep it)."""
+    args = ["audit", "verify", "--data", str(filed.node.data)]
     if filed.node.database.url:
         args += ["--database", filed.node.database.url]
-    return subprocess.run(args, capture_output=True, text=True, timeout=120, check=False)
+    if not process:
+        return run_in_process(*args)
+    return subprocess.run([GSOIA, *args], capture_output=True, text=True, timeout=120, check=False)
 
 
 def test_an_untampered_log_verifies(audited: Filed) -> None:
@@ -679,7 +685,7 @@ def test_an_untampered_log_verifies(audited: Filed) -> None:
     assert head is not None
     assert head.size == len(rows) > 20
     assert head.root == bytes(rows[-1].root)
-    result = cli_verify(audited)
+    result = cli_verify(audited, process=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout == (
         f"audit log: {len(rows)} entries verified; root {head.root.hex()} ({rows[-1].at})\n"
@@ -811,7 +817,7 @@ def test_the_middle_of_the_log_deleted_is_named(audited: Filed) -> None:
     missing = f"entries {first} to {last} are missing (the next stored entry is {last + 1})"
     failed_at, message = first_bad_entry(audited)
     assert (failed_at, message) == (first, f"audit entry {first}: {missing}")
-    result = cli_verify(audited)
+    result = cli_verify(audited, process=True)
     assert result.returncode == 1, (result.stdout, result.stderr)
     assert result.stdout == ""
     assert result.stderr.splitlines()[-1] == f"gsoia: audit entry {first}: {missing}"

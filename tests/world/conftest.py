@@ -1,6 +1,6 @@
 """One generated world per module: five peered ``gsoia serve`` processes, 50 users, items.
 
-``GSOIA_WORLD_ITEMS`` sets the number of items (default 5,000) and ``GSOIA_WORLD_READS``
+``GSOIA_WORLD_ITEMS`` sets the number of items (default 2,000) and ``GSOIA_WORLD_READS``
 the share of (user, copy) pairs read one by one (default 4 %): a soak run is, e.g.,
 ``GSOIA_WORLD_ITEMS=20000 GSOIA_WORLD_READS=0.2 pytest tests/world``. The United
 Kingdom's node keeps its data in PostgreSQL (a fresh schema), the others in SQLite.

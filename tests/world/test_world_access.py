@@ -1,7 +1,8 @@
 """Access control, exhaustively (issue 7, part 4): in a generated world of five nations,
-50 users and 5,000 items released across their nodes, every endpoint — the REST listing
-and reads, TAXII 2.1 objects and the web items list — shows each user on each node
-exactly what ``decide`` allows for the copy that node holds, item by item.
+50 users and 2,000 items (20,000 in ``make soak``) released across their nodes, every
+endpoint — the REST listing and reads, TAXII 2.1 objects and the web items list — shows
+each user on each node exactly what ``decide`` allows for the copy that node holds, item
+by item.
 
 The reference is the bundled catalogue's ``decide`` on (the user as subject, the item's
 label as held on that node with that node as custodian, today): for a copy received from

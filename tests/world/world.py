@@ -26,7 +26,7 @@ from gsoia.node.stix import EXTENSION_ID
 from gsoia.node.users import Role
 
 SEED = 20261127
-ITEMS = int(os.environ.get("GSOIA_WORLD_ITEMS", "5000"))
+ITEMS = int(os.environ.get("GSOIA_WORLD_ITEMS", "2000"))
 READS = float(os.environ.get("GSOIA_WORLD_READS", "0.04"))
 """The share of (user, copy) pairs also read one by one (the listings compare them all)."""
 NATIONS = ("JPN", "CAN", "USA", "GBR", "AUS")

@@ -9,6 +9,7 @@ shape checked (``gsoia.catalogue.model``), its cross-references checked
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import re
 from importlib import resources
@@ -191,14 +192,21 @@ def parse_catalogue(text: str, *, is_json: bool = False) -> Catalogue:
     return catalogue_from_document(parse_document(text, is_json=is_json))
 
 
+@functools.cache
+def _bundled() -> Catalogue:
+    """The bundled catalogue, parsed once a process (YAML in pure Python: a tenth of a
+    second or more, which every node opened would otherwise pay); a catalogue is frozen."""
+    text = resources.files("gsoia.catalogue.data").joinpath(BUNDLED).read_text("utf-8")
+    return parse_catalogue(text)
+
+
 def read_catalogue(path: str | Path | None = None) -> Catalogue:
     """A catalogue from a file (``.json`` read as JSON, anything else as YAML).
 
     Without a path, the bundled catalogue of Japan's agreements.
     """
     if path is None:
-        text = resources.files("gsoia.catalogue.data").joinpath(BUNDLED).read_text("utf-8")
-        return parse_catalogue(text)
+        return _bundled()
     path = Path(path)
     try:
         text = path.read_text("utf-8")
