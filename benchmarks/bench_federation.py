@@ -46,6 +46,7 @@ from federation_report import check, report_release
 from gsoia.api.releases import MAX_RELEASES
 from gsoia.node.service import Node
 from gsoia.node.users import Role
+from profile_servers import recording
 
 TARGET_PER_S = 1_000.0
 DEFAULT_BATCH = 100
@@ -81,6 +82,12 @@ def _options(argv: Sequence[str] | None) -> argparse.Namespace:
         "--profile-items", type=int, default=1_000, help="releases profiled under --profile"
     )
     parser.add_argument(
+        "--py-spy",
+        type=Path,
+        metavar="DIR",
+        help="py-spy on both served nodes during the timed release; stacks in DIR",
+    )
+    parser.add_argument(
         "--witnessing",
         choices=("on", "off", "both"),
         default="both",
@@ -106,7 +113,7 @@ def run(args: argparse.Namespace, work: Path, witnessed: bool = True) -> tuple[i
     try:
         serve_pinned(jpn, can)
         failures += warm_up(args, jpn, releaser, ids[: args.warmup])
-        rate, failed = release(args, jpn, can, releaser, ids[args.warmup :], total)
+        rate, failed = release(args, jpn, can, releaser, ids[args.warmup :], total, witnessed)
         failures += failed
         failures += listed_on_can(can, reader, total)
         http_floor(jpn, can, releaser, min(1_000, max(50, args.items // 10)))
@@ -157,17 +164,28 @@ def warm_up(args: argparse.Namespace, jpn: Served, token: str, warm: Sequence[st
 
 
 def release(
-    args: argparse.Namespace, jpn: Served, can: Served, token: str, timed: Sequence[str], total: int
+    args: argparse.Namespace,
+    jpn: Served,
+    can: Served,
+    token: str,
+    timed: Sequence[str],
+    total: int,
+    witnessed: bool,
 ) -> tuple[float | None, list[str]]:
     """The timed release, reported: its rate end to end (None if CAN did not hold every item
-    in time) and its failures."""
+    in time) and its failures; under ``--py-spy`` each node's stacks and shares."""
     how = (
         "one POST /api/v1/items/{id}/releases each"
         if args.batch == 1
         else f"POST /api/v1/releases, {args.batch} items per request"
     )
     print(f"[release] {len(timed):,} items JPN -> CAN, {args.clients} concurrent clients, {how}")
-    measured = timed_release(jpn, can, token, timed, total, args)
+    run = f"release-witnessing-{'on' if witnessed else 'off'}"
+    with (
+        recording(args.py_spy, f"{run}-JPN", jpn.process and jpn.process.pid),
+        recording(args.py_spy, f"{run}-CAN", can.process and can.process.pid),
+    ):
+        measured = timed_release(jpn, can, token, timed, total, args)
     return report_release(measured, len(timed), total, args.warmup, args.batch, args.timeout)
 
 

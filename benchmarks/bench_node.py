@@ -49,6 +49,7 @@ import targets
 from gsoia.node.service import Node
 from gsoia.node.users import User
 from keepalive import ERRORS, KeepAlive
+from profile_servers import recording
 
 TARGET_CREATED_PER_S = 500
 TARGET_PAGE_P99_MS = 30.0
@@ -136,6 +137,12 @@ def _options(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--profile-items", type=int, default=2_000, help="items created under --profile"
+    )
+    parser.add_argument(
+        "--py-spy",
+        type=Path,
+        metavar="DIR",
+        help="py-spy on the served node during the timed creation and walks; stacks in DIR",
     )
     parser.add_argument(
         "--no-witnessing-cost",
@@ -229,6 +236,14 @@ class Served:
     @property
     def base(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def backend(self) -> str:
+        return "sqlite" if self.url is None else "postgresql"
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None else None
 
     def log_tail(self, lines: int = 30) -> str:
         path = self.data / "serve.log"
@@ -422,15 +437,19 @@ def list_all(
     limit: int,
     rounds: int,
     min_pages: int,
+    spy: Path | None = None,
 ) -> Walked:
-    """One untimed warm-up walk, then timed walks until ``rounds`` and ``min_pages``."""
+    """One untimed warm-up walk, then timed walks until ``rounds`` and ``min_pages``;
+    ``spy``: py-spy on the server during the timed walks, its stacks in that directory."""
     out = Walked(reader, len(allowed_ids))
     cpu0: float | None = None
-    with served.client(reader.id) as client:
+    with ExitStack() as spying, served.client(reader.id) as client:
         walks = 0
         while walks == 0 or out.rounds < rounds or len(out.page_ms) < min_pages:
             timed = walks > 0
             if timed and out.rounds == 0:
+                name = f"{served.backend}-list-{reader.id}"
+                spying.enter_context(recording(spy, name, served.pid))
                 cpu0 = served.cpu_seconds()
             seen, pages, seconds = walk(client, limit, out, timed)
             walks += 1
@@ -549,7 +568,8 @@ def _run_served(
     )
     print(f"  creator {CREATOR.describe()}; readers {', '.join(r.describe() for r in READERS)}")
 
-    created = create_all(served, labels, args.clients, args.content_bytes)
+    with recording(args.py_spy, f"{served.backend}-create", served.pid):
+        created = create_all(served, labels, args.clients, args.content_bytes)
     result.created = created
     n = len(labels)
     ordered = sorted(created.latencies_ms)
@@ -582,7 +602,9 @@ def _run_served(
     for reader in READERS:
         allow = expected_allowed(labels, reader)
         allowed_ids = {i for i, ok in zip(ids, allow, strict=True) if ok and i is not None}
-        walked = list_all(served, reader, allowed_ids, args.limit, args.rounds, args.pages)
+        walked = list_all(
+            served, reader, allowed_ids, args.limit, args.rounds, args.pages, args.py_spy
+        )
         result.walked.append(walked)
         times = sorted(walked.page_ms)
         print(

@@ -47,6 +47,7 @@ from taxii2client.v21 import Collection, as_pages
 import targets
 from gsoia.node.service import Node
 from gsoia.node.stix import EXTENSION_ID
+from profile_servers import recording
 
 BIN = Path(sys.executable).parent
 MEDALLION_COLLECTION = "472c94ae-3113-4e3e-a4dd-a9f4ac7471d4"
@@ -138,40 +139,46 @@ def drive(
     start: int = 0,
     quiet: bool = False,
     server: int | None = None,
+    spy: tuple[Path, str] | None = None,
 ) -> Run:
     """The one client script: write ``count`` indicators, then read everything back.
 
-    ``server``: the server's process id, to count the CPU time it spends.
+    ``server``: the server's process id, to count the CPU time it spends; ``spy``: a
+    directory and a name, py-spy on the server during the writes and during the reads.
     """
+    directory, name = spy if spy is not None else (None, "")
     objects = [indicator(start + n) for n in range(count)]
     if start == 0:
         warm_up(collection)
-    cpu = cpu_seconds(server)
-    began = time.perf_counter()
-    for at in range(0, count, envelope):
-        status = collection.add_objects(
-            {"objects": objects[at : at + envelope]}, poll_interval=0.05
-        )
-        if status.success_count != len(objects[at : at + envelope]):
-            raise SystemExit(f"write failed: {status.failures[:3]}")
-        if not quiet and at and at % (envelope * 100) == 0:
-            print(f"    {at:,} written ({at / (time.perf_counter() - began):,.0f}/s)", flush=True)
-    write_s = time.perf_counter() - began
-    write_cpu = cpu_seconds(server) - cpu
-    cpu = cpu_seconds(server)
-    began = time.perf_counter()
+    with recording(directory, f"{name}-write", server):
+        cpu = cpu_seconds(server)
+        began = time.perf_counter()
+        for at in range(0, count, envelope):
+            status = collection.add_objects(
+                {"objects": objects[at : at + envelope]}, poll_interval=0.05
+            )
+            if status.success_count != len(objects[at : at + envelope]):
+                raise SystemExit(f"write failed: {status.failures[:3]}")
+            if not quiet and at and at % (envelope * 100) == 0:
+                rate = at / (time.perf_counter() - began)
+                print(f"    {at:,} written ({rate:,.0f}/s)", flush=True)
+        write_s = time.perf_counter() - began
+        write_cpu = cpu_seconds(server) - cpu
     read = pages = 0
     first_page_s = 0.0
     seen: set[str] = set()
-    for envelope_read in as_pages(reader.get_objects, per_request=page):
-        found = envelope_read.get("objects", [])
-        read += len(found)
-        seen.update(o["id"] for o in found)
-        pages += 1
-        if pages == 1:
-            first_page_s = time.perf_counter() - began
-    read_s = time.perf_counter() - began
-    read_cpu = cpu_seconds(server) - cpu
+    with recording(directory, f"{name}-read", server):
+        cpu = cpu_seconds(server)
+        began = time.perf_counter()
+        for envelope_read in as_pages(reader.get_objects, per_request=page):
+            found = envelope_read.get("objects", [])
+            read += len(found)
+            seen.update(o["id"] for o in found)
+            pages += 1
+            if pages == 1:
+                first_page_s = time.perf_counter() - began
+        read_s = time.perf_counter() - began
+        read_cpu = cpu_seconds(server) - cpu
     wanted = {o["id"] for o in objects}
     if not wanted <= seen:
         raise SystemExit(f"read back {len(wanted & seen)} of the {count} objects written")
@@ -366,7 +373,10 @@ def side_by_side(
     def run_gsoia() -> None:
         nonlocal small, large
         with gsoia_server(work / f"round-{round_}") as (writer, reader, pid):
-            small = drive(writer, reader, args.objects, args.envelope, args.page, server=pid)
+            spy = (args.py_spy, f"taxii-round-{round_ + 1}") if args.py_spy else None
+            small = drive(
+                writer, reader, args.objects, args.envelope, args.page, server=pid, spy=spy
+            )
             show("gsoia", small)
             if last and args.large > args.objects:
                 large = run_large(writer, reader, args, pid)
@@ -423,6 +433,12 @@ def main() -> None:
     parser.add_argument("--tiny", action="store_true", help="300 objects, large 1,000, 1 round")
     parser.add_argument(
         "--quick", action="store_true", help="side by side only (--large 0): while iterating"
+    )
+    parser.add_argument(
+        "--py-spy",
+        type=Path,
+        metavar="DIR",
+        help="py-spy on gsoia's server during each round's writes and reads; stacks in DIR",
     )
     parser.add_argument(
         "--profile",
