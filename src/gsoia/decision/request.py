@@ -180,10 +180,10 @@ def quick_request(data: Any) -> Request | None:
             *label.need_to_know,
             quick.custodian or "",
             *quick.consented_to,
-            *_names(subject.categories),
-            *_names(label.categories),
         )
     )
+    if subject.categories or label.categories:  # seldom: most labels carry none
+        text += "".join((*_names(subject.categories), *_names(label.categories)))
     if not text.isascii() and not _encodable(text):  # pydantic refuses lone surrogates
         return None
     request: Request = {
