@@ -165,6 +165,13 @@ class RunningNode:
 
     def start(self, patience: float = 90) -> None:
         """Serve the node; ``patience``: seconds to wait until it answers."""
+        self.launch(patience)
+        self.answering(patience)
+
+    def launch(self, patience: float = 90) -> None:
+        """Start serving the node, without waiting for its process to answer
+        (``answering``): a test starts several processes at once this way. On a thread
+        (``in_process``), it answers when this returns."""
         self.port = free_port()
         if self.in_process and self.workers == 1:
             self.server = ThreadServer(self.open(), self.port)
@@ -177,6 +184,11 @@ class RunningNode:
             args += ["--workers", str(self.workers)]
         with open(self.data / "serve.log", "ab") as log:  # the child keeps its own copy
             self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+
+    def answering(self, patience: float = 90) -> None:
+        """Wait until the launched node answers, at most ``patience`` seconds."""
+        if self.process is None:
+            return
         deadline = time.monotonic() + patience
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
