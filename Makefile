@@ -77,10 +77,11 @@ wrk:
 
 # Long runs that CI does not make: SIGKILL under load, 10,000 items, on SQLite and PostgreSQL
 # (tests/faults; `make test` runs the same test with 400 items), and every Hypothesis
-# property with its full budget (`make test` gives each a third: tests/budget.py).
+# property with its full budget (`make test` gives each a third: tests/budget.py; schemathesis
+# about half its examples).
 # -s prints progress.
 soak: $(STAMP)
-	HYPOTHESIS_PROFILE=thorough $(BIN)/pytest -q -n 2 --dist loadfile tests/decision tests/audit tests/crypto tests/labels_xml tests/hostile/test_fuzz.py tests/hostile/test_http_hostile.py tests/node/test_authority_routes.py
+	HYPOTHESIS_PROFILE=thorough $(BIN)/pytest -q -n 2 --dist loadfile tests/decision tests/audit tests/crypto tests/labels_xml tests/hostile/test_fuzz.py tests/hostile/test_http_hostile.py tests/hostile/test_schemathesis.py tests/node/test_authority_routes.py
 	GSOIA_CRASH_ITEMS=10000 $(BIN)/pytest tests/faults -q -s
 	GSOIA_WORLD_ITEMS=20000 GSOIA_WORLD_READS=0.2 $(BIN)/pytest tests/world -q -s
 

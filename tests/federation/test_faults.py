@@ -83,8 +83,10 @@ def pair(
         try:
             add_users(jpn, "KIMITSU", [("jpn-analyst", "KIMITSU", Role.ANALYST)])
             add_users(can, "TS", [("can-secret", "S", Role.ANALYST)])
-            jpn.start()
-            can.start()
+            for node in (jpn, can):  # both processes start at once
+                node.launch()
+            for node in (jpn, can):
+                node.answering()
             pin(jpn, can)
             pin(can, jpn)
             yield jpn, can

@@ -74,6 +74,48 @@ def fresh_database(backend: str) -> Iterator[Database]:
         admin.dispose()
 
 
+@contextlib.contextmanager
+def template_database(backend: str) -> Iterator[Database]:
+    """Where a template node keeps its data, for ``copied_database``: SQLite in its data
+    directory, or a PostgreSQL database of its own (``CREATE DATABASE ... TEMPLATE``
+    copies a whole database, not a schema), dropped at the end."""
+    if backend == "sqlite":
+        yield Database("sqlite", None)
+        return
+    with _made_database(f"gsoia_tpl_{uuid.uuid4().hex[:12]}") as url:
+        yield Database("postgresql", url)
+
+
+@contextlib.contextmanager
+def copied_database(template: Database) -> Iterator[Database]:
+    """A copy of ``template`` (from ``template_database``; no connection to it open), dropped
+    at the end: on SQLite nothing (the copy is the data directory's), on PostgreSQL a new
+    database made from it by the server."""
+    if template.url is None:
+        yield Database("sqlite", None)
+        return
+    name = template.url.rsplit("/", 1)[1]
+    with _made_database(f"gsoia_t_{uuid.uuid4().hex[:12]}", template=name) as url:
+        yield Database("postgresql", url)
+
+
+@contextlib.contextmanager
+def _made_database(name: str, template: str | None = None) -> Iterator[str]:
+    server = PG_SERVER.rsplit("/", 1)[0]
+    admin = create_engine(PG_SERVER, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            made = f'CREATE DATABASE "{name}"'
+            connection.execute(text(made + (f' TEMPLATE "{template}"' if template else "")))
+        try:
+            yield f"{server}/{name}"
+        finally:
+            with admin.connect() as connection:
+                connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
+
+
 @dataclass
 class RunningNode:
     """A node's data directory, its users' tokens, and its server process."""
@@ -123,6 +165,13 @@ class RunningNode:
 
     def start(self, patience: float = 90) -> None:
         """Serve the node; ``patience``: seconds to wait until it answers."""
+        self.launch(patience)
+        self.answering(patience)
+
+    def launch(self, patience: float = 90) -> None:
+        """Start serving the node, without waiting for its process to answer
+        (``answering``): a test starts several processes at once this way. On a thread
+        (``in_process``), it answers when this returns."""
         self.port = free_port()
         if self.in_process and self.workers == 1:
             self.server = ThreadServer(self.open(), self.port)
@@ -135,6 +184,11 @@ class RunningNode:
             args += ["--workers", str(self.workers)]
         with open(self.data / "serve.log", "ab") as log:  # the child keeps its own copy
             self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+
+    def answering(self, patience: float = 90) -> None:
+        """Wait until the launched node answers, at most ``patience`` seconds."""
+        if self.process is None:
+            return
         deadline = time.monotonic() + patience
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -20,6 +20,7 @@ import datetime as dt
 import functools
 import gc
 import json
+import shutil
 import subprocess
 import sys
 import warnings
@@ -46,7 +47,13 @@ from gsoia.node.columns import to_bits
 from gsoia.store.schema import audit_entries, items, topics
 from tests import loopback
 from tests.cli.cli_support import run_in_process
-from tests.node.conftest import RunningNode
+from tests.node.conftest import (
+    Database,
+    RunningNode,
+    copied_database,
+    make_node,
+    template_database,
+)
 
 GSOIA = str(Path(sys.executable).parent / "gsoia")
 TOPICS = ["maritime", "missile", "cyber", "space"]
@@ -178,9 +185,8 @@ def sanity() -> None:
         assert allowed(user) == ["open"], user
 
 
-@pytest.fixture
-def filed(jpn: RunningNode) -> Filed:
-    sanity()
+def _populated(jpn: RunningNode) -> Filed:
+    """``jpn`` with USERS and ITEMS."""
     node = jpn.open()
     try:
         users = {}
@@ -193,6 +199,51 @@ def filed(jpn: RunningNode) -> Filed:
     finally:
         node.close()
     return result
+
+
+def _copy(template: Filed, tmp_path: Path, database: Database) -> Filed:
+    """A copy of the stopped node ``template``: its data directory, with ``database``."""
+    data = tmp_path / template.node.data.name
+    shutil.copytree(template.node.data, data)
+    config = json.loads((data / "node.json").read_text())  # where its store is: the copy's
+    config["database"] = database.url or config["database"].replace(
+        str(template.node.data), str(data)
+    )
+    (data / "node.json").write_text(json.dumps(config, indent=2))
+    node = RunningNode(data, template.node.nation, database, tokens=dict(template.node.tokens))
+    node.in_process = True
+    return Filed(node, dict(template.ids))
+
+
+@contextlib.contextmanager
+def _copied(template: Filed, tmp_path: Path) -> Iterator[Filed]:
+    with copied_database(template.node.database) as database:
+        copy = _copy(template, tmp_path, database)
+        try:
+            yield copy
+        finally:
+            copy.node.stop()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def templates(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Filed]]:
+    """The nodes each test gets a copy of (data directory and database), made once a
+    module and database: ``filed`` (USERS and ITEMS) and ``audited`` (see ``audited``)."""
+    sanity()
+    with template_database(request.param) as database:
+        filed = _populated(make_node(tmp_path_factory.mktemp("filed"), database))
+        with _copied(filed, tmp_path_factory.mktemp("audited")) as audited:
+            _read_everything(audited)
+            yield {"filed": filed, "audited": audited}
+
+
+@pytest.fixture
+def filed(templates: dict[str, Filed], tmp_path: Path) -> Iterator[Filed]:
+    """A copy of the JPN node with USERS and ITEMS, stopped."""
+    with _copied(templates["filed"], tmp_path) as copy:
+        yield copy
 
 
 def listed(client: httpx.Client, **params: str) -> list[dict[str, Any]]:
@@ -478,8 +529,14 @@ def test_edited_columns_admit_nobody_the_label_does_not(filed: Filed, tamper: Ta
 
 
 @pytest.fixture
-def audited(filed: Filed) -> Iterator[Filed]:
-    """The filed node after some reads, refusals and listings: every kind of entry."""
+def audited(templates: dict[str, Filed], tmp_path: Path) -> Iterator[Filed]:
+    """A copy of the filed node after some reads, refusals and listings: every kind of
+    entry."""
+    with _copied(templates["audited"], tmp_path) as copy:
+        yield copy
+
+
+def _read_everything(filed: Filed) -> None:
     node = filed.node.open()
     try:
         for user_id in ("jp-k", "ca-s", "us-s"):
@@ -490,7 +547,6 @@ def audited(filed: Filed) -> Iterator[Filed]:
                     node.read_item(user, item_id)
     finally:
         node.close()
-    return filed
 
 
 def entries(filed: Filed) -> list[Any]:
