@@ -15,6 +15,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -151,20 +152,37 @@ def test_a_header_that_is_not_a_proof_refuses_the_batch(can: Can, header: str) -
 # -- two real nodes ------------------------------------------------------------------------
 
 
+@dataclass
+class Arrivals:
+    """What the test does around Canada's taking the ``n``-th request (counted from 1,
+    proofs asked for included): nothing unless it says."""
+
+    before: Callable[[int], None] = lambda n: None
+    after: Callable[[int], None] = lambda n: None
+
+
+Pair = tuple[Node, Node, list[str | None], Arrivals]
+
+
 @pytest.fixture
-def pair(tmp_path: Path, database: Database) -> Iterator[tuple[Node, Node, list[str | None]]]:
+def pair(tmp_path: Path, database: Database) -> Iterator[Pair]:
     """Japan's node (on ``database``) posting to Canada's (SQLite) in process; the headers
-    its batches came with; Canada's requests for proofs refused (counted in the test)."""
+    its batches came with; Canada's requests for proofs refused (counted in the test); the
+    test's hold on each arrival."""
     jpn = Node.init(tmp_path / "jpn", "JPN", database=database.url)
     can = Node.init(tmp_path / "can", "CAN")
     jpn.exchange.add_peer(Peer("CAN", "http://can.invalid", can.public))
     can.exchange.add_peer(Peer("JPN", "http://jpn.invalid", jpn.public))
     headers: list[str | None] = []
+    arrivals = Arrivals()
 
     def inbox(request: httpx.Request) -> httpx.Response:
         assert request.url.path == INBOX_BATCH
         headers.append(request.headers.get(HEADER))
-        received = can.exchange.receive_batch(request.content, carried=headers[-1])
+        n = len(headers)
+        arrivals.before(n)
+        received = can.exchange.receive_batch(request.content, carried=request.headers.get(HEADER))
+        arrivals.after(n)
         return httpx.Response(200, json={"results": [batch_answer(p, r) for p, r in received]})
 
     def no_proof(request: httpx.Request) -> httpx.Response:
@@ -174,16 +192,14 @@ def pair(tmp_path: Path, database: Database) -> Iterator[tuple[Node, Node, list[
     jpn.exchange.courier.http = httpx.Client(transport=httpx.MockTransport(inbox))
     can.exchange.courier.http = httpx.Client(transport=httpx.MockTransport(no_proof))
     try:
-        yield jpn, can, headers
+        yield jpn, can, headers, arrivals
     finally:
         can.close()
         jpn.close()
 
 
-def test_each_batch_carries_the_proof_its_receiver_needs(
-    pair: tuple[Node, Node, list[str | None]],
-) -> None:
-    jpn, can, headers = pair
+def test_each_batch_carries_the_proof_its_receiver_needs(pair: Pair) -> None:
+    jpn, can, headers, _ = pair
     analyst, _ = jpn.add_user(
         "jpn-analyst", "JPN", clearance="KIMITSU", need_to_know=["maritime"], role=Role.ANALYST
     )
@@ -210,72 +226,56 @@ def test_each_batch_carries_the_proof_its_receiver_needs(
     assert [p.second for p in proofs if p is not None] == sizes[1:]
 
 
-def test_batches_in_flight_together_show_one_head(tmp_path: Path, database: Database) -> None:
+def test_batches_in_flight_together_show_one_head(pair: Pair) -> None:
     """Two releases posted at the same time (A, then B while A is in the air) show one head
     with one proof; a third (C), once A came back, shows a later head; B, arriving after
     C, shows a head Canada has just proven C's to extend: no proof asked, no alarm."""
-    jpn = Node.init(tmp_path / "jpn", "JPN", database=database.url)
-    can = Node.init(tmp_path / "can", "CAN")
-    jpn.exchange.add_peer(Peer("CAN", "http://can.invalid", can.public))
-    can.exchange.add_peer(Peer("JPN", "http://jpn.invalid", jpn.public))
-    arrived: list[str | None] = []
+    jpn, can, arrived, arrivals = pair
     b_arrived, c_done = threading.Event(), threading.Event()
 
-    def inbox(request: httpx.Request) -> httpx.Response:
-        assert request.url.path == INBOX_BATCH
-        header = request.headers.get(HEADER)
-        arrived.append(header)
-        if len(arrived) == 2:  # A: held until B is in the air beside it
+    def before(n: int) -> None:
+        if n == 2:  # A: held until B is in the air beside it
             assert b_arrived.wait(30)
-        elif len(arrived) == 3:  # B: held until C was taken
+        elif n == 3:  # B: held until C was taken
             b_arrived.set()
             assert c_done.wait(30)
-        received = can.exchange.receive_batch(request.content, carried=header)
-        if len(arrived) == 4:
+
+    def after(n: int) -> None:
+        if n == 4:
             c_done.set()
-        return httpx.Response(200, json={"results": [batch_answer(p, r) for p, r in received]})
 
-    def no_proof(request: httpx.Request) -> httpx.Response:
-        arrived.append("asked")
-        return httpx.Response(503)
+    arrivals.before, arrivals.after = before, after
+    analyst, _ = jpn.add_user(
+        "jpn-analyst", "JPN", clearance="KIMITSU", need_to_know=["maritime"], role=Role.ANALYST
+    )
+    drafts = [jpn.prepare_item(analyst, LABEL, f"report {k}", b"x") for k in range(8)]
+    ids = [view["id"] for view in jpn.store_items(analyst, drafts)]
+    first, a, b, c = (tuple(ids[k : k + 2]) for k in range(0, 8, 2))  # a batch each
+    states: dict[tuple[str, ...], list[str]] = {}
 
-    jpn.exchange.courier.http = httpx.Client(transport=httpx.MockTransport(inbox))
-    can.exchange.courier.http = httpx.Client(transport=httpx.MockTransport(no_proof))
-    try:
-        analyst, _ = jpn.add_user(
-            "jpn-analyst", "JPN", clearance="KIMITSU", need_to_know=["maritime"], role=Role.ANALYST
-        )
-        drafts = [jpn.prepare_item(analyst, LABEL, f"report {k}", b"x") for k in range(8)]
-        ids = [view["id"] for view in jpn.store_items(analyst, drafts)]
-        first, a, b, c = (tuple(ids[k : k + 2]) for k in range(0, 8, 2))  # a batch each
-        states: dict[tuple[str, ...], list[str]] = {}
+    def release(items: tuple[str, ...]) -> None:
+        answers = jpn.exchange.release_many(analyst, "CAN", list(items))
+        states[items] = [x["state"] if isinstance(x, dict) else repr(x) for x in answers]
 
-        def release(items: tuple[str, ...]) -> None:
-            answers = jpn.exchange.release_many(analyst, "CAN", list(items))
-            states[items] = [x["state"] if isinstance(x, dict) else repr(x) for x in answers]
-
-        release(first)  # Canada holds a head of Japan's from here on
-        in_air = [threading.Thread(target=release, args=(items,)) for items in (a, b)]
-        in_air[0].start()
-        while len(arrived) < 2:  # A is in the air
-            time.sleep(0.01)
-        in_air[1].start()
-        in_air[0].join(30)
-        assert b_arrived.is_set()
-        assert not in_air[0].is_alive()
-        release(c)  # A came back: a later head, with the proof from A's
-        in_air[1].join(30)
-        assert states == {items: ["delivered"] * 2 for items in (first, a, b, c)}, states
-        assert "asked" not in arrived
-        _, proof_a, proof_b, proof_c = (read_carried(h) for h in arrived)
-        assert proof_a is not None
-        assert proof_a == proof_b
-        assert proof_c is not None
-        assert proof_c.first == proof_a.second < proof_c.second
-        held = can.exchange.witnesses.held("JPN")
-        assert held is not None
-        assert held.size == proof_c.second
-        assert can.exchange.witnesses.open_alarms() == []
-    finally:
-        can.close()
-        jpn.close()
+    release(first)  # Canada holds a head of Japan's from here on
+    in_air = [threading.Thread(target=release, args=(items,)) for items in (a, b)]
+    in_air[0].start()
+    while len(arrived) < 2:  # A is in the air
+        time.sleep(0.01)
+    in_air[1].start()
+    in_air[0].join(30)
+    assert b_arrived.is_set()
+    assert not in_air[0].is_alive()
+    release(c)  # A came back: a later head, with the proof from A's
+    in_air[1].join(30)
+    assert states == {items: ["delivered"] * 2 for items in (first, a, b, c)}, states
+    assert "asked" not in arrived
+    _, proof_a, proof_b, proof_c = (read_carried(h) for h in arrived)
+    assert proof_a is not None
+    assert proof_a == proof_b
+    assert proof_c is not None
+    assert proof_c.first == proof_a.second < proof_c.second
+    held = can.exchange.witnesses.held("JPN")
+    assert held is not None
+    assert held.size == proof_c.second
+    assert can.exchange.witnesses.open_alarms() == []
