@@ -33,7 +33,6 @@ from bench_node import (
     Served,
     create_all,
     expected_allowed,
-    free_port,
     init_node,
     list_all,
     make_labels,
@@ -50,7 +49,7 @@ class GranianServed(Served):
     the environment ``gsoia serve --workers`` gives uvicorn's workers."""
 
     def start(self) -> None:
-        self.port = free_port()
+        self.port = processes.free_port()
         metrics = self.data.resolve() / "metrics"
         metrics.mkdir(mode=0o700, exist_ok=True)
         env = os.environ | {

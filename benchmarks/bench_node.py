@@ -26,7 +26,6 @@ import os
 import platform
 import pstats
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -199,12 +198,6 @@ def expected_allowed(labels: list[dict[str, Any]], reader: Person) -> list[bool]
 # -- a served node ----------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def database(backend: str, pg_url: str) -> Iterator[str | None]:
     """None for SQLite in the data directory; for PostgreSQL a URL to a fresh schema,
@@ -252,7 +245,7 @@ class Served:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
     def start(self) -> None:
-        self.port = free_port()
+        self.port = processes.free_port()
         args = [GSOIA, "serve", "--data", str(self.data), "--port", str(self.port)]
         if self.url:
             args += ["--database", self.url]

@@ -33,7 +33,6 @@ import pstats
 import random
 import resource
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -258,12 +257,6 @@ def policy_levels(rulebook: Rulebook) -> dict[str, list[str]]:
 # -- a served node ----------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @dataclass
 class Store:
     backend: str
@@ -368,7 +361,7 @@ class Served:
 
     def start(self) -> float:
         """Start ``gsoia serve``; returns the seconds until /healthz answers."""
-        self.port = free_port()
+        self.port = processes.free_port()
         args = [GSOIA, "serve", "--data", str(self.data), "--port", str(self.port)]
         if self.url:
             args += ["--database", self.url]

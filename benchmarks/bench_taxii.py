@@ -28,7 +28,6 @@ import cProfile
 import json
 import os
 import pstats
-import socket
 import statistics
 import subprocess
 import sys
@@ -44,6 +43,7 @@ from typing import Any
 import httpx
 from taxii2client.v21 import Collection, as_pages
 
+import processes
 import targets
 from gsoia.node.service import Node
 from gsoia.node.stix import EXTENSION_ID
@@ -52,12 +52,6 @@ from profile_servers import recording
 BIN = Path(sys.executable).parent
 MEDALLION_COLLECTION = "472c94ae-3113-4e3e-a4dd-a9f4ac7471d4"
 GSOIA_COLLECTION = "9b1f4c7e-2d3a-4e5b-8f61-0c7a2b9d4e13"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def indicator(n: int) -> dict[str, Any]:
@@ -223,7 +217,7 @@ def gsoia_server(work: Path) -> Iterator[tuple[Collection, Collection, int]]:
     _, writer = node.add_user("jp", "JPN", clearance="KIMITSU")
     _, reader = node.add_user("ca", "CAN", clearance="S")
     node.close()
-    port = free_port()
+    port = processes.free_port()
     url = f"http://127.0.0.1:{port}"
     command = [str(BIN / "gsoia"), "serve", "--data", str(data), "--port", str(port)]
     with serving(command, f"{url}/healthz", work / "gsoia.log") as pid:
@@ -237,7 +231,7 @@ def gsoia_server(work: Path) -> Iterator[tuple[Collection, Collection, int]]:
 
 @contextmanager
 def medallion_server(work: Path, page: int) -> Iterator[tuple[Collection, int]]:
-    port = free_port()
+    port = processes.free_port()
     url = f"http://127.0.0.1:{port}"
     data = {
         "/discovery": {

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -31,12 +30,6 @@ AREAS = (None, "maritime", "air", "cyber")
 RELEASABLE = (("CAN",), ("FVEY",), ("CAN", "USA"), ("CAN", "AUS", "GBR"))
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @dataclass
 class Served:
     """A node's data directory and its ``gsoia serve`` process."""
@@ -55,7 +48,7 @@ class Served:
         return self.data.resolve() / "gsoia.db"
 
     def start(self) -> None:
-        self.port = free_port()
+        self.port = processes.free_port()
         args = [GSOIA, "serve", "--data", str(self.data), "--port", str(self.port)]
         with open(self.data / "serve.log", "ab") as log:
             self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603

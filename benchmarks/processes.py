@@ -1,14 +1,23 @@
-"""A served node's processes: ``gsoia serve`` and, with ``--workers``, its workers (Linux)."""
+"""A served node's processes: ``gsoia serve`` and, with ``--workers``, its workers (Linux);
+a free port to serve it on."""
 
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import time
 from contextlib import suppress
 from pathlib import Path
 
 import httpx
+
+
+def free_port() -> int:
+    """A port free on 127.0.0.1 now (the OS picks it)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def wait_until_healthy(base: str, process: subprocess.Popen[bytes], patience: float) -> str | None:
