@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from gsoia.cli.node_cmd import Data, Database, open_node
 from gsoia.cli.refusal import parse_day, refuse
 from gsoia.errors import GsoiaError
+
+if TYPE_CHECKING:
+    from gsoia.audit.log import TreeHead
 
 app = typer.Typer(
     help="Check the node's audit log; prove entries to an inspector.", no_args_is_help=True
@@ -52,14 +55,8 @@ def audit_verify(
         refuse(e)
     finally:
         node.close()
-    if head is None:
-        print("audit log: empty, verified")
-    else:
-        print(f"audit log: {head.size} entries verified; root {head.root.hex()} ({head.at})")
-    if anchor is None:
-        print("anchor: none in the data directory (the log's length is not pinned here)")
-    else:
-        print(f"anchor: holds the head of {anchor.size} entries ({anchor.at}), consistent")
+    for line in verified(head, anchor):
+        print(line)
     for report in held:
         if report.failure is not None:
             print(f"{report.nation}: {report.failure}")
@@ -70,6 +67,17 @@ def audit_verify(
     failed = [r.nation for r in held if r.failure is not None]
     if failed:
         refuse(GsoiaError(f"audit log: not as {', '.join(failed)} witnessed it (see above)"))
+
+
+def verified(head: TreeHead | None, anchor: TreeHead | None) -> list[str]:
+    """What a verified log and its anchor read as, one line each."""
+    if head is None:
+        log = "audit log: empty, verified"
+    else:
+        log = f"audit log: {head.size} entries verified; root {head.root.hex()} ({head.at})"
+    if anchor is None:
+        return [log, "anchor: none in the data directory (the log's length is not pinned here)"]
+    return [log, f"anchor: holds the head of {anchor.size} entries ({anchor.at}), consistent"]
 
 
 @app.command("prove")

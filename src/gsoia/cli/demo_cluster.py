@@ -13,6 +13,9 @@ from typing import Any
 
 import httpx
 
+from gsoia.cli.audit_cmd import verified
+from gsoia.federation.peers import fetch_identity
+from gsoia.node.authority import OPERATOR, Action
 from gsoia.node.service import Node
 from gsoia.node.users import Role
 
@@ -55,12 +58,21 @@ class DemoNode:
             node.close()
 
     def start(self, today: dt.date | None = None) -> None:
+        self.launch(today)
+        self.wait_ready()
+
+    def launch(self, today: dt.date | None = None) -> None:
+        """Start ``gsoia serve`` (``--today`` fixes the node's day) without waiting for it."""
         args = [sys.executable, "-m", "gsoia", "serve", "--data", str(self.data)]
         args += ["--port", str(self.port)]
         if today is not None:
             args += ["--today", today.isoformat()]
         with open(self.data / "serve.log", "ab") as log:
             self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
+
+    def wait_ready(self) -> None:
+        """Wait until the launched node answers ``/healthz`` (30 s at most)."""
+        assert self.process is not None  # INVARIANT: launched first
         deadline = time.monotonic() + 30
         with httpx.Client(timeout=1) as http:  # one SSL context for every poll
             while time.monotonic() < deadline:
@@ -87,13 +99,18 @@ class DemoNode:
         self.stop()
         self.start(today)
 
-    def pin(self, peer: DemoNode) -> str:
-        args = [sys.executable, "-m", "gsoia", "peer", "add", "--data", str(self.data)]
-        args += ["--nation", peer.nation, "--url", peer.url]
-        done = subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)  # noqa: S603
-        if done.returncode != 0:
-            raise RuntimeError(done.stderr.strip())
-        return done.stdout.strip().splitlines()[-1]
+    def pin(self, peer: DemoNode) -> None:
+        """Pin ``peer``'s keys as ``gsoia peer add`` does: fetched from its
+        ``/.well-known/gsoia``, refused unless it is a node of the peer's nation."""
+        identity = fetch_identity(peer.url)
+        if identity.nation != peer.nation:
+            raise RuntimeError(f"{peer.url} is a node of {identity.nation}, not {peer.nation}")
+        node = Node.open(self.data)
+        try:
+            node.require(OPERATOR, Action.PEERS_MANAGE)
+            node.exchange.add_peer(identity)
+        finally:
+            node.close()
 
     def as_user(self, user_id: str) -> httpx.Client:
         return httpx.Client(
@@ -107,8 +124,12 @@ class DemoNode:
             return client.request(method, path, **kwargs)
 
     def verify_audit(self) -> str:
-        args = [sys.executable, "-m", "gsoia", "audit", "verify", "--data", str(self.data)]
-        done = subprocess.run(args, capture_output=True, text=True, timeout=120, check=False)  # noqa: S603
-        if done.returncode != 0:
-            raise RuntimeError(done.stderr.strip())
-        return done.stdout.strip()
+        """What ``gsoia audit verify`` prints for this node (a failure raises)."""
+        node = Node.open(self.data, anchored=False)
+        try:
+            node.require(OPERATOR, Action.AUDIT)
+            head = node.verify_audit()
+            anchor = node.audit.anchor.read() if node.audit.anchor is not None else None
+        finally:
+            node.close()
+        return "\n".join(verified(head, anchor))

@@ -125,7 +125,9 @@ def _set_up(console: Console, cluster: dict[str, DemoNode]) -> None:
     usa.user("usa-analyst", "USA", "S", ["maritime"])
     usa.user("usa-officer", "USA", "TS", ["maritime"], Role.OFFICER)
     for node in cluster.values():
-        node.start()
+        node.launch()  # the three start side by side
+    for node in cluster.values():
+        node.wait_ready()
         console.print(f"  {node.nation} node serving at {node.url}")
     for node in cluster.values():
         for peer in cluster.values():
