@@ -93,6 +93,14 @@ class Codes:
         self.areas: list[str] = [OTHER_AREA, *named]
         self.area_code = {a: i for i, a in enumerate(self.areas)}
         self.keys = len(self.level_of) * len(self.areas)
+        self.level_keys = {
+            policy_id: {
+                level.id: (self.level_base[code] + rank) * len(self.areas)
+                for rank, level in enumerate(catalogue.policies[policy_id].levels)
+            }
+            for code, policy_id in enumerate(self.policies)
+        }
+        """Per policy and level id: the key of a label at that level naming no area."""
         self.words = (len(self.policies) + 63) // 64
         """How many 64-bit words a set of policies takes."""
         self.level_refs = {
@@ -123,9 +131,8 @@ class Codes:
     def key(self, originator: str, classification: str, area: str | None) -> int:
         """The label's key; its references must have been checked."""
         # INVARIANT: the references were checked by request.label_problems
-        rank = self.catalogue.policies[originator].ranks[classification]
-        level = self.level_base[self.policy_code[originator]] + rank
-        return level * len(self.areas) + self.area_code.get(area or OTHER_AREA, 0)
+        area_code = self.area_code.get(area or OTHER_AREA, 0)
+        return self.level_keys[originator][classification] + area_code
 
     def policy_set(self, names: list[str]) -> set[int]:
         """Codes of the policies named directly or through a group."""
