@@ -112,11 +112,12 @@ class Request(TypedDict):
 # accepts and means the same by it (tests/decision/test_request_shapes.py holds both to
 # that); anything it refuses goes to pydantic, which accepts it or names the bad field.
 # The rules read these records (``decide_parsed`` fills them from the checked dicts).
+# gc=False: a record holds names, lists and dicts of names, never itself (no cycles).
 
 _QuickName = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 
 
-class SubjectFields(msgspec.Struct, forbid_unknown_fields=True):
+class SubjectFields(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     """A subject with every optional field at its meaning when absent."""
 
     nation: _QuickName
@@ -127,7 +128,7 @@ class SubjectFields(msgspec.Struct, forbid_unknown_fields=True):
     categories: dict[_QuickName, list[_QuickName]] = {}
 
 
-class LabelFields(msgspec.Struct, forbid_unknown_fields=True):
+class LabelFields(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     """A request's label with every optional field at its meaning when absent."""
 
     originator: _QuickName
@@ -138,7 +139,7 @@ class LabelFields(msgspec.Struct, forbid_unknown_fields=True):
     categories: dict[_QuickName, list[_QuickName]] = {}
 
 
-class RequestFields(msgspec.Struct, forbid_unknown_fields=True):
+class RequestFields(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     """A request with every optional field at its meaning when absent."""
 
     subject: SubjectFields
@@ -331,28 +332,6 @@ def label_problems(
     if custodian is not None and custodian not in catalogue.policies:
         found.append(Problem(f"{custody_place}custodian", f"unknown policy '{custodian}'"))
     return found
-
-
-def knows_all(catalogue: Catalogue, request: RequestFields) -> bool:
-    """The common case, quickly: every name in the request is known, and it has no
-    categories (a request with some is checked by ``check_request``)."""
-    policies = catalogue.policies
-    subject, label = request.subject, request.label
-    own = policies.get(subject.nation)
-    source = policies.get(label.originator)
-    clearance, custodian = subject.clearance, request.custodian
-    names = catalogue.names_known
-    return (
-        own is not None
-        and source is not None
-        and not label.categories
-        and not subject.categories
-        and (clearance is None or clearance in own.ranks)
-        and label.classification in source.ranks
-        and (custodian is None or custodian in policies)
-        and names.issuperset(label.releasable_to)
-        and names.issuperset(request.consented_to)
-    )
 
 
 def check_request(catalogue: Catalogue, request: Request) -> None:

@@ -27,11 +27,11 @@ from gsoia.decision.labels import LabelTable, build_label_table
 from gsoia.decision.request import (
     Label,
     LabelFields,
+    RequestFields,
     Subject,
     SubjectFields,
     check_request,
     clearance_on,
-    knows_all,
     label_fields,
     parse_request,
     parse_subject,
@@ -59,6 +59,8 @@ class Rulebook:
         self._today = today
         self._levels = self.codes.level_refs
         self._ranks = {policy_id: policy.ranks for policy_id, policy in catalogue.policies.items()}
+        self._names_known = catalogue.names_known
+        self._naming = catalogue.naming
         self._cited: dict[tuple[Reason, str, str], Agreement | None] = {}
         self._own_markings = {
             policy: [Marking(level, level, None) for level in levels]
@@ -70,7 +72,7 @@ class Rulebook:
     def decide(self, request: Mapping[str, Any]) -> Decision:
         """Decide one request (docs/decision.md §2); ``RequestError`` if it is malformed."""
         quick = quick_fields(request)
-        if quick is None or not knows_all(self.catalogue, quick):
+        if quick is None or not self._knows_all(quick):
             # Malformed, naming something unknown, or carrying categories: the schema and
             # the catalogue's full checks refuse it (naming the field) or pass it.
             parsed = parse_request(request)
@@ -84,6 +86,29 @@ class Rulebook:
             )
         return self._decide(
             quick.subject, quick.label, quick.custodian, quick.consented_to, quick.at
+        )
+
+    def _knows_all(self, request: RequestFields) -> bool:
+        """The common case, quickly: every name in the request is known, and it carries no
+        categories (a request with some is checked by ``check_request``)."""
+        ranks, names = self._ranks, self._names_known
+        subject, label = request.subject, request.label
+        own, source = ranks.get(subject.nation), ranks.get(label.originator)
+        clearance, custodian, consented_to = (
+            subject.clearance,
+            request.custodian,
+            request.consented_to,
+        )
+        return (
+            own is not None
+            and source is not None
+            and label.classification in source
+            and (clearance is None or clearance in own)
+            and (custodian is None or custodian in ranks)
+            and names.issuperset(label.releasable_to)
+            and (not consented_to or names.issuperset(consented_to))
+            and not label.categories
+            and not subject.categories
         )
 
     def decide_parsed(
@@ -114,13 +139,13 @@ class Rulebook:
         if nation == originator:  # rules 1-3
             return self._decide_own(subject, label, day)
 
-        catalogue = self.catalogue
+        naming = self._naming[nation]  # the names that stand for the nation: catalogue.names
         releasable_to = label.releasable_to
-        if not catalogue.names(releasable_to, nation):  # foreign rule 1
+        if naming.isdisjoint(releasable_to):  # foreign rule 1
             return self._not_releasable(originator, releasable_to, nation)
         holder = custodian or originator
         # foreign rule 2: the third-party rule
-        if holder not in (originator, nation) and not catalogue.names(consented_to, nation):
+        if holder not in (originator, nation) and naming.isdisjoint(consented_to):
             return self._third_party(originator, holder, nation)
         # foreign rules 3-5, from the shared tables
         resolution = self.codes.resolution(nation, day)

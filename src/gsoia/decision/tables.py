@@ -124,7 +124,7 @@ class Codes:
                     if a != b:
                         pair = (self.policy_code[a], self.policy_code[b])
                         self.pairs.setdefault(pair, []).append(index)
-        self._resolutions: dict[tuple[int, int], Resolution] = {}
+        self._resolutions: dict[tuple[str, int], Resolution] = {}
 
     # -- codes of a label -------------------------------------------------------------
 
@@ -153,14 +153,13 @@ class Codes:
 
     def resolution(self, nation: str, day: dt.date) -> Resolution:
         """Rules 3-5 for subjects of ``nation`` on ``day`` (cached per epoch)."""
-        code = self.policy_code[nation]
-        epoch = self.epoch(day)
-        cached = self._resolutions.get((code, epoch))
+        epoch = bisect.bisect_right(self.event_dates, day)  # self.epoch(day), inlined
+        cached = self._resolutions.get((nation, epoch))
         if cached is None:
             # Any day of the epoch will do: its first event date, or the day itself.
             representative = self.event_dates[epoch - 1] if epoch > 0 else day
-            cached = self._resolve(code, representative)
-            self._resolutions[(code, epoch)] = cached
+            cached = self._resolve(self.policy_code[nation], representative)
+            self._resolutions[(nation, epoch)] = cached
         return cached
 
     def _resolve(self, subject_code: int, day: dt.date) -> Resolution:
