@@ -200,8 +200,11 @@ def quick_fields(data: Any) -> RequestFields | None:
 def quick_request(data: Any) -> Request | None:
     """The request converted by msgspec, every optional field filled in; None if refused."""
     quick = quick_fields(data)
-    if quick is None:
-        return None
+    return None if quick is None else as_request(quick)
+
+
+def as_request(quick: RequestFields) -> Request:
+    """The request's records as the schema's dicts, every optional field filled in."""
     request: Request = {
         "subject": asdict(quick.subject),  # type: ignore[typeddict-item]
         "label": asdict(quick.label),  # type: ignore[typeddict-item]

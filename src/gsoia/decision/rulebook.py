@@ -30,6 +30,7 @@ from gsoia.decision.request import (
     RequestFields,
     Subject,
     SubjectFields,
+    as_request,
     check_request,
     clearance_on,
     label_fields,
@@ -72,9 +73,7 @@ class Rulebook:
     def decide(self, request: Mapping[str, Any]) -> Decision:
         """Decide one request (docs/decision.md §2); ``RequestError`` if it is malformed."""
         quick = quick_fields(request)
-        if quick is None or not self._knows_all(quick):
-            # Malformed, naming something unknown, or carrying categories: the schema and
-            # the catalogue's full checks refuse it (naming the field) or pass it.
+        if quick is None:  # the schema refuses it, naming the field, or accepts it
             parsed = parse_request(request)
             check_request(self.catalogue, parsed)
             return self.decide_parsed(
@@ -84,6 +83,8 @@ class Rulebook:
                 consented_to=parsed.get("consented_to", ()),
                 at=parsed.get("at"),
             )
+        if not self._knows_all(quick):  # unknown names, or categories: the full checks
+            check_request(self.catalogue, as_request(quick))
         return self._decide(
             quick.subject, quick.label, quick.custodian, quick.consented_to, quick.at
         )
