@@ -38,7 +38,7 @@ from world import DAY, NATIONS, make_labels, make_subjects, make_world
 
 TARGET_BYTES_PER_LABEL = 32
 TARGET_DECISIONS_PER_S = 25_000_000
-TARGET_DECIDE_MEDIAN_US = 5.0
+TARGET_DECIDE_MEDIAN_US = 4.0
 TARGET_VS_CEDAR = 2_000
 
 LABEL_KEYS = ("originator", "classification", "area", "releasable_to", "need_to_know")

@@ -20,6 +20,7 @@ import gsoia
 from gsoia.catalogue.load import catalogue_from_document
 from gsoia.catalogue.model import Catalogue
 from gsoia.decision import Decision, Rulebook
+from gsoia.decision.request import _REQUEST, _parse
 from tests.budget import examples
 from tests.decision.strategies import (
     TODAY,
@@ -433,6 +434,25 @@ def test_explanation_cites_rule_and_allow_is_marked(case: tuple[World, dict[str,
     assert result["marking"]["text"] == (
         f"{decision.marking.level} // {decision.marking.original} // {agreement.id}"
     )
+
+
+@FAST
+@given(scenarios())
+def test_decide_parsed_decides_as_decide(case: tuple[World, dict[str, Any]]) -> None:
+    """A node's path (the schema's dicts, optional fields absent) and ``decide``'s (the
+    msgspec records) give the same decision, explanation and marking included."""
+    world, request = case
+    book = rulebook(world.document)
+    parsed = _parse(_REQUEST, request, "")
+    decision = book.decide_parsed(
+        parsed["subject"],
+        parsed["label"],
+        custodian=parsed.get("custodian"),
+        consented_to=parsed.get("consented_to", ()),
+        at=parsed.get("at"),
+    )
+    event(decision.reason.value)
+    assert decision == book.decide(request), decision.to_dict()
 
 
 # -- and all of §3 at once, against the plain reading ----------------------------------

@@ -167,7 +167,7 @@ class Catalogue(_Strict):
         return frozenset(self.policies) | frozenset(self.groups)
 
     @cached_property
-    def _naming(self) -> dict[str, frozenset[str]]:
+    def naming(self) -> dict[str, frozenset[str]]:
         """For each policy: the names that stand for it (its id and its groups)."""
         return {
             p: frozenset([p, *(g for g, members in self.groups.items() if p in members)])
@@ -176,7 +176,7 @@ class Catalogue(_Strict):
 
     def names(self, names: Collection[str], policy: str) -> bool:
         """Whether ``policy`` is among ``names``, directly or through a group."""
-        naming = self._naming.get(policy)
+        naming = self.naming.get(policy)
         if naming is None:
             return policy in names
         return not naming.isdisjoint(names)

@@ -111,11 +111,15 @@ class Request(TypedDict):
 # converted at a third of pydantic's cost. It accepts a subset of what the pydantic schema
 # accepts and means the same by it (tests/decision/test_request_shapes.py holds both to
 # that); anything it refuses goes to pydantic, which accepts it or names the bad field.
+# The rules read these records (``decide_parsed`` fills them from the checked dicts).
+# gc=False: a record holds names, lists and dicts of names, never itself (no cycles).
 
 _QuickName = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 
 
-class _QuickSubject(msgspec.Struct, forbid_unknown_fields=True):
+class SubjectFields(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    """A subject with every optional field at its meaning when absent."""
+
     nation: _QuickName
     id: Annotated[str, msgspec.Meta(max_length=256)] = ""
     clearance: _QuickName | None = None
@@ -124,7 +128,9 @@ class _QuickSubject(msgspec.Struct, forbid_unknown_fields=True):
     categories: dict[_QuickName, list[_QuickName]] = {}
 
 
-class _QuickLabel(msgspec.Struct, forbid_unknown_fields=True):
+class LabelFields(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    """A request's label with every optional field at its meaning when absent."""
+
     originator: _QuickName
     classification: _QuickName
     area: _QuickName | None = None
@@ -133,9 +139,11 @@ class _QuickLabel(msgspec.Struct, forbid_unknown_fields=True):
     categories: dict[_QuickName, list[_QuickName]] = {}
 
 
-class _QuickRequest(msgspec.Struct, forbid_unknown_fields=True):
-    subject: _QuickSubject
-    label: _QuickLabel
+class RequestFields(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    """A request with every optional field at its meaning when absent."""
+
+    subject: SubjectFields
+    label: LabelFields
     custodian: _QuickName | None = None
     consented_to: list[_QuickName] = []
     at: dt.date | None = None
@@ -158,12 +166,12 @@ def _names(categories: dict[str, list[str]]) -> list[str]:
     return [*categories, *(value for values in categories.values() for value in values)]
 
 
-def quick_request(data: Any) -> Request | None:
-    """The request converted by msgspec, every optional field filled in; None if refused."""
+def quick_fields(data: Any) -> RequestFields | None:
+    """The request converted by msgspec; None if refused (pydantic then decides)."""
     if type(data) is not dict:
         return None
     try:
-        quick = msgspec.convert(data, _QuickRequest)
+        quick = msgspec.convert(data, RequestFields)
     except Exception:  # not only ValidationError: a lone surrogate in a field's name gives
         return None  # UnicodeEncodeError. Pydantic decides, and names the field.
     subject, label = quick.subject, quick.label
@@ -186,6 +194,17 @@ def quick_request(data: Any) -> Request | None:
         text += "".join((*_names(subject.categories), *_names(label.categories)))
     if not text.isascii() and not _encodable(text):  # pydantic refuses lone surrogates
         return None
+    return quick
+
+
+def quick_request(data: Any) -> Request | None:
+    """The request converted by msgspec, every optional field filled in; None if refused."""
+    quick = quick_fields(data)
+    return None if quick is None else as_request(quick)
+
+
+def as_request(quick: RequestFields) -> Request:
+    """The request's records as the schema's dicts, every optional field filled in."""
     request: Request = {
         "subject": asdict(quick.subject),  # type: ignore[typeddict-item]
         "label": asdict(quick.label),  # type: ignore[typeddict-item]
@@ -194,6 +213,30 @@ def quick_request(data: Any) -> Request | None:
         "at": quick.at,
     }
     return request
+
+
+def subject_fields(subject: Subject) -> SubjectFields:
+    """A checked subject dict as the rules read it."""
+    return SubjectFields(
+        nation=subject["nation"],
+        id=subject.get("id") or "",
+        clearance=subject.get("clearance"),
+        clearance_expires=subject.get("clearance_expires"),
+        need_to_know=subject.get("need_to_know") or [],
+        categories=subject.get("categories") or {},
+    )
+
+
+def label_fields(label: Label) -> LabelFields:
+    """A checked label dict as the rules read it."""
+    return LabelFields(
+        originator=label["originator"],
+        classification=label["classification"],
+        area=label.get("area"),
+        releasable_to=label.get("releasable_to") or [],
+        need_to_know=label.get("need_to_know") or [],
+        categories=categories_of(label) or {},
+    )
 
 
 def clearance_on(subject: Subject, day: dt.date) -> str | None:
@@ -294,30 +337,8 @@ def label_problems(
     return found
 
 
-def _knows_all(catalogue: Catalogue, request: Request) -> bool:
-    """The common case, quickly: every name in the request is known."""
-    policies, names = catalogue.policies, catalogue.names_known
-    subject, label = request["subject"], request["label"]
-    own = policies.get(subject["nation"])
-    source = policies.get(label["originator"])
-    clearance, custodian = subject.get("clearance"), request.get("custodian")
-    return (
-        not categories_of(label)
-        and not subject.get("categories")
-        and own is not None
-        and (clearance is None or clearance in own.ranks)
-        and source is not None
-        and label["classification"] in source.ranks
-        and (custodian is None or custodian in policies)
-        and names.issuperset(label.get("releasable_to", ()))
-        and names.issuperset(request.get("consented_to", ()))
-    )
-
-
 def check_request(catalogue: Catalogue, request: Request) -> None:
     """Refuse a request that names anything the catalogue does not know."""
-    if _knows_all(catalogue, request):
-        return
     found = subject_problems(catalogue, request["subject"], "subject")
     found += label_problems(
         catalogue,

@@ -26,15 +26,21 @@ from gsoia.decision.categories import lacking
 from gsoia.decision.labels import LabelTable, build_label_table
 from gsoia.decision.request import (
     Label,
+    LabelFields,
+    RequestFields,
     Subject,
-    categories_of,
+    SubjectFields,
+    as_request,
     check_request,
     clearance_on,
+    label_fields,
     parse_request,
     parse_subject,
+    quick_fields,
+    subject_fields,
     subject_problems,
 )
-from gsoia.decision.ruling import Decision, LevelRef, Marking, Reason
+from gsoia.decision.ruling import Decision, Marking, Reason
 from gsoia.decision.tables import Codes, Outcome
 from gsoia.errors import Problem, RequestError
 
@@ -53,6 +59,9 @@ class Rulebook:
         self.codes = Codes(catalogue)
         self._today = today
         self._levels = self.codes.level_refs
+        self._ranks = {policy_id: policy.ranks for policy_id, policy in catalogue.policies.items()}
+        self._names_known = catalogue.names_known
+        self._naming = catalogue.naming
         self._cited: dict[tuple[Reason, str, str], Agreement | None] = {}
         self._own_markings = {
             policy: [Marking(level, level, None) for level in levels]
@@ -63,14 +72,44 @@ class Rulebook:
 
     def decide(self, request: Mapping[str, Any]) -> Decision:
         """Decide one request (docs/decision.md §2); ``RequestError`` if it is malformed."""
-        parsed = parse_request(request)
-        check_request(self.catalogue, parsed)
-        return self.decide_parsed(
-            parsed["subject"],
-            parsed["label"],
-            custodian=parsed.get("custodian"),
-            consented_to=parsed.get("consented_to", ()),
-            at=parsed.get("at"),
+        quick = quick_fields(request)
+        if quick is None:  # the schema refuses it, naming the field, or accepts it
+            parsed = parse_request(request)
+            check_request(self.catalogue, parsed)
+            return self.decide_parsed(
+                parsed["subject"],
+                parsed["label"],
+                custodian=parsed.get("custodian"),
+                consented_to=parsed.get("consented_to", ()),
+                at=parsed.get("at"),
+            )
+        if not self._knows_all(quick):  # unknown names, or categories: the full checks
+            check_request(self.catalogue, as_request(quick))
+        return self._decide(
+            quick.subject, quick.label, quick.custodian, quick.consented_to, quick.at
+        )
+
+    def _knows_all(self, request: RequestFields) -> bool:
+        """The common case, quickly: every name in the request is known, and it carries no
+        categories (a request with some is checked by ``check_request``)."""
+        ranks, names = self._ranks, self._names_known
+        subject, label = request.subject, request.label
+        own, source = ranks.get(subject.nation), ranks.get(label.originator)
+        clearance, custodian, consented_to = (
+            subject.clearance,
+            request.custodian,
+            request.consented_to,
+        )
+        return (
+            own is not None
+            and source is not None
+            and label.classification in source
+            and (clearance is None or clearance in own)
+            and (custodian is None or custodian in ranks)
+            and names.issuperset(label.releasable_to)
+            and (not consented_to or names.issuperset(consented_to))
+            and not label.categories
+            and not subject.categories
         )
 
     def decide_parsed(
@@ -83,41 +122,35 @@ class Rulebook:
         at: dt.date | None = None,
     ) -> Decision:
         """Decide for a subject and label already checked against this catalogue."""
-        day = at or self._today()
-        catalogue = self.catalogue
-        nation, originator = subject["nation"], label["originator"]
-        releasable_to = label.get("releasable_to", ())
-        holder = custodian or originator
-        original_rank = catalogue.policies[originator].ranks[label["classification"]]
-        original = self._levels[originator][original_rank]
-        clearance = subject.get("clearance")
-        expires = subject.get("clearance_expires")
-        if expires is not None and day > expires:  # clearance_on, inlined: a hot path
-            clearance = None
-        clearance_rank = -1 if clearance is None else catalogue.policies[nation].ranks[clearance]
-        needed = label.get("need_to_know")
-        held = subject.get("need_to_know", ())
-        missing = [t for t in needed if t not in held] if needed else []
-        categories = categories_of(label)  # decided with the need-to-know (rules 2, 7)
-        lacks = (
-            lacking(catalogue.policies[originator], categories, subject.get("categories") or {})
-            if categories
-            else []
+        return self._decide(
+            subject_fields(subject), label_fields(label), custodian, consented_to, at
         )
 
+    def _decide(
+        self,
+        subject: SubjectFields,
+        label: LabelFields,
+        custodian: str | None,
+        consented_to: Collection[str],
+        at: dt.date | None,
+    ) -> Decision:
+        """The rules in order, each read only once those before it pass."""
+        day = at or self._today()
+        nation, originator = subject.nation, label.originator
         if nation == originator:  # rules 1-3
-            return self._decide_own(
-                subject, original_rank, clearance, clearance_rank, (missing, lacks), day
-            )
+            return self._decide_own(subject, label, day)
 
-        if not catalogue.names(releasable_to, nation):  # foreign rule 1
+        naming = self._naming[nation]  # the names that stand for the nation: catalogue.names
+        releasable_to = label.releasable_to
+        if naming.isdisjoint(releasable_to):  # foreign rule 1
             return self._not_releasable(originator, releasable_to, nation)
+        holder = custodian or originator
         # foreign rule 2: the third-party rule
-        if holder not in (originator, nation) and not catalogue.names(consented_to, nation):
+        if holder not in (originator, nation) and naming.isdisjoint(consented_to):
             return self._third_party(originator, holder, nation)
         # foreign rules 3-5, from the shared tables
         resolution = self.codes.resolution(nation, day)
-        key = self.codes.key(originator, label["classification"], label.get("area"))
+        key = self.codes.key(originator, label.classification, label.area)
         cell = resolution.cells[holder == nation][key]
         outcome, rank, agreement = cell.outcome, cell.rank, cell.agreement
         if outcome is not Outcome.GOVERNED:
@@ -126,19 +159,21 @@ class Rulebook:
                 reason,
                 rule,
                 agreement.id if agreement else None,
-                lambda: self._rule_3_to_5_text(outcome, originator, nation, label, original, day),
+                lambda: self._rule_3_to_5_text(outcome, originator, nation, label, day),
                 agreement,
             )
         assert agreement is not None
         protected = cell.protected
-        if clearance_rank < rank:  # foreign rule 6
+        clearance = _clearance_on(subject, day)
+        if self._rank(nation, clearance) < rank:  # foreign rule 6
             return self._cleared_below(subject, clearance, rank, protected, agreement, day)
-        if missing or lacks:  # foreign rule 7
+        missing = self._missing(subject, label)
+        if missing[0] or missing[1]:  # foreign rule 7
             return _deny(
                 Reason.NEED_TO_KNOW,
                 7,
                 agreement.id,
-                lambda: _need_text(subject, (missing, lacks), 7),
+                lambda: _need_text(subject, missing, 7),
                 agreement,
             )
         marking = cell.marking
@@ -152,6 +187,18 @@ class Rulebook:
             marking,
             lambda: _allowed_text(subject, protected, marked, agreement, day),
         )
+
+    def _rank(self, nation: str, clearance: str | None) -> int:
+        """The rank of a clearance in its nation's policy; -1 for none."""
+        return -1 if clearance is None else self._ranks[nation][clearance]
+
+    def _missing(self, subject: SubjectFields, label: LabelFields) -> tuple[list[str], list[str]]:
+        """What the subject lacks for the label: need-to-know topics, then categories."""
+        needed, held = label.need_to_know, subject.need_to_know
+        topics = [t for t in needed if t not in held] if needed else []
+        categories = label.categories  # decided with the need-to-know (rules 2, 7)
+        policy = self.catalogue.policies[label.originator]
+        return topics, lacking(policy, categories, subject.categories) if categories else []
 
     def _not_releasable(
         self, originator: str, releasable_to: Collection[str], nation: str
@@ -186,7 +233,7 @@ class Rulebook:
 
     def _cleared_below(
         self,
-        subject: Subject,
+        subject: SubjectFields,
         clearance: str | None,
         rank: int,
         protected: str,
@@ -194,7 +241,7 @@ class Rulebook:
         day: dt.date,
     ) -> Decision:
         """Foreign rule 6: the subject's clearance is below the equivalent level."""
-        nation = subject["nation"]
+        nation = subject.nation
         return _deny(
             Reason.CLEARANCE,
             6,
@@ -207,19 +254,13 @@ class Rulebook:
             agreement,
         )
 
-    def _decide_own(
-        self,
-        subject: Subject,
-        original_rank: int,
-        clearance: str | None,
-        clearance_rank: int,
-        missing: tuple[list[str], list[str]],
-        day: dt.date,
-    ) -> Decision:
+    def _decide_own(self, subject: SubjectFields, label: LabelFields, day: dt.date) -> Decision:
         """Rules 1-3 for a subject of the originator's nation, on its own levels."""
-        nation = subject["nation"]
+        nation = subject.nation
+        original_rank = self._ranks[nation][label.classification]
         original = self._levels[nation][original_rank]
-        if clearance_rank < original_rank:  # same nation, rule 1
+        clearance = _clearance_on(subject, day)
+        if self._rank(nation, clearance) < original_rank:  # same nation, rule 1
             return _deny(
                 Reason.CLEARANCE,
                 1,
@@ -230,6 +271,7 @@ class Rulebook:
                     f" clearance of {original.id} or higher is needed."
                 ),
             )
+        missing = self._missing(subject, label)
         if missing[0] or missing[1]:  # same nation, rule 2
             return _deny(Reason.NEED_TO_KNOW, 2, None, lambda: _need_text(subject, missing))
         return Decision(
@@ -266,8 +308,7 @@ class Rulebook:
         outcome: Outcome,
         originator: str,
         nation: str,
-        label: Label,
-        original: LevelRef,
+        label: LabelFields,
         day: dt.date,
     ) -> str:
         if outcome is Outcome.NO_AGREEMENT:
@@ -282,8 +323,9 @@ class Rulebook:
         if outcome is Outcome.OUT_OF_SCOPE:
             return (
                 f"Rule 4 (OUT_OF_SCOPE): no agreement in force between {originator} and"
-                f" {nation} covers the area '{label.get('area') or '(none)'}'."
+                f" {nation} covers the area '{label.area or '(none)'}'."
             )
+        original = self._levels[originator][self._ranks[originator][label.classification]]
         return (
             f"Rule 5 (NO_EQUIVALENT): no agreement in force between {originator} and"
             f" {nation} gives {original.described()} an equivalent in {nation}'s policy;"
@@ -414,7 +456,7 @@ def _third_party_text(
 
 
 def _allowed_text(
-    subject: Subject, protected: str, marked: str, agreement: Agreement, day: dt.date
+    subject: SubjectFields, protected: str, marked: str, agreement: Agreement, day: dt.date
 ) -> str:
     """Rule 8's sentence; an agreement no longer in force still protects (survival)."""
     survived = ""
@@ -433,24 +475,32 @@ def _allowed_text(
     )
 
 
-def _who(subject: Subject) -> str:
-    return subject.get("id") or f"the {subject['nation']} subject"
+def _clearance_on(subject: SubjectFields, day: dt.date) -> str | None:
+    """The clearance held on ``day``: none once it has expired (``clearance_on``)."""
+    expires = subject.clearance_expires
+    if expires is not None and day > expires:
+        return None
+    return subject.clearance
 
 
-def _clearance_text(subject: Subject, clearance: str | None, day: dt.date) -> str:
+def _who(subject: SubjectFields) -> str:
+    return subject.id or f"the {subject.nation} subject"
+
+
+def _clearance_text(subject: SubjectFields, clearance: str | None, day: dt.date) -> str:
     who = _who(subject)
     if clearance is not None:
-        return f"{who} holds {subject['nation']} {clearance}"
-    held, expires = subject.get("clearance"), subject.get("clearance_expires")
+        return f"{who} holds {subject.nation} {clearance}"
+    held, expires = subject.clearance, subject.clearance_expires
     if held is not None and expires is not None:
         return (
-            f"{who}'s {subject['nation']} {held} clearance expired on"
+            f"{who}'s {subject.nation} {held} clearance expired on"
             f" {expires.isoformat()} (decision dated {day.isoformat()})"
         )
     return f"{who} holds no clearance"
 
 
-def _need_text(subject: Subject, missing: tuple[list[str], list[str]], rule: int = 2) -> str:
+def _need_text(subject: SubjectFields, missing: tuple[list[str], list[str]], rule: int = 2) -> str:
     """What the subject lacks: need-to-know topics, then categories."""
     topics, categories = missing
     lacks = []

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+import msgspec
+
 
 class Reason(StrEnum):
     """The reason codes of docs/decision.md §3: the first rule that fails, or ALLOW."""
@@ -67,31 +69,22 @@ class Marking:
         }
 
 
-class Decision:
+class Decision(msgspec.Struct, eq=False):
     """One decision: allow or not, why (the rule), under which agreement, with which marking.
 
     The explanation sentence is written when it is first read: ``decide`` is a hot path and
-    most callers (a listing, a batch) only look at ``allow``.
+    most callers (a listing, a batch) only look at ``allow``. The last field holds the
+    sentence or the function that writes it. A msgspec struct: made in a fifth of the time
+    of a class with ``__init__``.
     """
 
-    __slots__ = ("_text", "agreement", "allow", "marking", "reason", "rule")
-
-    def __init__(
-        self,
-        allow: bool,
-        reason: Reason,
-        rule: int,
-        agreement: str | None,
-        marking: Marking | None,
-        explanation: str | Callable[[], str],
-    ) -> None:
-        self.allow = allow
-        self.reason = reason
-        self.rule = rule
-        """The rule's number in docs/decision.md §3 (same nation 1-3, foreign 1-8)."""
-        self.agreement = agreement
-        self.marking = marking
-        self._text = explanation
+    allow: bool
+    reason: Reason
+    rule: int
+    """The rule's number in docs/decision.md §3 (same nation 1-3, foreign 1-8)."""
+    agreement: str | None
+    marking: Marking | None
+    _text: str | Callable[[], str]
 
     @property
     def explanation(self) -> str:

@@ -93,6 +93,14 @@ class Codes:
         self.areas: list[str] = [OTHER_AREA, *named]
         self.area_code = {a: i for i, a in enumerate(self.areas)}
         self.keys = len(self.level_of) * len(self.areas)
+        self.level_keys = {
+            policy_id: {
+                level.id: (self.level_base[code] + rank) * len(self.areas)
+                for rank, level in enumerate(catalogue.policies[policy_id].levels)
+            }
+            for code, policy_id in enumerate(self.policies)
+        }
+        """Per policy and level id: the key of a label at that level naming no area."""
         self.words = (len(self.policies) + 63) // 64
         """How many 64-bit words a set of policies takes."""
         self.level_refs = {
@@ -116,16 +124,15 @@ class Codes:
                     if a != b:
                         pair = (self.policy_code[a], self.policy_code[b])
                         self.pairs.setdefault(pair, []).append(index)
-        self._resolutions: dict[tuple[int, int], Resolution] = {}
+        self._resolutions: dict[tuple[str, int], Resolution] = {}
 
     # -- codes of a label -------------------------------------------------------------
 
     def key(self, originator: str, classification: str, area: str | None) -> int:
         """The label's key; its references must have been checked."""
         # INVARIANT: the references were checked by request.label_problems
-        rank = self.catalogue.policies[originator].ranks[classification]
-        level = self.level_base[self.policy_code[originator]] + rank
-        return level * len(self.areas) + self.area_code.get(area or OTHER_AREA, 0)
+        area_code = self.area_code.get(area or OTHER_AREA, 0)
+        return self.level_keys[originator][classification] + area_code
 
     def policy_set(self, names: list[str]) -> set[int]:
         """Codes of the policies named directly or through a group."""
@@ -146,14 +153,13 @@ class Codes:
 
     def resolution(self, nation: str, day: dt.date) -> Resolution:
         """Rules 3-5 for subjects of ``nation`` on ``day`` (cached per epoch)."""
-        code = self.policy_code[nation]
-        epoch = self.epoch(day)
-        cached = self._resolutions.get((code, epoch))
+        epoch = bisect.bisect_right(self.event_dates, day)  # self.epoch(day), inlined
+        cached = self._resolutions.get((nation, epoch))
         if cached is None:
             # Any day of the epoch will do: its first event date, or the day itself.
             representative = self.event_dates[epoch - 1] if epoch > 0 else day
-            cached = self._resolve(code, representative)
-            self._resolutions[(code, epoch)] = cached
+            cached = self._resolve(self.policy_code[nation], representative)
+            self._resolutions[(nation, epoch)] = cached
         return cached
 
     def _resolve(self, subject_code: int, day: dt.date) -> Resolution:
