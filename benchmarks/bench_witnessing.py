@@ -27,21 +27,12 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import parse_qs
-
-import httpx
 
 import targets
 from federation_nodes import WITNESSING_RATIO, create_items, users, witnessing
-from gsoia.api.federation import batch_answer
-from gsoia.federation.packages import PackageRejected
-from gsoia.federation.peers import INBOX_BATCH, Peer
-from gsoia.federation.witnessing import CONSISTENCY
 from gsoia.node.service import Node
 from gsoia.node.users import Role
-
-HEADER = "Gsoia-Consistency"
-"""The header a batch may carry its consistency proof in (``federation.carried``)."""
+from in_process import Wiring
 
 
 class Pair:
@@ -52,33 +43,9 @@ class Pair:
             Node.init(work / nation, nation).close()
             witnessing(work / nation, on)
         self.jpn, self.can = Node.open(work / "JPN"), Node.open(work / "CAN")
-        self.jpn.exchange.add_peer(Peer("CAN", "http://can.invalid", self.can.public))
-        self.can.exchange.add_peer(Peer("JPN", "http://jpn.invalid", self.jpn.public))
-        self.asked = 0
-        self.jpn.exchange.courier.http = httpx.Client(transport=httpx.MockTransport(self._can))
-        self.can.exchange.courier.http = httpx.Client(transport=httpx.MockTransport(self._jpn))
+        self.wiring = Wiring(self.jpn, self.can)
         self.user, _ = users(self.jpn, [("jp-releaser", "KIMITSU", Role.ANALYST)])["jp-releaser"]
         self.ids = iter(create_items(self.jpn, self.user, items, 512, random.Random(2026)))
-
-    def _can(self, request: httpx.Request) -> httpx.Response:
-        carried = {"carried": request.headers[HEADER]} if HEADER in request.headers else {}
-        try:
-            if request.url.path == INBOX_BATCH:
-                received = self.can.exchange.receive_batch(request.content, **carried)
-                answers = [batch_answer(p, r) for p, r in received]
-                return httpx.Response(200, json={"results": answers})
-            return httpx.Response(200, json=self.can.exchange.receive(request.content, **carried))
-        except PackageRejected as e:
-            return httpx.Response(409, json={"reason": e.reason.value, "detail": e.detail})
-
-    def _jpn(self, request: httpx.Request) -> httpx.Response:
-        if request.url.path != CONSISTENCY:
-            return httpx.Response(404)
-        self.asked += 1
-        query = parse_qs(request.url.query.decode())
-        first, second = int(query["first"][0]), int(query["second"][0])
-        proof = self.jpn.exchange.witnesses.consistency_for(request.headers, first, second, None)
-        return httpx.Response(200, json=proof)
 
     def release(self, n: int) -> float:
         """CPU seconds of this process to release the next ``n`` items to CAN."""
@@ -129,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"CPU per release (both nodes, median of {args.rounds} rounds of"
             f" {args.batch}): {without * 1e6:,.0f} µs without witnessing,"
             f" {with_it * 1e6:,.0f} µs with it: {without / with_it:.2f}"
-            f" (consistency proofs asked for: {on.asked})"
+            f" (consistency proofs asked for: {on.wiring.asked})"
         )
         kept = without / with_it
         targets.record(

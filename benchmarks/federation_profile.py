@@ -17,39 +17,17 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from federation_nodes import create_items, users
-from gsoia.api.federation import batch_answer
-from gsoia.federation.packages import PackageRejected
-from gsoia.federation.peers import INBOX_BATCH, Peer
 from gsoia.node.service import Node
 from gsoia.node.users import Role
+from in_process import Wiring
 
 
 def in_process_pair(work: Path) -> tuple[Node, Node]:
-    """JPN and CAN nodes in this process, pinned to each other, JPN's courier posting
-    straight into CAN's ``Exchange.receive`` and ``receive_batch`` (an httpx MockTransport:
-    no socket, no server)."""
+    """JPN and CAN nodes in this process, wired to each other (``in_process.Wiring``)."""
     jpn = Node.init(work / "jpn", "JPN")
     can = Node.init(work / "can", "CAN")
-    jpn.exchange.add_peer(Peer("CAN", "http://can.invalid", can.public))
-    can.exchange.add_peer(Peer("JPN", "http://jpn.invalid", jpn.public))
-
-    def inbox(request: httpx.Request) -> httpx.Response:
-        try:
-            if request.url.path == INBOX_BATCH:
-                received = can.exchange.receive_batch(request.content)
-                return httpx.Response(
-                    200, json={"results": [batch_answer(p, r) for p, r in received]}
-                )
-            return httpx.Response(200, json=can.exchange.receive(request.content))
-        except PackageRejected as e:
-            return httpx.Response(409, json={"reason": e.reason.value, "detail": e.detail})
-
-    courier = jpn.exchange.courier
-    courier.http.close()
-    courier.http = httpx.Client(transport=httpx.MockTransport(inbox))
+    Wiring(jpn, can)
     return jpn, can
 
 
