@@ -25,32 +25,32 @@ def gsoia(node: RunningNode, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_import_and_export_bundles(taxii_node: RunningNode, tmp_path: Path) -> None:
-    objects = [indicator(n) for n in range(1200)]
+    objects = [indicator(n) for n in range(600)]  # two batches of the default 500
     objects.append(indicator(9000, extension=label("HI", ("FVEY",))))
     objects.append(indicator(9001, extensions={}))
     bundle = tmp_path / "bundle.json"
     bundle.write_text(json.dumps({"type": "bundle", "id": "bundle--1", "objects": objects}))
     done = gsoia(taxii_node, "import", str(bundle), "--user", "jp")
     assert done.returncode == 1, done.stderr  # one refused
-    assert done.stdout.strip() == "stored 1201, already present 0, refused 1"
+    assert done.stdout.strip() == "stored 601, already present 0, refused 1"
     assert "no confidentiality label" in done.stderr
     again = gsoia(taxii_node, "import", str(bundle), "--user", "jp", "--batch", "1000")
-    assert again.stdout.strip() == "stored 0, already present 1201, refused 1"
+    assert again.stdout.strip() == "stored 0, already present 601, refused 1"
     # the running server serves what the CLI stored
     served = collection(taxii_node, "ca-c").get_objects()["objects"]
-    assert [o["id"] for o in served] == [objects[1200]["id"]]
+    assert [o["id"] for o in served] == [objects[600]["id"]]
     out = tmp_path / "out.json"
     exported = gsoia(taxii_node, "export", "--user", "ca-s", "--output", str(out))
     assert exported.returncode == 0, exported.stderr
     written = json.loads(out.read_text())
     assert written["type"] == "bundle"
     assert [o["id"] for o in written["objects"][:2]] == [IDENTITY_ID, EXTENSION_ID]
-    assert {o["id"] for o in written["objects"][2:]} == {o["id"] for o in objects[:1201]}
+    assert {o["id"] for o in written["objects"][2:]} == {o["id"] for o in objects[:601]}
     for obj in written["objects"][:3] + written["objects"][-2:]:
         assert stix_problems(obj) == []
     # an export imports back: nothing new, the definitions skipped
     back = gsoia(taxii_node, "import", str(out), "--user", "jp")
-    assert back.stdout.strip() == "stored 0, already present 1201, refused 0"
+    assert back.stdout.strip() == "stored 0, already present 601, refused 0"
     to_stdout = gsoia(taxii_node, "export", "--user", "ca-c")
     assert len(json.loads(to_stdout.stdout)["objects"]) == 3
 
