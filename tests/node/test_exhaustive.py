@@ -3,7 +3,8 @@
 A seeded corpus of JPN items (every JPN level, several areas, releasable_to from NOFORN to
 FVEY, need-to-know subsets of four topics) is filed by a JPN KIMITSU user holding every
 topic. For users of several nations, cleared or not, the node's listing (every page),
-every read and every filtered search are compared, item by item, with
+every read (on PostgreSQL a third, still every item and every user) and every filtered
+search are compared, item by item, with
 ``gsoia.load_catalogue().decide(...)`` for custodian JPN at today: same set, same
 marking, same reason for a refusal.
 """
@@ -294,9 +295,14 @@ def test_each_read_is_allowed_iff_decide_allows(filed: tuple[RunningNode, Corpus
             corpus.labels, generate(len(corpus.labels)), strict=True
         )
     }
-    for person in PEOPLE:
+    # every person reads every item on SQLite; on PostgreSQL, where only the store differs,
+    # every third item (a different third for each person): every item, every person
+    share = 1 if jpn.database.backend == "sqlite" else 3
+    for n, person in enumerate(PEOPLE):
         with jpn.client(person.id) as client:
-            for item_id, label in corpus.labels.items():
+            for i, (item_id, label) in enumerate(corpus.labels.items()):
+                if i % share != n % share:
+                    continue
                 decision = expected(rulebook, person, label)
                 response = client.get(f"/api/v1/items/{item_id}")
                 where = (person.id, item_id, label)
