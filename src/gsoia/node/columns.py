@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -36,6 +37,9 @@ class EncodedLabel:
     custodian: int
     open: int
     need: int
+    categories: dict[str, list[str]] | None = None
+    """The label's security categories (None: none), decided item by item
+    (``gsoia.node.visible``): the columns hold none."""
 
 
 class LabelColumns:
@@ -52,6 +56,8 @@ class LabelColumns:
         self._open: npt.NDArray[np.uint64] = np.zeros((codes.words, 0), dtype=np.uint64)
         self._need: npt.NDArray[np.uint64] = np.zeros((self._need_words(), 0), dtype=np.uint64)
         self._row_of: dict[int, int] = {}
+        self._categorized: dict[int, dict[str, list[str]]] = {}
+        """The rows whose labels carry security categories, with them."""
         self.version = 0
         """Changes with every change of the columns (what a cached listing depends on)."""
         self.lock = threading.RLock()
@@ -126,6 +132,10 @@ class LabelColumns:
             self._open[w, row] = (label.open >> (64 * w)) & _WORD
         for w in range(self._need.shape[0]):
             self._need[w, row] = (label.need >> (64 * w)) & _WORD
+        if label.categories:
+            self._categorized[row] = label.categories
+        else:
+            self._categorized.pop(row, None)
 
     def table(self) -> LabelTable:
         """A LabelTable over the current rows (views: nothing copied)."""
@@ -142,7 +152,18 @@ class LabelColumns:
     def seqs(self) -> npt.NDArray[np.int64]:
         return self.seq[: self.size]
 
-    def snapshot(self) -> tuple[LabelTable, npt.NDArray[np.int64], int]:
-        """The table, the seqs of its rows and the version, taken together."""
+    def snapshot(self) -> Snapshot:
+        """The table, the seqs of its rows, the version and the rows with categories,
+        taken together."""
         with self.lock:
-            return self.table(), self.seqs(), self.version
+            return Snapshot(self.table(), self.seqs(), self.version, dict(self._categorized))
+
+
+class Snapshot(NamedTuple):
+    """The label columns at one moment (``LabelColumns.snapshot``)."""
+
+    table: LabelTable
+    seqs: npt.NDArray[np.int64]
+    version: int
+    categorized: dict[int, dict[str, list[str]]]
+    """The rows whose labels carry security categories, with them."""
