@@ -23,7 +23,6 @@ from sqlalchemy import func, select, update
 from typer.testing import CliRunner
 
 from gsoia.api.app import create_app
-from gsoia.catalogue.data import __file__ as data_init
 from gsoia.cli.app import app
 from gsoia.node.authority import OPERATOR
 from gsoia.node.service import Node
@@ -32,46 +31,28 @@ from gsoia.store.schema import items, users
 from tests import loopback
 from tests.federation.mesh import Mesh, mesh_of
 from tests.node.conftest import fresh_database
+from tests.node.test_labels_releasable import tagged_catalogue
 from tests.taxii.support import INTEL, ROOT, TAXII, indicator
 from tests.taxii.support import label as taxii_label
 
 ATOMAL = {"Sensitivity": ["ATOMAL"]}
-_TAGS: dict[str, Any] = {
-    "name": "Japan's categories",
-    "oid": "1.2.392.200.1",
-    "tags": [
-        {
-            "name": "Releasable To",
-            "kind": "enumerated-permissive",
-            "values": [
-                {"name": "JPN", "lacv": 392},
-                {"name": "CAN", "lacv": 124},
-                {"name": "USA", "lacv": 840},
-            ],
-        },
-        {
-            "name": "Sensitivity",
-            "kind": "restrictive",
-            "values": [
-                {"name": "ATOMAL", "lacv": 1, "excluded": ["HI"]},
-                {"name": "CRYPTO", "lacv": 2},
-            ],
-        },
-        {
-            "name": "Mission",
-            "kind": "permissive",
-            "values": [{"name": "ALPHA", "lacv": 1}, {"name": "BRAVO", "lacv": 2}],
-        },
-    ],
+MISSION: dict[str, Any] = {
+    "name": "Mission",
+    "kind": "permissive",
+    "values": [{"name": "ALPHA", "lacv": 1}, {"name": "BRAVO", "lacv": 2}],
 }
 
 
 def categorized_catalogue(path: Path) -> str:
-    """The bundled catalogue with Japan's policy given ``_TAGS``, written to ``path``."""
-    catalogue = yaml.safe_load((Path(data_init).parent / "default.yaml").read_text("utf-8"))
-    catalogue["policies"]["JPN"]["categories"] = [_TAGS]
-    catalogue["policies"]["JPN"]["oid"] = "1.2.392.200.9"
-    path.write_text(yaml.safe_dump(catalogue, allow_unicode=True), "utf-8")
+    """The catalogue of tests/node/test_labels_releasable.py (Japan's ``Releasable To``
+    and ``Sensitivity``), ``Sensitivity`` given ATOMAL (excluded at HI) and a permissive
+    ``Mission``, written to ``path``."""
+    document = yaml.safe_load(tagged_catalogue(path).read_text("utf-8"))
+    [tag_set] = document["policies"]["JPN"]["categories"]
+    sensitivity = next(tag for tag in tag_set["tags"] if tag["name"] == "Sensitivity")
+    sensitivity["values"].append({"name": "ATOMAL", "lacv": 2, "excluded": ["HI"]})
+    tag_set["tags"].append(MISSION)
+    path.write_text(yaml.safe_dump(document, allow_unicode=True), "utf-8")
     return str(path)
 
 
@@ -164,42 +145,36 @@ def served(
 # -- reads and listings -----------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    ("categories", "holder", "lacking"),
+    [
+        (ATOMAL, "atomal", "lacks the categories ATOMAL (Sensitivity)"),
+        ({"Mission": ["ALPHA", "BRAVO"]}, "alpha", "lacks the categories one of ALPHA, BRAVO"),
+    ],
+)
 def test_an_item_keeps_its_categories_and_only_their_holders_read_or_list_it(
-    served: Served,
+    served: Served, categories: dict[str, list[str]], holder: str, lacking: str
 ) -> None:
-    created = served.create("atomal", ATOMAL)
+    created = served.create(holder, categories)
     assert created.status_code == 201, created.text
     item = created.json()["id"]
-    assert created.json()["label"]["categories"] == ATOMAL
-    with served.client("atomal") as http:
+    assert created.json()["label"]["categories"] == categories
+    with served.client(holder) as http:
         read = http.get(f"/api/v1/items/{item}")
         assert read.status_code == 200, read.text
-        assert read.json()["label"]["categories"] == ATOMAL
+        assert read.json()["label"]["categories"] == categories
         xml = http.get(f"/api/v1/items/{item}/label.xml")
         assert xml.status_code == 200, xml.text
-        assert 'TagName="Sensitivity"' in xml.text
-        assert "GenericValue>ATOMAL</" in xml.text
+        tag, [value, *_] = next(iter(categories.items()))
+        assert f'TagName="{tag}"' in xml.text
+        assert f"GenericValue>{value}</" in xml.text
     with served.client("plain") as http:
         refused = http.get(f"/api/v1/items/{item}")
     assert refused.status_code == 403, refused.text
-    assert "lacks the categories ATOMAL (Sensitivity)" in refused.json()["detail"]
-    assert item in served.listed("atomal")
-    assert item not in served.listed("plain")
-    assert item not in served.listed("alpha")
-
-
-def test_a_permissive_category_needs_one_of_its_values(served: Served) -> None:
-    created = served.create("alpha", {"Mission": ["ALPHA", "BRAVO"]})
-    assert created.status_code == 201, created.text
-    item = created.json()["id"]
-    with served.client("alpha") as http:
-        assert http.get(f"/api/v1/items/{item}").status_code == 200
-    with served.client("plain") as http:
-        refused = http.get(f"/api/v1/items/{item}")
-    assert refused.status_code == 403, refused.text
-    assert "one of ALPHA, BRAVO (Mission)" in refused.json()["detail"]
-    assert item in served.listed("alpha")
-    assert item not in served.listed("plain")
+    assert lacking in refused.json()["detail"]
+    assert item in served.listed(holder)
+    others = {"plain", "atomal", "alpha"} - {holder}
+    assert all(item not in served.listed(user) for user in others)
 
 
 def test_an_item_without_categories_is_listed_to_every_reader(served: Served) -> None:
@@ -218,7 +193,7 @@ def test_a_4774_label_keeps_its_categories(served: Served) -> None:
         "<Classification>極秘</Classification>"
         '<Category TagName="Sensitivity" Type="RESTRICTIVE"><GenericValue>ATOMAL</GenericValue>'
         "</Category>"
-        '<Category TagName="Releasable To" Type="PERMISSIVE"><GenericValue>CAN</GenericValue>'
+        '<Category TagName="Releasable To" Type="PERMISSIVE"><GenericValue>USA</GenericValue>'
         "</Category></ConfidentialityInformation></originatorConfidentialityLabel>"
     )
     with served.client("atomal") as http:
@@ -227,7 +202,7 @@ def test_a_4774_label_keeps_its_categories(served: Served) -> None:
         )
     assert created.status_code == 201, created.text
     shown = created.json()["label"]
-    assert (shown["categories"], shown["releasable_to"]) == (ATOMAL, ["CAN"])
+    assert (shown["categories"], shown["releasable_to"]) == (ATOMAL, ["USA"])
     assert created.json()["id"] not in served.listed("plain")
 
 
