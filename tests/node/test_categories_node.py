@@ -11,6 +11,7 @@ a category column edited in SQL breaks the row's signature.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -204,6 +205,21 @@ def test_a_4774_label_keeps_its_categories(served: Served) -> None:
     shown = created.json()["label"]
     assert (shown["categories"], shown["releasable_to"]) == (ATOMAL, ["USA"])
     assert created.json()["id"] not in served.listed("plain")
+
+
+def test_the_web_page_of_an_item_shows_its_categories(served: Served) -> None:
+    item = served.create("atomal", ATOMAL).json()["id"]
+    with httpx.Client(base_url="http://jpn.test", transport=served.transport) as web:
+        form = web.get("/web/sign-in")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
+        assert csrf, form.text
+        signed_in = web.post(
+            "/web/sign-in", data={"csrf": csrf.group(1), "token": served.tokens["atomal"]}
+        )
+        assert signed_in.status_code == 303, signed_in.text
+        page = web.get(f"/web/items/{item}")
+    assert page.status_code == 200, page.text
+    assert "<dt>Security categories</dt><dd>Sensitivity: ATOMAL</dd>" in page.text
 
 
 # -- hostile input ----------------------------------------------------------------------------
