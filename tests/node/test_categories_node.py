@@ -426,7 +426,8 @@ def test_a_release_carries_the_categories_to_the_partner(mesh: Mesh) -> None:
     holder, token = jpn.add_user(
         "jpn-atomal", "JPN", clearance="KIMITSU", need_to_know=["maritime"], categories=ATOMAL
     )
-    item = jpn.create_item(holder, label(ATOMAL), "Patrol report", "東シナ海".encode())["id"]
+    both = label(ATOMAL) | {"releasable_to": ["CAN", "USA"]}
+    item = jpn.create_item(holder, both, "Patrol report", "東シナ海".encode())["id"]
     released = jpn.exchange.release(holder, item, "CAN")
     assert released["state"] == "delivered", released
     reader, token = can.add_user(
@@ -446,6 +447,29 @@ def test_a_release_carries_the_categories_to_the_partner(mesh: Mesh) -> None:
     with can.engine.connect() as connection:
         stored = connection.execute(select(items.c.categories).where(items.c.id == item))
         assert json.loads(stored.scalar_one()) == ATOMAL
+    # passed on by Canada with Japan's consent: the USA checks Japan's seal over them
+    officer, _ = jpn.add_user(
+        "jpn-atomal-officer",
+        "JPN",
+        clearance="KIMITSU",
+        need_to_know=["maritime"],
+        role=Role.OFFICER,
+        categories=ATOMAL,
+    )
+    jpn.exchange.consent(officer, item, "USA", note="for the exercise")
+    onward = can.exchange.release(reader, item, "USA")
+    assert onward["state"] == "delivered", onward
+    usa = mesh.nodes["USA"]
+    third, token = usa.add_user(
+        "usa-atomal", "USA", clearance="S", need_to_know=["maritime"], categories=ATOMAL
+    )
+    mesh.tokens[third.id] = token
+    with mesh.client("USA", "usa-atomal") as http:
+        read = http.get(f"/api/v1/items/{item}")
+        assert read.status_code == 200, read.text
+        assert read.json()["label"]["categories"] == ATOMAL
+    with mesh.client("USA", "usa-analyst") as http:
+        assert http.get(f"/api/v1/items/{item}").status_code == 403
 
 
 def test_a_release_of_an_item_without_categories_sends_none(mesh: Mesh) -> None:
