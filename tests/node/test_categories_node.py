@@ -25,6 +25,7 @@ from typer.testing import CliRunner
 
 from gsoia.api.app import create_app
 from gsoia.cli.app import app
+from gsoia.errors import RequestError
 from gsoia.node.authority import OPERATOR
 from gsoia.node.service import Node
 from gsoia.node.users import Role
@@ -481,3 +482,20 @@ def test_a_release_of_an_item_without_categories_sends_none(mesh: Mesh) -> None:
         read = http.get(f"/api/v1/items/{item}")
     assert read.status_code == 200, read.text
     assert "categories" not in read.json()["label"]
+
+
+def test_a_reclassification_to_a_level_excluding_a_category_is_refused(mesh: Mesh) -> None:
+    jpn = mesh.nodes["JPN"]
+    officer, _ = jpn.add_user(
+        "jpn-atomal-officer",
+        "JPN",
+        clearance="KIMITSU",
+        need_to_know=["maritime"],
+        role=Role.OFFICER,
+        categories=ATOMAL,
+    )
+    item = jpn.create_item(officer, label(ATOMAL), "Patrol report", b"x")["id"]
+    with pytest.raises(RequestError) as refused:
+        jpn.exchange.reclassify(officer, item, "HI")
+    assert "'ATOMAL' is excluded at HI" in refused.value.diagnostics()
+    assert jpn.exchange.reclassify(officer, item, "TOKUTEI")
