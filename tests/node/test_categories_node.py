@@ -27,6 +27,7 @@ from gsoia.api.app import create_app
 from gsoia.cli.app import app
 from gsoia.errors import RequestError
 from gsoia.node.authority import OPERATOR
+from gsoia.node.binding4778 import export_item, import_item
 from gsoia.node.service import Node
 from gsoia.node.users import Role
 from gsoia.store.schema import items, users
@@ -221,6 +222,18 @@ def test_the_web_page_of_an_item_shows_its_categories(served: Served) -> None:
         page = web.get(f"/web/items/{item}")
     assert page.status_code == 200, page.text
     assert "<dt>Security categories</dt><dd>Sensitivity: ATOMAL</dd>" in page.text
+
+
+def test_an_item_exported_as_a_4778_binding_comes_back_with_its_categories(
+    served: Served,
+) -> None:
+    item = served.create("atomal", ATOMAL).json()["id"]
+    holder = served.node.authenticate(served.tokens["atomal"])
+    binding = export_item(served.node, holder, item)
+    assert b'TagName="Sensitivity"' in binding
+    again = import_item(served.node, holder, binding)
+    assert again["label"]["categories"] == ATOMAL
+    assert again["id"] not in served.listed("plain")
 
 
 # -- hostile input ----------------------------------------------------------------------------
