@@ -189,6 +189,41 @@ def test_an_item_without_categories_is_listed_to_every_reader(served: Served) ->
         assert item in served.listed(user)
 
 
+def test_each_reader_lists_exactly_the_items_it_may_read(served: Served) -> None:
+    sets: list[Any] = [
+        None,
+        ATOMAL,
+        {"Sensitivity": ["ATOMAL", "CRYPTO"]},
+        {"Mission": ["ALPHA"]},
+        {"Mission": ["BRAVO"]},
+        {"Mission": ["ALPHA"], "Sensitivity": ["ATOMAL"]},
+    ]
+    with served.client("admin") as http:
+        added = http.post(
+            "/api/v1/users",
+            json={
+                "id": "everything",
+                "nation": "JPN",
+                "clearance": "KIMITSU",
+                "need_to_know": ["maritime"],
+                "categories": {"Sensitivity": ["ATOMAL", "CRYPTO"], "Mission": ["ALPHA", "BRAVO"]},
+            },
+        )
+    assert added.status_code == 201, added.text
+    served.tokens["everything"] = added.json()["token"]
+    made = set()
+    for categories in sets * 2:
+        created = served.create("everything", categories)
+        assert created.status_code == 201, created.text
+        made.add(created.json()["id"])
+    for user in ("plain", "atomal", "alpha", "everything"):
+        with served.client(user) as http:
+            readable = {i for i in made if http.get(f"/api/v1/items/{i}").status_code == 200}
+        assert served.listed(user) & made == readable, user
+    assert served.listed("everything") >= made
+    assert len(served.listed("alpha") & made) == 4  # none and ALPHA's
+
+
 def test_a_4774_label_keeps_its_categories(served: Served) -> None:
     xml = (
         '<originatorConfidentialityLabel xmlns="urn:nato:stanag:4774:confidentialitymetadatalabel'
