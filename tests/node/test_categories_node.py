@@ -29,7 +29,7 @@ from gsoia.errors import RequestError
 from gsoia.node.authority import OPERATOR
 from gsoia.node.binding4778 import export_item, import_item
 from gsoia.node.service import Node
-from gsoia.node.users import Role
+from gsoia.node.users import Role, User
 from gsoia.store.schema import items, users
 from tests import loopback
 from tests.federation.mesh import Mesh, mesh_of
@@ -111,6 +111,17 @@ class Served:
             page = http.get("/api/v1/audit", params={"after": -1, "limit": 1000})
         assert page.status_code == 200, page.text
         return sum(e["kind"] == "refused" for e in page.json()["entries"])
+
+    def add_account(self, user_id: str, categories: dict[str, list[str]]) -> None:
+        """A KIMITSU analyst holding ``categories``, added by the admin over REST."""
+        account = {"id": user_id, "nation": "JPN", "clearance": "KIMITSU"}
+        with self.client("admin") as http:
+            added = http.post(
+                "/api/v1/users",
+                json=account | {"need_to_know": ["maritime"], "categories": categories},
+            )
+        assert added.status_code == 201, added.text
+        self.tokens[user_id] = added.json()["token"]
 
     def count(self, table: Any) -> int:
         with self.node.engine.connect() as connection:
@@ -198,19 +209,9 @@ def test_each_reader_lists_exactly_the_items_it_may_read(served: Served) -> None
         {"Mission": ["BRAVO"]},
         {"Mission": ["ALPHA"], "Sensitivity": ["ATOMAL"]},
     ]
-    with served.client("admin") as http:
-        added = http.post(
-            "/api/v1/users",
-            json={
-                "id": "everything",
-                "nation": "JPN",
-                "clearance": "KIMITSU",
-                "need_to_know": ["maritime"],
-                "categories": {"Sensitivity": ["ATOMAL", "CRYPTO"], "Mission": ["ALPHA", "BRAVO"]},
-            },
-        )
-    assert added.status_code == 201, added.text
-    served.tokens["everything"] = added.json()["token"]
+    served.add_account(
+        "everything", {"Sensitivity": ["ATOMAL", "CRYPTO"], "Mission": ["ALPHA", "BRAVO"]}
+    )
     made = set()
     for categories in sets * 2:
         created = served.create("everything", categories)
@@ -329,18 +330,8 @@ def test_hostile_account_categories_are_refused_audited_and_nothing_stored(
 def test_an_account_given_a_category_reads_what_it_could_not(served: Served) -> None:
     created = served.create("atomal", ATOMAL)
     item = created.json()["id"]
+    served.add_account("later", {})
     with served.client("admin") as http:
-        added = http.post(
-            "/api/v1/users",
-            json={
-                "id": "later",
-                "nation": "JPN",
-                "clearance": "KIMITSU",
-                "need_to_know": ["maritime"],
-            },
-        )
-        assert added.status_code == 201, added.text
-        served.tokens["later"] = added.json()["token"]
         with served.client("later") as later:
             assert later.get(f"/api/v1/items/{item}").status_code == 403
         changed = http.patch("/api/v1/users/later", json={"categories": ATOMAL})
@@ -470,34 +461,8 @@ def mesh(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Mesh]:
         yield built
 
 
-def test_a_release_carries_the_categories_to_the_partner(mesh: Mesh) -> None:
-    jpn, can = mesh.nodes["JPN"], mesh.nodes["CAN"]
-    holder, token = jpn.add_user(
-        "jpn-atomal", "JPN", clearance="KIMITSU", need_to_know=["maritime"], categories=ATOMAL
-    )
-    both = label(ATOMAL) | {"releasable_to": ["CAN", "USA"]}
-    item = jpn.create_item(holder, both, "Patrol report", "東シナ海".encode())["id"]
-    released = jpn.exchange.release(holder, item, "CAN")
-    assert released["state"] == "delivered", released
-    reader, token = can.add_user(
-        "can-atomal", "CAN", clearance="S", need_to_know=["maritime"], categories=ATOMAL
-    )
-    mesh.tokens[reader.id] = token
-    with mesh.client("CAN", "can-analyst") as http:
-        refused = http.get(f"/api/v1/items/{item}")
-        assert refused.status_code == 403, refused.text
-        assert "lacks the categories ATOMAL (Sensitivity)" in refused.json()["detail"]
-        assert item not in {i["id"] for i in http.get("/api/v1/items").json()["items"]}
-    with mesh.client("CAN", "can-atomal") as http:
-        read = http.get(f"/api/v1/items/{item}")
-        assert read.status_code == 200, read.text
-        assert read.json()["label"]["categories"] == ATOMAL
-        assert item in {i["id"] for i in http.get("/api/v1/items").json()["items"]}
-    with can.engine.connect() as connection:
-        stored = connection.execute(select(items.c.categories).where(items.c.id == item))
-        assert json.loads(stored.scalar_one()) == ATOMAL
-    # passed on by Canada with Japan's consent: the USA checks Japan's seal over them
-    officer, _ = jpn.add_user(
+def atomal_officer(node: Node) -> User:
+    officer, _ = node.add_user(
         "jpn-atomal-officer",
         "JPN",
         clearance="KIMITSU",
@@ -505,20 +470,54 @@ def test_a_release_carries_the_categories_to_the_partner(mesh: Mesh) -> None:
         role=Role.OFFICER,
         categories=ATOMAL,
     )
-    jpn.exchange.consent(officer, item, "USA", note="for the exercise")
+    return officer
+
+
+def atomal_reader(mesh: Mesh, nation: str, clearance: str) -> User:
+    """A reader of ``nation``'s node holding ATOMAL, its token kept in ``mesh``."""
+    reader, token = mesh.nodes[nation].add_user(
+        f"{nation.lower()}-atomal",
+        nation,
+        clearance=clearance,
+        need_to_know=["maritime"],
+        categories=ATOMAL,
+    )
+    mesh.tokens[reader.id] = token
+    return reader
+
+
+def read_as(mesh: Mesh, nation: str, user: str, item: str) -> tuple[int, Any, set[str]]:
+    """``user``'s read of ``item`` on ``nation``'s node: status, label, the ids it lists."""
+    with mesh.client(nation, user) as http:
+        read = http.get(f"/api/v1/items/{item}")
+        listed = {i["id"] for i in http.get("/api/v1/items").json()["items"]}
+    return read.status_code, read.json().get("label") or read.json()["detail"], listed
+
+
+def test_a_release_carries_the_categories_to_the_partner(mesh: Mesh) -> None:
+    jpn, can = mesh.nodes["JPN"], mesh.nodes["CAN"]
+    holder = atomal_reader(mesh, "JPN", "KIMITSU")
+    both = label(ATOMAL) | {"releasable_to": ["CAN", "USA"]}
+    item = jpn.create_item(holder, both, "Patrol report", "東シナ海".encode())["id"]
+    released = jpn.exchange.release(holder, item, "CAN")
+    assert released["state"] == "delivered", released
+    reader = atomal_reader(mesh, "CAN", "S")
+    status, detail, listed = read_as(mesh, "CAN", "can-analyst", item)
+    assert (status, item in listed) == (403, False)
+    assert "lacks the categories ATOMAL (Sensitivity)" in detail
+    status, shown, listed = read_as(mesh, "CAN", "can-atomal", item)
+    assert (status, shown["categories"], item in listed) == (200, ATOMAL, True)
+    with can.engine.connect() as connection:
+        stored = connection.execute(select(items.c.categories).where(items.c.id == item))
+        assert json.loads(stored.scalar_one()) == ATOMAL
+    # passed on by Canada with Japan's consent: the USA checks Japan's seal over them
+    jpn.exchange.consent(atomal_officer(jpn), item, "USA", note="for the exercise")
     onward = can.exchange.release(reader, item, "USA")
     assert onward["state"] == "delivered", onward
-    usa = mesh.nodes["USA"]
-    third, token = usa.add_user(
-        "usa-atomal", "USA", clearance="S", need_to_know=["maritime"], categories=ATOMAL
-    )
-    mesh.tokens[third.id] = token
-    with mesh.client("USA", "usa-atomal") as http:
-        read = http.get(f"/api/v1/items/{item}")
-        assert read.status_code == 200, read.text
-        assert read.json()["label"]["categories"] == ATOMAL
-    with mesh.client("USA", "usa-analyst") as http:
-        assert http.get(f"/api/v1/items/{item}").status_code == 403
+    atomal_reader(mesh, "USA", "S")
+    status, shown, listed = read_as(mesh, "USA", "usa-atomal", item)
+    assert (status, shown["categories"], item in listed) == (200, ATOMAL, True)
+    assert read_as(mesh, "USA", "usa-analyst", item)[0] == 403
 
 
 def test_a_release_of_an_item_without_categories_sends_none(mesh: Mesh) -> None:
@@ -534,14 +533,7 @@ def test_a_release_of_an_item_without_categories_sends_none(mesh: Mesh) -> None:
 
 def test_a_reclassification_to_a_level_excluding_a_category_is_refused(mesh: Mesh) -> None:
     jpn = mesh.nodes["JPN"]
-    officer, _ = jpn.add_user(
-        "jpn-atomal-officer",
-        "JPN",
-        clearance="KIMITSU",
-        need_to_know=["maritime"],
-        role=Role.OFFICER,
-        categories=ATOMAL,
-    )
+    officer = atomal_officer(jpn)
     item = jpn.create_item(officer, label(ATOMAL), "Patrol report", b"x")["id"]
     with pytest.raises(RequestError) as refused:
         jpn.exchange.reclassify(officer, item, "HI")

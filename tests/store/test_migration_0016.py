@@ -17,14 +17,7 @@ from gsoia.node.config import NodeConfig
 from gsoia.node.service import Node
 from gsoia.store.database import MIGRATIONS
 from gsoia.store.schema import metadata
-
-LABEL = {
-    "originator": "JPN",
-    "classification": "GOKUHI",
-    "area": "maritime",
-    "releasable_to": ["CAN"],
-    "need_to_know": ["maritime"],
-}
+from tests.federation.test_exchange import LABEL
 
 
 def _config(connection: object) -> Config:
