@@ -105,13 +105,16 @@ class Mesh:
 
 
 @contextmanager
-def mesh_of(tmp_path: Path, database_url: str | None) -> Iterator[Mesh]:
+def mesh_of(
+    tmp_path: Path, database_url: str | None, catalogue: str | None = None
+) -> Iterator[Mesh]:
     """JPN (on ``database_url``), CAN and USA (SQLite), each with an analyst (``xxx-analyst``)
-    and an officer (``xxx-officer``) cleared for maritime."""
+    and an officer (``xxx-officer``) cleared for maritime; ``catalogue``: the three nodes'
+    catalogue file (the bundled one if None)."""
     nodes = {
-        "JPN": Node.init(tmp_path / "jpn", "JPN", database=database_url),
-        "CAN": Node.init(tmp_path / "can", "CAN"),
-        "USA": Node.init(tmp_path / "usa", "USA"),
+        "JPN": Node.init(tmp_path / "jpn", "JPN", database=database_url, catalogue=catalogue),
+        "CAN": Node.init(tmp_path / "can", "CAN", catalogue=catalogue),
+        "USA": Node.init(tmp_path / "usa", "USA", catalogue=catalogue),
     }
     mesh = Mesh(nodes)
     try:

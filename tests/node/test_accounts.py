@@ -58,6 +58,7 @@ def test_every_change_is_audited_with_its_actor_and_no_secret(node: Node) -> Non
         "clearance_expires": None,
         "need_to_know": ["maritime"],
         "role": "analyst",
+        "categories": {},
         "disabled": False,
         "created_at": "-",
     }

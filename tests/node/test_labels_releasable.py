@@ -1,7 +1,8 @@
 """A 4774 label's releasability on a node whose policy has NATO's ``Releasable To`` tag:
 taken as the item's ``releasable_to`` (so the decision releases it), served back in
 ``label.xml`` as the same category, and carried by an item exported and imported as a
-binding; other categories, or a category that is no nation of the catalogue, refused."""
+binding; a category that is no nation of the catalogue refused; other categories kept as
+the item's security categories (tests/node/test_categories_node.py decides them)."""
 
 from __future__ import annotations
 
@@ -180,11 +181,6 @@ def test_a_binding_carries_the_releasability(served: Served) -> None:
     ("categories", "fragment"),
     [
         (
-            '<Category TagName="Sensitivity" Type="RESTRICTIVE">'
-            "<GenericValue>CRYPTO</GenericValue></Category>",
-            "Category[Sensitivity]: a node's items carry no categories but Releasable To",
-        ),
-        (
             _released("USA", "ATLANTIS"),
             "Category[Releasable To].GenericValue[ATLANTIS]: not a nation or group",
         ),
@@ -197,6 +193,20 @@ def test_other_categories_are_refused_and_nothing_stored(
     response = _post(served, _label_xml("秘", categories))
     assert response.status_code == 422, response.text
     assert fragment in response.json()["detail"]
+    assert served.analyst.get("/api/v1/items").json()["items"] == before
+
+
+def test_other_categories_are_the_items_and_a_creator_lacking_them_is_refused(
+    served: Served,
+) -> None:
+    before = served.analyst.get("/api/v1/items").json()["items"]
+    crypto = (
+        '<Category TagName="Sensitivity" Type="RESTRICTIVE">'
+        "<GenericValue>CRYPTO</GenericValue></Category>"
+    )
+    response = _post(served, _label_xml("秘", crypto))
+    assert response.status_code == 403, response.text
+    assert "lacks the categories CRYPTO (Sensitivity)" in response.json()["detail"]
     assert served.analyst.get("/api/v1/items").json()["items"] == before
 
 

@@ -99,6 +99,7 @@ def test_a_visit_approved_gives_each_visitor_a_token_shown_once(pair: Pair) -> N
         "clearance_expires": (TODAY + dt.timedelta(days=2)).isoformat(),
         "need_to_know": ["maritime"],
         "role": "analyst",
+        "categories": {},
     }
 
 

@@ -1,9 +1,9 @@
 """The REST API of accounts, for an admin of the node's nation (``users.manage``).
 
 List, add (the token answered once), read, change (``PATCH``: clearance, its expiry,
-need-to-know, role), disable, enable, rotate the token (the new one answered once) and
-remove. Each refusal is the authority's (``gsoia.node.accounts``), as problem+json; an
-answer that carries a token is never stored by a cache.
+need-to-know, role, security categories), disable, enable, rotate the token (the new one
+answered once) and remove. Each refusal is the authority's (``gsoia.node.accounts``), as
+problem+json; an answer that carries a token is never stored by a cache.
 """
 
 from __future__ import annotations
@@ -21,6 +21,13 @@ from gsoia.node.service import Node
 from gsoia.node.users import Role
 
 Topic = Annotated[str, Field(min_length=1, max_length=64)]
+Categories = Annotated[
+    dict[Topic, list[Topic]],
+    Field(
+        max_length=100,
+        description="The security categories held: tag name -> category names (the catalogue's)",
+    ),
+]
 UserId = Annotated[str, Path(min_length=1, max_length=128, description="The user's id")]
 NO_STORE = {"Cache-Control": "no-store"}
 
@@ -38,6 +45,7 @@ class UserIn(_In):
     clearance_expires: dt.date | None = None
     need_to_know: list[Topic] = Field(default_factory=list, max_length=100)
     role: Role = Role.ANALYST
+    categories: Categories = Field(default_factory=dict)
 
 
 class UserChangesIn(_In):
@@ -47,6 +55,7 @@ class UserChangesIn(_In):
     clearance_expires: dt.date | None = None
     need_to_know: list[Topic] = Field(default_factory=list, max_length=100)
     role: Role = Role.ANALYST
+    categories: Categories = Field(default_factory=dict)
 
     def changes(self) -> Changes:
         given = self.model_fields_set
@@ -55,6 +64,7 @@ class UserChangesIn(_In):
             clearance_expires=self.clearance_expires if "clearance_expires" in given else KEEP,
             need_to_know=self.need_to_know if "need_to_know" in given else KEEP,
             role=self.role if "role" in given else KEEP,
+            categories=self.categories if "categories" in given else KEEP,
         )
 
 
@@ -88,6 +98,7 @@ def users_router(node: Node) -> APIRouter:
             clearance_expires=body.clearance_expires,
             need_to_know=body.need_to_know,
             role=body.role,
+            categories=body.categories,
         )
         return _with_token(record, token, 201)
 
@@ -97,7 +108,8 @@ def users_router(node: Node) -> APIRouter:
 
     @router.patch(
         "/{user_id}",
-        summary="Change an account's clearance, its expiry, need-to-know or role (admin)",
+        summary="Change an account's clearance, its expiry, need-to-know, role or categories"
+        " (admin)",
     )
     def set_user(user_id: UserId, body: UserChangesIn, caller: Caller) -> dict[str, Any]:
         return accounts.set(caller, user_id, body.changes()).to_dict()

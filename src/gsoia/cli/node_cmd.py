@@ -95,10 +95,20 @@ def user_add(
     role: Annotated[
         Role, typer.Option("--role", help="analyst, officer, admin or monitor.")
     ] = Role.ANALYST,
+    category: Annotated[
+        list[str] | None,
+        typer.Option("--category", help="A security category held, TAG=VALUE; repeat for several."),
+    ] = None,
     database: Database = None,
 ) -> None:
     """Add a user and print its API token once (only a hash is stored)."""
+    from gsoia.node.categories import from_options
+
     expires: dt.date | None = parse_day(clearance_expires, "--clearance-expires")
+    try:
+        categories = from_options(category or [])
+    except GsoiaError as e:
+        refuse(e)
     node = open_node(data, database)
     try:
         _, token = node.add_user(
@@ -108,6 +118,7 @@ def user_add(
             clearance_expires=expires,
             need_to_know=need_to_know or [],
             role=role,
+            categories=categories,
         )
     except GsoiaError as e:
         refuse(e)

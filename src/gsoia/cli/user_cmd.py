@@ -17,6 +17,7 @@ import typer
 from gsoia.cli.node_cmd import Data, Database, open_node
 from gsoia.cli.refusal import parse_day, refuse
 from gsoia.errors import GsoiaError
+from gsoia.node.categories import as_dict, from_options, shown
 from gsoia.node.users import Role
 
 if TYPE_CHECKING:  # the node's dependencies load only for the commands that use them
@@ -51,14 +52,23 @@ def _said(record: UserRecord, what: str) -> None:
 
 
 def user_list(data: Data, database: Database = None) -> None:
-    """List the node's accounts: id, nation, clearance, expiry, need-to-know, role, state
-    (never a token)."""
+    """List the node's accounts: id, nation, clearance, expiry, need-to-know, security
+    categories, role, state (never a token)."""
     from rich.console import Console
     from rich.table import Table
 
     records = _run(data, database, lambda node, cli: node.accounts.list(cli))
     table = Table(title="Accounts", title_justify="left")
-    for column in ("id", "nation", "clearance", "expires", "need-to-know", "role", "disabled"):
+    for column in (
+        "id",
+        "nation",
+        "clearance",
+        "expires",
+        "need-to-know",
+        "categories",
+        "role",
+        "disabled",
+    ):
         table.add_column(column)
     for record in records:
         user = record.user
@@ -68,6 +78,7 @@ def user_list(data: Data, database: Database = None) -> None:
             user.clearance or "",
             user.clearance_expires.isoformat() if user.clearance_expires else "",
             ", ".join(user.need_to_know),
+            shown(as_dict(user.categories)),
             user.role.value,
             "yes" if record.disabled else "no",
         )
@@ -122,38 +133,56 @@ def user_set(
     role: Annotated[
         Role | None, typer.Option("--role", help="analyst, officer, admin or monitor.")
     ] = None,
+    category: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--category",
+            help="A security category held, TAG=VALUE; repeat for several (they replace the"
+            " user's).",
+        ),
+    ] = None,
+    no_categories: Annotated[
+        bool, typer.Option("--no-categories", help="Take every security category away.")
+    ] = False,
     database: Database = None,
 ) -> None:
-    """Change an account's clearance, its expiry, its need-to-know or its role; what is not
-    given is kept."""
+    """Change an account's clearance, its expiry, its need-to-know, its role or its security
+    categories; what is not given is kept."""
     from gsoia.node.accounts import KEEP, Changes
 
     for given, cleared, option in (
         (clearance is not None, no_clearance, "--clearance"),
         (clearance_expires is not None, no_clearance_expires, "--clearance-expires"),
         (bool(need_to_know), no_need_to_know, "--need-to-know"),
+        (bool(category), no_categories, "--categories"),
     ):
         if given and cleared:
             refuse(f"{option}: give it or --no-{option[2:]}, not both")
     expires = parse_day(clearance_expires, "--clearance-expires")
+    try:
+        categories = from_options(category or [])
+    except GsoiaError as e:
+        refuse(e)
     changes = Changes(
         clearance=None if no_clearance else KEEP if clearance is None else clearance,
         clearance_expires=None if no_clearance_expires else KEEP if expires is None else expires,
         need_to_know=() if no_need_to_know else tuple(need_to_know) if need_to_know else KEEP,
         role=KEEP if role is None else role,
+        categories={} if no_categories else categories or KEEP,
     )
     if not changes.given():
         refuse(
-            "give at least one of --clearance, --clearance-expires, --need-to-know, --role"
-            " (or a --no- option)"
+            "give at least one of --clearance, --clearance-expires, --need-to-know, --role,"
+            " --category (or a --no- option)"
         )
     record = _run(data, database, lambda node, cli: node.accounts.set(cli, user_id, changes))
     user = record.user
+    held = f" categories [{shown(as_dict(user.categories))}]," if user.categories else ""
     _said(
         record,
         f"{user.nation} {user.clearance or 'uncleared'}"
         f" until {user.clearance_expires.isoformat() if user.clearance_expires else 'never'},"
-        f" need-to-know [{', '.join(user.need_to_know)}], {user.role.value}",
+        f" need-to-know [{', '.join(user.need_to_know)}],{held} {user.role.value}",
     )
 
 

@@ -35,8 +35,10 @@ from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from gsoia.audit.log import AuditTransaction
+from gsoia.decision.categories import held_problems
 from gsoia.errors import Problem, RequestError
 from gsoia.node.authority import Account, Action, Actor, Target
+from gsoia.node.categories import Held, as_dict, frozen, to_column
 from gsoia.node.errors import (
     Conflict,
     IntegrityFailure,
@@ -82,6 +84,8 @@ class Changes:
     clearance_expires: dt.date | Keep | None = KEEP
     need_to_know: Sequence[str] | Keep = KEEP
     role: Role | Keep = KEEP
+    categories: Mapping[str, Sequence[str]] | Keep = KEEP
+    """The security categories held, by tag (they replace the user's)."""
 
     def given(self) -> list[str]:
         """The names of the fields this changes."""
@@ -204,13 +208,15 @@ class Accounts:
         clearance_expires: dt.date | None = None,
         need_to_know: Sequence[str] = (),
         role: Role = Role.ANALYST,
+        categories: Mapping[str, Sequence[str]] | None = None,
     ) -> tuple[UserRecord, str]:
         """Register a user; the account and its API token (shown once, stored hashed)."""
         self.node.require(actor, Action.USERS)
-        self._check(nation, clearance, need_to_know)
+        held = frozen(categories)
+        self._check(nation, clearance, need_to_know, held)
         if not _well_formed(user_id):
             raise RequestError.of("id", f"1 to {MAX_ID} printable characters, no ':'")
-        user = User(user_id, nation, clearance, clearance_expires, tuple(need_to_know), role)
+        user = User(user_id, nation, clearance, clearance_expires, tuple(need_to_know), role, held)
         record = UserRecord(user, False, self.node.audit.now())
         self.node.require(actor, Action.USERS, Target(account=_account(user)))
         token = new_token()
@@ -233,6 +239,7 @@ class Accounts:
             "clearance_expires": user.clearance_expires,
             "need_to_know": json.dumps(list(user.need_to_know)),
             "role": user.role.value,
+            "categories": to_column(as_dict(user.categories)),
             "token_hash": token_hash(token),
             "created_at": created_at,
             "disabled": False,
@@ -278,7 +285,8 @@ class Accounts:
         return record, token
 
     def set(self, actor: Actor, user_id: str, changes: Changes) -> UserRecord:
-        """Change an account's clearance, its expiry, its need-to-know or its role."""
+        """Change an account's clearance, its expiry, its need-to-know, its role or its
+        security categories."""
         given = changes.given()
         if not given:
             raise RequestError.of("changes", "give at least one of " + ", ".join(vars(changes)))
@@ -294,6 +302,7 @@ class Accounts:
                 clearance_expires=after.clearance_expires,
                 need_to_know=json.dumps(list(after.need_to_know)),
                 role=after.role.value,
+                categories=to_column(as_dict(after.categories)),
             )
             data = {
                 "user": user_id,
@@ -358,7 +367,7 @@ class Accounts:
             after = record.user
             if changes is not None:
                 after = _changed(record.user, changes)
-                self._check(after.nation, after.clearance, after.need_to_know)
+                self._check(after.nation, after.clearance, after.need_to_know, after.categories)
             self.node.require(actor, Action.USERS, Target(account=_account(after)))
             tx.on_commit(self._forget)
             yield tx, record, row
@@ -387,14 +396,20 @@ class Accounts:
         self._signed_in = Recent(self._signed_in.size)
         self.node.sessions.forget()
 
-    def _check(self, nation: str, clearance: str | None, topics: Sequence[str]) -> None:
+    def _check(
+        self, nation: str, clearance: str | None, topics: Sequence[str], held: Held = ()
+    ) -> None:
         """The account's attributes against the catalogue: ``RequestError`` naming each."""
-        policy = self.node.rulebook.catalogue.policies.get(nation)
+        catalogue = self.node.rulebook.catalogue
+        policy = catalogue.policies.get(nation)
         if policy is None:
             raise RequestError.of("nation", f"unknown policy '{nation}'")
         if clearance is not None and clearance not in policy.ranks:
             raise RequestError.of("clearance", f"unknown level '{clearance}' of {nation}")
         check_topics(topics)
+        problems = held_problems(catalogue, as_dict(held), "categories")
+        if problems:
+            raise RequestError(problems)
 
 
 def check_topics(topics: Sequence[str]) -> None:
@@ -452,4 +467,5 @@ def _changed(user: User, changes: Changes) -> User:
         if isinstance(changes.need_to_know, Keep)
         else tuple(changes.need_to_know),
         user.role if isinstance(changes.role, Keep) else changes.role,
+        user.categories if isinstance(changes.categories, Keep) else frozen(changes.categories),
     )

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
 from gsoia.decision.labels import LabelTable
 from gsoia.decision.tables import Codes
+from gsoia.node.categories import Held, as_dict, frozen
 
 _WORD = 2**64 - 1
 
@@ -36,6 +38,10 @@ class EncodedLabel:
     custodian: int
     open: int
     need: int
+    categories: dict[str, list[str]] | None = None
+    """The label's security categories (None: none): the columns hold the number of the
+    distinct set they are (``LabelColumns.category_sets``), decided set by set
+    (``gsoia.node.visible``)."""
 
 
 class LabelColumns:
@@ -52,6 +58,11 @@ class LabelColumns:
         self._open: npt.NDArray[np.uint64] = np.zeros((codes.words, 0), dtype=np.uint64)
         self._need: npt.NDArray[np.uint64] = np.zeros((self._need_words(), 0), dtype=np.uint64)
         self._row_of: dict[int, int] = {}
+        self._category: npt.NDArray[np.uint32] = np.zeros(0, dtype=np.uint32)
+        """Per row: the number of its label's set of categories (0: none)."""
+        self.category_sets: list[CategorySet] = []
+        """The distinct sets of categories of the labels, set n at index n - 1."""
+        self._set_number: dict[tuple[str, Held], int] = {}
         self.version = 0
         """Changes with every change of the columns (what a cached listing depends on)."""
         self.lock = threading.RLock()
@@ -81,6 +92,7 @@ class LabelColumns:
         self._custodian = grown(self._custodian)  # type: ignore[assignment]
         self._open = grown(self._open, self.codes.words)  # type: ignore[assignment]
         self._need = grown(self._need, self._need_words())  # type: ignore[assignment]
+        self._category = grown(self._category)  # type: ignore[assignment]
         self._capacity = capacity
 
     def add_topics(self, topics: list[str]) -> None:
@@ -126,6 +138,18 @@ class LabelColumns:
             self._open[w, row] = (label.open >> (64 * w)) & _WORD
         for w in range(self._need.shape[0]):
             self._need[w, row] = (label.need >> (64 * w)) & _WORD
+        self._category[row] = self._set_of(label) if label.categories else 0
+
+    def _set_of(self, label: EncodedLabel) -> int:
+        """The number of the label's set of categories, a new one if no label had it."""
+        codes = self.codes
+        policy_code, _ = codes.level_of[label.key // len(codes.areas)]
+        key = (codes.policies[policy_code], frozen(label.categories))
+        number = self._set_number.get(key)
+        if number is None:
+            self.category_sets.append(CategorySet(key[0], as_dict(key[1])))
+            number = self._set_number[key] = len(self.category_sets)
+        return number
 
     def table(self) -> LabelTable:
         """A LabelTable over the current rows (views: nothing copied)."""
@@ -142,7 +166,29 @@ class LabelColumns:
     def seqs(self) -> npt.NDArray[np.int64]:
         return self.seq[: self.size]
 
-    def snapshot(self) -> tuple[LabelTable, npt.NDArray[np.int64], int]:
-        """The table, the seqs of its rows and the version, taken together."""
+    def snapshot(self) -> Snapshot:
+        """The table, the seqs of its rows, the version and the rows' sets of categories,
+        taken together."""
         with self.lock:
-            return self.table(), self.seqs(), self.version
+            n = self.size
+            sets = tuple(self.category_sets)
+            return Snapshot(self.table(), self.seqs(), self.version, self._category[:n], sets)
+
+
+class CategorySet(NamedTuple):
+    """A set of security categories some labels carry, of their originator's policy."""
+
+    policy: str
+    categories: dict[str, list[str]]
+
+
+class Snapshot(NamedTuple):
+    """The label columns at one moment (``LabelColumns.snapshot``)."""
+
+    table: LabelTable
+    seqs: npt.NDArray[np.int64]
+    version: int
+    category: npt.NDArray[np.uint32]
+    """Per row: the number of its label's set of categories (0: none)."""
+    category_sets: tuple[CategorySet, ...]
+    """Set n at index n - 1."""

@@ -18,14 +18,16 @@ from sqlalchemy import Connection, insert
 from gsoia.crypto.canonical import MAX_SAFE_INTEGER
 from gsoia.decision import Decision
 from gsoia.decision.request import (
-    HeldLabel,
+    BatchLabel,
     Subject,
     area_problems,
+    categories_of,
     label_problems,
-    parse_held_label,
+    parse_batch_label,
 )
 from gsoia.errors import Problem, RequestError
 from gsoia.node.authority import Action, Copy, Target, Verdict
+from gsoia.node.categories import to_column
 from gsoia.node.columns import EncodedLabel
 from gsoia.node.errors import Denied, IntegrityFailure, NodeError, NotFound
 from gsoia.node.item import (
@@ -136,7 +138,7 @@ class Holdings:
             if problems:
                 raise RequestError(problems)
             return Draft(known.label, title, content, known.decision)
-        label = parse_held_label(label_data, place)
+        label = parse_batch_label(label_data, place)
         extra = {"custodian", "consented_to"} & set(label)
         if extra:
             raise RequestError.of(
@@ -208,7 +210,7 @@ class Holdings:
             appended: list[EncodedLabel] = []
             stored_ids = []
             for (draft, stored), encoded, seq in zip(prepared, encodings, seqs, strict=True):
-                appended.append(EncodedLabel(seq, *encoded))
+                appended.append(EncodedLabel(seq, *encoded, categories_of(draft.label)))
                 stored_ids.append((stored["id"], seq))
                 data = {
                     "item": stored["id"],
@@ -239,7 +241,7 @@ class Holdings:
         # needs no savepoints unless one fails.
         return node.audit.batched(store, rerunnable=True)
 
-    def _fields(self, item_id: str, label: HeldLabel, title: str) -> dict[str, Any]:
+    def _fields(self, item_id: str, label: BatchLabel, title: str) -> dict[str, Any]:
         """A new copy's signed columns but its provenance, held by this node."""
         return {
             "id": item_id,
@@ -277,6 +279,7 @@ class Holdings:
             "area": item["area"],
             "releasable_to": json.dumps(item["releasable_to"]),
             "need_to_know": json.dumps(item["need_to_know"]),
+            "categories": to_column(item.get("categories")),
             "custodian": self.node.nation,
             "consented_to": "[]",
             "created_at": item["created_at"],
@@ -301,7 +304,7 @@ class Holdings:
             }
             | encoded_columns(encoded),
         )
-        found = EncodedLabel(seq, *encoded)
+        found = EncodedLabel(seq, *encoded, categories_of(label))
 
         def publish() -> None:
             columns.add_topics(new_topics)

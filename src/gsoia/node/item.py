@@ -17,9 +17,15 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from sqlalchemy import Connection, bindparam, select
 
 from gsoia.decision import Decision
-from gsoia.decision.request import HeldLabel, Label, Subject
+from gsoia.decision.request import (
+    BatchLabel,
+    CategorizedLabel,
+    Subject,
+    categories_of,
+)
 from gsoia.errors import Problem
 from gsoia.node.authority import Copy
+from gsoia.node.categories import as_dict, from_column, frozen, to_column
 from gsoia.store.schema import items
 
 if TYPE_CHECKING:
@@ -66,6 +72,9 @@ class StoredItem(NamedTuple):
     origin_seal: bytes | None
     version: int
     """The copy's version: 1 as stored, one more at each change (``gsoia.node.versions``)."""
+    categories: str | None
+    """JSON object of the label's security categories by tag (``gsoia.node.categories``);
+    None: none."""
 
 
 assert StoredItem._fields == tuple(items.c.keys())  # INVARIANT: one order, the table's
@@ -82,14 +91,19 @@ SIGNED = (
     "created_at",
     "created_by",
     "version",
+    "categories",
 )
 """The columns the node's signature binds to the content digest (``signed_fields``); the
 version too, so that a row is served only in the version the audit log last recorded."""
+WHEN_GIVEN = frozenset({"categories"})
+"""Signed columns bound only where they are not NULL: an item without categories is
+signed, sealed and sent as one of a node that knows none (and a NULL put in or taken out
+changes what is signed all the same)."""
 WRITTEN = tuple(name for name in SIGNED if name not in (*CUSTODY, "version"))
 """The columns as the originator wrote them: what travels to a partner (``travelling``)."""
 LISTS = frozenset({"releasable_to", "need_to_know", "consented_to"})
 """The columns holding a JSON list of names."""
-DECIDED = (*LABEL, *CUSTODY)
+DECIDED = (*LABEL, *CUSTODY, "categories")
 """The columns a decision is made on."""
 
 signed_columns = attrgetter(*SIGNED, "content_digest", "signature")
@@ -145,7 +159,7 @@ def item_of(row: Any) -> StoredItem:
 class Draft:
     """A new item, checked and decided, not yet stored."""
 
-    label: HeldLabel
+    label: BatchLabel
     title: str
     content: bytes
     decision: Decision
@@ -163,20 +177,23 @@ def _names(text: str) -> tuple[str, ...]:
     return tuple(str(v) for v in value)
 
 
-def item_label(item: StoredItem) -> Label:
-    """A stored item's label, as its originator wrote it."""
-    return {
+def item_label(item: StoredItem) -> CategorizedLabel:
+    """A stored item's label, as its originator wrote it (its categories, if it has any)."""
+    label: CategorizedLabel = {
         "originator": item.originator,
         "classification": item.classification,
         "area": item.area,
         "releasable_to": names(item.releasable_to),
         "need_to_know": names(item.need_to_know),
     }
+    if item.categories is not None:  # seldom: most items carry none
+        label["categories"] = from_column(item.categories) or {}
+    return label
 
 
-def held_label(item: StoredItem) -> HeldLabel:
+def held_label(item: StoredItem) -> BatchLabel:
     """A stored item's label with its custody."""
-    label: HeldLabel = {**item_label(item)}  # type: ignore[typeddict-item]
+    label: BatchLabel = {**item_label(item)}  # type: ignore[typeddict-item]
     label["custodian"] = item.custodian
     label["consented_to"] = names(item.consented_to)
     return label
@@ -198,34 +215,47 @@ def decided_on(rulebook: Rulebook, subject: Subject, item: StoredItem, at: dt.da
     )
 
 
-def normal_label(label: HeldLabel) -> HeldLabel:
-    """The label as stored: every optional field present."""
-    return {
+def normal_label(label: BatchLabel) -> BatchLabel:
+    """The label as stored: every optional field present; categories only if it has any
+    (a tag given no category left out)."""
+    normal: BatchLabel = {
         "originator": label["originator"],
         "classification": label["classification"],
         "area": label.get("area"),
         "releasable_to": list(label.get("releasable_to", [])),
         "need_to_know": list(label.get("need_to_know", [])),
     }
+    categories = as_dict(frozen(categories_of(label)))
+    if categories:
+        normal["categories"] = categories
+    return normal
 
 
-def label_columns(label: HeldLabel) -> dict[str, Any]:
-    """A label's columns as stored (its lists as JSON)."""
+def label_columns(label: BatchLabel) -> dict[str, Any]:
+    """A label's columns as stored (its lists as JSON, its categories as a JSON object)."""
     return {
         "originator": label["originator"],
         "classification": label["classification"],
         "area": label.get("area"),
         "releasable_to": json.dumps(label.get("releasable_to", [])),
         "need_to_know": json.dumps(label.get("need_to_know", [])),
+        "categories": to_column(categories_of(label)),
+    }
+
+
+def bound_fields(columns: Iterable[tuple[str, Any]]) -> dict[str, Any]:
+    """Signed columns by name as a signature binds them: lists and categories parsed, a
+    column of ``WHEN_GIVEN`` left out where it is NULL."""
+    return {
+        name: names(v) if name in LISTS else from_column(v) if name in WHEN_GIVEN else v
+        for name, v in columns
+        if v is not None or name not in WHEN_GIVEN
     }
 
 
 def signed_fields(item: StoredItem) -> dict[str, Any]:
     """What the node's signature binds to the content: label, custody, title, provenance."""
-    return {
-        name: names(v) if name in LISTS else v
-        for name, v in zip(SIGNED, _signed(item), strict=True)
-    }
+    return bound_fields(zip(SIGNED, _signed(item), strict=True))
 
 
 _signed = attrgetter(*SIGNED)
@@ -234,10 +264,7 @@ _signed = attrgetter(*SIGNED)
 def travelling(item: StoredItem) -> dict[str, Any]:
     """The originator's item as it travels to a partner: what the sender's binding
     signature covers (label, title, provenance; not custody)."""
-    return {
-        name: names(v) if name in LISTS else v
-        for name, v in zip(WRITTEN, _written(item), strict=True)
-    }
+    return bound_fields(zip(WRITTEN, _written(item), strict=True))
 
 
 _written = attrgetter(*WRITTEN)
@@ -251,7 +278,9 @@ def decision_view(decision: Decision) -> dict[str, Any]:
     }
 
 
-def item_view(item: StoredItem, label: dict[str, Any], decided: dict[str, Any]) -> dict[str, Any]:
+def item_view(
+    item: StoredItem, label: Mapping[str, Any], decided: dict[str, Any]
+) -> dict[str, Any]:
     """An item as shown to a reader: ``label`` (``item_label``) and ``decided``
     (``decision_view``) given, to be shared between the views of one ruling."""
     return {

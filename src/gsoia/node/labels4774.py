@@ -9,8 +9,9 @@ policy of the catalogue (by OID, name or id), checked against that policy.
 Releasability travels as the policy's permissive tag ``Releasable To`` (NATO's SPIF):
 its categories, nations and groups of the catalogue, are the item's ``releasable_to``,
 and an item's ``releasable_to`` is written back as that tag where the policy has it and
-every name is a category of it allowed at the item's level. Other categories are refused:
-a node's users hold none, so nobody could read such an item (docs/labels.md).
+every name is a category of it allowed at the item's level. Other categories are the
+item's security categories (its label's ``categories``), decided against those its
+readers hold (docs/labels.md, docs/decision.md "Categories"), and written back as they are.
 """
 
 from __future__ import annotations
@@ -88,8 +89,10 @@ def _same_names(given: Any, names: list[str]) -> bool:
 def originator_label_text(catalogue: Catalogue, label: Mapping[str, Any]) -> str:
     """A checked label's originator label as 4774 XML text (no XML declaration)."""
     originator, level_id = label["originator"], label["classification"]
-    released = _releasable(catalogue.policies[originator], level_id, label.get("releasable_to"))
-    document = _label(catalogue, LabelKind.ORIGINATOR, originator, level_id, released)
+    policy = catalogue.policies[originator]
+    released = _releasable(policy, level_id, label.get("releasable_to"))
+    categories = [*_categories(policy, label.get("categories")), *released]
+    document = _label(catalogue, LabelKind.ORIGINATOR, originator, level_id, categories)
     return tostring(label_element(document), encoding="unicode")
 
 
@@ -102,11 +105,12 @@ def label_from_document(catalogue: Catalogue, label: LabelDocument, place: str) 
     except LabelXmlError as e:
         raise InputError([Problem(f"{place}: {p.place}", p.reason) for p in e.problems]) from e
     item_label: dict[str, Any] = {"originator": policy_id, "classification": checked.level.id}
+    categories: dict[str, list[str]] = {}
     for tag_name, values in checked.categories.items():
         at = f"{place}: Category[{tag_name}]"
         if tag_name != RELEASABLE_TO:
             if values:
-                raise InputError.of(at, "a node's items carry no categories but Releasable To")
+                categories[tag_name] = list(values)
             continue
         if policy.tags[tag_name].kind.rule != CategoryKind.PERMISSIVE:
             raise InputError.of(at, "taken as releasability only when permissive")
@@ -117,6 +121,8 @@ def label_from_document(catalogue: Catalogue, label: LabelDocument, place: str) 
                 )
         if values:
             item_label["releasable_to"] = list(values)
+    if categories:
+        item_label["categories"] = categories
     return item_label
 
 
@@ -137,8 +143,10 @@ def item_labels(catalogue: Catalogue, item: Mapping[str, Any]) -> list[LabelDocu
     another nation, the alternative label in the holder's policy."""
     label = item["label"]
     originator, level_id = label["originator"], label["classification"]
-    released = _releasable(catalogue.policies[originator], level_id, label.get("releasable_to"))
-    labels = [_label(catalogue, LabelKind.ORIGINATOR, originator, level_id, released)]
+    policy = catalogue.policies[originator]
+    released = _releasable(policy, level_id, label.get("releasable_to"))
+    categories = [*_categories(policy, label.get("categories")), *released]
+    labels = [_label(catalogue, LabelKind.ORIGINATOR, originator, level_id, categories)]
     holder = item.get("custodian") or originator
     if holder != originator:
         held = _equivalent(catalogue, originator, level_id, holder)
@@ -187,6 +195,22 @@ def _releasable(policy: Policy, level_id: str, names: list[str] | None) -> list[
     if not values:
         return []
     return [LabelCategory(tag=RELEASABLE_TO, type=CategoryType.PERMISSIVE, values=values)]
+
+
+_TYPES = {
+    CategoryKind.RESTRICTIVE.value: CategoryType.RESTRICTIVE,
+    CategoryKind.PERMISSIVE.value: CategoryType.PERMISSIVE,
+    CategoryKind.INFORMATIVE.value: CategoryType.INFORMATIVE,
+}
+
+
+def _categories(policy: Policy, categories: Mapping[str, list[str]] | None) -> list[LabelCategory]:
+    """A label's security categories (checked against ``policy``) as 4774 categories."""
+    return [
+        LabelCategory(tag=tag, type=_TYPES[policy.tags[tag].kind.rule], values=list(values))
+        for tag, values in (categories or {}).items()
+        if values
+    ]
 
 
 def _equivalent(catalogue: Catalogue, originator: str, level_id: str, holder: str) -> str | None:

@@ -21,8 +21,8 @@ from sqlalchemy import Connection, insert, select, update
 
 from gsoia.crypto.canonical import canonical_json
 from gsoia.decision import Decision, Rulebook
-from gsoia.decision.labels import LabelTable
-from gsoia.node.columns import LabelColumns
+from gsoia.node.categories import Held
+from gsoia.node.columns import LabelColumns, Snapshot
 from gsoia.node.item import (
     StoredItem,
     decided_columns,
@@ -34,15 +34,17 @@ from gsoia.node.item import (
 from gsoia.node.recent import Recent
 from gsoia.node.users import User
 from gsoia.node.vault import BoolArray, SeqArray, Vault
+from gsoia.node.visible import visible_rows
 from gsoia.store.database import peeking, writing
 from gsoia.store.schema import meta, topics
 
-SubjectKey = tuple[str, str | None, dt.date | None, tuple[str, ...]]
-"""What a decision takes from the user: nation, clearance, its expiry, need-to-know."""
+SubjectKey = tuple[str, str | None, dt.date | None, tuple[str, ...], Held]
+"""What a decision takes from the user: nation, clearance, its expiry, need-to-know, the
+security categories held."""
 
 
 def subject_key(user: User) -> SubjectKey:
-    return (user.nation, user.clearance, user.clearance_expires, user.need_to_know)
+    return (user.nation, user.clearance, user.clearance_expires, user.need_to_know, user.categories)
 
 
 def catalogue_fingerprint(rulebook: Rulebook) -> str:
@@ -215,8 +217,9 @@ class Listing:
         each confirmed on its verified label; those no longer intact ``flagged``."""
         with peeking(self.vault.engine) as connection:  # the page's items checked one by one
             self.refresh(connection)
-            table, seqs, version = self.columns.snapshot()
-            allowed, total = self._allowed(user, filters, connection, table, seqs, version)
+            snapshot = self.columns.snapshot()
+            seqs = snapshot.seqs
+            allowed, total = self._allowed(user, filters, connection, snapshot)
             start = int(np.searchsorted(seqs, cursor, side="right"))
             page_seqs = first_allowed(allowed, seqs, start, limit + 1)
             more = len(page_seqs) > limit
@@ -250,9 +253,7 @@ class Listing:
         user: User,
         filters: ListFilter,
         connection: Connection,
-        table: LabelTable,
-        seqs: SeqArray,
-        version: int,
+        snapshot: Snapshot,
     ) -> tuple[BoolArray, int]:
         """Which rows of the table ``user`` may see under ``filters``, and how many.
 
@@ -260,13 +261,14 @@ class Listing:
         columns change (``version``) or the day does.
         """
         day = self.today()
-        key = Visibility(subject_key(user), tuple(sorted(filters.to_dict().items())), day, version)
+        filtered = tuple(sorted(filters.to_dict().items()))
+        key = Visibility(subject_key(user), filtered, day, snapshot.version)
         cached = self._visible.get(key)
         if cached is not None:
             return cached
-        allowed = self.rulebook.decide_many(user.subject(), table, at=day)
+        allowed = visible_rows(self.rulebook, user.subject(), snapshot, day)
         if filters.to_dict():
-            allowed &= self._filter_mask(connection, filters, table.key, seqs)
+            allowed &= self._filter_mask(connection, filters, snapshot.table.key, snapshot.seqs)
         found = (allowed, int(allowed.sum()))
         self._visible.put(key, found)
         return found

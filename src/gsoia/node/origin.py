@@ -1,12 +1,13 @@
 """The originator's seal: who wrote an item, at which level, for whom — signed where it began.
 
 The node where an item is created signs, with its Ed25519 key, the item as its originator
-wrote it (id, title, label, provenance; ``origin_fields``) together with the SHA-384 of the
-plaintext content (``gsoia.crypto.signing.origin_message``). The seal is stored with the
-item and travels unchanged with every copy: Japan's item held by Canada and passed on to
-the USA still carries Japan's seal, and the USA checks it with *Japan's* pinned keys, not
-Canada's. A custodian can re-bind a label it rewrote with its own key; it cannot re-seal
-it with the originator's. Only the originator issues a new seal, when it reclassifies.
+wrote it (id, title, label with its security categories, provenance; ``origin_fields``)
+together with the SHA-384 of the plaintext content (``gsoia.crypto.signing.origin_message``).
+The seal is stored with the item and travels unchanged with every copy: Japan's item held
+by Canada and passed on to the USA still carries Japan's seal, and the USA checks it with
+*Japan's* pinned keys, not Canada's. A custodian can re-bind a label it rewrote with its
+own key; it cannot re-seal it with the originator's. Only the originator issues a new seal,
+when it reclassifies.
 
 In a package the seal is never in clear: the signature would let anyone who sees the
 package confirm a guess of the content (a verification oracle). It travels encrypted
@@ -28,6 +29,7 @@ from gsoia.crypto.errors import BadSignature, CryptoError, DecryptionFailed
 from gsoia.crypto.seal import seal, unseal
 from gsoia.crypto.signing import digest, origin_message, sign, verify_any
 from gsoia.federation.packages import PackageRejected, Rejection, b64, unb64
+from gsoia.node.categories import from_column
 
 __all__ = [
     "check_seal",
@@ -48,7 +50,7 @@ def origin_fields(row: Mapping[str, Any]) -> dict[str, Any]:
     def listed(value: Any) -> list[str]:
         return [str(v) for v in (json.loads(value) if isinstance(value, str) else value)]
 
-    return {
+    fields = {
         "id": row["id"],
         "title": row["title"],
         "originator": row["originator"],
@@ -59,6 +61,12 @@ def origin_fields(row: Mapping[str, Any]) -> dict[str, Any]:
         "created_at": row["created_at"],
         "created_by": row["created_by"],
     }
+    categories = row.get("categories")
+    if categories is not None:  # sealed only where the label has them
+        fields["categories"] = (
+            from_column(categories) if isinstance(categories, str) else dict(categories)
+        )
+    return fields
 
 
 def make_seal(key: Ed25519PrivateKey, item: Mapping[str, Any], plaintext: bytes) -> bytes:

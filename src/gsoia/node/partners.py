@@ -12,16 +12,22 @@ import datetime as dt
 from collections.abc import Collection
 
 from gsoia.decision import Decision, Label, Rulebook, Subject
+from gsoia.decision.request import categories_of
 
 
 def partner_subject(rulebook: Rulebook, nation: str, label: Label) -> Subject:
-    """The reader a partner's node stands for: its top level, the item's topics."""
-    return {
+    """The reader a partner's node stands for: its top level, the item's topics and
+    security categories (its node decides them again for each reader)."""
+    subject: Subject = {
         "id": f"{nation} (for its cleared readers)",
         "nation": nation,
         "clearance": rulebook.catalogue.policies[nation].levels[-1].id,
         "need_to_know": list(label.get("need_to_know", [])),
     }
+    categories = categories_of(label)
+    if categories:
+        subject["categories"] = categories
+    return subject
 
 
 def partner_decision(

@@ -213,6 +213,7 @@ class Node:
         clearance_expires: dt.date | None = None,
         need_to_know: list[str] | None = None,
         role: Role = Role.ANALYST,
+        categories: dict[str, list[str]] | None = None,
     ) -> tuple[User, str]:
         """Register a user as the operator; returns the user and its API token (shown once,
         stored hashed). ``accounts`` does the rest of what can be done to accounts."""
@@ -224,6 +225,7 @@ class Node:
             clearance_expires=clearance_expires,
             need_to_know=need_to_know or (),
             role=role,
+            categories=categories,
         )
         return record.user, token
 

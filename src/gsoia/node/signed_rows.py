@@ -32,8 +32,12 @@ USER_FIELDS = (
     "disabled",
     "token_hash",
     "version",
+    "categories",
 )
 """What a user's signature covers."""
+OMITTED_WHEN_NONE = frozenset({"categories"})
+"""Fields a row's message leaves out where they are NULL: a row of before, which has none,
+is signed as it was (and a NULL put in or taken out changes the message all the same)."""
 PEER_FIELDS = ("nation", "url", "signing_key", "sealing_key", "fingerprint", "version")
 """What a pinned peer's signature covers."""
 
@@ -41,7 +45,11 @@ PEER_FIELDS = ("nation", "url", "signing_key", "sealing_key", "fingerprint", "ve
 def row_message(kind: str, fields: tuple[str, ...], row: Mapping[str, Any]) -> bytes:
     """The signed bytes of a row of ``kind`` (``user``, ``peer``): its ``fields``."""
     return f"gsoia-{kind}-row-v1\n".encode() + canonical_json(
-        {name: _plain(row[name]) for name in fields}
+        {
+            name: _plain(row[name])
+            for name in fields
+            if name not in OMITTED_WHEN_NONE or row.get(name) is not None
+        }
     )
 
 

@@ -43,7 +43,14 @@ EXTENSION_ID = "extension-definition--f67a03a9-ae79-440c-b2ec-6d97c54cb09d"
 IDENTITY_ID = "identity--5f1d4c1e-8a47-4c55-9b0e-6f2d0a7c3b91"
 SPEC_VERSION = "2.1"
 STIX_MEDIA_TYPE = "application/stix+json;version=2.1"
-LABEL_FIELDS = ("originator", "classification", "area", "releasable_to", "need_to_know")
+LABEL_FIELDS = (
+    "originator",
+    "classification",
+    "area",
+    "releasable_to",
+    "need_to_know",
+    "categories",
+)
 LABEL_XML = "label_4774"
 """The label extension's property holding the originator's STANAG 4774 label (XML text)."""
 EMITTED_FIELDS = ("custodian", "custodian_marking")
@@ -68,7 +75,7 @@ EXTENSION_DEFINITION: dict[str, Any] = {
     "id": EXTENSION_ID,
     "created_by_ref": IDENTITY_ID,
     "created": _DEFINED,
-    "modified": "2026-12-07T00:00:00.000Z",  # label_4774 in the schema
+    "modified": "2026-12-07T09:00:00.000Z",  # categories in the schema
     "name": "gsoia confidentiality label",
     "description": (
         "The confidentiality label of a STIX object exchanged under a General Security of"
@@ -84,9 +91,12 @@ EXTENSION_DEFINITION: dict[str, Any] = {
         " originator's policy, e.g. GOKUHI); area (string, optional: the subject area, e.g."
         " defence); releasable_to (list of string, optional: policy ids or group names;"
         " absent = releasable to no foreign nation); need_to_know (list of string, optional:"
-        " topics a reader must all hold); custodian (string, set by the holding node: the"
-        " policy id of the party holding this copy); custodian_marking (string, set by the"
-        " holding node: the custodian's equivalent marking, e.g. 'CAN SECRET // JPN 極秘 //"
+        " topics a reader must all hold); categories (object, optional: security categories"
+        " of the originator's policy, tag name -> list of category names, decided as STANAG"
+        " 4774's restrictive, permissive and informative tags); custodian (string, set by"
+        " the holding node: the policy id of the party holding this copy); custodian_marking"
+        " (string, set by the holding node: the custodian's equivalent marking, e.g. 'CAN"
+        " SECRET // JPN 極秘 //"
         " JPN-CAN'); label_4774 (string, optional: the originator's label as a STANAG 4774"
         " originatorConfidentialityLabel, XML text; written by the storing node when absent)."
         " Decided by the rules of the gsoia release decision (docs/decision.md in the"

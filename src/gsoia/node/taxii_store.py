@@ -49,6 +49,7 @@ from gsoia.node import stix
 from gsoia.node.authority import Action, Target
 from gsoia.node.errors import Conflict, NotFound
 from gsoia.node.item import item_of
+from gsoia.node.listing import subject_key
 from gsoia.node.recent import Recent
 from gsoia.node.stix_index import (
     INTEL,
@@ -63,6 +64,7 @@ from gsoia.node.stix_index import (
 )
 from gsoia.node.taxii_envelope import sort_objects, status_resource, stix_rows
 from gsoia.node.users import User
+from gsoia.node.visible import visible_rows
 from gsoia.store.database import reading
 from gsoia.store.schema import items, stix_deletions, stix_objects, taxii_status
 
@@ -327,10 +329,9 @@ class TaxiiStore:
         next pages until the label columns, the mirror or the day change. The caller holds
         the mirror's lock."""
         node = self.node
-        table, seqs, version = node.columns.snapshot()
+        snapshot = node.columns.snapshot()
         day = node.today()
-        subject = (user.nation, user.clearance, user.clearance_expires, user.need_to_know)
-        visibility = (subject, day, version, self.index.changes)
+        visibility = (subject_key(user), day, snapshot.version, self.index.changes)
         key = (
             visibility,
             collection.id,
@@ -348,8 +349,8 @@ class TaxiiStore:
             if visible is None:
                 # INVARIANT: the label columns only grow, and a row is complete before it
                 # counts: the snapshot's seqs are those its table was taken over.
-                allowed = node.rulebook.decide_many(user.subject(), table, at=day)
-                visible = self.index.visible(seqs, allowed)
+                allowed = visible_rows(node.rulebook, user.subject(), snapshot, day)
+                visible = self.index.visible(snapshot.seqs, allowed)
                 self._visible_rows.put(visibility, visible)
             found = self.index.selection(
                 visible, collection.id, query, object_id=object_id, versions=versions
@@ -360,9 +361,9 @@ class TaxiiStore:
     def _visible(self, user: User) -> BoolArray:
         """Per mirrored row: may ``user`` see its item (``decide_many``, vectorised)."""
         node = self.node
-        table, seqs, _ = node.columns.snapshot()
-        allowed = node.rulebook.decide_many(user.subject(), table, at=node.today())
-        return self.index.visible(seqs, allowed)
+        snapshot = node.columns.snapshot()
+        allowed = visible_rows(node.rulebook, user.subject(), snapshot, node.today())
+        return self.index.visible(snapshot.seqs, allowed)
 
     def _rows(self, connection: Connection, seqs: list[int]) -> list[Any]:
         """The items of these STIX objects with the objects' metadata, in ``seqs`` order:

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from gsoia.node.categories import Held, as_dict, from_column, frozen
+
 if TYPE_CHECKING:  # light to import: the CLI takes Role from here for its help
     from gsoia.decision.request import Subject
 
@@ -37,6 +39,8 @@ class User:
     clearance_expires: dt.date | None
     need_to_know: tuple[str, ...]
     role: Role
+    categories: Held = ()
+    """The security categories held, by tag (docs/decision.md, "Categories")."""
 
     def subject(self) -> Subject:
         """The user as the subject of a decision."""
@@ -48,6 +52,8 @@ class User:
         }
         if self.clearance_expires is not None:
             subject["clearance_expires"] = self.clearance_expires
+        if self.categories:  # most hold none: their subject is as before
+            subject["categories"] = as_dict(self.categories)
         return subject
 
     def to_dict(self) -> dict[str, Any]:
@@ -60,6 +66,7 @@ class User:
             else None,
             "need_to_know": list(self.need_to_know),
             "role": self.role.value,
+            "categories": as_dict(self.categories),
         }
 
     @classmethod
@@ -71,7 +78,17 @@ class User:
             clearance_expires=row.clearance_expires,
             need_to_know=tuple(json.loads(row.need_to_know)),
             role=Role(row.role),
+            categories=_held(getattr(row, "categories", None)),
         )
+
+
+def _held(column: str | None) -> Held:
+    """A row's categories; none shown of a column that does not parse (a row edited behind
+    the node's back: its signature no longer holds, so it authenticates no one)."""
+    try:
+        return frozen(from_column(column))
+    except (ValueError, TypeError):
+        return ()
 
 
 def new_token() -> str:

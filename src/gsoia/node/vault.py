@@ -35,17 +35,17 @@ from gsoia.crypto.errors import BadSignature, DecryptionFailed
 from gsoia.crypto.keys import NodeKeys
 from gsoia.crypto.signing import binding_message, digest, sign, verify
 from gsoia.decision.labels import encode_label
-from gsoia.decision.request import HeldLabel
+from gsoia.decision.request import HeldLabel, categories_of
 from gsoia.decision.tables import Codes
+from gsoia.node.categories import from_column
 from gsoia.node.columns import EncodedLabel, from_bits, to_bits
 from gsoia.node.errors import IntegrityFailure
 from gsoia.node.item import (
     ITEM,
-    LISTS,
     SIGNED,
     StoredItem,
+    bound_fields,
     held_label,
-    names,
     signed_columns,
     signed_fields,
 )
@@ -78,6 +78,7 @@ class Changed(NamedTuple):
     custodian_code: int
     open_bits: bytes
     need_bits: bytes
+    categories: str | None
 
     def encoded(self) -> EncodedLabel:
         return EncodedLabel(
@@ -86,6 +87,7 @@ class Changed(NamedTuple):
             self.custodian_code,
             from_bits(self.open_bits),
             from_bits(self.need_bits),
+            listed_categories(self.categories),
         )
 
 
@@ -107,6 +109,7 @@ _ENCODED = (
     items.c.custodian_code,
     items.c.open_bits,
     items.c.need_bits,
+    items.c.categories,
 )
 _NO_SEQ_ABOVE = literal_column("9223372036854775807", BigInteger)
 """The upper bound of the ranges of ``_CHANGED_AFTER``: a range with two bounds is planned
@@ -135,6 +138,16 @@ _RESIGN = (
 _BATCH = 500
 _RESIGNED = 1000
 """Items signed again per statement (``resign``)."""
+
+
+def listed_categories(text: str | None) -> dict[str, list[str]] | None:
+    """An item's categories column as the listing's columns hold them; a column that does
+    not parse as every category of every tag, restrictive, so that nobody sees the row
+    until the item is read (and found no longer intact)."""
+    try:
+        return from_column(text)
+    except (ValueError, TypeError):
+        return {"": ["(unreadable)"]}
 
 
 def encoded_columns(encoded: Encoding) -> dict[str, Any]:
@@ -216,7 +229,7 @@ class Vault:
         content_key = aead.new_key()
         ciphertext = aead.encrypt(content_key, content, aad=item_id.encode())
         content_digest = digest(ciphertext)
-        bound = {name: names(fields[name]) if name in LISTS else fields[name] for name in SIGNED}
+        bound = bound_fields((name, fields.get(name)) for name in SIGNED)
         return fields | {
             "ciphertext": ciphertext,
             "wrapped_key": aead.wrap_key(self.keys.storage, content_key, context=item_id.encode()),
@@ -304,7 +317,7 @@ class Vault:
             .values(**changes, signature=signature, **encoded_columns(encoded))
         )
         connection.execute(insert(relabels).values(seq=item.seq))  # for the other workers
-        return EncodedLabel(item.seq, *encoded)
+        return EncodedLabel(item.seq, *encoded, categories_of(held_label(changed)))
 
     def resign(self, connection: Connection, new: NodeKeys) -> int:
         """Make each intact item's custody signature again with the key ``new``; how many.
@@ -361,8 +374,10 @@ class Vault:
         """Every item's encoded label, in seq order."""
         rows = connection.execute(select(*_ENCODED).order_by(items.c.seq))
         return [
-            EncodedLabel(seq, key, custodian, from_bits(open_), from_bits(need))
-            for seq, key, custodian, open_, need in rows
+            EncodedLabel(
+                seq, key, custodian, from_bits(open_), from_bits(need), listed_categories(text)
+            )
+            for seq, key, custodian, open_, need, text in rows
         ]
 
     def last_relabel(self, connection: Connection) -> int:

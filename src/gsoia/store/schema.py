@@ -50,6 +50,9 @@ users = Table(
     # node's Ed25519 signature over its security fields with it (``node.signed_rows``)
     Column("version", Integer, nullable=False, server_default="1"),
     Column("signature", LargeBinary),
+    # migration 0016: the security categories held, a JSON object of tag name -> category
+    # names (NULL: none), signed with the row when given (``node.signed_rows``)
+    Column("categories", Text),
 )
 
 sessions = Table(  # migration 0007: web sessions, checked on every request
@@ -113,6 +116,9 @@ items = Table(
     # migration 0010: the copy's version, covered by the signature and recorded in the audit
     # log at every change (``node.versions``): an older row put back is refused
     Column("version", Integer, nullable=False, server_default="1"),
+    # migration 0016: the label's security categories, a JSON object of tag name ->
+    # category names (NULL: none), bound by the signature and the seal when given
+    Column("categories", Text),
 )
 Index("items_originator", items.c.originator)
 

@@ -32,6 +32,9 @@ class ItemIn(BaseModel):
     need_to_know: list[Name]
     created_at: Text
     created_by: Text
+    categories: dict[Name, list[Name]] | None = None
+    """The label's security categories; none from a sender whose items carry none (it
+    sends no such field)."""
 
 
 class ReleaseBody(BaseModel):

@@ -23,8 +23,8 @@ from gsoia.crypto import aead
 from gsoia.crypto.errors import BadSignature, CryptoError, DecryptionFailed
 from gsoia.crypto.seal import unseal
 from gsoia.crypto.signing import binding_message, digest, verify_any
-from gsoia.decision import Decision, Label
-from gsoia.decision.request import label_problems
+from gsoia.decision import Decision
+from gsoia.decision.request import CategorizedLabel, label_problems
 from gsoia.federation.packages import (
     Package,
     PackageRejected,
@@ -84,13 +84,17 @@ class Intake:
         node = self.node
         body = read_body(ReleaseBody, package)
         item = body.item.model_dump()
-        label: Label = {
+        label: CategorizedLabel = {
             "originator": item["originator"],
             "classification": item["classification"],
             "area": item["area"],
             "releasable_to": item["releasable_to"],
             "need_to_know": item["need_to_know"],
         }
+        if item["categories"] is None:  # bound and sealed only where the label has them
+            del item["categories"]
+        else:
+            label["categories"] = item["categories"]
         found = label_problems(node.rulebook.catalogue, label, "body.item", None, [], "body.")
         if found:
             raise PackageRejected(Rejection.MALFORMED, str(found[0]), package.id)

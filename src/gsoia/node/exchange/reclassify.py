@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
+from gsoia.decision.categories import category_problems
+from gsoia.decision.request import categories_of
 from gsoia.errors import RequestError
 from gsoia.federation.courier import Courier, enqueue
 from gsoia.federation.packages import Kind, Package, PackageRejected, Rejection
@@ -57,6 +59,14 @@ class Reclassifications:
             if row is None:
                 raise NotFound(f"no item {item_id}")
             node.on_item(user, Action.RECLASSIFY, row, level=classification)
+            excluded = category_problems(
+                node.rulebook.catalogue.policies[node.nation],
+                classification,
+                categories_of(item_label(row)) or {},
+                "classification",
+            )
+            if excluded:  # a category of the item not allowed at the new level
+                raise RequestError(excluded)
             new_seal = origin.make_seal(
                 node.keys.signing,
                 origin.origin_fields(row._asdict() | {"classification": classification}),
@@ -142,9 +152,11 @@ class Reclassifications:
                 package.id,
             )
             record(tx.connection, package, body.item, node.audit.now())
+            relabelled = item_label(row)
+            relabelled["classification"] = body.classification
             decision = partner_decision(
                 node.rulebook,
-                {**item_label(row), "classification": body.classification},
+                relabelled,
                 node.nation,
                 custodian=row.custodian,
                 consented_to=json.loads(row.consented_to),
