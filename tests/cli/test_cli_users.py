@@ -198,7 +198,26 @@ def test_each_refusal_is_one_line_and_exit_2(cli: Cli) -> None:
     node = cli.node()
     try:
         with node.engine.connect() as connection:
-            kinds = list(connection.execute(select(audit_entries.c.kind)).scalars())
+            entries = connection.execute(
+                select(audit_entries.c.kind, audit_entries.c.actor, audit_entries.c.body)
+            ).all()
     finally:
         node.close()
-    assert kinds == ["user.added"]  # nothing was changed
+    # nothing was changed; what the node refused is in its log, the operator's, one entry
+    # each (an option refused before the node is opened is not the node's refusal)
+    assert entries[0].kind == "user.added"
+    refused = [(e.kind, e.actor, json.loads(e.body)["data"]) for e in entries[1:]]
+    assert [(kind, actor) for kind, actor, _ in refused] == [("refused", "cli")] * 9
+    assert [body["action"] for _, _, body in refused] == [
+        "gsoia user disable",
+        "gsoia user enable",
+        "gsoia user rotate-token",
+        "gsoia user remove",
+        "gsoia user set",
+        "gsoia user set",
+        "gsoia user set",
+        "gsoia user add",
+        "gsoia user add",
+    ]
+    assert "no user 'nobody'" in refused[0][2]["reason"]
+    assert "unknown policy 'ZZZ'" in refused[7][2]["reason"]

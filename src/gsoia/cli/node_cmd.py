@@ -8,7 +8,7 @@ import gc
 import socket
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
@@ -44,6 +44,16 @@ def open_node(
         return Node.open(data, database=database, today=today, anchored=anchored)
     except GsoiaError as e:
         refuse(e)
+
+
+def refused_at(node: Node, command: str, error: GsoiaError | str) -> NoReturn:
+    """Refuse (one line, an exit) what ``node`` refused, with the refusal written to its
+    audit log as the operator's, as a refused request is."""
+    from gsoia.node.authority import OPERATOR
+
+    reason = error.diagnostics() if isinstance(error, GsoiaError) else error
+    node.refuse(OPERATOR.id, f"gsoia {command}", reason)
+    refuse(error)
 
 
 def acting_user(node: Node, user_id: str) -> User:
@@ -121,7 +131,7 @@ def user_add(
             categories=categories,
         )
     except GsoiaError as e:
-        refuse(e)
+        refused_at(node, "user add", e)
     finally:
         node.close()
     print(token)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
-from gsoia.cli.node_cmd import Data, Database, open_node
+from gsoia.cli.node_cmd import Data, Database, open_node, refused_at
 from gsoia.cli.refusal import parse_day, refuse
 from gsoia.errors import GsoiaError
 from gsoia.node.categories import as_dict, from_options, shown
@@ -30,9 +30,9 @@ T = TypeVar("T")
 UserId = Annotated[str, typer.Option("--id", help="The user's id.")]
 
 
-def _run(data: Data, database: str | None, work: Callable[[Node, Operator], T]) -> T:
-    """``work`` on the node opened from ``data``, by the operator; a refusal is one line
-    and an exit."""
+def _run(data: Data, database: str | None, command: str, work: Callable[[Node, Operator], T]) -> T:
+    """``work`` on the node opened from ``data``, by the operator (``gsoia user COMMAND``);
+    a refusal is one line and an exit, and an entry of the audit log."""
     from gsoia.node.authority import OPERATOR
     from gsoia.node.errors import NotFound
 
@@ -40,9 +40,9 @@ def _run(data: Data, database: str | None, work: Callable[[Node, Operator], T]) 
     try:
         return work(node, OPERATOR)
     except NotFound as e:
-        refuse(f"--id: {e.diagnostics()}")
+        refused_at(node, f"user {command}", f"--id: {e.diagnostics()}")
     except GsoiaError as e:
-        refuse(e)
+        refused_at(node, f"user {command}", e)
     finally:
         node.close()
 
@@ -57,7 +57,7 @@ def user_list(data: Data, database: Database = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    records = _run(data, database, lambda node, cli: node.accounts.list(cli))
+    records = _run(data, database, "list", lambda node, cli: node.accounts.list(cli))
     table = Table(title="Accounts", title_justify="left")
     for column in (
         "id",
@@ -88,20 +88,22 @@ def user_list(data: Data, database: Database = None) -> None:
 def user_disable(data: Data, user_id: UserId, database: Database = None) -> None:
     """Disable an account: its token and web sessions stop working (within a second on a
     node being served)."""
-    record = _run(data, database, lambda node, cli: node.accounts.disable(cli, user_id))
+    record = _run(data, database, "disable", lambda node, cli: node.accounts.disable(cli, user_id))
     _said(record, "disabled")
 
 
 def user_enable(data: Data, user_id: UserId, database: Database = None) -> None:
     """Enable a disabled account: its token works again (its old web sessions do not)."""
-    record = _run(data, database, lambda node, cli: node.accounts.enable(cli, user_id))
+    record = _run(data, database, "enable", lambda node, cli: node.accounts.enable(cli, user_id))
     _said(record, "enabled")
 
 
 def user_rotate_token(data: Data, user_id: UserId, database: Database = None) -> None:
     """Give an account a new API token and print it once (only a hash is stored); the old
     token and the web sessions opened with it stop working."""
-    _, token = _run(data, database, lambda node, cli: node.accounts.rotate_token(cli, user_id))
+    _, token = _run(
+        data, database, "rotate-token", lambda node, cli: node.accounts.rotate_token(cli, user_id)
+    )
     print(token)
     print("(shown once: only its hash is stored)", file=sys.stderr)
 
@@ -175,7 +177,7 @@ def user_set(
             "give at least one of --clearance, --clearance-expires, --need-to-know, --role,"
             " --category (or a --no- option)"
         )
-    record = _run(data, database, lambda node, cli: node.accounts.set(cli, user_id, changes))
+    record = _run(data, database, "set", lambda node, cli: node.accounts.set(cli, user_id, changes))
     user = record.user
     held = f" categories [{shown(as_dict(user.categories))}]," if user.categories else ""
     _said(
@@ -189,7 +191,7 @@ def user_set(
 def user_remove(data: Data, user_id: UserId, database: Database = None) -> None:
     """Remove an account: its token and web sessions stop working; the audit log keeps what
     it did under its id."""
-    record = _run(data, database, lambda node, cli: node.accounts.remove(cli, user_id))
+    record = _run(data, database, "remove", lambda node, cli: node.accounts.remove(cli, user_id))
     _said(record, "removed")
 
 
