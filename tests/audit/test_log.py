@@ -235,8 +235,8 @@ def test_entries_appended_by_another_process_are_taken_in(engine: Engine, isolat
     entries it missed with the lock, and hears of them at once."""
     ours, theirs = AuditLog(engine, KEY, utc_now), AuditLog(engine, KEY, utc_now)
     heard: list[str] = []
-    ours.on_others = lambda _connection, _read: heard.append("ours")
-    theirs.on_others = lambda _connection, _read: heard.append("theirs")
+    ours.on_others = lambda _connection: heard.append("ours")
+    theirs.on_others = lambda _connection: heard.append("theirs")
 
     def record(log: AuditLog, kind: str, n: int) -> int:
         def entry(tx: AuditTransaction) -> int:

@@ -72,25 +72,3 @@ def test_a_read_catches_the_log_up_and_the_next_store_takes_in_the_items(
     assert [int(seq) for seq in second.columns.seqs()] == [1, 2, 3, 4]
     assert [item["id"] for item in second.list_items(writer)["items"]] == [own, *made]
     assert second.verify_audit() is not None
-
-
-@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
-def test_on_postgresql_the_others_items_come_with_the_lock(
-    two: tuple[Node, Node], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A store after the other's items takes them in from the rows read with the audit
-    log's lock (in the round trip of its BEGIN), not by a query of its own."""
-    first, second = two
-    writer, _ = first.add_user("w", "JPN", clearance="KIMITSU", need_to_know=["z"])
-    own = second.create_item(writer, label("z"), "own", b"o")["id"]
-    made = [first.create_item(writer, label("z"), f"n{n}", b"n")["id"] for n in range(2)]
-
-    def own_round_trip(*_: object) -> None:
-        raise AssertionError("the other's items read in a round trip of their own")
-
-    monkeypatch.setattr(second.vault, "changed_after", own_round_trip)
-    made.append(second.create_item(writer, label("z"), "after", b"a")["id"])
-    assert [int(seq) for seq in second.columns.seqs()] == [1, 2, 3, 4]
-    monkeypatch.undo()
-    assert [item["id"] for item in second.list_items(writer)["items"]] == [own, *made]
-    assert second.verify_audit() is not None

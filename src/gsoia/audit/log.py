@@ -45,7 +45,7 @@ from gsoia.audit.levels import Levels
 from gsoia.audit.merkle import AuditError, CompactRange, leaf_hash
 from gsoia.audit.postgres_store import PostgresAuditStore
 from gsoia.audit.sqlite_store import SqliteAuditStore
-from gsoia.audit.store import AuditStore, Begun, Entry, Leaves, Read
+from gsoia.audit.store import AuditStore, Begun, Entry, Leaves
 from gsoia.crypto.canonical import canonical_json
 from gsoia.crypto.errors import BadSignature
 from gsoia.crypto.signing import sign, verify
@@ -219,14 +219,9 @@ class AuditLog:
             self._lock, self._begin, self._append_alone if self.store.appends_alone else None
         )
         self._tree = CompactRange.from_leaves(self.store.leaves())
-        self.on_others: Callable[[Connection, list[Any] | None], None] | None = None
+        self.on_others: Callable[[Connection], None] | None = None
         """Run in a transaction, under the lock, when another process appended entries since
-        this one last did: what this process holds in memory catches up with theirs. Given
-        the rows of ``others_read``, read with the lock, where the store sends it with the
-        lock (PostgreSQL: no round trip of its own); else None, and it reads them itself."""
-        self.others_read: Callable[[], Read | None] | None = None
-        """The statement whose rows ``on_others`` takes in, asked as each transaction
-        begins (they are read whether or not another process appended)."""
+        this one last did: what this process holds in memory catches up with theirs."""
         self._levels = Levels()
         """The log's subtree roots, for proofs; caught up as proofs are asked for."""
         self._levels_lock = threading.Lock()
@@ -249,16 +244,13 @@ class AuditLog:
     @contextmanager
     def _begin(self) -> Iterator[AuditTransaction]:
         """A transaction on the lock already held; on commit, the tree and actions follow."""
-        read = None
-        if self.others_read is not None and self.store.reads_with_lock:
-            read = self.others_read()
-        with self.store.begin(self._tree.size, read) as begun:
+        with self.store.begin(self._tree.size) as begun:
             connection = begun.connection
             if (-1 if begun.last is None else begun.last) + 1 != self._tree.size:
                 self._tree = self._caught_up(begun)  # another process appended
                 self._unheard = True
             if self._unheard and self.on_others is not None:
-                self.on_others(connection, begun.read)
+                self.on_others(connection)
             self._unheard = False
             transaction = AuditTransaction(self, connection, self._tree.copy())
             yield transaction

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 
 from sqlalchemy import Connection
 
-from gsoia.audit.store import CATCH_UP, AuditStore, Begun, Entry, Leaves, Read
+from gsoia.audit.store import CATCH_UP, AuditStore, Begun, Entry, Leaves
 from gsoia.store import postgres
 
 
@@ -22,15 +22,14 @@ class PostgresAuditStore(AuditStore):
     """The audit entries in a PostgreSQL schema."""
 
     appends_alone = True
-    reads_with_lock = True
 
     @contextmanager
-    def begin(self, known: int, read: Read | None = None) -> Iterator[Begun]:
-        """The write transaction, begun with the lock; the entries from ``known`` on, and
-        the rows of ``read``, come with it."""
+    def begin(self, known: int) -> Iterator[Begun]:
+        """The write transaction, begun with the lock; the entries from ``known`` on come
+        with it."""
         with postgres.self_begun(self.engine) as connection:
-            last, missed, rows = postgres.begin_locked(connection, known, CATCH_UP, read)
-            yield Begun(connection, last, missed, rows)
+            last, missed = postgres.begin_locked(connection, known, CATCH_UP)
+            yield Begun(connection, last, missed)
 
     def write(self, connection: Connection, rows: Sequence[Entry]) -> None:
         """Insert ``rows`` and commit, in one round trip."""

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 
 from sqlalchemy import Connection
 
-from gsoia.audit.store import CATCH_UP, AuditStore, Begun, Entry, Read
+from gsoia.audit.store import CATCH_UP, AuditStore, Begun, Entry
 from gsoia.store.database import writing
 from gsoia.store.schema import audit_entries
 from gsoia.store.sqlite import driver_insert, driver_rows, insert_rows
@@ -35,9 +35,9 @@ class SqliteAuditStore(AuditStore):
     """The audit entries in a SQLite database."""
 
     @contextmanager
-    def begin(self, known: int, read: Read | None = None) -> Iterator[Begun]:
+    def begin(self, known: int) -> Iterator[Begun]:
         """The write transaction, and the log's last seq with the entries from ``known``
-        on, read with the lock (``read`` is not: its statement costs no round trip here)."""
+        on, read with the lock."""
         with writing(self.engine) as connection:
             rows = driver_rows(connection, _BEGUN, {"known": known, "catch_up": CATCH_UP})
             last = rows[0][0]

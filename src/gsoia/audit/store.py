@@ -25,8 +25,6 @@ Entry = dict[str, Any]
 ``signature`` (None for an entry whose head the next signed one covers)."""
 Leaves = list[tuple[int, bytes]]
 """The ``(seq, leaf)`` of consecutive entries, in seq order."""
-Read = tuple[str, dict[str, Any]]
-"""A statement (compiled for the driver) and its parameters, to read with the lock."""
 
 CATCH_UP = 1_000_000
 """The most entries of other processes read at once (a range with two bounds: the primary
@@ -43,8 +41,6 @@ class Begun:
     """The log's last seq (None: it is empty), which the lock holds still."""
     missed: Leaves | None
     """The entries from the seq the caller knew on, read with the lock; None: not read."""
-    read: list[Any] | None = None
-    """The rows of the caller's ``read``, read with the lock; None: not read."""
 
 
 class AuditStore(ABC):
@@ -52,18 +48,15 @@ class AuditStore(ABC):
 
     appends_alone = False
     """Whether ``append_alone`` writes a batch of entries in one round trip."""
-    reads_with_lock = False
-    """Whether ``begin`` sends a caller's ``read`` with its lock (no round trip of its own)."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
     @abstractmethod
-    def begin(self, known: int, read: Read | None = None) -> AbstractContextManager[Begun]:
+    def begin(self, known: int) -> AbstractContextManager[Begun]:
         """A write transaction that holds the log's lock across processes until it ends:
         committed if the block ends normally (if ``write`` has not committed it already),
-        else rolled back. ``known``: the size of the caller's tree; ``read``: a statement
-        whose rows come with the lock, where the store ``reads_with_lock``."""
+        else rolled back. ``known``: the size of the caller's tree."""
 
     @abstractmethod
     def write(self, connection: Connection, rows: Sequence[Entry]) -> None:

@@ -19,7 +19,6 @@ from typing import Any, NamedTuple
 import numpy as np
 from sqlalchemy import Connection, insert, select, update
 
-from gsoia.audit.store import Read
 from gsoia.crypto.canonical import canonical_json
 from gsoia.decision import Decision, Rulebook
 from gsoia.decision.labels import LabelTable
@@ -34,7 +33,7 @@ from gsoia.node.item import (
 )
 from gsoia.node.recent import Recent
 from gsoia.node.users import User
-from gsoia.node.vault import BoolArray, Changed, SeqArray, Vault
+from gsoia.node.vault import BoolArray, SeqArray, Vault
 from gsoia.store.database import peeking, writing
 from gsoia.store.schema import meta, topics
 
@@ -182,19 +181,14 @@ class Listing:
             columns.append(vault.labels(connection))
         return columns
 
-    def refresh(self, connection: Connection, read: list[Any] | None = None) -> None:
+    def refresh(self, connection: Connection) -> None:
         """Take in what other workers stored or relabelled since this one last looked.
 
         New items are those past the last seq held (items are stored under the audit log's
-        lock, so in seq order); relabelled ones are numbered in ``relabels``. ``read``: the
-        rows of ``changes_read``, read since (with the audit log's lock); None: read here.
-        Rows read from an earlier point are harmless: what is held already is kept.
+        lock, so in seq order); relabelled ones are numbered in ``relabels``.
         """
         columns = self.columns
-        if read is not None:
-            rows = list(map(Changed._make, read))
-        else:
-            rows = self.vault.changed_after(connection, columns.last_seq(), self.relabelled)
+        rows = self.vault.changed_after(connection, columns.last_seq(), self.relabelled)
         if not rows:
             return
         fresh = [r.encoded() for r in sorted(rows, key=lambda r: r.seq) if r.relabel == 0]
@@ -215,11 +209,6 @@ class Listing:
             self.relabelled = max(self.relabelled, changed[-1].relabel)
             # a label changed is a new version: learnt now, not at the next one unknown
             self.vault.versions.catch_up()
-
-    def changes_read(self) -> Read | None:
-        """What ``refresh`` reads, as a statement the audit log may send with its lock
-        (PostgreSQL); None on SQLite."""
-        return self.vault.changed_after_read(self.columns.last_seq(), self.relabelled)
 
     def page(self, user: User, filters: ListFilter, cursor: int, limit: int) -> Page:
         """The items ``user`` may see under ``filters``, ``limit`` after ``cursor`` (a seq),

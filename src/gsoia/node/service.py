@@ -94,7 +94,6 @@ class Node:
         # Items are stored under the audit log's lock: when another worker appended to the
         # log since, its items come first (before this worker's next ones, in seq order).
         self.audit.on_others = self.listing.refresh
-        self.audit.others_read = self.listing.changes_read  # with the lock (PostgreSQL)
         self.holdings = Holdings(self)
         """The items as users create, list, read and consent to them."""
         self.keys_dir: Path | None = None

@@ -375,13 +375,6 @@ class Vault:
         """The number of the last change of a label (0: none yet)."""
         return int(connection.execute(select(func.max(relabels.c.id))).scalar() or 0)
 
-    def changed_after_read(self, last: int, relabelled: int) -> tuple[str, dict[str, Any]] | None:
-        """``changed_after`` as a statement for psycopg and its parameters (PostgreSQL:
-        the audit log sends it with its lock); None on SQLite."""
-        if not self.postgres:
-            return None
-        return _CHANGED_AFTER_PG, {"last": last, "relabelled": relabelled}
-
     def changed_after(self, connection: Connection, last: int, relabelled: int) -> list[Changed]:
         """Items stored past the seq ``last`` and items relabelled past ``relabelled``."""
         after = {"last": last, "relabelled": relabelled}

@@ -89,45 +89,31 @@ def self_begun(engine: Engine) -> Iterator[Connection]:
 
 
 def begin_locked(
-    connection: Connection,
-    known: int,
-    catch_up: int,
-    read: tuple[str, dict[str, Any]] | None = None,
-) -> tuple[int | None, list[tuple[int, bytes]], list[Any] | None]:
+    connection: Connection, known: int, catch_up: int
+) -> tuple[int | None, list[tuple[int, bytes]]]:
     """One round trip on a ``self_begun`` connection: begin the transaction, take the
     audit log's advisory lock, then read the last seq and the ``(seq, leaf)`` of the
     entries from ``known`` to ``known + catch_up`` (another process's, if any: none, most
-    often), and the rows of ``read`` (a compiled statement and its parameters; None: no
-    rows read).
+    often).
 
-    One query: the statements after the lock run (each in a snapshot of its own, READ
-    COMMITTED) only once it is held, so they see every entry committed before.
+    One simple query: the statements after the lock run (each in a snapshot of its own,
+    READ COMMITTED) only once it is held, so they see every entry committed before.
     """
-    query = (
-        f"BEGIN; {_LOCK}; SELECT max(seq) FROM audit_entries;"  # noqa: S608 (constants; ints)
-        f" SELECT seq, leaf FROM audit_entries WHERE seq BETWEEN {int(known):d}"
-        f" AND {int(known):d} + {int(catch_up):d} ORDER BY seq"
-    )
-    if read is None:
-        cursor: Any = connection.connection.cursor()
-        arguments: dict[str, Any] | None = None
-    else:  # parameters bound here: the server binds them for one statement only
-        cursor = _client_cursor(connection)
-        query, arguments = f"{query}; {read[0]}", read[1]
+    cursor = connection.connection.cursor()
     try:
-        cursor.execute(query, arguments)
+        cursor.execute(
+            f"BEGIN; {_LOCK}; SELECT max(seq) FROM audit_entries;"  # noqa: S608 (constants; ints)
+            f" SELECT seq, leaf FROM audit_entries WHERE seq BETWEEN {int(known):d}"
+            f" AND {int(known):d} + {int(catch_up):d} ORDER BY seq"
+        )
         cursor.nextset()
         cursor.nextset()
         row = cursor.fetchone()
         cursor.nextset()
         missed = [(int(seq), bytes(leaf)) for seq, leaf in cursor.fetchall()]
-        rows = None
-        if read is not None:
-            cursor.nextset()
-            rows = list(cursor.fetchall())
     finally:
         cursor.close()
-    return (None if row is None or row[0] is None else int(row[0])), missed, rows
+    return (None if row is None or row[0] is None else int(row[0])), missed
 
 
 def insert_then_commit(connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
