@@ -23,7 +23,7 @@ serialised without its ``.0`` — a silent change of type. Anything else (``date
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import msgspec
 
@@ -68,42 +68,32 @@ def canonical_json(value: object) -> bytes:
 
 
 def _plain(value: object, depth: int) -> bool:
-    """Whether ``value`` needs nothing the fast encoder does not do as JCS does.
-
-    Strings, ``None`` and booleans inside a container are judged in its loop: most of a
-    signed message, and no call each."""
+    """Whether ``value`` needs nothing the fast encoder does not do as JCS does."""
     if depth > 100:
         return False
     kind = type(value)
     if kind is dict:
-        for key, member in value.items():  # type: ignore[attr-defined]
+        for key in value:  # type: ignore[attr-defined]
             if type(key) is not str or not key.isascii():
                 return False
-            of = type(member)
-            if (
-                of is not str
-                and member is not None
-                and of is not bool
-                and not _plain(member, depth + 1)
-            ):
-                return False
-        return True
+        return _all_plain(value.values(), depth + 1)  # type: ignore[attr-defined]
     if kind is list:
-        for member in value:  # type: ignore[attr-defined]
-            of = type(member)
-            if (
-                of is not str
-                and member is not None
-                and of is not bool
-                and not _plain(member, depth + 1)
-            ):
-                return False
-        return True
+        return _all_plain(value, depth + 1)  # type: ignore[arg-type]
     if kind is str or value is None or kind is bool:
         return True
     if kind is int:
         return -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER  # type: ignore[operator]
     return False
+
+
+def _all_plain(members: Iterable[object], depth: int) -> bool:
+    """``_plain`` of each member; strings, ``None`` and booleans (most of a signed
+    message) judged here, without a call each."""
+    for member in members:
+        of = type(member)
+        if of is not str and member is not None and of is not bool and not _plain(member, depth):
+            return False
+    return True
 
 
 def _emit(value: object, out: list[str], where: str, open_containers: set[int]) -> None:

@@ -244,14 +244,16 @@ class Vault:
         """Insert items in one statement; their seqs, in the order of the rows.
 
         A single row (a creation through the API) goes through the driver's cursor, its
-        statement compiled once (``store.postgres.insert_one``, ``store.sqlite.insert_one``).
+        statement compiled once (``store.postgres.insert_one``, ``store.sqlite.insert_rows``).
         """
         if len(rows) == 1:
             (row,) = rows
             if self.postgres:
                 inserted = driver_rows(connection, insert_one(items, tuple(row)), row)
             else:
-                inserted = sqlite.driver_rows(connection, sqlite.insert_one(items, tuple(row)), row)
+                inserted = sqlite.driver_rows(
+                    connection, sqlite.insert_rows(items, tuple(row), returning=True), row
+                )
             return [seq for (seq,) in inserted]
         return list(connection.execute(_INSERT, rows).scalars())
 

@@ -4,7 +4,7 @@ SQLAlchemy's execution machinery (its cache key, its events, its result objects)
 more CPU than sqlite3 running a short statement. So the statements each creation sends
 on SQLite, in the audit log's transaction (the log's last seq and the entries another
 process appended, the item inserted, the entries inserted, the items another process
-stored), are compiled once (``compiled``, ``insert_one``) and run on the driver's
+stored), are compiled once (``compiled``, ``insert_rows``) and run on the driver's
 cursor, in the transaction SQLAlchemy began (``driver_rows``, ``driver_insert``). Named
 parameters (``:name``) take the rows' dicts as they are.
 """
@@ -28,17 +28,14 @@ def compiled(statement: ClauseElement) -> str:
     return str(statement.compile(dialect=_DIALECT))
 
 
-@lru_cache(maxsize=8)
-def insert_one(table: Table, columns: tuple[str, ...]) -> str:
-    """The INSERT of one row of ``table`` with these columns, returning its primary key."""
-    statement = insert(table).returning(*table.primary_key.columns)
+@lru_cache(maxsize=16)
+def insert_rows(table: Table, columns: tuple[str, ...], *, returning: bool = False) -> str:
+    """The INSERT of rows of ``table`` with these columns (for ``executemany``); of one
+    row returning its primary key with ``returning``."""
+    statement = insert(table)
+    if returning:
+        statement = statement.returning(*table.primary_key.columns)
     return str(statement.compile(dialect=_DIALECT, column_keys=list(columns)))
-
-
-@lru_cache(maxsize=8)
-def insert_rows(table: Table, columns: tuple[str, ...]) -> str:
-    """The INSERT of rows of ``table`` with these columns (for ``executemany``)."""
-    return str(insert(table).compile(dialect=_DIALECT, column_keys=list(columns)))
 
 
 def driver_rows(
