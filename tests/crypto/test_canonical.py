@@ -236,3 +236,19 @@ def test_parses_back_and_is_a_fixed_point(value: object) -> None:
     out = canonical_json(value)
     assert json.loads(out) == value
     assert canonical_json(json.loads(out)) == out
+
+
+_ascii_keys = st.text(st.characters(max_codepoint=0x7F))
+
+
+@given(_json_values(_ascii_keys))
+def test_the_fast_encoder_writes_what_the_emitter_writes(value: object) -> None:
+    # Values of the fast path's subset (ASCII keys) go through msgspec; the emitter,
+    # which follows RFC 8785 step by step, must agree byte for byte, every string
+    # (control characters, U+2028, astral characters) included.
+    from gsoia.crypto.canonical import _emit, _plain
+
+    assert _plain(value, 0)
+    parts: list[str] = []
+    _emit(value, parts, "$", set())
+    assert canonical_json(value) == "".join(parts).encode("utf-8")

@@ -64,6 +64,10 @@ class Anchor:
         self._flushing = 0
         """Callers of ``flush`` waiting: the writer does not pause for them."""
         self._wrote_at = 0.0
+        self._idle = False
+        """The writer waits for a head to be offered: only then does ``offer`` wake it (a
+        wake-up costs a commit a thread switch; pausing or writing, it takes the largest
+        head offered meanwhile)."""
 
     # -- reading ------------------------------------------------------------------------
 
@@ -107,7 +111,8 @@ class Anchor:
                     target=self._write_offered, name="gsoia-anchor", daemon=True
                 )
                 self._writer.start()
-            self._lock.notify_all()
+            elif self._idle:
+                self._lock.notify_all()
 
     def flush(self) -> None:
         """Wait until the largest head offered is in the file; raise what writing raised."""
@@ -143,7 +148,9 @@ class Anchor:
                 while not self._closed and (
                     self._offered is None or self._offered.size <= self._written
                 ):
+                    self._idle = True
                     self._lock.wait()
+                self._idle = False
                 if self._closed and (self._offered is None or self._offered.size <= self._written):
                     return
                 head = self._offered

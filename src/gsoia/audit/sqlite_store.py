@@ -2,7 +2,9 @@
 
 SQLite has one writer at a time, across processes: a transaction that writes begins
 IMMEDIATE (``store.database.writing``), which is the log's lock. Statements cost no round
-trip, so the entries are inserted as SQLAlchemy sends them and committed as the block ends.
+trip; they run on sqlite3's own cursor (``store.sqlite``): with the lock, one statement
+reads the log's last seq and the entries another process appended since the caller's
+tree; the entries are inserted as the transaction ends, and committed as the block ends.
 """
 
 from __future__ import annotations
@@ -10,14 +12,23 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection
 
-from gsoia.audit.store import AuditStore, Begun, Entry
+from gsoia.audit.store import CATCH_UP, AuditStore, Begun, Entry
 from gsoia.store.database import writing
 from gsoia.store.schema import audit_entries
+from gsoia.store.sqlite import driver_insert, driver_rows, insert_rows
 
-_INSERT = insert(audit_entries)
-_MAX_SEQ = select(func.max(audit_entries.c.seq))
+_COLUMNS = ("seq", "at", "kind", "actor", "body", "leaf", "root", "signature")
+_INSERT = insert_rows(audit_entries, _COLUMNS)
+_BEGUN = (
+    "SELECT last.seq, missed.seq, missed.leaf"
+    " FROM (SELECT max(seq) AS seq FROM audit_entries) AS last"
+    " LEFT JOIN audit_entries AS missed ON missed.seq BETWEEN :known AND :known + :catch_up"
+    " ORDER BY missed.seq"
+)
+"""The log's last seq, with the ``(seq, leaf)`` of the entries from the caller's size on
+(none, most often: one row, its entry NULL)."""
 
 
 class SqliteAuditStore(AuditStore):
@@ -25,9 +36,13 @@ class SqliteAuditStore(AuditStore):
 
     @contextmanager
     def begin(self, known: int) -> Iterator[Begun]:
-        """The write transaction, and the log's last seq (the entries are read if needed)."""
+        """The write transaction, and the log's last seq with the entries from ``known``
+        on, read with the lock."""
         with writing(self.engine) as connection:
-            yield Begun(connection, connection.execute(_MAX_SEQ).scalar(), None)
+            rows = driver_rows(connection, _BEGUN, {"known": known, "catch_up": CATCH_UP})
+            last = rows[0][0]
+            missed = [(int(seq), bytes(leaf)) for _, seq, leaf in rows if seq is not None]
+            yield Begun(connection, None if last is None else int(last), missed)
 
     def write(self, connection: Connection, rows: Sequence[Entry]) -> None:
-        connection.execute(_INSERT, list(rows))
+        driver_insert(connection, _INSERT, rows)

@@ -212,7 +212,7 @@ def serve(
     gc.collect()
     gc.freeze()
     try:
-        uvicorn.run(app, host=host, port=port, log_level="warning")
+        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
     finally:
         node.exchange.head_rounds.stop()
         node.exchange.courier.stop()
@@ -257,6 +257,7 @@ def _serve_workers(
         port=port,
         workers=workers,
         log_level="warning",
+        access_log=False,  # RequestLog logs each request (uvicorn's line is below "warning")
     )
 
 

@@ -52,6 +52,7 @@ from gsoia.node.item import (
 from gsoia.node.origin import make_seal, origin_fields
 from gsoia.node.recent import Recent
 from gsoia.node.versions import RowVersions, item_subject
+from gsoia.store import sqlite
 from gsoia.store.postgres import compiled, driver_rows, insert_one
 from gsoia.store.schema import items, relabels, topics
 
@@ -130,6 +131,7 @@ round trip."""
 # machinery cost about as much CPU again as psycopg's (0.8 against 0.4 ms a listing,
 # measured in one process).
 _CHANGED_AFTER_PG = compiled(_CHANGED_AFTER)
+_CHANGED_AFTER_SQLITE = sqlite.compiled(_CHANGED_AFTER)
 _PAGE_VERSIONS_PG = compiled(_PAGE_VERSIONS)
 _HELD = select(items.c.id).where(items.c.id.in_(bindparam("ids", expanding=True)))
 _RESIGN = (
@@ -254,12 +256,18 @@ class Vault:
     def insert(self, connection: Connection, rows: list[dict[str, Any]]) -> list[int]:
         """Insert items in one statement; their seqs, in the order of the rows.
 
-        On PostgreSQL a single row (a creation through the API) goes through psycopg's
-        cursor, its statement compiled once (``store.postgres.insert_one``).
+        A single row (a creation through the API) goes through the driver's cursor, its
+        statement compiled once (``store.postgres.insert_one``, ``store.sqlite.insert_rows``).
         """
-        if self.postgres and len(rows) == 1:
+        if len(rows) == 1:
             (row,) = rows
-            return [seq for (seq,) in driver_rows(connection, insert_one(items, tuple(row)), row)]
+            if self.postgres:
+                inserted = driver_rows(connection, insert_one(items, tuple(row)), row)
+            else:
+                inserted = sqlite.driver_rows(
+                    connection, sqlite.insert_rows(items, tuple(row), returning=True), row
+                )
+            return [seq for (seq,) in inserted]
         return list(connection.execute(_INSERT, rows).scalars())
 
     def insert_one(self, connection: Connection, row: dict[str, Any]) -> int:
@@ -389,7 +397,9 @@ class Vault:
         after = {"last": last, "relabelled": relabelled}
         if self.postgres:
             return list(map(Changed._make, driver_rows(connection, _CHANGED_AFTER_PG, after)))
-        return list(map(Changed._make, connection.execute(_CHANGED_AFTER, after)))
+        return list(
+            map(Changed._make, sqlite.driver_rows(connection, _CHANGED_AFTER_SQLITE, after))
+        )
 
     def page(self, connection: Connection, seqs: list[int]) -> list[tuple[StoredItem, int | None]]:
         """The items of a page in seq order, each with its version if it is intact

@@ -96,10 +96,12 @@ def _sqlite_begin(connection: Any) -> None:
     (plain ``engine.connect()``, ``reading``) begin deferred and read their snapshot of
     the WAL without waiting for the writer.
     """
-    if connection.get_execution_options().get(_WRITER):
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
-    else:
-        connection.exec_driver_sql("BEGIN")
+    # On sqlite3's own connection: SQLAlchemy's execution of a statement costs more CPU
+    # than SQLite's BEGIN (``gsoia.store.sqlite``).
+    driver = connection.connection.driver_connection
+    driver.execute(
+        "BEGIN IMMEDIATE" if connection.get_execution_options().get(_WRITER) else "BEGIN"
+    )
 
 
 _WRITER = "gsoia_writer"
