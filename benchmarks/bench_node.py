@@ -787,7 +787,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         checks.append((f"{name} correctness", f"{wrong} failures", "0", wrong == 0))
     for name, value, target, ok in checks:
         mark = "" if ok is None else _verdict(ok)
-        print(f"  {name:<42}{value:<36}{target:<14}{mark}")
+        print(f"  {name:<46}{value:<36}{target:<14}{mark}")
     load = f"{_load()} on {_cpu_count()} CPUs"
     print(f"\n  load average at end: {load} (above the CPU count, timings are shared)")
     print(f"correctness failures: {failures}")
