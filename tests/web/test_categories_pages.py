@@ -6,7 +6,6 @@ sets them, refusing unknown ones (named, audited)."""
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,16 +14,20 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
 
 from gsoia.api.app import create_app
 from gsoia.node.authority import OPERATOR
 from gsoia.node.service import Node
 from gsoia.node.users import Role
-from gsoia.store.schema import audit_entries, items
 from tests import loopback
-from tests.node.test_categories_node import categorized_catalogue
+from tests.node.test_areas import refusals, stored
+from tests.node.test_categories_node import add_users, categorized_catalogue
 
+USERS: dict[str, tuple[Role, dict[str, list[str]] | None]] = {
+    "admin": (Role.ADMIN, None),
+    "atomal": (Role.ANALYST, {"Sensitivity": ["ATOMAL"], "Mission": ["ALPHA"]}),
+    "plain": (Role.ANALYST, None),
+}
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 
@@ -47,35 +50,17 @@ class Served:
         return web, match.group(1)
 
     def stored(self) -> int:
-        with self.node.engine.connect() as connection:
-            return int(connection.execute(select(func.count()).select_from(items)).scalar_one())
+        return stored(self.node)
 
     def refusals(self) -> list[dict[str, Any]]:
-        with self.node.engine.connect() as connection:
-            rows = connection.execute(
-                select(audit_entries.c.body).where(audit_entries.c.kind == "refused")
-            ).scalars()
-            return [json.loads(body) for body in rows]
+        return refusals(self.node)
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     root = Path(tmp_path_factory.mktemp("webcat"))
     node = Node.init(root / "jpn", "JPN", catalogue=categorized_catalogue(root / "catalogue.yaml"))
-    tokens = {}
-    for user_id, role, categories in (
-        ("admin", Role.ADMIN, None),
-        ("atomal", Role.ANALYST, {"Sensitivity": ["ATOMAL"], "Mission": ["ALPHA"]}),
-        ("plain", Role.ANALYST, None),
-    ):
-        _, tokens[user_id] = node.add_user(
-            user_id,
-            "JPN",
-            clearance="KIMITSU",
-            need_to_know=["maritime"],
-            role=role,
-            categories=categories,
-        )
+    tokens = add_users(node, USERS)
     try:
         yield Served(node, tokens, loopback.InProcess(create_app(node)))
     finally:
