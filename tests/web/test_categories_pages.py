@@ -1,5 +1,6 @@
 """Security categories on the web pages, in process (tests/node/test_categories_node.py's
-catalogue: Japan's ``Sensitivity`` with ATOMAL excluded at HI, a permissive ``Mission``):
+catalogue: Japan's ``Sensitivity`` with ATOMAL excluded at HI, a permissive ``Mission``,
+here a single-selection tag):
 the new-item form sets an item's categories, refuses one excluded at its level (shown next
 to its field, audited) and previews them; the accounts page shows a user's categories and
 sets them, refusing unknown ones (named, audited)."""
@@ -14,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from gsoia.api.app import create_app
 from gsoia.node.authority import OPERATOR
@@ -59,12 +61,21 @@ class Served:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     root = Path(tmp_path_factory.mktemp("webcat"))
-    node = Node.init(root / "jpn", "JPN", catalogue=categorized_catalogue(root / "catalogue.yaml"))
+    node = Node.init(root / "jpn", "JPN", catalogue=_single_mission(root / "catalogue.yaml"))
     tokens = add_users(node, USERS)
     try:
         yield Served(node, tokens, loopback.InProcess(create_app(node)))
     finally:
         node.close()
+
+
+def _single_mission(path: Path) -> str:
+    """The categorized catalogue, its ``Mission`` tag a single-selection one."""
+    document = yaml.safe_load(Path(categorized_catalogue(path)).read_text("utf-8"))
+    [tag_set] = document["policies"]["JPN"]["categories"]
+    next(tag for tag in tag_set["tags"] if tag["name"] == "Mission")["single"] = True
+    path.write_text(yaml.safe_dump(document, allow_unicode=True), "utf-8")
+    return str(path)
 
 
 def _item_form(csrf: str, *categories: str, **changes: str) -> dict[str, Any]:
@@ -88,7 +99,9 @@ def test_the_new_item_form_offers_the_policys_tags_and_files_the_chosen_categori
     assert "<legend>Sensitivity" in page
     assert 'value="Sensitivity=ATOMAL"' in page
     assert "not at HI" in page
-    assert 'value="Mission=BRAVO"' in page
+    # a single-selection tag: a select, "none" first
+    assert re.search(r'<select id="label-cat-\d+" name="categories">\s*<option value="">none', page)
+    assert '<option value="Mission=BRAVO">BRAVO</option>' in page
     assert 'value="Releasable To=' not in page  # the "Releasable to" field says it
     form = _item_form(csrf, "Sensitivity=ATOMAL", "Mission=ALPHA")
     created = web.post("/web/items", data=form)
@@ -128,11 +141,13 @@ def test_a_category_excluded_at_the_level_is_shown_at_its_field_and_audited(
     assert len(served.refusals()) == refused + 1
     assert (audited["actor"], audited["data"]["action"]) == ("atomal", "POST /web/items")
     assert "excluded at HI" in audited["data"]["reason"]
-    for hostile in ("Sensitivity", "Nonsense=X"):  # not TAG=VALUE; an unknown tag
-        response = web.post("/web/items", data=_item_form(csrf, hostile))
+    hostile = (["Sensitivity"], ["Nonsense=X"], ["Mission=ALPHA", "Mission=BRAVO"])
+    for chosen in hostile:  # not TAG=VALUE; an unknown tag; two of a single-selection tag
+        response = web.post("/web/items", data=_item_form(csrf, *chosen))
         assert response.status_code == 422, response.text
+    assert "the tag allows one category only" in response.text
     assert served.stored() == before
-    assert len(served.refusals()) == refused + 3
+    assert len(served.refusals()) == refused + 4
 
 
 def test_the_preview_decides_on_the_categories(served: Served) -> None:
@@ -189,6 +204,7 @@ def test_an_admin_adds_an_account_holding_categories_and_unknown_ones_are_refuse
     admin, csrf = served.signed_in("admin")
     page = admin.get("/web/users").text
     assert 'id="new-cat-1-1"' in page
+    assert 'name="categories" value="Mission=BRAVO"' in page  # a holder may hold several
     account = {
         "csrf": csrf,
         "id": "mission",
