@@ -41,15 +41,27 @@ class Served:
     token: str
 
     def stored(self) -> int:
-        with self.node.engine.connect() as connection:
-            return int(connection.execute(select(func.count()).select_from(items)).scalar_one())
+        return stored(self.node)
 
     def refusals(self) -> list[dict[str, Any]]:
-        with self.node.engine.connect() as connection:
-            rows = connection.execute(
-                select(audit_entries.c.body).where(audit_entries.c.kind == "refused")
-            ).scalars()
-            return [json.loads(body) for body in rows]
+        return refusals(self.node)
+
+
+def stored(node: Node) -> int:
+    """How many items the node stores."""
+    with node.engine.connect() as connection:
+        return int(connection.execute(select(func.count()).select_from(items)).scalar_one())
+
+
+def refusals(node: Node) -> list[dict[str, Any]]:
+    """The bodies of the node's ``refused`` audit entries, oldest first."""
+    with node.engine.connect() as connection:
+        rows = connection.execute(
+            select(audit_entries.c.body)
+            .where(audit_entries.c.kind == "refused")
+            .order_by(audit_entries.c.seq)
+        ).scalars()
+        return [json.loads(body) for body in rows]
 
 
 def _catalogue(path: Path) -> Path:

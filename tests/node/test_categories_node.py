@@ -128,6 +128,24 @@ class Served:
             return int(connection.execute(select(func.count()).select_from(table)).scalar_one())
 
 
+def add_users(
+    node: Node, accounts: dict[str, tuple[Role, dict[str, list[str]] | None]]
+) -> dict[str, str]:
+    """Japanese KIMITSU users of the maritime topic, by id: their role and categories; their
+    tokens by id."""
+    tokens = {}
+    for user_id, (role, categories) in accounts.items():
+        _, tokens[user_id] = node.add_user(
+            user_id,
+            "JPN",
+            clearance="KIMITSU",
+            need_to_know=["maritime"],
+            role=role,
+            categories=categories,
+        )
+    return tokens
+
+
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def served(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -140,16 +158,7 @@ def served(
             database=database.url,
             catalogue=categorized_catalogue(root / "catalogue.yaml"),
         )
-        tokens = {}
-        for user_id, (role, categories) in USERS.items():
-            _, tokens[user_id] = node.add_user(
-                user_id,
-                "JPN",
-                clearance="KIMITSU",
-                need_to_know=["maritime"],
-                role=role,
-                categories=categories,
-            )
+        tokens = add_users(node, USERS)
         try:
             yield Served(node, tokens, loopback.InProcess(create_app(node)))
         finally:

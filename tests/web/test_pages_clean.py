@@ -1,6 +1,8 @@
 """Every page in Chromium: axe-core finds no serious or critical violation, and the
 console shows no error (a Content-Security-Policy violation is one), also while the
-agreements' date slider moves and when an item is created just after a change.
+agreements' date slider moves and when an item is created just after a change; and, on a
+node whose policy has security categories, the new-item form and the accounts page with
+their category fields, also as a refusal shows them again.
 
 axe-core comes with the ``axe-playwright-python`` test dependency (its ``axe.min.js``);
 it is evaluated in the page through the DevTools protocol, which the page's CSP does not
@@ -16,7 +18,10 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Route
 
-from tests.node.conftest import RunningNode
+from gsoia.node.service import Node
+from gsoia.node.users import Role
+from tests.node.conftest import Database, RunningNode
+from tests.node.test_categories_node import categorized_catalogue
 from tests.web.conftest import create_by_api, sign_in, unique
 
 AXE = files("axe_playwright_python").joinpath("axe.min.js").read_text(encoding="utf-8")
@@ -226,3 +231,45 @@ def test_creating_just_after_a_change_aborts_no_preview(
     assert page.page.locator("h1").text_content() == title
     assert failed == []
     assert page.errors == []
+
+
+@pytest.fixture(scope="module")
+def categorized(browser: Browser, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Watched]:
+    """An administrator's page on a node of tests/node/test_categories_node.py's catalogue."""
+    root = tmp_path_factory.mktemp("categorized")
+    Node.init(root / "jpn", "JPN", catalogue=categorized_catalogue(root / "catalogue.yaml")).close()
+    node = RunningNode(root / "jpn", "JPN", Database("sqlite", None), in_process=True)
+    node.add_user("admin", "JPN", clearance="KIMITSU", role=Role.ADMIN)
+    node.start()
+    context = browser.new_context(base_url=node.url, viewport={"width": 1200, "height": 900})
+    context.set_default_timeout(10_000)
+    try:
+        page = Watched(context.new_page())
+        sign_in(page.page, node.tokens["admin"])
+        yield page
+    finally:
+        context.close()
+        node.stop()
+
+
+def test_the_category_fields_are_clean(categorized: Watched) -> None:
+    page = categorized
+    page.visit("/web/items/new")
+    page.clean("/web/items/new with categories")
+    page.page.get_by_label("Title").fill(unique("Categorized"))
+    page.page.get_by_label("Classification").select_option("HI")
+    page.page.get_by_role("checkbox", name="ATOMAL").check()
+    page.page.wait_for_load_state("networkidle")
+    preview = page.page.locator("#preview")  # excluded at HI: no decision to preview
+    preview.get_by_text("Correct the label").wait_for()
+    page.page.wait_for_load_state("networkidle")
+    assert set(page.errors) <= REPLACED_PREVIEW, page.errors  # a newer preview replaced one
+    page.errors.clear()
+    with page.page.expect_response(lambda r: r.request.method == "POST" and r.status == 422):
+        page.page.get_by_role("button", name="Create the item").click()
+    page.page.wait_for_load_state("networkidle")
+    assert page.page.locator(".field-error").count() >= 1
+    page.errors = [e for e in page.errors if not e.startswith(f"console: {LOAD_FAILED} 422")]
+    page.clean("/web/items/new refused for a category")
+    page.visit("/web/users")
+    page.clean("/web/users with categories")

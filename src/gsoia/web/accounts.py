@@ -1,6 +1,7 @@
 """The admin's page of accounts: every user of the node, and the forms that change them.
 
-Add an account, change its clearance, expiry, need-to-know and role, disable or enable it,
+Add an account, change its clearance, expiry, need-to-know, role and security categories
+(``gsoia.web.categories``: a box per category of each tag), disable or enable it,
 rotate its token, remove it (``gsoia.node.accounts``: the authority decides who may, so a
 non-admin's visit is refused there). A new token is shown once, on the page that answers
 the form, never in a URL. Every button is a POST form with the session's CSRF token.
@@ -20,6 +21,7 @@ from starlette.datastructures import FormData
 from gsoia.errors import InputError, RequestError
 from gsoia.node.accounts import Changes
 from gsoia.node.users import Role, User
+from gsoia.web.categories import FIELD, chosen, field_of, holder_fields, options
 from gsoia.web.items import TOPICS
 from gsoia.web.site import Site
 
@@ -63,6 +65,10 @@ def _topics(form: FormData) -> list[str]:
     return [t for t in TOPICS.split(_text(form, "need_to_know")) if t]
 
 
+def _categories(form: FormData) -> dict[str, list[str]]:
+    return chosen(str(value)[:200] for value in form.getlist(FIELD))
+
+
 def _changes(form: FormData) -> Changes:
     """The change form's fields, each replacing the account's (empty: none)."""
     return Changes(
@@ -70,6 +76,7 @@ def _changes(form: FormData) -> Changes:
         clearance_expires=_day(form, "clearance_expires"),
         need_to_know=_topics(form),
         role=_role(form),
+        categories=_categories(form),
     )
 
 
@@ -94,6 +101,9 @@ class AccountsPage:
             "problems": [],
             "problem_for": None,
             "kept": {},
+            "errors": {},
+            "tags": holder_fields(self.site.catalogue),
+            "ticked": options,
         }
         return self.site.page(request, "users.html", status, nav="users", **(values | extra))
 
@@ -103,9 +113,23 @@ class AccountsPage:
         """The page again, saying what was wrong with the form about ``about`` (None: the
         new account's); the refusal audited as the error pages' are."""
         self.node.refuse(admin.id, f"{request.method} {request.url.path}", error.diagnostics())
-        kept = {name: _text(form, name) for name in KEPT} if about is None else {}
+        kept: dict[str, Any] = {}
+        if about is None:
+            kept = {name: _text(form, name) for name in KEPT}
+            kept[FIELD] = [str(value)[:200] for value in form.getlist(FIELD)]
+        errors: dict[str, list[str]] = {}
+        for problem in error.problems:
+            tag = field_of(problem.place)
+            if tag is not None:
+                errors.setdefault(tag, []).append(problem.reason)
         return self.page(
-            request, admin, 422, problems=error.problems, problem_for=about or "", kept=kept
+            request,
+            admin,
+            422,
+            problems=error.problems,
+            problem_for=about or "",
+            kept=kept,
+            errors=errors,
         )
 
     def adding(self, request: Request, admin: User, form: FormData) -> Response:
@@ -118,6 +142,7 @@ class AccountsPage:
                 clearance_expires=_day(form, "clearance_expires"),
                 need_to_know=_topics(form),
                 role=_role(form),
+                categories=_categories(form),
             )
         except InputError as error:
             return self.refused(request, admin, error, None, form)

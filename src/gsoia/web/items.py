@@ -19,7 +19,7 @@ from starlette.datastructures import FormData
 
 from gsoia.catalogue.model import Catalogue
 from gsoia.decision import Decision, Label
-from gsoia.decision.request import area_problems, clearance_on, label_problems, parse_held_label
+from gsoia.decision.request import area_problems, clearance_on, label_problems, parse_batch_label
 from gsoia.errors import InputError, Problem, RequestError
 from gsoia.node.errors import Denied
 from gsoia.node.holdings import MAX_CURSOR
@@ -28,6 +28,7 @@ from gsoia.node.listing import ListFilter
 from gsoia.node.partners import partner_decision
 from gsoia.node.users import User
 from gsoia.web.bands import Band
+from gsoia.web.categories import FIELD, chosen, field_of, label_fields
 from gsoia.web.charts import LOOKS, pair_status
 from gsoia.web.custody import detail, drawing, who
 from gsoia.web.site import Site
@@ -108,7 +109,11 @@ def _cursor(text: str | None) -> int:
 
 
 def _field(place: str) -> str:
-    """The form field a problem's place names: ``label.releasable_to[0]`` → releasable_to."""
+    """The form field a problem's place names: ``label.releasable_to[0]`` → releasable_to,
+    ``label.categories.Mission[0]`` → categories.Mission."""
+    tag = field_of(place)
+    if tag is not None:
+        return tag
     return place.removeprefix("label.").split(".")[0].split("[")[0]
 
 
@@ -123,6 +128,8 @@ class ItemForm:
         self.releasable_to = [_text(v, 32) for v in form.getlist("releasable_to")] if form else []
         self.need_to_know = _text(get("need_to_know"))
         self.content = str(get("content") or "")
+        self.categories = [_text(v) for v in form.getlist(FIELD)] if form else []
+        """The category boxes ticked (``TAG=VALUE``), as sent."""
 
     def topics(self) -> list[str]:
         return [t for t in TOPICS.split(self.need_to_know) if t]
@@ -136,6 +143,9 @@ class ItemForm:
         }
         if self.area:
             label["area"] = self.area
+        categories = chosen(self.categories)
+        if categories:
+            label["categories"] = categories
         return label
 
 
@@ -289,14 +299,16 @@ def _form_page(
     levels = policy.levels[: top + 1]
     problems = list(problems or [])
     shown: list[Reader] = []
+    own: Decision | None = None
     if preview:
         try:
-            label = parse_held_label(fields.label(node.nation), "label")
+            label = parse_batch_label(fields.label(node.nation), "label")
             found = label_problems(catalogue, label, "label", None, [], "label.")
             found += area_problems(catalogue, label.get("area"), "label.area")
             if found:
                 raise RequestError(found)
             shown = readers(site, label)
+            own = node.rulebook.decide_parsed(user.subject(), label, at=node.today())
         except RequestError as e:
             problems += e.problems
     today = node.today()
@@ -321,5 +333,7 @@ def _form_page(
         errors=errors,
         denied=denied,
         readers=shown,
+        own=own,
         preview=preview,
+        tags=label_fields(policy),
     )
