@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import subprocess
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +29,7 @@ from gsoia.federation.packages import Rejection
 from gsoia.federation.peers import Peer, fetch_identity
 from gsoia.node.service import Node
 from gsoia.node.users import Role
-from gsoia.store.schema import audit_entries, metadata
+from gsoia.store.schema import audit_entries, metadata, outbox
 from tests import loopback
 from tests.attacks.simulator import PeerSimulator, SimulatorServer
 from tests.node.conftest import GSOIA, Database, RunningNode
@@ -85,6 +86,18 @@ class Receiver:
                 timeout=60,
             )
 
+    def settled(self, patience: float = 60) -> None:
+        """Wait until the node has nothing in its outbox to deliver (a receipt or a package
+        of an earlier test, late on a loaded machine, would change its tables meanwhile)."""
+        deadline = time.monotonic() + patience
+        waiting = select(func.count()).select_from(outbox).where(outbox.c.state == "pending")
+        while True:
+            with self.store.engine.connect() as connection:
+                if not connection.execute(waiting).scalar():
+                    return
+            assert time.monotonic() < deadline, "the node's outbox did not settle"
+            time.sleep(0.05)
+
     def snapshot(self) -> Snapshot:
         with self.store.engine.connect() as connection:
             rows = {
@@ -116,6 +129,7 @@ class Receiver:
         Returns the problem document.
         """
         expected_id = _id_of(package)
+        self.settled()
         before = self.snapshot()
         response = self.post(package)
         assert response.status_code == status, response.text

@@ -229,9 +229,10 @@ class AdvisoryLeader:
         if held is None:  # not leading (or the connection was lost): nothing to hear
             time.sleep(timeout)
             return False
-        try:
-            for notice in held.notifies(timeout=timeout, stop_after=1):
-                return bool(notice.payload == self._schema)
+        try:  # the channel is shared by every node of the database: heed this node's only
+            for notice in held.notifies(timeout=timeout):
+                if notice.payload == self._schema:
+                    return True
         except Exception:
             self.release()  # taken again (or by another process) at the next round
             raise
