@@ -426,19 +426,8 @@ def with_label(accepted: Accepted, label: dict[str, Any], label_xml: str) -> Acc
         content = _json(normal)
     else:  # the same text as _json(normal): only the extension differs from the template
         content = template.replace(_SLOT_JSON, _json(extension), 1)
-    return Accepted(
-        stix_id=accepted.stix_id,
-        type=accepted.type,
-        spec_version=accepted.spec_version,
-        version=accepted.version,
-        version_us=accepted.version_us,
-        title=accepted.title,
-        label=accepted.label,
-        content=content.encode("utf-8"),
-        object=normal,
-        label_xml=label_xml,
-        template=template,
-    )
+    changed = {"content": content.encode("utf-8"), "object": normal, "label_xml": label_xml}
+    return Accepted(**(vars(accepted) | changed))  # (dataclasses.replace: slower)
 
 
 _SLOT = "\x00gsoia-label-extension\x00"
