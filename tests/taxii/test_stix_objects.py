@@ -4,6 +4,7 @@ extension, and the mirror's version and paging selection."""
 from __future__ import annotations
 
 import itertools
+import json
 import random
 from typing import Any
 
@@ -223,6 +224,37 @@ def test_accepted_objects_are_stored_without_empty_lists() -> None:
     found = stix.check_object(observable)  # spec_version is optional on an observable
     assert (found.title, found.version) == ("ipv4-addr", None)
     stix.validate(found)
+
+
+def _stored_json(obj: dict[str, Any]) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        {"description": 'Über \u00e9t\u00e9 "quoted" \\ \u2028 \U0001f600'},
+        {"description": stix._SLOT},  # the slot's own text: written whole, not filled
+        {"x_slot": {"extensions": stix._SLOT}, "labels": [stix._SLOT, "b"]},
+        {"zz": 1, "aa": [1.5, None, True]},
+    ],
+)
+def test_an_object_written_again_with_its_label_is_exactly_its_json(
+    changes: dict[str, Any],
+) -> None:
+    found = stix.check_object(indicator(1) | changes)
+    assert found.content == _stored_json(found.object)
+    label_fields = {"originator": "JPN", "classification": "GOKUHI", "releasable_to": ["CAN"]}
+    stored = stix.with_label(found, label_fields, "<label/>")
+    assert stored.content == _stored_json(stored.object)
+    extension = stored.object["extensions"][stix.EXTENSION_ID]
+    assert extension == {
+        "extension_type": "property-extension",
+        **label_fields,
+        "label_4774": "<label/>",
+    }
+    assert (stored.template is None) == (stix._SLOT_JSON in json.dumps(changes))
 
 
 @pytest.mark.parametrize("missing", ["created", "modified", "valid_from", "pattern_type"])

@@ -18,7 +18,6 @@ from sqlalchemy import Connection, insert
 from gsoia.crypto.canonical import MAX_SAFE_INTEGER
 from gsoia.decision import Decision
 from gsoia.decision.request import (
-    BatchLabel,
     Subject,
     area_problems,
     categories_of,
@@ -130,14 +129,14 @@ class Holdings:
         content checked. (A label refused is not kept: checked again, named at its place.)
         """
         node = self.node
-        node.require(user, Action.CREATE)
         key = None if decided is None else json.dumps(label_data, sort_keys=True)
         known = None if key is None or decided is None else decided.get(key)
-        if known is not None:
+        if known is not None:  # ``user`` may create: decided when the label was
             problems = item_problems(title, content)
             if problems:
                 raise RequestError(problems)
             return Draft(known.label, title, content, known.decision)
+        node.require(user, Action.CREATE)
         label = parse_batch_label(label_data, place)
         extra = {"custodian", "consented_to"} & set(label)
         if extra:
@@ -186,8 +185,13 @@ class Holdings:
         """
         node, vault = self.node, self.vault
         prepared = []
+        columns_of: dict[int, dict[str, Any]] = {}  # a batch's labels, each written once
         for draft in drafts:
-            fields = self._fields(str(uuid.uuid4()), draft.label, draft.title)
+            label_id = id(draft.label)  # (the drafts hold their labels: ids stay distinct)
+            columns = columns_of.get(label_id)
+            if columns is None:
+                columns = columns_of[label_id] = label_columns(draft.label)
+            fields = self._fields(str(uuid.uuid4()), columns, draft.title)
             fields["created_at"] = node.audit.now()
             fields["created_by"] = user.id
             stored = vault.sealed(fields, draft.content)
@@ -241,12 +245,13 @@ class Holdings:
         # needs no savepoints unless one fails.
         return node.audit.batched(store, rerunnable=True)
 
-    def _fields(self, item_id: str, label: BatchLabel, title: str) -> dict[str, Any]:
-        """A new copy's signed columns but its provenance, held by this node."""
+    def _fields(self, item_id: str, columns: dict[str, Any], title: str) -> dict[str, Any]:
+        """A new copy's signed columns but its provenance, held by this node (``columns``:
+        its label's, ``label_columns``)."""
         return {
             "id": item_id,
             "title": title,
-            **label_columns(label),
+            **columns,
             "custodian": self.node.nation,
             "consented_to": "[]",
             "version": 1,

@@ -204,6 +204,21 @@ def held_copy(item: StoredItem) -> Copy:
     return Copy(item.id, item_label(item), item.custodian, names(item.consented_to))
 
 
+def decision_key(item: StoredItem) -> tuple[Any, ...]:
+    """The columns of an item that ``decided_on`` reads: items alike in them are decided
+    alike (for one subject, on one day)."""
+    return (
+        item.originator,
+        item.classification,
+        item.area,
+        item.releasable_to,
+        item.need_to_know,
+        item.categories,
+        item.custodian,
+        item.consented_to,
+    )
+
+
 def decided_on(rulebook: Rulebook, subject: Subject, item: StoredItem, at: dt.date) -> Decision:
     """The catalogue's decision on ``subject`` reading ``item``, on ``at``."""
     return rulebook.decide_parsed(

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -48,7 +49,7 @@ def origin_fields(row: Mapping[str, Any]) -> dict[str, Any]:
     """The item as its originator wrote it, from a stored row (or a row-like mapping)."""
 
     def listed(value: Any) -> list[str]:
-        return [str(v) for v in (json.loads(value) if isinstance(value, str) else value)]
+        return list(_listed(value)) if isinstance(value, str) else [str(v) for v in value]
 
     fields = {
         "id": row["id"],
@@ -67,6 +68,12 @@ def origin_fields(row: Mapping[str, Any]) -> dict[str, Any]:
             from_column(categories) if isinstance(categories, str) else dict(categories)
         )
     return fields
+
+
+@lru_cache(maxsize=1024)
+def _listed(text: str) -> tuple[str, ...]:
+    """A stored JSON list of names, parsed once: few lists are distinct."""
+    return tuple(str(v) for v in json.loads(text))
 
 
 def make_seal(key: Ed25519PrivateKey, item: Mapping[str, Any], plaintext: bytes) -> bytes:

@@ -32,7 +32,7 @@ import functools
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import stix2  # type: ignore[import-untyped]
@@ -134,6 +134,9 @@ class Accepted:
     """The normalised object."""
     label_xml: str | None = None
     """The label extension's ``label_4774``: as sent, then as stored (``with_label``)."""
+    template: str | None = None
+    """``content`` with its label extension as ``_SLOT`` (which it holds nowhere else):
+    ``with_label`` writes the object again by filling the slot, not encoding it all."""
 
 
 # -- timestamps ---------------------------------------------------------------------------
@@ -386,8 +389,15 @@ def check_object(obj: Any) -> Accepted:
         title = title.replace("\x00", "")
     if not isinstance(title, str) or not title.strip():
         title = stix_type
+    extension = normal["extensions"][EXTENSION_ID]
     try:
-        content = json.dumps(normal, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        slotted = _json({**normal, "extensions": {**normal["extensions"], EXTENSION_ID: _SLOT}})
+        template: str | None = slotted
+        if slotted.count(_SLOT_JSON) != 1:  # the slot's text sent in the object: no slot
+            template = None
+            content = _json(normal)
+        else:
+            content = slotted.replace(_SLOT_JSON, _json(extension), 1)
     except (RecursionError, TypeError, ValueError) as e:
         raise Refused("not a STIX object: it cannot be written as JSON") from e
     return Accepted(
@@ -401,17 +411,32 @@ def check_object(obj: Any) -> Accepted:
         content=content.encode("utf-8"),
         object=normal,
         label_xml=label_xml,
+        template=template,
     )
 
 
 def with_label(accepted: Accepted, label: dict[str, Any], label_xml: str) -> Accepted:
     """``accepted`` with its label extension rewritten: the label's fields as the node
     decided them (``label``) and ``label_4774``, the originator's label as 4774 XML."""
-    extension = _normalised(accepted.object, label, label_xml)["extensions"][EXTENSION_ID]
+    extension = _extension(label, label_xml)
     extensions = {**accepted.object["extensions"], EXTENSION_ID: extension}
     normal = {**accepted.object, "extensions": extensions}
-    content = json.dumps(normal, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return replace(accepted, object=normal, content=content.encode("utf-8"), label_xml=label_xml)
+    template = accepted.template
+    if template is None:
+        content = _json(normal)
+    else:  # the same text as _json(normal): only the extension differs from the template
+        content = template.replace(_SLOT_JSON, _json(extension), 1)
+    changed = {"content": content.encode("utf-8"), "object": normal, "label_xml": label_xml}
+    return Accepted(**(vars(accepted) | changed))  # (dataclasses.replace: slower)
+
+
+_SLOT = "\x00gsoia-label-extension\x00"
+_SLOT_JSON = json.dumps(_SLOT)
+
+
+def _json(value: Any) -> str:
+    """``value`` as the node stores an object: compact JSON, its keys sorted."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def validate(accepted: Accepted) -> None:
@@ -451,6 +476,12 @@ def _normalised(
     obj: dict[str, Any], label: dict[str, Any], label_xml: str | None
 ) -> dict[str, Any]:
     """The object as stored: the label extension without empty lists or a null area."""
+    extension = _extension(label, label_xml)
+    return {**obj, "extensions": {**obj["extensions"], EXTENSION_ID: extension}}
+
+
+def _extension(label: dict[str, Any], label_xml: str | None) -> dict[str, Any]:
+    """The label extension as stored: without empty lists or a null area."""
     extension: dict[str, Any] = {"extension_type": "property-extension"}
     for key, value in label.items():
         if value is None or value == []:
@@ -458,7 +489,7 @@ def _normalised(
         extension[key] = value
     if label_xml is not None:
         extension[LABEL_XML] = label_xml
-    return {**obj, "extensions": {**obj["extensions"], EXTENSION_ID: extension}}
+    return extension
 
 
 def labelled(obj: dict[str, Any], custodian: str, marking: str) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from gsoia.errors import GsoiaError
@@ -52,7 +52,7 @@ def sort_objects(
     seen: set[Key] = set()
     repeats: list[stix.Accepted] = []  # again in this envelope: as the first copy fares
     decided: dict[str, Draft] = {}  # the envelope's labels, each checked and decided once
-    written: dict[str, str] = {}  # the envelope's labels as 4774 XML, each written once
+    written: dict[int, str] = {}  # the envelope's labels as 4774 XML, each written once
     for i, obj in enumerate(objects):
         try:
             found = stix.check_object(obj)
@@ -75,7 +75,7 @@ def sort_objects(
                 envelope.successes.append(detail(*key, "already present"))
                 continue
             found = _with_label(node, found, draft, written_back, written)
-            draft = replace(draft, content=found.content)
+            draft = Draft(draft.label, draft.title, found.content, draft.decision)
         except stix.Refused as e:
             envelope.failures.append(failure(obj, e.message))
             continue
@@ -89,14 +89,15 @@ def sort_objects(
 
 
 def _with_label(
-    node: Node, found: stix.Accepted, draft: Draft, text: str | None, written: dict[str, str]
+    node: Node, found: stix.Accepted, draft: Draft, text: str | None, written: dict[int, str]
 ) -> stix.Accepted:
     """The object as stored: its label extension with the fields as decided and the
     originator's 4774 label: ``text``, the one sent as gsoia writes it back, or else this
-    node's writing of the label (``written``: the envelope's labels written so far, by
-    their JSON)."""
+    node's writing of the label (``written``: the envelope's labels written so far, by the
+    identity of the label decided, which ``Holdings.prepare`` shares between the drafts of
+    one label and keeps for the envelope)."""
     if text is None:
-        key = json.dumps(draft.label, sort_keys=True)
+        key = id(draft.label)
         text = written.get(key)
         if text is None:
             text = written[key] = originator_label_text(node.rulebook.catalogue, draft.label)

@@ -36,6 +36,7 @@ import datetime as dt
 import json
 import re
 import threading
+from collections import Counter
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -44,11 +45,12 @@ from sqlalchemy import Connection, bindparam, delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from gsoia.audit.log import AuditTransaction
+from gsoia.decision.ruling import Decision
 from gsoia.errors import InputError
 from gsoia.node import stix
 from gsoia.node.authority import Action, Target
 from gsoia.node.errors import Conflict, NotFound
-from gsoia.node.item import item_of
+from gsoia.node.item import StoredItem, decision_key, item_of
 from gsoia.node.listing import subject_key
 from gsoia.node.recent import Recent
 from gsoia.node.stix_index import (
@@ -290,6 +292,8 @@ class TaxiiStore:
         confirmed = []
         flagged = []
         subject = user.subject()
+        decisions: dict[tuple[Any, ...], Decision] = {}  # the page's labels, each decided once
+        reasons: Counter[str] = Counter()
         for row in selected:
             # Confirmed one by one on the verified label: a column edited behind the node's
             # back shows nothing it should not.
@@ -297,12 +301,18 @@ class TaxiiStore:
             if not node.intact(item):
                 flagged.append(row.id)
                 continue
-            decision = node.decide_row(user, item, subject)
+            key = decision_key(item)
+            decision = decisions.get(key)
+            if decision is None:
+                decision = decisions[key] = node.decide_row(user, item, subject, counted=False)
+            reasons[decision.reason.value] += 1
             if not decision.allow:
                 continue
             confirmed.append(row)
             if content:
-                objects.append(self._emit(row, decision))
+                objects.append(self._emit(row, item, decision))
+        for reason, count in reasons.items():  # counted as if decided one by one
+            node.metrics.decisions.labels(reason).inc(count)
         entry = {
             "collection": collection.id,
             "filter": query.to_dict() | ({"id": object_id} if object_id else {}),
@@ -386,12 +396,12 @@ class TaxiiStore:
         by_seq = {row.stix_seq: row for row in found}
         return [by_seq[s] for s in seqs if s in by_seq]
 
-    def _emit(self, row: Any, decision: Any) -> bytes:
-        """The stored object, as JSON; a copy held for another originator with the
-        custodian's marking in its label."""
+    def _emit(self, row: Any, item: StoredItem, decision: Decision) -> bytes:
+        """The stored object (``item``, of ``row``), as JSON; a copy held for another
+        originator with the custodian's marking in its label."""
         # INVARIANT: an item with a stix_objects row holds the JSON of a STIX object
         # (TaxiiStore.add stored it), bound to its label by the node's signature.
-        content = self.node.decrypt(item_of(row))
+        content = self.node.decrypt(item)
         if row.custodian == row.originator and not row.custodian_marking:
             return content
         marking = row.custodian_marking or (
