@@ -52,6 +52,11 @@ class SignedHead:
         return head_message(self.size, self.root)
 
     def to_dict(self) -> dict[str, Any]:
+        return dict(self._fields)
+
+    @functools.cached_property
+    def _fields(self) -> dict[str, Any]:
+        """``to_dict``'s, made once: the receipts of a batch share their head."""
         return {
             "tree_size": self.size,
             "root": self.root.hex(),

@@ -30,6 +30,9 @@ _FORGET = delete(acknowledgements).where(
     acknowledgements.c.package_id.in_(bindparam("ids", expanding=True))
 )
 NO_RECEIPT = "the answer carries no receipt"
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+"""How a receipt is kept: one encoder for every receipt (``json.dumps`` with options
+makes one a call)."""
 
 
 class Acknowledgements:
@@ -95,7 +98,7 @@ def _row(receipt: Acknowledgement, peer: str, now: str) -> dict[str, Any]:
         "peer": peer,
         "seq": receipt.seq,
         "tree_size": receipt.head.size,
-        "receipt": json.dumps(receipt.to_dict(), ensure_ascii=False, separators=(",", ":")),
+        "receipt": _JSON.encode(receipt.to_dict()),
         "verified_at": now,
     }
 
