@@ -110,8 +110,8 @@ class Witnesses:
         if not self.node.config.witnessing:
             return
         sender = package.sender
-        shown_as = _shown_as(sender, package.head)
-        if witnessed is not None and package.head is not None and shown_as in witnessed:
+        known = shown_as(sender, package.head)
+        if witnessed is not None and package.head is not None and known in witnessed:
             return
         if self.open_alarm(sender) is not None:
             raise PackageRejected(
@@ -150,7 +150,7 @@ class Witnesses:
                 held = candidate
         self._store(sender, held, None)
         if witnessed is not None:
-            witnessed.add(shown_as)
+            witnessed.add(known)
 
     def judged(
         self, sender: str, held: TreeHead, shown: TreeHead, carried: CarriedProof | None = None
@@ -400,7 +400,7 @@ class Witnesses:
         return {"heads": held, "alarms": [a.to_dict() for a in self.alarms.listed()]}
 
 
-def _shown_as(sender: str, head: object) -> ShownAs:
+def shown_as(sender: str, head: object) -> ShownAs:
     """``head`` as a key of the heads found consistent in a batch: its fields with their
     types (``1`` and ``True`` are not one key), or its JSON if a value is not hashable."""
     if isinstance(head, dict):
