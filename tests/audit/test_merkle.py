@@ -25,6 +25,7 @@ from gsoia.audit.merkle import (
     EMPTY_ROOT,
     AuditError,
     CompactRange,
+    Inclusions,
     ProofError,
     RootMismatchError,
     consistency_proof,
@@ -431,6 +432,25 @@ def test_corrupted_inclusion_proofs_are_refused(size: int, index: int) -> None:
     assert accepted({name: probe.verify for name, probe in probes.items()}) == []
 
 
+@pytest.mark.parametrize(("size", "index"), INCLUSION_CASES)
+def test_corrupted_inclusion_proofs_are_refused_after_every_good_one(size: int, index: int) -> None:
+    """``Inclusions`` that proved every other leaf of the tree (its walks remembered) still
+    refuses each corrupted proof, as ``verify_inclusion`` does."""
+    good = good_inclusion(size, index)
+    tree = leaves(size)
+    proven = Inclusions(size, good.root)
+    for other in range(size):
+        proven.verify(other, tree[other], inclusion_proof(other, tree))
+    probes = inclusion_probes(good)
+
+    def after_the_good(probe: Inclusion) -> Callable[[], None]:
+        if probe.size != size or probe.root != good.root:
+            return probe.verify  # another tree: ``Inclusions`` is of one
+        return lambda: proven.verify(probe.index, probe.leaf, probe.proof)
+
+    assert accepted({name: after_the_good(probe) for name, probe in probes.items()}) == []
+
+
 @pytest.mark.parametrize(("old", "new"), CONSISTENCY_CASES)
 def test_corrupted_consistency_proofs_are_refused(old: int, new: int) -> None:
     good = good_consistency(old, new)
@@ -607,6 +627,31 @@ def test_inclusion_proofs_verify_and_any_flipped_bit_is_caught(
         proof[which] = flip(proof[which], bit)
         with pytest.raises(RootMismatchError):
             verify_inclusion(index, len(tree), tree[index], proof, expected_root)
+
+
+@PROPERTIES
+@given(tree=trees(), data=st.data())
+def test_inclusions_of_a_run_of_leaves_verify_and_a_flipped_bit_is_caught_late(
+    tree: list[bytes], data: st.DataObject
+) -> None:
+    """The leaves of a run proven in one ``Inclusions`` (as a batch's receipts are), then
+    one more proof with a bit flipped: refused, wherever the bit, as alone."""
+    first = data.draw(st.integers(min_value=0, max_value=len(tree) - 1), label="first")
+    last = data.draw(st.integers(min_value=first, max_value=len(tree) - 1), label="last")
+    proven = Inclusions(len(tree), root(tree))
+    for index in range(first, last + 1):
+        proven.verify(index, tree[index], inclusion_proof(index, tree))
+
+    index = data.draw(st.integers(min_value=first, max_value=last), label="index")
+    proof = inclusion_proof(index, tree)
+    if proof:
+        which = data.draw(st.integers(min_value=0, max_value=len(proof) - 1), label="which")
+        bit = data.draw(st.integers(min_value=0, max_value=255), label="bit")
+        proof[which] = flip(proof[which], bit)
+        with pytest.raises(RootMismatchError):
+            proven.verify(index, tree[index], proof)
+    with pytest.raises(RootMismatchError):
+        proven.verify(index, flip(tree[index], 0), inclusion_proof(index, tree))
 
 
 @PROPERTIES

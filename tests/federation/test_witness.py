@@ -29,6 +29,7 @@ from gsoia.federation.packages import Kind, PackageRejected, Rejection, make_pac
 from gsoia.federation.peers import Peer
 from gsoia.federation.witnessing import ProofUnavailable
 from gsoia.node.errors import Forbidden, NotFound
+from gsoia.node.exchange.witnesses import shown_as
 from gsoia.node.service import Node
 from gsoia.node.users import Role, User
 from gsoia.store.schema import audit_entries, outbox
@@ -385,3 +386,19 @@ def test_witnessing_off_keeps_no_anchor_sends_and_checks_no_head(
     finally:
         node.close()
     assert not (data / "audit-head.json").exists()
+
+
+def test_a_head_shown_again_in_a_batch_is_known_by_its_fields_and_their_types() -> None:
+    """The heads found consistent in a batch are known again by their fields: the same
+    head again is, a head that differs in a value or only in its type (``1``, ``True``)
+    is not, and one with a value that cannot be hashed is known by its JSON."""
+    head = {"size": 1, "root": "ab", "signature": "cd", "at": "2026-12-07T10:00:00Z"}
+    witnessed = {shown_as("JPN", head)}
+
+    assert shown_as("JPN", dict(head)) in witnessed
+    assert shown_as("CAN", head) not in witnessed
+    assert shown_as("JPN", head | {"size": True}) not in witnessed
+    assert shown_as("JPN", head | {"root": "ac"}) not in witnessed
+    odd = head | {"root": ["ab"]}
+    assert shown_as("JPN", odd) == ("JPN", json.dumps(odd, sort_keys=True))
+    assert shown_as("JPN", None) == ("JPN", "null")

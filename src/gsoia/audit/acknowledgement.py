@@ -15,13 +15,14 @@ of the receiver's, the head's signature, the entry's body and its inclusion in t
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from gsoia.audit.log import head_message
-from gsoia.audit.merkle import ProofError, leaf_hash, verify_inclusion
+from gsoia.audit.merkle import Inclusions, ProofError, leaf_hash
 from gsoia.crypto.errors import BadSignature
 from gsoia.crypto.signing import verify_any
 from gsoia.errors import GsoiaError
@@ -51,6 +52,11 @@ class SignedHead:
         return head_message(self.size, self.root)
 
     def to_dict(self) -> dict[str, Any]:
+        return dict(self._fields)
+
+    @functools.cached_property
+    def _fields(self) -> dict[str, Any]:
+        """``to_dict``'s, made once: the receipts of a batch share their head."""
         return {
             "tree_size": self.size,
             "root": self.root.hex(),
@@ -104,16 +110,17 @@ class Acknowledgement:
                 marking=value["marking"],
                 seq=_number(value["seq"]),
                 entry=value["entry"],
-                head=SignedHead(
-                    _number(head["tree_size"]),
-                    bytes.fromhex(head["root"]),
-                    bytes.fromhex(head["signature"]),
-                    head["at"],
-                ),
+                head=_signed_head(head["tree_size"], head["root"], head["signature"], head["at"]),
                 path=tuple(bytes.fromhex(h) for h in value["inclusion_path"]),
             )
         except (KeyError, TypeError, ValueError) as e:
             raise ReceiptRefused(f"not a receipt ({type(e).__name__}: {e})") from e
+
+
+@functools.lru_cache(maxsize=64, typed=True)
+def _signed_head(size: object, root: str, signature: str, at: str) -> SignedHead:
+    """A receipt's head as its JSON says it (those of a batch are one head: read once)."""
+    return SignedHead(_number(size), bytes.fromhex(root), bytes.fromhex(signature), at)
 
 
 def _number(value: object) -> int:
@@ -145,13 +152,14 @@ def check(
     receiver: str,
     package: str | None = None,
     item: str | None = None,
-    heads: set[SignedHead] | None = None,
+    heads: dict[SignedHead, Inclusions] | None = None,
 ) -> None:
     """Return only if ``receipt`` proves ``receiver`` stored ``package`` (item ``item``;
     None: the receipt's own) with a marking of its own; ``ReceiptRefused`` names the
     first check that fails. ``keys``: the receiver's signing keys (current, then retired).
     ``heads``: the heads verified already with these keys, for the receipts of a batch,
-    which share one; those verified here join it.
+    which share one, each with the inclusions proven in it (``merkle.Inclusions``: the
+    paths of a batch's entries share most of their hashes); those verified here join it.
     """
     keys = list(keys)
     if receipt.receiver != receiver:
@@ -163,22 +171,18 @@ def check(
     if receipt.marking.split(" ", 1)[0] != receiver:
         raise ReceiptRefused(f"its marking '{receipt.marking[:80]}' is not {receiver}'s")
     head = receipt.head
-    if heads is None or head not in heads:
+    inclusions = None if heads is None else heads.get(head)
+    if inclusions is None:
         try:
             verify_any(keys, head.message(), head.signature)
         except BadSignature as e:
             raise ReceiptRefused(f"its tree head is not signed by {receiver}") from e
+        inclusions = Inclusions(head.size, head.root)
         if heads is not None:
-            heads.add(head)
+            heads[head] = inclusions
     _check_entry(receipt)
     try:
-        verify_inclusion(
-            receipt.seq,
-            receipt.head.size,
-            leaf_hash(receipt.entry.encode("utf-8")),
-            receipt.path,
-            receipt.head.root,
-        )
+        inclusions.verify(receipt.seq, leaf_hash(receipt.entry.encode("utf-8")), receipt.path)
     except ProofError as e:
         raise ReceiptRefused(f"its entry is not proven in its head ({e})") from e
 

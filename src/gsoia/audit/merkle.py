@@ -31,6 +31,7 @@ __all__ = [
     "HASH_SIZE",
     "AuditError",
     "CompactRange",
+    "Inclusions",
     "ProofError",
     "RootMismatchError",
     "consistency_proof",
@@ -197,6 +198,46 @@ def verify_inclusion(
         ProofError: the index is not in the tree, or the proof has the wrong shape.
         RootMismatchError: the proof leads to another root than ``expected_root``.
     """
+    _walk_inclusion(index, size, leaf, proof, expected_root, None)
+
+
+class Inclusions:
+    """The inclusion proofs of many leaves in one tree, each checked as ``verify_inclusion``
+    checks it, sharing the work their paths share (the leaves of a batch, proven in one
+    head, share all but their first few hashes).
+
+    The algorithm of RFC 9162 §2.1.3.2 is a walk whose state after each hash is the node
+    reached (``fn``, ``sn``) and its hash; what follows depends only on that state and the
+    hashes left in the proof. A proof that reaches a state an earlier proof reached, with
+    the same hashes left, would end as that one ended, at the expected root: it is done
+    there. Only walks that ended at the expected root are remembered.
+    """
+
+    def __init__(self, size: int, expected_root: bytes) -> None:
+        self.size = size
+        self.expected_root = expected_root
+        self._proven: _Proven = {}
+
+    def verify(self, index: int, leaf: bytes, proof: Sequence[bytes]) -> None:
+        """``verify_inclusion(index, size, leaf, proof, expected_root)``: the same checks,
+        the same errors."""
+        _walk_inclusion(index, self.size, leaf, proof, self.expected_root, self._proven)
+
+
+_Proven = dict[tuple[int, int], tuple[bytes, tuple[bytes, ...]]]
+"""States (fn, sn) walks that ended at the root reached: their hash, and the hashes left."""
+
+
+def _walk_inclusion(
+    index: int,
+    size: int,
+    leaf: bytes,
+    proof: Sequence[bytes],
+    expected_root: bytes,
+    proven: _Proven | None,
+) -> None:
+    """``verify_inclusion``; with ``proven``, done at a state proven before (``Inclusions``),
+    and the states of a walk that ends at the root joining it."""
     _check_index(index, size)
     _check_hash("leaf", leaf)
     _check_proof_hashes(proof)
@@ -206,9 +247,11 @@ def verify_inclusion(
             f"proof has {len(proof)} hashes, expected {inner + border} "
             f"for index {index} in a tree of {size}"
         )
+    hashes = tuple(proof)
+    walked: list[tuple[tuple[int, int], bytes, int]] = []
     # §2.1.3.2 steps 2-4
     fn, sn, r = index, size - 1, leaf
-    for p in proof:
+    for i, p in enumerate(hashes):
         if sn == 0:  # step 4a; the length check already rules it out
             raise ProofError(f"proof is too long for index {index} in a tree of {size}")
         if fn & 1 or fn == sn:
@@ -218,11 +261,20 @@ def verify_inclusion(
         else:
             r = node_hash(r, p)
         fn, sn = fn >> 1, sn >> 1
-    # §2.1.3.2 step 5
-    if sn != 0:  # the length check already rules it out
-        raise ProofError(f"proof is too short for index {index} in a tree of {size}")
-    if r != expected_root:
-        raise RootMismatchError(expected_root, r)
+        if proven is not None:
+            known = proven.get((fn, sn))
+            if known is not None and known[0] == r and known[1] == hashes[i + 1 :]:
+                break  # the rest is a walk that ended at the root
+            walked.append(((fn, sn), r, i + 1))
+    else:
+        # §2.1.3.2 step 5
+        if sn != 0:  # the length check already rules it out
+            raise ProofError(f"proof is too short for index {index} in a tree of {size}")
+        if r != expected_root:
+            raise RootMismatchError(expected_root, r)
+    if proven is not None:
+        for state, hashed, done in walked:
+            proven[state] = (hashed, hashes[done:])
 
 
 def verify_consistency(

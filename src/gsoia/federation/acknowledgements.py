@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, delete, insert
 
 from gsoia.audit.acknowledgement import Acknowledgement, ReceiptRefused, SignedHead, check
+from gsoia.audit.merkle import Inclusions
 from gsoia.federation.outbox import State
 from gsoia.federation.packages import Kind
 from gsoia.federation.posting import Outcome
@@ -29,6 +30,9 @@ _FORGET = delete(acknowledgements).where(
     acknowledgements.c.package_id.in_(bindparam("ids", expanding=True))
 )
 NO_RECEIPT = "the answer carries no receipt"
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+"""How a receipt is kept: one encoder for every receipt (``json.dumps`` with options
+makes one a call)."""
 
 
 class Acknowledgements:
@@ -43,21 +47,21 @@ class Acknowledgements:
         with it (``acknowledgement``), or ``unacknowledged`` with the reason. A release
         delivered before (unacknowledged) that the peer now refuses stays unacknowledged:
         a refusal of a package it holds undoes nothing."""
-        heads: dict[str, set[SignedHead]] = {}  # per peer, verified in this batch
+        heads: dict[str, dict[SignedHead, Inclusions]] = {}  # per peer, verified in this batch
         result: list[Outcome] = []
         for outcome in outcomes:
             row = outcome.row
             if row.kind != Kind.RELEASE.value:
                 result.append(outcome)
             elif outcome.state == State.DELIVERED:
-                result.append(self._verified(outcome, heads.setdefault(row.peer, set())))
+                result.append(self._verified(outcome, heads.setdefault(row.peer, {})))
             elif outcome.state == State.FAILED and row.state == State.UNACKNOWLEDGED:
                 result.append(replace(outcome, state=State.UNACKNOWLEDGED))
             else:
                 result.append(outcome)
         return result
 
-    def _verified(self, outcome: Outcome, heads: set[SignedHead]) -> Outcome:
+    def _verified(self, outcome: Outcome, heads: dict[SignedHead, Inclusions]) -> Outcome:
         row = outcome.row
         try:
             if outcome.receipt is None:
@@ -94,7 +98,7 @@ def _row(receipt: Acknowledgement, peer: str, now: str) -> dict[str, Any]:
         "peer": peer,
         "seq": receipt.seq,
         "tree_size": receipt.head.size,
-        "receipt": json.dumps(receipt.to_dict(), ensure_ascii=False, separators=(",", ":")),
+        "receipt": _JSON.encode(receipt.to_dict()),
         "verified_at": now,
     }
 

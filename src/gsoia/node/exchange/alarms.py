@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 
 from gsoia.audit.log import TreeHead
 from gsoia.errors import InputError
@@ -27,6 +27,14 @@ from gsoia.store.schema import witness_alarms, witnessed_heads
 
 if TYPE_CHECKING:
     from gsoia.node.service import Node
+
+_OPEN_FOR = (
+    select(witness_alarms)
+    .where(
+        witness_alarms.c.nation == bindparam("nation"), witness_alarms.c.acknowledged_at.is_(None)
+    )
+    .limit(1)
+)
 
 
 @dataclass(frozen=True)
@@ -113,13 +121,7 @@ class Alarms:
     def open_for(self, nation: str) -> Alarm | None:
         """The open alarm about ``nation``, if any."""
         with self.node.engine.connect() as connection:
-            row = connection.execute(
-                select(witness_alarms)
-                .where(
-                    witness_alarms.c.nation == nation, witness_alarms.c.acknowledged_at.is_(None)
-                )
-                .limit(1)
-            ).first()
+            row = connection.execute(_OPEN_FOR, {"nation": nation}).first()
         return None if row is None else _alarm(row)
 
     def open(self) -> list[Alarm]:

@@ -30,7 +30,7 @@ from gsoia.node.exchange.acknowledge import Ledger
 from gsoia.node.exchange.intake import Arrival, Intake, Outcome
 from gsoia.node.exchange.peers import PeerBook
 from gsoia.node.exchange.received import refusal, replay, seen
-from gsoia.node.exchange.witnesses import Witnesses
+from gsoia.node.exchange.witnesses import ShownAs, Witnesses
 from gsoia.node.floods import Refusal
 
 if TYPE_CHECKING:
@@ -119,7 +119,7 @@ class Inbox:
         keys = self.peers.signing_keys_of()
         results: list[tuple[str | None, Outcome]] = []
         opened: list[Package | PackageRejected] = []  # releases, checked and stored together
-        witnessed: set[tuple[str, str]] = set()  # heads found consistent in this batch
+        witnessed: set[ShownAs] = set()  # heads found consistent in this batch
         for line in lines:
             try:
                 package = open_package(line, me=node.nation, peer_keys=keys, now=node.clock())

@@ -28,7 +28,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from gsoia.audit import proofs
@@ -60,6 +60,9 @@ PROVEN = 4096
 FetchProof = Callable[[str, int, int], list[bytes]]
 """``fetch(nation, first, second)``: the partner's consistency proof, or ProofUnavailable."""
 FetchHeld = Callable[[str], dict[str, Any] | None]
+ShownAs = tuple[str, object]
+"""A head as a package showed it, with its sender (``Witnesses.observe``'s ``witnessed``)."""
+_HELD = select(witnessed_heads).where(witnessed_heads.c.nation == bindparam("nation"))
 """``fetch(nation)``: the head a partner holds of this node's log, or ProofUnavailable."""
 
 
@@ -90,7 +93,7 @@ class Witnesses:
     def observe(
         self,
         package: Package,
-        witnessed: set[tuple[str, str]] | None = None,
+        witnessed: set[ShownAs] | None = None,
         carried: CarriedProof | None = None,
     ) -> None:
         """Check the head ``package`` carries; ``PackageRejected`` (the caller audits it)
@@ -107,8 +110,8 @@ class Witnesses:
         if not self.node.config.witnessing:
             return
         sender = package.sender
-        shown_as = (sender, json.dumps(package.head, sort_keys=True))
-        if witnessed is not None and package.head is not None and shown_as in witnessed:
+        known = shown_as(sender, package.head)
+        if witnessed is not None and package.head is not None and known in witnessed:
             return
         if self.open_alarm(sender) is not None:
             raise PackageRejected(
@@ -147,7 +150,7 @@ class Witnesses:
                 held = candidate
         self._store(sender, held, None)
         if witnessed is not None:
-            witnessed.add(shown_as)
+            witnessed.add(known)
 
     def judged(
         self, sender: str, held: TreeHead, shown: TreeHead, carried: CarriedProof | None = None
@@ -343,9 +346,7 @@ class Witnesses:
     def held_and_pending(self, nation: str) -> tuple[TreeHead | None, TreeHead | None]:
         """The head held of ``nation``, and the first shown since that is unchecked."""
         with self.node.engine.connect() as connection:
-            row = connection.execute(
-                select(witnessed_heads).where(witnessed_heads.c.nation == nation)
-            ).first()
+            row = connection.execute(_HELD, {"nation": nation}).first()
         if row is None:
             return None, None
         held = TreeHead(int(row.size), bytes(row.root), bytes(row.signature), row.at)
@@ -397,6 +398,19 @@ class Witnesses:
                 for row in heads
             ]
         return {"heads": held, "alarms": [a.to_dict() for a in self.alarms.listed()]}
+
+
+def shown_as(sender: str, head: object) -> ShownAs:
+    """``head`` as a key of the heads found consistent in a batch: its fields with their
+    types (``1`` and ``True`` are not one key), or its JSON if a value is not hashable."""
+    if isinstance(head, dict):
+        try:
+            fields = tuple((k, type(v), v) for k, v in head.items())
+            hash(fields)
+        except TypeError:
+            return sender, json.dumps(head, sort_keys=True)
+        return sender, fields
+    return sender, json.dumps(head, sort_keys=True)
 
 
 def _head(data: dict[str, Any]) -> TreeHead:
