@@ -158,9 +158,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("page_cpu_ms", "ms CPU a page"),
     ):
         uvicorn, granian = (_median(getattr(figures[s], what)) for s in SERVERS)
+        # a short round's CPU can read 0 (the clock's tick is 10 ms): no ratio then
+        ratio = f"{granian / uvicorn:.2f}" if uvicorn else "n/a (uvicorn's figure is 0)"
         print(
             f"  {unit:<15} uvicorn {uvicorn:>8,.2f}  granian {granian:>8,.2f}"
-            f"  granian / uvicorn {granian / uvicorn:.2f}"
+            f"  granian / uvicorn {ratio}"
         )
     print(f"load average at the end: {os.getloadavg()[0]:.2f}")
     print(f"correctness failures: {len(failures)}")
