@@ -64,26 +64,6 @@ SQL: list[str] = [
 ]
 """Quotes, comments, stacked queries, UNION, LIKE wildcards, dollar quoting, NUL."""
 
-TRAVERSAL: list[str] = [
-    "..%2f..%2fetc%2fpasswd",
-    "..%2F..%2F..%2F..%2Fetc%2Fpasswd",
-    "%2e%2e%2f%2e%2e%2fetc%2fpasswd",
-    "..%252f..%252fetc%252fpasswd",
-    "....%2f%2f....%2f%2fetc%2fpasswd",
-    "..%5c..%5cwindows%5cwin.ini",
-    "%2fetc%2fpasswd",
-    "%c0%ae%c0%ae%2f%c0%ae%c0%aeetc%2fpasswd",
-    "%ed%a0%80",
-    "%ff%fe",
-    "%00",
-    "a%00b",
-    "..%00",
-    "%2e%2e",
-    "%2e",
-    "~root",
-    "%0d%0aSet-Cookie:%20x=1",
-    "x" * 5000,
-]
 READ_APART = [
     "%c0%ae%c0%ae%2f%c0%ae%c0%aeetc%2fpasswd",
     "%ed%a0%80",
@@ -96,6 +76,20 @@ READ_APART = [
 """The ids of ``TRAVERSAL`` that the databases may read apart (a NUL, bytes that are not
 UTF-8, longer than any column): sent on both. The others reach a query, if at all, as a
 bound parameter each database reads alike: sent on SQLite only."""
+TRAVERSAL: list[str] = [
+    "..%2f..%2fetc%2fpasswd",
+    "..%2F..%2F..%2F..%2Fetc%2Fpasswd",
+    "%2e%2e%2f%2e%2e%2fetc%2fpasswd",
+    "..%252f..%252fetc%252fpasswd",
+    "....%2f%2f....%2f%2fetc%2fpasswd",
+    "..%5c..%5cwindows%5cwin.ini",
+    "%2fetc%2fpasswd",
+    "%2e%2e",
+    "%2e",
+    "~root",
+    "%0d%0aSet-Cookie:%20x=1",
+    *READ_APART,
+]
 
 
 # -- the probe ------------------------------------------------------------------------------
