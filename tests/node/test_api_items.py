@@ -480,6 +480,7 @@ def test_read_item_and_every_denial(jpn: RunningNode) -> None:
             "level": {"policy": "CAN", "id": "S", "name": "SECRET"},
             "original": {"policy": "JPN", "id": "GOKUHI", "name": "極秘"},
             "text": "CAN SECRET // JPN 極秘 // JPN-CAN",
+            "display": "CAN SECRET // JPN 極秘 // JPN-CAN",  # no policy has a SPIF
         }
         assert view["label"]["releasable_to"] == ["CAN", "UKR", "KOR"]
 

@@ -223,17 +223,28 @@ BANNER = re.compile(
 )
 
 
-def _banners(served: Served, user: str, item_id: str) -> list[str]:
-    """The top and bottom banners of the item's page, as ``user`` sees them (signed in by
-    the form)."""
+READER_ROW = re.compile(
+    r'<tr class="allow" data-nation="(\w+)">.*?<span class="marking">([^<]*)</span>', re.S
+)
+PREVIEW = re.compile(r'id="decision"[^>]*>.*?<span class="marking">([^<]*)</span>', re.S)
+
+
+def _web_page(served: Served, user: str, path: str) -> str:
+    """The page at ``path`` as ``user`` sees it (signed in by the form)."""
     with httpx.Client(base_url="http://jpn.test", transport=served.transport) as web:
         found = CSRF.search(web.get("/web/sign-in").text)
         assert found
         signed = web.post("/web/sign-in", data={"csrf": found[1], "token": served.tokens[user]})
         assert signed.status_code == 303, signed.text
-        page = web.get(f"/web/items/{item_id}")
+        page = web.get(path)
         assert page.status_code == 200, page.text
-        return [html.unescape(text) for text in BANNER.findall(page.text)]
+        return page.text
+
+
+def _banners(served: Served, user: str, item_id: str) -> list[str]:
+    """The top and bottom banners of the item's page, as ``user`` sees them."""
+    page = _web_page(served, user, f"/web/items/{item_id}")
+    return [html.unescape(text) for text in BANNER.findall(page)]
 
 
 def test_the_banners_use_the_spif_marking_where_the_policy_has_one(served: Served) -> None:
@@ -246,3 +257,29 @@ def test_the_banners_use_the_spif_marking_where_the_policy_has_one(served: Serve
     # the United States' policy has no SPIF: its level keeps the dual marking's form
     foreign = "USA SECRET // Japan 極秘 REL TO FVEY, USA // JPN-USA"
     assert _banners(served, "visitor", item_id) == [foreign] * 2
+
+
+def test_the_api_gives_the_spif_marking_beside_the_decided_one(served: Served) -> None:
+    created = _post(served, _label_xml("極秘", _released("USA", "FVEY")))
+    assert created.status_code == 201, created.text
+    item_id = created.json()["id"]
+    assert created.json()["marking"]["display"] == "Japan 極秘 REL TO FVEY, USA"
+    foreign = served.visitor.get(f"/api/v1/items/{item_id}").json()["marking"]
+    assert foreign["text"] == "USA SECRET // JPN 極秘 // JPN-USA"  # the dual marking, kept
+    assert foreign["display"] == "USA SECRET // Japan 極秘 REL TO FVEY, USA // JPN-USA"
+    listed = served.visitor.get("/api/v1/items").json()["items"]
+    assert [i["marking"]["display"] for i in listed if i["id"] == item_id] == [foreign["display"]]
+
+
+def test_the_readers_table_and_the_release_preview_use_the_spif_marking(served: Served) -> None:
+    created = _post(served, _label_xml("極秘", _released("USA", "FVEY")))
+    assert created.status_code == 201, created.text
+    item_id = created.json()["id"]
+    page = _web_page(served, "analyst", f"/web/items/{item_id}")
+    rows = {nation: html.unescape(text) for nation, text in READER_ROW.findall(page)}
+    assert rows["JPN"] == "Japan 極秘 REL TO FVEY, USA"
+    assert rows["USA"] == "USA SECRET // Japan 極秘 REL TO FVEY, USA // JPN-USA"
+    preview = _web_page(served, "analyst", f"/web/items/{item_id}/release?to=USA")
+    found = PREVIEW.search(preview)
+    assert found, preview
+    assert html.unescape(found[1]) == "USA SECRET // Japan 極秘 REL TO FVEY, USA // JPN-USA"

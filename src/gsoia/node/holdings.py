@@ -235,8 +235,9 @@ class Holdings:
             tx.on_commit(publish)
             if not views:
                 return []
+            catalogue = node.rulebook.catalogue
             return [
-                decided_view(stored_item(stored | {"seq": seq}), draft.decision)
+                decided_view(stored_item(stored | {"seq": seq}), draft.decision, catalogue)
                 for (draft, stored), seq in zip(prepared, seqs, strict=True)
             ]
 
@@ -391,7 +392,7 @@ class Holdings:
         if refusal is not None:
             raise refusal
         assert item is not None  # INVARIANT: no refusal, so an item found
-        view = decided_view(item, decision)
+        view = decided_view(item, decision, node.rulebook.catalogue)
         view["content_b64"] = base64.b64encode(content).decode("ascii")
         try:
             view["content"] = content.decode("utf-8")

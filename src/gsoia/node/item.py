@@ -8,7 +8,7 @@ holds (``CUSTODY``) and the node's signature binds (``SIGNED``) are written here
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from operator import attrgetter
@@ -24,6 +24,7 @@ from gsoia.decision.request import (
     categories_of,
 )
 from gsoia.errors import Problem
+from gsoia.labels_xml.banner import marking_display
 from gsoia.node.authority import Copy
 from gsoia.node.categories import as_dict, from_column, frozen, to_column
 from gsoia.store.schema import items
@@ -31,6 +32,7 @@ from gsoia.store.schema import items
 if TYPE_CHECKING:
     import datetime as dt
 
+    from gsoia.catalogue.model import Catalogue
     from gsoia.decision import Rulebook
 
 MAX_TITLE = 1000
@@ -285,12 +287,16 @@ def travelling(item: StoredItem) -> dict[str, Any]:
 _written = attrgetter(*WRITTEN)
 
 
-def decision_view(decision: Decision) -> dict[str, Any]:
-    """What a decision adds to an item's view: the marking and the agreement."""
-    return {
-        "marking": decision.marking.to_dict() if decision.marking else None,
-        "agreement": decision.agreement,
-    }
+def decision_view(
+    decision: Decision, catalogue: Catalogue, released: Sequence[str] | None
+) -> dict[str, Any]:
+    """What a decision adds to an item's view: the marking, with its ``display`` as the
+    SPIFs say it (``released`` the item's ``releasable_to``), and the agreement."""
+    marking = None
+    if decision.marking is not None:
+        display = marking_display(catalogue, decision.marking, released)
+        marking = decision.marking.to_dict() | {"display": display}
+    return {"marking": marking, "agreement": decision.agreement}
 
 
 def item_view(
@@ -310,9 +316,11 @@ def item_view(
     }
 
 
-def decided_view(item: StoredItem, decision: Decision) -> dict[str, Any]:
+def decided_view(item: StoredItem, decision: Decision, catalogue: Catalogue) -> dict[str, Any]:
     """An item as shown to a reader, with the decision on it."""
-    return item_view(item, dict(item_label(item)), decision_view(decision))
+    label = item_label(item)
+    decided = decision_view(decision, catalogue, label["releasable_to"])
+    return item_view(item, dict(label), decided)
 
 
 def item_problems(title: str, content: bytes, **label_texts: str) -> list[Problem]:

@@ -229,6 +229,7 @@ class Listing:
         subject = user.subject()
         who = subject_key(user)
         day = self.today()
+        catalogue = self.rulebook.catalogue
         for item, row_version in found:
             # The page is confirmed one by one on verified labels: a column edited
             # behind the node's back shows nothing it should not.
@@ -239,9 +240,9 @@ class Listing:
             ruled = self._rulings.get(key)
             if ruled is None:  # a label not seen lately by this subject on this day
                 decision = decided_on(self.rulebook, subject, item, day)
-                ruled = Ruling(
-                    decision, dict(item_label(item)), decision_view(decision), next(self._serials)
-                )
+                label = item_label(item)
+                decided = decision_view(decision, catalogue, label["releasable_to"])
+                ruled = Ruling(decision, dict(label), decided, next(self._serials))
                 self._rulings.put(key, ruled)
             page.reasons[ruled.decision.reason.value] += 1
             if ruled.decision.allow:

@@ -21,6 +21,7 @@ from gsoia.catalogue.model import Catalogue
 from gsoia.decision import Decision, Label
 from gsoia.decision.request import area_problems, clearance_on, label_problems, parse_batch_label
 from gsoia.errors import InputError, Problem, RequestError
+from gsoia.labels_xml.banner import marking_display
 from gsoia.node.errors import Denied
 from gsoia.node.holdings import MAX_CURSOR
 from gsoia.node.incidents import INCIDENT_KINDS
@@ -45,6 +46,8 @@ class Reader:
     nation: str
     decision: Decision
     band: Band | None
+    marking: str
+    """The decision's marking as the SPIFs display it (``marking_display``), else ""."""
 
 
 def partners(catalogue: Catalogue, nation: str) -> list[str]:
@@ -90,8 +93,12 @@ def readers(
             at=site.node.today(),
         )
         marking = decision.marking
-        band = site.band(marking.level.policy, marking.level.id) if marking else None
-        found.append(Reader(nation, decision, band))
+        if marking is None:
+            found.append(Reader(nation, decision, None, ""))
+            continue
+        band = site.band(marking.level.policy, marking.level.id)
+        shown = marking_display(catalogue, marking, label.get("releasable_to"))
+        found.append(Reader(nation, decision, band, shown))
     return found
 
 

@@ -10,7 +10,7 @@ API's refusals are.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlencode
 
@@ -20,10 +20,10 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from starlette.datastructures import FormData
 
 from gsoia.catalogue.model import Catalogue
-from gsoia.decision import Decision, Reason
+from gsoia.decision import Decision, Marking, Reason
 from gsoia.decision.request import clearance_on
 from gsoia.errors import GsoiaError, InputError
-from gsoia.labels_xml.banner import banner_text
+from gsoia.labels_xml.banner import banner_text, marking_display, marking_of
 from gsoia.node.authority import Action
 from gsoia.node.errors import (
     Denied,
@@ -164,6 +164,18 @@ class Site:
         where its policy has a SPIF (``gsoia.labels_xml.banner``), else as decided."""
         return banner_text(self.catalogue, item)
 
+    def marking_display(
+        self,
+        marking: Marking | Mapping[str, Any],
+        released: Sequence[str] | None,
+        agreement: str | None = None,
+    ) -> str:
+        """A decision's marking (or its ``to_dict``, with the decision's ``agreement``) as
+        the SPIFs display it (``gsoia.labels_xml.banner.marking_display``)."""
+        if not isinstance(marking, Marking):
+            marking = marking_of(marking, agreement)
+        return marking_display(self.catalogue, marking, released)
+
     def policy_name(self, policy: str) -> str:
         found = self.catalogue.policies.get(policy)
         return found.name if found else policy
@@ -190,6 +202,7 @@ class Site:
             "band": self.band,
             "level_text": self.level_text,
             "banner_text": self.banner_text,
+            "marking_display": self.marking_display,
             "policy_name": self.policy_name,
             "policies": [
                 self.node.nation,
