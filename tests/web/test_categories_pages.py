@@ -157,8 +157,12 @@ def test_the_preview_decides_on_the_categories(served: Served) -> None:
     assert 'id="own-decision"' in page  # plain lacks ATOMAL: could not read it
     assert "lacks the categories ATOMAL (Sensitivity)" in page
     page = web.post("/web/items", data=preview | {"classification": "HI"}).text
-    assert "excluded at HI" in page
     assert 'id="own-decision"' not in page
+    # the preview (all htmx swaps in) names the category and why, not only its field
+    section = re.search(r'<section id="preview".*?</section>', page, re.S)
+    assert section, page
+    problems = re.findall(r"<li>([^<]*)</li>", section[0])
+    assert problems == ["Sensitivity: &#39;ATOMAL&#39; is excluded at HI"]
     page = web.post("/web/items", data=_item_form(csrf, action="preview")).text
     assert 'id="own-decision"' not in page
 

@@ -262,6 +262,7 @@ def test_the_category_fields_are_clean(categorized: Watched) -> None:
     page.page.wait_for_load_state("networkidle")
     preview = page.page.locator("#preview")  # excluded at HI: no decision to preview
     preview.get_by_text("Correct the label").wait_for()
+    assert preview.get_by_text("Sensitivity: 'ATOMAL' is excluded at HI").count() == 1
     page.page.wait_for_load_state("networkidle")
     assert set(page.errors) <= REPLACED_PREVIEW, page.errors  # a newer preview replaced one
     page.errors.clear()

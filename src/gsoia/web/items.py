@@ -115,6 +115,14 @@ def _cursor(text: str | None) -> int:
     return int(text)
 
 
+def problem_line(problem: Problem) -> str:
+    """A problem as the preview names it: the field, or the category's tag, and why
+    (``Sensitivity: 'ATOMAL' is excluded at HI``)."""
+    field = _field(problem.place)
+    named = field.removeprefix(f"{FIELD}.") if field.startswith(f"{FIELD}.") else field
+    return f"{named.replace('_', ' ')}: {problem.reason}"
+
+
 def _field(place: str) -> str:
     """The form field a problem's place names: ``label.releasable_to[0]`` → releasable_to,
     ``label.categories.Mission[0]`` → categories.Mission."""
@@ -337,6 +345,7 @@ def _form_page(
         groups=catalogue.groups,
         areas=catalogue.areas,
         problems=problems,
+        problem_lines=[problem_line(p) for p in problems],
         errors=errors,
         denied=denied,
         readers=shown,
