@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from defusedxml.ElementTree import fromstring
+from sqlalchemy import select
 
 from gsoia.labels_xml.label4774 import LabelDocument, label_from_element
 from gsoia.labels_xml.names import LABEL_4774
@@ -18,7 +19,8 @@ from gsoia.node.service import Node
 from gsoia.node.stix import EXTENSION_ID
 from gsoia.node.stix_index import INTEL, Query
 from gsoia.node.taxii_store import TaxiiStore
-from gsoia.node.users import User
+from gsoia.node.users import Role, User
+from gsoia.store.schema import stix_objects
 from tests.node.test_labels_releasable import tagged_catalogue
 from tests.taxii.support import indicator, label
 
@@ -135,3 +137,29 @@ def test_a_bad_or_contradicting_4774_label_is_refused(
     (failure,) = status["failures"]
     assert fragment in failure["message"], failure["message"]
     assert len(failure["message"].splitlines()) == 1
+
+
+def test_a_reclassified_object_is_emitted_with_its_new_label(node: Node, writer: User) -> None:
+    obj = indicator(4, extension=label(releasable_to=("USA",)))
+    obj["extensions"][EXTENSION_ID]["label_4774"] = _xml("極秘", ("USA",))
+    kept = indicator(5, extension=label(releasable_to=("USA",)))
+    kept["extensions"][EXTENSION_ID]["label_4774"] = _xml("極秘", ("USA",))
+    status = TaxiiStore(node).add(writer, INTEL, [obj, kept])
+    assert status["success_count"] == 2, status
+    officer = node.add_user("jp-officer", "JPN", clearance="KIMITSU", role=Role.OFFICER)[0]
+    stored = {row.stix_id: row.item_id for row in _stix_rows(node)}
+    node.exchange.reclassify(officer, stored[obj["id"]], "HI")
+    extension = _emitted(node, writer, obj["id"])
+    written = _read(extension.pop("label_4774"))
+    # every field of the extension follows the item's label, the 4774 label as well
+    assert extension["classification"] == "HI"
+    assert (written.classification, written.created) == ("秘", None)
+    assert [(c.tag, c.values) for c in written.categories] == [("Releasable To", ["USA"])]
+    # an object not reclassified keeps the label as sent, its creation time too
+    untouched = _read(_emitted(node, writer, kept["id"])["label_4774"])
+    assert (untouched.classification, untouched.created) == ("極秘", _read(_xml("極秘")).created)
+
+
+def _stix_rows(node: Node) -> list[Any]:
+    with node.engine.connect() as connection:
+        return list(connection.execute(select(stix_objects.c.stix_id, stix_objects.c.item_id)))

@@ -31,7 +31,7 @@ import datetime as dt
 import functools
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -490,6 +490,20 @@ def _extension(label: dict[str, Any], label_xml: str | None) -> dict[str, Any]:
     if label_xml is not None:
         extension[LABEL_XML] = label_xml
     return extension
+
+
+def relabelled(
+    obj: dict[str, Any], label: dict[str, Any], label_xml: Callable[[], str]
+) -> dict[str, Any] | None:
+    """``obj`` with its label extension saying ``label``, the item's label as the node
+    holds it now (after a reclassification), and ``label_xml()``, that label as 4774 XML;
+    None where the extension says it already."""
+    extensions = obj.get("extensions")
+    extension = extensions.get(EXTENSION_ID) if isinstance(extensions, dict) else None
+    said = {k: v for k, v in (extension or {}).items() if k != LABEL_XML}
+    if said == _extension(label, None):
+        return None
+    return _normalised(obj, label, label_xml())
 
 
 def labelled(obj: dict[str, Any], custodian: str, marking: str) -> dict[str, Any]:

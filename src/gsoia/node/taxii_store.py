@@ -50,7 +50,8 @@ from gsoia.errors import InputError
 from gsoia.node import stix
 from gsoia.node.authority import Action, Target
 from gsoia.node.errors import Conflict, NotFound
-from gsoia.node.item import StoredItem, decision_key, item_of
+from gsoia.node.item import StoredItem, decision_key, item_label, item_of
+from gsoia.node.labels4774 import originator_label_text
 from gsoia.node.listing import subject_key
 from gsoia.node.recent import Recent
 from gsoia.node.stix_index import (
@@ -402,12 +403,21 @@ class TaxiiStore:
         # INVARIANT: an item with a stix_objects row holds the JSON of a STIX object
         # (TaxiiStore.add stored it), bound to its label by the node's signature.
         content = self.node.decrypt(item)
+        relabelled = None
+        if item.version > 1:  # changed since stored: its label, if it was reclassified
+            catalogue = self.node.rulebook.catalogue
+            label = dict(item_label(item))
+            relabelled = stix.relabelled(
+                json.loads(content), label, lambda: originator_label_text(catalogue, label)
+            )
         if row.custodian == row.originator and not row.custodian_marking:
-            return content
+            if relabelled is None:
+                return content
+            return json.dumps(relabelled, ensure_ascii=False, separators=(",", ":")).encode()
         marking = row.custodian_marking or (
             decision.marking.text if decision.marking else row.custodian
         )
-        obj = stix.labelled(json.loads(content), row.custodian, marking)
+        obj = stix.labelled(relabelled or json.loads(content), row.custodian, marking)
         return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
     def iterate(
