@@ -263,7 +263,12 @@ def test_queues_name_the_item_only_to_who_may_read_it(mesh: Mesh) -> None:
     low, _ = jpn.add_user("jpn-low", "JPN", clearance="HI", role=Role.OFFICER)
     [named] = jpn.exchange.consent_requests(mesh.officers["JPN"])
     assert named["item_title"] == "Sealed report"
-    assert named["item_marking"] == {"text": "JPN 極秘", "policy": "JPN", "level": "GOKUHI"}
+    assert named["item_marking"] == {
+        "text": "JPN 極秘",
+        "display": "JPN 極秘",  # no policy has a SPIF
+        "policy": "JPN",
+        "level": "GOKUHI",
+    }
     [unnamed] = jpn.exchange.consent_requests(low)
     assert (unnamed["item_id"], unnamed["item_title"], unnamed["item_marking"]) == (
         item,

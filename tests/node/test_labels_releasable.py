@@ -283,3 +283,23 @@ def test_the_readers_table_and_the_release_preview_use_the_spif_marking(served: 
     found = PREVIEW.search(preview)
     assert found, preview
     assert html.unescape(found[1]) == "USA SECRET // Japan 極秘 REL TO FVEY, USA // JPN-USA"
+
+
+def test_a_queue_names_its_item_with_the_spif_marking(served: Served) -> None:
+    created = _post(served, _label_xml("極秘", _released("USA", "FVEY")))
+    assert created.status_code == 201, created.text
+    item_id = created.json()["id"]
+    reported = served.analyst.post("/api/v1/incidents", json={"item": item_id, "kind": "loss"})
+    assert reported.status_code == 201, reported.text
+    _, token = served.node.add_user(
+        f"officer-{item_id[:8]}", "JPN", clearance="KIMITSU", role=Role.OFFICER
+    )
+    with httpx.Client(
+        base_url="http://jpn.test",
+        transport=served.transport,
+        headers={"Authorization": f"Bearer {token}"},
+    ) as officer:
+        listed = officer.get("/api/v1/incidents").json()
+    [marking] = [r["item_marking"] for r in listed if r["item_id"] == item_id]
+    assert marking["text"] == "JPN 極秘"
+    assert marking["display"] == "Japan 極秘 REL TO FVEY, USA"

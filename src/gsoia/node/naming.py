@@ -8,8 +8,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from gsoia.labels_xml.banner import marking_display
 from gsoia.node.authority import Action
-from gsoia.node.item import items_by_id
+from gsoia.node.item import items_by_id, names
 from gsoia.node.users import User
 
 if TYPE_CHECKING:
@@ -25,9 +26,16 @@ class Named:
     policy: str
     level: str
     """The marking's level (its policy's id), for the banner's colour band."""
+    display: str
+    """The marking as the SPIFs display it (``gsoia.labels_xml.banner``)."""
 
     def to_dict(self) -> dict[str, Any]:
-        marking = {"text": self.marking, "policy": self.policy, "level": self.level}
+        marking = {
+            "text": self.marking,
+            "display": self.display,
+            "policy": self.policy,
+            "level": self.level,
+        }
         return {"item_title": self.title, "item_marking": marking}
 
 
@@ -39,12 +47,15 @@ def named(node: Node, user: User, item_ids: Iterable[str]) -> dict[str, Named]:
     with node.engine.connect() as connection:
         rows = items_by_id(connection, wanted)
     found = {}
+    catalogue = node.rulebook.catalogue
     for item_id, row in rows.items():
         verdict = node.verdict_on(user, Action.READ, row)
         decision = verdict.decision if verdict is not None and verdict.allowed else None
         if decision is not None and decision.marking is not None:
             marking = decision.marking
-            found[item_id] = Named(row.title, marking.text, marking.level.policy, marking.level.id)
+            display = marking_display(catalogue, marking, names(row.releasable_to))
+            level = marking.level
+            found[item_id] = Named(row.title, marking.text, level.policy, level.id, display)
     return found
 
 
