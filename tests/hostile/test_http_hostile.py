@@ -282,6 +282,8 @@ def _paths(ids: dict[str, str]) -> list[tuple[str, str, str, dict[str, Any]]]:
         ("POST", "/api/v1/visits/{visit_id}/ask", "visit_id", {"json": {"note": "more"}}),
         ("POST", "/api/v1/visits/{visit_id}/end", "visit_id", {"json": {"note": "over"}}),
         ("GET", "/api/v1/visits/{visit_id}/tokens", "visit_id", {}),
+        ("PUT", "/api/v1/visit-lead-times/{agreement_id}", "agreement_id",
+         {"json": {"days": 30}}),
     ]  # fmt: skip
 
 

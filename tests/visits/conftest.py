@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -138,3 +138,31 @@ def refused_at(pair: Pair, runner: RunningNode, raw: bytes, status: int, reason:
     assert response.json()["reason"] == reason
     entries = pair.audit_since(runner, size)
     assert [(e["kind"], e["data"]["reason"]) for e in entries] == [("package.refused", reason)]
+
+
+@contextmanager
+def can_down(pair: Pair) -> Iterator[None]:
+    """While it lasts, JPN finds nobody at CAN's address (its pin kept, its keys too)."""
+    jpn = pair.store(pair.jpn)
+    keys = pair.store(pair.can).public
+    jpn.exchange.add_peer(Peer("CAN", "http://127.0.0.1:9", keys))  # nobody listens there
+    try:
+        yield
+    finally:
+        jpn.exchange.add_peer(Peer("CAN", pair.can.url, keys))
+
+
+def delivered_late(pair: Pair, kind: Any, visit: str) -> None:
+    """JPN's package of ``kind`` about ``visit``, left waiting while CAN was down, is
+    delivered now."""
+    from gsoia.store.schema import outbox
+
+    jpn = pair.store(pair.jpn)
+    with jpn.engine.connect() as connection:
+        waiting = connection.execute(
+            select(outbox.c.package_id, outbox.c.state)
+            .where(outbox.c.kind == kind.value)
+            .where(outbox.c.payload.contains(visit))
+        ).one()
+    assert waiting.state != "delivered"
+    assert jpn.exchange.courier.deliver(waiting.package_id).state == "delivered"

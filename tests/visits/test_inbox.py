@@ -1,6 +1,8 @@
 """What the host's node checks again of what the visiting node sends: an assurance at a
 level the agreement does not map or already expired, a visit for someone without an
-assurance or with its dates in the wrong order — each refused, nothing stored, audited.
+assurance or with its dates in the wrong order, from a nation without an agreement in
+force; a visitor's removal forged, replayed or about no visitor of the visit — each
+refused, nothing stored, audited.
 And personal data erased a set time after the visit."""
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from gsoia.crypto.keys import NodeKeys
 from gsoia.crypto.seal import seal
 from gsoia.federation.packages import Kind, b64
 from gsoia.node.exchange.erasure import erase_personal
@@ -97,6 +100,52 @@ def test_a_visit_for_someone_without_an_assurance_is_refused_at_the_host(pair: P
     raw = signed(pair.store(pair.can), "JPN", Kind.VISIT_REQUEST, backwards)
     refused_at(pair, pair.jpn, raw, 422, "MALFORMED")
     assert _count(pair, visits) == before
+
+
+def test_a_request_from_a_nation_without_an_agreement_in_force_is_refused(
+    pair: Pair,
+) -> None:
+    jpn = pair.store(pair.jpn)
+    before = _count(pair, visits)
+    assured = pair.assure("v-9011")
+    raw = signed(pair.store(pair.can), "JPN", Kind.VISIT_REQUEST, _request([assured]))
+    jpn.today_override = dt.date(2025, 10, 15)  # the eve of JPN-CAN's entry into force
+    try:
+        refused_at(pair, pair.jpn, raw, 403, "REFUSED")
+    finally:
+        jpn.today_override = None
+    assert _count(pair, visits) == before
+
+
+def test_a_removal_of_a_visitor_the_visit_does_not_have_is_refused(pair: Pair) -> None:
+    from tests.visits.test_visits import _approved
+
+    _, visit, _ = _approved(pair, "v-9021")
+    jpn = pair.store(pair.jpn)
+    for body, status, reason in (
+        ({"visit": visit, "person_id": "someone-else"}, 404, "UNKNOWN_VISIT"),
+        ({"visit": str(uuid.uuid4()), "person_id": "v-9021"}, 404, "UNKNOWN_VISIT"),
+        ({"visit": visit, "person_id": "v-9021", "note": "x"}, 422, "MALFORMED"),
+    ):
+        raw = signed(jpn, "CAN", Kind.VISITOR_REMOVED, body)
+        refused_at(pair, pair.can, raw, status, reason)
+    forged = signed(
+        jpn, "CAN", Kind.VISITOR_REMOVED, {"visit": visit, "person_id": "v-9021"},
+        key=NodeKeys.generate().signing,
+    )  # fmt: skip
+    refused_at(pair, pair.can, forged, 403, "BAD_SIGNATURE")
+    package_id = str(uuid.uuid4())
+    told = signed(
+        jpn, "CAN", Kind.VISITOR_REMOVED, {"visit": visit, "person_id": "v-9021"},
+        package_id=package_id,
+    )  # fmt: skip
+    from tests import loopback
+
+    with loopback.client(base_url=pair.can.url) as client:
+        assert client.post("/federation/v1/inbox", content=told).status_code == 200
+    refused_at(pair, pair.can, told, 409, "REPLAY")  # the same package again
+    again = signed(jpn, "CAN", Kind.VISITOR_REMOVED, {"visit": visit, "person_id": "v-9021"})
+    refused_at(pair, pair.can, again, 404, "UNKNOWN_VISIT")  # removed already
 
 
 def test_a_visitor_is_refused_the_day_after_the_visit() -> None:

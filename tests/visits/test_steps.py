@@ -1,9 +1,9 @@
 """The host's other steps between two real nodes: it asks for more on a request (the
 visiting party amends it, which replaces it at both), ends an approved visit early (the
 visitors' tokens refused at once, also by a second worker on the same database, as after
-a withdrawal or a cancellation); an admin removes a visitor's account; the lead time is
-the agreement's; the accounts of a visit past are removed. Refusals: one line, nothing
-stored, audited."""
+a withdrawal or a cancellation); an admin removes a visitor's account (the visiting party
+told, at once or when it is back); the lead time is the agreement's; the accounts of a
+visit past are removed. Refusals: one line, nothing stored, audited."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from gsoia.federation.packages import Kind
 from gsoia.node.authority import OPERATOR
 from gsoia.node.config import ConfigError, NodeConfig
 from gsoia.node.errors import Unauthorized
@@ -24,8 +25,8 @@ from gsoia.node.exchange.erasure import erase_personal
 from gsoia.node.service import Node
 from gsoia.node.users import Role
 from gsoia.node.visitors import visitor_id
-from gsoia.store.schema import users, visitor_accounts, visits
-from tests.visits.conftest import TODAY, Pair
+from gsoia.store.schema import users, visit_tokens, visitor_accounts, visits
+from tests.visits.conftest import TODAY, Pair, can_down, delivered_late
 from tests.visits.test_visits import _answer, _approved, _as_visitor, _listed, _visit_id
 
 
@@ -127,25 +128,59 @@ def test_a_second_worker_refuses_the_token_at_once(pair: Pair, second: Node, end
         second.accounts.authenticate(token)
 
 
-def test_an_admin_removes_a_visitors_account(pair: Pair) -> None:
+def _told_removed(pair: Pair, visit: str, person: str, size: int) -> None:
+    """CAN heard that JPN removed ``person``'s account of ``visit``: audited, its token gone."""
+    entries = [e for e in pair.audit_since(pair.can, size) if e["kind"].startswith("visit.")]
+    assert [(e["kind"], e["actor"], e["data"]) for e in entries] == [
+        ("visit.visitor_removed_received", "JPN", {"visit": visit, "person": person})
+    ]
+    with pair.store(pair.can).engine.connect() as connection:
+        held = select(visit_tokens).where(visit_tokens.c.visit_id == visit)
+        assert connection.execute(held).first() is None
+    for nation in ("CAN", "JPN"):
+        seen = _listed(pair, nation, visit)
+        assert (seen["state"], seen["removed"]) == ("approved", [person])  # it goes on
+
+
+def test_an_admin_removes_a_visitors_account_and_the_visiting_party_is_told(
+    pair: Pair,
+) -> None:
     _, visit, token = _approved(pair, "s-4001")
     account = visitor_id(visit, "s-4001")
-    size = pair.audit_size(pair.jpn)
+    size, told = pair.audit_size(pair.jpn), pair.audit_size(pair.can)
     removed = pair.store(pair.jpn).accounts.remove(OPERATOR, account)
     assert removed.id == account
     assert _as_visitor(pair, token, "/api/v1/me").status_code == 401
     entries = pair.audit_since(pair.jpn, size)  # then the token's refusal, anonymous
-    assert [(e["kind"], e["actor"]) for e in entries][:1] == [("user.removed", "cli")]
+    assert [(e["kind"], e["actor"]) for e in entries][:2] == [
+        ("visit.visitor_removed", "cli"),
+        ("user.removed", "cli"),
+    ]
+    assert entries[0]["data"]["person"] == "s-4001"
+    _told_removed(pair, visit, "s-4001", told)
     with pair.store(pair.jpn).engine.connect() as connection:
         held = select(visitor_accounts).where(visitor_accounts.c.user_id == account)
         assert connection.execute(held).first() is None
     _, visit, token = _approved(pair, "s-4002")
     if "jpn-admin" not in pair.jpn.tokens:
         pair.jpn.add_user("jpn-admin", "JPN", "KIMITSU", role=Role.ADMIN)
+    told = pair.audit_size(pair.can)
     with pair.jpn.client("jpn-admin") as client:
         assert client.delete(f"/api/v1/users/{visitor_id(visit, 's-4002')}").status_code == 204
         assert client.delete(f"/api/v1/users/{visitor_id(visit, 's-4002')}").status_code == 404
     assert _as_visitor(pair, token, "/api/v1/me").status_code == 401
+    _told_removed(pair, visit, "s-4002", told)
+
+
+def test_a_removal_told_while_the_visiting_party_is_down_waits_in_the_outbox(
+    pair: Pair,
+) -> None:
+    _, visit, _ = _approved(pair, "s-4101")
+    with can_down(pair):
+        pair.store(pair.jpn).accounts.remove(OPERATOR, visitor_id(visit, "s-4101"))
+    told = pair.audit_size(pair.can)
+    delivered_late(pair, Kind.VISITOR_REMOVED, visit)
+    _told_removed(pair, visit, "s-4101", told)
 
 
 def test_the_lead_time_is_the_agreements(pair: Pair) -> None:

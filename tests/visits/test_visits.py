@@ -15,11 +15,10 @@ from sqlalchemy import func, select
 
 from gsoia.crypto.keys import NodeKeys
 from gsoia.federation.packages import Kind, make_package_bytes
-from gsoia.federation.peers import Peer
 from gsoia.store.schema import outbox, visitor_accounts, visits
 from tests import loopback
 from tests.node.test_api_items import label
-from tests.visits.conftest import TODAY, Pair
+from tests.visits.conftest import TODAY, Pair, can_down, delivered_late
 
 
 def _visit_id(response: httpx.Response) -> str:
@@ -176,7 +175,7 @@ BAD = [
     ({"kind": "one-time", "reason": None, "first_day": LATE, "last_day": LATE}, "less than 20"),
     ({"reason": None}, "an emergency request says why"),
     ({"level": "TS"}, "above visitors[0]'s assured S"),
-    ({"to": "USA"}, "no assurance"),
+    ({"to": "USA"}, "no agreement between CAN and USA in force"),
     ({"kind": "amendment", "first_day": AHEAD, "last_day": AHEAD}, "amends"),
     ({"colour": "blue"}, "colour"),
 ]
@@ -197,6 +196,36 @@ def test_bad_requests_are_refused_nothing_stored_audited(
     with store.engine.connect() as connection:
         assert connection.execute(select(func.count()).select_from(visits)).scalar() == before
     assert [e["kind"] for e in pair.audit_since(pair.can, size)] == ["refused"]
+
+
+def test_a_request_to_a_nation_without_an_agreement_in_force_is_refused(pair: Pair) -> None:
+    # Japan and Ukraine signed theirs; it is not in force (the bundled catalogue)
+    store = pair.store(pair.jpn)
+    with store.engine.connect() as connection:
+        before = connection.execute(select(func.count()).select_from(visits)).scalar()
+    size = pair.audit_size(pair.jpn)
+    body = {
+        "to": "UKR", "visitors": ["a"], "purpose": "liaison", "place": "Kyiv",
+        "first_day": TODAY.isoformat(), "last_day": TODAY.isoformat(), "areas": ["maritime"],
+        "kind": "emergency", "reason": "now",
+    }  # fmt: skip
+    with pair.jpn.client("jpn-officer") as client:
+        response = client.post("/api/v1/visits", json=body)
+    assert response.status_code == 422, response.text
+    assert "no agreement between JPN and UKR in force" in response.text
+    with store.engine.connect() as connection:
+        assert connection.execute(select(func.count()).select_from(visits)).scalar() == before
+    assert [e["kind"] for e in pair.audit_since(pair.jpn, size)] == ["refused"]
+
+
+def test_a_level_the_agreement_does_not_map_is_not_approved(pair: Pair) -> None:
+    visit = _visit_id(pair.visit([pair.assure("v-6101")]))
+    size = pair.audit_size(pair.jpn)
+    refused = _answer(pair, visit, level="GOKUHI")  # JPN's level, not CAN's
+    assert refused.status_code == 422, refused.text
+    assert "'GOKUHI' is not a level of CAN that JPN-CAN maps" in refused.text
+    assert [e["kind"] for e in pair.audit_since(pair.jpn, size)] == ["refused"]
+    assert _listed(pair, "JPN", visit)["state"] == "requested"
 
 
 def _post_to_can(pair: Pair, raw: bytes) -> httpx.Response:
@@ -249,24 +278,12 @@ def test_forged_and_replayed_answers_are_refused(pair: Pair) -> None:
 def test_an_answer_to_a_partner_down_waits_in_the_outbox(pair: Pair) -> None:
     assurance = pair.assure("v-8001")
     visit = _visit_id(pair.visit([assurance]))
-    jpn = pair.store(pair.jpn)
-    keys = pair.store(pair.can).public
-    jpn.exchange.add_peer(Peer("CAN", "http://127.0.0.1:9", keys))  # nobody listens there
-    try:
+    with can_down(pair):
         approved = _answer(pair, visit)
         assert approved.status_code == 200, approved.text
         assert approved.json()["delivery"] != "delivered"
         assert _listed(pair, "CAN", visit)["state"] == "requested"
-    finally:
-        jpn.exchange.add_peer(Peer("CAN", pair.can.url, keys))
-    with jpn.engine.connect() as connection:
-        waiting = connection.execute(
-            select(outbox.c.package_id, outbox.c.state)
-            .where(outbox.c.kind == Kind.VISIT_ANSWER.value)
-            .where(outbox.c.payload.contains(visit))
-        ).one()
-    assert waiting.state != "delivered"
-    assert jpn.exchange.courier.deliver(waiting.package_id).state == "delivered"
+    delivered_late(pair, Kind.VISIT_ANSWER, visit)
     assert _listed(pair, "CAN", visit)["state"] == "approved"
     assert list(_tokens(pair, visit)) == ["v-8001"]
 

@@ -24,6 +24,7 @@ def test_a_visit_requested_approved_and_its_token_shown_once(
     can = open_on(pair.can, "can-officer")
     can.goto("/web/visits")
     form = can.locator("form.visit-request")
+    expect(form).to_contain_text("sooner than the lead time: 20 days under JPN-CAN")
     form.get_by_label("Wendy Web").check()
     form.get_by_label("Host nation").fill("JPN")
     form.get_by_label("Purpose").fill("maritime liaison")

@@ -58,9 +58,11 @@ def app() -> FastAPI:
     if leader is not None or lock is not None:
         node.exchange.courier.start(leader=leader)
         node.exchange.head_rounds.start()
+        node.exchange.erasure_rounds.start()
 
     def close() -> None:
         if leader is not None or lock is not None:
+            node.exchange.erasure_rounds.stop()
             node.exchange.head_rounds.stop()
             node.exchange.courier.stop()
         if lock is not None:

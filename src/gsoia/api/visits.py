@@ -7,7 +7,7 @@ import datetime as dt
 from typing import Annotated, Any, Literal, Self
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
 from gsoia.api.auth import Caller
 from gsoia.node.exchange.amendments import Amendment
@@ -76,6 +76,10 @@ class VisitIn(_In):
     level: Short | None = Field(
         default=None, description="Highest level asked, this nation's scheme (default: assured)"
     )
+
+
+class LeadTimeIn(_In):
+    days: StrictInt = Field(description="Days a request must come before its first day")
 
 
 class AnswerIn(_In):
@@ -148,6 +152,16 @@ def visits_router(node: Node) -> APIRouter:
     @router.post("/api/v1/visits/{visit_id}/cancel", summary="Cancel a visit (visiting officer)")
     def cancel(visit_id: str, caller: Caller) -> dict[str, Any]:
         return exchange.visits.cancel(caller, visit_id)
+
+    @router.get("/api/v1/visit-lead-times", summary="Each agreement's lead time (officer)")
+    def lead_times(caller: Caller) -> list[dict[str, Any]]:
+        return exchange.lead_times.listed(caller)
+
+    @router.put(
+        "/api/v1/visit-lead-times/{agreement_id}", summary="Set an agreement's lead time (officer)"
+    )
+    def set_lead_time(agreement_id: str, body: LeadTimeIn, caller: Caller) -> dict[str, Any]:
+        return exchange.lead_times.set(caller, agreement_id, body.days)
 
     @router.get("/api/v1/visits/{visit_id}/tokens", summary="The visitors' tokens, each shown once")
     def tokens(visit_id: str, caller: Caller) -> dict[str, Any]:

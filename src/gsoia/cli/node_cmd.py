@@ -205,6 +205,7 @@ def serve(
     app = create_app(node)
     node.exchange.courier.start(leader=node.exchange.courier_leader())
     node.exchange.head_rounds.start()
+    node.exchange.erasure_rounds.start()
     print(f"gsoia {node.nation} node on http://{host}:{port}/ (Ctrl-C stops it)", file=sys.stderr)
     # What start-up built (the catalogue, its tables, the label columns, the app) lives as
     # long as the server: out of the cyclic collector's way, which would walk it again and
@@ -214,6 +215,7 @@ def serve(
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
     finally:
+        node.exchange.erasure_rounds.stop()
         node.exchange.head_rounds.stop()
         node.exchange.courier.stop()
         node.close()

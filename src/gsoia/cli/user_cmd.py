@@ -44,6 +44,8 @@ def _run(data: Data, database: str | None, command: str, work: Callable[[Node, O
     except GsoiaError as e:
         refused_at(node, f"user {command}", e)
     finally:
+        if "exchange" in vars(node):  # (a visitor's removal told its visiting party)
+            node.exchange.courier.stop()
         node.close()
 
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from gsoia.cli.node_cmd import Data, Database, open_node
+from gsoia.cli.node_cmd import Data, Database, open_node, refused_at
 from gsoia.cli.refusal import parse_day, refuse
 from gsoia.errors import GsoiaError
 
@@ -38,15 +38,18 @@ To = Annotated[str, typer.Option("--to", help="The partner nation (JPN).")]
 Note = Annotated[str, typer.Option("--note", help="The officer's note, sent with the answer.")]
 
 
-def _run(data: Data, database: str | None, work: Callable[[Exchange, Operator], Any]) -> None:
-    """``work`` on the node opened from ``data`` by the operator; its answer printed."""
+def _run(
+    data: Data, database: str | None, command: str, work: Callable[[Exchange, Operator], Any]
+) -> None:
+    """``work`` on the node opened from ``data`` by the operator (``gsoia COMMAND``); its
+    answer printed. A refusal is one line, and written to the node's audit log."""
     from gsoia.node.authority import OPERATOR
 
     node = open_node(data, database)
     try:
         answer = work(node.exchange, OPERATOR)
     except GsoiaError as e:
-        refuse(e)
+        refused_at(node, command, e)
     finally:
         node.exchange.courier.stop()  # (its HTTP client, if it delivered)
         node.close()
@@ -89,20 +92,25 @@ def assurance_issue(
     except ValidationError as e:
         refuse(f"--name: {e.errors(include_url=False)[0]['msg']}")
     day = _day(expires, "--expires")
-    _run(data, database, lambda x, cli: x.assurances.issue(
+    _run(data, database, "assurance issue", lambda x, cli: x.assurances.issue(
         cli, to, person_id, person, clearance, day, need_to_know or []))  # fmt: skip
 
 
 @assurance_app.command("list")
 def assurance_list(data: Data, database: Database = None) -> None:
     """Every assurance issued or received, with the person and the equivalent level."""
-    _run(data, database, lambda x, cli: x.assurances.listed(cli))
+    _run(data, database, "assurance list", lambda x, cli: x.assurances.listed(cli))
 
 
 @assurance_app.command("withdraw")
 def assurance_withdraw(data: Data, assurance_id: Id, database: Database = None) -> None:
     """Withdraw an assurance; the partner is told at once and ends the person's visits."""
-    _run(data, database, lambda x, cli: x.assurances.withdraw(cli, assurance_id))
+    _run(
+        data,
+        database,
+        "assurance withdraw",
+        lambda x, cli: x.assurances.withdraw(cli, assurance_id),
+    )
 
 
 @assurance_app.command("amend")
@@ -120,7 +128,12 @@ def assurance_amend(
     from gsoia.node.exchange.amendments import Amendment
 
     change = Amendment(clearance, parse_day(expires, "--expires"), need_to_know)
-    _run(data, database, lambda x, cli: x.amendments.amend(cli, assurance_id, change))
+    _run(
+        data,
+        database,
+        "assurance amend",
+        lambda x, cli: x.amendments.amend(cli, assurance_id, change),
+    )
 
 
 @visit_app.command("request")
@@ -150,13 +163,13 @@ def visit_request(
         to, visitor, purpose, place, _day(first_day, "--first-day"),
         _day(last_day, "--last-day"), area, kind, reason, amends, level,
     )  # fmt: skip
-    _run(data, database, lambda x, cli: x.visits.request(cli, asked))
+    _run(data, database, "visit request", lambda x, cli: x.visits.request(cli, asked))
 
 
 @visit_app.command("list")
 def visit_list(data: Data, database: Database = None) -> None:
     """Every visit requested or received, each visitor with its assurance."""
-    _run(data, database, lambda x, cli: x.visits.listed(cli))
+    _run(data, database, "visit list", lambda x, cli: x.visits.listed(cli))
 
 
 @visit_app.command("approve")
@@ -170,39 +183,61 @@ def visit_approve(
     database: Database = None,
 ) -> None:
     """Approve a visit: an account for each visitor, its token sent sealed to the partner."""
-    _run(data, database, lambda x, cli: x.visit_answers.decide(
+    _run(data, database, "visit approve", lambda x, cli: x.visit_answers.decide(
         cli, visit_id, approve=True, note=note, level=level))  # fmt: skip
 
 
 @visit_app.command("refuse")
 def visit_refuse(data: Data, visit_id: Id, note: Note = "", database: Database = None) -> None:
     """Refuse a visit; the partner is told."""
-    _run(data, database, lambda x, cli: x.visit_answers.decide(
+    _run(data, database, "visit refuse", lambda x, cli: x.visit_answers.decide(
         cli, visit_id, approve=False, note=note, level=None))  # fmt: skip
 
 
 @visit_app.command("ask")
 def visit_ask(data: Data, visit_id: Id, note: Note, database: Database = None) -> None:
     """Ask the visiting party for more on a request to this node; it may amend it."""
-    _run(data, database, lambda x, cli: x.visit_steps.ask(cli, visit_id, note))
+    _run(data, database, "visit ask", lambda x, cli: x.visit_steps.ask(cli, visit_id, note))
 
 
 @visit_app.command("end")
 def visit_end(data: Data, visit_id: Id, note: Note = "", database: Database = None) -> None:
     """End an approved visit to this node now: the visitors' tokens are refused at once."""
-    _run(data, database, lambda x, cli: x.visit_steps.end(cli, visit_id, note))
+    _run(data, database, "visit end", lambda x, cli: x.visit_steps.end(cli, visit_id, note))
 
 
 @visit_app.command("cancel")
 def visit_cancel(data: Data, visit_id: Id, database: Database = None) -> None:
     """Cancel a visit this node requested; the host ends the visitors' accounts."""
-    _run(data, database, lambda x, cli: x.visits.cancel(cli, visit_id))
+    _run(data, database, "visit cancel", lambda x, cli: x.visits.cancel(cli, visit_id))
 
 
 @visit_app.command("tokens")
 def visit_tokens(data: Data, visit_id: Id, database: Database = None) -> None:
     """The visitors' tokens of an approved visit, each shown once."""
-    _run(data, database, lambda x, cli: x.visit_answers.tokens(cli, visit_id))
+    _run(data, database, "visit tokens", lambda x, cli: x.visit_answers.tokens(cli, visit_id))
+
+
+@visit_app.command("lead-time")
+def visit_lead_time(
+    data: Data,
+    agreement: Annotated[
+        str | None, typer.Option("--agreement", help="An agreement of this nation (JPN-CAN).")
+    ] = None,
+    days: Annotated[
+        int | None,
+        typer.Option("--days", help="Days a request must come before its first day (0-365)."),
+    ] = None,
+    database: Database = None,
+) -> None:
+    """Each agreement's lead time for requests for visits; with --agreement and --days,
+    set that agreement's (audited). An emergency request may come sooner, with its reason."""
+    if agreement is None and days is None:
+        _run(data, database, "visit lead-time", lambda x, cli: x.lead_times.listed(cli))
+        return
+    if agreement is None or days is None:
+        refuse("--agreement and --days are given together (neither: list the lead times)")
+    _run(data, database, "visit lead-time", lambda x, cli: x.lead_times.set(cli, agreement, days))
 
 
 @visit_app.command("erase")
@@ -210,4 +245,4 @@ def visit_erase(data: Data, database: Database = None) -> None:
     """Erase the personal data past its retention (the setting personal_retention_days)."""
     from gsoia.node.exchange.erasure import erase_personal
 
-    _run(data, database, lambda x, cli: erase_personal(x.node))
+    _run(data, database, "visit erase", lambda x, cli: erase_personal(x.node))

@@ -69,6 +69,8 @@ class Kind(StrEnum):
     """The host asks the visiting party for more on a request (it may amend it)."""
     VISIT_ENDED = "visit_ended"
     """The host ends an approved visit before its last day."""
+    VISITOR_REMOVED = "visitor_removed"
+    """The host's admin removed one visitor's account of an approved visit."""
     ONWARD = "onward_release"
     """A custodian's release of the originator's item to a third party, told to it."""
     INCIDENT_STEP = "incident_step"

@@ -315,15 +315,19 @@ class Accounts:
     def remove(self, actor: Actor, user_id: str) -> UserRecord:
         """Remove an account: its token and web sessions stop working; what it did stays in
         the audit log under its id. A visitor's account (``visitor:VISIT:PERSON``) goes with
-        its row of days; the removal gives no clearance, so only the role is weighed."""
+        its row of days, and the visiting party is told (``visitor_removed``); the removal gives
+        no clearance, so only the role is weighed."""
         if user_id.startswith(VISITOR):
             self.node.require(actor, Action.USERS)
             with self.node.audit.transaction() as tx:
                 row = _found_row(tx.connection, user_id, visitor=True)
+                told = self.node.exchange.visit_steps.tell_removed(tx, _actor_id(actor), user_id)
                 ended = end_visits(tx, user_id)
                 self._delete(tx, _actor_id(actor), row)
                 tx.on_commit(self._forget)
             assert ended  # INVARIANT: a visitor's account is added with its row of days
+            if told is not None:
+                self.node.exchange.courier.deliver(told)  # the visiting party is told at once
             return UserRecord.from_row(SimpleNamespace(**row))
         with self._changing(actor, user_id, intact=False) as (tx, record, row):
             self._delete(tx, _actor_id(actor), row)

@@ -272,7 +272,8 @@ TABLE: Mapping[Action, Rule] = {
         OFFICERS,
         True,
         "requests for visits: made to a partner (and the visitors' tokens, each shown once),"
-        " and those partners made to it, approved, refused, asked more of, or ended early",
+        " and those partners made to it, approved, refused, asked more of, or ended early;"
+        " each agreement's lead time for requests",
     ),
     Action.METRICS: Rule(
         frozenset({Role.MONITOR, Role.OFFICER, Role.ADMIN}),

@@ -84,6 +84,8 @@ ROUTES: Mapping[tuple[str, str], Action] = {
     ("POST", "/api/v1/visits/{visit_id}/ask"): Action.VISITS,
     ("POST", "/api/v1/visits/{visit_id}/end"): Action.VISITS,
     ("GET", "/api/v1/visits/{visit_id}/tokens"): Action.VISITS,
+    ("GET", "/api/v1/visit-lead-times"): Action.VISITS,
+    ("PUT", "/api/v1/visit-lead-times/{agreement_id}"): Action.VISITS,
     # TAXII 2.1
     ("GET", "/taxii2/"): Action.LIST,
     ("GET", "/taxii2/api1/"): Action.LIST,

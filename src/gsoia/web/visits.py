@@ -90,8 +90,11 @@ def add_routes(router: APIRouter, site: Site) -> None:
                 v for v in visits if v["direction"] == "requested" and v["state"] in WAITING
             ],
             just_done=next((v for v in visits if v["id"] == done), None),
-            lead=node.config.visit_lead_days,
-            leads=node.config.visit_lead_days_by_agreement,
+            leads={
+                t["agreement"]: t["days"]
+                for t in node.exchange.lead_times.listed(user)
+                if t["status"] == "in_force"
+            },
         )
 
     @router.post("/web/visits")

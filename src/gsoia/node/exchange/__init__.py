@@ -44,12 +44,14 @@ from gsoia.node.exchange.assurances import Assurances
 from gsoia.node.exchange.consent import Consents
 from gsoia.node.exchange.consents_given import consents_listed, withdraw
 from gsoia.node.exchange.custody import custody, unsent_releases
+from gsoia.node.exchange.erasure import ErasureRounds
 from gsoia.node.exchange.gossip import Gossip
 from gsoia.node.exchange.heads import HeadRounds
 from gsoia.node.exchange.inbox import Inbox
 from gsoia.node.exchange.incident_steps import IncidentSteps
 from gsoia.node.exchange.incidents import IncidentNotices
 from gsoia.node.exchange.intake import Intake, Outcome
+from gsoia.node.exchange.lead_times import LeadTimes
 from gsoia.node.exchange.onward import outcomes_settled, receive_onward
 from gsoia.node.exchange.outbox import Outbox
 from gsoia.node.exchange.peers import PeerBook
@@ -101,6 +103,7 @@ class Exchange:
         self.assurances = Assurances(node, book, courier)
         self.amendments = Amendments(node, courier, self.assurances)
         self.visits = Visits(node, book, courier, self.assurances)
+        self.lead_times = LeadTimes(node)
         self.visit_answers = VisitAnswers(node, book, courier)
         self.visit_steps = VisitSteps(node, courier)
         self.witnesses = Witnesses(node, book, self.fetch_proof)
@@ -125,11 +128,13 @@ class Exchange:
                 Kind.VISIT_CANCELLED: self.visits.receive_cancel,
                 Kind.VISIT_MORE_ASKED: self.visit_steps.receive,
                 Kind.VISIT_ENDED: self.visit_steps.receive,
+                Kind.VISITOR_REMOVED: self.visit_steps.receive_removal,
                 Kind.ONWARD: lambda package: receive_onward(node, package),
                 Kind.INCIDENT_STEP: self.incident_steps.receive,
             },
         )
         self.head_rounds = HeadRounds(node, book, self.courier, self.gossip.body_for)
+        self.erasure_rounds = ErasureRounds(node)
 
     # -- peers ------------------------------------------------------------------------------
 

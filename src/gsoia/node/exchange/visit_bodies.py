@@ -93,3 +93,11 @@ class VisitStepBody(BaseModel):
     model_config = _FORBID
     visit: Name
     note: Text
+
+
+class VisitorRemovedBody(BaseModel):
+    """The host's admin removed one visitor's account (``visitor_removed``)."""
+
+    model_config = _FORBID
+    visit: Name
+    person_id: PersonId

@@ -6,7 +6,9 @@ request of kind ``amendment`` naming it, ``gsoia.node.exchange.visits``), which 
 at both nodes. JPN's officer may also end an approved visit before its last day
 (``ENDED``): the visitors' accounts are removed in the same transaction, so every worker
 refuses their tokens from then on (``gsoia.node.accounts``), and CAN is told; the tokens
-CAN had not yet shown are dropped.
+CAN had not yet shown are dropped. An admin who removes one visitor's account by hand
+(``gsoia user remove``, ``DELETE /api/v1/users/{id}``) has CAN told too
+(``visitor_removed``): CAN drops that visitor's token, shown or not.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import update
+from sqlalchemy import delete, select, update
 
 from gsoia.errors import RequestError
 from gsoia.federation.courier import Courier
@@ -24,13 +26,22 @@ from gsoia.node.errors import Conflict
 from gsoia.node.exchange.assurances import tell
 from gsoia.node.exchange.bodies import read_body
 from gsoia.node.exchange.received import record
-from gsoia.node.exchange.visit_bodies import VisitStepBody
-from gsoia.node.exchange.visits import APPROVED, ASKED, ENDED, REQUESTED, visit_here, visit_told
+from gsoia.node.exchange.visit_bodies import VisitorRemovedBody, VisitStepBody
+from gsoia.node.exchange.visits import (
+    APPROVED,
+    ASKED,
+    ENDED,
+    REQUESTED,
+    found_visit,
+    visit_here,
+    visit_told,
+)
 from gsoia.node.users import User
 from gsoia.node.visitors import end_accounts
 from gsoia.store.schema import visit_tokens, visitor_accounts, visits
 
 if TYPE_CHECKING:
+    from gsoia.audit.log import AuditTransaction
     from gsoia.node.service import Node
 
 STEPS = {
@@ -105,3 +116,59 @@ class VisitSteps:
                 )
             tx.append(f"{entry}_received", package.sender, {"visit": body.visit})
         return {"status": after, "visit": body.visit}
+
+    def tell_removed(self, tx: AuditTransaction, actor_id: str, user_id: str) -> str | None:
+        """Tell the visiting party, in ``tx``, that an admin removes the visitor's account
+        ``user_id`` (before its row of days goes); the package's id, None if it had no row."""
+        node = self.node
+        row = tx.connection.execute(
+            select(visitor_accounts.c.visit_id, visitor_accounts.c.person_id).where(
+                visitor_accounts.c.user_id == user_id
+            )
+        ).first()
+        visit = None if row is None else found_visit(tx.connection, row.visit_id)
+        if row is None or visit is None:
+            return None
+        package_id = str(uuid.uuid4())
+        body = {"visit": row.visit_id, "person_id": row.person_id}
+        tell(
+            tx.connection,
+            package_id,
+            Kind.VISITOR_REMOVED,
+            visit.visitor_nation,
+            body,
+            node.audit.now(),
+        )
+        tx.append(
+            "visit.visitor_removed",
+            actor_id,
+            {"visit": row.visit_id, "person": row.person_id, "package": package_id},
+        )
+        return package_id
+
+    def receive_removal(self, package: Package) -> dict[str, Any]:
+        """The host removed one visitor's account: that visitor's token is dropped here."""
+        node = self.node
+        body = read_body(VisitorRemovedBody, package)
+        with node.audit.transaction() as tx:
+            row = visit_told(tx.connection, package, body.visit, host=package.sender)
+            held = (visit_tokens.c.visit_id == body.visit) & (
+                visit_tokens.c.person_id == body.person_id
+            )
+            if (
+                row.state != APPROVED
+                or tx.connection.execute(select(visit_tokens).where(held)).first() is None
+            ):
+                raise PackageRejected(
+                    Rejection.UNKNOWN_VISIT,
+                    f"no visitor {body.person_id} of an approved visit {body.visit}",
+                    package.id,
+                )
+            record(tx.connection, package, None, node.audit.now())
+            tx.connection.execute(delete(visit_tokens).where(held))
+            tx.append(
+                "visit.visitor_removed_received",
+                package.sender,
+                {"visit": body.visit, "person": body.person_id},
+            )
+        return {"status": "removed", "visit": body.visit, "person": body.person_id}

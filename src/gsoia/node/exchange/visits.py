@@ -4,8 +4,8 @@ multinational visit procedures of MISWG document 7).
 CAN's officer requests a visit to JPN for people CAN assured to JPN
 (``gsoia.node.exchange.assurances``): purpose, place, first and last day, the areas, the
 highest level of access asked (in CAN's scheme) and the kind — one-time, recurring (up to
-a year), emergency (sooner than the lead time of the agreement in force, ``NodeConfig.
-lead_days``, with its reason) or the amendment of an earlier request, which replaces it
+a year), emergency (sooner than the lead time of the agreement in force, ``lead_times``, with
+its reason) or the amendment of an earlier request, which replaces it
 while it waits (``AMENDED``). The request travels to JPN's node under
 one id, the same on both; JPN's officers see it with each visitor's assurance and answer
 (``gsoia.node.exchange.visit_answers``). CAN's officer may cancel it; JPN's node then ends
@@ -31,12 +31,19 @@ from gsoia.node.errors import Conflict, NotFound
 from gsoia.node.exchange.assurances import VALID, Assurances, found_assurance, mapped, tell
 from gsoia.node.exchange.bodies import read_body
 from gsoia.node.exchange.erasure import erase_personal
+from gsoia.node.exchange.lead_times import LeadTimes
 from gsoia.node.exchange.peers import PeerBook
 from gsoia.node.exchange.received import record, usable_id
 from gsoia.node.exchange.visit_bodies import VisitCancelledBody, VisitRequestBody
 from gsoia.node.users import User
 from gsoia.node.visitors import end_accounts
-from gsoia.store.schema import assurances, visit_tokens, visitor_accounts, visits
+from gsoia.store.schema import (
+    assurances,
+    audit_entries,
+    visit_tokens,
+    visitor_accounts,
+    visits,
+)
 
 if TYPE_CHECKING:
     from gsoia.node.service import Node
@@ -183,15 +190,19 @@ class Visits:
         if asked.first_day < today:
             raise RequestError.of("first_day", f"before today ({today.isoformat()})")
         found = mapped(self.node, self.node.nation, asked.to, today)
-        agreement = found.agreement if found is not None else None
-        lead = self.node.config.lead_days(agreement)
+        if found is None:
+            raise RequestError.of(
+                "to", f"no agreement between {self.node.nation} and {asked.to} in force"
+            )
+        agreement = found.agreement
+        lead = LeadTimes(self.node).days(agreement)
         if asked.kind == "emergency":
             if not (asked.reason or "").strip():
                 raise RequestError.of("reason", "an emergency request says why")
         elif asked.first_day < today + dt.timedelta(days=lead):
             raise RequestError.of(
                 "first_day",
-                f"less than {lead} days ahead, the lead time of {agreement or 'a visit'} (an"
+                f"less than {lead} days ahead, the lead time of {agreement} (an"
                 " emergency request, with its reason, may be sooner)",
             )
         if asked.kind == "recurring" and (asked.last_day - asked.first_day).days > RECURRING_DAYS:
@@ -347,9 +358,12 @@ class Visits:
                     )
                 )
             }
-        return [self.view(row, held) for row in rows]
+            gone = removed_visitors(connection)
+        return [self.view(row, held, gone.get(row.id, [])) for row in rows]
 
-    def view(self, row: Any, held: dict[str, Any]) -> dict[str, Any]:
+    def view(self, row: Any, held: dict[str, Any], removed: list[str]) -> dict[str, Any]:
+        """A visit as officers see it; ``removed``: the people whose accounts the host's
+        admin removed."""
         visitors = [
             self.assured.view(held[a]) if a in held else {"id": a} for a in json.loads(row.visitors)
         ]
@@ -375,7 +389,28 @@ class Visits:
             "requested_at": row.requested_at,
             "decided_by": row.decided_by,
             "decided_at": row.decided_at,
+            "removed": removed,
         }
+
+
+REMOVED = ("visit.visitor_removed", "visit.visitor_removed_received")
+"""The audit log's entries of a visitor's account removed by the host's admin, as the host
+and the visiting node write them (``visit_steps``)."""
+
+
+def removed_visitors(connection: Connection) -> dict[str, list[str]]:
+    """The people of each visit whose accounts the host's admin removed, from the audit log
+    (which names them by id only)."""
+    found: dict[str, list[str]] = {}
+    bodies = connection.execute(
+        select(audit_entries.c.body)
+        .where(audit_entries.c.kind.in_(REMOVED))
+        .order_by(audit_entries.c.seq)
+    ).scalars()
+    for body in bodies:
+        data = json.loads(body)["data"]
+        found.setdefault(str(data["visit"]), []).append(str(data["person"]))
+    return found
 
 
 def _row(body: dict[str, Any], visitor_nation: str, host: str, now: str) -> dict[str, Any]:
