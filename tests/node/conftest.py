@@ -244,9 +244,11 @@ class ThreadServer:
         self.node.close()
 
 
-def make_node(tmp_path: Path, database: Database, nation: str = "JPN") -> RunningNode:
+def make_node(
+    tmp_path: Path, database: Database, nation: str = "JPN", catalogue: str | None = None
+) -> RunningNode:
     data = tmp_path / nation.lower()
-    node = Node.init(data, nation, database=database.url)
+    node = Node.init(data, nation, database=database.url, catalogue=catalogue)
     node.close()
     return RunningNode(data, nation, database)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -50,7 +51,7 @@ class Pair:
     def assure(self, person_id: str, clearance: str = "S", **extra: Any) -> str:
         body = {
             "to": "JPN",
-            "person": {"id": person_id, "name": f"Analyst {person_id}", "birth_date": "1985-04-01"},
+            "person": {"id": person_id, "name": f"Analyst {person_id}"},
             "clearance": clearance,
             "expires": (TODAY + dt.timedelta(days=365)).isoformat(),
             "need_to_know": ["maritime"],
@@ -76,9 +77,11 @@ class Pair:
             return client.post("/api/v1/visits", json=body)
 
 
-def _serve(stack: ExitStack, tmp: Any, backend: str, nation: str) -> RunningNode:
+def _serve(
+    stack: ExitStack, tmp: Any, backend: str, nation: str, catalogue: str | None
+) -> RunningNode:
     database = stack.enter_context(fresh_database(backend))
-    node = make_node(tmp, database, nation)
+    node = make_node(tmp, database, nation, catalogue)
     node.in_process = True
     top = {"JPN": "KIMITSU", "CAN": "TS"}[nation]
     node.add_user(f"{nation.lower()}-officer", nation, top, ["maritime"], role=Role.OFFICER)
@@ -94,14 +97,19 @@ def pair(
 ) -> Iterator[Pair]:
     """JPN and CAN, peered; shared by a module's tests (each makes its own assurances)."""
     with ExitStack() as stack:
-        tmp = tmp_path_factory.mktemp("visits")
-        jpn = _serve(stack, tmp, request.param, "JPN")
-        can = _serve(stack, tmp, request.param, "CAN")
-        found = Pair(jpn, can)
-        for node, peer in ((jpn, can), (can, jpn)):
-            keys = found.store(peer).public
-            found.store(node).exchange.add_peer(Peer(peer.nation, peer.url, keys))
-        yield found
+        yield served_pair(stack, tmp_path_factory.mktemp("visits"), request.param)
+
+
+def served_pair(stack: ExitStack, tmp: Any, backend: str, catalogue: str | None = None) -> Pair:
+    """JPN and CAN served on ``backend`` with ``catalogue`` (default: the bundled one),
+    peered; stopped as ``stack`` closes."""
+    jpn = _serve(stack, tmp, backend, "JPN", catalogue)
+    can = _serve(stack, tmp, backend, "CAN", catalogue)
+    found = Pair(jpn, can)
+    for node, peer in ((jpn, can), (can, jpn)):
+        keys = found.store(peer).public
+        found.store(node).exchange.add_peer(Peer(peer.nation, peer.url, keys))
+    return found
 
 
 def signed(
@@ -166,3 +174,24 @@ def delivered_late(pair: Pair, kind: Any, visit: str) -> None:
         ).one()
     assert waiting.state != "delivered"
     assert jpn.exchange.courier.deliver(waiting.package_id).state == "delivered"
+
+
+def assurance_body(
+    receiver: Node, package_id: str, person: bytes = b'{"name": "Nobody"}', **change: Any
+) -> dict[str, Any]:
+    """The body of an ``assurance`` package from CAN to ``receiver``, its ``person``
+    sealed to it."""
+    from gsoia.crypto.seal import seal
+    from gsoia.federation.packages import b64
+
+    sealed = seal(receiver.public.sealing, person, package_id.encode())
+    return {
+        "assurance": str(uuid.uuid4()),
+        "person_id": "p-1",
+        "sealed_person": b64(sealed),
+        "clearance": "S",
+        "expires": (TODAY + dt.timedelta(days=90)).isoformat(),
+        "need_to_know": [],
+        "issued_by": "can-officer",
+        "issued_at": TODAY.isoformat(),
+    } | change

@@ -1,17 +1,22 @@
 """Assurances between two real nodes: issued by CAN's officer, received and listed at JPN
-with the equivalent level, encrypted at rest, withdrawn; bad input refused, nothing stored,
-the refusal audited."""
+with the equivalent level, encrypted at rest, withdrawn; the birth data sent only where
+JPN's policy asks for it; bad input refused, nothing stored, the refusal audited."""
 
 from __future__ import annotations
 
 import datetime as dt
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
+from gsoia.federation.packages import Kind
 from gsoia.store.schema import assurances, outbox
-from tests.visits.conftest import TODAY, Pair
+from tests.visits.conftest import TODAY, Pair, assurance_body, refused_at, served_pair, signed
 
 
 def _listed(pair: Pair, node: str, assurance_id: str) -> dict[str, Any]:
@@ -30,11 +35,7 @@ def test_an_assurance_reaches_the_partner_with_its_equivalent_level(pair: Pair) 
     assert received["direction"] == "received"
     assert (received["from"], received["clearance"]) == ("CAN", "S")
     assert (received["equivalent"], received["agreement"]) == ("GOKUHI", "JPN-CAN")
-    assert received["person"] == {
-        "id": "can-0001",
-        "name": "Analyst can-0001",
-        "birth_date": "1985-04-01",
-    }
+    assert received["person"] == {"id": "can-0001", "name": "Analyst can-0001"}
     issued = _listed(pair, "CAN", assurance)
     assert (issued["direction"], issued["state"]) == ("issued", "valid")
 
@@ -77,6 +78,10 @@ BAD = [
     ({"expires": (TODAY - dt.timedelta(days=1)).isoformat()}, "is not after today"),
     ({"colour": "blue"}, "colour"),
     ({"person": {"id": "x", "name": "y", "shoe_size": 44}}, "shoe_size"),
+    (  # JPN's policy in the bundled catalogue asks for no birth data
+        {"person": {"id": "x", "name": "y", "birth_date": "1985-04-01"}},
+        "JPN's policy does not ask for birth_date",
+    ),
 ]
 
 
@@ -119,3 +124,38 @@ def refused(pair: Pair, runner: Any, user: str, change: dict[str, Any], said: st
 def test_a_nul_character_is_refused_before_anything_is_stored(pair: Pair) -> None:
     refused(pair, pair.can, "can-officer", {"person": {"id": "a\x00b", "name": "x"}}, "person.id")
     refused(pair, pair.can, "can-officer", {"person": {"id": "a", "name": "x\x00"}}, "NUL")
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def asking(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Pair]:
+    """JPN and CAN under a catalogue in which JPN's authority asks assurances for the
+    person's date and place of birth."""
+    import yaml
+
+    from gsoia.catalogue import data
+
+    tmp = tmp_path_factory.mktemp("asking")
+    catalogue = yaml.safe_load((Path(data.__file__).parent / "default.yaml").read_text("utf-8"))
+    catalogue["policies"]["JPN"]["assurance_fields"] = ["birth_date", "birth_place"]
+    path = tmp / "catalogue.yaml"
+    path.write_text(yaml.safe_dump(catalogue, allow_unicode=True), "utf-8")
+    with ExitStack() as stack:
+        yield served_pair(stack, tmp, request.param, str(path))
+
+
+def test_birth_data_is_sent_where_the_receiving_policy_asks_for_it(asking: Pair) -> None:
+    born = {"birth_date": "1985-04-01", "birth_place": "Ottawa"}
+    assurance = asking.assure("can-0101", person={"id": "can-0101", "name": "B. Orn"} | born)
+    with asking.jpn.client("jpn-officer") as client:
+        listed = client.get("/api/v1/assurances").json()
+    person = next(a["person"] for a in listed if a["id"] == assurance)
+    assert person == {"id": "can-0101", "name": "B. Orn"} | born
+    change = {"person": {"id": "x", "name": "y", "birth_place": "Ottawa"}}
+    refused(asking, asking.can, "can-officer", change, "JPN's policy asks for birth_date")
+    # and at JPN's node, an assurance without them from a partner that did not check
+    package_id = str(uuid.uuid4())
+    body = assurance_body(asking.store(asking.jpn), package_id)  # no birth data
+    raw = signed(asking.store(asking.can), "JPN", Kind.ASSURANCE, body, package_id=package_id)
+    refused_at(asking, asking.jpn, raw, 403, "REFUSED")

@@ -15,32 +15,19 @@ import pytest
 from sqlalchemy import func, select
 
 from gsoia.crypto.keys import NodeKeys
-from gsoia.crypto.seal import seal
 from gsoia.federation.packages import Kind, b64
 from gsoia.node.exchange.erasure import erase_personal
 from gsoia.node.visitors import OutsideVisit, Window
 from gsoia.store.schema import assurances, users, visits
-from tests.visits.conftest import TODAY, Pair, refused_at, signed
-
-
-def _assurance(pair: Pair, package_id: str, **change: Any) -> dict[str, Any]:
-    jpn = pair.store(pair.jpn)
-    person = seal(jpn.public.sealing, b'{"name": "Nobody"}', package_id.encode())
-    return {
-        "assurance": str(uuid.uuid4()),
-        "person_id": "p-1",
-        "sealed_person": b64(person),
-        "clearance": "S",
-        "expires": (TODAY + dt.timedelta(days=90)).isoformat(),
-        "need_to_know": [],
-        "issued_by": "can-officer",
-        "issued_at": TODAY.isoformat(),
-    } | change
+from tests.visits.conftest import TODAY, Pair, assurance_body, refused_at, signed
 
 
 def _count(pair: Pair, table: Any) -> int:
     with pair.store(pair.jpn).engine.connect() as connection:
         return int(connection.execute(select(func.count()).select_from(table)).scalar() or 0)
+
+
+BORN = b'{"name": "Nobody", "birth_date": "1985-04-01"}'
 
 
 @pytest.mark.parametrize(
@@ -51,16 +38,15 @@ def _count(pair: Pair, table: Any) -> int:
         ({"expires": (TODAY - dt.timedelta(days=1)).isoformat()}, 403, "REFUSED"),
         ({"sealed_person": b64(b"x" * 80)}, 422, "BAD_SEAL"),
         ({"birth": "1980"}, 422, "MALFORMED"),
+        ({"person": BORN}, 403, "REFUSED"),  # birth data JPN's policy does not ask for
     ],
 )
 def test_an_assurance_is_checked_again_at_the_host(
     pair: Pair, change: dict[str, Any], status: int, reason: str | None
 ) -> None:
     package_id = str(uuid.uuid4())
-    raw = signed(
-        pair.store(pair.can), "JPN", Kind.ASSURANCE, _assurance(pair, package_id, **change),
-        package_id=package_id,
-    )  # fmt: skip
+    body = assurance_body(pair.store(pair.jpn), package_id, **change)
+    raw = signed(pair.store(pair.can), "JPN", Kind.ASSURANCE, body, package_id=package_id)
     before = _count(pair, assurances)
     if reason is None:
         from tests import loopback

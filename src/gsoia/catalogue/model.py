@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Collection
 from enum import StrEnum
 from functools import cached_property
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
@@ -63,6 +63,9 @@ class Policy(_Strict):
     """The SPIF's policy-wide marking data (``securityClassifications``' own)."""
     categories: list[TagSet] = []
     """Its security category tag sets (docs/decision.md, "Categories")."""
+    assurance_fields: list[Literal["birth_date", "birth_place"]] = []
+    """What its security authority asks of a person in the assurances it receives, beyond
+    the id and the name (``gsoia.node.exchange.assurances``): nothing else is sent to it."""
 
     @cached_property
     def ranks(self) -> dict[str, int]:

@@ -63,6 +63,32 @@ def tell(
     )
 
 
+PERSON_FIELDS = ("birth_date", "birth_place")
+"""What an assurance may say of a person beyond the id and the name, where the receiving
+policy asks for it (its ``assurance_fields``)."""
+
+
+def asked_fields(node: Node, receiver: str, details: dict[str, Any]) -> str | None:
+    """What is wrong with a person's details for ``receiver``'s policy, which asks for its
+    ``assurance_fields`` and nothing else; None if nothing."""
+    asks = node.rulebook.catalogue.policies[receiver].assurance_fields
+    given = [f for f in PERSON_FIELDS if details.get(f) is not None]
+    extra = [f for f in given if f not in asks]
+    if extra:
+        return f"{receiver}'s policy does not ask for {', '.join(extra)} (nothing else is sent)"
+    missing = [f for f in asks if f not in given]
+    if missing:
+        return f"{receiver}'s policy asks for {', '.join(missing)}"
+    return None
+
+
+def check_person(node: Node, to: str, person: Person) -> None:
+    """``RequestError`` unless ``person`` gives what ``to``'s policy asks, and no more."""
+    wrong = asked_fields(node, to, person.model_dump(mode="json", exclude_none=True))
+    if wrong is not None:
+        raise RequestError.of("person", wrong)
+
+
 def mapped(node: Node, source: str, to: str, day: dt.date) -> Pairing | None:
     """How ``source``'s levels map into ``to``'s under the agreement in force, if any."""
     if source == to:
@@ -95,6 +121,7 @@ class Assurances:
         node.require(user, Action.ASSURANCES)
         today = node.today()
         self.check_level(to, clearance, today)
+        check_person(node, to, person)
         check_topics(need_to_know)
         if expires <= today:
             raise RequestError.of("expires", f"{expires.isoformat()} is not after today")
@@ -218,6 +245,9 @@ class Assurances:
         if body.expires <= today:
             raise PackageRejected(Rejection.REFUSED, "the assurance has expired", package.id)
         details = self._opened(package, body.sealed_person)
+        unasked = asked_fields(node, node.nation, details)
+        if unasked:
+            raise PackageRejected(Rejection.REFUSED, f"person: {unasked}", package.id)
         with node.audit.transaction() as tx:
             if found_assurance(tx.connection, body.assurance) is not None:
                 raise PackageRejected(
