@@ -70,7 +70,7 @@ def test_the_host_asks_for_more_ends_a_visit_and_removes_an_account(pair: Pair) 
     def requested(person: str) -> str:
         issued = _gsoia(
             pair.can, "assurance", "issue", "--to", "JPN", "--person-id", person, "--name",
-            "Command Line", "--clearance", "S", "--expires", expires,
+            "Command Line", "--clearance", "S", "--expires", expires, "--need-to-know", "maritime",
         )  # fmt: skip
         asked = _gsoia(
             pair.can, "visit", "request", "--to", "JPN", "--visitor", issued["id"], "--purpose",

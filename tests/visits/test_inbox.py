@@ -1,9 +1,9 @@
 """What the host's node checks again of what the visiting node sends: an assurance at a
 level the agreement does not map or already expired, a visit for someone without an
-assurance or with its dates in the wrong order, from a nation without an agreement in
-force; a visitor's removal forged, replayed or about no visitor of the visit — each
-refused, nothing stored, audited.
-And personal data erased a set time after the visit."""
+assurance, with its dates in the wrong order or areas beyond the assured need-to-know,
+from a nation without an agreement in force; a visitor's removal forged, replayed or
+about no visitor of the visit — each refused, nothing stored, audited. And personal data
+erased a set time after the visit."""
 
 from __future__ import annotations
 
@@ -85,6 +85,9 @@ def test_a_visit_for_someone_without_an_assurance_is_refused_at_the_host(pair: P
     backwards = _request([assured], first_day=(TODAY + dt.timedelta(days=1)).isoformat())
     raw = signed(pair.store(pair.can), "JPN", Kind.VISIT_REQUEST, backwards)
     refused_at(pair, pair.jpn, raw, 422, "MALFORMED")
+    wider = _request([assured], areas=["maritime", "air"])  # assured: maritime only
+    raw = signed(pair.store(pair.can), "JPN", Kind.VISIT_REQUEST, wider)
+    refused_at(pair, pair.jpn, raw, 403, "REFUSED")
     assert _count(pair, visits) == before
 
 

@@ -176,6 +176,7 @@ BAD = [
     ({"reason": None}, "an emergency request says why"),
     ({"level": "TS"}, "above visitors[0]'s assured S"),
     ({"to": "USA"}, "no agreement between CAN and USA in force"),
+    ({"areas": ["maritime", "air"]}, "air beyond visitors[0]'s assured need-to-know"),
     ({"kind": "amendment", "first_day": AHEAD, "last_day": AHEAD}, "amends"),
     ({"colour": "blue"}, "colour"),
 ]
@@ -307,6 +308,16 @@ def test_an_amended_assurance_is_told_and_ends_what_it_no_longer_covers(pair: Pa
         ["maritime", "air"],
     )
     assert _as_visitor(pair, token, "/api/v1/me").status_code == 401  # approved at S, now C
+
+
+def test_an_assurance_narrowed_below_the_visits_areas_ends_its_account(pair: Pair) -> None:
+    assurance, _, token = _approved(pair, "v-9601")  # need-to-know and areas: maritime
+    with pair.can.client("can-officer") as client:
+        narrowed = client.post(
+            f"/api/v1/assurances/{assurance}/amend", json={"need_to_know": ["air"]}
+        )
+    assert narrowed.json()["delivery"] == "delivered", narrowed.text
+    assert _as_visitor(pair, token, "/api/v1/me").status_code == 401
 
 
 def _listed_assurances(pair: Pair) -> list[dict[str, Any]]:

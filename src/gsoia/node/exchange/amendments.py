@@ -4,7 +4,8 @@ The issuing node checks the amended assurance as it checks a new one (an agreeme
 force mapping the level, an expiry after today) and tells the partner at once. The
 partner checks it again; a visitor's account that the amended assurance no longer covers
 (a clearance now below the level its visit was approved at, an expiry before its last
-day) ends at once: the visit must be requested again.
+day, a need-to-know without one of the visit's areas) ends at once: the visit must be
+requested again.
 """
 
 from __future__ import annotations
@@ -147,7 +148,12 @@ class Amendments:
         """End the visitors' accounts of the assurance that it no longer covers."""
         policy = self.node.rulebook.catalogue.policies[sender]
         held = tx.connection.execute(
-            select(visitor_accounts.c.user_id, visitor_accounts.c.valid_until, users.c.clearance)
+            select(
+                visitor_accounts.c.user_id,
+                visitor_accounts.c.valid_until,
+                users.c.clearance,
+                users.c.need_to_know,
+            )
             .join_from(visitor_accounts, users, users.c.id == visitor_accounts.c.user_id)
             .where(visitor_accounts.c.assurance_id == body.assurance)
         ).all()
@@ -158,6 +164,7 @@ class Amendments:
             if r.valid_until > body.expires.isoformat()
             or rank is None
             or (policy.rank(r.clearance) or 0) > rank
+            or not set(json.loads(r.need_to_know)) <= set(body.need_to_know)
         ]
         if not uncovered:
             return []

@@ -36,6 +36,7 @@ from gsoia.node.exchange.visits import (
     APPROVED,
     REFUSED,
     REQUESTED,
+    areas_beyond,
     rank,
     visit_here,
     visit_told,
@@ -145,6 +146,8 @@ class VisitAnswers:
             assured = found_assurance(tx.connection, assurance_id)
             if assured is None or assured.state != VALID:
                 raise Conflict(f"the assurance {assurance_id} is no longer valid")
+            if beyond := areas_beyond(json.loads(row.areas), assured):
+                raise Conflict(f"{beyond} beyond the need-to-know {assurance_id} gives")
             if rank(node, visiting, level) > rank(node, visiting, assured.clearance):
                 raise RequestError.of(
                     "level",

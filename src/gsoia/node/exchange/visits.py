@@ -93,6 +93,13 @@ def visit_here(
     return row
 
 
+def areas_beyond(areas: Sequence[str], assured: Any) -> str | None:
+    """The areas of a visit that an assurance's need-to-know does not give, or None: a
+    visitor's need-to-know at the host is never more than its own authority assured."""
+    beyond = sorted(set(areas) - set(json.loads(assured.need_to_know)))
+    return ", ".join(beyond) or None
+
+
 def visit_told(connection: Connection, package: Package, visit_id: str, *, host: str) -> Any:
     """The visit a package is about, between its sender and this node (the visiting party
     or the ``host``); ``UNKNOWN_VISIT`` else."""
@@ -233,6 +240,10 @@ class Visits:
                         f"no assurance {assurance_id} to {asked.to} valid on the first day",
                     )
                 )
+            elif beyond := areas_beyond(asked.areas, row):
+                problems.append(
+                    Problem("areas", f"{beyond} beyond visitors[{i}]'s assured need-to-know")
+                )
             rows.append(row)
         if problems:
             raise RequestError(problems)
@@ -274,6 +285,12 @@ class Visits:
                     raise PackageRejected(
                         Rejection.UNKNOWN_VISIT,
                         f"no valid assurance {assurance_id} from {package.sender}",
+                        package.id,
+                    )
+                if beyond := areas_beyond(body.areas, row):
+                    raise PackageRejected(
+                        Rejection.REFUSED,
+                        f"{beyond} beyond the need-to-know assurance {assurance_id} gives",
                         package.id,
                     )
             if found_visit(tx.connection, body.visit) is not None:
