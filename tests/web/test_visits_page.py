@@ -1,7 +1,7 @@
 """The visits page on two served nodes, in Chromium: CAN's officer requests a visit with
 the form, JPN's officer sees it with the visitor's assurance and approves it, both see it
 in the calendar, CAN's officer shows the token once; a visitor's token opens no web
-session."""
+session; an officer sets an agreement's lead time there."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import datetime as dt
 import pytest
 from playwright.sync_api import expect
 
+from gsoia.node.authority import OPERATOR
 from tests.visits.conftest import TODAY, Pair, pair
 from tests.web.conftest import NodeOpener, shot
 
@@ -64,3 +65,22 @@ def test_a_visit_requested_approved_and_its_token_shown_once(
     jpn.get_by_label("API token").fill(token)
     jpn.get_by_role("button", name="Sign in").click()
     expect(jpn.locator("main")).to_contain_text("unknown or revoked")
+
+
+@pytest.mark.parametrize("pair", ["sqlite"], indirect=True)
+def test_an_officer_sets_a_lead_time_on_the_page(pair: Pair, open_on: NodeOpener) -> None:
+    pair.assure("web-2")  # (the request form shows only with an assurance to choose)
+    can = open_on(pair.can, "can-officer")
+    can.goto("/web/visits")
+    row = can.locator("table.lead-times tr[data-agreement='JPN-CAN']")
+    expect(row).to_contain_text("in_force")
+    form = can.locator("form.lead-time")
+    form.get_by_label("Agreement").select_option("JPN-CAN")
+    form.get_by_label("Days").fill("30")
+    form.get_by_role("button", name="Set the lead time").click()
+    expect(can.locator("#lead-notice")).to_contain_text("JPN-CAN")
+    expect(row.locator("td").nth(2)).to_have_text("30")
+    expect(row.locator("td").nth(3)).to_have_text("set")
+    expect(can.locator("form.visit-request")).to_contain_text("30 days under JPN-CAN")
+    assert pair.store(pair.can).exchange.lead_times.days("JPN-CAN") == 30
+    pair.store(pair.can).exchange.lead_times.set(OPERATOR, "JPN-CAN", 20)  # as it was

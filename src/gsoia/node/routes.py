@@ -128,6 +128,7 @@ ROUTES: Mapping[tuple[str, str], Action] = {
     ("POST", "/web/visits"): Action.VISITS,
     ("POST", "/web/visits/{visit_id}"): Action.VISITS,
     ("POST", "/web/visits/{visit_id}/tokens"): Action.VISITS,
+    ("POST", "/web/visit-lead-times"): Action.VISITS,
     ("GET", "/web/assurances"): Action.ASSURANCES,
     ("POST", "/web/assurances"): Action.ASSURANCES,
     ("POST", "/web/assurances/{assurance_id}"): Action.ASSURANCES,

@@ -2,7 +2,8 @@
 with its assurance, approved, refused or asked for more here; the calendar of approved
 visits, those to this node each with a button to end it now (ticked to confirm); the
 requests this node made, with the form to make one (or amend one waiting) and, once
-approved, the visitors' tokens, each shown once (``gsoia.node.exchange.visits``,
+approved, the visitors' tokens, each shown once; each agreement's lead time, with a form
+to set one (``lead_times``) (``gsoia.node.exchange.visits``,
 ``visit_answers``, ``visit_steps``). Every button is a POST form with the session's CSRF
 token.
 """
@@ -73,6 +74,7 @@ def add_routes(router: APIRouter, site: Site) -> None:
         user = site.user(request)
         visits = node.exchange.visits.listed(user)
         assured = node.exchange.assurances.listed(user)
+        lead_times = node.exchange.lead_times.listed(user)
         approved = [v for v in visits if v["state"] == "approved"]
         received = [v for v in visits if v["direction"] == "received"]
         done = request.query_params.get("done", "")[:MAX_ID]
@@ -90,11 +92,21 @@ def add_routes(router: APIRouter, site: Site) -> None:
                 v for v in visits if v["direction"] == "requested" and v["state"] in WAITING
             ],
             just_done=next((v for v in visits if v["id"] == done), None),
-            leads={
-                t["agreement"]: t["days"]
-                for t in node.exchange.lead_times.listed(user)
-                if t["status"] == "in_force"
-            },
+            leads={t["agreement"]: t["days"] for t in lead_times if t["status"] == "in_force"},
+            lead_times=lead_times,
+            lead_set=request.query_params.get("lead", "")[:MAX_ID],
+        )
+
+    @router.post("/web/visit-lead-times")
+    async def set_lead_time(request: Request) -> Response:
+        form = await request.form()
+        user = site.check_form(request, form)
+        agreement, days = text_field(form, "agreement")[:MAX_ID], text_field(form, "days")
+        if not days.isdigit() or len(days) > 3:
+            raise RequestError.of("days", "a whole number of days from 0 to 365")
+        await run_in_threadpool(node.exchange.lead_times.set, user, agreement, int(days))
+        return RedirectResponse(
+            f"/web/visits?lead={quote(agreement, safe='')}#lead-times", status_code=303
         )
 
     @router.post("/web/visits")
