@@ -159,3 +159,20 @@ def test_birth_data_is_sent_where_the_receiving_policy_asks_for_it(asking: Pair)
     body = assurance_body(asking.store(asking.jpn), package_id)  # no birth data
     raw = signed(asking.store(asking.can), "JPN", Kind.ASSURANCE, body, package_id=package_id)
     refused_at(asking, asking.jpn, raw, 403, "REFUSED")
+
+
+def test_what_a_policy_asks_of_assurances_leaves_the_label_columns_alone() -> None:
+    from gsoia.catalogue.load import read_catalogue
+    from gsoia.decision import Rulebook
+    from gsoia.node.listing import catalogue_fingerprint
+
+    catalogue = read_catalogue()
+    jpn = catalogue.policies["JPN"]
+
+    def fingerprint(**change: Any) -> str:
+        policies = catalogue.policies | {"JPN": jpn.model_copy(update=change)}
+        changed = catalogue.model_copy(update={"policies": policies})
+        return catalogue_fingerprint(Rulebook(changed, lambda: TODAY))
+
+    assert fingerprint() == fingerprint(assurance_fields=["birth_date"])
+    assert fingerprint() != fingerprint(name="Nippon")  # (the rest of a policy counts)

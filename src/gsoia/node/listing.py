@@ -48,7 +48,11 @@ def subject_key(user: User) -> SubjectKey:
 
 
 def catalogue_fingerprint(rulebook: Rulebook) -> str:
-    return hashlib.sha256(canonical_json(rulebook.catalogue.model_dump(mode="json"))).hexdigest()
+    """The catalogue as the label columns depend on it (what the policies ask of
+    assurances does not change a label's encoding)."""
+    beside = {"policies": {"__all__": {"assurance_fields"}}}
+    document = rulebook.catalogue.model_dump(mode="json", exclude=beside)
+    return hashlib.sha256(canonical_json(document)).hexdigest()
 
 
 @dataclass(frozen=True)
