@@ -300,23 +300,52 @@ def test_a_second_process_serves_the_rows_the_first_changed(jpn: RunningNode, no
         other.close()
 
 
-def test_a_second_process_learns_a_relabel_at_its_next_listing(
+def test_a_second_process_refuses_an_item_put_back_after_the_first_changed_it(
     jpn: RunningNode, node: Node
 ) -> None:
-    """A process that knew an item in version 1 learns of version 2, written by another,
-    when it next lists (a relabel another worker made): the row put back is refused."""
+    """A process that knew an item in version 1, and reads it in version 1 again after
+    another process changed it to version 2 and an attacker put the first row back: its
+    next read and its next listing judge the row against the log as it is (refused, each
+    audited), with nothing else in between to tell it."""
     officer = add(node, "jp-o", "KIMITSU", Role.OFFICER)
     analyst = add(node, "jp-h", "HI")
     item_id = node.create_item(officer, LOW, "Low, for now", b"C")["id"]
     other = jpn.open()
     try:
-        assert other.read_item(analyst, item_id)["content"] == "C"
+        assert other.read_item(analyst, item_id)["content"] == "C"  # version 1, known there
+        assert [i["id"] for i in other.list_items(analyst)["items"]] == [item_id]
         where = items.c.id == item_id
         earlier = row_of(node, items, where)
         node.exchange.reclassify(officer, item_id, "GOKUHI")
         put_back(node, items, where, earlier)
-        other.list_items(officer)
-        refused_by(other, analyst, item_id)
+        before = kinds(other).count("integrity")
+        with pytest.raises(IntegrityFailure):
+            other.read_item(analyst, item_id)
+        listed = other.list_items(analyst)
+        assert listed["items"] == []
+        assert kinds(other).count("integrity") == before + 2  # the read, the listing
+        with pytest.raises(IntegrityFailure):  # the officer, cleared for version 2, too
+            other.read_item(officer, item_id)
+    finally:
+        other.close()
+
+
+def test_a_second_process_refuses_a_pin_put_back_after_the_first_changed_it(
+    jpn: RunningNode, node: Node
+) -> None:
+    """A pin is read again for every package the inbox opens (and every two seconds for
+    sending): each read judges it against the log as it is."""
+    first = node.exchange.add_peer(kor())
+    other = jpn.open()
+    try:
+        other.exchange.peers_book.load()
+        assert other.exchange.peers_book.cached("KOR") == first  # version 1, known there
+        where = peers.c.nation == "KOR"
+        earlier = row_of(node, peers, where)
+        node.exchange.add_peer(kor("http://kor.example"))
+        put_back(node, peers, where, earlier)
+        other.exchange.peers_book.load()
+        assert other.exchange.peers_book.cached("KOR") is None
     finally:
         other.close()
 

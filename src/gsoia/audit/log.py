@@ -219,6 +219,9 @@ class AuditLog:
             self._lock, self._begin, self._append_alone if self.store.appends_alone else None
         )
         self._tree = CompactRange.from_leaves(self.store.leaves())
+        self.on_entries: Callable[[Sequence[Entry]], None] | None = None
+        """Run, under the lock, with the entries of each transaction this process commits,
+        in commit order (what this process holds of the log follows them without a read)."""
         self.on_others: Callable[[Connection], None] | None = None
         """Run in a transaction, under the lock, when another process appended entries since
         this one last did: what this process holds in memory catches up with theirs."""
@@ -262,6 +265,8 @@ class AuditLog:
         """Follow a committed transaction: its tree, its actions, its head anchored."""
         self._tree = transaction._tree
         self._follow(transaction._rows)
+        if self.on_entries is not None and transaction._rows:
+            self.on_entries(transaction._rows)
         for action in transaction.committed:
             action()
         if self.anchor is not None and transaction.head is not None:

@@ -355,10 +355,12 @@ class Holdings:
         entries: list[tuple[str, dict[str, Any]]] = []
         with reading(node.engine) as connection:
             item = find_item(connection, item_id)
+            if item is not None:
+                self.vault.versions.catch_up(connection)  # the log as it is, after the row
         if item is None:
             entries.append(("item.refused", {"item": item_id[:64], "reason": "NOT_FOUND"}))
             refusal = NotFound(f"no item {item_id}", audited=True)
-        elif not self.vault.intact(item):
+        elif not self.vault.intact(item, caught_up=True):
             entries.append(("integrity", {"item": item_id, "where": "read"}))
             refusal = IntegrityFailure(
                 f"item {item_id}: its label or content no longer matches its signature",
@@ -404,11 +406,13 @@ class Holdings:
         """Those of ``item_ids`` held here, intact, that ``user`` may read; and the ids of
         no item held here (nothing of an item to withhold)."""
         found = items_by_id(connection, sorted(item_ids))
+        self.vault.versions.catch_up(connection)
         today = self.node.today()
         readable = item_ids - set(found)
         authority = self.node.authority
         for item_id, item in found.items():
-            if self.vault.intact(item) and authority.may_read(user, held_copy(item), today):
+            intact = self.vault.intact(item, caught_up=True)
+            if intact and authority.may_read(user, held_copy(item), today):
                 readable.add(item_id)
         return readable
 

@@ -213,8 +213,6 @@ class Listing:
             columns.update(label)
         if changed:
             self.relabelled = max(self.relabelled, changed[-1].relabel)
-            # a label changed is a new version: learnt now, not at the next one unknown
-            self.vault.versions.catch_up()
 
     def page(self, user: User, filters: ListFilter, cursor: int, limit: int) -> Page:
         """The items ``user`` may see under ``filters``, ``limit`` after ``cursor`` (a seq),

@@ -87,6 +87,7 @@ class Node:
         """This process's counts and budgets of unauthenticated refusals, by source."""
         self.versions = RowVersions(self.engine)
         """The latest version of each item, user and peer the audit log records."""
+        self.audit.on_entries = self.versions.follow
         self.vault = Vault(self.engine, self.nation, keys, rulebook.codes, self.versions)
         """The items table and its crypto (``gsoia.node.vault``)."""
         self.listing = Listing(self.vault, rulebook, self.today)
@@ -403,9 +404,10 @@ class Node:
         """The verdict on acting on a stored item, its refusal raised."""
         return self.holdings.on_item(user, action, item, level=level)
 
-    def intact(self, item: StoredItem) -> bool:
-        """Label, custody and ciphertext still match the node's signature (``Vault``)."""
-        return self.vault.intact(item)
+    def intact(self, item: StoredItem, *, caught_up: bool = False) -> bool:
+        """Label, custody and ciphertext still match the node's signature, in the latest
+        version the log records (``Vault.intact``)."""
+        return self.vault.intact(item, caught_up=caught_up)
 
     def decrypt(self, item: StoredItem) -> bytes:
         """The item's content (``Vault.decrypt``)."""

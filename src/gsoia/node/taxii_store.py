@@ -286,6 +286,7 @@ class TaxiiStore:
                 rows, more = found.page(self.index, query.cursor, query.limit)
                 seqs = [int(s) for s in self.index.seq[rows]]
             selected = self._rows(connection, seqs)
+            node.versions.catch_up(connection)  # the log as it is, after the rows
         cursor = None
         if more and selected:
             cursor = encode_cursor(int(selected[-1].added_us), int(selected[-1].stix_seq))
@@ -299,7 +300,7 @@ class TaxiiStore:
             # Confirmed one by one on the verified label: a column edited behind the node's
             # back shows nothing it should not.
             item = item_of(row)
-            if not node.intact(item):
+            if not node.intact(item, caught_up=True):
                 flagged.append(row.id)
                 continue
             key = decision_key(item)

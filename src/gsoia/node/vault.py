@@ -185,15 +185,19 @@ class Vault:
 
     # -- crypto ---------------------------------------------------------------------------
 
-    def intact(self, item: StoredItem) -> bool:
+    def intact(self, item: StoredItem, *, caught_up: bool = False) -> bool:
         """Label, custody and ciphertext still match the node's signature and columns, in
-        the latest version the audit log records of the item (``gsoia.node.versions``).
+        the latest version the audit log records of the item (``gsoia.node.versions``), the
+        versions caught up with the log first (one query) unless ``caught_up``: the caller
+        did, on the connection it read the item on, after reading it (a page, a batch).
 
         An item found intact is remembered: its signed columns (the ciphertext by its
         digest, recomputed each time), by its signature. The same columns need no second
         signature check; any edit makes them differ from those remembered. The version is
         asked every time: an older row put back is signed, and was once remembered.
         """
+        if not caught_up:
+            self.versions.catch_up()
         try:
             if item.custodian != self.nation:
                 return False
@@ -309,7 +313,8 @@ class Vault:
         """Change an item's label or custody: checked, signed again in its next version,
         encoded again; a ``relabels`` row tells the other workers. Returns its new encoded
         label (the caller records the new version, ``item.version + 1``, in the log)."""
-        if not self.intact(item):
+        self.versions.catch_up(connection)
+        if not self.intact(item, caught_up=True):
             raise IntegrityFailure(f"item {item.id}: no longer matches its signature")
         changes = changes | {"version": item.version + 1}
         changed = item._replace(**changes)
@@ -337,6 +342,7 @@ class Vault:
             batch = self.every_item(connection, after=last, limit=_RESIGNED)
             if not batch:
                 return count
+            self.versions.catch_up(connection)
             changes = [
                 {
                     "row_seq": item.seq,
@@ -346,7 +352,7 @@ class Vault:
                     ),
                 }
                 for item in batch
-                if self.intact(item)
+                if self.intact(item, caught_up=True)
             ]
             if changes:
                 connection.execute(_RESIGN, changes)
@@ -412,10 +418,13 @@ class Vault:
         """
         if not self.postgres:
             page = connection.execute(_PAGE, {"seqs": seqs}).all()
+            self.versions.catch_up(connection)  # after the rows: a log no older than they
             return [
-                (item, 0 if self.intact(item) else None) for item in map(StoredItem._make, page)
+                (item, 0 if self.intact(item, caught_up=True) else None)
+                for item in map(StoredItem._make, page)
             ]
         versions = driver_rows(connection, _PAGE_VERSIONS_PG, {"seqs": seqs})
+        self.versions.catch_up(connection)
         known = {
             seq: (self._verified.get(RowVersion(seq, version)), version)
             for seq, version in versions
@@ -427,9 +436,11 @@ class Vault:
         missing = [seq for seq, (item, _) in known.items() if item is None]
         checked: dict[int, tuple[StoredItem, int | None]] = {}
         if missing:
-            for *columns, version in connection.execute(_PAGE_VERSIONED, {"seqs": missing}):
+            rows = connection.execute(_PAGE_VERSIONED, {"seqs": missing}).all()
+            self.versions.catch_up(connection)
+            for *columns, version in rows:
                 item = StoredItem._make(columns)
-                intact = self.intact(item)
+                intact = self.intact(item, caught_up=True)
                 if intact:
                     self._verified.put(RowVersion(item.seq, version), item)
                 checked[item.seq] = (item, version if intact else None)
