@@ -26,9 +26,11 @@ from gsoia.api.federation import batch_answer
 from gsoia.audit.acknowledgement import Acknowledgement, check
 from gsoia.audit.evidence import EvidenceError, check_bundle
 from gsoia.cli.app import app
+from gsoia.errors import InputError
 from gsoia.federation.courier import State
 from gsoia.federation.packages import PackageRejected
 from gsoia.federation.peers import INBOX_BATCH, Peer
+from gsoia.federation.witnessing import CONSISTENCY
 from gsoia.node.authority import OPERATOR
 from gsoia.node.evidence import prove
 from gsoia.node.service import Node
@@ -61,6 +63,8 @@ class Wire:
         self.posted: list[str] = []
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == CONSISTENCY:  # Japan's witness asks for a proof
+            return self._proof(request)
         if request.url.path == INBOX_BATCH:
             results = [
                 self._receipt(batch_answer(p, r))
@@ -81,6 +85,18 @@ class Wire:
         if self.drop:
             raise httpx.ReadTimeout("the answer was lost", request=request)
         return answer
+
+    def _proof(self, request: httpx.Request) -> httpx.Response:
+        """Canada's consistency proof, as its served route answers a pinned peer."""
+        first, second = (int(request.url.params[name]) for name in ("first", "second"))
+        witnesses = self.can.exchange.witnesses
+        try:
+            proof = witnesses.consistency_for(request.headers, first, second, None)
+        except InputError as e:
+            return httpx.Response(422, json={"detail": str(e)})
+        except PackageRejected as e:
+            return httpx.Response(403, json={"detail": e.detail})
+        return httpx.Response(200, json=proof)
 
     def _receipt(self, answer: dict[str, Any]) -> dict[str, Any]:
         holder = answer.get("result", answer)

@@ -6,7 +6,10 @@ partner's pinned keys, for the package and item it sent, before it settles what 
 the posting: a release whose receipt verifies is delivered, and its receipt kept
 (``keep``) in the transaction that marks it; one without a receipt, or with one that does
 not verify, is ``unacknowledged`` (delivered, and posted again for its receipt, with
-backoff), and the audit entry says why.
+backoff), and the audit entry says why. The head of a receipt that verifies is handed to
+the witness of the partner's log (``witness``: ``node.exchange.witnesses``), once a batch;
+a head of another history than the one the partner showed before, or any receipt of a
+partner under a witness alarm, leaves the release unacknowledged too.
 """
 
 from __future__ import annotations
@@ -38,9 +41,17 @@ makes one a call)."""
 class Acknowledgements:
     """Checks the receipts of the releases this node delivers, and keeps those that verify."""
 
-    def __init__(self, keys: Callable[[str], Iterable[bytes]]) -> None:
+    def __init__(
+        self,
+        keys: Callable[[str], Iterable[bytes]],
+        witness: Callable[[str, SignedHead], str | None] | None = None,
+    ) -> None:
         self.keys = keys
         """A peer's signing keys: the pinned one, then those it retired."""
+        self.witness = witness
+        """The witness of the peer's log, handed each verified receipt's head (once a
+        batch): None, or why the receipt is not taken (another history shown, an alarm
+        open); the release stays unacknowledged."""
 
     def checked(self, outcomes: Sequence[Outcome]) -> list[Outcome]:
         """``outcomes`` with each release the peer took checked for its receipt: delivered
@@ -48,13 +59,15 @@ class Acknowledgements:
         delivered before (unacknowledged) that the peer now refuses stays unacknowledged:
         a refusal of a package it holds undoes nothing."""
         heads: dict[str, dict[SignedHead, Inclusions]] = {}  # per peer, verified in this batch
+        witnessed: dict[tuple[str, SignedHead], str | None] = {}  # per peer and head, likewise
         result: list[Outcome] = []
         for outcome in outcomes:
             row = outcome.row
             if row.kind != Kind.RELEASE.value:
                 result.append(outcome)
             elif outcome.state == State.DELIVERED:
-                result.append(self._verified(outcome, heads.setdefault(row.peer, {})))
+                verified = self._verified(outcome, heads.setdefault(row.peer, {}))
+                result.append(self._witnessed(verified, witnessed))
             elif outcome.state == State.FAILED and row.state == State.UNACKNOWLEDGED:
                 result.append(replace(outcome, state=State.UNACKNOWLEDGED))
             else:
@@ -78,6 +91,24 @@ class Acknowledgements:
         except ReceiptRefused as e:
             return replace(outcome, state=State.UNACKNOWLEDGED, reason=e.reason[:500])
         return replace(outcome, acknowledgement=receipt)
+
+    def _witnessed(
+        self, outcome: Outcome, witnessed: dict[tuple[str, SignedHead], str | None]
+    ) -> Outcome:
+        """A verified receipt's head handed to the witness of its peer: the release stays
+        unacknowledged if the witness does not take it."""
+        receipt = outcome.acknowledgement
+        if receipt is None or self.witness is None:
+            return outcome
+        shown = (outcome.row.peer, receipt.head)
+        if shown not in witnessed:
+            witnessed[shown] = self.witness(*shown)
+        reason = witnessed[shown]
+        if reason is None:
+            return outcome
+        return replace(
+            outcome, state=State.UNACKNOWLEDGED, reason=reason[:500], acknowledgement=None
+        )
 
 
 def keep(connection: Connection, outcomes: Sequence[Outcome], now: str) -> None:

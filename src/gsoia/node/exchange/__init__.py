@@ -89,7 +89,10 @@ class Exchange:
             signer=self.announcer.signer,
             heads=node.config.witnessing,
             acknowledgements=(
-                Acknowledgements(lambda peer: list(book.signing_keys(peer)))
+                Acknowledgements(
+                    lambda peer: list(book.signing_keys(peer)),
+                    lambda peer, head: self.witnesses.observe_receipt(peer, head),
+                )
                 if node.config.witnessing
                 else None
             ),

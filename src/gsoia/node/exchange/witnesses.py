@@ -17,6 +17,13 @@ A package without a head is refused from a partner that showed heads before (a p
 cannot stop being witnessed by leaving them out); one that never did is not witnessed.
 The heads held are also compared with those other partners hold (``gossip``), which
 raise the same alarm about the node that showed the two.
+
+The head in a partner's receipt for a release this node sent (``observe_receipt``, handed
+by the courier once the receipt verifies) is checked the same way against the head held
+of that partner, and held in its place when it extends it. One of another history raises
+the same alarm, and the release stays unacknowledged; so do the receipts of a partner
+under an alarm. A partner whose head this node holds none of is first witnessed by the
+head of a package it sends, not by a receipt.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from gsoia.audit import proofs
+from gsoia.audit.acknowledgement import SignedHead
 from gsoia.audit.anchor import check_anchor
 from gsoia.audit.log import AuditVerifyError, TreeHead, head_message
 from gsoia.audit.merkle import ProofError
@@ -133,24 +141,63 @@ class Witnesses:
         if held is None:
             self._store(sender, shown, None)
             return
+        forked = self._witnessed(sender, held, pending, shown, carried)
+        if forked is not None:
+            raise PackageRejected(
+                Rejection.WITNESS_ALARM,
+                f"{sender} showed two histories of its audit log: {forked}",
+                package.id,
+            )
+        if witnessed is not None:
+            witnessed.add(known)
+
+    def observe_receipt(self, receiver: str, head: SignedHead) -> str | None:
+        """Check the head of a receipt ``receiver`` answered a release with (its signature
+        verified with the receipt, ``audit.acknowledgement.check``) as a package's head is
+        checked: against the head held of ``receiver``, kept if it extends it. Returns None,
+        or why the receipt is not taken: ``receiver`` is under an alarm, or this head shows
+        another history (the alarm is raised). A partner whose head this node does not hold
+        yet is not witnessed from its receipts: its first head comes with a package."""
+        if not self.node.config.witnessing:
+            return None
+        if self.open_alarm(receiver) is not None:
+            return (
+                f"{receiver} showed two histories of its audit log: an officer of"
+                f" {self.node.nation} must acknowledge the alarm first"
+            )
+        held, pending = self.held_and_pending(receiver)
+        if held is None:
+            return None
+        shown = TreeHead(head.size, head.root, head.signature, head.at)
+        forked = self._witnessed(receiver, held, pending, shown, None)
+        if forked is None:
+            return None
+        return f"its head shows another history of {receiver}'s audit log: {forked}"
+
+    def _witnessed(
+        self,
+        sender: str,
+        held: TreeHead,
+        pending: TreeHead | None,
+        shown: TreeHead,
+        carried: CarriedProof | None,
+    ) -> str | None:
+        """``shown`` (then the head waiting unchecked, first) judged against ``held``, and
+        the head held kept or advanced; the reason of the alarm raised if it forks (None:
+        consistent, or waiting to be checked)."""
         for candidate in ([pending] if pending is not None else []) + [shown]:
             judgement = self.judged(sender, held, candidate, carried)
             if judgement is None:  # not now: the first head unchecked waits
                 self._store(sender, held, pending or candidate)
                 log.warning("witness: %s's head of %d entries unchecked", sender, candidate.size)
-                return
+                return None
             if judgement.seen is Seen.FORKED:
                 self.alarms.raise_alarm(sender, judgement.reason, held, candidate)
-                raise PackageRejected(
-                    Rejection.WITNESS_ALARM,
-                    f"{sender} showed two histories of its audit log: {judgement.reason}",
-                    package.id,
-                )
+                return judgement.reason
             if judgement.keep:
                 held = candidate
         self._store(sender, held, None)
-        if witnessed is not None:
-            witnessed.add(known)
+        return None
 
     def judged(
         self, sender: str, held: TreeHead, shown: TreeHead, carried: CarriedProof | None = None
