@@ -4,8 +4,10 @@ Consent requests are custodians asking this node, the originator, for written co
 pass one of its items to a third party; an officer grants or refuses each
 (``Exchange.decide_request``). The outbox holds the packages this node sends: pending
 (not yet tried), retrying (tried, failed, tried again later), failed (refused by the
-peer), delivered or cancelled; an officer may cancel one that has not gone
-(``Exchange.cancel``). Every button is a POST form with the session's CSRF token.
+peer), delivered and unacknowledged (a release the peer took without a receipt that
+verifies: posted again for it, so listed with those that wait), delivered or cancelled;
+an officer may cancel one that has not gone (``Exchange.cancel``). Every button is a POST
+form with the session's CSRF token.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ DONE_SHOWN = 50
 """The delivered and cancelled packages shown, newest first."""
 MAX_ID = 64
 MAX_NOTE = 1000
-WAITING = ("pending", "retrying", "failed")
+WAITING = ("pending", "retrying", "unacknowledged", "failed")
+"""The states of the packages that wait: to be delivered, for their receipt, or refused."""
 
 
 @dataclass(frozen=True)
@@ -35,11 +38,17 @@ class Delivery:
 
     row: dict[str, Any]
     shown_state: str
-    """``pending``, ``retrying``, ``failed``, ``delivered`` or ``cancelled``."""
+    """``pending``, ``retrying``, ``unacknowledged``, ``failed``, ``delivered`` or
+    ``cancelled``."""
 
     @property
     def cancellable(self) -> bool:
         return self.row["state"] in (State.PENDING, State.FAILED)
+
+    @property
+    def waiting(self) -> bool:
+        """Not done: to be delivered, refused, or delivered and waiting for its receipt."""
+        return self.shown_state in WAITING
 
 
 def deliveries(rows: list[dict[str, Any]]) -> list[Delivery]:
@@ -101,8 +110,8 @@ def add_routes(router: APIRouter, site: Site) -> None:
     def outbox_page(request: Request) -> Response:
         user = site.user(request)
         rows = deliveries(node.exchange.outbox(user))
-        waiting = [d for d in rows if d.cancellable]
-        done = [d for d in rows if not d.cancellable]
+        waiting = [d for d in rows if d.waiting]
+        done = [d for d in rows if not d.waiting]
         cancelled_id = request.query_params.get("cancelled", "")[:MAX_ID]
         counts = {s: sum(d.shown_state == s for d in rows) for s in WAITING}
         return site.page(
