@@ -82,19 +82,34 @@ class Holdings:
         return decision
 
     def verdict_on(
-        self, user: User, action: Action, item: StoredItem, *, level: str | None = None
+        self,
+        user: User,
+        action: Action,
+        item: StoredItem,
+        *,
+        level: str | None = None,
+        caught_up: bool = False,
     ) -> Verdict | None:
         """The authority's verdict on ``user`` doing ``action`` on a stored item, decided on
         its signed label (``level``: a reclassification's new level); None if the item was
-        tampered with."""
-        return self._verdict(user, action, item, level=level) if self.vault.intact(item) else None
+        tampered with (``Vault.intact``; ``caught_up``: the caller caught the versions up
+        after reading the item)."""
+        if not self.vault.intact(item, caught_up=caught_up):
+            return None
+        return self._verdict(user, action, item, level=level)
 
     def on_item(
-        self, user: User, action: Action, item: StoredItem, *, level: str | None = None
+        self,
+        user: User,
+        action: Action,
+        item: StoredItem,
+        *,
+        level: str | None = None,
+        caught_up: bool = False,
     ) -> Verdict:
         """The authority's verdict on acting on a stored item, its refusal raised
         (``IntegrityFailure`` for an item tampered with)."""
-        verdict = self.verdict_on(user, action, item, level=level)
+        verdict = self.verdict_on(user, action, item, level=level, caught_up=caught_up)
         if verdict is None:
             raise IntegrityFailure(f"item {item.id}: no longer matches its signature")
         return verdict.check()

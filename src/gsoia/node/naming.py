@@ -46,10 +46,11 @@ def named(node: Node, user: User, item_ids: Iterable[str]) -> dict[str, Named]:
         return {}
     with node.engine.connect() as connection:
         rows = items_by_id(connection, wanted)
+        node.versions.catch_up(connection)  # once for them all, after the rows
     found = {}
     catalogue = node.rulebook.catalogue
     for item_id, row in rows.items():
-        verdict = node.verdict_on(user, Action.READ, row)
+        verdict = node.verdict_on(user, Action.READ, row, caught_up=True)
         decision = verdict.decision if verdict is not None and verdict.allowed else None
         if decision is not None and decision.marking is not None:
             marking = decision.marking

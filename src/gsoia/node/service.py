@@ -393,16 +393,28 @@ class Node:
         return self.holdings.read(user, item_id)
 
     def verdict_on(
-        self, user: User, action: Action, item: StoredItem, *, level: str | None = None
+        self,
+        user: User,
+        action: Action,
+        item: StoredItem,
+        *,
+        level: str | None = None,
+        caught_up: bool = False,
     ) -> Verdict | None:
         """The verdict on acting on a stored item; None if tampered with."""
-        return self.holdings.verdict_on(user, action, item, level=level)
+        return self.holdings.verdict_on(user, action, item, level=level, caught_up=caught_up)
 
     def on_item(
-        self, user: User, action: Action, item: StoredItem, *, level: str | None = None
+        self,
+        user: User,
+        action: Action,
+        item: StoredItem,
+        *,
+        level: str | None = None,
+        caught_up: bool = False,
     ) -> Verdict:
         """The verdict on acting on a stored item, its refusal raised."""
-        return self.holdings.on_item(user, action, item, level=level)
+        return self.holdings.on_item(user, action, item, level=level, caught_up=caught_up)
 
     def intact(self, item: StoredItem, *, caught_up: bool = False) -> bool:
         """Label, custody and ciphertext still match the node's signature, in the latest

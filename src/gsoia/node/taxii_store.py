@@ -458,8 +458,10 @@ class TaxiiStore:
                 rows, _ = self.index.select(visible, collection.id, query, object_id=object_id)
                 seqs = [int(s) for s in self.index.seq[rows]]
             now = node.audit.now()
-            for row in self._rows(connection, seqs):
-                verdict = node.verdict_on(user, Action.WITHDRAW, item_of(row))
+            selected = self._rows(connection, seqs)
+            node.versions.catch_up(connection)  # once for them all, after the rows
+            for row in selected:
+                verdict = node.verdict_on(user, Action.WITHDRAW, item_of(row), caught_up=True)
                 if verdict is None or not verdict.allowed:
                     continue
                 connection.execute(delete(stix_objects).where(stix_objects.c.seq == row.stix_seq))

@@ -175,6 +175,7 @@ class Releases:
         with self._planning:  # CPU-bound: one plan at a time gains nothing but switches
             with node.engine.connect() as connection:
                 rows = items_by_id(connection, item_ids)
+                node.versions.catch_up(connection)  # once for them all, after the rows
             peer = self.peers.known(to)
             today = node.today()
             planned: list[Sealed | NodeError] = []
@@ -206,7 +207,7 @@ class Releases:
         node = self.node
         if row is None:
             raise NotFound(f"no item {item_id}")
-        node.on_item(user, Action.RELEASE, row)
+        node.on_item(user, Action.RELEASE, row, caught_up=True)
         decision = self.partner_decision(row, to, today)
         if not decision.allow:
             raise Denied(decision, audited=True)  # (audited with the release's transaction)
