@@ -193,13 +193,16 @@ class Holdings:
     ) -> list[dict[str, Any]]:
         """Encrypt, sign and store prepared items in one transaction, one audit entry each.
 
+        An item alone carries its own signature; the items of a batch (a TAXII envelope)
+        share one (``gsoia.node.envelopes``). Each carries its originator's seal: it
+        travels with the item, alone, to partners (``gsoia.node.origin``).
         ``on_stored(transaction, [(item id, seq), ...])`` runs inside that transaction, for
         callers that keep (and audit) more about the items (TAXII: the STIX metadata and its
         ``taxii.added`` entry). Returns the items as shown to their creator (none with
         ``views=False``).
         """
         node, vault = self.node, self.vault
-        prepared = []
+        written = []
         columns_of: dict[int, dict[str, Any]] = {}  # a batch's labels, each written once
         for draft in drafts:
             label_id = id(draft.label)  # (the drafts hold their labels: ids stay distinct)
@@ -209,12 +212,21 @@ class Holdings:
             fields = self._fields(str(uuid.uuid4()), columns, draft.title)
             fields["created_at"] = node.audit.now()
             fields["created_by"] = user.id
-            stored = vault.sealed(fields, draft.content)
-            stored["origin_seal"] = vault.origin_seal(fields, draft.content)
+            written.append((fields, draft.content))
+        envelope: dict[str, Any] | None = None
+        if len(written) < 2:
+            sealed = [vault.sealed(fields, content) for fields, content in written]
+        else:
+            envelope, sealed = vault.sealed_together(written)
+        prepared = []
+        for draft, (fields, content), stored in zip(drafts, written, sealed, strict=True):
+            stored["origin_seal"] = vault.origin_seal(fields, content)
             prepared.append((draft, stored))
 
         def store(tx: AuditTransaction) -> list[dict[str, Any]]:
             columns = self.listing.columns
+            if envelope is not None:
+                vault.envelopes.insert(tx.connection, envelope)
             topic_bit, registered = vault.topic_bits(
                 tx.connection, columns.topics, [d.label for d in drafts]
             )
@@ -244,6 +256,8 @@ class Holdings:
             def publish() -> None:
                 columns.add_topics(new_topics)
                 columns.append(appended)
+                if envelope is not None:
+                    vault.envelopes.remember(envelope)
                 for _, stored in prepared:  # signed here, just now: intact as written
                     vault.remember(stored)  # in version 1: nothing to note (``versions``)
 

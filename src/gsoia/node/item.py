@@ -77,6 +77,11 @@ class StoredItem(NamedTuple):
     categories: str | None
     """JSON object of the label's security categories by tag (``gsoia.node.categories``);
     None: none."""
+    envelope: str | None
+    """The batch whose one signature covers this item (``gsoia.node.envelopes``); None:
+    the item carries its own ``signature``."""
+    envelope_slot: int | None
+    """Its place in that batch."""
 
 
 assert StoredItem._fields == tuple(items.c.keys())  # INVARIANT: one order, the table's
@@ -108,8 +113,9 @@ LISTS = frozenset({"releasable_to", "need_to_know", "consented_to"})
 DECIDED = (*LABEL, *CUSTODY, "categories")
 """The columns a decision is made on."""
 
-signed_columns = attrgetter(*SIGNED, "content_digest", "signature")
-"""The signed columns with the digest and the signature, as stored."""
+signed_columns = attrgetter(*SIGNED, "content_digest", "signature", "envelope", "envelope_slot")
+"""The signed columns with the digest and the signature (or the place in the batch whose
+signature covers them), as stored."""
 decided_columns = attrgetter(*DECIDED)
 """The columns a decision is made on, as stored."""
 

@@ -9,7 +9,7 @@ items of a page, what changed since a listing last looked.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -39,6 +39,7 @@ from gsoia.decision.request import HeldLabel, categories_of
 from gsoia.decision.tables import Codes
 from gsoia.node.categories import from_column
 from gsoia.node.columns import EncodedLabel, from_bits, to_bits
+from gsoia.node.envelopes import Envelopes
 from gsoia.node.errors import IntegrityFailure
 from gsoia.node.item import (
     ITEM,
@@ -135,8 +136,11 @@ _CHANGED_AFTER_SQLITE = sqlite.compiled(_CHANGED_AFTER)
 _PAGE_VERSIONS_PG = compiled(_PAGE_VERSIONS)
 _HELD = select(items.c.id).where(items.c.id.in_(bindparam("ids", expanding=True)))
 _RESIGN = (
-    update(items).where(items.c.seq == bindparam("row_seq")).values(signature=bindparam("sig"))
+    update(items)
+    .where(items.c.seq == bindparam("row_seq"))
+    .values(signature=bindparam("sig"), envelope=None, envelope_slot=None)
 )
+"""An item signed again on its own (an item of a batch leaves it)."""
 _BATCH = 500
 _RESIGNED = 1000
 """Items signed again per statement (``resign``)."""
@@ -178,8 +182,11 @@ class Vault:
         self.codes = codes
         self.postgres = engine.dialect.name == "postgresql"
         self._public_signing = keys.public().signing
-        self._intact: Recent[bytes, tuple[Any, ...]] = Recent(100_000)
-        """The signed columns of items found intact, by their signature (``intact``)."""
+        self.envelopes = Envelopes(engine, keys.signing, self._public_signing)
+        """The signatures of batches of items (``gsoia.node.envelopes``)."""
+        self._intact: Recent[Hashable, tuple[Any, ...]] = Recent(100_000)
+        """The signed columns of items found intact, by their signature or, for an item of
+        a batch, its place in the batch (``intact``)."""
         self._verified: Recent[RowVersion, StoredItem] = Recent(20_000)
         """PostgreSQL: listed items found intact, by seq and row version (``page``)."""
 
@@ -191,10 +198,13 @@ class Vault:
         versions caught up with the log first (one query) unless ``caught_up``: the caller
         did, on the connection it read the item on, after reading it (a page, a batch).
 
+        The signature is the item's own, or for an item of a batch its batch's
+        (``gsoia.node.envelopes``: the digest of the item's binding message at its slot).
         An item found intact is remembered: its signed columns (the ciphertext by its
-        digest, recomputed each time), by its signature. The same columns need no second
-        signature check; any edit makes them differ from those remembered. The version is
-        asked every time: an older row put back is signed, and was once remembered.
+        digest, recomputed each time), by its signature or its place in its batch. The same
+        columns need no second signature check; any edit makes them differ from those
+        remembered. The version is asked every time: an older row put back is signed, and
+        was once remembered.
         """
         if not caught_up:
             self.versions.catch_up()
@@ -206,17 +216,19 @@ class Vault:
             if digest(bytes(item.ciphertext)) != bytes(item.content_digest):
                 return False
             columns = signed_columns(item)
-            signature = bytes(item.signature)
-            if self._intact.get(signature) == columns:
+            key = _remembered_by(item.signature, item.envelope, item.envelope_slot)
+            if self._intact.get(key) == columns:
                 return True
-            verify(
-                self._public_signing,
-                binding_message(signed_fields(item), bytes(item.content_digest)),
-                signature,
-            )
+            message = binding_message(signed_fields(item), bytes(item.content_digest))
+            if item.envelope is None:
+                verify(self._public_signing, message, bytes(item.signature))
+            elif item.envelope_slot is None or not self.envelopes.holds(
+                item.envelope, item.envelope_slot, message
+            ):
+                return False
         except (BadSignature, ValueError, TypeError, KeyError):  # a column no longer parses
             return False
-        self._intact.put(signature, columns)
+        self._intact.put(key, columns)
         return True
 
     def decrypt(self, item: StoredItem) -> bytes:
@@ -231,17 +243,35 @@ class Vault:
     def sealed(self, fields: dict[str, Any], content: bytes) -> dict[str, Any]:
         """An item's columns (``fields``: the signed ones) with its content encrypted under
         a fresh key, that key wrapped, and the node's signature binding both."""
+        stored, message = self._encrypted(fields, content)
+        return stored | {"signature": sign(self.keys.signing, message)}
+
+    def sealed_together(
+        self, batch: Sequence[tuple[dict[str, Any], bytes]]
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """``sealed`` for a batch of items (fields, content) stored in one transaction, one
+        signature for them all: the batch's row (``Envelopes.insert`` it with the items)
+        and the items' columns, each naming its place in the batch."""
+        encrypted = [self._encrypted(fields, content) for fields, content in batch]
+        envelope, places = self.envelopes.sealed([message for _, message in encrypted])
+        return envelope, [
+            stored | place for (stored, _), place in zip(encrypted, places, strict=True)
+        ]
+
+    def _encrypted(self, fields: dict[str, Any], content: bytes) -> tuple[dict[str, Any], bytes]:
+        """An item's columns with its content encrypted under a fresh key and that key
+        wrapped, and the binding message a signature covers."""
         item_id = str(fields["id"])
         content_key = aead.new_key()
         ciphertext = aead.encrypt(content_key, content, aad=item_id.encode())
         content_digest = digest(ciphertext)
         bound = bound_fields((name, fields.get(name)) for name in SIGNED)
-        return fields | {
+        stored = fields | {
             "ciphertext": ciphertext,
             "wrapped_key": aead.wrap_key(self.keys.storage, content_key, context=item_id.encode()),
             "content_digest": content_digest,
-            "signature": sign(self.keys.signing, binding_message(bound, content_digest)),
         }
+        return stored, binding_message(bound, content_digest)
 
     def origin_seal(self, fields: dict[str, Any], content: bytes) -> bytes:
         """This node's seal as the originator: travels unchanged with every copy
@@ -250,7 +280,10 @@ class Vault:
 
     def remember(self, stored: dict[str, Any]) -> None:
         """Columns signed here, just now: intact as written."""
-        self._intact.put(stored["signature"], tuple(stored[n] for n in _REMEMBERED))
+        key = _remembered_by(
+            stored["signature"], stored.get("envelope"), stored.get("envelope_slot")
+        )
+        self._intact.put(key, tuple(stored.get(n) for n in _REMEMBERED))
 
     # -- writing --------------------------------------------------------------------------
 
@@ -327,7 +360,13 @@ class Vault:
         connection.execute(
             update(items)
             .where(items.c.seq == item.seq)
-            .values(**changes, signature=signature, **encoded_columns(encoded))
+            .values(
+                **changes,
+                signature=signature,
+                envelope=None,  # signed on its own from now on
+                envelope_slot=None,
+                **encoded_columns(encoded),
+            )
         )
         connection.execute(insert(relabels).values(seq=item.seq))  # for the other workers
         return EncodedLabel(item.seq, *encoded, categories_of(held_label(changed)))
@@ -335,7 +374,8 @@ class Vault:
     def resign(self, connection: Connection, new: NodeKeys) -> int:
         """Make each intact item's custody signature again with the key ``new``; how many.
 
-        An item that no longer matches its signature is left as it is: it stays refused.
+        An item of a batch is signed on its own. An item that no longer matches its
+        signature is left as it is: it stays refused.
         """
         last, count = 0, 0
         while True:
@@ -467,4 +507,10 @@ class Vault:
         return np.fromiter(connection.execute(query).scalars(), dtype=np.int64)
 
 
-_REMEMBERED = (*SIGNED, "content_digest", "signature")
+_REMEMBERED = (*SIGNED, "content_digest", "signature", "envelope", "envelope_slot")
+
+
+def _remembered_by(signature: bytes, envelope: str | None, slot: int | None) -> Hashable:
+    """What an item found intact is remembered by: its signature, or its place in its
+    batch."""
+    return bytes(signature) if envelope is None else (envelope, slot)

@@ -119,8 +119,21 @@ items = Table(
     # migration 0016: the label's security categories, a JSON object of tag name ->
     # category names (NULL: none), bound by the signature and the seal when given
     Column("categories", Text),
+    # migration 0017: an item of a batch (a TAXII envelope) is signed with the batch: its
+    # ``signature`` is empty and ``envelope`` names the ``item_envelopes`` row whose one
+    # signature covers, at ``envelope_slot``, the digest of what its own would have
+    Column("envelope", String(36)),
+    Column("envelope_slot", Integer),
 )
 Index("items_originator", items.c.originator)
+
+item_envelopes = Table(  # migration 0017: one signature for the items of a batch
+    "item_envelopes",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("digests", LargeBinary, nullable=False),  # each item's SHA-384, in slot order
+    Column("signature", LargeBinary, nullable=False),  # Ed25519 over the id and digests
+)
 
 relabels = Table(  # migration 0006: each change of a stored label, for the other workers
     "relabels",
