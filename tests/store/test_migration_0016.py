@@ -27,6 +27,21 @@ def _config(connection: object) -> Config:
     return config
 
 
+def down_to(data: Path, revision: str) -> dict[str, set[str]]:
+    """The node's database in ``data``, found as declared, taken down to ``revision``: the
+    columns of each of its tables."""
+    engine = create_engine(NodeConfig.default_database(data))
+    try:
+        with engine.connect() as connection:
+            assert compare_metadata(MigrationContext.configure(connection), metadata) == []
+        with engine.begin() as connection:
+            command.downgrade(_config(connection), revision)
+        found = inspect(engine)
+        return {t: {c["name"] for c in found.get_columns(t)} for t in found.get_table_names()}
+    finally:
+        engine.dispose()
+
+
 def test_0016_goes_down_and_up_and_keeps_what_was_signed(tmp_path: Path) -> None:
     data = tmp_path / "jpn"
     node = Node.init(data, "JPN")
@@ -35,16 +50,8 @@ def test_0016_goes_down_and_up_and_keeps_what_was_signed(tmp_path: Path) -> None
         item = node.create_item(user, LABEL, "Patrol", "東シナ海".encode())["id"]
     finally:
         node.close()
-    engine = create_engine(NodeConfig.default_database(data))
-    try:
-        with engine.connect() as connection:
-            assert compare_metadata(MigrationContext.configure(connection), metadata) == []
-        with engine.begin() as connection:
-            command.downgrade(_config(connection), "0015")
-        for table in ("users", "items"):
-            assert "categories" not in {c["name"] for c in inspect(engine).get_columns(table)}
-    finally:
-        engine.dispose()
+    columns = down_to(data, "0015")
+    assert "categories" not in columns["users"] | columns["items"]
     node = Node.open(data)  # migrated up again as it opens
     try:
         assert node.authenticate(token).categories == ()
