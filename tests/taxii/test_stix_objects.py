@@ -248,6 +248,8 @@ def test_an_object_written_again_with_its_label_is_exactly_its_json(
     label_fields = {"originator": "JPN", "classification": "GOKUHI", "releasable_to": ["CAN"]}
     stored = stix.with_label(found, label_fields, "<label/>")
     assert stored.content == _stored_json(stored.object)
+    written = stix.extension_json(label_fields, "<label/>")  # once for an envelope's label
+    assert stix.with_label(found, label_fields, "<label/>", written) == stored
     extension = stored.object["extensions"][stix.EXTENSION_ID]
     assert extension == {
         "extension_type": "property-extension",

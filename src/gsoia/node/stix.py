@@ -415,9 +415,13 @@ def check_object(obj: Any) -> Accepted:
     )
 
 
-def with_label(accepted: Accepted, label: dict[str, Any], label_xml: str) -> Accepted:
+def with_label(
+    accepted: Accepted, label: dict[str, Any], label_xml: str, written: str | None = None
+) -> Accepted:
     """``accepted`` with its label extension rewritten: the label's fields as the node
-    decided them (``label``) and ``label_4774``, the originator's label as 4774 XML."""
+    decided them (``label``) and ``label_4774``, the originator's label as 4774 XML.
+    ``written``: that extension's JSON (``extension_json``), if written already (the
+    objects of one label in an envelope)."""
     extension = _extension(label, label_xml)
     extensions = {**accepted.object["extensions"], EXTENSION_ID: extension}
     normal = {**accepted.object, "extensions": extensions}
@@ -425,9 +429,15 @@ def with_label(accepted: Accepted, label: dict[str, Any], label_xml: str) -> Acc
     if template is None:
         content = _json(normal)
     else:  # the same text as _json(normal): only the extension differs from the template
-        content = template.replace(_SLOT_JSON, _json(extension), 1)
+        text = _json(extension) if written is None else written
+        content = template.replace(_SLOT_JSON, text, 1)
     changed = {"content": content.encode("utf-8"), "object": normal, "label_xml": label_xml}
     return Accepted(**(vars(accepted) | changed))  # (dataclasses.replace: slower)
+
+
+def extension_json(label: dict[str, Any], label_xml: str) -> str:
+    """The label extension ``with_label`` writes, as JSON."""
+    return _json(_extension(label, label_xml))
 
 
 _SLOT = "\x00gsoia-label-extension\x00"

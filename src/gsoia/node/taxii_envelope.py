@@ -52,7 +52,8 @@ def sort_objects(
     seen: set[Key] = set()
     repeats: list[stix.Accepted] = []  # again in this envelope: as the first copy fares
     decided: dict[str, Draft] = {}  # the envelope's labels, each checked and decided once
-    written: dict[int, str] = {}  # the envelope's labels as 4774 XML, each written once
+    written: dict[int, tuple[str, str]] = {}  # the envelope's labels as 4774 XML and as
+    # label extensions (JSON), each written once
     for i, obj in enumerate(objects):
         try:
             found = stix.check_object(obj)
@@ -89,19 +90,27 @@ def sort_objects(
 
 
 def _with_label(
-    node: Node, found: stix.Accepted, draft: Draft, text: str | None, written: dict[int, str]
+    node: Node,
+    found: stix.Accepted,
+    draft: Draft,
+    text: str | None,
+    written: dict[int, tuple[str, str]],
 ) -> stix.Accepted:
     """The object as stored: its label extension with the fields as decided and the
     originator's 4774 label: ``text``, the one sent as gsoia writes it back, or else this
-    node's writing of the label (``written``: the envelope's labels written so far, by the
-    identity of the label decided, which ``Holdings.prepare`` shares between the drafts of
-    one label and keeps for the envelope)."""
-    if text is None:
-        key = id(draft.label)
-        text = written.get(key)
-        if text is None:
-            text = written[key] = originator_label_text(node.rulebook.catalogue, draft.label)
-    return stix.with_label(found, dict(draft.label), text)
+    node's writing of the label (``written``: the envelope's labels written so far, as
+    4774 XML and as the extension's JSON, by the identity of the label decided, which
+    ``Holdings.prepare`` shares between the drafts of one label and keeps for the
+    envelope)."""
+    label = dict(draft.label)
+    if text is not None:
+        return stix.with_label(found, label, text)
+    key = id(draft.label)
+    known = written.get(key)
+    if known is None:
+        xml = originator_label_text(node.rulebook.catalogue, draft.label)
+        known = written[key] = (xml, stix.extension_json(label, xml))
+    return stix.with_label(found, label, *known)
 
 
 def _validate(envelope: Sorted, repeats: list[stix.Accepted]) -> None:
