@@ -1,6 +1,8 @@
 """Every page in Chromium: axe-core finds no serious or critical violation, and the
 console shows no error (a Content-Security-Policy violation is one), also while the
-agreements' date slider moves and when an item is created just after a change; and, on a
+agreements' date slider moves (htmx settling no `style` attribute, which the policy would
+refuse: shown by a style the swap would otherwise copy) and when an item is created just
+after a change; and, on a
 node whose policy has security categories, the new-item form and the accounts page with
 their category fields, also as a refusal shows them again.
 
@@ -163,9 +165,25 @@ def test_the_watcher_sees_a_csp_violation(watched: dict[str, Watched]) -> None:
     page.errors.clear()
 
 
+# a style set through the CSSOM (allowed by the policy, as a script or an extension may set
+# one) on an element of the matrix's panel that the slider's swap replaces by one of its id:
+# were htmx to settle `style` (its default), it would copy that style onto the new element
+# with setAttribute, which the policy refuses
+STYLED = """() => {
+  const heading = document.getElementById('matrix-heading');
+  heading.style.outlineColor = 'red';
+  return heading.getAttribute('style');
+}"""
+
+
 def test_moving_the_date_slider_violates_no_policy(watched: dict[str, Watched]) -> None:
     page = watched["jpn-officer"]
     page.visit("/web/agreements?at=2020-01-01")
+    settled = page.page.evaluate("htmx.config.attributesToSettle")
+    assert "style" not in settled, settled
+    assert page.page.evaluate(STYLED) == "outline-color: red;"
+    page.page.wait_for_timeout(100)
+    assert page.errors == []  # a style set through the CSSOM is no violation
     slider = page.page.locator("#day")
     shown = page.page.locator("#matrix-panel svg.matrix").get_attribute("data-day")
     box = slider.bounding_box()
@@ -183,6 +201,7 @@ def test_moving_the_date_slider_violates_no_policy(watched: dict[str, Watched]) 
     page.page.wait_for_load_state("networkidle")
     page.page.wait_for_timeout(300)
     assert page.page.locator("#matrix-panel svg.matrix").get_attribute("data-day") != shown
+    assert page.page.locator("#matrix-heading").get_attribute("style") is None  # replaced
     page.clean("/web/agreements while sliding")
 
 
