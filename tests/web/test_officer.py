@@ -1,60 +1,128 @@
 """A security officer's pages in a real browser: incidents with their deadlines (overdue ones
-highlighted) and the audit log with its verification and signed tree head; analysts are
-refused every officer page (consent requests and the outbox are in test_exchange)."""
+highlighted), reported through the nodes' own paths (REST and federation), and the audit
+log with its verification and signed tree head; analysts are refused every officer page
+(consent requests and the outbox are in test_exchange)."""
 
 from __future__ import annotations
 
 import datetime as dt
-import uuid
+from collections.abc import Iterator
+from typing import Any
 
+import pytest
 from playwright.sync_api import Page, expect
-from sqlalchemy import insert
 
-from gsoia.store.schema import incidents
-from tests.node.conftest import RunningNode
-from tests.web.conftest import Opener, create_by_api, shot, unique, visit
+from gsoia.federation.packages import Kind
+from gsoia.node.service import Node
+from gsoia.node.users import Role
+from tests.federation.conftest import pin
+from tests.federation.test_faults import wait_for
+from tests.node.conftest import Database, RunningNode, make_node
+from tests.web.conftest import NodeOpener, Opener, create_by_api, shot, unique, visit
+
+HI_FOR = {"originator": "JPN", "classification": "HI", "releasable_to": ["CAN"]}
 
 
-def _incident(site: RunningNode, item: str, notify_in: dt.timedelta, kind: str) -> str:
-    """An incident not yet told to its originator, as federation will record them."""
-    now = dt.datetime.now(dt.UTC)
-    incident = str(uuid.uuid4())
-    node = site.open()
+@pytest.fixture
+def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, RunningNode]]:
+    """Japan's and Canada's nodes served on threads of this process, each pinning the
+    other."""
+    tmp_path = tmp_path_factory.mktemp("officer-pair")
+    sqlite = Database("sqlite", None)
+    nodes = {nation: make_node(tmp_path, sqlite, nation) for nation in ("JPN", "CAN")}
+    nodes["JPN"].add_user("jpn-analyst", "JPN", "KIMITSU")
+    nodes["JPN"].add_user("jpn-officer", "JPN", "KIMITSU", role=Role.OFFICER)
+    nodes["CAN"].add_user("can-analyst", "CAN", "TS")
     try:
-        with node.engine.begin() as connection:
-            connection.execute(
-                insert(incidents).values(
-                    id=incident,
-                    item_id=item,
-                    kind=kind,
-                    description=f"{kind}: seen by the custodian",
-                    reported_by="can-analyst",
-                    reported_at=(now + notify_in - dt.timedelta(hours=24)).isoformat(),
-                    notify_by=(now + notify_in).isoformat(),
-                    notified_at=None,
-                )
-            )
+        for node in nodes.values():
+            node.in_process = True
+            node.start()
+        pin(nodes["JPN"], nodes["CAN"])
+        pin(nodes["CAN"], nodes["JPN"])
+        yield nodes
+    finally:
+        for node in nodes.values():
+            node.stop()
+
+
+def _call(node: RunningNode, user_id: str, method: str, path: str, **json: Any) -> Any:
+    with node.client(user_id) as client:
+        response = client.request(method, path, json=json or None)
+    assert response.status_code in (200, 201), response.text
+    return response.json()
+
+
+def _released(sender: RunningNode, analyst: str, item: str, to: RunningNode, reader: str) -> None:
+    """``item`` released over REST, and taken by ``to``'s node."""
+    _call(sender, analyst, "POST", f"/api/v1/items/{item}/releases", to=to.nation)
+    with to.client(reader) as client:
+
+        def taken() -> bool:
+            return client.get(f"/api/v1/items/{item}").status_code == 200
+
+        wait_for(taken, 60, f"{item} at {to.nation}")
+
+
+def _reported_earlier(jpn: RunningNode, item: str, ago: dt.timedelta, kind: str) -> str:
+    """An incident jpn-analyst reported ``ago`` through the node's use case (the node on a
+    clock set back by ``ago``): rows and audit entry as the node writes them, and its
+    notice to the item's originator in the outbox."""
+    then = dt.datetime.now(dt.UTC) - ago
+    node = Node.open(jpn.data, database=jpn.database.url, clock=lambda: then)
+    try:
+        analyst = node.authenticate(jpn.tokens["jpn-analyst"])
+        description = f"{kind}: seen by the custodian"
+        return str(node.exchange.report_incident(analyst, item, kind, description)["id"])
     finally:
         node.close()
-    return incident
 
 
 def test_the_officer_sees_incidents_with_time_left_and_overdue_ones_highlighted(
-    open_as: Opener, site: RunningNode
+    pair: dict[str, RunningNode], open_on: NodeOpener
 ) -> None:
-    label = {"originator": "JPN", "classification": "HI", "releasable_to": ["CAN"]}
-    item = create_by_api(site, "jpn-analyst", unique("Lost on a train"), label)
-    analyst = open_as("jpn-analyst")
-    analyst.goto(f"/web/items/{item}")
+    """Japan's node holds a Canadian item and Canada's node one of Japan's: an incident
+    Canada's analyst reports over REST is told to Japan's node (federation) and handled by
+    Canada's; those Japan's analyst reports of Canada's item, with Canada's node down, wait
+    to be told, one of them overdue; one about Japan's own item is told at once."""
+    jpn, can = pair["JPN"], pair["CAN"]
+    mine = create_by_api(jpn, "jpn-analyst", unique("Lost on a train"), HI_FOR)
+    _released(jpn, "jpn-analyst", mine, can, "can-analyst")
+    label = {"originator": "CAN", "classification": "S", "releasable_to": ["JPN"]}
+    theirs = create_by_api(can, "can-analyst", unique("Canadian patrol"), label)
+    _released(can, "can-analyst", theirs, jpn, "jpn-analyst")
+    told_here = _call(
+        can, "can-analyst", "POST", "/api/v1/incidents",
+        item=mine, kind="possible_loss", description="left in a taxi in Ottawa",
+    )["id"]  # fmt: skip
+
+    def received() -> list[dict[str, Any]]:
+        shown = _call(jpn, "jpn-officer", "GET", "/api/v1/incidents")
+        return [i for i in shown if i["id"] == told_here]
+
+    wait_for(lambda: received() != [], 60, "CAN's incident at JPN's node")
+    [from_can] = received()
+    assert (from_can["reported_from"], from_can["reported_by"]) == ("CAN", "CAN/can-analyst")
+    can.stop()  # what Japan's node has to tell Canada's now waits in its outbox
+
+    analyst = open_on(jpn, "jpn-analyst")
+    analyst.goto(f"/web/items/{mine}")
     analyst.get_by_label("What happened").select_option("possible_loss")
     analyst.get_by_label("Description").fill("Left on the 08:12 Shinkansen 新幹線")
     analyst.get_by_role("button", name="Report the incident").click()
     expect(analyst.locator("#incident-done")).to_contain_text("reported")
     reported = analyst.locator("#incident-done").inner_text().split()[1]
-    overdue = _incident(site, item, -dt.timedelta(hours=3, minutes=5, seconds=20), "compromise")
-    pending = _incident(site, item, dt.timedelta(hours=5, minutes=30, seconds=40), "loss")
+    overdue = _reported_earlier(
+        jpn, theirs, dt.timedelta(hours=27, minutes=5, seconds=20), "compromise"
+    )
+    pending = _reported_earlier(jpn, theirs, dt.timedelta(hours=18, minutes=29, seconds=20), "loss")
+    notices = [  # rows as the node writes them: their notices wait to be told
+        (row["peer"], row["state"])
+        for row in _call(jpn, "jpn-officer", "GET", "/api/v1/outbox")
+        if (row["item_id"], row["kind"]) == (theirs, Kind.INCIDENT.value)
+    ]
+    assert notices == [("CAN", "pending")] * 2
 
-    officer = open_as("jpn-officer")
+    officer = open_on(jpn, "jpn-officer")
     officer.get_by_role("link", name="Incidents").click()
     expect(officer).to_have_title("Incidents · gsoia JPN")
     late = officer.locator(f'tr[data-incident="{overdue}"]')
@@ -68,6 +136,10 @@ def test_the_officer_sees_incidents_with_time_left_and_overdue_ones_highlighted(
     told = officer.locator(f'tr[data-incident="{reported}"]')
     expect(told).to_have_attribute("data-state", "told")  # this node is the originator
     expect(told).to_contain_text("新幹線")
+    handled = officer.locator(f'tr[data-incident="{told_here}"]')
+    expect(handled).to_have_attribute("data-state", "told")  # told by Canada's node
+    expect(handled).to_contain_text("handled by CAN")
+    expect(handled.locator("form")).to_have_count(0)  # Canada's officers take its steps
     expect(officer.locator(".overdue-count")).to_be_visible()
     shot(officer, "incidents")
 
