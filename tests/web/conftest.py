@@ -1,10 +1,13 @@
 """Browser tests of the web pages: Playwright driving Debian's Chromium against a real
 ``gsoia serve`` process (SQLite). One node serves the whole session (starting one takes
-seconds); every test opens its own browser context and uses its own item titles.
+seconds); every test opens its own browser context and uses its own item titles. Every
+context opened by ``open_as`` or ``open_on`` is watched (``ConsoleWatch``): a console error
+or a script error on any of its pages fails the test.
 """
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -12,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, sync_playwright
 
 from gsoia.node.users import Role
 from tests import loopback
@@ -74,6 +77,44 @@ def browser() -> Iterator[Browser]:
 
 Opener = Callable[..., Page]
 
+# Chromium's line for a page or request the server refused (a 403 page, a form answered
+# 422): the refusal a test asks for, not an error of the page
+REFUSED_LOAD = re.compile(r"Failed to load resource: the server responded with a status of 4\d\d")
+# what htmx logs when a newer preview replaces one still on its way (hx-sync: by design)
+REPLACED_PREVIEW = frozenset(
+    f"htmx:{event}, [object HTMLElement]" for event in ("afterRequest", "sendAbort")
+)
+
+WIDEST = """() => [...document.querySelectorAll('body *')]
+  .filter(e => e.getBoundingClientRect().right > 392).slice(0, 6)
+  .map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right))"""
+"""The first elements reaching past a phone's width (what to fix when the page is wider)."""
+
+
+class ConsoleWatch:
+    """Every console error and script error of the contexts watched."""
+
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+
+    def watch(self, context: BrowserContext) -> None:
+        context.on("console", self._console)
+        context.on("weberror", lambda e: self.errors.append(f"script error: {e.error}"))
+
+    def _console(self, message: ConsoleMessage) -> None:
+        text = message.text
+        if message.type != "error" or REFUSED_LOAD.match(text) or text in REPLACED_PREVIEW:
+            return
+        self.errors.append(f"{message.page.url if message.page else ''}: {text}")
+
+
+@pytest.fixture
+def console() -> Iterator[ConsoleWatch]:
+    """The watch over the test's browser contexts: the test fails on any error seen."""
+    watch = ConsoleWatch()
+    yield watch
+    assert watch.errors == [], watch.errors
+
 
 @pytest.fixture(scope="session")
 def signed_in_states() -> dict[str, Any]:
@@ -84,7 +125,7 @@ def signed_in_states() -> dict[str, Any]:
 
 @pytest.fixture
 def open_as(
-    browser: Browser, site: RunningNode, signed_in_states: dict[str, Any]
+    browser: Browser, site: RunningNode, signed_in_states: dict[str, Any], console: ConsoleWatch
 ) -> Iterator[Opener]:
     """``open_as(user_id, javascript=True)``: a page of a fresh context, signed in (by the
     form the first time, then with the cookie it gave), on the items page; ``None``: not
@@ -100,6 +141,7 @@ def open_as(
             storage_state=signed_in_states.get(user_id or ""),
         )
         context.set_default_timeout(10_000)
+        console.watch(context)
         contexts.append(context)
         page = context.new_page()
         if user_id is None:
@@ -120,7 +162,7 @@ NodeOpener = Callable[..., Page]
 
 
 @pytest.fixture
-def open_on(browser: Browser) -> Iterator[NodeOpener]:
+def open_on(browser: Browser, console: ConsoleWatch) -> Iterator[NodeOpener]:
     """``open_on(node, user_id, javascript=True)``: a page of a fresh context on ``node``,
     signed in through the form as ``user_id``, on the items page (for tests of several
     nodes; ``open_as`` serves the session's single node)."""
@@ -134,6 +176,7 @@ def open_on(browser: Browser) -> Iterator[NodeOpener]:
             locale="en-GB",
         )
         context.set_default_timeout(10_000)
+        console.watch(context)
         contexts.append(context)
         page = context.new_page()
         sign_in(page, node.tokens[user_id])

@@ -19,7 +19,7 @@ from gsoia.federation.peers import Peer
 from gsoia.node.users import Role
 from tests.federation.conftest import pin
 from tests.node.conftest import Database, RunningNode, free_port, make_node
-from tests.web.conftest import NodeOpener, session_client, shot, unique
+from tests.web.conftest import WIDEST, NodeOpener, session_client, shot, unique
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 POST_FORM = """([action, csrf, to]) => {
@@ -411,12 +411,6 @@ def test_the_item_page_draws_the_chain_of_custody(
     expect(page.locator('table.events tr[data-event="consent given"]')).to_contain_text("USA")
     shot(page, "custody-chain")
     assert errors == []
-
-
-WIDEST = """() => [...document.querySelectorAll('body *')]
-  .filter(e => e.getBoundingClientRect().right > 392).slice(0, 6)
-  .map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right))"""
-"""The first elements reaching past a phone's width (what to fix when the page is wider)."""
 
 
 def test_the_queues_fit_a_phone(peered: dict[str, RunningNode], browser: Any) -> None:

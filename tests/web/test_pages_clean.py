@@ -1,10 +1,12 @@
-"""Every page in Chromium: axe-core finds no serious or critical violation, and the
-console shows no error (a Content-Security-Policy violation is one), also while the
-agreements' date slider moves (htmx settling no `style` attribute, which the policy would
-refuse: shown by a style the swap would otherwise copy) and when an item is created just
-after a change; and, on a
-node whose policy has security categories, the new-item form and the accounts page with
-their category fields, also as a refusal shows them again.
+"""Every page in Chromium: axe-core finds no serious or critical violation (with its
+experimental check that an accessible name starts with the visible text), the page fits a
+390-pixel phone (its tables scroll in their own box), and the console shows no error (a
+Content-Security-Policy violation is one), also while the agreements' date slider moves
+(htmx settling no `style` attribute, which the policy would refuse: shown by a style the
+swap would otherwise copy) and when an item is created just after a change; and, on a node
+whose policy has security categories, the new-item form and the accounts page with their
+category fields, also as a refusal shows them again. Every other browser test fails on a
+console error too (``tests.web.conftest.ConsoleWatch``).
 
 axe-core comes with the ``axe-playwright-python`` test dependency (its ``axe.min.js``);
 it is evaluated in the page through the DevTools protocol, which the page's CSP does not
@@ -24,21 +26,23 @@ from gsoia.node.service import Node
 from gsoia.node.users import Role
 from tests.node.conftest import Database, RunningNode
 from tests.node.test_categories_node import categorized_catalogue
-from tests.web.conftest import create_by_api, sign_in, unique
+from tests.web.conftest import REPLACED_PREVIEW as HTMX_REPLACED
+from tests.web.conftest import WIDEST, ConsoleWatch, Opener, create_by_api, sign_in, unique
 
 AXE = files("axe_playwright_python").joinpath("axe.min.js").read_text(encoding="utf-8")
 LOAD_FAILED = "Failed to load resource: the server responded with a status of"
 SERIOUS = frozenset({"serious", "critical"})
 # what htmx logs when a newer preview replaces one still on its way
-REPLACED_PREVIEW = frozenset(
-    f"console: htmx:{event}, [object HTMLElement]" for event in ("afterRequest", "sendAbort")
-)
+REPLACED_PREVIEW = frozenset(f"console: {text}" for text in HTMX_REPLACED)
 # run before each page's own scripts (and not subject to its CSP): every violation of the
 # policy, also one Chromium would not log, becomes a console error
 REPORT_VIOLATIONS = """document.addEventListener('securitypolicyviolation', e =>
   console.error('CSP violation: ' + e.violatedDirective + ' ' + (e.blockedURI || 'inline')));"""
+# with axe's experimental check that an accessible name starts with the visible text
 RUN_AXE = """async () => {
-  const result = await axe.run(document, {resultTypes: ['violations']});
+  const result = await axe.run(document, {
+    resultTypes: ['violations'],
+    rules: {'label-content-name-mismatch': {enabled: true}}});
   return result.violations.map(v => ({
     id: v.id, impact: v.impact,
     nodes: v.nodes.slice(0, 3).map(n => n.target.join(' ') + ': ' + n.failureSummary)}));
@@ -140,6 +144,37 @@ def test_admin_pages_are_clean(watched: dict[str, Watched], path: str) -> None:
     page.clean(path)
 
 
+@pytest.fixture(scope="module")
+def phones(browser: Browser, site: RunningNode) -> Iterator[dict[str, Page]]:
+    """An officer's and an administrator's page on a 390-pixel screen."""
+    opened = {}
+    contexts = []
+    for user in ("jpn-officer", "jpn-admin"):
+        context = browser.new_context(base_url=site.url, viewport={"width": 390, "height": 844})
+        context.set_default_timeout(10_000)
+        contexts.append(context)
+        opened[user] = context.new_page()
+        sign_in(opened[user], site.tokens[user])
+    yield opened
+    for context in contexts:
+        context.close()
+
+
+@pytest.mark.parametrize(
+    ("user", "path"),
+    [("jpn-officer", path) for path in OFFICER_PAGES] + [("jpn-admin", p) for p in ADMIN_PAGES],
+)
+def test_every_page_fits_a_phone(phones: dict[str, Page], item: str, user: str, path: str) -> None:
+    """Tables (and the matrix) scroll inside their own box: the page is no wider than a
+    390-pixel screen."""
+    page = phones[user]
+    response = page.goto(path.format(item=item))
+    assert response is not None
+    assert response.status == 200, path
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, f"{path} is {width} px wide: {page.evaluate(WIDEST)}"
+
+
 def test_the_why_not_page_is_clean(watched: dict[str, Watched], item: str) -> None:
     page = watched["usa-analyst"]  # the item is releasable to Canada only
     page.visit(f"/web/items/{item}", 403)
@@ -174,6 +209,19 @@ STYLED = """() => {
   heading.style.outlineColor = 'red';
   return heading.getAttribute('style');
 }"""
+
+
+def test_every_browser_test_fails_on_a_console_error(
+    open_as: Opener, console: ConsoleWatch
+) -> None:
+    """The watch over ``open_as``'s (and ``open_on``'s) pages: an error logged on a page is
+    seen, a refused page's failed load is not."""
+    page = open_as("jpn-analyst")
+    page.goto("/web/audit")  # 403: refused to analysts
+    page.evaluate("console.error('broken')")
+    page.wait_for_timeout(100)
+    assert [e.rpartition(": ")[2] for e in console.errors] == ["broken"]
+    console.errors.clear()
 
 
 def test_moving_the_date_slider_violates_no_policy(watched: dict[str, Watched]) -> None:
