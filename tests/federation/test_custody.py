@@ -280,3 +280,21 @@ def test_queues_name_the_item_only_to_who_may_read_it(mesh: Mesh) -> None:
     assert all(r["item_title"] is None for r in sent)
     told = [r for r in can.exchange.outbox(mesh.officers["CAN"]) if r["item_id"] == item]
     assert [r["item_title"] for r in told] == ["Sealed report"]
+
+
+def test_a_reclassification_is_in_the_custody_of_both_ends(mesh: Mesh) -> None:
+    """The originator's custody shows the notice told to each custodian, the custodian's
+    the notice it received, in time order with the rest."""
+    jpn, can = mesh.nodes["JPN"], mesh.nodes["CAN"]
+    item = mesh.item()
+    jpn.exchange.release(mesh.analysts["JPN"], item, "CAN")
+    jpn.exchange.reclassify(mesh.officers["JPN"], item, "HI")
+    mesh.settle()
+    originators = jpn.exchange.custody(mesh.analysts["JPN"], item)["events"]
+    [told] = [e for e in originators if e["event"] == "reclassified"]
+    assert (told["told"], told["classification"], told["state"]) == ("CAN", "HI", "delivered")
+    assert [e["at"] for e in originators] == sorted(e["at"] for e in originators)
+    custodians = can.exchange.custody(mesh.analysts["CAN"], item)["events"]
+    [heard] = [e for e in custodians if e["event"] == "reclassified"]
+    assert heard["from"] == "JPN"
+    assert custodians.index(heard) > [e["event"] for e in custodians].index("received")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable, Iterator
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +90,28 @@ WIDEST = """() => [...document.querySelectorAll('body *')]
   .filter(e => e.getBoundingClientRect().right > 392).slice(0, 6)
   .map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right))"""
 """The first elements reaching past a phone's width (what to fix when the page is wider)."""
+
+
+# axe-core from the ``axe-playwright-python`` test dependency, evaluated in the page through
+# the DevTools protocol (which the page's CSP does not govern)
+AXE = files("axe_playwright_python").joinpath("axe.min.js").read_text(encoding="utf-8")
+SERIOUS = frozenset({"serious", "critical"})
+# with axe's experimental check that an accessible name starts with the visible text
+RUN_AXE = """async () => {
+  const result = await axe.run(document, {
+    resultTypes: ['violations'],
+    rules: {'label-content-name-mismatch': {enabled: true}}});
+  return result.violations.map(v => ({
+    id: v.id, impact: v.impact,
+    nodes: v.nodes.slice(0, 3).map(n => n.target.join(' ') + ': ' + n.failureSummary)}));
+}"""
+
+
+def serious_violations(page: Page) -> list[dict[str, Any]]:
+    """axe-core's serious and critical violations on the page shown."""
+    page.evaluate(AXE)
+    found: list[dict[str, Any]] = page.evaluate(RUN_AXE)
+    return [v for v in found if v["impact"] in SERIOUS]
 
 
 class ConsoleWatch:

@@ -18,8 +18,9 @@ from playwright.sync_api import Page, expect
 from gsoia.federation.peers import Peer
 from gsoia.node.users import Role
 from tests.federation.conftest import pin
+from tests.federation.test_faults import wait_for
 from tests.node.conftest import Database, RunningNode, free_port, make_node
-from tests.web.conftest import WIDEST, NodeOpener, session_client, shot, unique
+from tests.web.conftest import WIDEST, NodeOpener, serious_violations, session_client, shot, unique
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 POST_FORM = """([action, csrf, to]) => {
@@ -436,3 +437,52 @@ def test_the_queues_fit_a_phone(peered: dict[str, RunningNode], browser: Any) ->
         shot(page, "custody-phone")
     finally:
         context.close()
+
+
+def test_the_pages_with_custody_and_queues_filled_are_clean(
+    peered: dict[str, RunningNode], open_on: NodeOpener
+) -> None:
+    """axe-core over the pages as they are once an item has travelled: its chain of custody
+    drawn, a consent request waiting and one sent, an incident told, a delivery cancelled
+    and its analyst told (the console is watched by ``open_on``)."""
+    jpn, can = peered["JPN"], peered["CAN"]
+    item = create(jpn, unique("Travelled"), releasable_to=["CAN", "GBR", "USA"])
+    release_by_api(jpn, "jpn-analyst", item, "CAN")
+    queued = release_by_api(jpn, "jpn-analyst", item, "GBR")
+    with jpn.client("jpn-officer") as client:
+        cancelled = client.post(f"/api/v1/outbox/{queued['package']}/cancel", json={})
+        assert cancelled.status_code == 200, cancelled.text
+    with can.client("can-analyst") as client:
+        asked = client.post(f"/api/v1/items/{item}/consent-requests", json={"to": "USA"})
+        assert asked.status_code in (200, 201), asked.text
+        body = {"item": item, "kind": "possible_loss", "description": "left in a taxi"}
+        reported = client.post("/api/v1/incidents", json=body)
+        assert reported.status_code in (200, 201), reported.text
+    wait_for(lambda: requests_for(jpn, item) != [], 60, "the consent request at JPN")
+
+    def told() -> bool:
+        with jpn.client("jpn-officer") as client:
+            return any(i["item_id"] == item for i in client.get("/api/v1/incidents").json())
+
+    wait_for(told, 60, "the incident at JPN")
+    pages = {
+        ("JPN", "jpn-officer"): [
+            "/web/outbox",
+            "/web/consent-requests",
+            "/web/incidents",
+            f"/web/items/{item}",
+        ],
+        ("JPN", "jpn-analyst"): ["/web/items", f"/web/items/{item}"],
+        ("CAN", "can-officer"): ["/web/consent-requests"],
+        ("CAN", "can-analyst"): [f"/web/items/{item}", f"/web/items/{item}/release?to=USA"],
+    }
+    for (nation, user), paths in pages.items():
+        page = open_on(peered[nation], user)
+        for path in paths:
+            response = page.goto(path)
+            assert response is not None
+            assert response.status == 200, path
+            assert serious_violations(page) == [], (nation, user, path)
+    analyst = open_on(jpn, "jpn-analyst")
+    analyst.goto(f"/web/items/{item}")
+    expect(analyst.locator("svg.chain")).to_be_visible()

@@ -16,7 +16,6 @@ govern, so the pages are checked under their real policy.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from importlib.resources import files
 from typing import Any
 
 import pytest
@@ -27,26 +26,23 @@ from gsoia.node.users import Role
 from tests.node.conftest import Database, RunningNode
 from tests.node.test_categories_node import categorized_catalogue
 from tests.web.conftest import REPLACED_PREVIEW as HTMX_REPLACED
-from tests.web.conftest import WIDEST, ConsoleWatch, Opener, create_by_api, sign_in, unique
+from tests.web.conftest import (
+    WIDEST,
+    ConsoleWatch,
+    Opener,
+    create_by_api,
+    serious_violations,
+    sign_in,
+    unique,
+)
 
-AXE = files("axe_playwright_python").joinpath("axe.min.js").read_text(encoding="utf-8")
 LOAD_FAILED = "Failed to load resource: the server responded with a status of"
-SERIOUS = frozenset({"serious", "critical"})
 # what htmx logs when a newer preview replaces one still on its way
 REPLACED_PREVIEW = frozenset(f"console: {text}" for text in HTMX_REPLACED)
 # run before each page's own scripts (and not subject to its CSP): every violation of the
 # policy, also one Chromium would not log, becomes a console error
 REPORT_VIOLATIONS = """document.addEventListener('securitypolicyviolation', e =>
   console.error('CSP violation: ' + e.violatedDirective + ' ' + (e.blockedURI || 'inline')));"""
-# with axe's experimental check that an accessible name starts with the visible text
-RUN_AXE = """async () => {
-  const result = await axe.run(document, {
-    resultTypes: ['violations'],
-    rules: {'label-content-name-mismatch': {enabled: true}}});
-  return result.violations.map(v => ({
-    id: v.id, impact: v.impact,
-    nodes: v.nodes.slice(0, 3).map(n => n.target.join(' ') + ': ' + n.failureSummary)}));
-}"""
 
 
 class Watched:
@@ -78,9 +74,7 @@ class Watched:
             self.errors = [e for e in self.errors if not e.startswith(expected)]
 
     def axe(self) -> list[dict[str, Any]]:
-        self.page.evaluate(AXE)
-        found: list[dict[str, Any]] = self.page.evaluate(RUN_AXE)
-        return [v for v in found if v["impact"] in SERIOUS]
+        return serious_violations(self.page)
 
     def clean(self, path: str) -> None:
         """No console error so far, and axe-core's verdict on the page shown."""
