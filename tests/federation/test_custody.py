@@ -118,10 +118,16 @@ def test_a_refused_package_shows_the_partners_reason(mesh: Mesh) -> None:
 
         connection.execute(peers.delete().where(peers.c.nation == "JPN"))
     can.exchange.peers_book.load()
-    jpn.exchange.release(mesh.analysts["JPN"], item, "CAN")
+    sent = jpn.exchange.release(mesh.analysts["JPN"], item, "CAN")
     [link] = jpn.exchange.custody(mesh.analysts["JPN"], item)["chain"]
     assert link["state"] == "refused"
     assert "UNKNOWN_PEER" in link["last_error"]
+    # the analyst who released it is told (the notice on the items page), with the reason
+    [told] = jpn.exchange.unsent(mesh.analysts["JPN"])
+    assert (told["package"], told["to"], told["state"]) == (sent["package"], "CAN", "refused")
+    assert "UNKNOWN_PEER" in told["last_error"]
+    assert told["item_title"] == "Patrol report"
+    assert jpn.exchange.unsent(mesh.officers["JPN"]) == []  # released by someone else
 
 
 def test_custody_is_refused_to_who_may_not_read_the_item(mesh: Mesh) -> None:

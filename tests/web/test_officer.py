@@ -129,6 +129,7 @@ def test_the_officer_sees_incidents_with_time_left_and_overdue_ones_highlighted(
     expect(late).to_have_attribute("data-state", "overdue")
     expect(late).to_contain_text("OVERDUE 3 h 5 min late")
     expect(late).to_have_css("background-color", "rgb(255, 244, 194)")
+    expect(late.locator(".flag")).to_have_css("color", "rgb(179, 0, 27)")  # red: overdue
     expect(officer.locator("tbody tr").first).to_have_attribute("data-state", "overdue")
     open_ = officer.locator(f'tr[data-incident="{pending}"]')
     expect(open_).to_have_attribute("data-state", "open")
