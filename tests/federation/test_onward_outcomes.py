@@ -178,3 +178,25 @@ def test_the_outcome_over_rest(mesh: Mesh) -> None:
         link = onward_link(custody.json())
         assert (link["state"], link["told_by"]) == ("received", "CAN")
         assert link["told_at"] is not None
+
+
+def test_an_older_custodians_notice_without_a_state_reads_as_reported(mesh: Mesh) -> None:
+    """A node that predates the outcomes tells of its release only (no state, reason or
+    time): it is recorded as made, and stays so."""
+    item = consented(mesh)
+    body = {
+        "item": item,
+        "to": "USA",
+        "package": "an-older-release",
+        "released_by": "can-analyst",
+        "released_at": mesh.nodes["CAN"].audit.now(),
+    }
+    assert mesh.send("CAN", Kind.ONWARD, "JPN", body, item) == "delivered"
+    link = onward_link(originators_view(mesh, item))
+    assert (link["package"], link["state"], link["last_error"]) == (
+        "an-older-release",
+        "reported",
+        None,
+    )
+    [heard] = mesh.audited("JPN", "custody.onward")
+    assert (heard["state"], "reason" in heard) == ("reported", False)
