@@ -297,6 +297,12 @@ def test_a_reclassification_is_in_the_custody_of_both_ends(mesh: Mesh) -> None:
     jpn.exchange.reclassify(mesh.officers["JPN"], item, "HI")
     mesh.settle()
     originators = jpn.exchange.custody(mesh.analysts["JPN"], item)["events"]
+    [changed] = [e for e in originators if e["event"] == "classification changed"]
+    assert (changed["by"], changed["was"], changed["classification"]) == (
+        "jpn-officer",
+        "GOKUHI",
+        "HI",
+    )
     [told] = [e for e in originators if e["event"] == "reclassified"]
     assert (told["told"], told["classification"], told["state"]) == ("CAN", "HI", "delivered")
     assert [e["at"] for e in originators] == sorted(e["at"] for e in originators)
@@ -304,3 +310,16 @@ def test_a_reclassification_is_in_the_custody_of_both_ends(mesh: Mesh) -> None:
     [heard] = [e for e in custodians if e["event"] == "reclassified"]
     assert heard["from"] == "JPN"
     assert custodians.index(heard) > [e["event"] for e in custodians].index("received")
+
+
+def test_a_reclassification_with_no_custodian_is_in_the_custody(mesh: Mesh) -> None:
+    """Nobody to tell: the change is still in the item's history (another item's is not)."""
+    jpn = mesh.nodes["JPN"]
+    item, other = mesh.item(), mesh.item()
+    jpn.exchange.reclassify(mesh.officers["JPN"], item, "HI")
+    jpn.exchange.reclassify(mesh.officers["JPN"], other, "KIMITSU")
+    events = jpn.exchange.custody(mesh.analysts["JPN"], item)["events"]
+    assert [(e["event"], e.get("classification")) for e in events] == [
+        ("created", None),
+        ("classification changed", "HI"),
+    ]

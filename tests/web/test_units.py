@@ -11,6 +11,7 @@ from gsoia.catalogue.model import Status
 from gsoia.decision import Rulebook
 from gsoia.web.bands import Band, level_bands
 from gsoia.web.charts import chapters, matrix, pair_status, span, summary, timeline
+from gsoia.web.custody import detail, who
 from gsoia.web.reasons import reason_first
 from gsoia.web.session import Sessions
 from gsoia.web.site import safe_next
@@ -159,3 +160,12 @@ def test_need_to_know_reads_the_same_for_own_and_foreign_readers() -> None:
 
 def test_text_without_a_rule_prefix_is_left_as_it_is() -> None:
     assert reason_first("no rule here (Rule 2 (X): y)") == "no rule here (Rule 2 (X): y)"
+
+
+def test_a_change_of_classification_reads_from_the_old_level_to_the_new() -> None:
+    event = {"event": "classification changed", "by": "jpn-officer"}
+    assert who(event) == "jpn-officer"
+    assert detail(event | {"was": "GOKUHI", "classification": "HI"}) == "from GOKUHI now HI"
+    assert detail({"told": "CAN", "classification": "HI", "state": "delivered"}) == (
+        "sent to CAN now HI (delivered)"
+    )

@@ -123,6 +123,8 @@ def detail(event: dict[str, Any]) -> str:
         parts.append(f"to {event['to']}")
     if event.get("told"):
         parts.append(f"sent to {event['told']}")
+    if event.get("was"):
+        parts.append(f"from {event['was']}")
     if event.get("classification"):
         parts.append(f"now {event['classification']}")
     if event.get("state"):

@@ -19,6 +19,10 @@ then ``delivered``, ``received``, ``refused`` (``last_error``: the third party's
 or ``cancelled`` (``last_error``: the custodian's officer's note). The item is held by its
 originator, by this node, and by each nation a link in the state ``delivered`` or
 ``received`` reached.
+
+Its events are the item's creation, its packages, consents, consent requests, notices,
+incidents, and the changes of its classification made here (the originator's
+``item.reclassified`` audit entries: made with or without a custodian to tell).
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from gsoia.node.item import StoredItem
 from gsoia.node.naming import with_names
 from gsoia.node.users import User
 from gsoia.store.schema import (
+    audit_entries,
     consent_requests,
     consents,
     inbox,
@@ -136,6 +141,7 @@ def custody(node: Node, user: User, item_id: str) -> dict[str, Any]:
         events = [*_created(row), *(e for link in links for e in _link_events(link))]
         events += [*_consents(connection, row), *_requests(connection, item_id)]
         events += [*_notices(connection, item_id), *_incidents(connection, item_id)]
+        events += list(_reclassified(connection, item_id))
     holders = found.holders(node.nation, row.created_at)
     return {
         "item": item_id,
@@ -321,6 +327,27 @@ def _notices(connection: Connection, item_id: str) -> Iterator[dict[str, Any]]:
     )
     for got in connection.execute(received):
         yield {"at": got.received_at, "event": "reclassified", "from": got.sender}
+
+
+def _reclassified(connection: Connection, item_id: str) -> Iterator[dict[str, Any]]:
+    """The item's classification changed here, from the audit log (the kind's index, then
+    the entries that name the item)."""
+    query = (
+        select(audit_entries.c.body)
+        .where(audit_entries.c.kind == "item.reclassified")
+        .where(audit_entries.c.body.contains(json.dumps(item_id), autoescape=True))
+    )
+    for (body,) in connection.execute(query):
+        entry = json.loads(body)
+        data = entry["data"]
+        if data.get("item") == item_id:
+            yield {
+                "at": entry["at"],
+                "event": "classification changed",
+                "by": entry["actor"],
+                "was": data.get("from"),
+                "classification": data.get("to"),
+            }
 
 
 def _answer(body: dict[str, Any]) -> str:
