@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -11,7 +12,7 @@ from gsoia.node.authority import OPERATOR, Action
 from gsoia.node.users import Role
 from tests.node.conftest import Database, RunningNode, database, make_node
 
-__all__ = ["database", "pin", "restart"]
+__all__ = ["database", "pin", "restart", "serving"]
 
 
 def pin(node: RunningNode, peer: RunningNode) -> None:
@@ -28,6 +29,22 @@ def pin(node: RunningNode, peer: RunningNode) -> None:
         opened.close()
 
 
+@contextmanager
+def serving(nodes: dict[str, RunningNode]) -> Iterator[dict[str, RunningNode]]:
+    """``nodes`` served, each pinning every other; stopped at the end."""
+    try:
+        for node in nodes.values():
+            node.start()
+        for node in nodes.values():
+            for peer in nodes.values():
+                if peer is not node:
+                    pin(node, peer)
+        yield nodes
+    finally:
+        for node in nodes.values():
+            node.stop()
+
+
 def restart(node: RunningNode) -> None:
     node.stop()
     node.start()
@@ -42,25 +59,16 @@ def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Runnin
     tmp_path = tmp_path_factory.mktemp("nodes")
     sqlite = Database("sqlite", None)
     running = {n: make_node(tmp_path, sqlite, n) for n in ("JPN", "CAN", "USA")}
-    try:
-        for nation, node in running.items():
-            node.add_user(
-                f"{nation.lower()}-officer", nation, _top(nation), ["maritime"], role=Role.OFFICER
-            )
-        running["JPN"].add_user("jpn-analyst", "JPN", "KIMITSU", ["maritime"])
-        running["CAN"].add_user("can-secret", "CAN", "S", ["maritime"])
-        running["CAN"].add_user("can-confidential", "CAN", "C", ["maritime"])
-        running["USA"].add_user("usa-secret", "USA", "S", ["maritime"])
-        for node in running.values():
-            node.start()
-        for node in running.values():
-            for peer in running.values():
-                if peer is not node:
-                    pin(node, peer)
+    for nation, node in running.items():
+        node.add_user(
+            f"{nation.lower()}-officer", nation, _top(nation), ["maritime"], role=Role.OFFICER
+        )
+    running["JPN"].add_user("jpn-analyst", "JPN", "KIMITSU", ["maritime"])
+    running["CAN"].add_user("can-secret", "CAN", "S", ["maritime"])
+    running["CAN"].add_user("can-confidential", "CAN", "C", ["maritime"])
+    running["USA"].add_user("usa-secret", "USA", "S", ["maritime"])
+    with serving(running):
         yield running
-    finally:
-        for node in running.values():
-            node.stop()
 
 
 def _top(nation: str) -> str:

@@ -34,7 +34,7 @@ from gsoia.node.service import Node
 from gsoia.node.users import Role, User
 from gsoia.store.schema import audit_entries, outbox
 from tests.attacks.simulator import PeerSimulator
-from tests.federation.conftest import pin
+from tests.federation.conftest import pin, serving
 from tests.federation.test_exchange import create, wait_for
 from tests.node.conftest import GSOIA, Database, RunningNode, make_node
 from tests.web.test_security import http_sign_in
@@ -216,18 +216,11 @@ def _head(data: dict[str, Any]) -> TreeHead:
 def served(tmp_path: Path) -> Iterator[dict[str, RunningNode]]:
     sqlite = Database("sqlite", None)
     running = {n: make_node(tmp_path, sqlite, n) for n in ("JPN", "CAN")}
-    try:
-        running["JPN"].add_user("jpn-analyst", "JPN", "KIMITSU", ["maritime"])
-        running["JPN"].add_user("jpn-officer", "JPN", "KIMITSU", ["maritime"], role=Role.OFFICER)
-        running["CAN"].add_user("can-officer", "CAN", "TS", ["maritime"], role=Role.OFFICER)
-        for node in running.values():
-            node.start()
-        pin(running["JPN"], running["CAN"])
-        pin(running["CAN"], running["JPN"])
+    running["JPN"].add_user("jpn-analyst", "JPN", "KIMITSU", ["maritime"])
+    running["JPN"].add_user("jpn-officer", "JPN", "KIMITSU", ["maritime"], role=Role.OFFICER)
+    running["CAN"].add_user("can-officer", "CAN", "TS", ["maritime"], role=Role.OFFICER)
+    with serving(running):
         yield running
-    finally:
-        for node in running.values():
-            node.stop()
 
 
 def release(jpn: RunningNode) -> dict[str, Any]:

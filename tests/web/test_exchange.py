@@ -17,7 +17,7 @@ from playwright.sync_api import Page, expect
 
 from gsoia.federation.peers import Peer
 from gsoia.node.users import Role
-from tests.federation.conftest import pin
+from tests.federation.conftest import serving
 from tests.federation.test_faults import wait_for
 from tests.node.conftest import Database, RunningNode, free_port, make_node
 from tests.web.conftest import WIDEST, NodeOpener, serious_violations, session_client, shot, unique
@@ -74,21 +74,12 @@ def peered(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Runni
     sqlite = Database("sqlite", None)
     running = {n: make_node(tmp_path, sqlite, n) for n in USERS}
     stopped = make_node(tmp_path, sqlite, "GBR")
-    try:
-        for nation, users in USERS.items():
-            for user_id, clearance, topics, role in users:
-                running[nation].add_user(user_id, nation, clearance, topics, role=role)
-        for node in running.values():
-            node.start()
-        for node in running.values():
-            for peer in running.values():
-                if peer is not node:
-                    pin(node, peer)
+    for nation, users in USERS.items():
+        for user_id, clearance, topics, role in users:
+            running[nation].add_user(user_id, nation, clearance, topics, role=role)
+    with serving(running):
         pin_stopped(running["JPN"], stopped)
         yield running | {"GBR": stopped}
-    finally:
-        for node in running.values():
-            node.stop()
 
 
 def create(jpn: RunningNode, title: str, **label: Any) -> str:
@@ -486,3 +477,62 @@ def test_the_pages_with_custody_and_queues_filled_are_clean(
     analyst = open_on(jpn, "jpn-analyst")
     analyst.goto(f"/web/items/{item}")
     expect(analyst.locator("svg.chain")).to_be_visible()
+
+
+def test_an_officer_gives_and_withdraws_a_consent_on_the_item_page(
+    peered: dict[str, RunningNode], open_on: NodeOpener
+) -> None:
+    """Unasked, from the item's page (opened first, with a note); each told to CAN, which
+    holds the item; an analyst sees the consents but no form."""
+    jpn, can = peered["JPN"], peered["CAN"]
+    item = create(jpn, unique("Consented 同意"), releasable_to=["CAN", "USA"])
+    release_by_api(jpn, "jpn-analyst", item, "CAN")
+
+    def consented_at_can() -> list[str]:
+        with can.client("can-analyst") as client:
+            return list(client.get(f"/api/v1/items/{item}").json()["consented_to"])
+
+    officer = open_on(jpn, "jpn-officer")
+    officer.goto(f"/web/items/{item}")
+    consents = officer.locator("#consents")
+    expect(consents).to_contain_text("No consent given.")
+    expect(consents.get_by_role("button", name="Give the consent")).to_be_hidden()
+    consents.locator("summary", has_text="Give a consent").click()
+    consents.get_by_label("Third party").select_option("USA")
+    consents.get_by_label("Conditions").fill("for the exercise only")
+    consents.get_by_role("button", name="Give the consent").click()
+    expect(officer.locator("#consent-done")).to_have_attribute("data-state", "given")
+    row = officer.locator('table.consents tr[data-to="USA"]')
+    expect(row).to_have_attribute("data-state", "given")
+    expect(row).to_contain_text("for the exercise only")
+    expect(row).to_contain_text("jpn-officer")
+    wait_for(lambda: consented_at_can() == ["USA"], 60, "the consent at CAN")
+    shot(officer, "consent-given")
+    assert serious_violations(officer) == []
+
+    expect(row.get_by_role("button", name="Withdraw the consent to USA")).to_be_hidden()
+    row.locator("summary").click()
+    row.get_by_label("Why").fill("the exercise is over")
+    row.get_by_role("button", name="Withdraw the consent to USA").click()
+    expect(officer.locator("#consent-done")).to_have_attribute("data-state", "withdrawn")
+    row = officer.locator('table.consents tr[data-to="USA"]')
+    expect(row).to_have_attribute("data-state", "withdrawn")
+    expect(row.locator("form")).to_have_count(0)  # nothing left to withdraw
+    wait_for(lambda: consented_at_can() == [], 60, "the withdrawal at CAN")
+    with jpn.client("jpn-officer") as client:
+        entries = client.get("/api/v1/audit", params={"limit": 200}).json()["entries"]
+    notes = {
+        e["kind"]: e["data"].get("note")
+        for e in entries
+        if e["kind"].startswith("consent.") and e["data"].get("item") == item
+    }
+    assert "for the exercise only" in notes.values(), notes
+    assert "the exercise is over" in notes.values(), notes
+
+    analyst = open_on(jpn, "jpn-analyst")
+    analyst.goto(f"/web/items/{item}")
+    expect(analyst.locator('#consents tr[data-to="USA"]')).to_have_attribute(
+        "data-state", "withdrawn"
+    )
+    expect(analyst.get_by_role("button", name="Give the consent")).to_have_count(0)
+    expect(analyst.locator("#consents form")).to_have_count(0)

@@ -15,7 +15,7 @@ from playwright.sync_api import Page, expect
 from gsoia.federation.packages import Kind
 from gsoia.node.service import Node
 from gsoia.node.users import Role
-from tests.federation.conftest import pin
+from tests.federation.conftest import serving
 from tests.federation.test_faults import wait_for
 from tests.node.conftest import Database, RunningNode, make_node
 from tests.web.conftest import NodeOpener, Opener, create_by_api, shot, unique, visit
@@ -33,16 +33,10 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Running
     nodes["JPN"].add_user("jpn-analyst", "JPN", "KIMITSU")
     nodes["JPN"].add_user("jpn-officer", "JPN", "KIMITSU", role=Role.OFFICER)
     nodes["CAN"].add_user("can-analyst", "CAN", "TS")
-    try:
-        for node in nodes.values():
-            node.in_process = True
-            node.start()
-        pin(nodes["JPN"], nodes["CAN"])
-        pin(nodes["CAN"], nodes["JPN"])
+    for node in nodes.values():
+        node.in_process = True
+    with serving(nodes):
         yield nodes
-    finally:
-        for node in nodes.values():
-            node.stop()
 
 
 def _call(node: RunningNode, user_id: str, method: str, path: str, **json: Any) -> Any:

@@ -117,6 +117,8 @@ ROUTES: Mapping[tuple[str, str], Action] = {
     ("GET", "/web/items/{item_id}/release"): Action.RELEASE,
     ("POST", "/web/items/{item_id}/release"): Action.RELEASE,
     ("POST", "/web/items/{item_id}/consent-requests"): Action.REQUEST_CONSENT,
+    ("POST", "/web/items/{item_id}/consents"): Action.CONSENT,
+    ("POST", "/web/items/{item_id}/consents/{party}/withdraw"): Action.CONSENT,
     ("GET", "/web/incidents"): Action.INCIDENTS,
     ("POST", "/web/incidents/{incident_id}/steps"): Action.HANDLE_INCIDENT,
     ("GET", "/web/audit"): Action.AUDIT,

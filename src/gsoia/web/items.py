@@ -31,6 +31,7 @@ from gsoia.node.users import User
 from gsoia.web.bands import Band
 from gsoia.web.categories import FIELD, chosen, field_of, label_fields
 from gsoia.web.charts import LOOKS, pair_status
+from gsoia.web.consents import shown as shown_consents
 from gsoia.web.custody import detail, drawing, who
 from gsoia.web.site import Site
 
@@ -275,6 +276,7 @@ def _item_page(site: Site, request: Request, item_id: str) -> Response:
     marking = view["marking"]
     own = user.nation == node.nation
     custody = node.exchange.custody(user, view["id"]) if own else None
+    consents = shown_consents(site, request, view["id"], label["originator"]) if own else {}
     return site.page(
         request,
         "item.html",
@@ -294,6 +296,8 @@ def _item_page(site: Site, request: Request, item_id: str) -> Response:
         kinds=INCIDENT_KINDS,
         created=request.query_params.get("created") == "1",
         incident=request.query_params.get("incident"),
+        consent_partners=partners(site.catalogue, node.nation),
+        **consents,
     )
 
 

@@ -62,7 +62,7 @@ def deliveries(rows: list[dict[str, Any]]) -> list[Delivery]:
     return found
 
 
-def _note(value: Any) -> str | None:
+def officer_note(value: Any) -> str | None:
     """An officer's optional note, as typed (at most ``MAX_NOTE`` characters)."""
     text = str(value or "").strip()[:MAX_NOTE]
     return text or None
@@ -98,7 +98,7 @@ def add_routes(router: APIRouter, site: Site) -> None:
         request_id = request_id[:MAX_ID]
         await run_in_threadpool(
             lambda: node.exchange.decide_request(
-                user, request_id, grant=choice == "grant", note=_note(form.get("note"))
+                user, request_id, grant=choice == "grant", note=officer_note(form.get("note"))
             )
         )
         return RedirectResponse(
@@ -137,7 +137,9 @@ def add_routes(router: APIRouter, site: Site) -> None:
         form = await request.form()
         user = site.check_form(request, form)
         package_id = package_id[:MAX_ID]
-        await run_in_threadpool(node.exchange.cancel, user, package_id, _note(form.get("note")))
+        await run_in_threadpool(
+            node.exchange.cancel, user, package_id, officer_note(form.get("note"))
+        )
         return RedirectResponse(
             f"/web/outbox?cancelled={quote(package_id, safe='')}#cancelled-notice", status_code=303
         )

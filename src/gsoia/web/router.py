@@ -1,7 +1,7 @@
 """The web pages as one FastAPI router: sign-in and sign-out, static files, and the pages of
-``gsoia.web.items``, ``gsoia.web.release``, ``gsoia.web.officer``, ``gsoia.web.audit_log``,
-``gsoia.web.queues``, ``gsoia.web.agreements``, ``gsoia.web.accounts``, ``gsoia.web.visits``
-and ``gsoia.web.assurances``.
+``gsoia.web.items``, ``gsoia.web.release``, ``gsoia.web.consents``, ``gsoia.web.officer``,
+``gsoia.web.audit_log``, ``gsoia.web.queues``, ``gsoia.web.agreements``,
+``gsoia.web.accounts``, ``gsoia.web.visits`` and ``gsoia.web.assurances``.
 
 The pages are under ``/web/``; ``/`` leads there. Handlers read their query and form fields
 themselves (a bad field is a page that says so, never FastAPI's JSON 422), and every route
@@ -31,6 +31,7 @@ from gsoia.web.accounts import add_routes as add_account_routes
 from gsoia.web.agreements import add_routes as add_agreement_routes
 from gsoia.web.assurances import add_routes as add_assurance_routes
 from gsoia.web.audit_log import add_routes as add_audit_routes
+from gsoia.web.consents import add_routes as add_consent_routes
 from gsoia.web.items import add_routes as add_item_routes
 from gsoia.web.officer import add_routes as add_officer_routes
 from gsoia.web.queues import add_routes as add_queue_routes
@@ -105,6 +106,7 @@ def web_router(node: Node) -> APIRouter:
     _add_sign_in_routes(router, site)
     add_item_routes(router, site)
     add_release_routes(router, site)
+    add_consent_routes(router, site)
     add_officer_routes(router, site)
     add_audit_routes(router, site)
     add_queue_routes(router, site)
