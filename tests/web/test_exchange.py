@@ -337,6 +337,8 @@ def test_the_new_forms_refuse_a_post_without_the_csrf_token(
         (jpn, officer, f"/web/consent-requests/{request}", {"decision": "grant"}),
         (jpn, officer, f"/web/outbox/{stuck}/cancel", {}),
         (can, can_analyst, f"/web/items/{item}/consent-requests", {"to": "GBR"}),
+        (jpn, officer, f"/web/items/{item}/consents", {"to": "USA"}),
+        (jpn, officer, f"/web/items/{item}/consents/USA/withdraw", {}),
     ]
     for node, page, path, data in posts:
         with session_client(node, page) as client:
@@ -536,3 +538,16 @@ def test_an_officer_gives_and_withdraws_a_consent_on_the_item_page(
     )
     expect(analyst.get_by_role("button", name="Give the consent")).to_have_count(0)
     expect(analyst.locator("#consents form")).to_have_count(0)
+    with session_client(jpn, analyst) as client:  # the form posted anyway: refused, audited
+        path = f"/web/items/{item}/consents"
+        refused = client.post(path, data={"csrf": page_csrf(analyst), "to": "USA"})
+    assert refused.status_code == 403, refused.text
+    with jpn.client("jpn-officer") as client:
+        entries = client.get("/api/v1/audit", params={"limit": 50}).json()["entries"]
+        listed = client.get(f"/api/v1/items/{item}/consents").json()
+    assert any(
+        e["kind"] == "refused"
+        and (e["actor"], e["data"]["action"]) == ("jpn-analyst", f"POST {path}")
+        for e in entries
+    ), entries
+    assert [c["state"] for c in listed] == ["withdrawn"]  # nothing given by the refusal
