@@ -118,16 +118,18 @@ def test_the_originators_own_release_tells_nobody(mesh: Mesh) -> None:
     assert mesh.audited("JPN", "custody.onward_told") == []
 
 
-def _told(mesh: Mesh, item: str, package: str, state: str) -> str:
+def _told(mesh: Mesh, item: str, package: str, state: str | None) -> str:
+    """CAN's notice of its release ``package`` of ``item`` to USA, in ``state`` (None: the
+    notice of the release alone, as an older node sends it)."""
     body = {
         "item": item,
         "to": "USA",
         "package": package,
         "released_by": "can-analyst",
         "released_at": mesh.nodes["CAN"].audit.now(),
-        "state": state,
-        "at": mesh.nodes["CAN"].audit.now(),
     }
+    if state is not None:
+        body |= {"state": state, "at": mesh.nodes["CAN"].audit.now()}
     return mesh.send("CAN", Kind.ONWARD, "JPN", body, item)
 
 
@@ -184,14 +186,7 @@ def test_an_older_custodians_notice_without_a_state_reads_as_reported(mesh: Mesh
     """A node that predates the outcomes tells of its release only (no state, reason or
     time): it is recorded as made, and stays so."""
     item = consented(mesh)
-    body = {
-        "item": item,
-        "to": "USA",
-        "package": "an-older-release",
-        "released_by": "can-analyst",
-        "released_at": mesh.nodes["CAN"].audit.now(),
-    }
-    assert mesh.send("CAN", Kind.ONWARD, "JPN", body, item) == "delivered"
+    assert _told(mesh, item, "an-older-release", None) == "delivered"
     link = onward_link(originators_view(mesh, item))
     assert (link["package"], link["state"], link["last_error"]) == (
         "an-older-release",
