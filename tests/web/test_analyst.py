@@ -79,9 +79,12 @@ def test_filters_and_paging(open_as: Opener, site: RunningNode) -> None:
     page.get_by_role("button", name="Search").click()
     expect(page.locator("#results-heading")).to_have_text("24 items match")
     expect(page.locator("li.item")).to_have_count(20)
-    page.get_by_role("link", name="Next page").click()
+    expect(page.locator("li.item").first).to_have_attribute("data-id", top)  # newest first
+    expect(page.locator("li.item h3").nth(1)).to_have_text(f"{tag} 22")
+    page.get_by_role("link", name="Older items").click()
     expect(page.locator("li.item")).to_have_count(4)
-    page.get_by_role("link", name="First page").click()
+    expect(page.locator("li.item h3").last).to_have_text(f"{tag} 00")
+    page.get_by_role("link", name="Newest").click()
     expect(page.locator("li.item")).to_have_count(20)
 
     page.get_by_label("Level").select_option("JPN:KIMITSU")

@@ -350,8 +350,17 @@ class Holdings:
 
     # -- listing and reading --------------------------------------------------------------
 
-    def page(self, user: User, filters: ListFilter, *, cursor: int = 0, limit: int = 100) -> Page:
-        """The items ``user`` may see, ``limit`` at a time after ``cursor`` (a seq); audited."""
+    def page(
+        self,
+        user: User,
+        filters: ListFilter,
+        *,
+        cursor: int = 0,
+        limit: int = 100,
+        newest_first: bool = False,
+    ) -> Page:
+        """The items ``user`` may see, ``limit`` at a time after ``cursor`` (a seq), or
+        before it newest first (``newest_first``; 0: from the newest); audited."""
         node = self.node
         node.require(user, Action.LIST)
         limit = max(1, min(limit, MAX_PAGE))
@@ -360,7 +369,7 @@ class Holdings:
         problems = nul_problems(**{f"query.{k}": v for k, v in filters.to_dict().items()})
         if problems:
             raise RequestError(problems)
-        page = self.listing.page(user, filters, cursor, limit)
+        page = self.listing.page(user, filters, cursor, limit, newest_first)
         for reason, count in page.reasons.items():
             node.metrics.decisions.labels(reason).inc(count)
 

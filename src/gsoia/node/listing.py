@@ -214,19 +214,28 @@ class Listing:
         if changed:
             self.relabelled = max(self.relabelled, changed[-1].relabel)
 
-    def page(self, user: User, filters: ListFilter, cursor: int, limit: int) -> Page:
+    def page(
+        self, user: User, filters: ListFilter, cursor: int, limit: int, newest_first: bool = False
+    ) -> Page:
         """The items ``user`` may see under ``filters``, ``limit`` after ``cursor`` (a seq),
-        each confirmed on its verified label; those no longer intact ``flagged``."""
+        each confirmed on its verified label; those no longer intact ``flagged``.
+        ``newest_first``: the ``limit`` before ``cursor`` (0: the newest), newest first."""
         with peeking(self.vault.engine) as connection:  # the page's items checked one by one
             self.refresh(connection)
             snapshot = self.columns.snapshot()
             seqs = snapshot.seqs
             allowed, total = self._allowed(user, filters, connection, snapshot)
-            start = int(np.searchsorted(seqs, cursor, side="right"))
-            page_seqs = first_allowed(allowed, seqs, start, limit + 1)
+            if newest_first:
+                end = int(np.searchsorted(seqs, cursor, side="left")) if cursor else len(seqs)
+                page_seqs = last_allowed(allowed, seqs, end, limit + 1)
+            else:
+                start = int(np.searchsorted(seqs, cursor, side="right"))
+                page_seqs = first_allowed(allowed, seqs, start, limit + 1)
             more = len(page_seqs) > limit
             page_seqs = page_seqs[:limit]
             found = self.vault.page(connection, page_seqs)
+            if newest_first:
+                found.sort(key=lambda pair: pair[0].seq, reverse=True)
         page = Page([], total, str(page_seqs[-1]) if more and page_seqs else None)
         subject = user.subject()
         who = subject_key(user)
@@ -304,6 +313,20 @@ class Listing:
         if filters.q:
             mask &= np.isin(seqs, self.vault.seqs_where(connection, q=filters.q))
         return mask
+
+
+def last_allowed(allowed: BoolArray, seqs: SeqArray, end: int, count: int) -> list[int]:
+    """The seqs of the last ``count`` allowed rows before row ``end``, the last first,
+    looked at in chunks."""
+    found: list[int] = []
+    chunk = 1024
+    while end > 0 and len(found) < count:
+        start = max(0, end - chunk)
+        rows = np.flatnonzero(allowed[start:end])[::-1][: count - len(found)]
+        found.extend(int(s) for s in seqs[start + rows])
+        end = start
+        chunk *= 4
+    return found
 
 
 def first_allowed(allowed: BoolArray, seqs: SeqArray, start: int, count: int) -> list[int]:

@@ -373,9 +373,14 @@ class Node:
         *,
         cursor: int = 0,
         limit: int = 100,
+        newest_first: bool = False,
     ) -> dict[str, Any]:
-        """The items ``user`` may see, ``limit`` at a time after ``cursor`` (a seq)."""
-        return self.list_page(user, filters, cursor=cursor, limit=limit).to_dict()
+        """The items ``user`` may see, ``limit`` at a time after ``cursor`` (a seq), or
+        before it newest first (``newest_first``; cursor 0: from the newest)."""
+        page = self.holdings.page(
+            user, filters, cursor=cursor, limit=limit, newest_first=newest_first
+        )
+        return page.to_dict()
 
     def list_page(
         self,

@@ -240,7 +240,7 @@ def _list_page(site: Site, request: Request) -> Response:
         q=q or None,
     )
     cursor = _cursor(query.get("cursor"))
-    found = node.list_items(user, filters, cursor=cursor, limit=PAGE)
+    found = node.list_items(user, filters, cursor=cursor, limit=PAGE, newest_first=True)
     return site.page(
         request,
         "items.html",
