@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from gsoia.decision import Decision
+from gsoia.federation import posting
 from gsoia.federation.acknowledgements import Acknowledgements
 from gsoia.federation.courier import Courier, Leader
 from gsoia.federation.packages import Kind
@@ -59,6 +60,7 @@ from gsoia.node.exchange.reclassify import Reclassifications
 from gsoia.node.exchange.release import Releases
 from gsoia.node.exchange.rotated import receive_rotation
 from gsoia.node.exchange.visit_answers import VisitAnswers
+from gsoia.node.exchange.visit_refusals import requests_refused
 from gsoia.node.exchange.visit_steps import VisitSteps
 from gsoia.node.exchange.visits import Visits
 from gsoia.node.exchange.witnesses import Witnesses
@@ -66,7 +68,15 @@ from gsoia.node.item import StoredItem
 from gsoia.node.users import User
 
 if TYPE_CHECKING:
+    from gsoia.audit.log import AuditTransaction
     from gsoia.node.service import Node
+
+
+def settled(tx: AuditTransaction, outcomes: list[posting.Outcome], now: str) -> None:
+    """What the courier's packages settled mean here (in the transaction that marks them):
+    onward releases told their originator, requests for visits refused on arrival."""
+    outcomes_settled(tx, outcomes, now)
+    requests_refused(tx, outcomes, now)
 
 
 class Exchange:
@@ -84,7 +94,7 @@ class Exchange:
             peer=self.peers_book.known,
             clock=node.clock,
             on_delivered=self.outbox_view.delivered,
-            on_settled=outcomes_settled,
+            on_settled=settled,
             counted=lambda state: node.metrics.deliveries.labels(state).inc(),
             signer=self.announcer.signer,
             heads=node.config.witnessing,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
 _FORBID = ConfigDict(extra="forbid")
 Name = Annotated[StrictStr, Field(min_length=1, max_length=64)]
@@ -69,6 +69,10 @@ class VisitRequestBody(BaseModel):
     amends: Name | None
     level: Name
     requested_by: Name
+    requested_at: AwareDatetime | None = None
+    """When the visiting party's officer made the request (signed with the body): the host
+    judges the lead time from it, however long the package waited in the outbox; none
+    from a sender that sends no such field (the package's own time is taken)."""
 
 
 class VisitAnswerBody(BaseModel):

@@ -25,7 +25,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from gsoia.errors import Problem, RequestError
 from gsoia.federation.courier import Courier
-from gsoia.federation.packages import Kind, Package, PackageRejected, Rejection
+from gsoia.federation.packages import Kind, Package, PackageRejected, Rejection, created_at
 from gsoia.node.authority import Action, Operator
 from gsoia.node.errors import Conflict, NotFound
 from gsoia.node.exchange.assurances import VALID, Assurances, found_assurance, mapped, tell
@@ -57,6 +57,8 @@ ASKED, ENDED, AMENDED = "asked", "ended", "amended"
 it while it waited."""
 WAITING = (REQUESTED, ASKED)
 """What an amendment replaces."""
+REQUEST_SKEW = dt.timedelta(seconds=1)
+"""How far a request's time may pass its package's (which is signed to the millisecond)."""
 
 
 @dataclass(frozen=True)
@@ -176,6 +178,7 @@ class Visits:
             "amends": asked.amends,
             "level": level,
             "requested_by": user.id,
+            "requested_at": now,
         }
         with node.audit.transaction() as tx:
             tx.connection.execute(insert(visits).values(**_row(body, node.nation, asked.to, now)))
@@ -187,7 +190,10 @@ class Visits:
                 {"visit": visit_id, "to": asked.to, "visitors": list(asked.visitors)},
             )
         attempt = self.courier.deliver(package_id)
-        return {"id": visit_id, "to": asked.to, "state": REQUESTED, "delivery": attempt.state}
+        with node.engine.connect() as connection:
+            row = found_visit(connection, visit_id)  # refused on arrival: says so
+        shown = {"id": visit_id, "to": asked.to, "state": row.state, "delivery": attempt.state}
+        return shown | ({"note": row.note} if row.note else {})
 
     def _check_dates(self, asked: VisitRequest, today: dt.date) -> None:
         if asked.kind not in KINDS:
@@ -268,7 +274,8 @@ class Visits:
         """A partner's request for a visit: checked, queued for this node's officers."""
         node = self.node
         body = read_body(VisitRequestBody, package)
-        if mapped(node, package.sender, node.nation, node.today()) is None:
+        found = mapped(node, package.sender, node.nation, node.today())
+        if found is None:
             raise PackageRejected(
                 Rejection.REFUSED,
                 f"no agreement between {package.sender} and {node.nation} in force",
@@ -276,6 +283,7 @@ class Visits:
             )
         if body.last_day < body.first_day:
             raise PackageRejected(Rejection.MALFORMED, "last_day before first_day", package.id)
+        self._check_lead(body, package, found.agreement)
         if body.level not in node.rulebook.catalogue.policies[package.sender].ranks:
             raise PackageRejected(Rejection.MALFORMED, f"unknown level {body.level}", package.id)
         with node.audit.transaction() as tx:
@@ -313,6 +321,35 @@ class Visits:
                 {"visit": body.visit, "visitors": body.visitors},
             )
         return {"status": "queued", "visit": body.visit}
+
+    def _check_lead(self, body: VisitRequestBody, package: Package, agreement: str) -> None:
+        """A request's first day against this node's own lead time of ``agreement``, from
+        the day the sender's officer made it (``requested_at``, else the package's time):
+        a package that waited in the outbox is judged by when it was made, not when it
+        came; REFUSED if sooner, other than an emergency that says why."""
+        node = self.node
+        made = created_at(package)
+        asked = body.requested_at or made
+        if asked > made + REQUEST_SKEW:
+            raise PackageRejected(
+                Rejection.MALFORMED, "requested_at after the package was made", package.id
+            )
+        if body.kind == "emergency":
+            if not (body.reason or "").strip():
+                raise PackageRejected(
+                    Rejection.REFUSED, "an emergency request says why", package.id
+                )
+            return
+        on = asked.astimezone(dt.UTC).date()  # not the sender's local date, nor --today
+        lead = LeadTimes(node).days(agreement)
+        if body.first_day < on + dt.timedelta(days=lead):
+            raise PackageRejected(
+                Rejection.REFUSED,
+                f"first day {body.first_day.isoformat()} is less than {lead} days after the"
+                f" request ({on.isoformat()}), {node.nation}'s lead time of {agreement} (an"
+                " emergency request, with its reason, may be sooner)",
+                package.id,
+            )
 
     # -- cancelled --------------------------------------------------------------------------------
 
