@@ -7,7 +7,7 @@ import datetime as dt
 import json
 import uuid
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -149,15 +149,21 @@ def refused_at(pair: Pair, runner: RunningNode, raw: bytes, status: int, reason:
 
 
 @contextmanager
-def can_down(pair: Pair) -> Iterator[None]:
-    """While it lasts, JPN finds nobody at CAN's address (its pin kept, its keys too)."""
-    jpn = pair.store(pair.jpn)
-    keys = pair.store(pair.can).public
-    jpn.exchange.add_peer(Peer("CAN", "http://127.0.0.1:9", keys))  # nobody listens there
+def unreachable(pair: Pair, sender: RunningNode, absent: RunningNode) -> Iterator[None]:
+    """While it lasts, ``sender`` finds nobody at ``absent``'s address (its pin kept, its
+    keys too)."""
+    store = pair.store(sender)
+    keys = pair.store(absent).public
+    store.exchange.add_peer(Peer(absent.nation, "http://127.0.0.1:9", keys))  # nobody there
     try:
         yield
     finally:
-        jpn.exchange.add_peer(Peer("CAN", pair.can.url, keys))
+        store.exchange.add_peer(Peer(absent.nation, absent.url, keys))
+
+
+def can_down(pair: Pair) -> AbstractContextManager[None]:
+    """While it lasts, JPN finds nobody at CAN's address."""
+    return unreachable(pair, pair.jpn, pair.can)
 
 
 def delivered_late(pair: Pair, kind: Any, visit: str) -> None:

@@ -7,19 +7,16 @@ node's visit shows it (REST, the command line), audited."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import httpx
 from sqlalchemy import func, select
 
 from gsoia.federation.packages import Kind
-from gsoia.federation.peers import Peer
 from gsoia.store.schema import outbox, visits
 from tests import loopback
 from tests.node.conftest import RunningNode
-from tests.visits.conftest import TODAY, Pair, refused_at, signed
+from tests.visits.conftest import TODAY, Pair, refused_at, signed, unreachable
 from tests.visits.test_cli import _gsoia
 from tests.visits.test_inbox import _request
 
@@ -121,23 +118,11 @@ def test_a_request_refused_for_no_agreement_at_the_host_is_shown(pair: Pair) -> 
         assert client.get(f"/api/v1/visits/{visit}/tokens").status_code == 409
 
 
-@contextmanager
-def jpn_down(pair: Pair) -> Iterator[None]:
-    """While it lasts, CAN finds nobody at JPN's address (its pin kept, its keys too)."""
-    can = pair.store(pair.can)
-    keys = pair.store(pair.jpn).public
-    can.exchange.add_peer(Peer("JPN", "http://127.0.0.1:9", keys))  # nobody listens there
-    try:
-        yield
-    finally:
-        can.exchange.add_peer(Peer("JPN", pair.jpn.url, keys))
-
-
 def test_a_request_that_waited_in_the_outbox_is_judged_by_when_it_was_made(pair: Pair) -> None:
     ahead = TODAY + dt.timedelta(days=22)
     jpn = pair.store(pair.jpn)
     assured = pair.assure("h-3001")
-    with jpn_down(pair):
+    with unreachable(pair, pair.can, pair.jpn):
         response = pair.visit(
             [assured], kind="one-time", reason=None,
             first_day=ahead.isoformat(), last_day=ahead.isoformat(),

@@ -84,3 +84,64 @@ def test_an_officer_sets_a_lead_time_on_the_page(pair: Pair, open_on: NodeOpener
     expect(can.locator("form.visit-request")).to_contain_text("30 days under JPN-CAN")
     assert pair.store(pair.can).exchange.lead_times.days("JPN-CAN") == 30
     pair.store(pair.can).exchange.lead_times.set(OPERATOR, "JPN-CAN", 20)  # as it was
+
+
+@pytest.mark.parametrize("pair", ["sqlite", "postgresql"], indirect=True)
+def test_a_request_the_hosts_node_refuses_shows_refused(pair: Pair, open_on: NodeOpener) -> None:
+    pair.assure("web-3", "S", person={"id": "web-3", "name": "Rita Refused"})
+    can = open_on(pair.can, "can-officer")
+    can.goto("/web/visits")
+    form = can.locator("form.visit-request")
+    form.get_by_label("Rita Refused").check()
+    form.get_by_label("Host nation").fill("JPN")
+    form.get_by_label("Purpose").fill("maritime liaison")
+    form.get_by_label("Place").fill("Ichigaya")
+    form.get_by_label("First day").fill(TODAY.isoformat())
+    form.get_by_label("Last day").fill(TODAY.isoformat())
+    form.get_by_label("Areas").fill("maritime")
+    form.get_by_label("Kind").select_option("emergency")
+    form.get_by_label("Reason").fill("a ship in distress")
+    jpn = pair.store(pair.jpn)
+    jpn.today_override = dt.date(2025, 10, 15)  # the eve of JPN-CAN's entry into force
+    try:
+        form.get_by_role("button", name="Request the visit").click()
+        notice = can.locator("#done-notice")
+        expect(notice).to_have_attribute("data-state", "refused")
+    finally:
+        jpn.today_override = None
+    said = "refused by JPN's node: REFUSED: no agreement between CAN and JPN in force"
+    expect(notice).to_contain_text(said)
+    visit = notice.locator("code").inner_text()
+    can.goto("/web/visits")
+    row = can.locator(f"table.requested tr[data-visit='{visit}']")
+    expect(row).to_have_attribute("data-state", "refused")
+    expect(row).to_contain_text(f"refused: {said}")
+    expect(row.get_by_role("button")).to_have_count(0)  # no token to show
+    expect(can.locator(f"select[name='amends'] option[value='{visit}']")).to_have_count(0)
+
+
+@pytest.mark.parametrize("pair", ["sqlite", "postgresql"], indirect=True)
+def test_a_visit_whose_visitors_account_was_removed_shows_it_removed(
+    pair: Pair, open_on: NodeOpener
+) -> None:
+    from gsoia.node.visitors import visitor_id
+    from tests.visits.test_visits import _approved
+
+    _, visit, _ = _approved(pair, "web-4")
+    _, kept, _ = _approved(pair, "web-5")  # the control: nobody removed
+    pair.store(pair.jpn).accounts.remove(OPERATOR, visitor_id(visit, "web-4"))
+    can = open_on(pair.can, "can-officer")
+    can.goto("/web/visits")
+    row = can.locator(f"table.requested tr[data-visit='{visit}']")
+    expect(row).to_contain_text("web-4; removed by JPN: web-4")
+    expect(row).to_have_attribute("data-state", "approved")  # the visit goes on
+    expect(can.locator(f"table.calendar tr[data-visit='{visit}']")).to_contain_text(
+        "1 (1 removed by JPN)"
+    )
+    expect(can.locator(f"table.requested tr[data-visit='{kept}']")).not_to_contain_text("removed")
+    jpn = open_on(pair.jpn, "jpn-officer")
+    jpn.goto("/web/visits")
+    expect(jpn.locator(f"table.calendar tr[data-visit='{visit}']")).to_contain_text(
+        "1 (1 removed by JPN)"
+    )
+    expect(jpn.locator(f"table.calendar tr[data-visit='{kept}'] td").nth(4)).to_have_text("1")
