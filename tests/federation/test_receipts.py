@@ -13,12 +13,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select, update
 from typer.testing import CliRunner
 
@@ -30,6 +31,7 @@ from gsoia.errors import InputError
 from gsoia.federation.courier import State
 from gsoia.federation.packages import PackageRejected
 from gsoia.federation.peers import INBOX_BATCH, Peer
+from gsoia.federation.posting import Outcome
 from gsoia.federation.witnessing import CONSISTENCY
 from gsoia.node.authority import OPERATOR
 from gsoia.node.evidence import prove
@@ -223,6 +225,26 @@ def test_the_releases_of_a_batch_share_one_head(pair: Pair) -> None:
     receipts = [pair.history(item)[0]["receipt"] for item in items]
     assert len({(r["tree_size"], r["root"]) for r in receipts}) == 1
     assert len({r["seq"] for r in receipts}) == 5
+
+
+@pytest.mark.parametrize("before", [0, 1, 6])  # paths of one to three hashes
+def test_a_receipt_is_kept_as_the_json_of_what_it_says(before: int) -> None:
+    key = Ed25519PrivateKey.generate()
+    marking = 'CAN SECRET // JPN 極秘 // "JPN-CAN" \\ \n'  # quoted, escaped, not ASCII
+    said = signed_receipt(key, package="p-1", item="i-1", marking=marking, before=before)
+    receipt = Acknowledgement.from_dict(said)
+    text = receipt.to_json()
+    assert text == json.dumps(said, ensure_ascii=False, separators=(",", ":"))
+    assert Acknowledgement.from_dict(json.loads(text)) == receipt
+
+
+def test_an_outcome_acknowledged_keeps_every_other_field() -> None:
+    said = signed_receipt(Ed25519PrivateKey.generate(), package="p-1", item="i-1")
+    receipt = Acknowledgement.from_dict(said)
+    outcome = Outcome("a row", State.DELIVERED, "a reason", True, said)
+    assert outcome.acknowledged(receipt) == replace(outcome, acknowledgement=receipt)
+    # a field added to Outcome is one ``acknowledged`` must copy too
+    assert len(fields(Outcome)) == 6
 
 
 def flipped_signature(receipt: dict[str, Any]) -> dict[str, Any]:

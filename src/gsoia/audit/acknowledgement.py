@@ -19,6 +19,7 @@ import functools
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from json.encoder import encode_basestring
 from typing import Any
 
 from gsoia.audit.log import head_message
@@ -27,6 +28,7 @@ from gsoia.crypto.errors import BadSignature
 from gsoia.crypto.signing import verify_any
 from gsoia.errors import GsoiaError
 
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 RECEIVED = "package.received"
 """The kind of the receiver's audit entry a receipt proves."""
 
@@ -53,6 +55,12 @@ class SignedHead:
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self._fields)
+
+    @functools.cached_property
+    def json(self) -> str:
+        """``to_dict`` as compact JSON (``ensure_ascii=False``), made once: the receipts of
+        a batch share their head."""
+        return _COMPACT.encode(self._fields)
 
     @functools.cached_property
     def _fields(self) -> dict[str, Any]:
@@ -90,6 +98,19 @@ class Acknowledgement:
             "head": self.head.to_dict(),
             "inclusion_path": [h.hex() for h in self.path],
         }
+
+    def to_json(self) -> str:
+        """``to_dict`` as compact JSON (``ensure_ascii=False``), the same text
+        ``json.dumps(to_dict(), ensure_ascii=False, separators=(",", ":"))`` gives, made
+        with its head's text encoded once for the receipts that share it."""
+        text = encode_basestring
+        path = ",".join([f'"{h.hex()}"' for h in self.path])
+        return (
+            f'{{"package":{text(self.package)},"item":{text(self.item)},'
+            f'"receiver":{text(self.receiver)},"marking":{text(self.marking)},'
+            f'"seq":{self.seq},"entry":{text(self.entry)},"head":{self.head.json},'
+            f'"inclusion_path":[{path}]}}'
+        )
 
     @classmethod
     def from_dict(cls, value: object) -> Acknowledgement:

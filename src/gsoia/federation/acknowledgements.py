@@ -14,7 +14,6 @@ partner under a witness alarm, leaves the release unacknowledged too.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import Any
@@ -33,9 +32,6 @@ _FORGET = delete(acknowledgements).where(
     acknowledgements.c.package_id.in_(bindparam("ids", expanding=True))
 )
 NO_RECEIPT = "the answer carries no receipt"
-_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-"""How a receipt is kept: one encoder for every receipt (``json.dumps`` with options
-makes one a call)."""
 
 
 class Acknowledgements:
@@ -59,6 +55,7 @@ class Acknowledgements:
         delivered before (unacknowledged) that the peer now refuses stays unacknowledged:
         a refusal of a package it holds undoes nothing."""
         heads: dict[str, dict[SignedHead, Inclusions]] = {}  # per peer, verified in this batch
+        keys: dict[str, list[bytes]] = {}  # per peer, read once a batch
         witnessed: dict[tuple[str, SignedHead], str | None] = {}  # per peer and head, likewise
         result: list[Outcome] = []
         for outcome in outcomes:
@@ -66,7 +63,9 @@ class Acknowledgements:
             if row.kind != Kind.RELEASE.value:
                 result.append(outcome)
             elif outcome.state == State.DELIVERED:
-                verified = self._verified(outcome, heads.setdefault(row.peer, {}))
+                if row.peer not in keys:
+                    keys[row.peer] = list(self.keys(row.peer))
+                verified = self._verified(outcome, keys[row.peer], heads.setdefault(row.peer, {}))
                 result.append(self._witnessed(verified, witnessed))
             elif outcome.state == State.FAILED and row.state == State.UNACKNOWLEDGED:
                 result.append(replace(outcome, state=State.UNACKNOWLEDGED))
@@ -74,7 +73,9 @@ class Acknowledgements:
                 result.append(outcome)
         return result
 
-    def _verified(self, outcome: Outcome, heads: dict[SignedHead, Inclusions]) -> Outcome:
+    def _verified(
+        self, outcome: Outcome, keys: list[bytes], heads: dict[SignedHead, Inclusions]
+    ) -> Outcome:
         row = outcome.row
         try:
             if outcome.receipt is None:
@@ -82,7 +83,7 @@ class Acknowledgements:
             receipt = Acknowledgement.from_dict(outcome.receipt)
             check(
                 receipt,
-                self.keys(row.peer),
+                keys,
                 receiver=row.peer,
                 package=row.package_id,
                 item=row.item_id,
@@ -90,7 +91,7 @@ class Acknowledgements:
             )
         except ReceiptRefused as e:
             return replace(outcome, state=State.UNACKNOWLEDGED, reason=e.reason[:500])
-        return replace(outcome, acknowledgement=receipt)
+        return outcome.acknowledged(receipt)
 
     def _witnessed(
         self, outcome: Outcome, witnessed: dict[tuple[str, SignedHead], str | None]
@@ -129,7 +130,7 @@ def _row(receipt: Acknowledgement, peer: str, now: str) -> dict[str, Any]:
         "peer": peer,
         "seq": receipt.seq,
         "tree_size": receipt.head.size,
-        "receipt": _JSON.encode(receipt.to_dict()),
+        "receipt": receipt.to_json(),
         "verified_at": now,
     }
 

@@ -42,6 +42,11 @@ class Outcome:
     acknowledgement: Acknowledgement | None = None
     """That receipt, verified (``federation.acknowledgements``)."""
 
+    def acknowledged(self, receipt: Acknowledgement) -> Outcome:
+        """This outcome with its receipt verified: ``replace(self, acknowledgement=receipt)``
+        without ``replace``'s look at the fields (a release's, each batch)."""
+        return Outcome(self.row, self.state, self.reason, self.unreachable, self.receipt, receipt)
+
 
 def awaiting_rotation(row: Any) -> Attempt:
     # what follows a key rotation is bound with the new key: the peer must learn it first

@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from gsoia.audit.log import TreeHead
 from gsoia.errors import InputError
@@ -121,8 +121,7 @@ class Alarms:
     def open_for(self, nation: str) -> Alarm | None:
         """The open alarm about ``nation``, if any."""
         with self.node.engine.connect() as connection:
-            row = connection.execute(_OPEN_FOR, {"nation": nation}).first()
-        return None if row is None else _alarm(row)
+            return open_in(connection, nation)
 
     def open(self) -> list[Alarm]:
         """Alarms no officer acknowledged yet (for the officers' banner)."""
@@ -211,3 +210,10 @@ def _alarm(row: Any) -> Alarm:
         row.acknowledged_at,
         row.note,
     )
+
+
+def open_in(connection: Connection, nation: str) -> Alarm | None:
+    """The open alarm about ``nation``, if any, read on ``connection`` (with what else the
+    caller reads there)."""
+    row = connection.execute(_OPEN_FOR, {"nation": nation}).first()
+    return None if row is None else _alarm(row)

@@ -51,7 +51,7 @@ from gsoia.federation.carried import CarriedProof
 from gsoia.federation.packages import Kind, Package, PackageRejected, Rejection, check_rotation
 from gsoia.federation.witnessing import CONSISTENCY, HELD_HEAD, ProofUnavailable, check_request
 from gsoia.node.authority import Action
-from gsoia.node.exchange.alarms import Alarm, Alarms
+from gsoia.node.exchange.alarms import Alarm, Alarms, open_in
 from gsoia.node.exchange.peers import PeerBook
 from gsoia.node.floods import Refusal
 from gsoia.node.rotation import own_signing_keys
@@ -72,6 +72,10 @@ ShownAs = tuple[str, object]
 """A head as a package showed it, with its sender (``Witnesses.observe``'s ``witnessed``)."""
 _HELD = select(witnessed_heads).where(witnessed_heads.c.nation == bindparam("nation"))
 """``fetch(nation)``: the head a partner holds of this node's log, or ProofUnavailable."""
+_KEEP_HELD = update(witnessed_heads).where(witnessed_heads.c.nation == bindparam("held_of"))
+"""The head held of a partner replaced (``Witnesses._store``; the columns set are those
+given): built once, not a call."""
+_FIRST_HELD = insert(witnessed_heads)
 
 
 @dataclass(frozen=True)
@@ -121,14 +125,14 @@ class Witnesses:
         known = shown_as(sender, package.head)
         if witnessed is not None and package.head is not None and known in witnessed:
             return
-        if self.open_alarm(sender) is not None:
+        alarm, held, pending = self._standing(sender)
+        if alarm is not None:
             raise PackageRejected(
                 Rejection.WITNESS_ALARM,
                 f"{sender} showed two histories of its audit log: an officer of"
                 f" {self.node.nation} must acknowledge the alarm first",
                 package.id,
             )
-        held, pending = self.held_and_pending(sender)
         if package.head is None:
             if held is not None:
                 raise PackageRejected(
@@ -160,12 +164,12 @@ class Witnesses:
         yet is not witnessed from its receipts: its first head comes with a package."""
         if not self.node.config.witnessing:
             return None
-        if self.open_alarm(receiver) is not None:
+        alarm, held, pending = self._standing(receiver)
+        if alarm is not None:
             return (
                 f"{receiver} showed two histories of its audit log: an officer of"
                 f" {self.node.nation} must acknowledge the alarm first"
             )
-        held, pending = self.held_and_pending(receiver)
         if held is None:
             return None
         shown = TreeHead(head.size, head.root, head.signature, head.at)
@@ -275,13 +279,8 @@ class Witnesses:
         for _ in range(2):
             try:
                 with self.node.engine.begin() as connection:
-                    done = connection.execute(
-                        update(witnessed_heads)
-                        .where(witnessed_heads.c.nation == nation)
-                        .values(**values)
-                    ).rowcount
-                    if not done:
-                        connection.execute(insert(witnessed_heads).values(nation=nation, **values))
+                    if not connection.execute(_KEEP_HELD, values | {"held_of": nation}).rowcount:
+                        connection.execute(_FIRST_HELD, values | {"nation": nation})
                 return
             except IntegrityError:  # another request kept the first head meanwhile: update it
                 continue
@@ -394,10 +393,18 @@ class Witnesses:
         """The head held of ``nation``, and the first shown since that is unchecked."""
         with self.node.engine.connect() as connection:
             row = connection.execute(_HELD, {"nation": nation}).first()
-        if row is None:
-            return None, None
-        held = TreeHead(int(row.size), bytes(row.root), bytes(row.signature), row.at)
-        return held, None if row.pending is None else _head(json.loads(row.pending))
+        return _held(row)
+
+    def _standing(self, nation: str) -> tuple[Alarm | None, TreeHead | None, TreeHead | None]:
+        """The open alarm about ``nation`` (None if none: then the head held of it and the
+        first shown since that is unchecked), read on one connection: a head is judged
+        once a batch, and each connection taken costs."""
+        with self.node.engine.connect() as connection:
+            alarm = open_in(connection, nation)
+            if alarm is not None:
+                return alarm, None, None
+            row = connection.execute(_HELD, {"nation": nation}).first()
+        return None, *_held(row)
 
     def held_heads(self) -> dict[str, TreeHead]:
         """The head held of each partner that showed one (what this node gossips)."""
@@ -458,6 +465,14 @@ def shown_as(sender: str, head: object) -> ShownAs:
             return sender, json.dumps(head, sort_keys=True)
         return sender, fields
     return sender, json.dumps(head, sort_keys=True)
+
+
+def _held(row: Any) -> tuple[TreeHead | None, TreeHead | None]:
+    """The head held in a ``witnessed_heads`` row (None: no row), and the one pending."""
+    if row is None:
+        return None, None
+    held = TreeHead(int(row.size), bytes(row.root), bytes(row.signature), row.at)
+    return held, None if row.pending is None else _head(json.loads(row.pending))
 
 
 def _head(data: dict[str, Any]) -> TreeHead:
