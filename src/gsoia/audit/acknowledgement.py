@@ -96,7 +96,7 @@ class Acknowledgement:
             "seq": self.seq,
             "entry": self.entry,
             "head": self.head.to_dict(),
-            "inclusion_path": [h.hex() for h in self.path],
+            "inclusion_path": list(map(bytes.hex, self.path)),
         }
 
     def to_json(self) -> str:
@@ -132,7 +132,7 @@ class Acknowledgement:
                 seq=_number(value["seq"]),
                 entry=value["entry"],
                 head=_signed_head(head["tree_size"], head["root"], head["signature"], head["at"]),
-                path=tuple(bytes.fromhex(h) for h in value["inclusion_path"]),
+                path=tuple(map(bytes.fromhex, value["inclusion_path"])),
             )
         except (KeyError, TypeError, ValueError) as e:
             raise ReceiptRefused(f"not a receipt ({type(e).__name__}: {e})") from e
