@@ -14,19 +14,29 @@ settings.load_profile(PROFILE)
 
 
 LONGEST_FIRST = (
-    "tests/node/test_tampering.py",
     "tests/hostile/test_schemathesis.py",
     "tests/federation/test_faults.py",
-    "tests/node/test_bad_input.py",
-    "tests/node/test_accounts_workers.py",
     "tests/federation/test_bulk_faults.py",
-    "tests/world/test_world_access.py",
     "tests/node/test_exhaustive.py",
+    "tests/node/test_tampering.py",
+    "tests/web/test_exchange.py",
+    "tests/web/test_pages_clean.py",
+    "tests/world/test_world_access.py",
+    "tests/node/test_accounts_workers.py",
+    "tests/test_bench_node.py",
     "tests/faults/test_crash_consistency.py",
     "tests/hostile/test_http_hostile.py",
-    "tests/cli/test_cli_demo.py",
+    "tests/node/test_workers.py",
+    "tests/taxii/test_stix_cli.py",
+    "tests/web/test_visits_page.py",
+    "tests/federation/test_gossip.py",
+    "tests/test_bench_federation.py",
+    "tests/node/test_bad_input.py",
     "tests/faults/test_many_hosts.py",
-    "tests/hostile/test_fuzz.py",
+    "tests/federation/test_rotation.py",
+    "tests/taxii/test_envelope_signature.py",
+    "tests/test_bench_scale.py",
+    "tests/cli/test_cli_demo.py",
 )
 """The files that take longest, started first: ``make test`` gives each file to one of its
 workers (``--dist loadfile``), and one of these started last would leave the others idle

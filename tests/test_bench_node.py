@@ -8,7 +8,15 @@ from tests.benchmark_runs import run_benchmark
 
 def test_bench_node_runs_without_errors() -> None:
     stdout, out = run_benchmark(
-        "bench_node.py", "--items", "200", "--pages", "5", "--backends", "sqlite"
+        "bench_node.py",
+        "--items",
+        "200",
+        "--pages",
+        "5",
+        "--backends",
+        "sqlite",
+        "--witnessing-pairs",
+        "1",
     )
     assert re.search(r"^    errors: 0$", stdout, re.MULTILINE), out
     assert re.search(r"^correctness failures: 0$", stdout, re.MULTILINE), out
@@ -18,7 +26,9 @@ def test_bench_node_runs_without_errors() -> None:
     walks = re.findall(r"items seen per walk: ([\d, ]+) \(expected ([\d,]+)\)", stdout)
     assert len(walks) == 2, out  # two readers
     assert re.search(
-        r"\[witnessing cost\] creation, 200 items on fresh nodes: [\d,]+ items/s", stdout
+        r"\[witnessing cost\] creation, 200 items on fresh nodes, the median pair"
+        r" \(pairs: [\d.]+\): [\d,]+ items/s",
+        stdout,
     ), out
     for seen, expected in walks:
         assert expected != "0", out
