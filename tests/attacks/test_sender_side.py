@@ -52,6 +52,7 @@ def test_refused_delivery_is_recorded_on_both_sides(
         )
         assert created.status_code == 201, created.text
         item_id = created.json()["id"]
+        receiver.settled()  # an earlier test's delivery or receipt, late, is not this one's
         before = receiver.snapshot()
         released = client.post(f"/api/v1/items/{item_id}/releases", json={"to": "JPN"})
     assert released.status_code == 201, released.text
