@@ -245,15 +245,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         modes = [on for n in range(args.witnessing_pairs) for on in (n % 2 == 1, n % 2 == 0)]
     else:
         modes = [args.witnessing == "on"]
-    status, rates = 0, []
+    status, runs = 0, []
     for on in modes:
         with _workdir() as work:
             failed, rate = run(args, work, on)
             status |= failed
-            rates.append(rate)
+            runs.append((on, rate))
         print()
     if args.witnessing == "both":
-        status |= _witnessing_cost(rates)
+        status |= _witnessing_cost(runs)
     if args.profile:
         with _workdir() as work:
             profile(args, work / "profile", random.Random(args.seed))
@@ -261,15 +261,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     return status
 
 
-def _witnessing_cost(rates: list[float | None]) -> int:
-    """The ratio of the pairs of runs (``rates`` in pairs, off first and on first in turn),
-    the median pair's recorded; 1 if a run gave no rate."""
+def _witnessing_cost(runs: list[tuple[bool, float | None]]) -> int:
+    """The ratio of each pair of runs (``runs``: witnessing on or off and the rate, a pair
+    after another), the median pair's recorded; 1 if a run gave no rate."""
     pairs = []
-    for n in range(0, len(rates), 2):
-        first, second = rates[n], rates[n + 1]
-        if first is None or second is None:
+    for n in range(0, len(runs), 2):
+        pair = dict(runs[n : n + 2])
+        with_it, without = pair[True], pair[False]
+        if with_it is None or without is None:
             return 1
-        without, with_it = (first, second) if n % 4 == 0 else (second, first)
         pairs.append((with_it, without))
     pairs.sort(key=lambda pair: pair[0] / pair[1])
     with_it, without = pairs[len(pairs) // 2]
