@@ -1,5 +1,5 @@
 """A node's files on SQLite are its user's alone: the data directory 0700, the database and
-its -wal and -shm files 0600, from ``gsoia init`` on; an existing node opened later has
+its -wal, -shm and -writer files 0600, from ``gsoia init`` on; an existing node opened later has
 them tightened so (whatever the umask it was made under)."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ def mode(path: Path) -> int:
 
 
 def database_files(data: Path) -> list[Path]:
-    return [data / name for name in ("gsoia.db", "gsoia.db-wal", "gsoia.db-shm")]
+    return [data / name for name in ("gsoia.db", "gsoia.db-wal", "gsoia.db-shm", "gsoia.db-writer")]
 
 
 def test_init_makes_the_data_directory_and_the_database_private(tmp_path: Path) -> None:

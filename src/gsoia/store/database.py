@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 
 from gsoia.errors import GsoiaError
 from gsoia.store.postgres import autocommit
+from gsoia.store.writer_turn import SUFFIX, writer_turn
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -48,7 +49,7 @@ def open_engine(url: str) -> Engine:
 
 
 PRIVATE_FILE = 0o600
-SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
+SQLITE_COMPANIONS = ("-wal", "-shm", "-journal", SUFFIX)
 
 
 def private_sqlite_file(database: str | None) -> None:
@@ -111,9 +112,12 @@ _WRITER = "gsoia_writer"
 def writing(engine: Engine) -> Iterator[Connection]:
     """A transaction that writes: committed if the block ends normally, else rolled back.
 
-    On SQLite it holds the write lock from its first statement (``_sqlite_begin``).
+    On SQLite it first waits for its turn among the node's writers
+    (``gsoia.store.writer_turn``), then holds the write lock from its first statement
+    (``_sqlite_begin``).
     """
-    with engine.connect() as connection:
+    turn = writer_turn(engine.url.database) if engine.dialect.name == "sqlite" else None
+    with turn.held() if turn is not None else nullcontext(), engine.connect() as connection:
         connection = connection.execution_options(**{_WRITER: True})
         with connection.begin():
             yield connection
