@@ -41,7 +41,7 @@ from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, bindparam, delete, func, insert, select
+from sqlalchemy import ARRAY, BigInteger, Connection, any_, bindparam, delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from gsoia.audit.log import AuditTransaction
@@ -69,7 +69,7 @@ from gsoia.node.taxii_envelope import sort_objects, status_resource, stix_rows
 from gsoia.node.users import User
 from gsoia.node.visible import visible_rows
 from gsoia.store.database import reading
-from gsoia.store.schema import items, stix_deletions, stix_objects, taxii_status
+from gsoia.store.schema import SEQ_CEILING, items, stix_deletions, stix_objects, taxii_status
 
 if TYPE_CHECKING:
     from gsoia.node.service import Node
@@ -82,7 +82,7 @@ _LAST_STIX_SEQ = select(func.max(stix_objects.c.seq))
 _INSERT_STIX = insert(stix_objects)
 _STIX_SEQS_AFTER = (
     select(stix_objects.c.seq, stix_objects.c.item_id)
-    .where(stix_objects.c.seq > bindparam("after"))
+    .where(stix_objects.c.seq > bindparam("after"), stix_objects.c.seq <= SEQ_CEILING)
     .order_by(stix_objects.c.seq)
 )
 _INSERT_STATUS = insert(taxii_status)
@@ -382,19 +382,8 @@ class TaxiiStore:
         the item's columns first (``item_of``), ``version`` the object's."""
         if not seqs:
             return []
-        found = connection.execute(
-            select(
-                *_ITEM_COLUMNS,
-                stix_objects.c.seq.label("stix_seq"),
-                stix_objects.c.stix_id,
-                stix_objects.c.version,
-                stix_objects.c.spec_version,
-                stix_objects.c.date_added,
-                stix_objects.c.added_us,
-            )
-            .join(stix_objects, stix_objects.c.item_id == items.c.id)
-            .where(stix_objects.c.seq.in_(seqs))
-        ).all()
+        postgres = connection.dialect.name == "postgresql"
+        found = connection.execute(_OBJECTS_PG if postgres else _OBJECTS, {"seqs": seqs}).all()
         by_seq = {row.stix_seq: row for row in found}
         return [by_seq[s] for s in seqs if s in by_seq]
 
@@ -566,3 +555,17 @@ _ITEM_COLUMNS = [
 ]
 """Every column of items, in order (``item_of``), its version named apart from the STIX
 object's ``version``."""
+_JOINED = select(
+    *_ITEM_COLUMNS,
+    stix_objects.c.seq.label("stix_seq"),
+    stix_objects.c.stix_id,
+    stix_objects.c.version,
+    stix_objects.c.spec_version,
+    stix_objects.c.date_added,
+    stix_objects.c.added_us,
+).join(stix_objects, stix_objects.c.item_id == items.c.id)
+_OBJECTS = _JOINED.where(stix_objects.c.seq.in_(bindparam("seqs", expanding=True)))
+"""The STIX objects of a page with their items (built once: a page costs no statement
+built anew)."""
+_OBJECTS_PG = _JOINED.where(stix_objects.c.seq == any_(bindparam("seqs", type_=ARRAY(BigInteger))))
+"""``_OBJECTS`` on PostgreSQL: the page's seqs as one array parameter."""

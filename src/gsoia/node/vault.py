@@ -55,7 +55,7 @@ from gsoia.node.recent import Recent
 from gsoia.node.versions import RowVersions, item_subject
 from gsoia.store import sqlite
 from gsoia.store.postgres import compiled, driver_rows, insert_one
-from gsoia.store.schema import items, relabels, topics
+from gsoia.store.schema import SEQ_CEILING, items, relabels, topics
 
 Encoding = tuple[int, int, int, int]
 """A label as ``encode_label`` gives it: key, custodian, open bits, need bits."""
@@ -113,17 +113,13 @@ _ENCODED = (
     items.c.need_bits,
     items.c.categories,
 )
-_NO_SEQ_ABOVE = literal_column("9223372036854775807", BigInteger)
-"""The upper bound of the ranges of ``_CHANGED_AFTER``: a range with two bounds is planned
-on the primary key's index on PostgreSQL even where the table was never analysed (a lower
-bound alone is then estimated at a third of the rows: a scan of the whole table)."""
 _CHANGED_AFTER = union_all(
     select(literal_column("0", BigInteger).label("relabel"), *_ENCODED).where(
-        items.c.seq > bindparam("last"), items.c.seq <= _NO_SEQ_ABOVE
+        items.c.seq > bindparam("last"), items.c.seq <= SEQ_CEILING
     ),
     select(relabels.c.id, *_ENCODED)
     .join_from(relabels, items, relabels.c.seq == items.c.seq)
-    .where(relabels.c.id > bindparam("relabelled"), relabels.c.id <= _NO_SEQ_ABOVE),
+    .where(relabels.c.id > bindparam("relabelled"), relabels.c.id <= SEQ_CEILING),
 )
 """Items stored past a seq (``relabel`` 0), and items relabelled past a number, in one
 round trip."""
@@ -461,7 +457,11 @@ class Vault:
 
     def page(self, connection: Connection, seqs: list[int]) -> list[tuple[StoredItem, int | None]]:
         """The items of a page in seq order, each with its version if it is intact
-        (``intact``; 0 on SQLite) and None if it is not.
+        (``intact``) and None if it is not.
+
+        On SQLite every row is read and checked; its version is the item's own (the
+        signed ``version``, which ``intact`` holds to the latest the audit log records:
+        an intact row in one version has one set of signed columns).
 
         On PostgreSQL the page first reads each item's version (``xmin``, the transaction
         that wrote it: any UPDATE, by the node or behind its back, makes a new one); an
@@ -472,7 +472,7 @@ class Vault:
             page = connection.execute(_PAGE, {"seqs": seqs}).all()
             self.versions.catch_up(connection)  # after the rows: a log no older than they
             return [
-                (item, 0 if self.intact(item, caught_up=True) else None)
+                (item, item.version if self.intact(item, caught_up=True) else None)
                 for item in map(StoredItem._make, page)
             ]
         versions = driver_rows(connection, _PAGE_VERSIONS_PG, {"seqs": seqs})

@@ -47,7 +47,7 @@ from sqlalchemy import (
 from gsoia.audit.merkle import leaf_hash
 from gsoia.store import postgres, sqlite
 from gsoia.store.database import peeking
-from gsoia.store.schema import audit_entries
+from gsoia.store.schema import SEQ_CEILING, audit_entries
 
 SUBJECT = '"subject":'
 """What the body of an entry recording a version holds (canonical JSON: no spaces)."""
@@ -60,6 +60,7 @@ _SINCE = union_all(
     select(func.max(audit_entries.c.seq), cast(null(), Text), cast(null(), LargeBinary)),
     select(audit_entries.c.seq, audit_entries.c.body, audit_entries.c.leaf).where(
         audit_entries.c.seq > bindparam("after"),
+        audit_entries.c.seq <= SEQ_CEILING,
         audit_entries.c.body.like(bindparam("subject")),
         ~audit_entries.c.body.like(bindparam("first")),
     ),

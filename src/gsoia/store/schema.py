@@ -23,9 +23,16 @@ from sqlalchemy import (
     Table,
     Text,
     false,
+    literal_column,
 )
 
 metadata = MetaData()
+
+SEQ_CEILING = literal_column("9223372036854775807", BigInteger)
+"""Above every seq: the upper bound of a range read past a seq. A range with two bounds is
+planned on the primary key's index by PostgreSQL whatever it knows of the table (a lower
+bound alone, in a generic plan of a prepared statement or on a table never analysed, is
+estimated at a third of the rows: a scan of the whole table, in parallel on a large one)."""
 
 meta = Table(
     "meta",
