@@ -89,9 +89,22 @@ class RulingKey(NamedTuple):
     decided: tuple[Any, ...]
 
 
+class PageKey(NamedTuple):
+    """The key of a page as given (``Listing._pages``): the rows a user may see under a
+    filter (``Visibility``'s parts) and the place of the page among them."""
+
+    subject: SubjectKey
+    filters: tuple[tuple[str, str], ...]
+    day: dt.date
+    columns: int
+    cursor: int
+    limit: int
+    newest_first: bool
+
+
 class ViewKey(NamedTuple):
-    """The key of a listed view (``api.listing_json``): the item in one row version
-    (PostgreSQL's), under one ruling."""
+    """The key of a listed view (``api.listing_json``): the item in one row version,
+    under one ruling."""
 
     seq: int
     version: int
@@ -114,7 +127,8 @@ class Shown(NamedTuple):
 
     item: StoredItem
     version: int
-    """PostgreSQL: the row version (``xmin``); 0 on SQLite (no version known)."""
+    """The row's version: PostgreSQL's ``xmin``; on SQLite the item's signed ``version``
+    (``Vault.page``)."""
     ruling: Ruling
 
     def view(self) -> dict[str, Any]:
@@ -123,7 +137,7 @@ class Shown(NamedTuple):
         return item_view(self.item, self.ruling.label, self.ruling.decided)
 
     def key(self) -> ViewKey | None:
-        """What the view depends on, if its row version is known (PostgreSQL)."""
+        """What the view depends on, if its row version is known."""
         if not self.version:
             return None
         return ViewKey(self.item.seq, self.version, self.ruling.serial)
@@ -140,6 +154,9 @@ class Page:
     """The ids of items no longer intact (left out, to be audited)."""
     reasons: Counter[str] = field(default_factory=Counter)
     """How many items of the page were decided, by reason."""
+    serial: int = 0
+    """This page's number: the same for a page given again as it was (its items in the
+    same row versions, for the same subject on the same day); 0: not numbered."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"items": [s.view() for s in self.shown], "total": self.total, "next": self.next}
@@ -159,7 +176,11 @@ class Listing:
         """The rows a user may see, and how many, per filter and columns version."""
         self._rulings: Recent[RulingKey, Ruling] = Recent(20_000)
         """The decisions of listed items, by subject, day and the columns decided on."""
-        self._serials = itertools.count(1)  # a ruling's number, never reused
+        self._serials = itertools.count(1)  # a ruling's or a page's number, never reused
+        self._pages: Recent[PageKey, tuple[tuple[tuple[int, int], ...], Page]] = Recent(256)
+        """Pages as given, with their rows' ``(seq, version)``: the same rows in the same
+        versions are the same page (its items intact in those versions, by ``Vault.page``;
+        each ruling depends only on the subject, the day and the row's decided columns)."""
 
     def load(self) -> LabelColumns:
         """The encoded labels of every item, re-encoded if the catalogue changed.
@@ -224,7 +245,7 @@ class Listing:
             self.refresh(connection)
             snapshot = self.columns.snapshot()
             seqs = snapshot.seqs
-            allowed, total = self._allowed(user, filters, connection, snapshot)
+            allowed, total, filtered = self._allowed(user, filters, connection, snapshot)
             if newest_first:
                 end = int(np.searchsorted(seqs, cursor, side="left")) if cursor else len(seqs)
                 page_seqs = last_allowed(allowed, seqs, end, limit + 1)
@@ -236,10 +257,33 @@ class Listing:
             found = self.vault.page(connection, page_seqs)
             if newest_first:
                 found.sort(key=lambda pair: pair[0].seq, reverse=True)
-        page = Page([], total, str(page_seqs[-1]) if more and page_seqs else None)
-        subject = user.subject()
         who = subject_key(user)
         day = self.today()
+        key = PageKey(who, filtered, day, snapshot.version, cursor, limit, newest_first)
+        rows = tuple((item.seq, version or 0) for item, version in found)
+        given = self._pages.get(key)
+        if given is not None and given[0] == rows and all(v for _, v in rows):
+            kept = given[1]  # every row intact, in the versions the page was given in
+            return Page(kept.shown, kept.total, kept.next, [], kept.reasons, kept.serial)
+        page = self._page(user, who, day, found, total, more, page_seqs)
+        if not page.flagged:
+            self._pages.put(key, (rows, page))
+        return page
+
+    def _page(
+        self,
+        user: User,
+        who: SubjectKey,
+        day: dt.date,
+        found: list[tuple[StoredItem, int | None]],
+        total: int,
+        more: bool,
+        page_seqs: list[int],
+    ) -> Page:
+        """The page of the items ``found``, each confirmed on its verified label."""
+        page = Page([], total, str(page_seqs[-1]) if more and page_seqs else None)
+        page.serial = next(self._serials)
+        subject = user.subject()
         catalogue = self.rulebook.catalogue
         for item, row_version in found:
             # The page is confirmed one by one on verified labels: a column edited
@@ -266,8 +310,9 @@ class Listing:
         filters: ListFilter,
         connection: Connection,
         snapshot: Snapshot,
-    ) -> tuple[BoolArray, int]:
-        """Which rows of the table ``user`` may see under ``filters``, and how many.
+    ) -> tuple[BoolArray, int, tuple[tuple[str, str], ...]]:
+        """Which rows of the table ``user`` may see under ``filters``, how many, and the
+        filters as a key.
 
         Kept for the next pages: a walk through the pages decides once, until the
         columns change (``version``) or the day does.
@@ -277,13 +322,13 @@ class Listing:
         key = Visibility(subject_key(user), filtered, day, snapshot.version)
         cached = self._visible.get(key)
         if cached is not None:
-            return cached
+            return (*cached, filtered)
         allowed = visible_rows(self.rulebook, user.subject(), snapshot, day)
         if filters.to_dict():
             allowed &= self._filter_mask(connection, filters, snapshot.table.key, snapshot.seqs)
         found = (allowed, int(allowed.sum()))
         self._visible.put(key, found)
-        return found
+        return (*found, filtered)
 
     def _filter_mask(
         self,
