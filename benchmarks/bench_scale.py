@@ -360,7 +360,8 @@ class Served:
         return "\n".join(found[-lines:])
 
     def start(self) -> float:
-        """Start ``gsoia serve``; returns the seconds until /healthz answers."""
+        """Start ``gsoia serve``; returns the seconds until /healthz answers and every
+        worker has started."""
         self.port = processes.free_port()
         args = [GSOIA, "serve", "--data", str(self.data), "--port", str(self.port)]
         if self.url:
@@ -373,6 +374,10 @@ class Served:
         failed = processes.wait_until_healthy(self.base, self.process, 600)
         if failed:
             raise RuntimeError(f"gsoia serve {failed}:\n{self.log_tail()}")
+        # every worker started, not only the first: a worker still loading takes no
+        # connection, and the load's connections would all fall on the others
+        if processes.wait_until_idle(self.process.pid, 600) is None:
+            raise RuntimeError(f"gsoia serve still busy after 600 s:\n{self.log_tail()}")
         return time.perf_counter() - t0
 
     def stop(self) -> None:
@@ -811,8 +816,8 @@ def _run(run: Run, where: Store, served: Served, args: argparse.Namespace, profi
     run.memory_after_start = served.memory_mib()
     pid = served.process.pid if served.process else "?"
     print(
-        f"  [serve] gsoia serve (pid {pid}) answered /healthz after {run.start_s:.1f} s;"
-        f" RSS {_mem(run.memory_after_start)}"
+        f"  [serve] gsoia serve (pid {pid}) answered /healthz, every worker started,"
+        f" after {run.start_s:.1f} s; RSS {_mem(run.memory_after_start)}"
     )
 
     users = [(r.id, loaded.tokens[r.id]) for r in READERS]

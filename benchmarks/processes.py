@@ -83,6 +83,25 @@ def cpu_seconds(pid: int) -> float | None:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def wait_until_idle(pid: int, patience: float, busy: float = 0.1) -> float | None:
+    """Wait until ``pid`` and its descendants spend less than ``busy`` of a core over a
+    second (a served node's workers have all started: each loads the label columns, the
+    log and its caches before it accepts a connection, the first of them answering
+    ``/healthz`` while the others still load); the seconds waited, or None if ``patience``
+    passed first or the CPU time cannot be read."""
+    started = time.monotonic()
+    before = cpu_seconds(pid)
+    while before is not None and time.monotonic() - started < patience:
+        time.sleep(1.0)
+        after = cpu_seconds(pid)
+        if after is None:
+            return None
+        if after - before < busy:
+            return time.monotonic() - started
+        before = after
+    return None
+
+
 def memory_mib(pid: int) -> tuple[float, float] | None:
     """The resident sets of ``pid`` and its descendants now and at their peaks (VmRSS and
     VmHWM, each summed), MiB; or None."""

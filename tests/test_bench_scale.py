@@ -29,6 +29,7 @@ def test_bench_scale_runs_without_errors() -> None:
     requests = re.findall(r": ([\d,]+) requests in [\d.]+ s = ", stdout)
     assert len(requests) == 2, out
     assert "0" not in requests, out
+    assert stdout.count("every worker started") == 2, out  # waited for, before each load
     assert stdout.count("first page as expected") == 8, out  # 4 readers x 2 corpora
     splits = re.findall(r"the 4 connections on the server's \d worker\(s\): ([\d + ]+) \(", stdout)
     assert len(splits) == 2, out  # sampled in each load run
