@@ -271,8 +271,7 @@ def _witnessing_cost(runs: list[tuple[bool, float | None]]) -> int:
         if with_it is None or without is None:
             return 1
         pairs.append((with_it, without))
-    pairs.sort(key=lambda pair: pair[0] / pair[1])
-    with_it, without = pairs[len(pairs) // 2]
+    with_it, without = targets.median_pair(pairs)
     ratio = with_it / without
     verdict = "PASS" if ratio >= WITNESSING_RATIO else "MISS"
     targets.record(

@@ -505,8 +505,7 @@ def witnessing_cost(
                 return None
             rates[on] = rate
         pairs.append((rates[True], rates[False]))
-    pairs.sort(key=lambda pair: pair[0] / pair[1])
-    with_it, without = pairs[len(pairs) // 2]
+    with_it, without = targets.median_pair(pairs)
     ratios = ", ".join(f"{w / wo:.2f}" for w, wo in pairs)
     print(
         f"\n  [witnessing cost] creation, {len(labels):,} items on fresh nodes, the median"

@@ -55,6 +55,13 @@ def command() -> str:
     return " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
 
 
+def median_pair(pairs: list[tuple[float, float]]) -> tuple[float, float]:
+    """Of pairs of rates (with, without), the pair whose ratio is the median (the upper
+    of the two middle ones if even); ``pairs`` sorted by ratio in place."""
+    pairs.sort(key=lambda pair: pair[0] / pair[1])
+    return pairs[len(pairs) // 2]
+
+
 def row(
     target: str,
     figure: str,
