@@ -3,12 +3,14 @@ in another process or thread, waits until the first is done and is woken as it e
 
 from __future__ import annotations
 
+import ast
 import multiprocessing
 import stat
 import threading
 import time
 from pathlib import Path
 
+import gsoia
 from gsoia.node.service import Node
 from gsoia.store.database import open_engine, sqlite_url, writing
 from gsoia.store.writer_turn import WriterTurn, writer_turn
@@ -120,3 +122,37 @@ def test_a_node_writes_under_its_turn(tmp_path: Path) -> None:
         assert added.is_set()
     finally:
         node.close()
+
+
+def _engine_begins(source: str) -> list[int]:
+    """The lines of ``source`` that open a transaction on an engine (``….engine.begin()``
+    or ``engine.begin()``)."""
+    lines = []
+    for node in ast.walk(ast.parse(source)):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "begin"
+        ):
+            owner = node.func.value
+            name = owner.attr if isinstance(owner, ast.Attribute) else getattr(owner, "id", "")
+            if name.endswith("engine"):
+                lines.append(node.lineno)
+    return sorted(lines)
+
+
+def test_the_scan_finds_an_engine_begun() -> None:
+    source = "with self.node.engine.begin() as c:\n    pass\nengine.begin()\nc.begin()\n"
+    assert _engine_begins(source) == [1, 3]
+
+
+def test_every_write_transaction_is_opened_by_writing() -> None:
+    """A transaction begun on the engine itself would take no turn and, on SQLite, no
+    write lock until its first write (``store.database.writing`` does both)."""
+    source = Path(gsoia.__file__).parent
+    found = {
+        f"{path.relative_to(source)}:{line}"
+        for path in sorted(source.rglob("*.py"))
+        for line in _engine_begins(path.read_text(encoding="utf-8"))
+    }
+    assert found == set()

@@ -23,6 +23,7 @@ from sqlalchemy import func, select
 from gsoia.federation.courier import Courier, State, enqueue_many, outbox_row
 from gsoia.federation.packages import Kind
 from gsoia.node.exchange.peers import PeerBook
+from gsoia.store.database import writing
 from gsoia.store.schema import outbox
 
 if TYPE_CHECKING:
@@ -93,7 +94,7 @@ class HeadRounds:
             )
             for nation in due
         ]
-        with self.node.engine.begin() as connection:
+        with writing(self.node.engine) as connection:
             enqueue_many(connection, rows)
         self.courier.wake()
         return due

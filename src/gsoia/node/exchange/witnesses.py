@@ -56,6 +56,7 @@ from gsoia.node.exchange.peers import PeerBook
 from gsoia.node.floods import Refusal
 from gsoia.node.rotation import own_signing_keys
 from gsoia.node.users import User
+from gsoia.store.database import writing
 from gsoia.store.schema import witnessed_heads
 
 if TYPE_CHECKING:
@@ -278,7 +279,7 @@ class Witnesses:
         }
         for _ in range(2):
             try:
-                with self.node.engine.begin() as connection:
+                with writing(self.node.engine) as connection:
                     if not connection.execute(_KEEP_HELD, values | {"held_of": nation}).rowcount:
                         connection.execute(_FIRST_HELD, values | {"nation": nation})
                 return
@@ -418,7 +419,7 @@ class Witnesses:
     def advance(self, nation: str, held: TreeHead, newer: TreeHead) -> bool:
         """Hold ``newer`` (proven to extend ``held``) of ``nation``, if ``held`` is still
         the head held (what waits unchecked is kept); whether it was."""
-        with self.node.engine.begin() as connection:
+        with writing(self.node.engine) as connection:
             done = connection.execute(
                 update(witnessed_heads)
                 .where(
