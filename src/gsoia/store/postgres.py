@@ -69,9 +69,38 @@ def driver_rows(connection: Connection, sql: str, parameters: dict[str, Any]) ->
 
 @contextmanager
 def autocommit(engine: Engine) -> Iterator[Connection]:
-    """A connection whose statements each run on their own: no BEGIN, no ROLLBACK."""
+    """A connection whose statements each run on their own: no BEGIN, no ROLLBACK.
+
+    psycopg's connection is put in autocommit and out of it again before it goes back to
+    the pool, past SQLAlchemy: its ``isolation_level="AUTOCOMMIT"``, reset as the
+    connection is checked in, cost 5–10 µs more CPU a checkout (medians 31 against 24 µs
+    for a checkout alone, 144 against 124 µs with a ``SELECT 1``; a page listed takes three
+    or four). SQLAlchemy's own commit and rollback reach the driver as before, which sends
+    nothing in autocommit unless a transaction was begun by hand.
+    """
     with engine.connect() as connection:
-        yield connection.execution_options(isolation_level="AUTOCOMMIT")
+        driver = connection.connection.driver_connection
+        driver.autocommit = True  # type: ignore[union-attr]
+        try:
+            yield connection
+        finally:
+            _out_of_autocommit(connection)
+
+
+def _out_of_autocommit(connection: Connection) -> None:
+    """Take the driver's connection out of autocommit, rolling back a transaction begun
+    by hand and left open; a connection that cannot be is dropped from the pool."""
+    from psycopg import Error, pq  # here: a node on SQLite never loads psycopg
+
+    if connection.invalidated or connection.closed:
+        return
+    driver: Any = connection.connection.driver_connection
+    try:
+        if driver.info.transaction_status != pq.TransactionStatus.IDLE:
+            driver.rollback()
+        driver.autocommit = False
+    except Error:
+        connection.invalidate()
 
 
 @contextmanager
