@@ -41,7 +41,7 @@ from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ARRAY, BigInteger, Connection, any_, bindparam, delete, func, insert, select
+from sqlalchemy import Connection, bindparam, delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from gsoia.audit.log import AuditTransaction
@@ -69,6 +69,7 @@ from gsoia.node.taxii_envelope import sort_objects, status_resource, stix_rows
 from gsoia.node.users import User
 from gsoia.node.visible import visible_rows
 from gsoia.store.database import reading
+from gsoia.store.postgres import any_of, bigint_array
 from gsoia.store.schema import SEQ_CEILING, items, stix_deletions, stix_objects, taxii_status
 
 if TYPE_CHECKING:
@@ -383,7 +384,10 @@ class TaxiiStore:
         if not seqs:
             return []
         postgres = connection.dialect.name == "postgresql"
-        found = connection.execute(_OBJECTS_PG if postgres else _OBJECTS, {"seqs": seqs}).all()
+        if postgres:
+            found = connection.execute(_OBJECTS_PG, {"seqs": bigint_array(seqs)}).all()
+        else:
+            found = connection.execute(_OBJECTS, {"seqs": seqs}).all()
         by_seq = {row.stix_seq: row for row in found}
         return [by_seq[s] for s in seqs if s in by_seq]
 
@@ -567,5 +571,5 @@ _JOINED = select(
 _OBJECTS = _JOINED.where(stix_objects.c.seq.in_(bindparam("seqs", expanding=True)))
 """The STIX objects of a page with their items (built once: a page costs no statement
 built anew)."""
-_OBJECTS_PG = _JOINED.where(stix_objects.c.seq == any_(bindparam("seqs", type_=ARRAY(BigInteger))))
-"""``_OBJECTS`` on PostgreSQL: the page's seqs as one array parameter."""
+_OBJECTS_PG = _JOINED.where(any_of(stix_objects.c.seq, "seqs"))
+"""``_OBJECTS`` on PostgreSQL: the page's seqs as one array parameter (its text)."""

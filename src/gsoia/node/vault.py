@@ -18,7 +18,6 @@ from sqlalchemy import (
     BigInteger,
     Connection,
     Engine,
-    any_,
     bindparam,
     func,
     insert,
@@ -27,7 +26,6 @@ from sqlalchemy import (
     union_all,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.sql.elements import Label as Labelled
 
 from gsoia.crypto import aead
@@ -54,7 +52,7 @@ from gsoia.node.origin import make_seal, origin_fields
 from gsoia.node.recent import Recent
 from gsoia.node.versions import RowVersions, item_subject
 from gsoia.store import sqlite
-from gsoia.store.postgres import compiled, driver_rows, insert_one
+from gsoia.store.postgres import any_of, bigint_array, compiled, driver_rows, insert_one
 from gsoia.store.schema import SEQ_CEILING, items, relabels, topics
 
 Encoding = tuple[int, int, int, int]
@@ -98,9 +96,10 @@ _INSERT = insert(items).returning(items.c.seq, sort_by_parameter_order=True)
 # a cache key per call.
 _PAGE = ITEM.where(items.c.seq.in_(bindparam("seqs", expanding=True))).order_by(items.c.seq)
 """SQLite: the items of a page."""
-# PostgreSQL: a page's seqs as one array parameter, not a statement of 100 parameters.
+# PostgreSQL: a page's seqs as one array parameter (its text), not a statement of 100
+# parameters.
 _XMIN: Labelled[int] = literal_column("xmin::text::bigint", BigInteger).label("version")
-_IN_PAGE = items.c.seq == any_(bindparam("seqs", type_=ARRAY(BigInteger)))
+_IN_PAGE = any_of(items.c.seq, "seqs")
 _PAGE_VERSIONS = select(items.c.seq, _XMIN).where(_IN_PAGE).order_by(items.c.seq)
 """PostgreSQL: the version of each item of a page."""
 _PAGE_VERSIONED = ITEM.add_columns(_XMIN).where(_IN_PAGE)
@@ -475,7 +474,7 @@ class Vault:
                 (item, item.version if self.intact(item, caught_up=True) else None)
                 for item in map(StoredItem._make, page)
             ]
-        versions = driver_rows(connection, _PAGE_VERSIONS_PG, {"seqs": seqs})
+        versions = driver_rows(connection, _PAGE_VERSIONS_PG, {"seqs": bigint_array(seqs)})
         self.versions.catch_up(connection)
         known = {
             seq: (self._verified.get(RowVersion(seq, version)), version)
@@ -488,7 +487,7 @@ class Vault:
         missing = [seq for seq, (item, _) in known.items() if item is None]
         checked: dict[int, tuple[StoredItem, int | None]] = {}
         if missing:
-            rows = connection.execute(_PAGE_VERSIONED, {"seqs": missing}).all()
+            rows = connection.execute(_PAGE_VERSIONED, {"seqs": bigint_array(missing)}).all()
             self.versions.catch_up(connection)
             for *columns, version in rows:
                 item = StoredItem._make(columns)

@@ -16,14 +16,15 @@ a node on SQLite never loads it.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Engine, Table, insert
+from sqlalchemy import BigInteger, Connection, Engine, Table, Text, any_, bindparam, cast, insert
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import psycopg as postgresql_psycopg
-from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql import ClauseElement, ColumnElement
 
 from gsoia.store.schema import audit_entries
 
@@ -43,6 +44,21 @@ _COMMITTED_WITH = 100
 """The most entries inserted in the statement that carries the COMMIT; those before go
 in one statement of their own (a transaction rarely appends more)."""
 _INSERT_ENTRIES = insert(audit_entries)
+
+
+def any_of(column: ColumnElement[int], name: str) -> ColumnElement[bool]:
+    """``column = ANY(CAST(:name AS BIGINT[]))``: the parameter ``name`` given as the text
+    of the array (``bigint_array``)."""
+    return column == any_(cast(bindparam(name, type_=Text), ARRAY(BigInteger)))
+
+
+def bigint_array(values: Iterable[int]) -> str:
+    """Integers as the text of a PostgreSQL array (``{1,2,3}``), for ``any_of``.
+
+    psycopg adapts a Python list element by element, finding each one's type: for a page
+    of 100 seqs a query cost 364 against 137 µs of CPU given the array's text.
+    """
+    return "{" + ",".join(str(int(value)) for value in values) + "}"
 
 
 @lru_cache(maxsize=64)
