@@ -1,5 +1,5 @@
 """The table `make bench` ends with: every target, its figure, the peer's figure from the
-same run, the load average, PASS or MISS.
+same run, the load average, the machine's speed, PASS or MISS.
 
 Run ``python benchmarks/summary.py [RESULTS] [--docs docs/performance.md]``: it reads the
 rows the benchmarks wrote (``targets.py``; RESULTS defaults to ``$GSOIA_BENCH_RESULTS``),
@@ -24,8 +24,11 @@ from targets import RESULTS, Row, read
 BEGIN = "<!-- make bench: begin (benchmarks/summary.py writes this table) -->"
 END = "<!-- make bench: end -->"
 HEADER = (
-    "| target | figure | peer, same run | ratio | load | command | |\n|---|---|---|---|---|---|---|"
+    "| target | figure | peer, same run | ratio | load | 10⁷ additions | command | |\n"
+    "|---|---|---|---|---|---|---|---|"
 )
+"""``10⁷ additions``: the CPU seconds of a pure-Python loop in the benchmark's process
+(``targets.python_speed``), the machine's single-core speed when the row was written."""
 
 
 def by_target(rows: Sequence[Row]) -> dict[str, list[Row]]:
@@ -63,6 +66,7 @@ def line(runs: Sequence[Row]) -> str:
         chosen.peer or "",
         ratio,
         f"{chosen.load:.2f}",
+        "" if chosen.speed is None else f"{chosen.speed:.2f} s",
         f"`{chosen.command}`",
         chosen.verdict,
     )

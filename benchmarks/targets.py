@@ -4,6 +4,10 @@ with (``summary.py``).
 Each benchmark calls ``record`` where it prints PASS or MISS. The row goes, as one line of
 JSON, to the file named by ``$GSOIA_BENCH_RESULTS`` (``make bench`` sets it); without that
 variable nothing is written, so a benchmark run by hand leaves no file behind.
+
+Each row carries the load average and the machine's speed when it was written: the CPU
+seconds a pure-Python loop of 10⁷ additions takes (``python_speed``). This machine's
+single-core speed varies from day to day, and the figures follow it.
 """
 
 from __future__ import annotations
@@ -11,7 +15,9 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from dataclasses import asdict, dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +41,9 @@ class Row:
     command: str
     peer: str | None = None
     ratio: float | None = None
+    speed: float | None = None
+    """CPU seconds of ``python_speed``'s loop in the process that wrote the row (None in
+    rows written before it was recorded)."""
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Row:
@@ -47,12 +56,27 @@ class Row:
             command=str(data["command"]),
             peer=None if data.get("peer") is None else str(data["peer"]),
             ratio=None if data.get("ratio") is None else float(data["ratio"]),
+            speed=None if data.get("speed") is None else float(data["speed"]),
         )
 
 
 def command() -> str:
     """How this benchmark was run: the script's name and its arguments."""
     return " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
+
+
+LOOP = 10_000_000
+
+
+@cache
+def python_speed() -> float:
+    """CPU seconds this process takes for a pure-Python loop of ``LOOP`` additions,
+    measured once (at its first row, after the benchmark's own work)."""
+    started = time.process_time()
+    total = 0
+    for n in range(LOOP):
+        total += n
+    return round(time.process_time() - started, 3)
 
 
 def median_pair(pairs: list[tuple[float, float]]) -> tuple[float, float]:
@@ -71,9 +95,11 @@ def row(
     peer: str | None = None,
     ratio: float | None = None,
 ) -> Row:
-    """The row of a target met (PASS) or not (MISS), at this moment's load average."""
+    """The row of a target met (PASS) or not (MISS), at this moment's load average and the
+    machine's speed."""
     verdict = "PASS" if met else "MISS"
-    return Row(target, figure, value, verdict, os.getloadavg()[0], command(), peer, ratio)
+    load = os.getloadavg()[0]
+    return Row(target, figure, value, verdict, load, command(), peer, ratio, python_speed())
 
 
 def record(

@@ -84,6 +84,7 @@ def test_the_benchmark_writes_a_row_per_target(decision_run: tuple[str, Path]) -
     for row in rows:
         assert row["verdict"] in ("PASS", "MISS"), row
         assert row["load"] >= 0, row
+        assert row["speed"] == rows[0]["speed"] > 0, row  # measured once, in its process
         assert row["command"] == "bench_decision.py --quick --labels 20000 --sample 300", row
     agree = rows[-1]
     assert (agree["figure"], agree["value"], agree["verdict"]) == ("0 mismatches", 0, "PASS")
@@ -115,10 +116,14 @@ def test_the_summary_prints_the_table_and_writes_it_into_the_docs(
     assert run.returncode == 0, run.stdout + run.stderr
     table = run.stdout.split(f"\nwritten into {docs}")[0]
     lines = table.splitlines()
-    assert lines[0] == "| target | figure | peer, same run | ratio | load | command | |"
+    assert lines[0] == (
+        "| target | figure | peer, same run | ratio | load | 10⁷ additions | command | |"
+    )
     assert [line.split(" | ")[0] for line in lines[2:]] == [f"| {t}" for t in DECISION_TARGETS]
+    speed = json.loads(results.read_text().splitlines()[0])["speed"]
     for line in lines[2:]:
         assert line.endswith((" | PASS |", " | MISS |")), line
+        assert f" | {speed:.2f} s | " in line, line
         assert "`bench_decision.py --quick --labels 20000 --sample 300`" in line, line
     assert "| 0 mismatches |" in lines[-1]
     assert lines[-1].endswith("| PASS |")
