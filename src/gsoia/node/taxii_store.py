@@ -71,6 +71,7 @@ from gsoia.node.visible import visible_rows
 from gsoia.store.database import reading
 from gsoia.store.postgres import any_of, bigint_array
 from gsoia.store.schema import SEQ_CEILING, items, stix_deletions, stix_objects, taxii_status
+from gsoia.store.sqlite import in_json_array, int_json_array
 
 if TYPE_CHECKING:
     from gsoia.node.service import Node
@@ -387,7 +388,7 @@ class TaxiiStore:
         if postgres:
             found = connection.execute(_OBJECTS_PG, {"seqs": bigint_array(seqs)}).all()
         else:
-            found = connection.execute(_OBJECTS, {"seqs": seqs}).all()
+            found = connection.execute(_OBJECTS, {"seqs": int_json_array(seqs)}).all()
         by_seq = {row.stix_seq: row for row in found}
         return [by_seq[s] for s in seqs if s in by_seq]
 
@@ -568,8 +569,8 @@ _JOINED = select(
     stix_objects.c.date_added,
     stix_objects.c.added_us,
 ).join(stix_objects, stix_objects.c.item_id == items.c.id)
-_OBJECTS = _JOINED.where(stix_objects.c.seq.in_(bindparam("seqs", expanding=True)))
+_OBJECTS = _JOINED.where(in_json_array(stix_objects.c.seq, "seqs"))
 """The STIX objects of a page with their items (built once: a page costs no statement
-built anew)."""
+built anew), their seqs as one JSON array (SQLite)."""
 _OBJECTS_PG = _JOINED.where(any_of(stix_objects.c.seq, "seqs"))
 """``_OBJECTS`` on PostgreSQL: the page's seqs as one array parameter (its text)."""

@@ -94,8 +94,10 @@ class Changed(NamedTuple):
 _INSERT = insert(items).returning(items.c.seq, sort_by_parameter_order=True)
 # Statements built once: SQLAlchemy then finds their compiled form without rebuilding
 # a cache key per call.
-_PAGE = ITEM.where(items.c.seq.in_(bindparam("seqs", expanding=True))).order_by(items.c.seq)
-"""SQLite: the items of a page."""
+_PAGE_SQLITE = sqlite.compiled(
+    ITEM.where(sqlite.in_json_array(items.c.seq, "seqs")).order_by(items.c.seq)
+)
+"""SQLite: the items of a page, their seqs as one JSON array."""
 # PostgreSQL: a page's seqs as one array parameter (its text), not a statement of 100
 # parameters.
 _XMIN: Labelled[int] = literal_column("xmin::text::bigint", BigInteger).label("version")
@@ -468,7 +470,9 @@ class Vault:
         read with their version and checked.
         """
         if not self.postgres:
-            page = connection.execute(_PAGE, {"seqs": seqs}).all()
+            page = sqlite.driver_rows(
+                connection, _PAGE_SQLITE, {"seqs": sqlite.int_json_array(seqs)}
+            )
             self.versions.catch_up(connection)  # after the rows: a log no older than they
             return [
                 (item, item.version if self.intact(item, caught_up=True) else None)

@@ -11,15 +11,32 @@ parameters (``:name``) take the rows' dicts as they are.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Table, insert
+from sqlalchemy import Connection, String, Table, bindparam, func, insert, select
 from sqlalchemy.dialects.sqlite import pysqlite
-from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql import ClauseElement, ColumnElement
 
 _DIALECT = pysqlite.dialect(paramstyle="named")
+
+
+def in_json_array(column: ColumnElement[int], name: str) -> ColumnElement[bool]:
+    """``column IN (SELECT value FROM json_each(:name))``: the parameter ``name`` given as
+    one JSON array (``int_json_array``), not one parameter an element."""
+    values = func.json_each(bindparam(name, type_=String)).table_valued("value")
+    return column.in_(select(values.c.value))
+
+
+def int_json_array(values: Iterable[int]) -> str:
+    """Integers as a JSON array (``[1,2,3]``), for ``in_json_array``.
+
+    SQLAlchemy writes a statement afresh for each list given to an ``IN`` of expanding
+    parameters: a page of 100 items read that way cost 529 against 379 µs of CPU (its
+    rows found by their primary key either way).
+    """
+    return "[" + ",".join(str(int(value)) for value in values) + "]"
 
 
 @lru_cache(maxsize=64)
