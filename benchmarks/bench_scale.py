@@ -1031,7 +1031,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         f" SQLAlchemy {_version('SQLAlchemy')}, psycopg {_version('psycopg')};"
         f" {platform.machine()}, {_cpu_count()} CPUs, {_mem_total()}"
     )
-    print(f"  source: {_source()}; load average at start: {_load()}")
+    print(
+        f"  source: {_source()}; load average at start: {_load()};"
+        f" 10⁷ additions in {targets.loop_seconds():.2f} s of CPU (the machine's speed)"
+    )
     generator = args.generator
     if generator == "wrk":
         generator += f" ({_wrk_version()})"
@@ -1143,7 +1146,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         mark = "" if ok is None else ("PASS" if ok else "MISS")
         print(f"  {name:<40}{value:<46}{target:<10}{mark}")
     print(
-        f"\n  load average at end: {_load()} on {_cpu_count()} CPUs (above it, timings are shared)"
+        f"\n  load average at end: {_load()} on {_cpu_count()} CPUs (above it, timings are shared);"
+        f" 10⁷ additions in {targets.loop_seconds():.2f} s of CPU"
     )
     print(f"correctness failures: {failures}")
     return 1 if failures else 0

@@ -68,15 +68,20 @@ def command() -> str:
 LOOP = 10_000_000
 
 
-@cache
-def python_speed() -> float:
-    """CPU seconds this process takes for a pure-Python loop of ``LOOP`` additions,
-    measured once (at its first row, after the benchmark's own work)."""
+def loop_seconds() -> float:
+    """CPU seconds this process takes now for a pure-Python loop of ``LOOP`` additions."""
     started = time.process_time()
     total = 0
     for n in range(LOOP):
         total += n
     return round(time.process_time() - started, 3)
+
+
+@cache
+def python_speed() -> float:
+    """``loop_seconds``, measured once a process (at its first row, after the benchmark's
+    own work)."""
+    return loop_seconds()
 
 
 def median_pair(pairs: list[tuple[float, float]]) -> tuple[float, float]:

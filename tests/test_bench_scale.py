@@ -30,6 +30,9 @@ def test_bench_scale_runs_without_errors() -> None:
     assert len(requests) == 2, out
     assert "0" not in requests, out
     assert stdout.count("every worker started") == 2, out  # waited for, before each load
+    speeds = re.findall(r"10⁷ additions in (\d+\.\d\d) s of CPU", stdout)
+    assert len(speeds) == 2, out  # at start and end
+    assert all(float(s) > 0 for s in speeds), out
     assert stdout.count("first page as expected") == 8, out  # 4 readers x 2 corpora
     splits = re.findall(r"the 4 connections on the server's \d worker\(s\): ([\d + ]+) \(", stdout)
     assert len(splits) == 2, out  # sampled in each load run
