@@ -38,6 +38,10 @@ WIDE_ATTRIBUTE = f'<ConfidentialityLabel xmlns="{NS}" x="{"A" * (MAX_ATTRIBUTE +
         (DEEP, f"nested deeper than {MAX_DEPTH} elements"),
         (WIDE_ATTRIBUTE, f"attribute longer than {MAX_ATTRIBUTE} characters"),
         ("<unclosed>", "not well-formed XML: no element found: line 1, column 10"),
+        (  # an encoding no codec knows (found by the fuzzer: "UTF-8" with a byte lost)
+            '<?xml version="1.0" encoding="TF-8"?><a/>',
+            "not readable XML: unknown encoding: TF-8",
+        ),
         ("A" * (MAX_BYTES + 1), f"larger than {MAX_BYTES} bytes"),
     ],
 )

@@ -36,6 +36,8 @@ def read_xml(
         raise LabelXmlError.of(what, f"refused: {type(e).__name__} (no DTD or entity)") from e
     except ParseError as e:
         raise LabelXmlError.of(what, f"not well-formed XML: {e}") from e
+    except LookupError as e:  # its XML declaration names an encoding Python does not know
+        raise LabelXmlError.of(what, f"not readable XML: {e}") from e
     except RecursionError as e:  # pragma: no cover - expat builds iteratively
         raise LabelXmlError.of(what, "nested too deeply") from e
     _check_bounds(root, what, max_text)
