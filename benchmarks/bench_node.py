@@ -609,8 +609,8 @@ def _run_served(
     if created.split:
         print(
             f"    the {args.clients} connections on the server's {served.workers} worker(s):"
-            f" {' + '.join(map(str, created.split))} (whichever worker accepts first takes a"
-            " connection; two workers holding clients contend for the audit log's lock)"
+            f" {' + '.join(map(str, created.split))} (the workers take turns accepting;"
+            " two workers holding clients contend for the audit log's lock)"
         )
     print(f"    errors: {len(created.errors)}")
     for line in created.errors[:5]:

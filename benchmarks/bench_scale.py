@@ -906,8 +906,8 @@ def _run(run: Run, where: Store, served: Served, args: argparse.Namespace, profi
     if split and split[0]:
         print(
             f"    the {args.connections} connections on the server's {served.workers} worker(s):"
-            f" {' + '.join(map(str, split[0]))} (whichever accepts first takes a connection;"
-            " the worker holding more answers each more slowly)"
+            f" {' + '.join(map(str, split[0]))} (the workers take turns accepting, to hold as"
+            " many each: a worker holding more answers each more slowly)"
         )
     print(
         "    per reader: "

@@ -236,7 +236,7 @@ def _serve_workers(
 
     import uvicorn
 
-    from gsoia.api import served
+    from gsoia.api import served, spread
     from gsoia.api.app import MULTIPROCESS_METRICS
 
     # Each worker counts in files of its own there; /metrics adds them up.
@@ -244,6 +244,10 @@ def _serve_workers(
     shutil.rmtree(counts, ignore_errors=True)  # a previous run's
     counts.mkdir(mode=0o700)
     os.environ[MULTIPROCESS_METRICS] = str(counts)
+    # The workers' counts of the connections they hold, to take turns accepting.
+    held = data.resolve() / "connections"
+    spread.Tally.create(held)
+    os.environ[spread.SPREAD] = str(held)
     os.environ[served.SERVE_DATA] = str(data.resolve())
     os.environ[served.SERVE_DATABASE] = database or ""
     os.environ[served.SERVE_TODAY] = day.isoformat() if day else ""
@@ -258,6 +262,7 @@ def _serve_workers(
         host=host,
         port=port,
         workers=workers,
+        loop="gsoia.api.spread:new_loop",
         log_level="warning",
         access_log=False,  # RequestLog logs each request (uvicorn's line is below "warning")
     )
