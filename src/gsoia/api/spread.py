@@ -14,9 +14,9 @@ accepting.
 The workers' counts are in a file of ``gsoia serve``'s making (``Tally``): one slot of
 eight bytes a worker (its count plus one; 0 in a slot no worker has held), mapped into
 each worker's memory, the slot held by a lock on its first byte, which the kernel lets go
-when the worker dies however it dies. uvicorn
-builds each worker's event loop with ``new_loop`` (its ``loop`` setting) and asks it for
-a server on the shared socket; the loop answers with an ``Acceptor``.
+when the worker dies however it dies. uvicorn builds each worker's event loop with
+``new_loop`` (its ``loop`` setting) and asks it for a server on the shared socket; the
+loop answers with an ``Acceptor``.
 """
 
 from __future__ import annotations
