@@ -6,10 +6,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from types import SimpleNamespace
 
 import httpx
+import pytest
 from playwright.sync_api import expect
 
+from gsoia.node import holdings
+from gsoia.node.item import MAX_ID
 from tests import loopback
 from tests.node.conftest import RunningNode
 from tests.web.conftest import Opener, create_by_api, session_client, unique
@@ -199,3 +203,47 @@ def test_a_cursor_out_of_range_is_the_pages_own_422(site: RunningNode) -> None:
         e for e in entries if e["kind"] == "refused" and e["data"]["action"] == "GET /web/items"
     ]
     assert [e["actor"] for e in refusals[-3:]] == ["jpn-analyst"] * 3
+
+
+def test_an_id_longer_than_an_item_can_have_names_no_item(
+    site: RunningNode, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page or form of an item whose id runs past the longest an item's can be (64
+    characters) is refused as no such item, never taken as the item its first 64
+    characters name."""
+    longest = "item-" + unique("longest").encode().hex()
+    longest = (longest + "0" * MAX_ID)[:MAX_ID]
+    next_id = SimpleNamespace(uuid4=lambda: longest)
+    monkeypatch.setattr(holdings, "uuid", next_id)  # the id of the item made below
+    node = site.open()
+    try:
+        analyst = node.authenticate(site.tokens["jpn-analyst"])
+        label = {"originator": "JPN", "classification": "HI", "releasable_to": ["CAN", "USA"]}
+        made = node.create_item(analyst, label, "Longest id", b"x")
+    finally:
+        node.close()
+    assert made["id"] == longest
+    longer = longest + "z"
+    with http_sign_in(site, "jpn-analyst") as client:
+        assert client.get(f"/web/items/{longest}").status_code == 200
+        assert client.get(f"/web/items/{longer}").status_code == 404
+        preview = client.get(f"/web/items/{longer}/release", params={"to": "CAN"})
+        assert preview.status_code == 404, preview.text[:300]
+        csrf = page_csrf(client)
+        posts = [
+            (f"/web/items/{longer}/release", {"to": "CAN"}),
+            (f"/web/items/{longer}/incidents", {"kind": "loss", "description": "gone"}),
+        ]
+        for path, fields in posts:
+            refused = client.post(path, data=fields | {"csrf": csrf})
+            assert refused.status_code == 404, (path, refused.text[:300])
+    with site.client("jpn-officer") as officer:
+        custody = officer.get(f"/api/v1/items/{longest}/custody").json()
+        consents = officer.get(f"/api/v1/items/{longest}/consents").json()
+        with http_sign_in(site, "jpn-officer") as client:
+            given = client.post(
+                f"/web/items/{longer}/consents", data={"to": "USA", "csrf": page_csrf(client)}
+            )
+        assert given.status_code == 404, given.text[:300]
+        assert officer.get(f"/api/v1/items/{longest}/custody").json() == custody
+        assert officer.get(f"/api/v1/items/{longest}/consents").json() == consents

@@ -35,8 +35,8 @@ def add_routes(router: APIRouter, site: Site) -> None:
         if not to:
             raise RequestError.of("to", "choose the nation the consent is for")
         note = officer_note(form.get("note"))
-        await run_in_threadpool(node.exchange.consent, user, item_id[:64], to, None, note)
-        return RedirectResponse(_to_item(item_id[:64], "consented", to), status_code=303)
+        await run_in_threadpool(node.exchange.consent, user, item_id, to, None, note)
+        return RedirectResponse(_to_item(item_id, "consented", to), status_code=303)
 
     @router.post("/web/items/{item_id}/consents/{party}/withdraw")
     async def withdraw(request: Request, item_id: str, party: str) -> Response:
@@ -44,8 +44,8 @@ def add_routes(router: APIRouter, site: Site) -> None:
         user = site.check_form(request, form)
         note = officer_note(form.get("note"))
         party = party[:MAX_NATION]
-        await run_in_threadpool(node.exchange.withdraw_consent, user, item_id[:64], party, note)
-        return RedirectResponse(_to_item(item_id[:64], "withdrawn", party), status_code=303)
+        await run_in_threadpool(node.exchange.withdraw_consent, user, item_id, party, note)
+        return RedirectResponse(_to_item(item_id, "withdrawn", party), status_code=303)
 
 
 def shown(site: Site, request: Request, item_id: str, originator: str) -> dict[str, Any]:

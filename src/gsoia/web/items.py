@@ -216,7 +216,7 @@ def add_routes(router: APIRouter, site: Site) -> None:
         incident = await run_in_threadpool(
             node.exchange.report_incident,
             user,
-            item_id[:64],
+            item_id,
             _text(form.get("kind"), 32),
             str(form.get("description") or "")[:10_000],
         )
@@ -263,7 +263,7 @@ def _item_page(site: Site, request: Request, item_id: str) -> Response:
     """One item: its marking, the decision, who may read it, where it was released."""
     node = site.node
     user = site.user(request)
-    view = node.read_item(user, item_id[:64])
+    view = node.read_item(user, item_id)
     label: Label = view["label"]
     decision = node.rulebook.decide_parsed(
         user.subject(),

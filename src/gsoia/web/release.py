@@ -48,7 +48,7 @@ def add_routes(router: APIRouter, site: Site) -> None:
     def preview_page(request: Request, item_id: str) -> Response:
         user = site.user(request)
         to = _nation(request.query_params.get("to"))
-        return _page(site, request, user, item_id[:64], to)
+        return _page(site, request, user, item_id, to)
 
     @router.post("/web/items/{item_id}/release")
     async def release(request: Request, item_id: str) -> Response:
@@ -58,12 +58,12 @@ def add_routes(router: APIRouter, site: Site) -> None:
         if not to:
             raise RequestError.of("to", "choose the partner nation to release to")
         try:
-            sent = await run_in_threadpool(node.exchange.release, user, item_id[:64], to)
+            sent = await run_in_threadpool(node.exchange.release, user, item_id, to)
         except Denied as e:  # for the partner; a refused read of one's own fails in _page
             return await run_in_threadpool(
-                _page, site, request, user, item_id[:64], to, e.decision, None, None, 403
+                _page, site, request, user, item_id, to, e.decision, None, None, 403
             )
-        return await run_in_threadpool(_page, site, request, user, item_id[:64], to, None, sent)
+        return await run_in_threadpool(_page, site, request, user, item_id, to, None, sent)
 
     @router.post("/web/items/{item_id}/consent-requests")
     async def ask_consent(request: Request, item_id: str) -> Response:
@@ -72,10 +72,8 @@ def add_routes(router: APIRouter, site: Site) -> None:
         to = _nation(form.get("to"))
         if not to:
             raise RequestError.of("to", "choose the nation the consent is for")
-        asked = await run_in_threadpool(node.exchange.request_consent, user, item_id[:64], to)
-        return await run_in_threadpool(
-            _page, site, request, user, item_id[:64], to, None, None, asked
-        )
+        asked = await run_in_threadpool(node.exchange.request_consent, user, item_id, to)
+        return await run_in_threadpool(_page, site, request, user, item_id, to, None, None, asked)
 
 
 def _page(
