@@ -28,12 +28,17 @@ HEALTH = b"GET /healthz HTTP/1.1\r\nHost: gsoia\r\n\r\n"
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[RunningNode]:
-    """A node on SQLite served by ``gsoia serve --workers 2``."""
+    """A node on SQLite served by ``gsoia serve --workers 2``, both workers accepting
+    (each has taken its slot in the file of counts)."""
     with fresh_database("sqlite") as database:
         node = make_node(tmp_path, database)
         node.workers = 2
         try:
             node.start()
+            deadline = time.monotonic() + 60
+            while len(_counted(node)) < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert len(_counted(node)) == 2, "a worker never started accepting"
             yield node
         finally:
             node.stop()
@@ -167,6 +172,15 @@ def test_the_counts_of_live_workers_only(tmp_path: Path) -> None:
             _end(again)
         mine.add(-5)
         assert not mine.over()
+        mine.release()  # as a worker that stops accepting does
+        taken, taken_slot = _holder(path, 7)
+        try:
+            assert taken_slot == mine.slot  # free again
+            mine.add(-1)  # a connection of the released worker closing writes nothing
+            value = struct.unpack_from("=q", path.read_bytes(), taken_slot * 8)[0]
+            assert value == 7 + 1
+        finally:
+            _end(taken)
     finally:
         _end(more)
         mine.close()

@@ -233,6 +233,7 @@ def test_an_id_longer_than_an_item_can_have_names_no_item(
         posts = [
             (f"/web/items/{longer}/release", {"to": "CAN"}),
             (f"/web/items/{longer}/incidents", {"kind": "loss", "description": "gone"}),
+            (f"/web/items/{longer}/consent-requests", {"to": "USA"}),
         ]
         for path, fields in posts:
             refused = client.post(path, data=fields | {"csrf": csrf})
@@ -241,9 +242,12 @@ def test_an_id_longer_than_an_item_can_have_names_no_item(
         custody = officer.get(f"/api/v1/items/{longest}/custody").json()
         consents = officer.get(f"/api/v1/items/{longest}/consents").json()
         with http_sign_in(site, "jpn-officer") as client:
-            given = client.post(
-                f"/web/items/{longer}/consents", data={"to": "USA", "csrf": page_csrf(client)}
-            )
-        assert given.status_code == 404, given.text[:300]
+            csrf = page_csrf(client)
+            for path, fields in [
+                (f"/web/items/{longer}/consents", {"to": "USA"}),
+                (f"/web/items/{longer}/consents/USA/withdraw", {}),
+            ]:
+                refused = client.post(path, data=fields | {"csrf": csrf})
+                assert refused.status_code == 404, (path, refused.text[:300])
         assert officer.get(f"/api/v1/items/{longest}/custody").json() == custody
         assert officer.get(f"/api/v1/items/{longest}/consents").json() == consents

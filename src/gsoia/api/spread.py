@@ -9,7 +9,8 @@ once fell 9 and 7 on two workers, or all 16 on one. Here each worker accepts one
 connection at a time, and only while it holds no more than the worker holding fewest; a
 worker holding more looks again every ``LOOK_AGAIN`` and takes a connection still
 waiting after ``PATIENCE``, so a worker that is busy or stuck never stops the node
-accepting.
+accepting. A worker counts from the moment it starts accepting to the moment it stops: one
+still loading its node, or shutting down, is not waited for.
 
 The workers' counts are in a file of ``gsoia serve``'s making (``Tally``): one slot of
 eight bytes a worker (its count plus one; 0 in a slot no worker has held), mapped into
@@ -63,6 +64,7 @@ class Tally:
             os.close(self._fd)
             raise
         self.held = 0
+        self._released = False
         self.add(0)
 
     @staticmethod
@@ -87,7 +89,8 @@ class Tally:
     def add(self, change: int) -> None:
         """This worker holds ``change`` more connections (fewer if negative)."""
         self.held += change
-        _COUNT.pack_into(self._map, self.slot * _COUNT.size, self.held + 1)
+        if not self._released:  # a released slot may be another worker's by now
+            _COUNT.pack_into(self._map, self.slot * _COUNT.size, self.held + 1)
 
     def over(self) -> bool:
         """Whether this worker holds more connections than a live worker holds."""
@@ -106,7 +109,15 @@ class Tally:
         fcntl.lockf(self._fd, fcntl.LOCK_UN, 1, slot)
         return False
 
+    def release(self) -> None:
+        """Let go of this worker's slot: it accepts no more, and the others do not wait
+        for it."""
+        if not self._released:
+            self._released = True
+            fcntl.lockf(self._fd, fcntl.LOCK_UN, 1, self.slot)
+
     def close(self) -> None:
+        self.release()
         self._map.close()
         os.close(self._fd)
 
@@ -212,6 +223,7 @@ class Acceptor:
         if not self._serving:
             return
         self._serving = False
+        self._tally.release()
         if self._later is not None:
             self._later.cancel()
             self._later = None
@@ -230,18 +242,22 @@ class Acceptor:
 
 
 class SpreadLoop(uvloop.Loop):
-    """uvloop's loop, whose servers on a socket given accept in the worker's turn."""
+    """uvloop's loop, whose servers on a socket given accept in the worker's turn.
 
-    def __init__(self, tally: Tally) -> None:
+    The worker takes its slot in the file of counts (``counts``) only as it starts
+    accepting: a worker still starting (loading its node) is not waited for.
+    """
+
+    def __init__(self, counts: Path) -> None:
         super().__init__()
-        self.tally = tally
+        self.counts = counts
 
     async def create_server(self, protocol_factory: Any, *args: Any, **kwargs: Any) -> Any:
         sock = kwargs.get("sock")
         if sock is None or args or kwargs.get("ssl") is not None:
             return await super().create_server(protocol_factory, *args, **kwargs)
         backlog = kwargs.get("backlog", 100)
-        return Acceptor(self, sock, protocol_factory, self.tally, backlog)
+        return Acceptor(self, sock, protocol_factory, Tally(self.counts), backlog)
 
 
 def new_loop() -> asyncio.AbstractEventLoop:
@@ -250,4 +266,4 @@ def new_loop() -> asyncio.AbstractEventLoop:
     path = os.environ.get(SPREAD)
     if not path:
         return uvloop.new_event_loop()
-    return SpreadLoop(Tally(Path(path)))
+    return SpreadLoop(Path(path))
