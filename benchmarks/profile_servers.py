@@ -74,7 +74,7 @@ RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("validation", r"gsoia/decision/request\.py|gsoia/node/exchange/bodies\.py"),
         ("validation", r"gsoia/node/taxii_envelope\.py|gsoia/labels_xml/label_check\.py"),
         ("decision", r"gsoia/decision/|gsoia/catalogue/|" + _under("numpy")),
-        ("crypto", _under("cryptography") + r"|gsoia/crypto/|[(/]hashlib\.py|[(/]hmac\.py"),
+        ("crypto", _under("cryptography", "nacl") + r"|gsoia/crypto/|[(/]hashlib\.py|[(/]hmac\.py"),
         ("SQL", _under("sqlalchemy", "sqlite3", "psycopg", "psycopg_pool", "alembic")),
         ("SQL", r"gsoia/store/|gsoia/audit/(sqlite|postgres)_store\.py"),
         ("audit", r"gsoia/audit/"),

@@ -6,8 +6,8 @@ import hashlib
 from types import MappingProxyType
 
 import pytest
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from nacl.exceptions import BadSignatureError
 
 from gsoia.crypto import BadSignature, CryptoError, binding_message, digest, sign, verify
 
@@ -145,7 +145,7 @@ def test_another_key_is_refused_and_the_cause_is_chained() -> None:
     signature = sign(Ed25519PrivateKey.generate(), message)
     with pytest.raises(BadSignature, match="does not verify") as caught:
         verify(_public(Ed25519PrivateKey.generate()), message, signature)
-    assert isinstance(caught.value.__cause__, InvalidSignature)
+    assert isinstance(caught.value.__cause__, BadSignatureError)
     assert isinstance(caught.value, CryptoError)
 
 
@@ -167,3 +167,32 @@ def test_an_all_zero_signature_is_refused() -> None:
     private = Ed25519PrivateKey.generate()
     with pytest.raises(BadSignature):
         verify(_public(private), b"m", bytes(64))
+
+
+@pytest.mark.parametrize("length", [0, 1, 63, 64, 65, 1_000, 100_000])
+def test_signatures_are_openssls_byte_for_byte_and_each_accepts_the_others(length: int) -> None:
+    """Signing runs in libsodium: Ed25519 is deterministic, so its signature is the one
+    OpenSSL (``cryptography``) makes with the same key, and each verifies the other's."""
+    private = Ed25519PrivateKey.generate()
+    message = hashlib.shake_256(str(length).encode()).digest(length) if length else b""
+    ours = sign(private, message)
+    assert ours == private.sign(message)
+    private.public_key().verify(ours, message)  # OpenSSL accepts libsodium's
+    verify(_public(private), message, private.sign(message))  # and libsodium OpenSSL's
+
+
+def test_a_key_signs_alike_whichever_object_holds_it() -> None:
+    private = Ed25519PrivateKey.generate()
+    again = Ed25519PrivateKey.from_private_bytes(private.private_bytes_raw())
+    other = Ed25519PrivateKey.generate()
+    assert sign(private, b"m") == sign(again, b"m") != sign(other, b"m")
+
+
+def test_a_small_order_public_key_is_refused_where_openssl_accepts_any_message() -> None:
+    """The identity point as public key, with R the identity and S zero, satisfies the
+    verification equation for every message: OpenSSL accepts it, libsodium refuses it."""
+    identity = b"\x01" + bytes(31)
+    forged = identity + bytes(32)
+    Ed25519PublicKey.from_public_bytes(identity).verify(forged, b"release everything")
+    with pytest.raises(BadSignature, match="does not verify"):
+        verify(identity, b"release everything", forged)
