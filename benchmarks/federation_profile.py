@@ -47,7 +47,10 @@ STEPS: tuple[tuple[str, Callable[[tuple[str, int, str]], bool]], ...] = (
     ("    Exchange.receive (CAN, all)", lambda f: f[2] in RECEIVES and f[0].endswith(FACADE)),
     ("      open_package", lambda f: f[2] == "open_package"),
     ("      _check_release", lambda f: f[2] == "_check_release"),
-    ("      Node.store_received", lambda f: f[2] == "store_received"),
+    (
+        "      Holdings.store_received_many",
+        lambda f: f[2] == "store_received_many" and f[0].endswith("holdings.py"),
+    ),
     ("    Courier._settled (JPN: delivered)", lambda f: f[2] == "_settled"),
     ("Ed25519 sign", lambda f: f[2] == "sign" and f[0].endswith("signing.py")),
     ("Ed25519 verify", lambda f: f[2] == "verify" and f[0].endswith("signing.py")),

@@ -31,6 +31,7 @@ from gsoia.node.columns import EncodedLabel
 from gsoia.node.errors import Denied, IntegrityFailure, NodeError, NotFound
 from gsoia.node.item import (
     Draft,
+    Received,
     StoredItem,
     decided_on,
     decided_view,
@@ -287,26 +288,63 @@ class Holdings:
             "version": 1,
         }
 
-    def store_received(
-        self,
-        tx: AuditTransaction,
-        item: dict[str, Any],
-        content: bytes,
-        *,
-        sender: str,
-        package_id: str,
-        marking: str,
-        origin_seal: bytes | None = None,
-    ) -> EncodedLabel:
-        """Store an item received from a partner, with this node as custodian (federation).
+    def store_received_many(
+        self, tx: AuditTransaction, received: Sequence[Received]
+    ) -> list[EncodedLabel]:
+        """Store items received from partners, with this node as custodian (federation).
 
-        The content is encrypted afresh under this node's keys; the original label is kept
-        as the originator wrote it, the custodian's own marking next to it, and the
-        originator's seal (checked by the caller) with it, to pass on. The copy is in
-        version 1, which the caller's entry records (``package.received``).
+        Each content is encrypted afresh under this node's keys; the original label is
+        kept as the originator wrote it, the custodian's own marking next to it, and the
+        originator's seal (checked by the caller) with it, to pass on. The items are
+        written in one statement, and two or more share one signature (an envelope,
+        ``gsoia.node.envelopes``), as a batch created here does. Each copy is in version 1,
+        which the caller's entry records (``package.received``).
         """
         vault = self.vault
-        fields: dict[str, Any] = {
+        written = [(self._received_fields(r.item), r.content) for r in received]
+        envelope: dict[str, Any] | None = None
+        if len(written) < 2:
+            sealed = [vault.sealed(fields, content) for fields, content in written]
+        else:
+            envelope, sealed = vault.sealed_together(written)
+            vault.envelopes.insert(tx.connection, envelope)
+        columns = self.listing.columns
+        labels = [held_label(stored_item(stored)) for stored in sealed]
+        topic_bit, registered = vault.topic_bits(tx.connection, columns.topics, labels)
+        encodings = [vault.encode(label, topic_bit) for label in labels]
+        new_topics = vault.register_topics(tx.connection, registered, topic_bit)
+        seqs = vault.insert(
+            tx.connection,
+            [
+                stored
+                | {
+                    "sender": r.sender,
+                    "package_id": r.package_id,
+                    "custodian_marking": r.marking,
+                    "grants": "[]",
+                    "origin_seal": r.origin_seal,
+                }
+                | encoded_columns(encoded)
+                for r, stored, encoded in zip(received, sealed, encodings, strict=True)
+            ],
+        )
+        found = [
+            EncodedLabel(seq, *encoded, categories_of(label))
+            for seq, encoded, label in zip(seqs, encodings, labels, strict=True)
+        ]
+
+        def publish() -> None:
+            columns.add_topics(new_topics)
+            columns.append(found)
+            if envelope is not None:
+                vault.envelopes.remember(envelope)
+
+        tx.on_commit(publish)
+        return found
+
+    def _received_fields(self, item: dict[str, Any]) -> dict[str, Any]:
+        """A received item's signed columns, held by this node."""
+        return {
             "id": str(item["id"]),
             "title": item["title"],
             "originator": item["originator"],
@@ -321,32 +359,6 @@ class Holdings:
             "created_by": item["created_by"],
             "version": 1,
         }
-        stored = vault.sealed(fields, content)
-        columns = self.listing.columns
-        label = held_label(stored_item(stored))
-        topic_bit, registered = vault.topic_bits(tx.connection, columns.topics, [label])
-        encoded = vault.encode(label, topic_bit)
-        new_topics = vault.register_topics(tx.connection, registered, topic_bit)
-        seq = vault.insert_one(
-            tx.connection,
-            stored
-            | {
-                "sender": sender,
-                "package_id": package_id,
-                "custodian_marking": marking,
-                "grants": "[]",
-                "origin_seal": origin_seal,
-            }
-            | encoded_columns(encoded),
-        )
-        found = EncodedLabel(seq, *encoded, categories_of(label))
-
-        def publish() -> None:
-            columns.add_topics(new_topics)
-            columns.append([found])
-
-        tx.on_commit(publish)
-        return found
 
     # -- listing and reading --------------------------------------------------------------
 

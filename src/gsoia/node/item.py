@@ -173,6 +173,19 @@ class Draft:
     decision: Decision
 
 
+@dataclass(frozen=True)
+class Received:
+    """An item received from a partner, every check passed, to store as this node's copy."""
+
+    item: dict[str, Any]
+    content: bytes
+    sender: str
+    package_id: str
+    marking: str
+    """This node's own marking of the item (its custodian marking)."""
+    origin_seal: bytes | None = None
+
+
 def names(text: str) -> list[str]:
     """A stored JSON list of names (releasable-to, need-to-know, consented-to)."""
     return list(_names(text))

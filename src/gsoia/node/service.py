@@ -36,7 +36,7 @@ from gsoia.node.config import KEYS_DIR, ConfigError, NodeConfig, private_directo
 from gsoia.node.floods import Floods, Refusal
 from gsoia.node.holdings import Holdings
 from gsoia.node.incidents import Incidents
-from gsoia.node.item import Draft, StoredItem
+from gsoia.node.item import Draft, Received, StoredItem
 from gsoia.node.listing import EVERYTHING, ListFilter, Listing, Page
 from gsoia.node.metrics import Metrics
 from gsoia.node.sessions import WebSessions
@@ -355,9 +355,8 @@ class Node:
         marking: str,
         origin_seal: bytes | None = None,
     ) -> EncodedLabel:
-        """Store an item received from a partner (``Holdings.store_received``)."""
-        return self.holdings.store_received(
-            tx,
+        """Store an item received from a partner (``Holdings.store_received_many``)."""
+        received = Received(
             item,
             content,
             sender=sender,
@@ -365,6 +364,13 @@ class Node:
             marking=marking,
             origin_seal=origin_seal,
         )
+        return self.holdings.store_received_many(tx, [received])[0]
+
+    def store_received_many(
+        self, tx: AuditTransaction, received: Sequence[Received]
+    ) -> list[EncodedLabel]:
+        """Store items received from partners together (``Holdings.store_received_many``)."""
+        return self.holdings.store_received_many(tx, received)
 
     def list_items(
         self,

@@ -38,12 +38,14 @@ from gsoia.node.exchange.acknowledge import Acknowledger, Ledger
 from gsoia.node.exchange.bodies import ReleaseBody, read_body
 from gsoia.node.exchange.peers import PeerBook
 from gsoia.node.exchange.received import INSERT_INBOX, inbox_row, refusal, replay
+from gsoia.node.item import Received
 from gsoia.node.partners import partner_decision
 from gsoia.node.taxii_store import record_received
 from gsoia.node.versions import item_subject, versioned
 
 if TYPE_CHECKING:
     from gsoia.audit.log import AuditTransaction
+    from gsoia.node.columns import EncodedLabel
     from gsoia.node.service import Node
 
 Outcome = dict[str, Any] | Exception
@@ -196,43 +198,77 @@ class Intake:
     ) -> list[Outcome]:
         """Store the checked releases of a run and audit its refusals, in their order, in
         ``tx``; ``counted``: the refusals no pinned peer signed are counted by the caller,
-        not audited here. Each release stored joins ``ledger``, to be acknowledged."""
+        not audited here. Each release stored joins ``ledger``, to be acknowledged.
+
+        The copies of the run are stored first, together (``Holdings.store_received_many``:
+        one statement, one signature), then each entry is audited in the run's order.
+        """
         arrivals = [entry for entry in run if isinstance(entry, Arrival)]
         held = self.node.vault.held(tx.connection, [a.item["id"] for a in arrivals])
-        received: list[dict[str, Any]] = []  # the inbox's rows, written together
+        sorted_out: list[tuple[Arrival, bool] | PackageRejected] = []  # (arrival, held)
         stored: set[str] = set()
-        outcomes: list[Outcome] = []
         for entry in run:
             if isinstance(entry, Arrival) and entry.package.id in stored:  # twice in the batch
                 entry = replay(entry.package)
             if isinstance(entry, PackageRejected):
-                if not (entry.anonymous and counted):
-                    tx.append("package.refused", "inbox", refusal(entry))
-                outcomes.append(entry)
+                sorted_out.append(entry)
                 continue
             item_id = entry.item["id"]
-            outcomes.append(self._store(tx, entry, ledger, held=item_id in held, inbox=received))
+            sorted_out.append((entry, item_id in held))
             stored.add(entry.package.id)
             held.add(item_id)
+        new = [one[0] for one in sorted_out if isinstance(one, tuple) and not one[1]]
+        copies = iter(self._copies(tx, new))
+        received: list[dict[str, Any]] = []  # the inbox's rows, written together
+        outcomes: list[Outcome] = []
+        for one in sorted_out:
+            if isinstance(one, PackageRejected):
+                if not (one.anonymous and counted):
+                    tx.append("package.refused", "inbox", refusal(one))
+                outcomes.append(one)
+                continue
+            arrival, was_held = one
+            copy = None if was_held else next(copies)
+            outcomes.append(self._audited(tx, arrival, ledger, copy, inbox=received))
         if received:  # a package stored meanwhile by another request: this fails, all undone
             tx.connection.execute(INSERT_INBOX, received)
         return outcomes
 
     def store_alone(self, tx: AuditTransaction, arrival: Arrival, ledger: Ledger) -> dict[str, Any]:
         held = self.node.vault.held(tx.connection, [arrival.item["id"]])
-        return self._store(tx, arrival, ledger, held=bool(held))
+        copy = None if held else self._copies(tx, [arrival])[0]
+        return self._audited(tx, arrival, ledger, copy)
 
-    def _store(
+    def _copies(self, tx: AuditTransaction, arrivals: list[Arrival]) -> list[EncodedLabel]:
+        """This node's copies of ``arrivals`` stored (with this node as custodian)."""
+        if not arrivals:
+            return []
+        return self.node.store_received_many(
+            tx,
+            [
+                Received(
+                    a.item,
+                    a.content,
+                    sender=a.package.sender,
+                    package_id=a.package.id,
+                    marking=a.marking,
+                    origin_seal=a.origin_seal,
+                )
+                for a in arrivals
+            ],
+        )
+
+    def _audited(
         self,
         tx: AuditTransaction,
         arrival: Arrival,
         ledger: Ledger,
+        copy: EncodedLabel | None,
         *,
-        held: bool,
         inbox: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
-        """Store a checked release (unless the item is ``held`` already) and audit it; its
-        entry joins ``ledger`` (the receipt proves it).
+        """Audit a checked release, stored as ``copy`` (None: the item was held already);
+        its entry joins ``ledger`` (the receipt proves it).
 
         The package joins the inbox now, or joins ``inbox`` for the caller to write, with
         the seq of its entry (a package posted again is answered with its receipt again).
@@ -240,7 +276,7 @@ class Intake:
         node = self.node
         package, item = arrival.package, arrival.item
         about = {"package": package.id, "item": item["id"]}
-        if held:
+        if copy is None:
             seq = tx.append(
                 RECEIVED,
                 package.sender,
@@ -248,18 +284,9 @@ class Intake:
             )
             outcome = {"status": "already held", "item": item["id"]}
         else:
-            stored = node.store_received(
-                tx,
-                item,
-                arrival.content,
-                sender=package.sender,
-                package_id=package.id,
-                marking=arrival.marking,
-                origin_seal=arrival.origin_seal,
-            )
             # a STIX object joins this node's TAXII collection, with the custodian's marking
             added = int(node.clock().timestamp() * 1_000_000)
-            record_received(tx.connection, item["id"], stored.seq, arrival.content, added)
+            record_received(tx.connection, item["id"], copy.seq, arrival.content, added)
             seq = tx.append(
                 RECEIVED,
                 package.sender,
