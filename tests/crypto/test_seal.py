@@ -54,12 +54,7 @@ def test_the_layout_is_ephemeral_public_nonce_ciphertext() -> None:
     sealed = seal(_public(recipient), secret, CONTEXT)
     ephemeral_public, nonce, ciphertext = sealed[:32], sealed[32:44], sealed[44:]
     shared = recipient.exchange(X25519PublicKey.from_public_bytes(ephemeral_public))
-    key = HKDF(
-        algorithm=hashes.SHA256(),
-        length=32,
-        salt=ephemeral_public + _public(recipient),
-        info=b"gsoia-seal-v1" + CONTEXT,
-    ).derive(shared)
+    key = _key(shared, ephemeral_public, _public(recipient))
     assert AESGCM(key).decrypt(nonce, ciphertext, CONTEXT) == secret
 
 
@@ -128,3 +123,21 @@ def test_sealing_to_a_malformed_key_is_a_crypto_error(length: int) -> None:
 def test_sealing_to_a_low_order_key_is_a_crypto_error() -> None:
     with pytest.raises(CryptoError, match="unusable X25519 public key"):
         seal(bytes(32), new_key(), CONTEXT)
+
+
+def _key(shared: bytes, ephemeral_public: bytes, recipient_public: bytes) -> bytes:
+    """The construction's key, derived with OpenSSL's HKDF (``cryptography``)."""
+    salt = ephemeral_public + recipient_public
+    return HKDF(hashes.SHA256(), 32, salt, b"gsoia-seal-v1" + CONTEXT).derive(shared)
+
+
+def test_a_key_sealed_with_openssls_x25519_opens() -> None:
+    """X25519 runs in libsodium; a node sealing with OpenSSL's X25519 (as this one did)
+    seals what this one opens (the other way: ``test_the_layout_is_...`` above)."""
+    recipient = X25519PrivateKey.generate()
+    ephemeral = X25519PrivateKey.generate()
+    shared = ephemeral.exchange(recipient.public_key())
+    secret, nonce = new_key(), b"\x07" * 12
+    key = _key(shared, _public(ephemeral), _public(recipient))
+    sealed = _public(ephemeral) + nonce + AESGCM(key).encrypt(nonce, secret, CONTEXT)
+    assert unseal(recipient, sealed, CONTEXT) == secret
