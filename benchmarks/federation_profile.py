@@ -202,11 +202,14 @@ def primitives(content_bytes: int) -> None:
             fn()
         return (time.perf_counter() - t) / reps * 1e6
 
+    openssl = keys.signing.public_key()  # the peer: OpenSSL's Ed25519 (``cryptography``)
     print()
-    print("    primitives, without the profiler (µs per call):")
+    print("    primitives, without the profiler (µs per call; OpenSSL's in brackets):")
     print(
-        f"      Ed25519 sign {timed(lambda: sign(keys.signing, message)):.0f},"
-        f" verify {timed(lambda: verify(public.signing, message, signature)):.0f};"
+        f"      Ed25519 sign {timed(lambda: sign(keys.signing, message)):.0f}"
+        f" ({timed(lambda: keys.signing.sign(message)):.0f}),"
+        f" verify {timed(lambda: verify(public.signing, message, signature)):.0f}"
+        f" ({timed(lambda: openssl.verify(signature, message)):.0f});"
         f" X25519 seal {timed(lambda: seal(public.sealing, key, b'ctx')):.0f},"
         f" unseal {timed(lambda: unseal(keys.sealing, sealed, b'ctx')):.0f};"
         f" AES-GCM {content_bytes} B encrypt {timed(lambda: aead.encrypt(key, content)):.0f},"
