@@ -316,10 +316,6 @@ class Vault:
             return [seq for (seq,) in inserted]
         return list(connection.execute(_INSERT, rows).scalars())
 
-    def insert_one(self, connection: Connection, row: dict[str, Any]) -> int:
-        """Insert one item (a constant statement: compiled once, not per item); its seq."""
-        return int(connection.execute(_INSERT, row).scalar_one())
-
     def topic_bits(
         self, connection: Connection, known: list[str], labels: Sequence[HeldLabel]
     ) -> tuple[dict[str, int], int]:
